@@ -1,0 +1,378 @@
+/*
+ * intake: strict validation of submitted JSON and text, then sealing into
+ * intake records.  JSON is parsed by jansson, which also rejects invalid
+ * UTF-8, NUL characters and duplicate keys for us.
+ */
+#include "store/intake.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <malloc.h>
+
+#include <jansson.h>
+
+#include "store/record.h"
+#include "store/ticket.h"
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int
+ts_intake_seal_append(const unsigned char pk[TS_SEAL_PKBYTES],
+                      const char *id, const char *field, const char *value,
+                      size_t len, uint8_t **blob, size_t *bloblen,
+                      struct ts_box *box)
+{
+	int nl = len == 0 || value[len - 1] != '\n';
+	size_t plen = len + (size_t)nl;
+	size_t blen = plen + TS_SEAL_OVERHEAD;
+	char *plain;
+	uint8_t *nb;
+	int rc;
+
+	if (*bloblen + blen > TS_RECORD_MAX)
+		return -EFBIG;
+	if ((plain = malloc(plen)) == NULL)
+		return -ENOMEM;
+	memcpy(plain, value, len);
+	if (nl)
+		plain[len] = '\n';
+	rc = -ENOMEM;
+	if ((nb = realloc(*blob, *bloblen + blen)) == NULL)
+		goto out_wipe;
+	*blob = nb;
+	rc = ts_seal_box(pk, id, field, plain, plen, nb + *bloblen);
+	if (rc < 0)
+		goto out_wipe;
+	box->off = (uint32_t)*bloblen;
+	box->len = (uint32_t)blen;
+	*bloblen += blen;
+out_wipe:
+	sodium_memzero(plain, plen);
+	free(plain);
+	return rc;
+}
+
+/* jansson's memory holds plaintext values: wipe each block before freeing. */
+static void
+wiping_free(void *p)
+{
+	if (p != NULL)
+		sodium_memzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* Parses JSON text into an object; a message names the problem. */
+static json_t *
+parse_object(const char *json, size_t len, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root;
+
+	json_set_alloc_funcs(malloc, wiping_free);
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		fail(err, errlen, "invalid JSON at line %d, column %d: %s",
+		     je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		fail(err, errlen, "expected a JSON object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/*
+ * Takes a string value of obj[key], checking type, emptiness and size.
+ * *s is NULL if the key is absent (an error if required).
+ */
+static int
+take_string(json_t *obj, const char *what, const char *key, size_t max,
+            int required, const char **s, size_t *len, char *err,
+            size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*s = NULL;
+	*len = 0;
+	if (v == NULL)
+		return required ? fail(err, errlen, "%smissing required key "
+		                       "\"%s\"", what, key) : 0;
+	if (!json_is_string(v))
+		return fail(err, errlen, "%s\"%s\" must be a string", what, key);
+	*s = json_string_value(v);
+	*len = json_string_length(v);
+	if (*len == 0)
+		return fail(err, errlen, "%s\"%s\" is empty (leave the key out "
+		            "instead)", what, key);
+	/* The newline the mount adds counts toward the limit. */
+	if (*len + ((*s)[*len - 1] != '\n') > max)
+		return fail(err, errlen, "%s\"%s\" is %zu bytes, over its limit "
+		            "of %zu", what, key, *len, max - 1);
+	return 0;
+}
+
+/* Refuses any key of obj not in allowed (NULL-terminated). */
+static int
+check_keys(json_t *obj, const char *what, const char *const *allowed,
+           char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		int ok = 0;
+
+		(void)v;
+		for (const char *const *a = allowed; *a != NULL; a++)
+			ok |= strcmp(*a, key) == 0;
+		if (!ok)
+			return fail(err, errlen, "%sunknown key \"%s\"", what,
+			            key);
+	}
+	return 0;
+}
+
+/* Validates one authorization object and seals it into t and *blob. */
+static int
+seal_auth(const unsigned char pk[TS_SEAL_PKBYTES], struct ts_ticket *t,
+          const char *name, json_t *obj, const char *what, int64_t now_ms,
+          uint8_t **blob, size_t *bloblen, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "account", "password", "resource",
+	                                    "expires", NULL };
+	const char *s[TS_A_COUNT], *exp;
+	size_t len[TS_A_COUNT], explen;
+	struct ts_auth *a;
+	char path[2 * TS_NAME_MAX + 32];
+	int64_t expires;
+	int rc;
+
+	if (!json_is_object(obj))
+		return fail(err, errlen, "%smust be an object", what);
+	if ((rc = check_keys(obj, what, keys, err, errlen)) < 0)
+		return rc;
+	for (int f = 0; f < TS_A_COUNT; f++) {
+		rc = take_string(obj, what, ts_afield_names[f],
+		                 ts_afield_max[f], f != TS_A_RESOURCE, &s[f],
+		                 &len[f], err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if ((rc = take_string(obj, what, "expires", 64, 1, &exp, &explen, err,
+	                      errlen)) < 0)
+		return rc;
+	if (ts_time_parse(exp, &expires) < 0)
+		return fail(err, errlen, "%s\"expires\" is not an RFC 3339 time: "
+		            "\"%s\"", what, exp);
+	if (expires <= now_ms)
+		return fail(err, errlen, "%s\"expires\" is in the past: %s",
+		            what, exp);
+	if ((a = ts_ticket_add_auth(t)) == NULL)
+		return -ENOMEM;
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->created_ms = now_ms;
+	a->expires_ms = expires;
+	for (int f = 0; f < TS_A_COUNT; f++) {
+		if (s[f] == NULL)
+			continue;
+		snprintf(path, sizeof(path), "authorizations/%s/%s", name,
+		         ts_afield_names[f]);
+		rc = ts_intake_seal_append(pk, t->id, path, s[f], len[f], blob,
+		                           bloblen, &a->box[f]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Encodes t with its boxes in blob into *rec, then wipes nothing: boxes
+ * are ciphertext. */
+static int
+finish(int kind, struct ts_ticket *t, uint8_t *blob, uint8_t **rec,
+       size_t *reclen)
+{
+	int rc = ts_record_encode(kind, t, blob, rec, reclen);
+
+	free(blob);
+	ts_ticket_release(t);
+	return rc;
+}
+
+int
+ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
+                 const char *json, size_t len, int64_t now_ms,
+                 uint8_t **rec, size_t *reclen, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "username", "subject",
+	        "description", "email", "mobile", "confidential",
+	        "authorizations", NULL };
+	struct ts_ticket t = { 0 };
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	json_t *root, *auths;
+	int rc;
+
+	if (!ts_id_valid(id))
+		return fail(err, errlen, "invalid ticket id \"%s\"", id);
+	if ((root = parse_object(json, len, err, errlen)) == NULL)
+		return -EINVAL;
+	if ((rc = check_keys(root, "", keys, err, errlen)) < 0)
+		goto out;
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	t.created_ms = now_ms;
+	t.status = TS_OPEN;
+	for (int f = 0; f < TS_F_COUNT; f++) {
+		const char *s;
+		size_t n;
+
+		rc = take_string(root, "", ts_field_names[f], ts_field_max[f],
+		                 f == TS_F_USERNAME || f == TS_F_SUBJECT, &s, &n,
+		                 err, errlen);
+		if (rc < 0)
+			goto out;
+		if (s != NULL && (rc = ts_intake_seal_append(pk, id,
+		                  ts_field_names[f], s, n, &blob, &bloblen,
+		                  &t.field[f])) < 0)
+			goto out;
+	}
+	auths = json_object_get(root, "authorizations");
+	if (auths != NULL) {
+		size_t i;
+		json_t *a;
+
+		rc = fail(err, errlen, "\"authorizations\" must be a list");
+		if (!json_is_array(auths))
+			goto out;
+		rc = fail(err, errlen, "\"authorizations\" holds more than %d "
+		          "entries", TS_AUTH_PER_TICKET);
+		if (json_array_size(auths) > TS_AUTH_PER_TICKET)
+			goto out;
+		json_array_foreach(auths, i, a) {
+			char what[48], name[TS_NAME_MAX + 1];
+
+			snprintf(what, sizeof(what), "authorizations[%zu]: ", i);
+			snprintf(name, sizeof(name), "a%zu", i + 1);
+			rc = seal_auth(pk, &t, name, a, what, now_ms, &blob,
+			               &bloblen, err, errlen);
+			if (rc < 0)
+				goto out;
+		}
+	}
+	json_decref(root);
+	return finish(TS_REC_TICKET, &t, blob, rec, reclen);
+out:
+	json_decref(root);
+	free(blob);
+	ts_ticket_release(&t);
+	return rc;
+}
+
+int
+ts_intake_auth(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
+               const char *name, const char *json, size_t len,
+               int64_t now_ms, uint8_t **rec, size_t *reclen, char *err,
+               size_t errlen)
+{
+	struct ts_ticket t = { 0 };
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	json_t *root;
+	int rc;
+
+	if (!ts_id_valid(id))
+		return fail(err, errlen, "invalid ticket id \"%s\"", id);
+	if (!ts_name_valid(name))
+		return fail(err, errlen, "invalid authorization name \"%s\"",
+		            name);
+	if ((root = parse_object(json, len, err, errlen)) == NULL)
+		return -EINVAL;
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	rc = seal_auth(pk, &t, name, root, "", now_ms, &blob, &bloblen, err,
+	               errlen);
+	json_decref(root);
+	if (rc < 0) {
+		free(blob);
+		ts_ticket_release(&t);
+		return rc;
+	}
+	return finish(TS_REC_AUTH, &t, blob, rec, reclen);
+}
+
+int
+ts_intake_message(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
+                  const char *name, const char *text, size_t len,
+                  int64_t now_ms, uint8_t **rec, size_t *reclen, char *err,
+                  size_t errlen)
+{
+	struct ts_ticket t = { 0 };
+	struct ts_message *m;
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	char path[TS_NAME_MAX + 16];
+	json_t *check;
+	int rc;
+
+	if (!ts_id_valid(id))
+		return fail(err, errlen, "invalid ticket id \"%s\"", id);
+	if (!ts_name_valid(name))
+		return fail(err, errlen, "invalid message name \"%s\"", name);
+	if (len == 0)
+		return fail(err, errlen, "the message is empty");
+	if (len + (text[len - 1] != '\n') > TS_MESSAGE_MAX)
+		return fail(err, errlen, "the message is %zu bytes, over its "
+		            "limit of %u", len, TS_MESSAGE_MAX - 1);
+	if (memchr(text, '\0', len) != NULL)
+		return fail(err, errlen, "the message holds a NUL byte");
+	/* jansson's string constructor is a strict UTF-8 validator. */
+	if ((check = json_stringn(text, len)) == NULL)
+		return fail(err, errlen, "the message is not valid UTF-8");
+	json_decref(check);
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	if ((m = ts_ticket_add_msg(&t)) == NULL)
+		return -ENOMEM;
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->stored_ms = now_ms;
+	snprintf(path, sizeof(path), "messages/%s", name);
+	rc = ts_intake_seal_append(pk, id, path, text, len, &blob, &bloblen,
+	                           &m->box);
+	if (rc < 0) {
+		free(blob);
+		ts_ticket_release(&t);
+		return rc;
+	}
+	return finish(TS_REC_MESSAGE, &t, blob, rec, reclen);
+}
+
+int
+ts_intake_revoke(const char *id, const char *name, uint8_t **rec,
+                 size_t *reclen, char *err, size_t errlen)
+{
+	struct ts_ticket t = { 0 };
+	struct ts_auth *a;
+
+	if (!ts_id_valid(id))
+		return fail(err, errlen, "invalid ticket id \"%s\"", id);
+	if (!ts_name_valid(name))
+		return fail(err, errlen, "invalid authorization name \"%s\"",
+		            name);
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	if ((a = ts_ticket_add_auth(&t)) == NULL)
+		return -ENOMEM;
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	return finish(TS_REC_REVOKE, &t, NULL, rec, reclen);
+}

@@ -1,0 +1,58 @@
+/*
+ * record: the on-disk record format, for ticket files and intake files.
+ *
+ *   header   magic "TKFR" | version u8 (1) | kind u8 | reserved u16 (0)
+ *            | body length u32
+ *   body     TLV items: tag u16 | length u32 | value
+ *   trailer  XXH3-64 of header and body, u64
+ *
+ * All integers little-endian.  The checksum is checked before anything in
+ * the body is believed, so before any box is decrypted; sealed values sit
+ * in the body as opaque boxes.  Items:
+ *
+ *   ID           ticket id (text)
+ *   CREATED      i64 ms          STATUS     u8
+ *   PROCESSING   i64 ms          PROCESSED  i64 ms
+ *   FIELD+f      box of field f (subject .. confidential)
+ *   MESSAGE      name_len u8 | name | stored i64 | box
+ *   AUTH         name_len u8 | name | created i64 | expires i64
+ *                | 3 x (box_len u32 | box)   (box_len 0 = absent)
+ *
+ * Records are never modified in place: a changed ticket is written whole
+ * to a new file and renamed over the old one.
+ */
+#ifndef TS_RECORD_H
+#define TS_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/ticket.h"
+
+enum ts_record_kind {
+	TS_REC_TICKET = 1,	/* a whole ticket (store file or intake) */
+	TS_REC_MESSAGE = 2,	/* intake: one message, in msg[0] */
+	TS_REC_AUTH = 3,	/* intake: one authorization, in auth[0] */
+	TS_REC_REVOKE = 4,	/* intake: revoke auth[0].name */
+};
+
+#define TS_RECORD_MAX (64u << 20)	/* largest record accepted */
+
+/*
+ * Encodes t as a record of kind into *out (malloc'd, *outlen bytes).  The
+ * boxes of t are read from blob at their offsets.  -EINVAL if t does not
+ * fit the format (a name too long, a box over TS_RECORD_MAX).
+ */
+int ts_record_encode(int kind, const struct ts_ticket *t,
+                     const uint8_t *blob, uint8_t **out, size_t *outlen);
+
+/*
+ * Decodes buf into *kind and *t, whose boxes then point into buf.  Checks
+ * the checksum first, then every length, name, value and duplicate.
+ * -EBADMSG if anything is wrong (t is then left zeroed); -ENOMEM.
+ * The caller releases t with ts_ticket_release().
+ */
+int ts_record_decode(const uint8_t *buf, size_t len, int *kind,
+                     struct ts_ticket *t);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * store: dispatch to the backend.  Only the file backend exists today; a
+ * backend is chosen by the form of the STORE argument.
+ */
+#include "store/store_backend.h"
+
+int
+ts_store_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
+                const char *policy_text)
+{
+	return ts_store_file_create(path, pk, policy_text);
+}
+
+int
+ts_store_open(const char *path, enum ts_store_mode mode, struct ts_store **out)
+{
+	return ts_store_file_open(path, mode, out);
+}
+
+void
+ts_store_close(struct ts_store *st)
+{
+	if (st != NULL)
+		st->ops->close(st);
+}
+
+int
+ts_store_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES])
+{
+	return st->ops->pubkey(st, pk);
+}
+
+int
+ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
+{
+	return st->ops->load(st, fn, arg);
+}
+
+int
+ts_store_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
+                  uint8_t *buf)
+{
+	return st->ops->read_box(st, id, box, buf);
+}
+
+int
+ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
+{
+	return st->ops->write(st, t, extra);
+}
+
+int
+ts_store_remove(struct ts_store *st, const char *id)
+{
+	return st->ops->remove(st, id);
+}
+
+int
+ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg)
+{
+	return st->ops->intake_poll(st, fn, arg);
+}
+
+int
+ts_store_intake_put(struct ts_store *st, int kind, const char *id,
+                    const uint8_t *rec, size_t len)
+{
+	return st->ops->intake_put(st, kind, id, rec, len);
+}
+
+int
+ts_store_ticket_known(struct ts_store *st, const char *id)
+{
+	return st->ops->ticket_known(st, id);
+}
+
+int
+ts_store_read_record(struct ts_store *st, const char *id, uint8_t **buf,
+                     size_t *len)
+{
+	return st->ops->read_record(st, id, buf, len);
+}
+
+int
+ts_store_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
+              void *arg)
+{
+	return st->ops->list(st, fn, arg);
+}

@@ -1,0 +1,110 @@
+/*
+ * store: where tickets live, behind an opaque handle.  The daemon loads
+ * every ticket's metadata at mount, reads boxes on demand, writes whole
+ * tickets durably and picks up intake; ticketctl drops intake records in.
+ *
+ * Nothing outside store/ sees a path, a file descriptor or a file name of
+ * the store: a second backend (PostgreSQL for several support hosts is the
+ * plan) implements struct ts_store_ops in store/store_backend.h and fs/
+ * does not change.
+ *
+ * The file backend's layout under STORE (mode 0700):
+ *   public.key  whitelist  policy
+ *   tickets/ID      one record a ticket (store/record.h), replaced whole
+ *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r
+ *   intake/rejected/    intake the daemon could not take in, kept aside
+ * Every file is opened relative to the store's directory fd, O_NOFOLLOW.
+ *
+ * Functions return 0 or -errno.  The store does not lock: the daemon
+ * serialises writes (fs/index.c holds its lock around them).
+ */
+#ifndef TS_STORE_H
+#define TS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/seal.h"
+#include "store/ticket.h"
+
+struct ts_store;
+
+enum ts_store_mode {
+	TS_STORE_DAEMON,	/* tickets and intake: the daemon, fsck */
+	TS_STORE_INTAKE,	/* intake only: ticketctl submit & co. */
+};
+
+/*
+ * Creates a new store at path (which must not exist, or be an empty
+ * directory) holding pk, an empty whitelist and policy_text.  On failure
+ * nothing is left behind.
+ */
+int ts_store_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
+                    const char *policy_text);
+
+/* Opens the store at path; free with ts_store_close(). */
+int ts_store_open(const char *path, enum ts_store_mode mode,
+                  struct ts_store **out);
+void ts_store_close(struct ts_store *st);
+
+/* The store's public key. */
+int ts_store_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES]);
+
+/*
+ * Called by ts_store_load for each ticket: t decoded (fn takes ownership of
+ * its arrays), or t == NULL and err < 0 for a ticket whose record is
+ * damaged (EBADMSG) or unreadable.  A non-zero return stops the load.
+ */
+typedef int (*ts_store_ticket_fn)(void *arg, const char *id,
+                                  struct ts_ticket *t, int err);
+int ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
+
+/* Reads the box of ticket id into buf (box->len bytes). */
+int ts_store_read_box(struct ts_store *st, const char *id,
+                      const struct ts_box *box, uint8_t *buf);
+
+/* Marks a box offset as pointing into the `extra` buffer of a write. */
+#define TS_BOX_NEW 0x80000000u
+
+/*
+ * Durably replaces ticket t->id with t.  Boxes whose offset has TS_BOX_NEW
+ * set are read from extra (offset without the flag); the others from the
+ * ticket's current record.  On success t's offsets point into the new
+ * record; on failure the stored ticket is unchanged.
+ */
+int ts_store_write(struct ts_store *st, struct ts_ticket *t,
+                   const uint8_t *extra);
+
+/* Durably removes ticket id.  -ENOENT if there is none. */
+int ts_store_remove(struct ts_store *st, const char *id);
+
+/*
+ * Called by ts_store_intake_poll for each intake record, oldest first:
+ * kind and t decoded, boxes at their offsets in buf, err = 0; or err < 0
+ * (t NULL) for a damaged record.  fn returns 0 when the record is taken in
+ * (it is then deleted), -EAGAIN to leave it for the next poll, anything
+ * else to reject it (moved to intake/rejected/).  fn owns t's arrays.
+ */
+typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
+                                  struct ts_ticket *t, const uint8_t *buf,
+                                  int err);
+/* Runs fn over the waiting intake; returns how many were taken in. */
+int ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn,
+                         void *arg);
+
+/* Writer side: drops an intake record for ticket id, durably. */
+int ts_store_intake_put(struct ts_store *st, int kind, const char *id,
+                        const uint8_t *rec, size_t len);
+/* 1 if ticket id exists (taken in, or waiting in intake), 0 if not. */
+int ts_store_ticket_known(struct ts_store *st, const char *id);
+
+/*
+ * Reads a whole ticket record (for fsck); *buf malloc'd.  Lists ticket ids
+ * through fn(arg, id) for ts_store_list.
+ */
+int ts_store_read_record(struct ts_store *st, const char *id, uint8_t **buf,
+                         size_t *len);
+int ts_store_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
+                  void *arg);
+
+#endif

@@ -1,0 +1,604 @@
+/*
+ * store_file: the file backend.  One record file a ticket under tickets/,
+ * replaced whole by write-then-rename; intake records dropped by ticketctl
+ * under intake/.  Every file is opened relative to a directory fd held
+ * from open, with O_NOFOLLOW (through sysio).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/record.h"
+#include "store/store_backend.h"
+#include "store/sysio.h"
+
+struct file_store {
+	struct ts_store base;	/* ops; must stay first */
+	int dirfd;		/* STORE */
+	int ticketsfd;		/* STORE/tickets; -1 if not reachable */
+	int intakefd;		/* STORE/intake */
+	int rejectedfd;		/* STORE/intake/rejected; -1 in intake mode */
+	struct timespec intake_mtime;	/* intake/ mtime at the last poll */
+	int intake_polled;	/* intake_mtime is valid */
+};
+
+static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r' };
+
+#define PUBKEY_FILE "public.key"
+#define WHITELIST_TEXT \
+	"# ticketfs whitelist: one entry a line, then its role\n" \
+	"# (reader, agent or auditor).  Entries: a numeric uid, a user name,\n" \
+	"# or @group for every member of a group.  '#' starts a comment.\n" \
+	"#   1001        agent\n" \
+	"#   alice       reader\n" \
+	"#   @support    agent\n" \
+	"#   auditbot    auditor\n"
+
+static const struct ts_store_ops file_ops;
+
+static struct file_store *
+fs_of(struct ts_store *st)
+{
+	return (struct file_store *)st;
+}
+
+static int
+opendir_at(int dirfd, const char *name)
+{
+	return ts_sysio_openat(dirfd, name, O_RDONLY | O_DIRECTORY, 0);
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+free_names(char **v, size_t n)
+{
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+}
+
+/* The sorted names in directory fd, without dotfiles and "rejected". */
+static int
+list_dir(int fd, char ***names, size_t *n)
+{
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	char **v = NULL;
+	size_t cnt = 0, cap = 0;
+
+	if (dfd < 0)
+		return -errno;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "rejected") == 0)
+			continue;
+		if (cnt == cap) {
+			char **nv = realloc(v, (cap = cap ? 2 * cap : 64) *
+			                       sizeof(*v));
+			if (nv == NULL)
+				goto out_nomem;
+			v = nv;
+		}
+		if ((v[cnt] = strdup(de->d_name)) == NULL)
+			goto out_nomem;
+		cnt++;
+	}
+	closedir(d);
+	qsort(v, cnt, sizeof(*v), cmp_names);
+	*names = v;
+	*n = cnt;
+	return 0;
+out_nomem:
+	closedir(d);
+	free_names(v, cnt);
+	return -ENOMEM;
+}
+
+int
+ts_store_file_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
+                     const char *policy_text)
+{
+	char *pktext = NULL;
+	int dirfd, fd, rc, made = 0;
+	struct stat st;
+
+	if (mkdir(path, 0700) == 0) {
+		made = 1;
+	} else if (errno != EEXIST) {
+		return -errno;
+	}
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	if (!made) {
+		/* An existing directory must be empty: never clobber a store. */
+		char **names;
+		size_t n;
+
+		if ((rc = list_dir(dirfd, &names, &n)) < 0)
+			goto out_close;
+		free_names(names, n);
+		rc = -EEXIST;
+		if (n > 0 || faccessat(dirfd, "rejected", F_OK, 0) == 0)
+			goto out_close;
+	}
+	if (fstat(dirfd, &st) < 0 || fchmod(dirfd, 0700) < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	if ((rc = ts_seal_pubkey_encode(pk, &pktext)) < 0)
+		goto out_clean;
+	if ((rc = ts_sysio_write_atomic(dirfd, PUBKEY_FILE, pktext,
+	                                strlen(pktext), 0644, 1)) < 0 ||
+	    (rc = ts_sysio_write_atomic(dirfd, "whitelist", WHITELIST_TEXT,
+	                                strlen(WHITELIST_TEXT), 0600, 1)) < 0 ||
+	    (rc = ts_sysio_write_atomic(dirfd, "policy", policy_text,
+	                                strlen(policy_text), 0600, 1)) < 0 ||
+	    (rc = ts_sysio_mkdirat(dirfd, "tickets", 0700)) < 0 ||
+	    (rc = ts_sysio_mkdirat(dirfd, "intake", 0700)) < 0)
+		goto out_clean;
+	if ((fd = opendir_at(dirfd, "intake")) < 0) {
+		rc = fd;
+		goto out_clean;
+	}
+	rc = ts_sysio_mkdirat(fd, "rejected", 0700);
+	if (rc == 0)
+		rc = ts_sysio_fsync(fd);
+	close(fd);
+	if (rc == 0)
+		rc = ts_sysio_fsync(dirfd);
+	if (rc == 0)
+		goto out_close;
+out_clean:
+	/* Undo exactly what this call made. */
+	fd = openat(dirfd, "intake", O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+	if (fd >= 0) {
+		unlinkat(fd, "rejected", AT_REMOVEDIR);
+		close(fd);
+	}
+	unlinkat(dirfd, "intake", AT_REMOVEDIR);
+	unlinkat(dirfd, "tickets", AT_REMOVEDIR);
+	unlinkat(dirfd, "policy", 0);
+	unlinkat(dirfd, "whitelist", 0);
+	unlinkat(dirfd, PUBKEY_FILE, 0);
+	if (made)
+		rmdir(path);
+out_close:
+	free(pktext);
+	close(dirfd);
+	return rc;
+}
+
+int
+ts_store_file_open(const char *path, enum ts_store_mode mode,
+                   struct ts_store **out)
+{
+	struct file_store *fs = calloc(1, sizeof(*fs));
+	int rc;
+
+	if (fs == NULL)
+		return -ENOMEM;
+	fs->base.ops = &file_ops;
+	fs->ticketsfd = fs->intakefd = fs->rejectedfd = -1;
+	fs->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->dirfd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	if ((fs->intakefd = opendir_at(fs->dirfd, "intake")) < 0) {
+		rc = fs->intakefd;
+		goto out_close;
+	}
+	fs->ticketsfd = opendir_at(fs->dirfd, "tickets");
+	if (mode == TS_STORE_DAEMON) {
+		if (fs->ticketsfd < 0) {
+			rc = fs->ticketsfd;
+			goto out_close;
+		}
+		fs->rejectedfd = opendir_at(fs->intakefd, "rejected");
+		if (fs->rejectedfd == -ENOENT &&
+		    ts_sysio_mkdirat(fs->intakefd, "rejected", 0700) == 0)
+			fs->rejectedfd = opendir_at(fs->intakefd, "rejected");
+		if (fs->rejectedfd < 0) {
+			rc = fs->rejectedfd;
+			goto out_close;
+		}
+	}
+	*out = &fs->base;
+	return 0;
+out_close:
+	file_ops.close(&fs->base);
+	return rc;
+out_free:
+	free(fs);
+	return rc;
+}
+
+static void
+file_close(struct ts_store *st)
+{
+	struct file_store *fs = fs_of(st);
+
+	if (fs->rejectedfd >= 0)
+		close(fs->rejectedfd);
+	if (fs->intakefd >= 0)
+		close(fs->intakefd);
+	if (fs->ticketsfd >= 0)
+		close(fs->ticketsfd);
+	if (fs->dirfd >= 0)
+		close(fs->dirfd);
+	free(fs);
+}
+
+static int
+file_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES])
+{
+	unsigned char *buf;
+	size_t len;
+	int rc;
+
+	rc = ts_sysio_read_file(fs_of(st)->dirfd, PUBKEY_FILE, 4096, &buf, &len);
+	if (rc < 0)
+		return rc;
+	rc = ts_seal_pubkey_decode((const char *)buf, len, pk);
+	free(buf);
+	return rc;
+}
+
+static int
+file_read_record(struct ts_store *st, const char *id, uint8_t **buf,
+                 size_t *len)
+{
+	struct file_store *fs = fs_of(st);
+
+	if (fs->ticketsfd < 0)
+		return -EACCES;
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	return ts_sysio_read_file(fs->ticketsfd, id, TS_RECORD_MAX, buf, len);
+}
+
+static int
+file_list(struct ts_store *st, int (*fn)(void *arg, const char *id), void *arg)
+{
+	struct file_store *fs = fs_of(st);
+	char **names;
+	size_t n;
+	int rc;
+
+	if (fs->ticketsfd < 0)
+		return -EACCES;
+	if ((rc = list_dir(fs->ticketsfd, &names, &n)) < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = fn(arg, names[i]);
+	free_names(names, n);
+	return rc;
+}
+
+/* Removes leftovers of writes that a crash interrupted: never acknowledged. */
+static void
+remove_stale_tmp(int dirfd)
+{
+	int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, ".tmp-", 5) == 0)
+			unlinkat(dirfd, de->d_name, 0);
+	closedir(d);
+}
+
+static int
+file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
+{
+	struct file_store *fs = fs_of(st);
+	char **names;
+	size_t n;
+	int rc;
+
+	remove_stale_tmp(fs->ticketsfd);
+	if ((rc = list_dir(fs->ticketsfd, &names, &n)) < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct ts_ticket t;
+		uint8_t *buf = NULL;
+		size_t len;
+		int kind, err;
+
+		if (!ts_id_valid(names[i]))
+			continue;	/* not ours: leave it alone */
+		err = ts_sysio_read_file(fs->ticketsfd, names[i], TS_RECORD_MAX,
+		                         &buf, &len);
+		if (err == 0)
+			err = ts_record_decode(buf, len, &kind, &t);
+		if (err == 0 && (kind != TS_REC_TICKET ||
+		                 strcmp(t.id, names[i]) != 0)) {
+			ts_ticket_release(&t);
+			err = -EBADMSG;
+		}
+		free(buf);
+		rc = fn(arg, names[i], err == 0 ? &t : NULL, err);
+	}
+	free_names(names, n);
+	return rc;
+}
+
+static int
+file_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
+              uint8_t *buf)
+{
+	struct file_store *fs = fs_of(st);
+	ssize_t n;
+	int fd;
+
+	if ((fd = ts_sysio_openat(fs->ticketsfd, id, O_RDONLY, 0)) < 0)
+		return fd;
+	n = ts_sysio_pread(fd, buf, box->len, box->off);
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == box->len ? 0 : -EIO;
+}
+
+/* Points box at the merged blob: old record first, then extra. */
+static void
+remap(struct ts_box *box, size_t oldlen)
+{
+	if (box->len != 0 && (box->off & TS_BOX_NEW))
+		box->off = (uint32_t)(oldlen + (box->off & ~TS_BOX_NEW));
+}
+
+/* Largest end of a TS_BOX_NEW box; whether any box is old. */
+static size_t
+extra_extent(const struct ts_ticket *t, int *needs_old)
+{
+	size_t end = 0;
+
+#define SEE(b) do { \
+		if ((b).len == 0) \
+			break; \
+		if ((b).off & TS_BOX_NEW) { \
+			size_t e = ((b).off & ~TS_BOX_NEW) + (size_t)(b).len; \
+			end = e > end ? e : end; \
+		} else { \
+			*needs_old = 1; \
+		} \
+	} while (0)
+	*needs_old = 0;
+	for (int f = 0; f < TS_F_COUNT; f++)
+		SEE(t->field[f]);
+	for (size_t i = 0; i < t->nmsg; i++)
+		SEE(t->msg[i].box);
+	for (size_t i = 0; i < t->nauth; i++)
+		for (int f = 0; f < TS_A_COUNT; f++)
+			SEE(t->auth[i].box[f]);
+#undef SEE
+	return end;
+}
+
+static int
+file_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
+{
+	struct file_store *fs = fs_of(st);
+	struct ts_ticket tmp, fresh;
+	uint8_t *old = NULL, *blob = NULL, *rec = NULL;
+	size_t oldlen = 0, extlen, reclen;
+	int needs_old, kind, rc;
+
+	if (!ts_id_valid(t->id))
+		return -EINVAL;
+	extlen = extra_extent(t, &needs_old);
+	if (needs_old) {
+		struct ts_ticket check;
+
+		rc = ts_sysio_read_file(fs->ticketsfd, t->id, TS_RECORD_MAX,
+		                        &old, &oldlen);
+		if (rc < 0)
+			return rc;
+		/* Never carry boxes over from a record that fails its check. */
+		if ((rc = ts_record_decode(old, oldlen, &kind, &check)) < 0)
+			goto out;
+		ts_ticket_release(&check);
+	}
+	rc = -ENOMEM;
+	if ((blob = malloc(oldlen + extlen + 1)) == NULL)
+		goto out;
+	if (oldlen)
+		memcpy(blob, old, oldlen);
+	if (extlen)
+		memcpy(blob + oldlen, extra, extlen);
+	if ((rc = ts_ticket_copy(&tmp, t)) < 0)
+		goto out;
+	for (int f = 0; f < TS_F_COUNT; f++)
+		remap(&tmp.field[f], oldlen);
+	for (size_t i = 0; i < tmp.nmsg; i++)
+		remap(&tmp.msg[i].box, oldlen);
+	for (size_t i = 0; i < tmp.nauth; i++)
+		for (int f = 0; f < TS_A_COUNT; f++)
+			remap(&tmp.auth[i].box[f], oldlen);
+	rc = ts_record_encode(TS_REC_TICKET, &tmp, blob, &rec, &reclen);
+	ts_ticket_release(&tmp);
+	if (rc < 0)
+		goto out;
+	if ((rc = ts_record_decode(rec, reclen, &kind, &fresh)) < 0)
+		goto out;	/* t did not make a valid ticket */
+	if (fresh.nmsg != t->nmsg || fresh.nauth != t->nauth) {
+		rc = -EINVAL;
+		goto out_fresh;
+	}
+	rc = ts_sysio_write_atomic(fs->ticketsfd, t->id, rec, reclen, 0600, 0);
+	if (rc < 0)
+		goto out_fresh;
+	for (int f = 0; f < TS_F_COUNT; f++)
+		t->field[f] = fresh.field[f];
+	for (size_t i = 0; i < t->nmsg; i++)
+		t->msg[i].box = fresh.msg[i].box;
+	for (size_t i = 0; i < t->nauth; i++)
+		memcpy(t->auth[i].box, fresh.auth[i].box,
+		       sizeof(t->auth[i].box));
+out_fresh:
+	ts_ticket_release(&fresh);
+out:
+	free(rec);
+	free(blob);
+	free(old);
+	return rc;
+}
+
+static int
+file_remove(struct ts_store *st, const char *id)
+{
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	return ts_sysio_remove_durable(fs_of(st)->ticketsfd, id);
+}
+
+/* Checks that intake file name "STAMP-K-ID" matches kind and t->id. */
+static int
+intake_name_matches(const char *name, int kind, const struct ts_ticket *t)
+{
+	char want[TS_NAME_MAX + 8];
+	size_t nl = strlen(name), wl;
+
+	snprintf(want, sizeof(want), "-%c-%s", KIND_LETTER[kind], t->id);
+	wl = strlen(want);
+	return nl > wl && strcmp(name + nl - wl, want) == 0;
+}
+
+static int
+file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg)
+{
+	struct file_store *fs = fs_of(st);
+	struct stat sb;
+	char **names;
+	size_t n;
+	int rc, taken = 0;
+
+	if (fstat(fs->intakefd, &sb) < 0)
+		return -errno;
+	/*
+	 * Skip the scan when intake/ has not changed; but a file renamed in
+	 * within the timestamp granularity of the last scan would not move the
+	 * mtime, so a recent mtime is always rescanned.
+	 */
+	if (fs->intake_polled &&
+	    sb.st_mtim.tv_sec == fs->intake_mtime.tv_sec &&
+	    sb.st_mtim.tv_nsec == fs->intake_mtime.tv_nsec &&
+	    time(NULL) - sb.st_mtim.tv_sec > 2)
+		return 0;
+	fs->intake_mtime = sb.st_mtim;
+	fs->intake_polled = 1;
+	if ((rc = list_dir(fs->intakefd, &names, &n)) < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct ts_ticket t;
+		uint8_t *buf = NULL;
+		size_t len;
+		int kind = 0, err, res;
+
+		err = ts_sysio_read_file(fs->intakefd, names[i], TS_RECORD_MAX,
+		                         &buf, &len);
+		if (err == 0)
+			err = ts_record_decode(buf, len, &kind, &t);
+		if (err == 0 && (kind < TS_REC_TICKET || kind > TS_REC_REVOKE ||
+		                 !intake_name_matches(names[i], kind, &t))) {
+			ts_ticket_release(&t);
+			err = -EBADMSG;
+		}
+		if (err == -ENOENT) {	/* raced with another poller */
+			free(buf);
+			continue;
+		}
+		res = fn(arg, names[i], kind, err == 0 ? &t : NULL, buf, err);
+		free(buf);
+		if (res == -EAGAIN)
+			continue;
+		if (res == 0) {
+			if (ts_sysio_remove_durable(fs->intakefd, names[i]) == 0)
+				taken++;
+		} else if (ts_sysio_renameat(fs->intakefd, names[i],
+		                             fs->rejectedfd, names[i], 0) == 0) {
+			ts_sysio_fsync(fs->intakefd);
+		}
+	}
+	free_names(names, n);
+	return taken;
+}
+
+static int
+file_intake_put(struct ts_store *st, int kind, const char *id,
+                const uint8_t *rec, size_t len)
+{
+	char stamp[TS_NAME_MAX + 1], name[2 * TS_NAME_MAX + 8];
+
+	if (kind < TS_REC_TICKET || kind > TS_REC_REVOKE || !ts_id_valid(id))
+		return -EINVAL;
+	ts_id_new(stamp);
+	snprintf(name, sizeof(name), "%s-%c-%s", stamp, KIND_LETTER[kind], id);
+	return ts_sysio_write_atomic(fs_of(st)->intakefd, name, rec, len, 0644,
+	                             1);
+}
+
+static int
+file_ticket_known(struct ts_store *st, const char *id)
+{
+	struct file_store *fs = fs_of(st);
+	char want[TS_NAME_MAX + 8];
+	char **names;
+	size_t n, wl;
+	int rc, found = 0;
+
+	if (!ts_id_valid(id))
+		return 0;
+	if (fs->ticketsfd >= 0 && faccessat(fs->ticketsfd, id, F_OK,
+	                                    AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	snprintf(want, sizeof(want), "-t-%s", id);
+	wl = strlen(want);
+	if ((rc = list_dir(fs->intakefd, &names, &n)) < 0)
+		return rc;
+	for (size_t i = 0; i < n && !found; i++) {
+		size_t nl = strlen(names[i]);
+		found = nl > wl && strcmp(names[i] + nl - wl, want) == 0;
+	}
+	free_names(names, n);
+	if (!found && fs->ticketsfd < 0)
+		return -EACCES;	/* cannot tell: tickets/ is not ours to see */
+	return found;
+}
+
+static const struct ts_store_ops file_ops = {
+	.close = file_close,
+	.pubkey = file_pubkey,
+	.load = file_load,
+	.read_box = file_read_box,
+	.write = file_write,
+	.remove = file_remove,
+	.intake_poll = file_intake_poll,
+	.intake_put = file_intake_put,
+	.ticket_known = file_ticket_known,
+	.read_record = file_read_record,
+	.list = file_list,
+};

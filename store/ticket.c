@@ -1,0 +1,139 @@
+/*
+ * ticket: names, limits and list helpers of the in-memory ticket model.
+ */
+#include "store/ticket.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/seal.h"
+
+const char *const ts_field_names[TS_F_COUNT] = {
+	"subject", "description", "username", "email", "mobile", "confidential"
+};
+const char *const ts_afield_names[TS_A_COUNT] = {
+	"account", "password", "resource"
+};
+const char *const ts_status_names[TS_STATUS_COUNT] = {
+	"open", "processing", "processed"
+};
+
+const uint32_t ts_field_max[TS_F_COUNT] = {
+	1024, 65536, 256, 256, 64, 4096
+};
+const uint32_t ts_afield_max[TS_A_COUNT] = {
+	256, 1024, 1024
+};
+
+static int
+lookup(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+int
+ts_field_lookup(const char *s)
+{
+	return lookup(ts_field_names, TS_F_COUNT, s);
+}
+
+int
+ts_afield_lookup(const char *s)
+{
+	return lookup(ts_afield_names, TS_A_COUNT, s);
+}
+
+int
+ts_status_lookup(const char *s)
+{
+	return lookup(ts_status_names, TS_STATUS_COUNT, s);
+}
+
+uint64_t
+ts_box_plain_len(const struct ts_box *box)
+{
+	return box->len >= TS_SEAL_OVERHEAD ? box->len - TS_SEAL_OVERHEAD : 0;
+}
+
+struct ts_message *
+ts_ticket_find_msg(const struct ts_ticket *t, const char *name)
+{
+	for (size_t i = 0; i < t->nmsg; i++)
+		if (strcmp(t->msg[i].name, name) == 0)
+			return &t->msg[i];
+	return NULL;
+}
+
+struct ts_auth *
+ts_ticket_find_auth(const struct ts_ticket *t, const char *name)
+{
+	for (size_t i = 0; i < t->nauth; i++)
+		if (strcmp(t->auth[i].name, name) == 0)
+			return &t->auth[i];
+	return NULL;
+}
+
+struct ts_message *
+ts_ticket_add_msg(struct ts_ticket *t)
+{
+	struct ts_message *m = realloc(t->msg, (t->nmsg + 1) * sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	t->msg = m;
+	m = &t->msg[t->nmsg++];
+	memset(m, 0, sizeof(*m));
+	m->slot = t->next_slot++;
+	return m;
+}
+
+struct ts_auth *
+ts_ticket_add_auth(struct ts_ticket *t)
+{
+	struct ts_auth *a = realloc(t->auth, (t->nauth + 1) * sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	t->auth = a;
+	a = &t->auth[t->nauth++];
+	memset(a, 0, sizeof(*a));
+	a->slot = t->next_slot++;
+	return a;
+}
+
+int
+ts_ticket_copy(struct ts_ticket *dst, const struct ts_ticket *src)
+{
+	struct ts_ticket c = *src;
+
+	c.msg = NULL;
+	c.auth = NULL;
+	if (src->nmsg > 0) {
+		c.msg = malloc(src->nmsg * sizeof(*c.msg));
+		if (c.msg == NULL)
+			return -ENOMEM;
+		memcpy(c.msg, src->msg, src->nmsg * sizeof(*c.msg));
+	}
+	if (src->nauth > 0) {
+		c.auth = malloc(src->nauth * sizeof(*c.auth));
+		if (c.auth == NULL) {
+			free(c.msg);
+			return -ENOMEM;
+		}
+		memcpy(c.auth, src->auth, src->nauth * sizeof(*c.auth));
+	}
+	*dst = c;
+	return 0;
+}
+
+void
+ts_ticket_release(struct ts_ticket *t)
+{
+	free(t->msg);
+	free(t->auth);
+	memset(t, 0, sizeof(*t));
+}

@@ -1,1 +1,591 @@
-int main(void) { return 0; }
+/*
+ * ticketctl: the command-line tools of ticketfs.  main() picks the verb;
+ * one function per verb.  submit, message, authorize and revoke need only
+ * the store's public key and write access to its intake area.
+ *
+ * Exit status: 0 success; 1 the operation ran and found a problem (fsck);
+ * 2 bad usage or bad input, and then nothing was written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/intake.h"
+#include "store/keyfile.h"
+#include "store/record.h"
+#include "store/seal.h"
+#include "store/store.h"
+#include "store/sysio.h"
+
+#define EXIT_FOUND 1
+#define EXIT_USAGE 2
+#define INPUT_MAX (256u << 20)
+
+static const char DEFAULT_POLICY[] =
+	"# ticketfs retention policy: an item, then the events that remove it.\n"
+	"# Events: processed, expired, N<unit> after submission,\n"
+	"# processed+N<unit>; units s m h d.\n"
+	"email          processed, 90d\n"
+	"mobile         processed, 90d\n"
+	"confidential   processed\n"
+	"authorization  processed, expired\n"
+	"ticket         processed+30d\n";
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ticketctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_USAGE);
+}
+
+/* Prints usage to stdout and exits 0 if argv asks for --help. */
+static void
+maybe_help(int argc, char **argv, const char *usage)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			exit(0);
+		}
+}
+
+/* Reads all of path (or stdin for NULL / "-"); the caller wipes it. */
+static char *
+read_input(const char *path, size_t *len)
+{
+	int fd = 0;
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+
+	if (buf == NULL)
+		die("out of memory");
+	if (path != NULL && strcmp(path, "-") != 0 &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		die("cannot open %s: %s", path, strerror(errno));
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			char *nb;
+
+			if (cap >= INPUT_MAX)
+				die("input is over %u MiB", INPUT_MAX >> 20);
+			if ((nb = malloc(2 * cap + 1)) == NULL)
+				die("out of memory");
+			memcpy(nb, buf, n);
+			sodium_memzero(buf, cap);
+			free(buf);
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die("cannot read %s: %s", path ? path : "stdin",
+			    strerror(errno));
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (fd > 0)
+		close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static void
+wipe_free(char *buf, size_t len)
+{
+	if (buf != NULL)
+		sodium_memzero(buf, len);
+	free(buf);
+}
+
+static struct ts_store *
+open_intake(const char *path, unsigned char pk[TS_SEAL_PKBYTES])
+{
+	struct ts_store *st;
+	int rc;
+
+	if ((rc = ts_store_open(path, TS_STORE_INTAKE, &st)) < 0)
+		die("cannot open store %s: %s", path, strerror(-rc));
+	if ((rc = ts_store_pubkey(st, pk)) < 0)
+		die("cannot read the public key of store %s: %s", path,
+		    rc == -EINVAL ? "not a ticketfs public key" : strerror(-rc));
+	return st;
+}
+
+static void
+put_intake(struct ts_store *st, int kind, const char *id, uint8_t *rec,
+           size_t len)
+{
+	int rc = ts_store_intake_put(st, kind, id, rec, len);
+
+	free(rec);
+	if (rc < 0)
+		die("cannot write to the intake area: %s", strerror(-rc));
+}
+
+/* The ticket must exist (or be waiting in intake) for message & co. */
+static void
+require_ticket(struct ts_store *st, const char *id)
+{
+	int known = ts_store_ticket_known(st, id);
+
+	if (known == 0)
+		die("no ticket %s in this store", id);
+	if (known < 0)
+		fprintf(stderr, "ticketctl: cannot check that ticket %s exists "
+		        "(%s); the daemon will reject it if not\n", id,
+		        strerror(-known));
+}
+
+static int
+cmd_init(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl init STORE KEYFILE [--passphrase-file F]\n"
+		"Creates a new store (mode 0700) with its public key, an empty\n"
+		"whitelist and the default policy, and writes the secret key to\n"
+		"KEYFILE (mode 0600), wrapped with the passphrase if one is given.\n";
+	const char *passfile = NULL, *store, *keyfile;
+	struct ts_seckey *key;
+	char *text, *pass = NULL;
+	size_t passlen = 0;
+	int fd, rc;
+
+	maybe_help(argc, argv, usage);
+	if (argc == 5 && strcmp(argv[3], "--passphrase-file") == 0)
+		passfile = argv[4];
+	else if (argc != 3)
+		die("usage: ticketctl init STORE KEYFILE [--passphrase-file F]");
+	store = argv[1];
+	keyfile = argv[2];
+	if (passfile != NULL) {
+		if ((rc = ts_keyfile_read_pass(passfile, &pass, &passlen)) < 0)
+			die("cannot read passphrase file %s: %s", passfile,
+			    strerror(-rc));
+		if (passlen == 0)
+			die("passphrase file %s holds an empty passphrase",
+			    passfile);
+	}
+	if (ts_seal_keypair(&key) < 0)
+		die("cannot make a key pair");
+	rc = ts_seal_seckey_encode(key, pass, passlen, &text);
+	sodium_free(pass);
+	if (rc < 0)
+		die("cannot encode the secret key: %s", strerror(-rc));
+	fd = open(keyfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
+	if (fd < 0)
+		die("cannot create key file %s: %s", keyfile, strerror(errno));
+	rc = ts_sysio_write_all(fd, text, strlen(text));
+	if (rc == 0)
+		rc = ts_sysio_fsync(fd);
+	close(fd);
+	wipe_free(text, strlen(text));
+	if (rc == 0)
+		rc = ts_store_create(store, ts_seal_seckey_pk(key),
+		                     DEFAULT_POLICY);
+	ts_seal_seckey_free(key);
+	if (rc < 0) {
+		unlink(keyfile);
+		die("cannot create store %s: %s", store,
+		    rc == -EEXIST ? "it exists and is not empty" : strerror(-rc));
+	}
+	printf("store %s created; secret key in %s\n", store, keyfile);
+	return 0;
+}
+
+/* Seals one JSON ticket; on bad input prints why and returns NULL. */
+static uint8_t *
+seal_ticket(const unsigned char *pk, const char *id, const char *json,
+            size_t len, size_t *reclen, const char *where)
+{
+	char err[256];
+	uint8_t *rec;
+	int rc;
+
+	rc = ts_intake_ticket(pk, id, json, len, ts_now_ms(), &rec, reclen,
+	                      err, sizeof(err));
+	if (rc == -EINVAL) {
+		fprintf(stderr, "ticketctl: %s%s\n", where, err);
+		return NULL;
+	}
+	if (rc < 0)
+		die("cannot seal the ticket: %s", strerror(-rc));
+	return rec;
+}
+
+static int
+cmd_submit(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl submit [--batch] STORE [FILE]\n"
+		"Seals one ticket (a JSON object) from FILE or stdin with the\n"
+		"store's public key and drops it into the intake area; prints its\n"
+		"id.  With --batch, FILE holds JSON Lines, one ticket a line, and\n"
+		"the ids are printed one a line.  If any ticket is rejected,\n"
+		"nothing is written.\n";
+	unsigned char pk[TS_SEAL_PKBYTES];
+	struct ts_store *st;
+	int batch = 0, bad = 0;
+	char *in;
+	size_t inlen, n = 0, cap = 0;
+	struct pending { char id[TS_NAME_MAX + 1]; uint8_t *rec; size_t len; }
+		*v = NULL;
+
+	maybe_help(argc, argv, usage);
+	if (argc > 1 && strcmp(argv[1], "--batch") == 0) {
+		batch = 1;
+		argc--;
+		argv++;
+	}
+	if (argc < 2 || argc > 3)
+		die("usage: ticketctl submit [--batch] STORE [FILE]");
+	st = open_intake(argv[1], pk);
+	in = read_input(argc == 3 ? argv[2] : NULL, &inlen);
+	if (memchr(in, '\0', inlen) != NULL)
+		die("input holds a NUL byte");
+	if (!batch) {
+		v = calloc(1, sizeof(*v));
+		if (v == NULL)
+			die("out of memory");
+		ts_id_new(v[0].id);
+		v[0].rec = seal_ticket(pk, v[0].id, in, inlen, &v[0].len, "");
+		bad = v[0].rec == NULL;
+		n = 1;
+	} else {
+		char *line = in, *end = in + inlen;
+		size_t lineno = 0;
+
+		while (line < end) {
+			char *nl = memchr(line, '\n', (size_t)(end - line));
+			size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+			char where[48];
+
+			lineno++;
+			snprintf(where, sizeof(where), "line %zu: ", lineno);
+			if (strspn(line, " \t\r") < len) {	/* not blank */
+				if (n == cap) {
+					cap = cap ? 2 * cap : 64;
+					v = realloc(v, cap * sizeof(*v));
+					if (v == NULL)
+						die("out of memory");
+				}
+				ts_id_new(v[n].id);
+				v[n].rec = seal_ticket(pk, v[n].id, line, len,
+				                       &v[n].len, where);
+				bad += v[n].rec == NULL;
+				n++;
+			}
+			line += len + 1;
+		}
+		if (n == 0 && !bad)
+			die("no ticket in the input");
+	}
+	wipe_free(in, inlen);
+	if (bad) {
+		fprintf(stderr, "ticketctl: %d ticket%s rejected; nothing was "
+		        "submitted\n", bad, bad == 1 ? "" : "s");
+		exit(EXIT_USAGE);
+	}
+	for (size_t i = 0; i < n; i++) {
+		put_intake(st, TS_REC_TICKET, v[i].id, v[i].rec, v[i].len);
+		printf("%s\n", v[i].id);
+	}
+	free(v);
+	ts_store_close(st);
+	return 0;
+}
+
+static int
+cmd_message(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl message STORE ID [FILE]\n"
+		"Adds a customer's message (UTF-8 text from FILE or stdin) to\n"
+		"ticket ID; prints the message's name.\n";
+	unsigned char pk[TS_SEAL_PKBYTES];
+	char name[TS_NAME_MAX + 1], err[256];
+	struct ts_store *st;
+	uint8_t *rec;
+	size_t inlen, reclen;
+	char *in;
+	int rc;
+
+	maybe_help(argc, argv, usage);
+	if (argc < 3 || argc > 4)
+		die("usage: ticketctl message STORE ID [FILE]");
+	if (!ts_id_valid(argv[2]))
+		die("invalid ticket id \"%s\"", argv[2]);
+	st = open_intake(argv[1], pk);
+	require_ticket(st, argv[2]);
+	in = read_input(argc == 4 ? argv[3] : NULL, &inlen);
+	ts_id_new(name);
+	rc = ts_intake_message(pk, argv[2], name, in, inlen, ts_now_ms(), &rec,
+	                       &reclen, err, sizeof(err));
+	wipe_free(in, inlen);
+	if (rc == -EINVAL)
+		die("%s", err);
+	if (rc < 0)
+		die("cannot seal the message: %s", strerror(-rc));
+	put_intake(st, TS_REC_MESSAGE, argv[2], rec, reclen);
+	printf("%s\n", name);
+	ts_store_close(st);
+	return 0;
+}
+
+static int
+cmd_authorize(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl authorize STORE ID [FILE]\n"
+		"Adds an authorization to ticket ID: a JSON object with account,\n"
+		"password, expires (RFC 3339, in the future) and optionally\n"
+		"resource, from FILE or stdin.  Prints its name.\n";
+	unsigned char pk[TS_SEAL_PKBYTES];
+	char name[TS_NAME_MAX + 1], err[256];
+	struct ts_store *st;
+	uint8_t *rec;
+	size_t inlen, reclen;
+	char *in;
+	int rc;
+
+	maybe_help(argc, argv, usage);
+	if (argc < 3 || argc > 4)
+		die("usage: ticketctl authorize STORE ID [FILE]");
+	if (!ts_id_valid(argv[2]))
+		die("invalid ticket id \"%s\"", argv[2]);
+	st = open_intake(argv[1], pk);
+	require_ticket(st, argv[2]);
+	in = read_input(argc == 4 ? argv[3] : NULL, &inlen);
+	ts_id_new(name);
+	rc = ts_intake_auth(pk, argv[2], name, in, inlen, ts_now_ms(), &rec,
+	                    &reclen, err, sizeof(err));
+	wipe_free(in, inlen);
+	if (rc == -EINVAL)
+		die("%s", err);
+	if (rc < 0)
+		die("cannot seal the authorization: %s", strerror(-rc));
+	put_intake(st, TS_REC_AUTH, argv[2], rec, reclen);
+	printf("%s\n", name);
+	ts_store_close(st);
+	return 0;
+}
+
+static int
+cmd_revoke(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl revoke STORE ID NAME\n"
+		"The customer cancels authorization NAME of ticket ID.\n";
+	unsigned char pk[TS_SEAL_PKBYTES];
+	char err[256];
+	struct ts_store *st;
+	uint8_t *rec;
+	size_t reclen;
+	int rc;
+
+	maybe_help(argc, argv, usage);
+	if (argc != 4)
+		die("usage: ticketctl revoke STORE ID NAME");
+	st = open_intake(argv[1], pk);
+	rc = ts_intake_revoke(argv[2], argv[3], &rec, &reclen, err, sizeof(err));
+	if (rc == -EINVAL)
+		die("%s", err);
+	if (rc < 0)
+		die("cannot encode the revocation: %s", strerror(-rc));
+	require_ticket(st, argv[2]);
+	put_intake(st, TS_REC_REVOKE, argv[2], rec, reclen);
+	ts_store_close(st);
+	return 0;
+}
+
+struct fsck {
+	struct ts_store *st;	/* the store being checked */
+	struct ts_seckey *key;	/* NULL: structure and checksums only */
+	unsigned checked, bad;	/* records checked; problems found */
+};
+
+static void
+finding(struct fsck *f, const char *id, const char *what)
+{
+	printf("BAD %s: %s\n", id, what);
+	f->bad++;
+}
+
+/* Opens one box; reports it if it fails. */
+static void
+fsck_box(struct fsck *f, const char *id, const char *field,
+         const uint8_t *rec, const struct ts_box *box)
+{
+	uint8_t *plain;
+	char what[3 * TS_NAME_MAX + 64];
+
+	if (box->len == 0 || f->key == NULL)
+		return;
+	if ((plain = malloc(box->len)) == NULL)
+		die("out of memory");
+	if (ts_seal_open(f->key, id, field, rec + box->off, box->len,
+	                 plain) < 0) {
+		snprintf(what, sizeof(what), "sealed %s does not open or is "
+		         "bound elsewhere", field);
+		finding(f, id, what);
+	}
+	sodium_memzero(plain, box->len);
+	free(plain);
+}
+
+static int
+fsck_ticket(void *arg, const char *id)
+{
+	struct fsck *f = arg;
+	struct ts_ticket t;
+	char path[3 * TS_NAME_MAX];
+	uint8_t *rec;
+	size_t len;
+	int kind = 0, rc;
+
+	f->checked++;
+	if (!ts_id_valid(id)) {
+		finding(f, id, "not a ticket id: a stray file in tickets/");
+		return 0;
+	}
+	if ((rc = ts_store_read_record(f->st, id, &rec, &len)) < 0) {
+		finding(f, id, strerror(-rc));
+		return 0;
+	}
+	rc = ts_record_decode(rec, len, &kind, &t);
+	if (rc == 0 && (kind != TS_REC_TICKET || strcmp(t.id, id) != 0)) {
+		ts_ticket_release(&t);
+		rc = -EBADMSG;
+	}
+	if (rc < 0) {
+		finding(f, id, "damaged record (checksum or structure)");
+		free(rec);
+		return 0;
+	}
+	for (int i = 0; i < TS_F_COUNT; i++)
+		fsck_box(f, id, ts_field_names[i], rec, &t.field[i]);
+	for (size_t i = 0; i < t.nmsg; i++) {
+		snprintf(path, sizeof(path), "messages/%s", t.msg[i].name);
+		fsck_box(f, id, path, rec, &t.msg[i].box);
+	}
+	for (size_t i = 0; i < t.nauth; i++)
+		for (int j = 0; j < TS_A_COUNT; j++) {
+			snprintf(path, sizeof(path), "authorizations/%s/%s",
+			         t.auth[i].name, ts_afield_names[j]);
+			fsck_box(f, id, path, rec, &t.auth[i].box[j]);
+		}
+	ts_ticket_release(&t);
+	free(rec);
+	return 0;
+}
+
+static int
+cmd_fsck(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
+		"Checks every ticket record's structure and checksum; with the\n"
+		"key, also opens every sealed box and checks it is bound to its\n"
+		"ticket and field.  Prints one line per bad record; exit 1 if any.\n";
+	struct fsck f = { 0 };
+	const char *keyfile = NULL, *passfile = NULL;
+	char err[512];
+	int rc;
+
+	maybe_help(argc, argv, usage);
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+			keyfile = argv[++i];
+		else if (strcmp(argv[i], "--passphrase-file") == 0 &&
+		         i + 1 < argc)
+			passfile = argv[++i];
+		else
+			die("usage: ticketctl fsck STORE [--key KEYFILE]");
+	}
+	if (argc < 2)
+		die("usage: ticketctl fsck STORE [--key KEYFILE]");
+	if ((rc = ts_store_open(argv[1], TS_STORE_DAEMON, &f.st)) < 0)
+		die("cannot open store %s: %s", argv[1], strerror(-rc));
+	if (keyfile != NULL) {
+		unsigned char pk[TS_SEAL_PKBYTES];
+
+		if (ts_keyfile_load(keyfile, passfile, &f.key, err,
+		                    sizeof(err)) < 0)
+			die("%s", err);
+		if (ts_store_pubkey(f.st, pk) < 0 ||
+		    sodium_memcmp(pk, ts_seal_seckey_pk(f.key), sizeof(pk)) != 0)
+			die("key %s does not belong to store %s", keyfile,
+			    argv[1]);
+	}
+	if ((rc = ts_store_list(f.st, fsck_ticket, &f)) < 0)
+		die("cannot list the store: %s", strerror(-rc));
+	printf("%u record%s checked%s, %u problem%s\n", f.checked,
+	       f.checked == 1 ? "" : "s", f.key ? " with the key" : "",
+	       f.bad, f.bad == 1 ? "" : "s");
+	ts_seal_seckey_free(f.key);
+	ts_store_close(f.st);
+	return f.bad ? EXIT_FOUND : 0;
+}
+
+static const struct verb {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} verbs[] = {
+	{ "init", cmd_init },
+	{ "submit", cmd_submit },
+	{ "message", cmd_message },
+	{ "authorize", cmd_authorize },
+	{ "revoke", cmd_revoke },
+	{ "fsck", cmd_fsck },
+};
+
+static void
+usage(FILE *out)
+{
+	fputs("usage: ticketctl COMMAND ARGS...   (COMMAND --help for more)\n"
+	      "  init STORE KEYFILE [--passphrase-file F]\n"
+	      "  submit [--batch] STORE [FILE]\n"
+	      "  message STORE ID [FILE]\n"
+	      "  authorize STORE ID [FILE]\n"
+	      "  revoke STORE ID NAME\n"
+	      "  fsck STORE [--key KEYFILE]\n", out);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (ts_seal_init() < 0)
+		die("cannot initialise libsodium");
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "ticketctl: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,275 @@
+/*
+ * access: whitelist parsing, name resolution and ACL derivation.
+ */
+#include "fs/access.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/util.h"
+
+struct grant {
+	uid_t uid;		/* a caller */
+	unsigned roles;		/* enum ts_role bits */
+};
+
+struct ts_access {
+	struct grant *v;	/* sorted by uid, one per uid */
+	size_t n;
+};
+
+static int
+fail(char *err, size_t errlen, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	int k = snprintf(err, errlen, "line %u: ", line);
+
+	va_start(ap, fmt);
+	if (k >= 0 && (size_t)k < errlen)
+		vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int
+add(struct ts_access *acc, size_t *cap, uid_t uid, unsigned roles)
+{
+	for (size_t i = 0; i < acc->n; i++)
+		if (acc->v[i].uid == uid) {
+			acc->v[i].roles |= roles;
+			return 0;
+		}
+	if (acc->n == *cap) {
+		struct grant *nv = realloc(acc->v, (*cap = *cap ? 2 * *cap : 16)
+		                                   * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		acc->v = nv;
+	}
+	acc->v[acc->n++] = (struct grant){ uid, roles };
+	return 0;
+}
+
+/* Every member of group gid: its listed members and whoever has it as
+ * primary group. */
+static int
+add_group(struct ts_access *acc, size_t *cap, const struct group *gr,
+          unsigned roles)
+{
+	struct passwd *pw;
+	int rc = 0;
+
+	for (char **m = gr->gr_mem; *m != NULL && rc == 0; m++) {
+		struct passwd *mp = getpwnam(*m);
+		if (mp != NULL)
+			rc = add(acc, cap, mp->pw_uid, roles);
+	}
+	setpwent();
+	while (rc == 0 && (pw = getpwent()) != NULL)
+		if (pw->pw_gid == gr->gr_gid)
+			rc = add(acc, cap, pw->pw_uid, roles);
+	endpwent();
+	return rc;
+}
+
+static int
+parse_uid(const char *s, uid_t *uid)
+{
+	char *end;
+	unsigned long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end != '\0' || v >= (uid_t)-1)
+		return -1;
+	*uid = (uid_t)v;
+	return 0;
+}
+
+static int
+cmp_grant(const void *a, const void *b)
+{
+	uid_t x = ((const struct grant *)a)->uid;
+	uid_t y = ((const struct grant *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+ts_access_parse(const char *text, size_t len, struct ts_access **out,
+                char *err, size_t errlen)
+{
+	struct ts_access *acc = calloc(1, sizeof(*acc));
+	const char *p = text, *end = text + len;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (acc == NULL)
+		return -ENOMEM;
+	if (memchr(text, '\0', len) != NULL) {
+		rc = fail(err, errlen, 1, "the file holds a NUL byte");
+		goto out_free;
+	}
+	while (p < end && rc == 0) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char line[512], who[256], role[64], extra[8];
+		char *hash;
+		unsigned roles;
+		int k;
+
+		lineno++;
+		if (n >= sizeof(line)) {
+			rc = fail(err, errlen, lineno, "line too long");
+			break;
+		}
+		memcpy(line, p, n);
+		line[n] = '\0';
+		p += n + 1;
+		if ((hash = strchr(line, '#')) != NULL)
+			*hash = '\0';
+		k = sscanf(line, "%255s %63s %7s", who, role, extra);
+		if (k <= 0)
+			continue;	/* blank or comment */
+		if (k == 1) {
+			rc = fail(err, errlen, lineno, "\"%s\" has no role "
+			          "(reader, agent or auditor)", who);
+			break;
+		}
+		if (k == 3) {
+			rc = fail(err, errlen, lineno, "unexpected \"%s\" after "
+			          "the role", extra);
+			break;
+		}
+		if (strcmp(role, "reader") == 0)
+			roles = TS_ROLE_READER;
+		else if (strcmp(role, "agent") == 0)
+			roles = TS_ROLE_AGENT;
+		else if (strcmp(role, "auditor") == 0)
+			roles = TS_ROLE_AUDITOR;
+		else {
+			rc = fail(err, errlen, lineno, "unknown role \"%s\" "
+			          "(reader, agent or auditor)", role);
+			break;
+		}
+		if (who[0] == '@') {
+			struct group *gr = getgrnam(who + 1);
+
+			if (gr == NULL) {
+				rc = fail(err, errlen, lineno, "no such group "
+				          "\"%s\"", who + 1);
+				break;
+			}
+			rc = add_group(acc, &cap, gr, roles);
+		} else {
+			uid_t uid;
+			struct passwd *pw;
+
+			if (parse_uid(who, &uid) < 0) {
+				if ((pw = getpwnam(who)) == NULL) {
+					rc = fail(err, errlen, lineno, "no such "
+					          "user \"%s\"", who);
+					break;
+				}
+				uid = pw->pw_uid;
+			}
+			rc = add(acc, &cap, uid, roles);
+		}
+	}
+	if (rc < 0)
+		goto out_free;
+	qsort(acc->v, acc->n, sizeof(*acc->v), cmp_grant);
+	*out = acc;
+	return 0;
+out_free:
+	ts_access_free(acc);
+	return rc;
+}
+
+void
+ts_access_free(struct ts_access *acc)
+{
+	if (acc == NULL)
+		return;
+	free(acc->v);
+	free(acc);
+}
+
+unsigned
+ts_access_roles(const struct ts_access *acc, uid_t uid)
+{
+	size_t lo = 0, hi = acc->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (acc->v[mid].uid == uid)
+			return acc->v[mid].roles;
+		if (acc->v[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+size_t
+ts_access_count(const struct ts_access *acc)
+{
+	return acc->n;
+}
+
+/* The kernel's POSIX ACL xattr format (include/uapi/linux/posix_acl_xattr.h). */
+enum {
+	ACL_XATTR_VERSION = 2,
+	TAG_USER_OBJ = 0x01,
+	TAG_USER = 0x02,
+	TAG_GROUP_OBJ = 0x04,
+	TAG_MASK = 0x10,
+	TAG_OTHER = 0x20,
+};
+
+static size_t
+put_entry(uint8_t *buf, size_t cap, size_t at, unsigned tag, unsigned perm,
+          uint32_t id)
+{
+	if (at + 8 <= cap) {
+		ts_le16_put(buf + at, (uint16_t)tag);
+		ts_le16_put(buf + at + 2, (uint16_t)perm);
+		ts_le32_put(buf + at + 4, id);
+	}
+	return at + 8;
+}
+
+size_t
+ts_access_acl(const struct ts_access *acc, uid_t owner, unsigned roles,
+              unsigned perm, void *out, size_t cap, unsigned *mode)
+{
+	uint8_t *buf = out;
+	unsigned owner_perm = ts_access_roles(acc, owner) & roles ? perm : 0;
+	size_t at = 4, named = 0;
+
+	if (cap >= 4)
+		ts_le32_put(buf, ACL_XATTR_VERSION);
+	at = put_entry(buf, cap, at, TAG_USER_OBJ, owner_perm, (uint32_t)-1);
+	/* acc->v is sorted by uid, as the kernel requires of ACL_USER. */
+	for (size_t i = 0; i < acc->n; i++) {
+		if (!(acc->v[i].roles & roles) || acc->v[i].uid == owner)
+			continue;
+		at = put_entry(buf, cap, at, TAG_USER, perm, acc->v[i].uid);
+		named++;
+	}
+	at = put_entry(buf, cap, at, TAG_GROUP_OBJ, 0, (uint32_t)-1);
+	if (named)
+		at = put_entry(buf, cap, at, TAG_MASK, perm, (uint32_t)-1);
+	at = put_entry(buf, cap, at, TAG_OTHER, 0, (uint32_t)-1);
+	*mode = owner_perm << 6 | (named ? perm : 0) << 3;
+	return at;
+}

@@ -1,1 +1,254 @@
-int main(void) { return 0; }
+/*
+ * ticketfs: the daemon.  Parses options (fstab order too), loads the key
+ * into locked memory with core dumps off, opens the store, mounts, and
+ * only then goes to the background, so that a zero exit means the mount
+ * is ready.  SIGTERM or fusermount3 -u unmount cleanly; SIGHUP reloads
+ * the whitelist.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs/fs.h"
+#include "store/keyfile.h"
+#include "store/seal.h"
+#include "store/store.h"
+
+struct options {
+	char *store;		/* STORE */
+	char *mountpoint;	/* MOUNTPOINT */
+	char *key;		/* -o key= */
+	char *passfile;		/* -o passfile= */
+	char *whitelist;	/* -o whitelist= */
+	char *policy;		/* -o policy= */
+	int foreground;		/* -f */
+	int debug;		/* -d */
+	int help;		/* -h */
+};
+
+#define OPT(t, p) { t, offsetof(struct options, p), 1 }
+static const struct fuse_opt option_spec[] = {
+	OPT("key=%s", key),
+	OPT("passfile=%s", passfile),
+	OPT("whitelist=%s", whitelist),
+	OPT("policy=%s", policy),
+	OPT("-f", foreground),
+	OPT("-d", debug),
+	OPT("debug", debug),
+	OPT("-h", help),
+	OPT("--help", help),
+	FUSE_OPT_END
+};
+
+/* For the SIGHUP handler only: signal handlers get no argument. */
+static struct ts_fs *hup_target;
+
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	if (hup_target != NULL)
+		ts_fs_request_reload(hup_target);
+}
+
+static int
+opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	(void)outargs;
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;	/* everything else goes to FUSE */
+	/* Absolute paths: the daemon changes to / when it backgrounds. */
+	if (o->store == NULL)
+		return (o->store = realpath(arg, NULL)) ? 0 :
+		       (fprintf(stderr, "ticketfs: bad store %s: %s\n", arg,
+		                strerror(errno)), -1);
+	if (o->mountpoint == NULL)
+		return (o->mountpoint = realpath(arg, NULL)) ? 0 :
+		       (fprintf(stderr, "ticketfs: bad mount point %s: %s\n",
+		                arg, strerror(errno)), -1);
+	fprintf(stderr, "ticketfs: unexpected argument %s\n", arg);
+	return -1;
+}
+
+static void
+usage(FILE *out)
+{
+	fputs("usage: ticketfs STORE MOUNTPOINT -o key=KEYFILE [-o OPT[,OPT...]] "
+	      "[-f] [-d]\n"
+	      "  -o key=FILE        the secret key (required; mode 0600)\n"
+	      "  -o passfile=FILE   passphrase of a passphrase-protected key\n"
+	      "  -o whitelist=FILE  default STORE/whitelist\n"
+	      "  -o policy=FILE     default STORE/policy\n"
+	      "  -f                 stay in the foreground\n"
+	      "  -d                 debug output (implies -f)\n"
+	      "  other -o options go to FUSE (ro, ...); allow_other is implied\n",
+	      out);
+}
+
+/* Keeps secrets out of core files and other users' ptrace. */
+static void
+harden(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	umask(077);
+}
+
+static char *
+store_file(const char *store, const char *name)
+{
+	size_t n = strlen(store) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", store, name);
+	return p;
+}
+
+/* An absolute form of path (which may not exist yet); frees path. */
+static char *
+absolute(char *path)
+{
+	char cwd[4096];
+	size_t n;
+	char *p;
+
+	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return path;
+	n = strlen(cwd) + strlen(path) + 2;
+	if ((p = malloc(n)) != NULL)
+		snprintf(p, n, "%s/%s", cwd, path);
+	free(path);
+	return p;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options o = { 0 };
+	struct ts_fs_config cfg = { 0 };
+	struct ts_seckey *key = NULL;
+	struct ts_store *st = NULL;
+	struct ts_fs *fs = NULL;
+	struct fuse_session *se = NULL;
+	unsigned char pk[TS_SEAL_PKBYTES];
+	char err[512], *fsname = NULL;
+	int rc, status = 1;
+
+	harden();
+	if (ts_seal_init() < 0) {
+		fprintf(stderr, "ticketfs: cannot initialise libsodium\n");
+		return 1;
+	}
+	if (fuse_opt_parse(&args, &o, option_spec, opt_proc) < 0) {
+		usage(stderr);
+		return 1;
+	}
+	if (o.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (o.store == NULL || o.mountpoint == NULL || o.key == NULL) {
+		fprintf(stderr, "ticketfs: %s\n", o.store == NULL ? "no STORE" :
+		        o.mountpoint == NULL ? "no MOUNTPOINT" :
+		        "no key: give -o key=KEYFILE");
+		usage(stderr);
+		goto out;
+	}
+	if (o.debug) {
+		o.foreground = 1;
+		fuse_opt_add_arg(&args, "-d");
+	}
+	openlog("ticketfs", LOG_PID, LOG_DAEMON);
+	if (o.whitelist == NULL)
+		o.whitelist = store_file(o.store, "whitelist");
+	else
+		o.whitelist = absolute(o.whitelist);
+	if (o.policy == NULL)
+		o.policy = store_file(o.store, "policy");
+	else
+		o.policy = absolute(o.policy);
+	if (o.whitelist == NULL || o.policy == NULL)
+		goto out;
+	if (ts_keyfile_load(o.key, o.passfile, &key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ticketfs: %s\n", err);
+		goto out;
+	}
+	if ((rc = ts_store_open(o.store, TS_STORE_DAEMON, &st)) < 0) {
+		fprintf(stderr, "ticketfs: cannot open store %s: %s\n", o.store,
+		        strerror(-rc));
+		goto out;
+	}
+	if ((rc = ts_store_pubkey(st, pk)) < 0 ||
+	    sodium_memcmp(pk, ts_seal_seckey_pk(key), sizeof(pk)) != 0) {
+		fprintf(stderr, "ticketfs: key %s does not belong to store %s\n",
+		        o.key, o.store);
+		goto out;
+	}
+	cfg.whitelist_path = o.whitelist;
+	cfg.policy_path = o.policy;
+	cfg.timeout = 60.0;
+	cfg.foreground = o.foreground;
+	if (ts_fs_new(st, key, &cfg, &fs, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ticketfs: %s\n", err);
+		goto out;
+	}
+	fsname = store_file("-ofsname=ticketfs:", o.store);
+	if (fsname == NULL ||
+	    fuse_opt_add_arg(&args, "-oallow_other,default_permissions,"
+	                     "subtype=ticketfs") < 0 ||
+	    fuse_opt_add_arg(&args, fsname) < 0)
+		goto out;
+	se = fuse_session_new(&args, &ts_fs_ops, sizeof(ts_fs_ops), fs);
+	if (se == NULL)
+		goto out;	/* libfuse said why */
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	if (fuse_session_mount(se, o.mountpoint) != 0)
+		goto out_handlers;
+	/* The mount exists: only now may the parent return. */
+	if (fuse_daemonize(o.foreground) != 0)
+		goto out_unmount;
+	hup_target = fs;
+	signal(SIGHUP, on_hup);	/* reload, not exit as libfuse would */
+	if ((rc = ts_fs_start(fs, se)) < 0) {
+		ts_fs_log(fs, "cannot start the ticker: %s", strerror(-rc));
+		goto out_unmount;
+	}
+	ts_fs_log(fs, "mounted %s on %s", o.store, o.mountpoint);
+	status = fuse_session_loop(se) < 0 ? 1 : 0;
+	ts_fs_stop(fs);
+	ts_fs_log(fs, "unmounting %s", o.mountpoint);
+out_unmount:
+	fuse_session_unmount(se);
+out_handlers:
+	fuse_remove_signal_handlers(se);
+out:
+	if (se != NULL)
+		fuse_session_destroy(se);
+	hup_target = NULL;
+	ts_fs_free(fs);
+	ts_store_close(st);
+	ts_seal_seckey_free(key);
+	fuse_opt_free_args(&args);
+	free(fsname);
+	free(o.store);
+	free(o.mountpoint);
+	free(o.key);
+	free(o.passfile);
+	free(o.whitelist);
+	free(o.policy);
+	return status;
+}

@@ -1,0 +1,57 @@
+/*
+ * access: the whitelist.  Parses STORE/whitelist into a table uid -> roles,
+ * resolving user names and @groups against the system's user database at
+ * load time (so every later decision is a lookup by the caller's uid), and
+ * derives the POSIX ACLs the kernel enforces with default_permissions.
+ *
+ * A whitelist is immutable once built; fs/ swaps in a new one on reload.
+ */
+#ifndef TS_ACCESS_H
+#define TS_ACCESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum ts_role {
+	TS_ROLE_READER = 1,
+	TS_ROLE_AGENT = 2,
+	TS_ROLE_AUDITOR = 4,
+	TS_ROLE_ANY = 7,
+};
+
+/* Who may do what: the rights of SPEC's table, as role masks. */
+#define TS_RIGHT_LIST TS_ROLE_ANY	/* list, read status/created/expires */
+#define TS_RIGHT_SEALED (TS_ROLE_READER | TS_ROLE_AGENT)
+#define TS_RIGHT_WRITE TS_ROLE_AGENT
+#define TS_RIGHT_AUDIT TS_ROLE_AUDITOR
+
+struct ts_access;
+
+/*
+ * Parses whitelist text.  Each line: an entry (numeric uid, user name, or
+ * @group) and a role; '#' starts a comment; blank lines are fine.  A uid
+ * listed several times gets the union of its roles.  On error returns
+ * -EINVAL and "line N: reason" in err.
+ */
+int ts_access_parse(const char *text, size_t len, struct ts_access **out,
+                    char *err, size_t errlen);
+void ts_access_free(struct ts_access *acc);
+
+/* The roles of uid (0 if it is not listed). */
+unsigned ts_access_roles(const struct ts_access *acc, uid_t uid);
+/* Number of distinct uids listed. */
+size_t ts_access_count(const struct ts_access *acc);
+
+/*
+ * The "system.posix_acl_access" value for an inode owned by owner whose
+ * permission bits perm (4 = r, 2 = w, 1 = x) go to callers with any role
+ * in `roles`; everyone else gets nothing.  Writes at most cap bytes to
+ * buf; returns the full length (call with cap 0 to size it).  *mode gets
+ * the matching permission bits (owner, mask as group, other).
+ */
+size_t ts_access_acl(const struct ts_access *acc, uid_t owner,
+                     unsigned roles, unsigned perm, void *buf, size_t cap,
+                     unsigned *mode);
+
+#endif

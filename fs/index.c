@@ -161,11 +161,16 @@ insert(struct ts_index *idx, const char *id, struct ts_ticket *t, int err)
 	}
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
+	/* id may point into t, which is moved and zeroed below. */
+	snprintf(e->t.id, sizeof(e->t.id), "%s", id);
 	if (t != NULL) {
+		char keep[sizeof(e->t.id)];
+
+		memcpy(keep, e->t.id, sizeof(keep));
 		e->t = *t;
+		memcpy(e->t.id, keep, sizeof(keep));
 		memset(t, 0, sizeof(*t));
 	}
-	snprintf(e->t.id, sizeof(e->t.id), "%s", id);
 	e->err = err;
 	e->slot = idx->nslots;
 	e->changed_ms = e->t.created_ms;

@@ -17,7 +17,9 @@ STRANGER=61004
 PASSED=0
 FAILED=0
 
+EXTRA_CLEANUP=:
 cleanup() {
+	eval "$EXTRA_CLEANUP"
 	if mountpoint -q "$MNT" 2>/dev/null; then
 		fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 	fi
@@ -82,6 +84,14 @@ WL
 
 mount_fs() {
 	"$TICKETFS" "$STORE" "$MNT" -o key="$KEY" "$@"
+}
+
+# mount_fg [OPTIONS]: the daemon in the foreground, its log in $LOG.
+LOG=$WORK/daemon.log
+mount_fg() {
+	"$TICKETFS" "$STORE" "$MNT" -o key="$KEY" -f "$@" 2>>"$LOG" &
+	DAEMON_PID=$!
+	wait_for mountpoint -q "$MNT"
 }
 
 umount_fs() {

@@ -1,0 +1,86 @@
+# Intake: strict validation that writes nothing on bad input, tickets and
+# messages that appear within a second whether or not the daemon runs, and
+# no plaintext anywhere under the store.
+. "$(dirname "$0")/lib.sh"
+
+new_store
+CANARY=CANARY-7f3e9a
+good='{"username":"alice","subject":"ok"}'
+
+# Bad input of every kind: exit 2, a message naming the problem, and the
+# store byte-for-byte unchanged.
+before=$(store_digest)
+bad_case() {
+	local what=$1 text=$2 input=$3; shift 3
+	local out rc
+	out=$(printf '%s' "$input" | "$TICKETCTL" "$@" 2>&1); rc=$?
+	if [ $rc -eq 2 ] && [[ $out == *"$text"* ]]; then pass "$what"; else
+		fail "$what (exit $rc: $out)"; fi
+}
+bad_case "missing username" 'missing required key "username"' '{"subject":"x"}' submit "$STORE"
+bad_case "missing subject" 'missing required key "subject"' '{"username":"x"}' submit "$STORE"
+bad_case "unknown key" 'unknown key "colour"' '{"username":"x","subject":"y","colour":"red"}' submit "$STORE"
+bad_case "wrong type" '"email" must be a string' '{"username":"x","subject":"y","email":42}' submit "$STORE"
+bad_case "invalid UTF-8" 'unable to decode byte 0xff' $'{"username":"x\xff","subject":"y"}' submit "$STORE"
+bad_case "oversize value" '"subject" is 2000 bytes, over its limit' "{\"username\":\"x\",\"subject\":\"$(head -c 2000 /dev/zero | tr '\0' a)\"}" submit "$STORE"
+bad_case "empty value" '"email" is empty' '{"username":"x","subject":"y","email":""}' submit "$STORE"
+bad_case "past expires" '"expires" is in the past' '{"username":"x","subject":"y","authorizations":[{"account":"a","password":"p","expires":"2001-01-01T00:00:00Z"}]}' submit "$STORE"
+bad_case "bad expires" 'not an RFC 3339 time' '{"username":"x","subject":"y","authorizations":[{"account":"a","password":"p","expires":"tomorrow"}]}' submit "$STORE"
+bad_case "authorizations not a list" '"authorizations" must be a list' '{"username":"x","subject":"y","authorizations":{}}' submit "$STORE"
+bad_case "authorization missing password" 'authorizations[0]: missing required key "password"' '{"username":"x","subject":"y","authorizations":[{"account":"a","expires":"2099-01-01T00:00:00Z"}]}' submit "$STORE"
+bad_case "not JSON" 'invalid JSON' 'username: x' submit "$STORE"
+bad_case "not an object" 'expected a JSON object' '["x"]' submit "$STORE"
+bad_case "duplicate key" 'duplicate' '{"username":"x","username":"z","subject":"y"}' submit "$STORE"
+bad_case "batch with one bad line" 'line 3: unknown key "nope"' \
+	"$(printf '%s\n%s\n%s\n' "$good" "$good" '{"username":"x","subject":"y","nope":"1"}')" submit --batch "$STORE"
+bad_case "bad usage" 'usage' '' submit
+bad_case "no such store" 'cannot open store' "$good" submit "$WORK/nostore"
+bad_case "message for no ticket" 'no ticket' 'hello' message "$STORE" 20990101-000000-000000-aaaa
+check "bad input left the store byte-for-byte unchanged" test "$before" == "$(store_digest)"
+
+# Submitted while the daemon is down: there when it starts.
+ID1=$(jq -cn --arg c "$CANARY" '{username:("u-"+$c), subject:("s-"+$c),
+  description:("d-"+$c), email:("e-"+$c), mobile:("m-"+$c),
+  confidential:("c-"+$c), authorizations:[{account:("a-"+$c),
+  password:("p-"+$c), resource:("r-"+$c), expires:"2099-01-01T00:00:00Z"}]}' |
+  "$TICKETCTL" submit "$STORE")
+check "submit prints an id" grep -Eq '^[A-Za-z0-9-]+$' <<<"$ID1"
+check "no plaintext in the intake area" sh -c "! grep -r '$CANARY' '$STORE'"
+mount_fs || { echo "mount failed"; exit 1; }
+check "a ticket submitted before mount is there" as $AGENT test -d "$MNT/tickets/$ID1"
+expect_out $AGENT "e-$CANARY" "its email reads back" cat "$MNT/tickets/$ID1/email"
+check "the intake area is empty after pickup" test -z "$(ls "$STORE/intake" | grep -v rejected)"
+
+# Submitted while it runs: visible within a second.
+ids=$(printf '%s\n\n%s\n' "$good" '{"username":"bob","subject":"second"}' |
+	"$TICKETCTL" submit --batch "$STORE")
+check "batch prints two ids" test "$(wc -l <<<"$ids")" -eq 2
+for id in $ids; do
+	check "batch ticket $id visible within 1 s" wait_for as $AGENT test -d "$MNT/tickets/$id"
+done
+check "listing sorts by submission time" test "$(as $AGENT ls "$MNT/tickets" | tail -2)" == "$ids"
+
+MSG=$(printf 'msg-%s\nsecond line\n' "$CANARY" | "$TICKETCTL" message "$STORE" "$ID1")
+check "message visible within 1 s" wait_for as $AGENT test -f "$MNT/tickets/$ID1/messages/$MSG"
+expect_out $READER "$(printf 'msg-%s\nsecond line' "$CANARY")" "message reads back" cat "$MNT/tickets/$ID1/messages/$MSG"
+AUTH=$(echo "{\"account\":\"a2-$CANARY\",\"password\":\"p2\",\"expires\":\"2099-06-01T12:00:00+02:00\"}" |
+	"$TICKETCTL" authorize "$STORE" "$ID1")
+check "authorization visible within 1 s" wait_for as $AGENT test -d "$MNT/tickets/$ID1/authorizations/$AUTH"
+expect_out $AGENT "2099-06-01T10:00:00Z" "expires shown in UTC" cat "$MNT/tickets/$ID1/authorizations/$AUTH/expires"
+check "resource not given is absent" as $AGENT sh -c "! test -e '$MNT/tickets/$ID1/authorizations/$AUTH/resource'"
+"$TICKETCTL" revoke "$STORE" "$ID1" "$AUTH"
+check "revoked authorization gone within 1 s" wait_for as $AGENT sh -c "! test -e '$MNT/tickets/$ID1/authorizations/$AUTH'"
+check "the other authorization stays" as $AGENT test -d "$MNT/tickets/$ID1/authorizations/a1"
+
+# A damaged intake record is set aside, not taken in, and nothing breaks.
+printf 'garbage' > "$STORE/intake/20990101-000000-000000-0000-t-20990101-000000-000000-dead"
+sleep 1
+check "damaged intake moved to intake/rejected" test -f "$STORE/intake/rejected/20990101-000000-000000-0000-t-20990101-000000-000000-dead"
+check "the mount still serves" as $AGENT cat "$MNT/tickets/$ID1/status"
+
+# No plaintext anywhere under the store, for any field.
+check "the canary is nowhere under STORE" sh -c "! grep -ra '$CANARY' '$STORE'"
+umount_fs
+check "fsck --key passes" "$TICKETCTL" fsck "$STORE" --key "$KEY"
+check "the canary is nowhere under STORE after unmount" sh -c "! grep -ra '$CANARY' '$STORE'"
+finish

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1208,9 +1209,16 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 {
 	int rc;
 
+	sigset_t all, old;
+
 	fs->se = se;
 	atomic_store(&fs->stop, 0);
-	if ((rc = pthread_create(&fs->ticker, NULL, ticker, fs)) != 0)
+	/* Signals belong to the FUSE loop's thread, whose read they end. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&fs->ticker, NULL, ticker, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
 		return -rc;
 	fs->ticker_running = 1;
 	return 0;

@@ -67,10 +67,13 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;	/* everything else goes to FUSE */
 	/* Absolute paths: the daemon changes to / when it backgrounds. */
-	if (o->store == NULL)
-		return (o->store = realpath(arg, NULL)) ? 0 :
-		       (fprintf(stderr, "ticketfs: bad store %s: %s\n", arg,
-		                strerror(errno)), -1);
+	if (o->store == NULL) {
+		/* A missing store is reported by the open, with its reason. */
+		o->store = realpath(arg, NULL);
+		if (o->store == NULL)
+			o->store = strdup(arg);
+		return o->store ? 0 : -1;
+	}
 	if (o->mountpoint == NULL)
 		return (o->mountpoint = realpath(arg, NULL)) ? 0 :
 		       (fprintf(stderr, "ticketfs: bad mount point %s: %s\n",
@@ -205,7 +208,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "ticketfs: %s\n", err);
 		goto out;
 	}
-	fsname = store_file("-ofsname=ticketfs:", o.store);
+	fsname = malloc(strlen(o.store) + 32);
+	if (fsname != NULL)
+		sprintf(fsname, "-ofsname=ticketfs:%s", o.store);
 	if (fsname == NULL ||
 	    fuse_opt_add_arg(&args, "-oallow_other,default_permissions,"
 	                     "subtype=ticketfs") < 0 ||
@@ -221,6 +226,9 @@ main(int argc, char **argv)
 	/* The mount exists: only now may the parent return. */
 	if (fuse_daemonize(o.foreground) != 0)
 		goto out_unmount;
+	/* fork() dropped the lock on the key's pages: take it again. */
+	if (ts_seal_seckey_lock(key) < 0)
+		ts_fs_log(fs, "cannot lock the key in memory (RLIMIT_MEMLOCK?)");
 	hup_target = fs;
 	signal(SIGHUP, on_hup);	/* reload, not exit as libfuse would */
 	if ((rc = ts_fs_start(fs, se)) < 0) {

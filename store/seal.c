@@ -77,6 +77,12 @@ ts_seal_seckey_pk(const struct ts_seckey *key)
 	return key->pk;
 }
 
+int
+ts_seal_seckey_lock(struct ts_seckey *key)
+{
+	return sodium_mlock(key, sizeof(*key)) == 0 ? 0 : -errno;
+}
+
 void
 ts_seal_seckey_free(struct ts_seckey *key)
 {

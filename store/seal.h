@@ -36,6 +36,11 @@ int ts_seal_init(void);
 int ts_seal_keypair(struct ts_seckey **out);
 /* The public half of a key pair; valid while the key lives. */
 const unsigned char *ts_seal_seckey_pk(const struct ts_seckey *key);
+/*
+ * Locks the key's pages in memory again: fork() does not pass mlock on
+ * to the child, so a daemon that forks after loading its key calls this.
+ */
+int ts_seal_seckey_lock(struct ts_seckey *key);
 /* Wipes and frees a key pair; NULL is fine. */
 void ts_seal_seckey_free(struct ts_seckey *key);
 

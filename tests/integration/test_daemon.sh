@@ -1,0 +1,103 @@
+# The daemon's contract: key handling, option order, readiness on return,
+# clean unmount on SIGTERM, recovery after kill -9, hardening, and damage
+# contained to the damaged ticket.
+. "$(dirname "$0")/lib.sh"
+
+new_store
+ID=$(echo '{"username":"dave","subject":"disk full","email":"dave@example.com"}' | "$TICKETCTL" submit "$STORE")
+ID2=$(echo '{"username":"erin","subject":"other","email":"erin@example.com"}' | "$TICKETCTL" submit "$STORE")
+
+expect_fail() {	# expect_fail TEXT DESCRIPTION COMMAND...
+	local text=$1 what=$2 out rc; shift 2
+	out=$("$@" 2>&1); rc=$?
+	if [ $rc -ne 0 ] && [[ $out == *"$text"* ]] && ! mountpoint -q "$MNT"; then
+		pass "$what"; else fail "$what (exit $rc: $out)"; fi
+}
+
+chmod 640 "$KEY"
+expect_fail "too open" "a key readable by the group is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY"
+chmod 604 "$KEY"
+expect_fail "too open" "a key readable by others is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY"
+chmod 600 "$KEY"
+expect_fail "no key" "no key option is refused" "$TICKETFS" "$STORE" "$MNT"
+"$TICKETCTL" init "$WORK/other" "$WORK/other.key" >/dev/null
+expect_fail "does not belong" "another store's key is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$WORK/other.key"
+expect_fail "unknown option" "an unknown option is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY",frobnicate
+expect_fail "cannot open store" "a missing store is refused" "$TICKETFS" "$WORK/nostore" "$MNT" -o key="$KEY"
+
+# Options before or after the positional arguments; ready on return.
+"$TICKETFS" -o key="$KEY" "$STORE" "$MNT"
+check "options first: mounted on return" mountpoint -q "$MNT"
+expect_out $AGENT "disk full" "options first: serves at once" cat "$MNT/tickets/$ID/subject"
+umount_fs
+"$TICKETFS" "$STORE" "$MNT" -o ro,key="$KEY"
+check "fstab order with ro: mounted on return" mountpoint -q "$MNT"
+expect_out $AGENT "disk full" "fstab order: serves at once" cat "$MNT/tickets/$ID/subject"
+umount_fs
+# mount(8) through mount.fuse3, as an fstab line does (the program by path).
+if mount -t fuse "$TICKETFS#$STORE" "$MNT" -o key="$KEY"; then
+	expect_out $AGENT "disk full" "mount(8) through mount.fuse3 works" cat "$MNT/tickets/$ID/subject"
+	check "mount(8) shows the store as the source" grep -q "^ticketfs:$STORE $MNT fuse.ticketfs" /proc/mounts
+	umount "$MNT"
+	wait_for sh -c "! pgrep -f '^$TICKETFS $STORE' >/dev/null"
+else
+	fail "mount(8) through mount.fuse3 works"
+fi
+
+# Hardening: no core dumps, the key in locked memory.
+mount_fs
+PID=$(pgrep -nf "ticketfs $STORE $MNT")
+check "the daemon runs in the background" test -n "$PID"
+check "core dumps are off" grep -Eq '^Max core file size +0 +0' "/proc/$PID/limits"
+check "the key sits in locked memory" awk '/^VmLck:/ { exit !($2 > 0) }' "/proc/$PID/status"
+check "allow_other is implied" grep -q "$MNT .*allow_other" /proc/mounts
+
+# SIGTERM unmounts cleanly.
+kill -TERM "$PID"
+check "SIGTERM unmounts" wait_for sh -c "! mountpoint -q '$MNT'"
+check "SIGTERM ends the daemon" wait_for sh -c "! kill -0 $PID"
+
+# kill -9: the mount goes stale; after cleanup a new mount serves it all.
+mount_fs
+PID=$(pgrep -nf "ticketfs $STORE $MNT")
+kill -9 "$PID"
+sleep 0.2
+fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
+mount_fs
+expect_out $AGENT "dave@example.com" "after kill -9 and remount the data is there" cat "$MNT/tickets/$ID/email"
+umount_fs
+check "fsck --key passes after kill -9" "$TICKETCTL" fsck "$STORE" --key "$KEY"
+
+# A passphrase-protected key.
+printf 'correct horse\n' > "$WORK/pass"; printf 'wrong\n' > "$WORK/badpass"
+"$TICKETCTL" init "$WORK/ps" "$WORK/ps.key" --passphrase-file "$WORK/pass" >/dev/null
+cp "$STORE/whitelist" "$WORK/ps/whitelist"
+check "the wrapped key file holds no raw key" sh -c "! grep -q 'TKFSSK' '$WORK/ps.key'"
+expect_fail "needs a passphrase" "a wrapped key without passphrase is refused" \
+	sh -c "'$TICKETFS' '$WORK/ps' '$MNT' -o key='$WORK/ps.key' </dev/null"
+expect_fail "wrong passphrase" "a wrong passphrase is refused" "$TICKETFS" "$WORK/ps" "$MNT" -o key="$WORK/ps.key",passfile="$WORK/badpass"
+"$TICKETFS" "$WORK/ps" "$MNT" -o key="$WORK/ps.key",passfile="$WORK/pass"
+check "the right passphrase mounts" mountpoint -q "$MNT"
+umount_fs
+check "fsck --key takes a passphrase file" "$TICKETCTL" fsck "$WORK/ps" --key "$WORK/ps.key" --passphrase-file "$WORK/pass"
+
+# Damage is contained: one damaged record answers EIO, the rest serve.
+rec=$STORE/tickets/$ID
+size=$(stat -c %s "$rec")
+printf 'X' | dd of="$rec" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+mount_fg
+expect_err $AGENT "Input/output error" "a damaged ticket answers EIO" cat "$MNT/tickets/$ID/status"
+check "the damaged ticket is still listed" sh -c "setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls '$MNT/tickets' | grep -q '$ID'"
+expect_out $AGENT "erin@example.com" "the other ticket still serves" cat "$MNT/tickets/$ID2/email"
+check "the damage is logged" grep -q "ticket $ID: damaged record" "$LOG"
+umount_fs
+out=$("$TICKETCTL" fsck "$STORE"); rc=$?
+if [ $rc -eq 1 ] && [[ $out == *"BAD $ID"* ]]; then pass "fsck names the damaged record, exit 1"; else
+	fail "fsck names the damaged record (exit $rc: $out)"; fi
+
+# A record copied over another ticket's name is refused like damage.
+cp "$STORE/tickets/$ID2" "$STORE/tickets/$ID"
+mount_fs
+expect_err $AGENT "Input/output error" "a record under another ticket's name answers EIO" cat "$MNT/tickets/$ID/email"
+umount_fs
+finish

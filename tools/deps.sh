@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs what ticketfs needs to build, test and run on Debian 12.
+# Idempotent: installs only what is missing.  Needs root.
+set -e
+PKGS="build-essential cmake pkg-config libfuse3-dev fuse3 libsodium-dev
+      libxxhash-dev libjansson-dev check jq acl util-linux passwd"
+missing=
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq $missing >/dev/null
+fi

@@ -313,15 +313,16 @@ cmd_submit(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * message and authorize: one item for an existing ticket, from FILE or
+ * stdin, sealed and dropped into intake; prints the item's new name.
+ */
 static int
-cmd_message(int argc, char **argv)
+add_item(int argc, char **argv, int kind, const char *usage)
 {
-	static const char usage[] =
-		"usage: ticketctl message STORE ID [FILE]\n"
-		"Adds a customer's message (UTF-8 text from FILE or stdin) to\n"
-		"ticket ID; prints the message's name.\n";
 	unsigned char pk[TS_SEAL_PKBYTES];
 	char name[TS_NAME_MAX + 1], err[256];
+	const char *what = kind == TS_REC_MESSAGE ? "message" : "authorization";
 	struct ts_store *st;
 	uint8_t *rec;
 	size_t inlen, reclen;
@@ -330,62 +331,47 @@ cmd_message(int argc, char **argv)
 
 	maybe_help(argc, argv, usage);
 	if (argc < 3 || argc > 4)
-		die("usage: ticketctl message STORE ID [FILE]");
+		die("usage: ticketctl %s STORE ID [FILE]", argv[0]);
 	if (!ts_id_valid(argv[2]))
 		die("invalid ticket id \"%s\"", argv[2]);
 	st = open_intake(argv[1], pk);
 	require_ticket(st, argv[2]);
 	in = read_input(argc == 4 ? argv[3] : NULL, &inlen);
 	ts_id_new(name);
-	rc = ts_intake_message(pk, argv[2], name, in, inlen, ts_now_ms(), &rec,
-	                       &reclen, err, sizeof(err));
+	if (kind == TS_REC_MESSAGE)
+		rc = ts_intake_message(pk, argv[2], name, in, inlen, ts_now_ms(),
+		                       &rec, &reclen, err, sizeof(err));
+	else
+		rc = ts_intake_auth(pk, argv[2], name, in, inlen, ts_now_ms(),
+		                    &rec, &reclen, err, sizeof(err));
 	wipe_free(in, inlen);
 	if (rc == -EINVAL)
 		die("%s", err);
 	if (rc < 0)
-		die("cannot seal the message: %s", strerror(-rc));
-	put_intake(st, TS_REC_MESSAGE, argv[2], rec, reclen);
+		die("cannot seal the %s: %s", what, strerror(-rc));
+	put_intake(st, kind, argv[2], rec, reclen);
 	printf("%s\n", name);
 	ts_store_close(st);
 	return 0;
 }
 
 static int
+cmd_message(int argc, char **argv)
+{
+	return add_item(argc, argv, TS_REC_MESSAGE,
+		"usage: ticketctl message STORE ID [FILE]\n"
+		"Adds a customer's message (UTF-8 text from FILE or stdin) to\n"
+		"ticket ID; prints the message's name.\n");
+}
+
+static int
 cmd_authorize(int argc, char **argv)
 {
-	static const char usage[] =
+	return add_item(argc, argv, TS_REC_AUTH,
 		"usage: ticketctl authorize STORE ID [FILE]\n"
 		"Adds an authorization to ticket ID: a JSON object with account,\n"
 		"password, expires (RFC 3339, in the future) and optionally\n"
-		"resource, from FILE or stdin.  Prints its name.\n";
-	unsigned char pk[TS_SEAL_PKBYTES];
-	char name[TS_NAME_MAX + 1], err[256];
-	struct ts_store *st;
-	uint8_t *rec;
-	size_t inlen, reclen;
-	char *in;
-	int rc;
-
-	maybe_help(argc, argv, usage);
-	if (argc < 3 || argc > 4)
-		die("usage: ticketctl authorize STORE ID [FILE]");
-	if (!ts_id_valid(argv[2]))
-		die("invalid ticket id \"%s\"", argv[2]);
-	st = open_intake(argv[1], pk);
-	require_ticket(st, argv[2]);
-	in = read_input(argc == 4 ? argv[3] : NULL, &inlen);
-	ts_id_new(name);
-	rc = ts_intake_auth(pk, argv[2], name, in, inlen, ts_now_ms(), &rec,
-	                    &reclen, err, sizeof(err));
-	wipe_free(in, inlen);
-	if (rc == -EINVAL)
-		die("%s", err);
-	if (rc < 0)
-		die("cannot seal the authorization: %s", strerror(-rc));
-	put_intake(st, TS_REC_AUTH, argv[2], rec, reclen);
-	printf("%s\n", name);
-	ts_store_close(st);
-	return 0;
+		"resource, from FILE or stdin.  Prints its name.\n");
 }
 
 static int

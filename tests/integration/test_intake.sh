@@ -46,6 +46,13 @@ ID1=$(jq -cn --arg c "$CANARY" '{username:("u-"+$c), subject:("s-"+$c),
   "$TICKETCTL" submit "$STORE")
 check "submit prints an id" grep -Eq '^[A-Za-z0-9-]+$' <<<"$ID1"
 check "no plaintext in the intake area" sh -c "! grep -r '$CANARY' '$STORE'"
+before=$(store_digest)
+bad_case "authorize with bad JSON" 'invalid JSON' '{"account":' authorize "$STORE" "$ID1"
+bad_case "authorize without expires" 'missing required key "expires"' '{"account":"a","password":"p"}' authorize "$STORE" "$ID1"
+bad_case "empty message" 'the message is empty' '' message "$STORE" "$ID1"
+bad_case "message with invalid UTF-8" 'not valid UTF-8' $'caf\xe9' message "$STORE" "$ID1"
+bad_case "revoke with a bad name" 'invalid authorization name' '' revoke "$STORE" "$ID1" "../x"
+check "bad items left the store byte-for-byte unchanged" test "$before" == "$(store_digest)"
 mount_fs || { echo "mount failed"; exit 1; }
 check "a ticket submitted before mount is there" as $AGENT test -d "$MNT/tickets/$ID1"
 expect_out $AGENT "e-$CANARY" "its email reads back" cat "$MNT/tickets/$ID1/email"

@@ -186,7 +186,8 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 	}
 	if (rc < 0)
 		goto out_free;
-	qsort(acc->v, acc->n, sizeof(*acc->v), cmp_grant);
+	if (acc->n > 1)
+		qsort(acc->v, acc->n, sizeof(*acc->v), cmp_grant);
 	*out = acc;
 	return 0;
 out_free:

@@ -249,12 +249,26 @@ put_entry(uint8_t *buf, size_t cap, size_t at, unsigned tag, unsigned perm,
 	return at + 8;
 }
 
+/* The permission bits roles earn under by_role. */
+static unsigned
+perm_of(unsigned roles, const unsigned by_role[3])
+{
+	unsigned perm = 0;
+
+	for (int i = 0; i < 3; i++)
+		if (roles & 1u << i)
+			perm |= by_role[i];
+	return perm;
+}
+
 size_t
-ts_access_acl(const struct ts_access *acc, uid_t owner, unsigned roles,
-              unsigned perm, void *out, size_t cap, unsigned *mode)
+ts_access_acl_roles(const struct ts_access *acc, uid_t owner,
+                    const unsigned by_role[3], void *out, size_t cap,
+                    unsigned *mode)
 {
 	uint8_t *buf = out;
-	unsigned owner_perm = ts_access_roles(acc, owner) & roles ? perm : 0;
+	unsigned owner_perm = perm_of(ts_access_roles(acc, owner), by_role);
+	unsigned mask = 0;
 	size_t at = 4, named = 0;
 
 	if (cap >= 4)
@@ -262,15 +276,29 @@ ts_access_acl(const struct ts_access *acc, uid_t owner, unsigned roles,
 	at = put_entry(buf, cap, at, TAG_USER_OBJ, owner_perm, (uint32_t)-1);
 	/* acc->v is sorted by uid, as the kernel requires of ACL_USER. */
 	for (size_t i = 0; i < acc->n; i++) {
-		if (!(acc->v[i].roles & roles) || acc->v[i].uid == owner)
+		unsigned perm = perm_of(acc->v[i].roles, by_role);
+
+		if (perm == 0 || acc->v[i].uid == owner)
 			continue;
 		at = put_entry(buf, cap, at, TAG_USER, perm, acc->v[i].uid);
+		mask |= perm;
 		named++;
 	}
 	at = put_entry(buf, cap, at, TAG_GROUP_OBJ, 0, (uint32_t)-1);
 	if (named)
-		at = put_entry(buf, cap, at, TAG_MASK, perm, (uint32_t)-1);
+		at = put_entry(buf, cap, at, TAG_MASK, mask, (uint32_t)-1);
 	at = put_entry(buf, cap, at, TAG_OTHER, 0, (uint32_t)-1);
-	*mode = owner_perm << 6 | (named ? perm : 0) << 3;
+	*mode = owner_perm << 6 | mask << 3;
 	return at;
+}
+
+size_t
+ts_access_acl(const struct ts_access *acc, uid_t owner, unsigned roles,
+              unsigned perm, void *out, size_t cap, unsigned *mode)
+{
+	unsigned by_role[3];
+
+	for (int i = 0; i < 3; i++)
+		by_role[i] = roles & 1u << i ? perm : 0;
+	return ts_access_acl_roles(acc, owner, by_role, out, cap, mode);
 }

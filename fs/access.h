@@ -54,4 +54,12 @@ size_t ts_access_acl(const struct ts_access *acc, uid_t owner,
                      unsigned roles, unsigned perm, void *buf, size_t cap,
                      unsigned *mode);
 
+/*
+ * The same, with bits per role: a caller gets the union of by_role[i]
+ * over its roles, i = 0 reader, 1 agent, 2 auditor.
+ */
+size_t ts_access_acl_roles(const struct ts_access *acc, uid_t owner,
+                           const unsigned by_role[3], void *buf, size_t cap,
+                           unsigned *mode);
+
 #endif

@@ -1,102 +1,32 @@
 /*
- * fs: the FUSE operations of ticketfs (low-level API) and its ticker.
+ * fs: the daemon's state and the read side of its FUSE operations (low-level
+ * API): resolving inodes, attributes, listings, opening and reading.  The
+ * writes are in write.c, the background thread in ticker.c.
  *
- * Each op resolves the inode under the index's shared lock, decides from
- * the caller's uid, and ends in exactly one reply.  The kernel caches
- * entries and attributes for cfg.timeout seconds; what the kernel may have
- * cached is invalidated whenever the index or the whitelist changes.
+ * Each op resolves the inode under the index's shared lock, checking the
+ * item's retention deadline against the clock, decides from the caller's
+ * uid, and ends in exactly one reply.  The kernel caches entries and
+ * attributes for cfg.timeout seconds, never past an item's deadline, and
+ * whatever changes is invalidated through ticker.c.
  */
-#include "fs/fs.h"
+#include "fs/fs_priv.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/access.h"
-#include "fs/index.h"
-#include "fs/inode.h"
 #include "store/sysio.h"
 #include "store/util.h"
 
 #define ACL_NAME "system.posix_acl_access"
-#define WHITELIST_MAX (1u << 20)
-#define TICK_MS 200
-
-/* The ACL classes of the tree: who gets which bits. */
-enum acl_class {
-	CLASS_DIR,		/* directories below the root: any role, r-x */
-	CLASS_META,		/* status, created, expires: any role, r-- */
-	CLASS_SEALED,		/* sealed fields, messages: reader|agent, r-- */
-	CLASS_COUNT
-};
-
-struct acl_set {
-	uint8_t *blob[CLASS_COUNT];	/* system.posix_acl_access values */
-	size_t len[CLASS_COUNT];
-	unsigned mode[CLASS_COUNT];	/* matching permission bits */
-};
-
-/* Where a file checks its file-stat against the whitelist it reloads. */
-struct file_sig {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
-	int valid;
-};
-
-struct ts_fs {
-	struct ts_store *st;		/* the store; the caller's */
-	const struct ts_seckey *key;	/* the secret key; the caller's */
-	struct ts_index *idx;		/* tickets; has its own lock */
-	struct ts_inodes *inodes;	/* kernel lookup counts; own lock */
-	struct ts_fs_config cfg;	/* options; read-only */
-	uid_t owner;			/* owner of every inode: the daemon */
-	gid_t group;
-
-	pthread_rwlock_t acc_lock;
-	struct ts_access *acc;		/* the whitelist; guarded by acc_lock */
-	struct acl_set acls;		/* derived from acc; guarded by acc_lock */
-
-	struct fuse_session *se;	/* for notifications; set by start */
-	pthread_t ticker;		/* intake and reload thread */
-	int ticker_running;		/* main thread only */
-	atomic_int stop;		/* asks the ticker to end */
-	atomic_int reload;		/* SIGHUP: reload the whitelist */
-	struct file_sig wl_sig, passwd_sig, group_sig;	/* ticker only */
-};
-
-/* A resolved inode. */
-enum node_kind {
-	N_ROOT, N_TICKETS, N_TICKET, N_STATUS, N_CREATED, N_FIELD, N_MSGDIR,
-	N_AUTHDIR, N_MSG, N_AUTH, N_AFIELD, N_EXPIRES
-};
-
-struct node {
-	enum node_kind kind;
-	struct ts_entry *e;		/* the ticket, below tickets/ */
-	int field;			/* N_FIELD: enum ts_field; N_AFIELD */
-	struct ts_message *m;		/* N_MSG */
-	struct ts_auth *a;		/* N_AUTH, N_AFIELD, N_EXPIRES */
-};
-
-/* An open file: its content, made at the first read. */
-struct handle {
-	fuse_ino_t ino;			/* what was opened */
-	uint8_t *data;			/* plaintext; wiped at release */
-	size_t len;
-	int loaded;			/* data is valid */
-};
+#define CONFIG_MAX (1u << 20)
 
 /* A directory listing, taken at opendir so offsets stay stable. */
 struct dirent_snap {
@@ -134,8 +64,8 @@ fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static unsigned
-caller_roles(struct ts_fs *fs, fuse_req_t req)
+unsigned
+ts_fs_roles(struct ts_fs *fs, fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	unsigned roles;
@@ -146,7 +76,7 @@ caller_roles(struct ts_fs *fs, fuse_req_t req)
 	return roles;
 }
 
-/* ---- the whitelist and the ACLs derived from it ---- */
+/* ---- the config files: whitelist (and the ACLs derived), policy ---- */
 
 static void
 acls_release(struct acl_set *s)
@@ -159,27 +89,31 @@ acls_release(struct acl_set *s)
 static int
 acls_build(const struct ts_access *acc, uid_t owner, struct acl_set *s)
 {
-	static const unsigned roles[CLASS_COUNT] = { TS_RIGHT_LIST,
-	        TS_RIGHT_LIST, TS_RIGHT_SEALED };
-	static const unsigned perm[CLASS_COUNT] = { 5, 4, 4 };
+	/* Bits for reader, agent, auditor: SPEC's table of roles. */
+	static const unsigned by_role[CLASS_COUNT][3] = {
+		[CLASS_DIR] = { 5, 7, 5 },
+		[CLASS_STATUS] = { 4, 6, 4 },
+		[CLASS_META] = { 4, 4, 4 },
+		[CLASS_SEALED] = { 4, 4, 0 },
+	};
 
 	memset(s, 0, sizeof(*s));
 	for (int c = 0; c < CLASS_COUNT; c++) {
-		size_t len = ts_access_acl(acc, owner, roles[c], perm[c], NULL,
-		                           0, &s->mode[c]);
+		size_t len = ts_access_acl_roles(acc, owner, by_role[c], NULL, 0,
+		                                 &s->mode[c]);
 
 		if ((s->blob[c] = malloc(len)) == NULL) {
 			acls_release(s);
 			return -ENOMEM;
 		}
-		s->len[c] = ts_access_acl(acc, owner, roles[c], perm[c],
-		                          s->blob[c], len, &s->mode[c]);
+		s->len[c] = ts_access_acl_roles(acc, owner, by_role[c],
+		                                s->blob[c], len, &s->mode[c]);
 	}
 	return 0;
 }
 
-static void
-sig_of(const char *path, struct file_sig *sig)
+void
+ts_fs_sig_of(const char *path, struct file_sig *sig)
 {
 	struct stat st;
 
@@ -191,45 +125,34 @@ sig_of(const char *path, struct file_sig *sig)
 }
 
 static int
-sig_changed(const char *path, struct file_sig *sig)
+read_config(const char *path, unsigned char **text, size_t *len, char *err,
+            size_t errlen)
 {
-	struct file_sig now;
+	int rc = ts_sysio_read_file(AT_FDCWD, path, CONFIG_MAX, text, len);
 
-	sig_of(path, &now);
-	if (memcmp(&now, sig, sizeof(now)) == 0)
-		return 0;
-	*sig = now;
-	return 1;
+	if (rc < 0)
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
+	return rc;
 }
 
-/* Reads and parses the whitelist file. */
-static int
-whitelist_read(const char *path, struct ts_access **out, char *err,
-               size_t errlen)
+int
+ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 {
+	struct ts_access *acc, *oldacc;
+	struct acl_set s, old;
 	unsigned char *text;
 	size_t len;
 	int rc;
 
-	rc = ts_sysio_read_file(AT_FDCWD, path, WHITELIST_MAX, &text, &len);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
+	if ((rc = read_config(fs->cfg.whitelist_path, &text, &len, err,
+	                      errlen)) < 0)
 		return rc;
-	}
-	rc = ts_access_parse((const char *)text, len, out, err, errlen);
+	rc = ts_access_parse((const char *)text, len, &acc, err, errlen);
 	free(text);
-	return rc;
-}
-
-/* Installs a new whitelist and its ACLs. */
-static int
-whitelist_install(struct ts_fs *fs, struct ts_access *acc)
-{
-	struct acl_set s, old;
-	struct ts_access *oldacc;
-	int rc;
-
+	if (rc < 0)
+		return rc;
 	if ((rc = acls_build(acc, fs->owner, &s)) < 0) {
+		snprintf(err, errlen, "out of memory");
 		ts_access_free(acc);
 		return rc;
 	}
@@ -244,65 +167,54 @@ whitelist_install(struct ts_fs *fs, struct ts_access *acc)
 	return 0;
 }
 
+int
+ts_fs_reload_policy(struct ts_fs *fs, char *err, size_t errlen)
+{
+	struct ts_policy p;
+	unsigned char *text;
+	size_t len;
+	int rc;
+
+	if ((rc = read_config(fs->cfg.policy_path, &text, &len, err,
+	                      errlen)) < 0)
+		return rc;
+	rc = ts_policy_parse((const char *)text, len, &p, err, errlen);
+	free(text);
+	if (rc < 0)
+		return rc;
+	ts_index_wrlock(fs->idx);
+	ts_index_set_policy(fs->idx, &p);
+	ts_index_unlock(fs->idx);
+	return 0;
+}
+
 /* ---- resolving inodes ---- */
 
-static int
-resolve(struct ts_fs *fs, fuse_ino_t ino, struct node *n)
+static struct pending *
+pending_by_ino(struct ts_fs *fs, uint64_t ino)
 {
-	uint64_t slot;
-	uint32_t item;
-	unsigned sub;
+	for (struct pending *p = fs->pending; p != NULL; p = p->next)
+		if (p->ino == ino)
+			return p;
+	return NULL;
+}
 
-	memset(n, 0, sizeof(*n));
-	if (ino == TS_INO_ROOT) {
-		n->kind = N_ROOT;
-		return 0;
-	}
-	if (ino == TS_INO_TICKETS) {
-		n->kind = N_TICKETS;
-		return 0;
-	}
-	if (ts_ino_split(ino, &slot, &item, &sub) < 0)
-		return -ENOENT;
-	if ((n->e = ts_index_by_slot(fs->idx, slot)) == NULL)
-		return -ENOENT;
-	if (item == 0) {
-		if (sub == TS_SUB_DIR) {
-			n->kind = N_TICKET;
-			return 0;
-		}
-		if (n->e->err)
-			return -EIO;
-		switch (sub) {
-		case TS_SUB_STATUS:
-			n->kind = N_STATUS;
-			return 0;
-		case TS_SUB_CREATED:
-			n->kind = N_CREATED;
-			return 0;
-		case TS_SUB_MSGDIR:
-			n->kind = N_MSGDIR;
-			return 0;
-		case TS_SUB_AUTHDIR:
-			n->kind = N_AUTHDIR;
-			return 0;
-		}
-		if (sub >= TS_SUB_FIELD && sub < TS_SUB_FIELD + TS_F_COUNT &&
-		    n->e->t.field[sub - TS_SUB_FIELD].len != 0) {
-			n->kind = N_FIELD;
-			n->field = (int)(sub - TS_SUB_FIELD);
-			return 0;
-		}
-		return -ENOENT;
-	}
-	if (n->e->err)
-		return -EIO;
+static int
+resolve_item(struct ts_fs *fs, uint64_t ino, uint32_t item, unsigned sub,
+             struct node *n)
+{
 	if ((n->m = ts_entry_msg(n->e, item)) != NULL) {
 		n->kind = N_MSG;
+		n->deadline = ts_index_deadline_msg(fs->idx, n->e, n->m);
 		return sub == TS_SUB_ITEM ? 0 : -ENOENT;
 	}
-	if ((n->a = ts_entry_auth(n->e, item)) == NULL)
-		return -ENOENT;
+	if ((n->a = ts_entry_auth(n->e, item)) == NULL) {
+		if ((n->p = pending_by_ino(fs, ino)) == NULL)
+			return -ENOENT;
+		n->kind = N_PENDING;
+		return 0;
+	}
+	n->deadline = ts_index_deadline_auth(fs->idx, n->e, n->a);
 	if (sub == TS_SUB_ITEM) {
 		n->kind = N_AUTH;
 		return 0;
@@ -320,8 +232,60 @@ resolve(struct ts_fs *fs, fuse_ino_t ino, struct node *n)
 	return -ENOENT;
 }
 
-static int
-is_dir(enum node_kind k)
+/* Finds what ino is, as of now.  Index lock held (shared is enough). */
+int
+ts_fs_resolve(struct ts_fs *fs, uint64_t ino, struct node *n)
+{
+	uint64_t slot;
+	uint32_t item;
+	unsigned sub;
+	int rc = 0;
+
+	memset(n, 0, sizeof(*n));
+	n->deadline = TS_NEVER;
+	if (ino == TS_INO_ROOT) {
+		n->kind = N_ROOT;
+		return 0;
+	}
+	if (ino == TS_INO_TICKETS) {
+		n->kind = N_TICKETS;
+		return 0;
+	}
+	if (ts_ino_split(ino, &slot, &item, &sub) < 0)
+		return -ENOENT;
+	if ((n->e = ts_index_by_slot(fs->idx, slot)) == NULL)
+		return -ENOENT;
+	n->deadline = ts_index_deadline_ticket(fs->idx, n->e);
+	if (item == 0 && sub == TS_SUB_DIR) {
+		n->kind = N_TICKET;
+	} else if (n->e->err) {
+		return -EIO;
+	} else if (item != 0) {
+		rc = resolve_item(fs, ino, item, sub, n);
+	} else if (sub == TS_SUB_STATUS) {
+		n->kind = N_STATUS;
+	} else if (sub == TS_SUB_CREATED) {
+		n->kind = N_CREATED;
+	} else if (sub == TS_SUB_MSGDIR) {
+		n->kind = N_MSGDIR;
+	} else if (sub == TS_SUB_AUTHDIR) {
+		n->kind = N_AUTHDIR;
+	} else if (sub >= TS_SUB_FIELD && sub < TS_SUB_FIELD + TS_F_COUNT &&
+	           n->e->t.field[sub - TS_SUB_FIELD].len != 0) {
+		n->kind = N_FIELD;
+		n->field = (int)(sub - TS_SUB_FIELD);
+		n->deadline = ts_index_deadline_field(fs->idx, n->e, n->field);
+	} else {
+		return -ENOENT;
+	}
+	/* From its deadline on an item is gone, whether swept yet or not. */
+	if (rc == 0 && n->deadline <= ts_now_ms())
+		rc = -ENOENT;
+	return rc;
+}
+
+int
+ts_fs_is_dir(enum node_kind k)
 {
 	return k == N_ROOT || k == N_TICKETS || k == N_TICKET || k == N_MSGDIR ||
 	       k == N_AUTHDIR || k == N_AUTH;
@@ -330,13 +294,17 @@ is_dir(enum node_kind k)
 static int
 is_sealed(enum node_kind k)
 {
-	return k == N_FIELD || k == N_MSG || k == N_AFIELD;
+	return k == N_FIELD || k == N_MSG || k == N_AFIELD || k == N_PENDING;
 }
 
 static enum acl_class
 class_of(enum node_kind k)
 {
-	return is_dir(k) ? CLASS_DIR : is_sealed(k) ? CLASS_SEALED : CLASS_META;
+	if (ts_fs_is_dir(k))
+		return CLASS_DIR;
+	if (is_sealed(k))
+		return CLASS_SEALED;
+	return k == N_STATUS ? CLASS_STATUS : CLASS_META;
 }
 
 /* The text of a plain-metadata file. */
@@ -368,9 +336,9 @@ ts_of(int64_t ms)
 }
 
 /* Fills st for n; lock held.  No decryption: sizes come from box sizes. */
-static void
-node_stat(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
-          struct stat *st)
+void
+ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
+           struct stat *st)
 {
 	char text[64];
 	int64_t ms = n->e ? n->e->t.created_ms : 0;
@@ -383,7 +351,7 @@ node_stat(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
 	pthread_rwlock_rdlock(&fs->acc_lock);
 	mode = fs->acls.mode[class_of(n->kind)];
 	pthread_rwlock_unlock(&fs->acc_lock);
-	if (is_dir(n->kind)) {
+	if (ts_fs_is_dir(n->kind)) {
 		st->st_mode = S_IFDIR | (n->kind == N_ROOT ? 0755 : mode);
 		st->st_nlink = 2;
 		st->st_size = 4096;
@@ -406,6 +374,10 @@ node_stat(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
 			st->st_size = (off_t)ts_box_plain_len(&n->a->box[n->field]);
 			ms = n->a->created_ms;
 			break;
+		case N_PENDING:
+			st->st_size = 0;	/* the writer's own size is its own */
+			ms = ts_now_ms();
+			break;
 		case N_EXPIRES:
 			ms = n->a->created_ms;
 			/* fall through */
@@ -416,19 +388,50 @@ node_stat(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
 	if (n->kind == N_STATUS && n->e->t.processing_ms)
 		ms = n->e->t.processed_ms ? n->e->t.processed_ms
 		                          : n->e->t.processing_ms;
+	if (n->kind == N_STATUS && n->e->t.processed_ms)
+		ms = n->e->t.processed_ms;
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_blksize = 4096;
 	st->st_mtim = st->st_ctim = st->st_atim = ts_of(ms ? ms : ts_now_ms());
 }
 
+/* How long the kernel may cache n: never past its deadline. */
+static double
+cache_time(struct ts_fs *fs, const struct node *n)
+{
+	double t = fs->cfg.timeout;
+
+	if (n->kind == N_PENDING)
+		return 0;
+	if (n->deadline != TS_NEVER) {
+		double left = (double)(n->deadline - ts_now_ms()) / 1000.0;
+		if (left < t)
+			t = left > 0 ? left : 0;
+	}
+	return t;
+}
+
+void
+ts_fs_entry(struct ts_fs *fs, uint64_t ino, const struct node *n,
+            struct fuse_entry_param *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->ino = ino;
+	ep->generation = 1;
+	ep->entry_timeout = cache_time(fs, n);
+	/* status changes size under writers: always ask. */
+	ep->attr_timeout = n->kind == N_STATUS ? 0 : ep->entry_timeout;
+	ts_fs_stat(fs, ino, n, &ep->attr);
+}
+
 /* Finds child name of parent; fills *ino. Lock held. */
-static int
-child(struct ts_fs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino)
+int
+ts_fs_child(struct ts_fs *fs, uint64_t parent, const char *name, uint64_t *ino)
 {
 	struct node p;
 	int rc;
 
-	if ((rc = resolve(fs, parent, &p)) < 0)
+	if ((rc = ts_fs_resolve(fs, parent, &p)) < 0)
 		return rc;
 	switch (p.kind) {
 	case N_ROOT:
@@ -469,8 +472,15 @@ child(struct ts_fs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino)
 	case N_MSGDIR: {
 		struct ts_message *m = ts_ticket_find_msg(&p.e->t, name);
 
-		if (m == NULL)
+		if (m == NULL) {
+			for (struct pending *q = fs->pending; q; q = q->next)
+				if (q->slot == p.e->slot &&
+				    strcmp(q->name, name) == 0) {
+					*ino = q->ino;
+					return 0;
+				}
 			return -ENOENT;
+		}
 		*ino = ts_ino_make(p.e->slot, m->slot + 1, TS_SUB_ITEM);
 		return 0;
 	}
@@ -507,19 +517,7 @@ gate(struct ts_fs *fs, fuse_req_t req, fuse_ino_t ino)
 {
 	if (ino == TS_INO_ROOT)
 		return 0;
-	return caller_roles(fs, req) & TS_RIGHT_LIST ? 0 : -EACCES;
-}
-
-static void
-fill_entry(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
-           struct fuse_entry_param *ep)
-{
-	memset(ep, 0, sizeof(*ep));
-	ep->ino = ino;
-	ep->generation = 1;
-	ep->attr_timeout = fs->cfg.timeout;
-	ep->entry_timeout = fs->cfg.timeout;
-	node_stat(fs, ino, n, &ep->attr);
+	return ts_fs_roles(fs, req) & TS_RIGHT_LIST ? 0 : -EACCES;
 }
 
 /* ---- operations ---- */
@@ -536,6 +534,9 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 		          "control falls back to the daemon's own checks");
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* `> status` truncates in the open, not in a separate setattr. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Nothing here is written through the page cache. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
@@ -546,7 +547,7 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct ts_fs *fs = fs_of(req);
 	struct fuse_entry_param ep;
 	struct node n;
-	fuse_ino_t ino;
+	uint64_t ino;
 	int rc;
 
 	if (parent == TS_INO_ROOT && strcmp(name, "tickets") == 0)
@@ -558,11 +559,11 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	ts_index_rdlock(fs->idx);
-	rc = child(fs, parent, name, &ino);
+	rc = ts_fs_child(fs, parent, name, &ino);
 	if (rc == 0)
-		rc = resolve(fs, ino, &n);
+		rc = ts_fs_resolve(fs, ino, &n);
 	if (rc == 0)
-		fill_entry(fs, ino, &n, &ep);
+		ts_fs_entry(fs, ino, &n, &ep);
 	ts_index_unlock(fs->idx);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);	/* ENOENT: not cached, see README */
@@ -607,14 +608,15 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	ts_index_rdlock(fs->idx);
-	rc = resolve(fs, ino, &n);
+	rc = ts_fs_resolve(fs, ino, &n);
 	if (rc == 0)
-		node_stat(fs, ino, &n, &st);
+		ts_fs_stat(fs, ino, &n, &st);
 	ts_index_unlock(fs->idx);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, fs->cfg.timeout);
+		fuse_reply_attr(req, &st, n.kind == N_STATUS ? 0 :
+		                cache_time(fs, &n));
 }
 
 static int
@@ -637,6 +639,18 @@ snap_add(struct dir_handle *d, size_t *cap, const char *name, fuse_ino_t ino,
 	return 0;
 }
 
+/* Adds name if ino is there as of now (its deadline not passed). */
+static int
+snap_add_live(struct ts_fs *fs, struct dir_handle *d, size_t *cap,
+              const char *name, fuse_ino_t ino, mode_t type)
+{
+	struct node n;
+
+	if (ts_fs_resolve(fs, ino, &n) < 0)
+		return 0;
+	return snap_add(d, cap, name, ino, type);
+}
+
 /* Lists directory n (lock held) into d. */
 static int
 snap_dir(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
@@ -655,8 +669,9 @@ snap_dir(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
 	case N_TICKETS:
 		for (size_t i = 0; i < ts_index_count(fs->idx) && !rc; i++) {
 			struct ts_entry *e = ts_index_at(fs->idx, i);
-			rc = snap_add(d, &cap, e->t.id,
-			              ts_ino_make(e->slot, 0, TS_SUB_DIR), S_IFDIR);
+			rc = snap_add_live(fs, d, &cap, e->t.id,
+			                   ts_ino_make(e->slot, 0, TS_SUB_DIR),
+			                   S_IFDIR);
 		}
 		break;
 	case N_TICKET:
@@ -668,7 +683,8 @@ snap_dir(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
 		               ts_ino_make(s, 0, TS_SUB_CREATED), S_IFREG);
 		for (int f = 0; f < TS_F_COUNT; f++)
 			if (n->e->t.field[f].len != 0)
-				rc |= snap_add(d, &cap, ts_field_names[f],
+				rc |= snap_add_live(fs, d, &cap,
+				               ts_field_names[f],
 				               ts_ino_make(s, 0, TS_SUB_FIELD +
 				                           (unsigned)f), S_IFREG);
 		rc |= snap_add(d, &cap, "messages",
@@ -678,13 +694,13 @@ snap_dir(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
 		break;
 	case N_MSGDIR:
 		for (size_t i = 0; i < n->e->t.nmsg && !rc; i++)
-			rc = snap_add(d, &cap, n->e->t.msg[i].name,
+			rc = snap_add_live(fs, d, &cap, n->e->t.msg[i].name,
 			              ts_ino_make(s, n->e->t.msg[i].slot + 1,
 			                          TS_SUB_ITEM), S_IFREG);
 		break;
 	case N_AUTHDIR:
 		for (size_t i = 0; i < n->e->t.nauth && !rc; i++)
-			rc = snap_add(d, &cap, n->e->t.auth[i].name,
+			rc = snap_add_live(fs, d, &cap, n->e->t.auth[i].name,
 			              ts_ino_make(s, n->e->t.auth[i].slot + 1,
 			                          TS_SUB_ITEM), S_IFDIR);
 		break;
@@ -722,7 +738,7 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	ts_index_rdlock(fs->idx);
-	rc = resolve(fs, ino, &n);
+	rc = ts_fs_resolve(fs, ino, &n);
 	if (rc == 0)
 		rc = snap_dir(fs, ino, &n, d);
 	ts_index_unlock(fs->idx);
@@ -775,8 +791,8 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (dot) {
 				ep.attr.st_ino = s->ino;
 				ep.attr.st_mode = s->type;
-			} else if (resolve(fs, s->ino, &n) == 0) {
-				fill_entry(fs, s->ino, &n, &ep);
+			} else if (ts_fs_resolve(fs, s->ino, &n) == 0) {
+				ts_fs_entry(fs, s->ino, &n, &ep);
 			} else {
 				continue;	/* gone since opendir */
 			}
@@ -825,7 +841,8 @@ static void
 op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ts_fs *fs = fs_of(req);
-	unsigned roles = caller_roles(fs, req);
+	unsigned roles = ts_fs_roles(fs, req);
+	int wr = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct handle *h;
 	struct node n;
 	int rc;
@@ -834,115 +851,144 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	ts_index_rdlock(fs->idx);
-	rc = resolve(fs, ino, &n);
-	ts_index_unlock(fs->idx);
-	if (rc == 0 && is_dir(n.kind))
-		rc = -EISDIR;
-	if (rc == 0 && is_sealed(n.kind) && !(roles & TS_RIGHT_SEALED))
-		rc = -EACCES;
-	if (rc == 0 && (fi->flags & O_ACCMODE) != O_RDONLY)
-		rc = roles & TS_RIGHT_WRITE ? -EROFS : -EACCES;
-	if (rc == 0 && (fi->flags & O_TRUNC))
-		rc = -EROFS;
-	if (rc < 0) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	h->kind = H_READ;
 	h->ino = ino;
+	ts_index_rdlock(fs->idx);
+	rc = ts_fs_resolve(fs, ino, &n);
+	ts_index_unlock(fs->idx);
+	if (rc == 0 && ts_fs_is_dir(n.kind))
+		rc = -EISDIR;
+	if (rc == 0 && is_sealed(n.kind) && !(roles & TS_RIGHT_SEALED))
+		rc = -EACCES;
+	if (rc == 0 && n.kind == N_PENDING)
+		rc = -EBUSY;	/* another writer's message, not stored yet */
+	if (rc == 0 && wr)
+		rc = !(roles & TS_RIGHT_WRITE) ? -EACCES :
+		     n.kind != N_STATUS ? -EPERM :
+		     ts_fs_open_status_write(fs, ino, h);
+	if (rc == 0 && !wr && (fi->flags & O_TRUNC))
+		rc = -EPERM;
+	if (rc < 0) {
+		free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	/*
-	 * Content never changes under an inode without a notification, so the
-	 * page cache may keep it; only callers the daemon let open the file
-	 * ever reach it.
+	 * Sealed content never changes under an inode, and its pages are
+	 * dropped when it goes, so the page cache may keep it; only callers the
+	 * daemon let open the file ever reach it.  status changes: no cache.
 	 */
-	fi->keep_cache = 1;
+	if (n.kind == N_STATUS)
+		fi->direct_io = 1;
+	else
+		fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) != 0)
-		free(h);
+		ts_fs_free_handle(h);
 }
 
-/* Makes h's content: plain metadata, or the opened box. Lock held. */
-static int
-load_content(struct ts_fs *fs, struct handle *h)
+void
+ts_fs_free_handle(struct handle *h)
 {
-	char path[3 * TS_NAME_MAX], text[64];
-	const struct ts_box *box;
-	struct node n;
-	int rc;
-
-	if ((rc = resolve(fs, h->ino, &n)) < 0)
-		return rc;
-	switch (n.kind) {
-	case N_FIELD:
-		snprintf(path, sizeof(path), "%s", ts_field_names[n.field]);
-		box = &n.e->t.field[n.field];
-		break;
-	case N_MSG:
-		snprintf(path, sizeof(path), "messages/%s", n.m->name);
-		box = &n.m->box;
-		break;
-	case N_AFIELD:
-		snprintf(path, sizeof(path), "authorizations/%s/%s", n.a->name,
-		         ts_afield_names[n.field]);
-		box = &n.a->box[n.field];
-		break;
-	default:
-		h->len = meta_text(&n, text);
-		if ((h->data = malloc(h->len + 1)) == NULL)
-			return -ENOMEM;
-		memcpy(h->data, text, h->len + 1);
-		h->loaded = 1;
-		return 0;
+	if (h->buf != NULL) {
+		sodium_memzero(h->buf, h->cap);
+		free(h->buf);
 	}
-	rc = ts_index_open_box(fs->idx, fs->key, n.e, path, box, &h->data);
-	if (rc < 0)
-		return rc;
-	h->len = ts_box_plain_len(box);
-	h->loaded = 1;
-	return 0;
+	free(h);
 }
 
+/* The box of a sealed node and its binding path. */
+static const struct ts_box *
+box_of(const struct node *n, char *path, size_t len)
+{
+	switch (n->kind) {
+	case N_FIELD:
+		snprintf(path, len, "%s", ts_field_names[n->field]);
+		return &n->e->t.field[n->field];
+	case N_MSG:
+		snprintf(path, len, "messages/%s", n->m->name);
+		return &n->m->box;
+	case N_AFIELD:
+		snprintf(path, len, "authorizations/%s/%s", n->a->name,
+		         ts_afield_names[n->field]);
+		return &n->a->box[n->field];
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * Reads are checked against the clock every time, so a descriptor opened
+ * before an item's deadline reads nothing after it.  A box is opened for
+ * each read that needs it and its plaintext wiped once sent: none stays
+ * in the daemon's memory.
+ */
 static void
 op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         struct fuse_file_info *fi)
 {
 	struct ts_fs *fs = fs_of(req);
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	int rc = 0;
+	char path[3 * TS_NAME_MAX], text[64];
+	const struct ts_box *box;
+	uint8_t *plain = NULL;
+	const char *data = NULL;
+	size_t len = 0;
+	struct node n;
+	int rc;
 
-	(void)ino;
-	if (!h->loaded) {
-		ts_index_rdlock(fs->idx);
-		rc = load_content(fs, h);
-		ts_index_unlock(fs->idx);
+	(void)fi;
+	ts_index_rdlock(fs->idx);
+	rc = ts_fs_resolve(fs, ino, &n);
+	if (rc == 0 && (box = box_of(&n, path, sizeof(path))) != NULL) {
+		len = ts_box_plain_len(box);
+		if ((size_t)off < len)
+			rc = ts_index_open_box(fs->idx, fs->key, n.e, path, box,
+			                       &plain);
+		data = (const char *)plain;
+	} else if (rc == 0) {
+		len = meta_text(&n, text);
+		data = text;
 	}
+	ts_index_unlock(fs->idx);
 	if (rc < 0) {
-		fuse_reply_err(req, rc == -ENOENT ? EIO : -rc);
+		fuse_reply_err(req, -rc);
 		return;
 	}
-	if ((size_t)off >= h->len)
+	if ((size_t)off >= len)
 		fuse_reply_buf(req, NULL, 0);
 	else
-		fuse_reply_buf(req, (const char *)h->data + off,
-		               size < h->len - (size_t)off ? size
-		                                           : h->len - (size_t)off);
+		fuse_reply_buf(req, data + off, size < len - (size_t)off ? size
+		                                : len - (size_t)off);
+	if (plain != NULL) {
+		sodium_memzero(plain, len);
+		free(plain);
+	}
 }
 
 static void
 op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct ts_fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	if (h->data != NULL) {
-		sodium_memzero(h->data, h->len);
-		free(h->data);
+	if (h->kind == H_MESSAGE && !h->done) {
+		/* Never flushed (the writer died): drop the half message. */
+		ts_index_wrlock(fs->idx);
+		for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next)
+			if ((*pp)->ino == h->ino) {
+				struct pending *p = *pp;
+				*pp = p->next;
+				free(p);
+				break;
+			}
+		ts_index_unlock(fs->idx);
 	}
-	free(h);
+	ts_fs_free_handle(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -962,7 +1008,7 @@ op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		return;
 	}
 	ts_index_rdlock(fs->idx);
-	rc = resolve(fs, ino, &n);
+	rc = ts_fs_resolve(fs, ino, &n);
 	ts_index_unlock(fs->idx);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -1010,235 +1056,36 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* Refusals: the unlisted learn nothing, the listed learn it is read-only. */
-static void
-refuse(fuse_req_t req, int err)
-{
-	fuse_reply_err(req, caller_roles(fs_of(req), req) ? err : EACCES);
-}
-
-static void
-op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-           struct fuse_file_info *fi)
-{
-	(void)ino, (void)attr, (void)fi;
-	refuse(req, to_set & (FUSE_SET_ATTR_SIZE) ? EROFS : EPERM);
-}
-
-static void
-op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-         dev_t rdev)
-{
-	(void)parent, (void)name, (void)mode, (void)rdev;
-	refuse(req, EROFS);
-}
-
-static void
-op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	(void)parent, (void)name, (void)mode;
-	refuse(req, EROFS);
-}
-
-static void
-op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	(void)parent, (void)name;
-	refuse(req, EROFS);
-}
-
-static void
-op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-           const char *name)
-{
-	(void)link, (void)parent, (void)name;
-	refuse(req, EPERM);
-}
-
-static void
-op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-          fuse_ino_t newparent, const char *newname, unsigned flags)
-{
-	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-	refuse(req, EPERM);
-}
-
-static void
-op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-        const char *newname)
-{
-	(void)ino, (void)newparent, (void)newname;
-	refuse(req, EPERM);
-}
-
-static void
-op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-          struct fuse_file_info *fi)
-{
-	(void)parent, (void)name, (void)mode, (void)fi;
-	refuse(req, EROFS);
-}
-
-static void
-op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-            const char *value, size_t size, int flags)
-{
-	(void)ino, (void)name, (void)value, (void)size, (void)flags;
-	refuse(req, EPERM);
-}
-
-static void
-op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	(void)ino, (void)name;
-	refuse(req, EPERM);
-}
-
 const struct fuse_lowlevel_ops ts_fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
 	.forget = op_forget,
 	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
-	.setattr = op_setattr,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_unlink,
-	.symlink = op_symlink,
-	.rename = op_rename,
-	.link = op_link,
+	.setattr = ts_op_setattr,
+	.mknod = ts_op_mknod,
+	.mkdir = ts_op_mkdir,
+	.unlink = ts_op_unlink,
+	.rmdir = ts_op_rmdir,
+	.symlink = ts_op_symlink,
+	.rename = ts_op_rename,
+	.link = ts_op_link,
 	.open = op_open,
 	.read = op_read,
+	.write = ts_op_write,
+	.flush = ts_op_flush,
 	.release = op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.statfs = op_statfs,
-	.setxattr = op_setxattr,
+	.setxattr = ts_op_setxattr,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
-	.removexattr = op_removexattr,
-	.create = op_create,
+	.removexattr = ts_op_removexattr,
+	.create = ts_op_create,
 };
-
-/* ---- the ticker: intake pickup and whitelist reload ---- */
-
-/* Makes the kernel drop what it cached of every inode it holds. */
-static void
-invalidate_all(struct ts_fs *fs)
-{
-	uint64_t *v;
-	size_t n;
-
-	fuse_lowlevel_notify_inval_inode(fs->se, TS_INO_TICKETS, -1, 0);
-	if (ts_inodes_snapshot(fs->inodes, &v, &n) < 0) {
-		ts_fs_log(fs, "out of memory invalidating the kernel's caches");
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		fuse_lowlevel_notify_inval_inode(fs->se, v[i], -1, 0);
-	free(v);
-}
-
-static void
-maybe_reload(struct ts_fs *fs)
-{
-	struct ts_access *acc;
-	char err[512];
-	int changed;
-
-	/* User and group names resolve anew when the databases change. */
-	changed = sig_changed(fs->cfg.whitelist_path, &fs->wl_sig);
-	changed |= sig_changed("/etc/passwd", &fs->passwd_sig);
-	changed |= sig_changed("/etc/group", &fs->group_sig);
-	changed |= atomic_exchange(&fs->reload, 0);
-	if (!changed)
-		return;
-	if (whitelist_read(fs->cfg.whitelist_path, &acc, err, sizeof(err)) < 0) {
-		ts_fs_log(fs, "whitelist %s refused, the previous one stays in "
-		          "force: %s", fs->cfg.whitelist_path, err);
-		return;
-	}
-	if (whitelist_install(fs, acc) < 0) {
-		ts_fs_log(fs, "out of memory installing the whitelist");
-		return;
-	}
-	ts_fs_log(fs, "whitelist %s loaded: %zu uid%s", fs->cfg.whitelist_path,
-	          ts_access_count(acc), ts_access_count(acc) == 1 ? "" : "s");
-	if (fs->se != NULL)
-		invalidate_all(fs);
-}
-
-static void
-take_intake(struct ts_fs *fs)
-{
-	struct ts_index_change *ch = NULL;
-	size_t nch = 0;
-	int rc = ts_index_intake(fs->idx, &ch, &nch);
-
-	if (rc < 0)
-		ts_fs_log(fs, "intake: %s", strerror(-rc));
-	for (size_t i = 0; i < nch && fs->se != NULL; i++) {
-		if (ch[i].gone_ino != 0)
-			fuse_lowlevel_notify_inval_entry(fs->se, ch[i].dir_ino,
-			                                 ch[i].name,
-			                                 strlen(ch[i].name));
-		fuse_lowlevel_notify_inval_inode(fs->se, ch[i].dir_ino, 0, 0);
-	}
-	free(ch);
-}
-
-static void *
-ticker(void *arg)
-{
-	struct ts_fs *fs = arg;
-	struct timespec tick = { 0, TICK_MS * 1000000L };
-
-	while (!atomic_load(&fs->stop)) {
-		nanosleep(&tick, NULL);
-		maybe_reload(fs);
-		take_intake(fs);
-	}
-	return NULL;
-}
-
-int
-ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
-{
-	int rc;
-
-	sigset_t all, old;
-
-	fs->se = se;
-	atomic_store(&fs->stop, 0);
-	/* Signals belong to the FUSE loop's thread, whose read they end. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&fs->ticker, NULL, ticker, fs);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		return -rc;
-	fs->ticker_running = 1;
-	return 0;
-}
-
-void
-ts_fs_stop(struct ts_fs *fs)
-{
-	if (!fs->ticker_running)
-		return;
-	atomic_store(&fs->stop, 1);
-	pthread_join(fs->ticker, NULL);
-	fs->ticker_running = 0;
-}
-
-void
-ts_fs_request_reload(struct ts_fs *fs)
-{
-	atomic_store(&fs->reload, 1);
-}
 
 int
 ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
@@ -1246,36 +1093,49 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
           size_t errlen)
 {
 	struct ts_fs *fs = calloc(1, sizeof(*fs));
-	struct ts_access *acc;
+	struct ts_changes ch = { 0 };
 	int rc;
 
 	if (fs == NULL)
 		return -ENOMEM;
 	fs->st = st;
 	fs->key = key;
+	memcpy(fs->pk, ts_seal_seckey_pk(key), sizeof(fs->pk));
 	fs->cfg = *cfg;
 	fs->owner = getuid();
 	fs->group = getgid();
 	pthread_rwlock_init(&fs->acc_lock, NULL);
-	sig_of(cfg->whitelist_path, &fs->wl_sig);
-	sig_of("/etc/passwd", &fs->passwd_sig);
-	sig_of("/etc/group", &fs->group_sig);
-	if ((rc = whitelist_read(cfg->whitelist_path, &acc, err, errlen)) < 0)
-		goto out_free;
-	if ((rc = whitelist_install(fs, acc)) < 0) {
-		snprintf(err, errlen, "out of memory");
-		goto out_free;
-	}
+	pthread_mutex_init(&fs->note_lock, NULL);
+	pthread_cond_init(&fs->note_cond, NULL);
+	ts_fs_sig_of(cfg->whitelist_path, &fs->wl_sig);
+	ts_fs_sig_of(cfg->policy_path, &fs->pol_sig);
+	ts_fs_sig_of("/etc/passwd", &fs->passwd_sig);
+	ts_fs_sig_of("/etc/group", &fs->group_sig);
 	if ((rc = ts_inodes_new(&fs->inodes)) < 0 ||
 	    (rc = ts_index_new(st, ts_fs_log, fs, &fs->idx)) < 0) {
 		snprintf(err, errlen, "out of memory");
+		goto out_free;
+	}
+	if ((rc = ts_fs_reload_whitelist(fs, err, errlen)) < 0)
+		goto out_free;
+	if ((rc = ts_fs_reload_policy(fs, err, errlen)) < 0) {
+		char e2[512];
+
+		snprintf(e2, sizeof(e2), "policy: %s", err);
+		snprintf(err, errlen, "%s", e2);
 		goto out_free;
 	}
 	if ((rc = ts_index_load(fs->idx)) < 0) {
 		snprintf(err, errlen, "cannot load the store: %s", strerror(-rc));
 		goto out_free;
 	}
-	take_intake(fs);
+	/* What expired while the daemon was down goes before anyone looks. */
+	ts_index_wrlock(fs->idx);
+	ts_index_sweep(fs->idx, ts_now_ms(), &ch);
+	ts_index_unlock(fs->idx);
+	ts_changes_release(&ch);
+	ts_index_intake(fs->idx, &ch);
+	ts_changes_release(&ch);
 	*out = fs;
 	return 0;
 out_free:
@@ -1289,10 +1149,18 @@ ts_fs_free(struct ts_fs *fs)
 	if (fs == NULL)
 		return;
 	ts_fs_stop(fs);
+	while (fs->pending != NULL) {
+		struct pending *p = fs->pending;
+		fs->pending = p->next;
+		free(p);
+	}
 	ts_index_free(fs->idx);
 	ts_inodes_free(fs->inodes);
 	ts_access_free(fs->acc);
 	acls_release(&fs->acls);
+	ts_changes_release(&fs->notes);
+	pthread_cond_destroy(&fs->note_cond);
+	pthread_mutex_destroy(&fs->note_lock);
 	pthread_rwlock_destroy(&fs->acc_lock);
 	free(fs);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fs/policy.h"
 #include "store/store.h"
 #include "store/ticket.h"
 
@@ -21,14 +22,27 @@ struct ts_entry {
 	uint64_t slot;		/* inode slot, unique for the daemon's life */
 	int err;		/* 0, or -EBADMSG etc: a damaged record */
 	int64_t changed_ms;	/* last change: the directories' mtime */
+	int64_t next_deadline;	/* earliest deadline of it or its items */
 };
 
 /* What an intake poll changed, for the kernel's caches. */
 struct ts_index_change {
-	uint64_t dir_ino;	/* a directory whose listing changed */
+	uint64_t dir_ino;	/* a directory whose listing changed, or a
+				   file whose content changed (name "") */
 	uint64_t gone_ino;	/* a child that went away; 0 if none */
 	char name[TS_NAME_MAX + 1];	/* its name in dir_ino */
 };
+
+/* A list of changes, for the kernel's caches. */
+struct ts_changes {
+	struct ts_index_change *v;
+	size_t n;
+	int oom;		/* some change could not be recorded */
+};
+
+void ts_changes_add(struct ts_changes *c, uint64_t dir, uint64_t gone,
+                    const char *name);
+void ts_changes_release(struct ts_changes *c);
 
 typedef void (*ts_index_log_fn)(void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -46,11 +60,68 @@ int ts_index_load(struct ts_index *idx);
  * Takes in waiting intake.  Appends what changed to *ch (realloc'd, *nch
  * grows); the caller frees it.  Returns the number of records taken in.
  */
-int ts_index_intake(struct ts_index *idx, struct ts_index_change **ch,
-                    size_t *nch);
+int ts_index_intake(struct ts_index *idx, struct ts_changes *ch);
 
 void ts_index_rdlock(struct ts_index *idx);
+void ts_index_wrlock(struct ts_index *idx);
 void ts_index_unlock(struct ts_index *idx);
+
+/*
+ * The retention policy.  Installing one (write lock held) recomputes every
+ * ticket's next deadline.  The index copies it.
+ */
+void ts_index_set_policy(struct ts_index *idx, const struct ts_policy *p);
+
+/* Deadlines (ms since the epoch; TS_NEVER), lock held.  An item's
+ * deadline is never later than its ticket's. */
+int64_t ts_index_deadline_ticket(struct ts_index *idx, const struct ts_entry *e);
+int64_t ts_index_deadline_field(struct ts_index *idx, const struct ts_entry *e,
+                                int field);
+int64_t ts_index_deadline_msg(struct ts_index *idx, const struct ts_entry *e,
+                              const struct ts_message *m);
+int64_t ts_index_deadline_auth(struct ts_index *idx, const struct ts_entry *e,
+                               const struct ts_auth *a);
+
+/*
+ * Changes, each durable in the store before it returns 0; on failure the
+ * ticket is unchanged.  Write lock held.  What the kernel must forget is
+ * appended to ch.
+ */
+/* status: -EPERM for a move back; processing removes what the policy ties
+ * to it at once. */
+int ts_index_set_status(struct ts_index *idx, struct ts_entry *e, int status,
+                        struct ts_changes *ch);
+int ts_index_remove_field(struct ts_index *idx, struct ts_entry *e, int field,
+                          struct ts_changes *ch);
+int ts_index_remove_msg(struct ts_index *idx, struct ts_entry *e,
+                        struct ts_message *m, struct ts_changes *ch);
+int ts_index_remove_auth(struct ts_index *idx, struct ts_entry *e,
+                         struct ts_auth *a, struct ts_changes *ch);
+/* Removes the ticket; e is freed. */
+int ts_index_remove_ticket(struct ts_index *idx, struct ts_entry *e,
+                           struct ts_changes *ch);
+/* Stores a new message (plaintext text, len bytes) under item slot. */
+int ts_index_add_msg(struct ts_index *idx, struct ts_entry *e,
+                     const char *name, uint32_t slot, const char *text,
+                     size_t len, const unsigned char *pk,
+                     struct ts_changes *ch);
+
+/*
+ * Removes from the store everything whose deadline is <= now.  Returns
+ * the earliest deadline still pending (TS_NEVER if none).  Write lock
+ * held.
+ */
+int64_t ts_index_sweep(struct ts_index *idx, int64_t now,
+                       struct ts_changes *ch);
+/* The earliest pending deadline, lock held. */
+int64_t ts_index_next_deadline(struct ts_index *idx);
+/*
+ * 1 if something named name in directory dir went away in the last minute
+ * (name NULL: if inode dir itself did).  Lock held.
+ */
+int ts_index_tomb(struct ts_index *idx, uint64_t dir, const char *name);
+/* 1 if slot was a ticket of this index once (now gone or not). */
+int ts_index_slot_used(struct ts_index *idx, uint64_t slot);
 
 /* With the lock held: */
 size_t ts_index_count(struct ts_index *idx);

@@ -1,0 +1,229 @@
+/*
+ * ticker: the daemon's one background thread.  It sleeps until the next
+ * retention deadline or 200 ms, whichever comes first, or until a request
+ * handler queues something for the kernel; then it
+ *   - tells the kernel what changed (request handlers must not: a notify
+ *     from inside a request can deadlock on the very inode being served),
+ *   - reloads the whitelist and policy when their files (or the user and
+ *     group databases) changed, or on SIGHUP,
+ *   - takes in new intake,
+ *   - removes from the store whatever reached its deadline.
+ */
+#include "fs/fs_priv.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TICK_MS 200
+
+void
+ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch)
+{
+	pthread_mutex_lock(&fs->note_lock);
+	for (size_t i = 0; i < ch->n; i++)
+		ts_changes_add(&fs->notes, ch->v[i].dir_ino, ch->v[i].gone_ino,
+		               ch->v[i].name);
+	pthread_cond_signal(&fs->note_cond);
+	pthread_mutex_unlock(&fs->note_lock);
+	ts_changes_release(ch);
+}
+
+void
+ts_fs_wake(struct ts_fs *fs)
+{
+	pthread_mutex_lock(&fs->note_lock);
+	fs->wake_at = 1;
+	pthread_cond_signal(&fs->note_cond);
+	pthread_mutex_unlock(&fs->note_lock);
+}
+
+void
+ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch)
+{
+	for (size_t i = 0; i < ch->n && fs->se != NULL; i++) {
+		struct ts_index_change *c = &ch->v[i];
+
+		if (c->gone_ino != 0) {
+			/* The entry, and every cached page of what it held. */
+			if (fuse_lowlevel_notify_delete(fs->se, c->dir_ino,
+			                                c->gone_ino, c->name,
+			                                strlen(c->name)) != 0)
+				fuse_lowlevel_notify_inval_entry(fs->se,
+				        c->dir_ino, c->name, strlen(c->name));
+			fuse_lowlevel_notify_inval_inode(fs->se, c->gone_ino, 0, 0);
+		}
+		fuse_lowlevel_notify_inval_inode(fs->se, c->dir_ino, 0, 0);
+	}
+}
+
+/* Makes the kernel drop what it cached of every inode it holds. */
+static void
+invalidate_all(struct ts_fs *fs)
+{
+	uint64_t *v;
+	size_t n;
+
+	fuse_lowlevel_notify_inval_inode(fs->se, TS_INO_TICKETS, -1, 0);
+	if (ts_inodes_snapshot(fs->inodes, &v, &n) < 0) {
+		ts_fs_log(fs, "out of memory invalidating the kernel's caches");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		fuse_lowlevel_notify_inval_inode(fs->se, v[i], -1, 0);
+	free(v);
+}
+
+static int
+sig_changed(const char *path, struct file_sig *sig)
+{
+	struct file_sig now;
+
+	ts_fs_sig_of(path, &now);
+	if (memcmp(&now, sig, sizeof(now)) == 0)
+		return 0;
+	*sig = now;
+	return 1;
+}
+
+static void
+maybe_reload(struct ts_fs *fs)
+{
+	char err[512];
+	int wl, pol, hup = atomic_exchange(&fs->reload, 0);
+
+	/* User and group names resolve anew when the databases change. */
+	wl = sig_changed(fs->cfg.whitelist_path, &fs->wl_sig);
+	wl |= sig_changed("/etc/passwd", &fs->passwd_sig);
+	wl |= sig_changed("/etc/group", &fs->group_sig);
+	pol = sig_changed(fs->cfg.policy_path, &fs->pol_sig);
+	if (wl || hup) {
+		if (ts_fs_reload_whitelist(fs, err, sizeof(err)) < 0) {
+			ts_fs_log(fs, "whitelist %s refused, the previous one "
+			          "stays in force: %s", fs->cfg.whitelist_path,
+			          err);
+		} else {
+			pthread_rwlock_rdlock(&fs->acc_lock);
+			ts_fs_log(fs, "whitelist %s loaded: %zu uid%s",
+			          fs->cfg.whitelist_path, ts_access_count(fs->acc),
+			          ts_access_count(fs->acc) == 1 ? "" : "s");
+			pthread_rwlock_unlock(&fs->acc_lock);
+			if (fs->se != NULL)
+				invalidate_all(fs);
+		}
+	}
+	if (pol || hup) {
+		if (ts_fs_reload_policy(fs, err, sizeof(err)) < 0)
+			ts_fs_log(fs, "policy %s refused, the previous one stays "
+			          "in force: %s", fs->cfg.policy_path, err);
+		else {
+			ts_fs_log(fs, "policy %s loaded", fs->cfg.policy_path);
+			/* Deadlines moved: entries cached with the old ones. */
+			if (fs->se != NULL)
+				invalidate_all(fs);
+		}
+	}
+}
+
+static void
+take_intake(struct ts_fs *fs)
+{
+	struct ts_changes ch = { 0 };
+	int rc = ts_index_intake(fs->idx, &ch);
+
+	if (rc < 0)
+		ts_fs_log(fs, "intake: %s", strerror(-rc));
+	ts_fs_notify(fs, &ch);
+	ts_changes_release(&ch);
+}
+
+/* Purges what is due; returns the next deadline. */
+static int64_t
+sweep(struct ts_fs *fs)
+{
+	struct ts_changes ch = { 0 };
+	int64_t next;
+
+	ts_index_wrlock(fs->idx);
+	next = ts_index_sweep(fs->idx, ts_now_ms(), &ch);
+	ts_index_unlock(fs->idx);
+	ts_fs_notify(fs, &ch);
+	ts_changes_release(&ch);
+	return next;
+}
+
+static void *
+ticker(void *arg)
+{
+	struct ts_fs *fs = arg;
+	int64_t next = sweep(fs), last_tick = 0;
+
+	while (!atomic_load(&fs->stop)) {
+		struct ts_changes notes;
+		int64_t now = ts_now_ms(), until = now + TICK_MS;
+		struct timespec ts;
+
+		if (next < until)
+			until = next;
+		ts.tv_sec = (time_t)(until / 1000);
+		ts.tv_nsec = (long)(until % 1000) * 1000000;
+		pthread_mutex_lock(&fs->note_lock);
+		if (fs->notes.n == 0 && !fs->wake_at && until > now)
+			pthread_cond_timedwait(&fs->note_cond, &fs->note_lock,
+			                       &ts);
+		notes = fs->notes;
+		memset(&fs->notes, 0, sizeof(fs->notes));
+		fs->wake_at = 0;
+		pthread_mutex_unlock(&fs->note_lock);
+		ts_fs_notify(fs, &notes);
+		ts_changes_release(&notes);
+		now = ts_now_ms();
+		if (now - last_tick >= TICK_MS) {
+			last_tick = now;
+			maybe_reload(fs);
+			take_intake(fs);
+		}
+		next = sweep(fs);
+	}
+	return NULL;
+}
+
+int
+ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
+{
+	sigset_t all, old;
+	int rc;
+
+	fs->se = se;
+	atomic_store(&fs->stop, 0);
+	/* Signals belong to the FUSE loop's thread, whose read they end. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&fs->ticker, NULL, ticker, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return -rc;
+	fs->ticker_running = 1;
+	return 0;
+}
+
+void
+ts_fs_stop(struct ts_fs *fs)
+{
+	if (!fs->ticker_running)
+		return;
+	atomic_store(&fs->stop, 1);
+	pthread_mutex_lock(&fs->note_lock);
+	pthread_cond_signal(&fs->note_cond);
+	pthread_mutex_unlock(&fs->note_lock);
+	pthread_join(fs->ticker, NULL);
+	fs->ticker_running = 0;
+}
+
+void
+ts_fs_request_reload(struct ts_fs *fs)
+{
+	atomic_store(&fs->reload, 1);
+}

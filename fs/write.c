@@ -1,0 +1,477 @@
+/*
+ * write: the operations that change the tree, for agents only.
+ *
+ *   echo processed > status    a status move (open -> processing -> processed)
+ *   messages/NAME              a new file is a new message, sealed and stored
+ *                              durably when it is closed
+ *   rm FIELD, rm messages/NAME, rm -r authorizations/NAME, rm -r tickets/ID
+ *                              gone at once, from the mount and the store
+ *
+ * Everything else fails with EPERM and changes nothing.  So that `rm -r`
+ * succeeds whatever order it walks a ticket in: unlinking status or created
+ * succeeds and changes nothing (they go with the ticket); unlinking any
+ * file of an authorization cancels the whole authorization; removing what
+ * was removed a moment ago succeeds (the index keeps recent tombstones);
+ * rmdir of messages/ or authorizations/ succeeds once they are empty; and
+ * rmdir of the ticket deletes it once nothing but status and created is
+ * left.
+ */
+#include "fs/fs_priv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#define STATUS_MAX 64
+
+static struct ts_fs *
+fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* EACCES for callers who may not write at all, else err. */
+static int
+refusal(struct ts_fs *fs, fuse_req_t req, int err)
+{
+	return ts_fs_roles(fs, req) & TS_RIGHT_WRITE ? err : EACCES;
+}
+
+static void
+refuse(fuse_req_t req, int err)
+{
+	fuse_reply_err(req, refusal(fs_of(req), req, err));
+}
+
+/* Appends to a handle's buffer (up to max bytes). */
+static int
+append(struct handle *h, const char *buf, size_t size, size_t max)
+{
+	if (h->len + size > max)
+		return -EFBIG;
+	if (h->len + size > h->cap) {
+		size_t cap = h->cap ? h->cap : 256;
+		char *nb;
+
+		while (cap < h->len + size)
+			cap *= 2;
+		if ((nb = malloc(cap)) == NULL)
+			return -ENOMEM;
+		if (h->buf != NULL) {
+			memcpy(nb, h->buf, h->len);
+			sodium_memzero(h->buf, h->cap);
+			free(h->buf);
+		}
+		h->buf = nb;
+		h->cap = cap;
+	}
+	memcpy(h->buf + h->len, buf, size);
+	h->len += size;
+	return 0;
+}
+
+int
+ts_fs_open_status_write(struct ts_fs *fs, uint64_t ino, struct handle *h)
+{
+	(void)fs;
+	h->kind = H_STATUS;
+	h->ino = ino;
+	return 0;
+}
+
+/* Applies what was written to status: one word, then a newline. */
+static int
+apply_status(struct ts_fs *fs, struct handle *h)
+{
+	struct ts_changes ch = { 0 };
+	char word[STATUS_MAX + 1];
+	size_t n = h->len;
+	struct node nd;
+	int status, rc;
+
+	while (n > 0 && (h->buf[n - 1] == '\n' || h->buf[n - 1] == ' ' ||
+	                 h->buf[n - 1] == '\r' || h->buf[n - 1] == '\t'))
+		n--;
+	memcpy(word, h->buf, n);
+	word[n] = '\0';
+	h->done = 1;
+	if ((status = ts_status_lookup(word)) < 0)
+		return -EINVAL;
+	ts_index_wrlock(fs->idx);
+	rc = ts_fs_resolve(fs, h->ino, &nd);
+	if (rc == 0)
+		rc = ts_index_set_status(fs->idx, nd.e, status, &ch);
+	ts_index_unlock(fs->idx);
+	ts_fs_queue_notes(fs, &ch);
+	return rc;
+}
+
+/* Stores a message written through the mount. */
+static int
+store_message(struct ts_fs *fs, struct handle *h)
+{
+	struct ts_changes ch = { 0 };
+	struct pending **pp, *p = NULL;
+	struct ts_entry *e;
+	json_t *check;
+	int rc;
+
+	h->done = 1;
+	if (h->len == 0 || memchr(h->buf, '\0', h->len) != NULL)
+		rc = -EINVAL;	/* empty, or not text */
+	else if ((check = json_stringn(h->buf, h->len)) == NULL)
+		rc = -EINVAL;	/* not UTF-8 */
+	else {
+		json_decref(check);
+		rc = 0;
+	}
+	ts_index_wrlock(fs->idx);
+	for (pp = &fs->pending; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->ino == h->ino) {
+			p = *pp;
+			*pp = p->next;
+			break;
+		}
+	if (p == NULL)
+		rc = -ENOENT;
+	else if ((e = ts_index_by_slot(fs->idx, p->slot)) == NULL ||
+	         ts_index_deadline_ticket(fs->idx, e) <= ts_now_ms())
+		rc = rc ? rc : -ENOENT;	/* the ticket went meanwhile */
+	else if (rc == 0)
+		rc = ts_index_add_msg(fs->idx, e, p->name, p->item, h->buf,
+		                      h->len, fs->pk, &ch);
+	ts_index_unlock(fs->idx);
+	free(p);
+	ts_fs_queue_notes(fs, &ch);
+	return rc;
+}
+
+void
+ts_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+            off_t off, struct fuse_file_info *fi)
+{
+	struct ts_fs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	int rc;
+
+	(void)ino;
+	if (h->kind == H_READ) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (h->done) {	/* a stored message or an applied status is final */
+		fuse_reply_err(req, h->kind == H_STATUS ? EINVAL : EPERM);
+		return;
+	}
+	if ((size_t)off != h->len) {	/* no holes, no rewriting */
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rc = append(h, buf, size, h->kind == H_STATUS ? STATUS_MAX
+	                                              : TS_MESSAGE_MAX - 1);
+	if (rc == -EFBIG && h->kind == H_STATUS)
+		rc = -EINVAL;
+	/* A status is applied as soon as its line is complete, so that the
+	 * write itself reports a refused move. */
+	if (rc == 0 && h->kind == H_STATUS && memchr(h->buf, '\n', h->len))
+		rc = apply_status(fs, h);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+void
+ts_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ts_fs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	int rc = 0;
+
+	(void)ino;
+	/* close() returns only once a new message is durably stored. */
+	if (h->kind == H_MESSAGE && !h->done)
+		rc = store_message(fs, h);
+	else if (h->kind == H_STATUS && !h->done && h->len > 0)
+		rc = apply_status(fs, h);
+	fuse_reply_err(req, -rc);
+}
+
+void
+ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+             mode_t mode, struct fuse_file_info *fi)
+{
+	struct ts_fs *fs = fs_of(req);
+	struct fuse_entry_param ep;
+	struct pending *p = NULL;
+	struct handle *h = NULL;
+	struct node n;
+	uint64_t ino;
+	int rc;
+
+	(void)mode;
+	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (p = calloc(1, sizeof(*p))) == NULL) {
+		free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ts_index_wrlock(fs->idx);
+	rc = ts_fs_resolve(fs, parent, &n);
+	if (rc == 0 && n.kind != N_MSGDIR)
+		rc = -EPERM;	/* only messages/ takes new files */
+	if (rc == 0 && !ts_name_valid(name))
+		rc = -EINVAL;
+	if (rc == 0 && ts_fs_child(fs, parent, name, &ino) == 0)
+		rc = -EEXIST;
+	if (rc == 0 && n.e->t.next_slot >= TS_ITEM_MAX - 1)
+		rc = -ENOSPC;
+	if (rc == 0) {
+		p->slot = n.e->slot;
+		p->item = n.e->t.next_slot++;
+		p->ino = ts_ino_make(n.e->slot, p->item + 1, TS_SUB_ITEM);
+		snprintf(p->name, sizeof(p->name), "%s", name);
+		p->next = fs->pending;
+		fs->pending = p;
+		rc = ts_fs_resolve(fs, p->ino, &n);
+		if (rc == 0)
+			ts_fs_entry(fs, p->ino, &n, &ep);
+	}
+	ts_index_unlock(fs->idx);
+	if (rc < 0) {
+		free(p);
+		free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	h->kind = H_MESSAGE;
+	h->ino = p->ino;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	ts_inodes_ref(fs->inodes, p->ino);
+	if (fuse_reply_create(req, &ep, fi) != 0) {
+		ts_inodes_forget(fs->inodes, p->ino, 1);
+		/* release will not come: drop the pending message here */
+		ts_index_wrlock(fs->idx);
+		for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next)
+			if (*pp == p) {
+				*pp = p->next;
+				free(p);
+				break;
+			}
+		ts_index_unlock(fs->idx);
+		ts_fs_free_handle(h);
+	}
+}
+
+/* 1 if parent or (parent, name) was removed a moment ago. */
+static int
+just_removed(struct ts_fs *fs, uint64_t parent, const char *name)
+{
+	uint64_t slot;
+	uint32_t item;
+	unsigned sub;
+
+	if (ts_index_tomb(fs->idx, parent, name))
+		return 1;
+	/* Anything inside a ticket that is gone. */
+	if (ts_ino_split(parent, &slot, &item, &sub) == 0 &&
+	    ts_index_slot_used(fs->idx, slot) &&
+	    ts_index_by_slot(fs->idx, slot) == NULL)
+		return 1;
+	return 0;
+}
+
+static int
+do_unlink(struct ts_fs *fs, uint64_t parent, const char *name,
+          struct ts_changes *ch)
+{
+	struct node p, c;
+	uint64_t ino;
+	int rc;
+
+	if ((rc = ts_fs_resolve(fs, parent, &p)) < 0)
+		return rc == -ENOENT && just_removed(fs, parent, NULL) ? 0 : rc;
+	if ((rc = ts_fs_child(fs, parent, name, &ino)) == 0)
+		rc = ts_fs_resolve(fs, ino, &c);
+	if (rc == -ENOENT && just_removed(fs, parent, name))
+		return 0;
+	if (rc < 0)
+		return rc;
+	switch (c.kind) {
+	case N_STATUS:
+	case N_CREATED:
+		return 0;	/* they go with the ticket: see above */
+	case N_FIELD:
+		return ts_index_remove_field(fs->idx, c.e, c.field, ch);
+	case N_MSG:
+		return ts_index_remove_msg(fs->idx, c.e, c.m, ch);
+	case N_PENDING:
+		return -EBUSY;
+	case N_AFIELD:
+	case N_EXPIRES:
+		/* The customer's grant is one thing: cancel all of it. */
+		return ts_index_remove_auth(fs->idx, c.e, c.a, ch);
+	default:
+		return ts_fs_is_dir(c.kind) ? -EISDIR : -EPERM;
+	}
+}
+
+static int
+do_rmdir(struct ts_fs *fs, uint64_t parent, const char *name,
+         struct ts_changes *ch)
+{
+	struct node p, c;
+	uint64_t ino;
+	int rc;
+
+	if ((rc = ts_fs_resolve(fs, parent, &p)) < 0)
+		return rc == -ENOENT && just_removed(fs, parent, NULL) ? 0 : rc;
+	if ((rc = ts_fs_child(fs, parent, name, &ino)) == 0)
+		rc = ts_fs_resolve(fs, ino, &c);
+	if (rc == -ENOENT && just_removed(fs, parent, name))
+		return 0;
+	if (rc < 0)
+		return rc;
+	switch (c.kind) {
+	case N_TICKET: {
+		int left = 0;
+
+		if (c.e->err)	/* a damaged record can still be deleted */
+			return ts_index_remove_ticket(fs->idx, c.e, ch);
+		for (int f = 0; f < TS_F_COUNT; f++)
+			left |= c.e->t.field[f].len != 0;
+		if (left || c.e->t.nmsg || c.e->t.nauth)
+			return -ENOTEMPTY;
+		return ts_index_remove_ticket(fs->idx, c.e, ch);
+	}
+	case N_MSGDIR:
+		return c.e->t.nmsg ? -ENOTEMPTY : 0;
+	case N_AUTHDIR:
+		return c.e->t.nauth ? -ENOTEMPTY : 0;
+	case N_AUTH:
+		return ts_index_remove_auth(fs->idx, c.e, c.a, ch);
+	default:
+		return ts_fs_is_dir(c.kind) ? -EPERM : -ENOTDIR;
+	}
+}
+
+static void
+removal(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
+{
+	struct ts_fs *fs = fs_of(req);
+	struct ts_changes ch = { 0 };
+	int rc;
+
+	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	ts_index_wrlock(fs->idx);
+	rc = dir ? do_rmdir(fs, parent, name, &ch)
+	         : do_unlink(fs, parent, name, &ch);
+	ts_index_unlock(fs->idx);
+	ts_fs_queue_notes(fs, &ch);
+	fuse_reply_err(req, -rc);
+}
+
+void
+ts_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	removal(req, parent, name, 0);
+}
+
+void
+ts_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	removal(req, parent, name, 1);
+}
+
+void
+ts_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+              struct fuse_file_info *fi)
+{
+	struct ts_fs *fs = fs_of(req);
+	struct node n;
+	struct stat st;
+	int rc;
+
+	(void)fi;
+	/* Truncating status to write a new one: a no-op for agents. */
+	if (to_set == FUSE_SET_ATTR_SIZE && attr->st_size == 0 &&
+	    (ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
+		ts_index_rdlock(fs->idx);
+		rc = ts_fs_resolve(fs, ino, &n);
+		if (rc == 0 && n.kind != N_STATUS && n.kind != N_PENDING)
+			rc = -EPERM;
+		if (rc == 0)
+			ts_fs_stat(fs, ino, &n, &st);
+		ts_index_unlock(fs->idx);
+		if (rc < 0)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	refuse(req, EPERM);	/* chmod, chown, utimes, truncating content */
+}
+
+void
+ts_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+            dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	refuse(req, EPERM);
+}
+
+void
+ts_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	refuse(req, EPERM);
+}
+
+void
+ts_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+              const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	refuse(req, EPERM);
+}
+
+void
+ts_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+             fuse_ino_t newparent, const char *newname, unsigned flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	refuse(req, EPERM);
+}
+
+void
+ts_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+           const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	refuse(req, EPERM);
+}
+
+void
+ts_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+               const char *value, size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	refuse(req, EPERM);
+}
+
+void
+ts_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	refuse(req, EPERM);
+}

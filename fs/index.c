@@ -869,6 +869,28 @@ ts_index_remove_msg(struct ts_index *idx, struct ts_entry *e,
 }
 
 int
+ts_index_remove_afield(struct ts_index *idx, struct ts_entry *e,
+                       struct ts_auth *a, int field, struct ts_changes *ch)
+{
+	size_t i = (size_t)(a - e->t.auth);
+	uint64_t dir = ts_ino_make(e->slot, a->slot + 1, TS_SUB_ITEM);
+	struct ts_ticket nt;
+	int rc;
+
+	if (a->box[field].len == 0)
+		return -ENOENT;
+	if ((rc = ts_ticket_copy(&nt, &e->t)) < 0)
+		return rc;
+	nt.auth[i].box[field] = (struct ts_box){ 0, 0 };
+	if ((rc = commit(idx, e, &nt, NULL)) < 0)
+		return rc;
+	gone(idx, ch, dir, ts_ino_make(e->slot, e->t.auth[i].slot + 1,
+	                               TS_SUB_AFIELD + (unsigned)field),
+	     ts_afield_names[field]);
+	return 0;
+}
+
+int
 ts_index_remove_auth(struct ts_index *idx, struct ts_entry *e,
                      struct ts_auth *a, struct ts_changes *ch)
 {

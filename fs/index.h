@@ -95,6 +95,9 @@ int ts_index_remove_field(struct ts_index *idx, struct ts_entry *e, int field,
                           struct ts_changes *ch);
 int ts_index_remove_msg(struct ts_index *idx, struct ts_entry *e,
                         struct ts_message *m, struct ts_changes *ch);
+int ts_index_remove_afield(struct ts_index *idx, struct ts_entry *e,
+                           struct ts_auth *a, int field,
+                           struct ts_changes *ch);
 int ts_index_remove_auth(struct ts_index *idx, struct ts_entry *e,
                          struct ts_auth *a, struct ts_changes *ch);
 /* Removes the ticket; e is freed. */

@@ -93,7 +93,9 @@ ts_inodes_ref(struct ts_inodes *tab, uint64_t ino)
 	while (tab->v[h].ino != 0 && tab->v[h].ino != ino)
 		h = (h + 1) & (tab->cap - 1);
 	if (tab->v[h].ino == 0) {
+		/* A slot emptied by forget keeps its old count: start over. */
 		tab->v[h].ino = ino;
+		tab->v[h].nlookup = 0;
 		tab->n++;
 	}
 	tab->v[h].nlookup++;

@@ -8,13 +8,13 @@
  *                              gone at once, from the mount and the store
  *
  * Everything else fails with EPERM and changes nothing.  So that `rm -r`
- * succeeds whatever order it walks a ticket in: unlinking status or created
- * succeeds and changes nothing (they go with the ticket); unlinking any
- * file of an authorization cancels the whole authorization; removing what
- * was removed a moment ago succeeds (the index keeps recent tombstones);
- * rmdir of messages/ or authorizations/ succeeds once they are empty; and
- * rmdir of the ticket deletes it once nothing but status and created is
- * left.
+ * succeeds whatever order it walks a ticket in: unlinking status, created
+ * or an authorization's expires succeeds and changes nothing (they go with
+ * what they describe); rmdir of an authorization cancels it once its
+ * account, password and resource are gone; rmdir of messages/ or
+ * authorizations/ succeeds once they are empty; rmdir of the ticket deletes
+ * it once nothing but status and created is left; and removing what was
+ * removed a moment ago succeeds (the index keeps recent tombstones).
  */
 #include "fs/fs_priv.h"
 
@@ -191,8 +191,14 @@ ts_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc = 0;
 
 	(void)ino;
-	/* close() returns only once a new message is durably stored. */
-	if (h->kind == H_MESSAGE && !h->done)
+	/*
+	 * close() returns only once a new message is durably stored.  Every
+	 * close() of a descriptor flushes, and a shell's `> file` closes one
+	 * right after dup2(), before anything is written: so a flush with
+	 * nothing written yet stores nothing, and an empty file never becomes
+	 * a message (release drops it).
+	 */
+	if (h->kind == H_MESSAGE && !h->done && h->len > 0)
 		rc = store_message(fs, h);
 	else if (h->kind == H_STATUS && !h->done && h->len > 0)
 		rc = apply_status(fs, h);
@@ -315,9 +321,9 @@ do_unlink(struct ts_fs *fs, uint64_t parent, const char *name,
 	case N_PENDING:
 		return -EBUSY;
 	case N_AFIELD:
+		return ts_index_remove_afield(fs->idx, c.e, c.a, c.field, ch);
 	case N_EXPIRES:
-		/* The customer's grant is one thing: cancel all of it. */
-		return ts_index_remove_auth(fs->idx, c.e, c.a, ch);
+		return 0;	/* goes with the authorization: see above */
 	default:
 		return ts_fs_is_dir(c.kind) ? -EISDIR : -EPERM;
 	}
@@ -356,6 +362,9 @@ do_rmdir(struct ts_fs *fs, uint64_t parent, const char *name,
 	case N_AUTHDIR:
 		return c.e->t.nauth ? -ENOTEMPTY : 0;
 	case N_AUTH:
+		for (int f = 0; f < TS_A_COUNT; f++)
+			if (c.a->box[f].len != 0)
+				return -ENOTEMPTY;
 		return ts_index_remove_auth(fs->idx, c.e, c.a, ch);
 	default:
 		return ts_fs_is_dir(c.kind) ? -EPERM : -ENOTDIR;

@@ -84,8 +84,13 @@ parse_object(const char *json, size_t len, char *err, size_t errlen)
 	json_set_alloc_funcs(malloc, wiping_free);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
-		fail(err, errlen, "invalid JSON at line %d, column %d: %s",
-		     je.line, je.column, je.text);
+		/* jansson says "unable to decode byte 0xff": name it. */
+		if (json_error_code(&je) == json_error_invalid_utf8)
+			fail(err, errlen, "invalid UTF-8 at line %d, column %d: "
+			     "%s", je.line, je.column, je.text);
+		else
+			fail(err, errlen, "invalid JSON at line %d, column %d: "
+			     "%s", je.line, je.column, je.text);
 		return NULL;
 	}
 	if (!json_is_object(root)) {

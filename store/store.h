@@ -69,7 +69,8 @@ int ts_store_read_box(struct ts_store *st, const char *id,
 /*
  * Durably replaces ticket t->id with t.  Boxes whose offset has TS_BOX_NEW
  * set are read from extra (offset without the flag); the others from the
- * ticket's current record.  On success t's offsets point into the new
+ * ticket's current record, and must be where that record has the same
+ * item's box (-ESTALE if not).  On success t's offsets point into the new
  * record; on failure the stored ticket is unchanged.
  */
 int ts_store_write(struct ts_store *st, struct ts_ticket *t,

@@ -399,6 +399,46 @@ extra_extent(const struct ts_ticket *t, int *needs_old)
 	return end;
 }
 
+/* 1 if box b is new, absent, or exactly cur: where the stored record has
+ * the same item's box (cur NULL: the record has no such item). */
+static int
+carried(const struct ts_box *b, const struct ts_box *cur)
+{
+	return b->len == 0 || (b->off & TS_BOX_NEW) ||
+	       (cur != NULL && b->off == cur->off && b->len == cur->len);
+}
+
+/*
+ * 1 if every box t carries over from the stored record cur is that item's
+ * box there.  Offsets from an older version of the record (a write that
+ * failed after its rename, a record replaced behind the daemon's back)
+ * would otherwise copy the wrong bytes, or bytes past the end, into the
+ * new record.
+ */
+static int
+carried_all(const struct ts_ticket *t, const struct ts_ticket *cur)
+{
+	for (int f = 0; f < TS_F_COUNT; f++)
+		if (!carried(&t->field[f], &cur->field[f]))
+			return 0;
+	for (size_t i = 0; i < t->nmsg; i++) {
+		const struct ts_message *m = ts_ticket_find_msg(cur,
+		                                                t->msg[i].name);
+
+		if (!carried(&t->msg[i].box, m ? &m->box : NULL))
+			return 0;
+	}
+	for (size_t i = 0; i < t->nauth; i++) {
+		const struct ts_auth *a = ts_ticket_find_auth(cur,
+		                                              t->auth[i].name);
+
+		for (int f = 0; f < TS_A_COUNT; f++)
+			if (!carried(&t->auth[i].box[f], a ? &a->box[f] : NULL))
+				return 0;
+	}
+	return 1;
+}
+
 static int
 file_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 {
@@ -421,7 +461,10 @@ file_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 		/* Never carry boxes over from a record that fails its check. */
 		if ((rc = ts_record_decode(old, oldlen, &kind, &check)) < 0)
 			goto out;
+		rc = carried_all(t, &check) ? 0 : -ESTALE;
 		ts_ticket_release(&check);
+		if (rc < 0)
+			goto out;
 	}
 	rc = -ENOMEM;
 	if ((blob = malloc(oldlen + extlen + 1)) == NULL)

@@ -1,0 +1,138 @@
+# Tickets live: messages and status moves through the mount, removals on
+# request, and retention rules that take items away on time, from the
+# mount, the kernel's caches and the store, also across restarts.
+. "$(dirname "$0")/lib.sh"
+
+new_store
+cat > "$STORE/policy" <<'POL'
+# second-scale periods for the test
+email          processed, 4s
+mobile         processed, 90d
+confidential   processed
+authorization  processed, expired
+ticket         processed+3s
+POL
+submit() { "$TICKETCTL" submit "$STORE"; }
+full='{"username":"alice","subject":"s","description":"d","email":"a@example.com","mobile":"+1 555","confidential":"card 1","authorizations":[{"account":"acc","password":"pw","resource":"r","expires":"2099-01-01T00:00:00Z"}]}'
+ID=$(echo "$full" | submit)
+mount_fg || { echo "mount failed"; exit 1; }
+T=$MNT/tickets/$ID
+ag() { as $AGENT "$@"; }
+
+# --- messages written through the mount ---
+check "an agent writes a message" ag sh -c "printf 'We are on it.\n' > '$T/messages/reply-1'"
+expect_out $READER "We are on it." "a reader reads it back" cat "$T/messages/reply-1"
+check "its mtime is when it was stored" test $(( $(date +%s) - $(ag stat -c %Y "$T/messages/reply-1") )) -le 5
+check "its size is exact" test "$(ag stat -c %s "$T/messages/reply-1")" -eq 14
+check "a text without final newline gets one" ag sh -c "printf 'no newline' > '$T/messages/reply-2'"
+expect_out $AGENT "$(printf 'no newline\n' | od -c)" "reply-2 ends in a newline" sh -c "od -c < '$T/messages/reply-2'"
+# A stored message's permission bits say read-only, so the kernel refuses.
+expect_err $AGENT "Permission denied" "a stored message cannot be overwritten" sh -c "echo x > '$T/messages/reply-1'"
+expect_err $AGENT "Permission denied" "nor appended to" sh -c "echo x >> '$T/messages/reply-1'"
+expect_err $AGENT "Permission denied" "nor truncated" truncate -s 0 "$T/messages/reply-1"
+expect_err 0 "Permission denied" "nor by root" sh -c "echo x >> '$T/messages/reply-1'"
+expect_err $AGENT "Operation not permitted" "nor renamed" mv "$T/messages/reply-1" "$T/messages/reply-9"
+expect_out $READER "We are on it." "and it is unchanged" cat "$T/messages/reply-1"
+expect_err $AGENT "Invalid argument" "a bad message name is refused" sh -c "echo x > '$T/messages/bad name'"
+ag touch "$T/messages/empty" 2>/dev/null
+check "but an empty file never becomes a message" ag sh -c "! test -e '$T/messages/empty'"
+expect_err $AGENT "" "a file outside messages/ is refused" sh -c "echo x > '$T/newfield'"
+check "messages appear in listings" test "$(ag ls "$T/messages" | tr '\n' ' ')" == "reply-1 reply-2 "
+
+# --- status moves ---
+expect_err $AGENT "Invalid argument" "an invalid word fails with EINVAL" bash -c "echo done > '$T/status'"
+expect_out $AGENT "open" "and status is unchanged" cat "$T/status"
+check "open -> processing" ag sh -c "echo processing > '$T/status'"
+expect_out $READER "processing" "status reads processing" cat "$T/status"
+expect_err $AGENT "Operation not permitted" "processing -> open fails with EPERM" bash -c "echo open > '$T/status'"
+expect_out $AGENT "processing" "and status is unchanged" cat "$T/status"
+rec_before=$(stat -c %s "$STORE/tickets/$ID")
+
+# --- processing removes what the policy ties to it, at once ---
+check "processing -> processed" ag sh -c "echo processed > '$T/status'"
+for f in email mobile confidential authorizations/a1; do
+	check "processing removed $f at once" ag sh -c "! test -e '$T/$f'"
+done
+for f in subject description username messages/reply-1; do
+	check "processing kept $f" ag test -e "$T/$f"
+done
+check "the record shrank in the store at once" test "$(stat -c %s "$STORE/tickets/$ID")" -lt "$rec_before"
+expect_err $AGENT "Operation not permitted" "processed -> processing fails" bash -c "echo processing > '$T/status'"
+# ticket processed+3s: the whole ticket goes.
+check "the processed ticket goes 3 s later" wait_for ag sh -c "! test -e '$T'"
+check "and its record leaves the store within 2 s" wait_for sh -c "! test -e '$STORE/tickets/$ID'"
+
+# --- email 4 s after submission; a descriptor opened before fails after ---
+ID2=$(echo '{"username":"bob","subject":"s2","email":"b@example.com","authorizations":[{"account":"x","password":"secret-pw","expires":"'"$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)"'"}]}' | submit)
+T2=$MNT/tickets/$ID2
+check "new ticket visible" wait_for ag test -e "$T2/email"
+ag ls -lR "$T2" >/dev/null	# the kernel caches entries and attributes
+ag sh -c "exec 3< '$T2/authorizations/a1/password'; sleep 4; cat <&3" >"$WORK/late" 2>&1; rc=$?
+check "a read on a descriptor opened before expiry fails after it" test $rc -ne 0
+check "and returns nothing of it" sh -c "! grep -q secret-pw '$WORK/late'"
+check "the expired authorization is absent from listings" sh -c "test -z \"\$(setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls '$T2/authorizations')\""
+expect_err $AGENT "No such file" "and from lookups, cached or not" stat "$T2/authorizations/a1/password"
+check "email goes 4 s after submission" wait_for ag sh -c "! test -e '$T2/email'"
+check "subject stays" ag test -e "$T2/subject"
+
+# --- deletion on request ---
+ID3=$(echo "$full" | submit)
+T3=$MNT/tickets/$ID3
+wait_for ag test -d "$T3"
+check "rm of a field" ag rm "$T3/mobile"
+check "the field is gone" ag sh -c "! test -e '$T3/mobile'"
+check "rm -r of an authorization (cancelled)" ag rm -r "$T3/authorizations/a1"
+check "the authorization is gone" ag sh -c "! test -e '$T3/authorizations/a1'"
+ag sh -c "echo note > '$T3/messages/n1'"
+check "rm of a message" ag rm "$T3/messages/n1"
+check "rmdir of a non-empty ticket fails" ag sh -c "! rmdir '$T3' 2>/dev/null"
+check "rm -r of the ticket exits 0" ag rm -r "$T3"
+check "the ticket is gone from the mount" ag sh -c "! test -e '$T3'"
+check "and from the store" sh -c "! test -e '$STORE/tickets/$ID3'"
+
+# rm -r in whatever order: status first, files before directories, ...
+for order in status-first depth-first find-delete; do
+	id=$(echo "$full" | submit)
+	d=$MNT/tickets/$id
+	wait_for ag test -d "$d"
+	ag sh -c "echo m > '$d/messages/m1'"
+	case $order in
+	status-first) ag sh -c "rm '$d/status' '$d/created' && rm -r '$d'" ;;
+	depth-first) ag sh -c "rm -r '$d/authorizations' '$d/messages' && rm -r '$d'" ;;
+	find-delete) ag find "$d" -delete ;;
+	esac
+	rc=$?
+	check "rm -r in order $order exits 0" test $rc -eq 0
+	check "rm -r in order $order removes it" sh -c "! test -e '$STORE/tickets/$id'"
+done
+
+# --- deadlines survive a restart ---
+ID4=$(echo '{"username":"carol","subject":"s4","authorizations":[{"account":"x","password":"y","expires":"'"$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)"'"}]}' | submit)
+wait_for ag test -d "$MNT/tickets/$ID4/authorizations/a1"
+umount_fs; wait $DAEMON_PID
+sleep 3
+rec=$(stat -c %s "$STORE/tickets/$ID4")
+mount_fg
+check "an item that expired while the daemon was down is never shown" ag sh -c "! test -e '$MNT/tickets/$ID4/authorizations/a1'"
+check "and was purged at startup" test "$(stat -c %s "$STORE/tickets/$ID4")" -lt "$rec"
+
+# --- the policy reloads; a bad one is refused ---
+echo "subject 1s" >> "$STORE/policy"
+check "a policy change takes effect (subject 1 s)" wait_for ag sh -c "! test -e '$MNT/tickets/$ID4/subject'"
+echo "frobnicate 1s" >> "$STORE/policy"
+sleep 1
+check "a bad policy is refused, naming the line" grep -q 'policy .* refused.*line 8: unknown item "frobnicate"' "$LOG"
+
+# --- durability: what close() acknowledged survives kill -9 ---
+ID5=$(echo '{"username":"dan","subject":"s5"}' | submit)
+wait_for ag test -d "$MNT/tickets/$ID5"
+ag sh -c "echo 'durable reply' > '$MNT/tickets/$ID5/messages/d1' && echo processing > '$MNT/tickets/$ID5/status'"
+kill -9 $DAEMON_PID; wait $DAEMON_PID 2>/dev/null
+fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
+sed -i '/frobnicate/d' "$STORE/policy"
+mount_fg
+expect_out $READER "durable reply" "a message acknowledged before kill -9 is there" cat "$MNT/tickets/$ID5/messages/d1"
+expect_out $READER "processing" "a status acknowledged before kill -9 is there" cat "$MNT/tickets/$ID5/status"
+umount_fs; wait $DAEMON_PID
+check "fsck --key passes after all of it" "$TICKETCTL" fsck "$STORE" --key "$KEY"
+finish

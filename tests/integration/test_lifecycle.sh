@@ -133,6 +133,12 @@ sed -i '/frobnicate/d' "$STORE/policy"
 mount_fg
 expect_out $READER "durable reply" "a message acknowledged before kill -9 is there" cat "$MNT/tickets/$ID5/messages/d1"
 expect_out $READER "processing" "a status acknowledged before kill -9 is there" cat "$MNT/tickets/$ID5/status"
+# After every kind of removal, a remount shows nothing of the item.
+check "remount: the processed ticket stays gone" sh -c "! test -e '$STORE/tickets/$ID' && ! setpriv --reuid=$AGENT --regid=$AGENT --clear-groups test -e '$T'"
+check "remount: the expired email stays gone" ag sh -c "! test -e '$T2/email'"
+check "remount: the expired authorization stays gone" ag sh -c "! test -e '$T2/authorizations/a1'"
+check "remount: the deleted ticket stays gone" ag sh -c "! test -e '$T3'"
+check "remount: the policy-removed subject stays gone" ag sh -c "! test -e '$MNT/tickets/$ID4/subject'"
 umount_fs; wait $DAEMON_PID
 check "fsck --key passes after all of it" "$TICKETCTL" fsck "$STORE" --key "$KEY"
 finish

@@ -1,0 +1,1288 @@
+/*
+ * test_store: the file backend, in a fresh temporary directory per test.
+ * Creation and opening, intake drop and pickup, whole-ticket writes and
+ * loads, removal, permissions, damaged files, and failures injected
+ * through store/sysio.h: a failed write must leave the stored ticket as it
+ * was and no temporary file behind.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/intake.h"
+#include "store/record.h"
+#include "store/seal.h"
+#include "store/store.h"
+#include "store/sysio.h"
+#include "store/ticket.h"
+
+#define T0 INT64_C(1767225600000)	/* 2026-01-01T00:00:00Z */
+#define FAR INT64_C(4102444800000)	/* 2100-01-01T00:00:00Z */
+static const char POLICY[] = "ticket processed+30d\n";
+static const char ID1[] = "20260101-000000-000001-0001";
+static const char ID2[] = "20260101-000000-000002-0002";
+static const char ID3[] = "20260101-000000-000003-0003";
+
+/* Per test; CK_FORK gives each test its own copy. */
+static char tmpdir[256];	/* mkdtemp'd */
+static char path[300];		/* tmpdir/store */
+static struct ts_seckey *key;
+
+static int
+rm_one(const char *p, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(p);
+}
+
+static void
+setup(void)
+{
+	ts_sysio_reset();
+	umask(022);
+	strcpy(tmpdir, "/tmp/ts-test-store-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/store", tmpdir);
+	ck_assert_int_eq(ts_seal_keypair(&key), 0);
+}
+
+static void
+teardown(void)
+{
+	ts_sysio_reset();
+	ts_seal_seckey_free(key);
+	key = NULL;
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* tmpdir/store/rel, into a static buffer (one at a time). */
+static const char *
+sp(const char *rel)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf), "%s/%s", path, rel);
+	return buf;
+}
+
+static struct ts_store *
+create_open(void)
+{
+	struct ts_store *st = NULL;
+
+	ck_assert_int_eq(ts_store_create(path, ts_seal_seckey_pk(key), POLICY),
+	                 0);
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), 0);
+	ck_assert_ptr_nonnull(st);
+	return st;
+}
+
+/* Number of entries of dir whose name starts with prefix ("" = all but
+ * . and ..). */
+static int
+count_prefix(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_msg(d != NULL, "cannot open %s", dir);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The only regular file in dir whose name contains needle, in out. */
+static void
+find_file(const char *dir, const char *needle, char *out, size_t outlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_type == DT_REG && strstr(de->d_name, needle) != NULL) {
+			snprintf(out, outlen, "%s/%s", dir, de->d_name);
+			n++;
+		}
+	closedir(d);
+	ck_assert_msg(n == 1, "%d files with \"%s\" in %s", n, needle, dir);
+}
+
+/* Flips the lowest bit of byte `at` (from the end if negative) of file p. */
+static void
+flip_byte(const char *p, long at)
+{
+	int fd = open(p, O_RDWR);
+	struct stat sb;
+	uint8_t c;
+	off_t off;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	off = at >= 0 ? at : sb.st_size + at;
+	ck_assert_int_eq(pread(fd, &c, 1, off), 1);
+	c ^= 1;
+	ck_assert_int_eq(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+static void
+write_file(const char *p, const void *buf, size_t len)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+static char *
+read_text(const char *p)
+{
+	FILE *f = fopen(p, "r");
+	char *buf = calloc(1, 65536);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_lt(fread(buf, 1, 65535, f), 65535);
+	fclose(f);
+	return buf;
+}
+
+static unsigned
+mode_of(const char *p)
+{
+	struct stat sb;
+
+	ck_assert_msg(lstat(p, &sb) == 0, "no %s", p);
+	return sb.st_mode & 07777;
+}
+
+/* ---- tickets with real sealed boxes, new ones flagged TS_BOX_NEW ---- */
+
+struct built {
+	struct ts_ticket t;
+	uint8_t *extra;		/* the boxes flagged TS_BOX_NEW */
+	size_t extralen;
+};
+
+static void
+seal_new(struct built *b, const char *field, const char *value,
+         struct ts_box *box)
+{
+	ck_assert_int_eq(ts_intake_seal_append(ts_seal_seckey_pk(key), b->t.id,
+	                                       field, value, strlen(value),
+	                                       &b->extra, &b->extralen, box),
+	                 0);
+	box->off |= TS_BOX_NEW;
+}
+
+static void
+built_clear_extra(struct built *b)
+{
+	free(b->extra);
+	b->extra = NULL;
+	b->extralen = 0;
+}
+
+static void
+built_release(struct built *b)
+{
+	built_clear_extra(b);
+	ts_ticket_release(&b->t);
+}
+
+/* A ticket: subject, username, email, one message, one authorization. */
+static void
+build(struct built *b, const char *id)
+{
+	struct ts_message *m;
+	struct ts_auth *a;
+
+	memset(b, 0, sizeof(*b));
+	strcpy(b->t.id, id);
+	b->t.created_ms = T0;
+	b->t.status = TS_OPEN;
+	seal_new(b, "subject", "printer on fire", &b->t.field[TS_F_SUBJECT]);
+	seal_new(b, "username", "alice", &b->t.field[TS_F_USERNAME]);
+	seal_new(b, "email", "alice@example.com", &b->t.field[TS_F_EMAIL]);
+	ck_assert_ptr_nonnull(m = ts_ticket_add_msg(&b->t));
+	strcpy(m->name, "m1");
+	m->stored_ms = T0 + 1000;
+	seal_new(b, "messages/m1", "hello", &m->box);
+	ck_assert_ptr_nonnull(a = ts_ticket_add_auth(&b->t));
+	strcpy(a->name, "a1");
+	a->created_ms = T0;
+	a->expires_ms = FAR;
+	seal_new(b, "authorizations/a1/account", "acct", &a->box[TS_A_ACCOUNT]);
+	seal_new(b, "authorizations/a1/password", "pw", &a->box[TS_A_PASSWORD]);
+}
+
+/* Reads box of ticket id from the store and checks it opens to want. */
+static void
+check_stored_box(struct ts_store *st, const char *id, const struct ts_box *box,
+                 const char *field, const char *want)
+{
+	uint8_t *sealed = malloc(box->len);
+	unsigned char *plain = calloc(1, box->len);
+
+	ck_assert_ptr_nonnull(sealed);
+	ck_assert_ptr_nonnull(plain);
+	ck_assert_uint_eq(box->off & TS_BOX_NEW, 0);
+	ck_assert_int_eq(ts_store_read_box(st, id, box, sealed), 0);
+	ck_assert_msg(ts_seal_open(key, id, field, sealed, box->len, plain) == 0,
+	              "%s of %s does not open", field, id);
+	ck_assert_uint_eq(ts_box_plain_len(box), strlen(want));
+	ck_assert_mem_eq(plain, want, strlen(want));
+	free(sealed);
+	free(plain);
+}
+
+/* Every box of the ticket built by build() opens from the store. */
+static void
+check_built_boxes(struct ts_store *st, const struct ts_ticket *t)
+{
+	check_stored_box(st, t->id, &t->field[TS_F_SUBJECT], "subject",
+	                 "printer on fire\n");
+	check_stored_box(st, t->id, &t->field[TS_F_USERNAME], "username",
+	                 "alice\n");
+	check_stored_box(st, t->id, &t->field[TS_F_EMAIL], "email",
+	                 "alice@example.com\n");
+	check_stored_box(st, t->id, &ts_ticket_find_msg(t, "m1")->box,
+	                 "messages/m1", "hello\n");
+	check_stored_box(st, t->id,
+	                 &ts_ticket_find_auth(t, "a1")->box[TS_A_ACCOUNT],
+	                 "authorizations/a1/account", "acct\n");
+	check_stored_box(st, t->id,
+	                 &ts_ticket_find_auth(t, "a1")->box[TS_A_PASSWORD],
+	                 "authorizations/a1/password", "pw\n");
+}
+
+/* Metadata and box positions of a and b are the same. */
+static void
+check_same_ticket(const struct ts_ticket *a, const struct ts_ticket *b)
+{
+	ck_assert_str_eq(a->id, b->id);
+	ck_assert_int_eq(a->created_ms, b->created_ms);
+	ck_assert_int_eq(a->status, b->status);
+	ck_assert_int_eq(a->processing_ms, b->processing_ms);
+	ck_assert_int_eq(a->processed_ms, b->processed_ms);
+	ck_assert_mem_eq(a->field, b->field, sizeof(a->field));
+	ck_assert_uint_eq(a->nmsg, b->nmsg);
+	for (size_t i = 0; i < a->nmsg; i++) {
+		ck_assert_str_eq(a->msg[i].name, b->msg[i].name);
+		ck_assert_int_eq(a->msg[i].stored_ms, b->msg[i].stored_ms);
+		ck_assert_mem_eq(&a->msg[i].box, &b->msg[i].box,
+		                 sizeof(struct ts_box));
+	}
+	ck_assert_uint_eq(a->nauth, b->nauth);
+	for (size_t i = 0; i < a->nauth; i++) {
+		ck_assert_str_eq(a->auth[i].name, b->auth[i].name);
+		ck_assert_int_eq(a->auth[i].created_ms, b->auth[i].created_ms);
+		ck_assert_int_eq(a->auth[i].expires_ms, b->auth[i].expires_ms);
+		ck_assert_mem_eq(a->auth[i].box, b->auth[i].box,
+		                 sizeof(a->auth[i].box));
+	}
+}
+
+/* ---- collecting what ts_store_load hands out ---- */
+
+struct loaded {
+	char id[TS_NAME_MAX + 1];
+	int err;
+	int has;		/* t is valid */
+	struct ts_ticket t;
+};
+
+struct loadset {
+	struct loaded v[16];
+	size_t n;
+	size_t stop_after;	/* return 1 after this many; 0 = never */
+};
+
+static int
+on_ticket(void *arg, const char *id, struct ts_ticket *t, int err)
+{
+	struct loadset *ls = arg;
+	struct loaded *l;
+
+	ck_assert_uint_lt(ls->n, 16);
+	l = &ls->v[ls->n++];
+	snprintf(l->id, sizeof(l->id), "%s", id);
+	l->err = err;
+	l->has = t != NULL;
+	ck_assert_msg((t == NULL) == (err < 0), "t %p with err %d", t, err);
+	if (t != NULL)
+		l->t = *t;	/* takes ownership of its arrays */
+	return ls->stop_after && ls->n >= ls->stop_after;
+}
+
+static void
+loadset_release(struct loadset *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->v[i].has)
+			ts_ticket_release(&ls->v[i].t);
+	ls->n = 0;
+}
+
+/* Loads the store; returns the entry for id (NULL if none). */
+static struct loaded *
+load_find(struct loadset *ls, const char *id)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (strcmp(ls->v[i].id, id) == 0)
+			return &ls->v[i];
+	return NULL;
+}
+
+/* Writes a fresh built ticket and checks it worked. */
+static void
+store_built(struct ts_store *st, struct built *b)
+{
+	ck_assert_int_eq(ts_store_write(st, &b->t, b->extra), 0);
+	built_clear_extra(b);
+}
+
+/* ---- create and open ---- */
+
+START_TEST(create_then_open)
+{
+	struct ts_store *st = NULL;
+	unsigned char pk[TS_SEAL_PKBYTES];
+	char *text;
+
+	ck_assert_int_eq(ts_store_create(path, ts_seal_seckey_pk(key), POLICY),
+	                 0);
+	ck_assert_uint_eq(mode_of(path), 0700);
+	ck_assert_uint_eq(mode_of(sp("tickets")), 0700);
+	ck_assert_uint_eq(mode_of(sp("intake")), 0700);
+	ck_assert_uint_eq(mode_of(sp("intake/rejected")), 0700);
+	ck_assert_uint_eq(mode_of(sp("whitelist")), 0600);
+	ck_assert_uint_eq(mode_of(sp("policy")), 0600);
+	ck_assert_uint_eq(mode_of(sp("public.key")), 0644);
+	text = read_text(sp("policy"));
+	ck_assert_str_eq(text, POLICY);
+	free(text);
+	/* The whitelist is empty of entries: comments only. */
+	text = read_text(sp("whitelist"));
+	for (char *l = text; *l; l = strchr(l, '\n') + 1)
+		ck_assert_msg(*l == '#' || *l == '\n', "entry in new whitelist");
+	free(text);
+	ck_assert_int_eq(count_prefix(path, ".tmp-"), 0);
+
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), 0);
+	ck_assert_int_eq(ts_store_pubkey(st, pk), 0);
+	ck_assert_mem_eq(pk, ts_seal_seckey_pk(key), TS_SEAL_PKBYTES);
+	ts_store_close(st);
+	st = NULL;
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_INTAKE, &st), 0);
+	memset(pk, 0, sizeof(pk));
+	ck_assert_int_eq(ts_store_pubkey(st, pk), 0);
+	ck_assert_mem_eq(pk, ts_seal_seckey_pk(key), TS_SEAL_PKBYTES);
+	ts_store_close(st);
+	ts_store_close(NULL);	/* NULL is fine */
+}
+END_TEST
+
+START_TEST(create_in_empty_dir)
+{
+	struct ts_store *st = NULL;
+
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(ts_store_create(path, ts_seal_seckey_pk(key), POLICY),
+	                 0);
+	ck_assert_uint_eq(mode_of(path), 0700);	/* tightened */
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), 0);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(create_over_nonempty_refused)
+{
+	static const char precious[] = "do not touch\n";
+	char *text;
+
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	write_file(sp("precious"), precious, strlen(precious));
+	ck_assert_int_eq(ts_store_create(path, ts_seal_seckey_pk(key), POLICY),
+	                 -EEXIST);
+	ck_assert_int_eq(count_prefix(path, ""), 1);
+	text = read_text(sp("precious"));
+	ck_assert_str_eq(text, precious);
+	free(text);
+	ck_assert_uint_eq(mode_of(path), 0755);
+
+	/* Nor over an existing store: the first one stays as it was. */
+	ck_assert_int_eq(unlink(sp("precious")), 0);
+	ck_assert_int_eq(ts_store_create(path, ts_seal_seckey_pk(key), POLICY),
+	                 0);
+	ck_assert_int_eq(ts_store_create(path, ts_seal_seckey_pk(key), "x\n"),
+	                 -EEXIST);
+	text = read_text(sp("policy"));
+	ck_assert_str_eq(text, POLICY);
+	free(text);
+}
+END_TEST
+
+START_TEST(create_failure_leaves_nothing)
+{
+	/* Each step of creation failing in turn: an error, and no store. */
+	static const struct {
+		enum ts_sysio_op op;
+		unsigned n;
+	} faults[] = {
+		{ TS_SYSIO_WRITE, 1 }, { TS_SYSIO_WRITE, 3 },
+		{ TS_SYSIO_FSYNC, 2 }, { TS_SYSIO_RENAME, 2 },
+		{ TS_SYSIO_MKDIR, 1 }, { TS_SYSIO_MKDIR, 3 },
+		{ TS_SYSIO_OPEN, 4 },
+	};
+
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		ts_sysio_inject(faults[i].op, faults[i].n, EIO, 0);
+		ck_assert_msg(ts_store_create(path, ts_seal_seckey_pk(key),
+		                              POLICY) == -EIO,
+		              "fault %zu did not fail creation", i);
+		ts_sysio_reset();
+		ck_assert_msg(access(path, F_OK) != 0,
+		              "fault %zu left %s behind", i, path);
+	}
+	/* In an empty directory given to us, the directory stays, empty. */
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ts_sysio_inject(TS_SYSIO_MKDIR, 2, ENOSPC, 0);
+	ck_assert_int_eq(ts_store_create(path, ts_seal_seckey_pk(key), POLICY),
+	                 -ENOSPC);
+	ts_sysio_reset();
+	ck_assert_int_eq(count_prefix(path, ""), 0);
+	/* And with no fault it works. */
+	ck_assert_int_eq(ts_store_create(path, ts_seal_seckey_pk(key), POLICY),
+	                 0);
+}
+END_TEST
+
+START_TEST(open_missing_store)
+{
+	struct ts_store *st = (struct ts_store *)&st;
+
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), -ENOENT);
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_INTAKE, &st), -ENOENT);
+	ck_assert_ptr_eq(st, (struct ts_store *)&st);
+}
+END_TEST
+
+/* ---- intake ---- */
+
+struct got {
+	char name[256];
+	char id[TS_NAME_MAX + 1];
+	int kind, err;
+	char text[64];		/* opened message text, if a message */
+};
+
+struct pollset {
+	struct got v[16];
+	size_t n;
+	int ret;		/* what the callback returns */
+};
+
+static int
+on_intake(void *arg, const char *name, int kind, struct ts_ticket *t,
+          const uint8_t *buf, int err)
+{
+	struct pollset *ps = arg;
+	struct got *g;
+
+	ck_assert_uint_lt(ps->n, 16);
+	g = &ps->v[ps->n++];
+	memset(g, 0, sizeof(*g));
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	g->kind = kind;
+	g->err = err;
+	ck_assert_msg((t == NULL) == (err < 0), "t %p with err %d", t, err);
+	if (t == NULL)
+		return ps->ret;
+	snprintf(g->id, sizeof(g->id), "%s", t->id);
+	if (kind == TS_REC_MESSAGE) {
+		const struct ts_box *b = &t->msg[0].box;
+		char field[TS_NAME_MAX + 16];
+
+		ck_assert_uint_lt(ts_box_plain_len(b), sizeof(g->text));
+		snprintf(field, sizeof(field), "messages/%s", t->msg[0].name);
+		ck_assert_int_eq(ts_seal_open(key, t->id, field, buf + b->off,
+		                              b->len, (unsigned char *)g->text),
+		                 0);
+	}
+	ts_ticket_release(t);
+	return ps->ret;
+}
+
+/* Puts a ticket, a message and a revocation; returns nothing. */
+static void
+put_three(struct ts_store *st)
+{
+	static const char json[] = "{\"username\":\"u\",\"subject\":\"s\"}";
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+
+	ck_assert_int_eq(ts_intake_ticket(ts_seal_seckey_pk(key), ID1, json,
+	                                  strlen(json), T0, &rec, &len, err,
+	                                  sizeof(err)), 0);
+	ck_assert_int_eq(ts_store_intake_put(st, TS_REC_TICKET, ID1, rec, len),
+	                 0);
+	free(rec);
+	ck_assert_int_eq(ts_intake_message(ts_seal_seckey_pk(key), ID2, "m7",
+	                                   "hi there", 8, T0, &rec, &len, err,
+	                                   sizeof(err)), 0);
+	ck_assert_int_eq(ts_store_intake_put(st, TS_REC_MESSAGE, ID2, rec, len),
+	                 0);
+	free(rec);
+	ck_assert_int_eq(ts_intake_revoke(ID1, "a1", &rec, &len, err,
+	                                  sizeof(err)), 0);
+	ck_assert_int_eq(ts_store_intake_put(st, TS_REC_REVOKE, ID1, rec, len),
+	                 0);
+	free(rec);
+}
+
+START_TEST(intake_in_order_and_taken)
+{
+	struct ts_store *st = create_open(), *w = NULL;
+	struct pollset ps = { .ret = 0 };
+
+	/* The writer side needs only intake mode. */
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_INTAKE, &w), 0);
+	put_three(w);
+	ts_store_close(w);
+	ck_assert_int_eq(count_prefix(sp("intake"), ".tmp-"), 0);
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 4);	/* + rejected */
+
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 3);
+	ck_assert_uint_eq(ps.n, 3);
+	ck_assert_int_eq(ps.v[0].kind, TS_REC_TICKET);
+	ck_assert_str_eq(ps.v[0].id, ID1);
+	ck_assert_int_eq(ps.v[1].kind, TS_REC_MESSAGE);
+	ck_assert_str_eq(ps.v[1].id, ID2);
+	ck_assert_str_eq(ps.v[1].text, "hi there\n");
+	ck_assert_int_eq(ps.v[2].kind, TS_REC_REVOKE);
+	ck_assert_str_eq(ps.v[2].id, ID1);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(ps.v[i].err, 0);
+		ck_assert_int_lt(strcmp(i ? ps.v[i - 1].name : "", ps.v[i].name),
+		                 0);
+	}
+	ck_assert_ptr_nonnull(strstr(ps.v[0].name, "-t-"));
+	ck_assert_ptr_nonnull(strstr(ps.v[1].name, "-m-"));
+	ck_assert_ptr_nonnull(strstr(ps.v[2].name, "-r-"));
+	/* Taken in: deleted, and not delivered again. */
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
+	ps.n = 0;
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_uint_eq(ps.n, 0);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(intake_eagain_keeps)
+{
+	struct ts_store *st = create_open();
+	struct pollset ps = { .ret = -EAGAIN };
+
+	put_three(st);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_uint_eq(ps.n, 3);
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 4);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""), 0);
+	/* Delivered again, in the same order. */
+	ps.n = 0;
+	ps.ret = 0;
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 3);
+	ck_assert_uint_eq(ps.n, 3);
+	ck_assert_str_eq(ps.v[1].text, "hi there\n");
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(intake_error_rejects)
+{
+	struct ts_store *st = create_open();
+	struct pollset ps = { .ret = -EINVAL };
+	char names[3][256];
+
+	put_three(st);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_uint_eq(ps.n, 3);
+	for (int i = 0; i < 3; i++)
+		memcpy(names[i], ps.v[i].name, sizeof(names[i]));
+	/* Moved aside whole, under the same names. */
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""), 3);
+	for (int i = 0; i < 3; i++) {
+		char p[4096];
+
+		snprintf(p, sizeof(p), "%s/%s", sp("intake/rejected"),
+		         names[i]);
+		ck_assert_msg(access(p, F_OK) == 0, "%s not in rejected/",
+		              names[i]);
+	}
+	ps.n = 0;
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_uint_eq(ps.n, 0);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(intake_damaged_delivered_with_error)
+{
+	struct ts_store *st = create_open();
+	struct pollset ps = { .ret = -EBADMSG };
+	char p[4096];
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+
+	put_three(st);
+	find_file(sp("intake"), "-m-", p, sizeof(p));
+	flip_byte(p, 20);
+	/* A record under a name of the wrong kind is damage too. */
+	ck_assert_int_eq(ts_intake_revoke(ID3, "a1", &rec, &len, err,
+	                                  sizeof(err)), 0);
+	ck_assert_int_eq(ts_store_intake_put(st, TS_REC_AUTH, ID3, rec, len),
+	                 0);
+	free(rec);
+	/* And a file that is no record at all. */
+	write_file(sp("intake/zzzz-t-junk"), "junk", 4);
+
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_uint_eq(ps.n, 5);
+	ck_assert_int_eq(ps.v[0].err, 0);
+	ck_assert_ptr_nonnull(strstr(ps.v[1].name, "-m-"));
+	ck_assert_int_eq(ps.v[1].err, -EBADMSG);
+	ck_assert_int_eq(ps.v[2].err, 0);
+	ck_assert_ptr_nonnull(strstr(ps.v[3].name, "-a-"));
+	ck_assert_int_eq(ps.v[3].err, -EBADMSG);
+	ck_assert_str_eq(ps.v[4].name, "zzzz-t-junk");
+	ck_assert_int_lt(ps.v[4].err, 0);
+	/* The callback's refusal moved them all aside. */
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""), 5);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(intake_put_refuses_bad_args)
+{
+	struct ts_store *st = create_open();
+	static const uint8_t rec[4] = "junk";
+
+	ck_assert_int_eq(ts_store_intake_put(st, 0, ID1, rec, 4), -EINVAL);
+	ck_assert_int_eq(ts_store_intake_put(st, 5, ID1, rec, 4), -EINVAL);
+	ck_assert_int_eq(ts_store_intake_put(st, TS_REC_TICKET, "../x", rec, 4),
+	                 -EINVAL);
+	ck_assert_int_eq(ts_store_intake_put(st, TS_REC_TICKET, "", rec, 4),
+	                 -EINVAL);
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(intake_put_failure_leaves_nothing)
+{
+	struct ts_store *st = create_open();
+	static const uint8_t rec[4] = "junk";
+
+	ts_sysio_inject(TS_SYSIO_FSYNC, 1, EIO, 0);
+	ck_assert_int_eq(ts_store_intake_put(st, TS_REC_TICKET, ID1, rec, 4),
+	                 -EIO);
+	ts_sysio_inject(TS_SYSIO_WRITE, 1, ENOSPC, 0);
+	ck_assert_int_eq(ts_store_intake_put(st, TS_REC_TICKET, ID1, rec, 4),
+	                 -ENOSPC);
+	ts_sysio_reset();
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
+	ck_assert_int_eq(ts_store_ticket_known(st, ID1), 0);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(ticket_known)
+{
+	struct ts_store *st = create_open(), *w = NULL;
+	struct built b;
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+
+	build(&b, ID1);
+	store_built(st, &b);
+	ck_assert_int_eq(ts_store_ticket_known(st, ID1), 1);
+	ck_assert_int_eq(ts_store_ticket_known(st, ID2), 0);
+	ck_assert_int_eq(ts_store_ticket_known(st, "../tickets"), 0);
+	ck_assert_int_eq(ts_store_ticket_known(st, ""), 0);
+	/* Waiting in intake as a ticket counts; as a message it does not. */
+	ck_assert_int_eq(ts_intake_message(ts_seal_seckey_pk(key), ID3, "m1",
+	                                   "x", 1, T0, &rec, &len, err,
+	                                   sizeof(err)), 0);
+	ck_assert_int_eq(ts_store_intake_put(st, TS_REC_MESSAGE, ID3, rec, len),
+	                 0);
+	free(rec);
+	ck_assert_int_eq(ts_store_ticket_known(st, ID3), 0);
+	{
+		static const char json[] = "{\"username\":\"u\","
+		                           "\"subject\":\"s\"}";
+
+		ck_assert_int_eq(ts_intake_ticket(ts_seal_seckey_pk(key), ID2,
+		                 json, strlen(json), T0, &rec, &len, err,
+		                 sizeof(err)), 0);
+	}
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_INTAKE, &w), 0);
+	ck_assert_int_eq(ts_store_intake_put(w, TS_REC_TICKET, ID2, rec, len),
+	                 0);
+	free(rec);
+	ck_assert_int_eq(ts_store_ticket_known(w, ID2), 1);
+	ck_assert_int_eq(ts_store_ticket_known(st, ID2), 1);
+	ck_assert_int_eq(ts_store_ticket_known(w, ID1), 1);
+	ts_store_close(w);
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
+/* ---- tickets ---- */
+
+START_TEST(write_load_read_box)
+{
+	struct ts_store *st = create_open();
+	struct built b;
+	struct loadset ls = { .n = 0 };
+	struct loaded *l;
+	uint8_t *rec = NULL;
+	size_t len;
+	struct ts_ticket dec;
+	int kind;
+
+	build(&b, ID1);
+	ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), 0);
+	/* t now points into the stored record: no TS_BOX_NEW left. */
+	for (int f = 0; f < TS_F_COUNT; f++)
+		ck_assert_uint_eq(b.t.field[f].off & TS_BOX_NEW, 0);
+	ck_assert_uint_eq(b.t.msg[0].box.off & TS_BOX_NEW, 0);
+	ck_assert_uint_eq(b.t.auth[0].box[TS_A_ACCOUNT].off & TS_BOX_NEW, 0);
+	built_clear_extra(&b);
+	check_built_boxes(st, &b.t);
+	ck_assert_uint_eq(mode_of(sp("tickets")), 0700);
+	{
+		char p[4096];
+
+		snprintf(p, sizeof(p), "%s/%s", sp("tickets"), ID1);
+		ck_assert_uint_eq(mode_of(p), 0600);
+	}
+	ck_assert_int_eq(count_prefix(sp("tickets"), ".tmp-"), 0);
+
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 1);
+	l = load_find(&ls, ID1);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(l->err, 0);
+	check_same_ticket(&l->t, &b.t);
+	check_built_boxes(st, &l->t);
+
+	/* The record as fsck reads it decodes to the same. */
+	ck_assert_int_eq(ts_store_read_record(st, ID1, &rec, &len), 0);
+	ck_assert_int_eq(ts_record_decode(rec, len, &kind, &dec), 0);
+	ck_assert_int_eq(kind, TS_REC_TICKET);
+	check_same_ticket(&dec, &b.t);
+	ts_ticket_release(&dec);
+	free(rec);
+	ck_assert_int_eq(ts_store_read_record(st, ID2, &rec, &len), -ENOENT);
+	ck_assert_int_eq(ts_store_read_record(st, "../policy", &rec, &len),
+	                 -ENOENT);
+
+	/* Reopened, the store still has it. */
+	loadset_release(&ls);
+	ts_store_close(st);
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), 0);
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 1);
+	check_same_ticket(&ls.v[0].t, &b.t);
+	loadset_release(&ls);
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(rewrite_keeps_old_boxes)
+{
+	struct ts_store *st = create_open();
+	struct built b;
+	struct ts_message *m;
+	struct ts_box before_subject;
+	struct loadset ls = { .n = 0 };
+
+	build(&b, ID1);
+	store_built(st, &b);
+	before_subject = b.t.field[TS_F_SUBJECT];
+	/* Processing, a second message, the email removed: old boxes come
+	 * from the stored record, the new one from extra at offset 0. */
+	b.t.status = TS_PROCESSING;
+	b.t.processing_ms = T0 + 5000;
+	b.t.field[TS_F_EMAIL] = (struct ts_box){ 0, 0 };
+	ck_assert_ptr_nonnull(m = ts_ticket_add_msg(&b.t));
+	strcpy(m->name, "m2");
+	m->stored_ms = T0 + 6000;
+	seal_new(&b, "messages/m2", "second", &m->box);
+	ck_assert_uint_eq(m->box.off, TS_BOX_NEW | 0);
+	ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), 0);
+	built_clear_extra(&b);
+	/* The PROCESSING item moved every box: offsets were updated. */
+	ck_assert_uint_ne(b.t.field[TS_F_SUBJECT].off, before_subject.off);
+	ck_assert_uint_eq(b.t.field[TS_F_SUBJECT].len, before_subject.len);
+	ck_assert_uint_eq(b.t.field[TS_F_EMAIL].len, 0);
+	check_stored_box(st, ID1, &b.t.field[TS_F_SUBJECT], "subject",
+	                 "printer on fire\n");
+	check_stored_box(st, ID1, &b.t.msg[0].box, "messages/m1", "hello\n");
+	check_stored_box(st, ID1, &b.t.msg[1].box, "messages/m2", "second\n");
+	check_stored_box(st, ID1, &b.t.auth[0].box[TS_A_PASSWORD],
+	                 "authorizations/a1/password", "pw\n");
+
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 1);
+	check_same_ticket(&ls.v[0].t, &b.t);
+	ck_assert_int_eq(ls.v[0].t.status, TS_PROCESSING);
+	ck_assert_int_eq(ls.v[0].t.processing_ms, T0 + 5000);
+	ck_assert_uint_eq(ls.v[0].t.nmsg, 2);
+	loadset_release(&ls);
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(write_refuses_invalid)
+{
+	struct ts_store *st = create_open();
+	struct built b;
+	struct ts_ticket keep;
+
+	/* Old boxes of a ticket that was never stored: nothing to read. */
+	build(&b, ID1);
+	b.t.field[TS_F_SUBJECT].off &= ~TS_BOX_NEW;
+	ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), -ENOENT);
+	built_release(&b);
+
+	/* A ticket the format refuses (processed without its time). */
+	build(&b, ID1);
+	b.t.status = TS_PROCESSED;
+	ck_assert_int_lt(ts_store_write(st, &b.t, b.extra), 0);
+	ck_assert_int_eq(ts_store_ticket_known(st, ID1), 0);
+	built_release(&b);
+
+	/* A bad id. */
+	build(&b, ID1);
+	strcpy(b.t.id, "../x");
+	ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), -EINVAL);
+	strcpy(b.t.id, ID1);
+	ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), 0);
+	built_clear_extra(&b);
+	ck_assert_int_eq(ts_ticket_copy(&keep, &b.t), 0);
+
+	/* An old box that is not where the stored record has it: refused,
+	 * never copied from the wrong place (or past the end). */
+	b.t.field[TS_F_SUBJECT].off += 3;
+	ck_assert_int_eq(ts_store_write(st, &b.t, NULL), -ESTALE);
+	b.t.field[TS_F_SUBJECT] = keep.field[TS_F_SUBJECT];
+	b.t.msg[0].box.off = 1u << 20;
+	ck_assert_int_eq(ts_store_write(st, &b.t, NULL), -ESTALE);
+	b.t.msg[0].box = keep.msg[0].box;
+	b.t.auth[0].box[TS_A_PASSWORD] = keep.auth[0].box[TS_A_ACCOUNT];
+	ck_assert_int_eq(ts_store_write(st, &b.t, NULL), -ESTALE);
+	b.t.auth[0].box[TS_A_PASSWORD] = keep.auth[0].box[TS_A_PASSWORD];
+	/* A box that no item of the stored record has (renamed message). */
+	strcpy(b.t.msg[0].name, "m9");
+	ck_assert_int_eq(ts_store_write(st, &b.t, NULL), -ESTALE);
+	strcpy(b.t.msg[0].name, "m1");
+	b.t.field[TS_F_MOBILE] = keep.field[TS_F_EMAIL];
+	ck_assert_int_eq(ts_store_write(st, &b.t, NULL), -ESTALE);
+	b.t.field[TS_F_MOBILE] = keep.field[TS_F_MOBILE];
+	check_built_boxes(st, &b.t);
+	ck_assert_int_eq(ts_store_write(st, &b.t, NULL), 0);
+	check_built_boxes(st, &b.t);
+	ts_ticket_release(&keep);
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(remove_ticket)
+{
+	struct ts_store *st = create_open();
+	struct built b1, b2;
+	struct loadset ls = { .n = 0 };
+
+	build(&b1, ID1);
+	store_built(st, &b1);
+	build(&b2, ID2);
+	store_built(st, &b2);
+	ck_assert_int_eq(ts_store_remove(st, ID1), 0);
+	ck_assert_int_eq(ts_store_ticket_known(st, ID1), 0);
+	ck_assert_int_eq(ts_store_remove(st, ID1), -ENOENT);
+	ck_assert_int_eq(ts_store_remove(st, "../policy"), -ENOENT);
+	ck_assert_int_eq(access(sp("policy"), F_OK), 0);
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 1);
+	ck_assert_str_eq(ls.v[0].id, ID2);
+	loadset_release(&ls);
+	/* The remove fsyncs the directory: a failure there is reported. */
+	ts_sysio_inject(TS_SYSIO_FSYNC, 1, EIO, 0);
+	ck_assert_int_eq(ts_store_remove(st, ID2), -EIO);
+	ts_sysio_reset();
+	ts_sysio_inject(TS_SYSIO_UNLINK, 1, EROFS, 0);
+	ck_assert_int_eq(ts_store_remove(st, ID1), -EROFS);
+	ts_sysio_reset();
+	built_release(&b1);
+	built_release(&b2);
+	ts_store_close(st);
+}
+END_TEST
+
+static int
+on_id(void *arg, const char *id)
+{
+	char *out = arg;
+
+	strcat(out, id);
+	strcat(out, ";");
+	return 0;
+}
+
+START_TEST(list_and_load_order)
+{
+	struct ts_store *st = create_open();
+	struct built b;
+	struct loadset ls = { .n = 0, .stop_after = 2 };
+	char ids[512] = "", want[512];
+
+	/* Written out of order; listed and loaded sorted. */
+	build(&b, ID3);
+	store_built(st, &b);
+	built_release(&b);
+	build(&b, ID1);
+	store_built(st, &b);
+	built_release(&b);
+	build(&b, ID2);
+	store_built(st, &b);
+	built_release(&b);
+	ck_assert_int_eq(ts_store_list(st, on_id, ids), 0);
+	snprintf(want, sizeof(want), "%s;%s;%s;", ID1, ID2, ID3);
+	ck_assert_str_eq(ids, want);
+	/* A non-zero return stops the load. */
+	ck_assert_int_ne(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 2);
+	ck_assert_str_eq(ls.v[0].id, ID1);
+	ck_assert_str_eq(ls.v[1].id, ID2);
+	loadset_release(&ls);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(damaged_ticket_file)
+{
+	struct ts_store *st = create_open();
+	struct built b;
+	struct loadset ls = { .n = 0 };
+	struct loaded *l;
+	char p[4096], q[4096];
+	uint8_t *rec;
+	size_t len;
+
+	build(&b, ID1);
+	store_built(st, &b);
+	built_release(&b);
+	build(&b, ID2);
+	store_built(st, &b);
+	built_release(&b);
+	build(&b, ID3);
+	store_built(st, &b);
+	/* ID2 damaged on disk (a bit in a box, mid-file). */
+	snprintf(p, sizeof(p), "%s/%s", sp("tickets"), ID2);
+	flip_byte(p, 200);
+	/* A copy of ID3's record under another id is damage too. */
+	ck_assert_int_eq(ts_store_read_record(st, ID3, &rec, &len), 0);
+	snprintf(q, sizeof(q), "%s/%s", sp("tickets"), "20260101-copy");
+	write_file(q, rec, len);
+	free(rec);
+	/* A leftover temporary is cleaned; a name that is no id is left. */
+	write_file(sp("tickets/.tmp-x-1234"), "t", 1);
+	write_file(sp("tickets/not_an.id"), "n", 1);
+
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 4);
+	l = load_find(&ls, ID1);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(l->err, 0);
+	ck_assert_int_eq(l->has, 1);
+	check_built_boxes(st, &l->t);
+	l = load_find(&ls, ID2);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(l->err, -EBADMSG);
+	ck_assert_int_eq(l->has, 0);
+	l = load_find(&ls, ID3);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(l->err, 0);
+	check_same_ticket(&l->t, &b.t);
+	l = load_find(&ls, "20260101-copy");
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(l->err, -EBADMSG);
+	ck_assert_int_eq(access(sp("tickets/.tmp-x-1234"), F_OK), -1);
+	ck_assert_int_eq(access(sp("tickets/not_an.id"), F_OK), 0);
+	loadset_release(&ls);
+
+	/* Carrying boxes over from the damaged record is refused, and the
+	 * damaged file is left as it is (for fsck and a human). */
+	{
+		uint8_t *after;
+		size_t afterlen;
+
+		ck_assert_int_eq(ts_store_read_record(st, ID2, &rec, &len), 0);
+		strcpy(b.t.id, ID2);
+		ck_assert_int_eq(ts_store_write(st, &b.t, NULL), -EBADMSG);
+		ck_assert_int_eq(ts_store_read_record(st, ID2, &after,
+		                                      &afterlen), 0);
+		ck_assert_uint_eq(afterlen, len);
+		ck_assert_mem_eq(after, rec, len);
+		free(after);
+		free(rec);
+	}
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
+/* ---- injected failures during a write ---- */
+
+static const struct {
+	const char *what;
+	enum ts_sysio_op op;
+	unsigned n;
+	int err;
+} write_faults[] = {
+	{ "1st fsync EIO", TS_SYSIO_FSYNC, 1, EIO },
+	{ "write ENOSPC", TS_SYSIO_WRITE, 1, ENOSPC },
+	{ "rename EDQUOT", TS_SYSIO_RENAME, 1, EDQUOT },
+	{ "open of the old record EMFILE", TS_SYSIO_OPEN, 1, EMFILE },
+	{ "open of the temporary ENOSPC", TS_SYSIO_OPEN, 2, ENOSPC },
+	{ "read of the old record EIO", TS_SYSIO_READ, 1, EIO },
+};
+#define NWRITE_FAULTS ((int)(sizeof(write_faults) / sizeof(write_faults[0])))
+
+START_TEST(write_fault_leaves_ticket)
+{
+	struct ts_store *st = create_open();
+	struct built b;
+	struct ts_ticket saved;
+	struct ts_message *m;
+	struct loadset ls = { .n = 0 };
+	uint8_t *before, *after;
+	size_t beforelen, afterlen;
+	uint32_t newoff;
+	int rc;
+
+	build(&b, ID1);
+	store_built(st, &b);
+	ck_assert_int_eq(ts_ticket_copy(&saved, &b.t), 0);
+	ck_assert_int_eq(ts_store_read_record(st, ID1, &before, &beforelen), 0);
+
+	/* A change that keeps old boxes and adds one. */
+	b.t.status = TS_PROCESSED;
+	b.t.processed_ms = T0 + 9000;
+	ck_assert_ptr_nonnull(m = ts_ticket_add_msg(&b.t));
+	strcpy(m->name, "m2");
+	m->stored_ms = T0 + 9000;
+	seal_new(&b, "messages/m2", "reply", &m->box);
+	newoff = m->box.off;
+
+	ts_sysio_inject(write_faults[_i].op, write_faults[_i].n,
+	                write_faults[_i].err, 0);
+	rc = ts_store_write(st, &b.t, b.extra);
+	ts_sysio_reset();
+	ck_assert_msg(rc == -write_faults[_i].err, "%s: write returned %d",
+	              write_faults[_i].what, rc);
+
+	/* The caller's ticket is as it was: still flagged, old offsets. */
+	ck_assert_uint_eq(b.t.msg[1].box.off, newoff);
+	ck_assert_mem_eq(b.t.field, saved.field, sizeof(saved.field));
+	ck_assert_mem_eq(&b.t.msg[0].box, &saved.msg[0].box,
+	                 sizeof(struct ts_box));
+	/* The stored ticket is byte for byte as it was, and no temporary
+	 * is left in tickets/. */
+	ck_assert_int_eq(count_prefix(sp("tickets"), ".tmp-"), 0);
+	ck_assert_int_eq(count_prefix(sp("tickets"), ""), 1);
+	ck_assert_int_eq(ts_store_read_record(st, ID1, &after, &afterlen), 0);
+	ck_assert_uint_eq(afterlen, beforelen);
+	ck_assert_mem_eq(after, before, beforelen);
+	free(after);
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 1);
+	ck_assert_int_eq(ls.v[0].err, 0);
+	check_same_ticket(&ls.v[0].t, &saved);
+	ck_assert_int_eq(ls.v[0].t.status, TS_OPEN);
+	check_built_boxes(st, &ls.v[0].t);
+	loadset_release(&ls);
+
+	/* Without the fault the same write goes through. */
+	ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), 0);
+	built_clear_extra(&b);
+	check_stored_box(st, ID1, &b.t.msg[1].box, "messages/m2", "reply\n");
+	check_built_boxes(st, &b.t);
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_int_eq(ls.v[0].t.status, TS_PROCESSED);
+	loadset_release(&ls);
+	free(before);
+	ts_ticket_release(&saved);
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(dir_fsync_fault_after_rename)
+{
+	/*
+	 * The directory fsync fails after the rename: the write reports
+	 * -EIO, yet the new record is already in place (ts_sysio_write_atomic
+	 * cannot undo a rename).  Whatever the caller then does with its
+	 * stale offsets, no wrong bytes may be copied into the store: the
+	 * next write carrying boxes over is refused with -ESTALE, and every
+	 * box on disk still opens.
+	 */
+	struct ts_store *st = create_open();
+	struct built b;
+	struct ts_message *m;
+	struct loadset ls = { .n = 0 };
+	int rc;
+
+	build(&b, ID1);
+	store_built(st, &b);
+	b.t.status = TS_PROCESSING;
+	b.t.processing_ms = T0 + 9000;
+	ck_assert_ptr_nonnull(m = ts_ticket_add_msg(&b.t));
+	strcpy(m->name, "m2");
+	m->stored_ms = T0 + 9000;
+	seal_new(&b, "messages/m2", "reply", &m->box);
+	ts_sysio_inject(TS_SYSIO_FSYNC, 2, EIO, 0);
+	rc = ts_store_write(st, &b.t, b.extra);
+	ts_sysio_reset();
+	ck_assert_int_eq(rc, -EIO);
+	ck_assert_int_eq(count_prefix(sp("tickets"), ".tmp-"), 0);
+
+	/* The caller still holds the old offsets: carrying them over into
+	 * the record now stored would copy the wrong bytes. */
+	b.t.status = TS_PROCESSED;
+	b.t.processed_ms = T0 + 10000;
+	ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), -ESTALE);
+
+	/* What is stored is whole: one of the two versions, every box
+	 * opening for its item. */
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 1);
+	ck_assert_int_eq(ls.v[0].err, 0);
+	check_built_boxes(st, &ls.v[0].t);
+	if (ls.v[0].t.nmsg == 2)
+		check_stored_box(st, ID1, &ls.v[0].t.msg[1].box, "messages/m2",
+		                 "reply\n");
+	loadset_release(&ls);
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
+START_TEST(persistent_fault)
+{
+	/* A disk that keeps failing: every write fails, nothing changes,
+	 * until the fault goes away. */
+	struct ts_store *st = create_open();
+	struct built b;
+
+	build(&b, ID1);
+	ts_sysio_inject(TS_SYSIO_FSYNC, 1, EIO, 1);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), -EIO);
+	ts_sysio_reset();
+	ck_assert_int_eq(ts_store_ticket_known(st, ID1), 0);
+	ck_assert_int_eq(count_prefix(sp("tickets"), ""), 0);
+	store_built(st, &b);
+	ck_assert_int_eq(ts_store_ticket_known(st, ID1), 1);
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
+static Suite *
+store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *cr = tcase_create("create");
+	TCase *in = tcase_create("intake");
+	TCase *tk = tcase_create("tickets");
+	TCase *ft = tcase_create("faults");
+
+	tcase_add_checked_fixture(cr, setup, teardown);
+	tcase_add_test(cr, create_then_open);
+	tcase_add_test(cr, create_in_empty_dir);
+	tcase_add_test(cr, create_over_nonempty_refused);
+	tcase_add_test(cr, create_failure_leaves_nothing);
+	tcase_add_test(cr, open_missing_store);
+	suite_add_tcase(s, cr);
+
+	tcase_add_checked_fixture(in, setup, teardown);
+	tcase_add_test(in, intake_in_order_and_taken);
+	tcase_add_test(in, intake_eagain_keeps);
+	tcase_add_test(in, intake_error_rejects);
+	tcase_add_test(in, intake_damaged_delivered_with_error);
+	tcase_add_test(in, intake_put_refuses_bad_args);
+	tcase_add_test(in, intake_put_failure_leaves_nothing);
+	tcase_add_test(in, ticket_known);
+	suite_add_tcase(s, in);
+
+	tcase_add_checked_fixture(tk, setup, teardown);
+	tcase_add_test(tk, write_load_read_box);
+	tcase_add_test(tk, rewrite_keeps_old_boxes);
+	tcase_add_test(tk, write_refuses_invalid);
+	tcase_add_test(tk, remove_ticket);
+	tcase_add_test(tk, list_and_load_order);
+	tcase_add_test(tk, damaged_ticket_file);
+	suite_add_tcase(s, tk);
+
+	tcase_add_checked_fixture(ft, setup, teardown);
+	tcase_add_loop_test(ft, write_fault_leaves_ticket, 0, NWRITE_FAULTS);
+	tcase_add_test(ft, dir_fsync_fault_after_rename);
+	tcase_add_test(ft, persistent_fault);
+	suite_add_tcase(s, ft);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (ts_seal_init() < 0)
+		return 1;
+	sr = srunner_create(store_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0;
+}

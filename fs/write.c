@@ -294,21 +294,36 @@ just_removed(struct ts_fs *fs, uint64_t parent, const char *name)
 	return 0;
 }
 
+/*
+ * Resolves what unlink or rmdir of (parent, name) is about: 1 and *c, or
+ * 0 when it was removed a moment ago (so removing it again succeeds), or
+ * -errno.
+ */
 static int
-do_unlink(struct ts_fs *fs, uint64_t parent, const char *name,
-          struct ts_changes *ch)
+removal_target(struct ts_fs *fs, uint64_t parent, const char *name,
+               struct node *c)
 {
-	struct node p, c;
+	struct node p;
 	uint64_t ino;
 	int rc;
 
 	if ((rc = ts_fs_resolve(fs, parent, &p)) < 0)
 		return rc == -ENOENT && just_removed(fs, parent, NULL) ? 0 : rc;
 	if ((rc = ts_fs_child(fs, parent, name, &ino)) == 0)
-		rc = ts_fs_resolve(fs, ino, &c);
+		rc = ts_fs_resolve(fs, ino, c);
 	if (rc == -ENOENT && just_removed(fs, parent, name))
 		return 0;
-	if (rc < 0)
+	return rc < 0 ? rc : 1;
+}
+
+static int
+do_unlink(struct ts_fs *fs, uint64_t parent, const char *name,
+          struct ts_changes *ch)
+{
+	struct node c;
+	int rc;
+
+	if ((rc = removal_target(fs, parent, name, &c)) <= 0)
 		return rc;
 	switch (c.kind) {
 	case N_STATUS:
@@ -333,17 +348,10 @@ static int
 do_rmdir(struct ts_fs *fs, uint64_t parent, const char *name,
          struct ts_changes *ch)
 {
-	struct node p, c;
-	uint64_t ino;
+	struct node c;
 	int rc;
 
-	if ((rc = ts_fs_resolve(fs, parent, &p)) < 0)
-		return rc == -ENOENT && just_removed(fs, parent, NULL) ? 0 : rc;
-	if ((rc = ts_fs_child(fs, parent, name, &ino)) == 0)
-		rc = ts_fs_resolve(fs, ino, &c);
-	if (rc == -ENOENT && just_removed(fs, parent, name))
-		return 0;
-	if (rc < 0)
+	if ((rc = removal_target(fs, parent, name, &c)) <= 0)
 		return rc;
 	switch (c.kind) {
 	case N_TICKET: {

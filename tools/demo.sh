@@ -39,11 +39,11 @@ $USERNAME (uid $USERID) is whitelisted as an agent.  Try, as $USERNAME:
   grep -r reboot $DIR/mnt/tickets
   cat $DIR/mnt/tickets/$id/messages/*
   cat $DIR/mnt/tickets/*/authorizations/*/password
-  grep -r alice $DIR/store            # nothing: every field is sealed
 
-and as root, who is not on the whitelist:
+and as root, who holds the store but is not on the whitelist:
 
-  sudo cat $DIR/mnt/tickets/$id/email   # Permission denied
+  grep -r alice $DIR/store             # nothing: every field is sealed
+  cat $DIR/mnt/tickets/$id/email   # Permission denied
 
 A new ticket shows up within a second:
 

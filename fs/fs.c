@@ -12,6 +12,7 @@
 #include "fs/fs_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/audit.h"
 #include "store/sysio.h"
 #include "store/util.h"
 
@@ -76,6 +78,119 @@ ts_fs_roles(struct ts_fs *fs, fuse_req_t req)
 	return roles;
 }
 
+/* ---- the audit trail ---- */
+
+/* The caller's program name, from /proc, cached for a second by pid. */
+static void
+comm_of(struct ts_fs *fs, pid_t pid, char comm[17])
+{
+	struct comm_cache *c = &fs->comms[(unsigned)pid % 64];
+	int64_t now = ts_now_ms();
+	char path[64];
+	ssize_t n = -1;
+	int fd;
+
+	pthread_mutex_lock(&fs->comm_lock);
+	if (c->pid == pid && now - c->ms < 1000) {
+		memcpy(comm, c->comm, 17);
+		pthread_mutex_unlock(&fs->comm_lock);
+		return;
+	}
+	pthread_mutex_unlock(&fs->comm_lock);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, comm, 16);
+		close(fd);
+	}
+	if (n <= 0) {
+		strcpy(comm, "?");	/* the caller is gone already */
+		return;
+	}
+	comm[n] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	pthread_mutex_lock(&fs->comm_lock);
+	c->pid = pid;
+	c->ms = now;
+	memcpy(c->comm, comm, 17);
+	pthread_mutex_unlock(&fs->comm_lock);
+}
+
+int
+ts_fs_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
+            const char *path, int err, const char *detail)
+{
+	struct ts_audit_entry e = { .comm = "ticketfs", .op = op,
+	                            .path = path, .err = err,
+	                            .detail = detail };
+	char comm[17];
+	int rc;
+
+	if (fs->audit == NULL)
+		return 0;
+	if (req != NULL) {
+		const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+		e.uid = ctx->uid;
+		e.pid = ctx->pid;
+		comm_of(fs, ctx->pid, comm);
+		e.comm = comm;
+	}
+	if ((rc = ts_audit_append(fs->audit, &e)) < 0) {
+		ts_fs_log(fs, "cannot write the audit trail (%s): refusing %s %s",
+		          strerror(-rc), op, path);
+		return -EIO;
+	}
+	return 0;
+}
+
+void
+ts_fs_audit_changes(struct ts_fs *fs, const struct ts_changes *ch)
+{
+	for (size_t i = 0; i < ch->n; i++)
+		if (ch->v[i].op[0] != '\0')
+			ts_fs_audit(fs, NULL, ch->v[i].op, ch->v[i].path,
+			            ch->v[i].err, NULL);
+}
+
+void
+ts_fs_path(const struct node *n, char *buf, size_t len)
+{
+	const char *id = n->e ? n->e->t.id : "";
+
+	switch (n->kind) {
+	case N_ROOT: snprintf(buf, len, "%s", ""); break;
+	case N_TICKETS: snprintf(buf, len, "tickets"); break;
+	case N_AUDIT: snprintf(buf, len, "audit.log"); break;
+	case N_TICKET: snprintf(buf, len, "tickets/%s", id); break;
+	case N_STATUS: snprintf(buf, len, "tickets/%s/status", id); break;
+	case N_CREATED: snprintf(buf, len, "tickets/%s/created", id); break;
+	case N_FIELD:
+		snprintf(buf, len, "tickets/%s/%s", id, ts_field_names[n->field]);
+		break;
+	case N_MSGDIR: snprintf(buf, len, "tickets/%s/messages", id); break;
+	case N_AUTHDIR:
+		snprintf(buf, len, "tickets/%s/authorizations", id);
+		break;
+	case N_MSG:
+		snprintf(buf, len, "tickets/%s/messages/%s", id, n->m->name);
+		break;
+	case N_PENDING:
+		snprintf(buf, len, "tickets/%s/messages/%s", id, n->p->name);
+		break;
+	case N_AUTH:
+		snprintf(buf, len, "tickets/%s/authorizations/%s", id, n->a->name);
+		break;
+	case N_AFIELD:
+		snprintf(buf, len, "tickets/%s/authorizations/%s/%s", id,
+		         n->a->name, ts_afield_names[n->field]);
+		break;
+	case N_EXPIRES:
+		snprintf(buf, len, "tickets/%s/authorizations/%s/expires", id,
+		         n->a->name);
+		break;
+	}
+}
+
 /* ---- the config files: whitelist (and the ACLs derived), policy ---- */
 
 static void
@@ -95,6 +210,7 @@ acls_build(const struct ts_access *acc, uid_t owner, struct acl_set *s)
 		[CLASS_STATUS] = { 4, 6, 4 },
 		[CLASS_META] = { 4, 4, 4 },
 		[CLASS_SEALED] = { 4, 4, 0 },
+		[CLASS_AUDIT] = { 0, 0, 4 },
 	};
 
 	memset(s, 0, sizeof(*s));
@@ -251,6 +367,10 @@ ts_fs_resolve(struct ts_fs *fs, uint64_t ino, struct node *n)
 		n->kind = N_TICKETS;
 		return 0;
 	}
+	if (ino == TS_INO_AUDIT && fs->audit != NULL) {
+		n->kind = N_AUDIT;
+		return 0;
+	}
 	if (ts_ino_split(ino, &slot, &item, &sub) < 0)
 		return -ENOENT;
 	if ((n->e = ts_index_by_slot(fs->idx, slot)) == NULL)
@@ -304,6 +424,8 @@ class_of(enum node_kind k)
 		return CLASS_DIR;
 	if (is_sealed(k))
 		return CLASS_SEALED;
+	if (k == N_AUDIT)
+		return CLASS_AUDIT;
 	return k == N_STATUS ? CLASS_STATUS : CLASS_META;
 }
 
@@ -378,6 +500,10 @@ ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
 			st->st_size = 0;	/* the writer's own size is its own */
 			ms = ts_now_ms();
 			break;
+		case N_AUDIT:
+			st->st_size = (off_t)ts_audit_size(fs->audit);
+			ms = ts_now_ms();
+			break;
 		case N_EXPIRES:
 			ms = n->a->created_ms;
 			/* fall through */
@@ -401,8 +527,8 @@ cache_time(struct ts_fs *fs, const struct node *n)
 {
 	double t = fs->cfg.timeout;
 
-	if (n->kind == N_PENDING)
-		return 0;
+	if (n->kind == N_PENDING || n->kind == N_AUDIT)
+		return 0;	/* they grow */
 	if (n->deadline != TS_NEVER) {
 		double left = (double)(n->deadline - ts_now_ms()) / 1000.0;
 		if (left < t)
@@ -421,6 +547,8 @@ ts_fs_entry(struct ts_fs *fs, uint64_t ino, const struct node *n,
 	ep->entry_timeout = cache_time(fs, n);
 	/* status changes size under writers: always ask. */
 	ep->attr_timeout = n->kind == N_STATUS ? 0 : ep->entry_timeout;
+	if (n->kind == N_AUDIT)
+		ep->entry_timeout = fs->cfg.timeout;
 	ts_fs_stat(fs, ino, n, &ep->attr);
 }
 
@@ -437,6 +565,10 @@ ts_fs_child(struct ts_fs *fs, uint64_t parent, const char *name, uint64_t *ino)
 	case N_ROOT:
 		if (strcmp(name, "tickets") == 0) {
 			*ino = TS_INO_TICKETS;
+			return 0;
+		}
+		if (strcmp(name, "audit.log") == 0 && fs->audit != NULL) {
+			*ino = TS_INO_AUDIT;
 			return 0;
 		}
 		return -ENOENT;
@@ -511,13 +643,31 @@ ts_fs_child(struct ts_fs *fs, uint64_t parent, const char *name, uint64_t *ino)
 	}
 }
 
-/* Below the root, every request needs some role: the rest learn nothing. */
+/*
+ * Below the root, every request needs some role: the rest learn nothing.
+ * A refusal is recorded (op on ino, or on ino's child name).
+ */
 static int
-gate(struct ts_fs *fs, fuse_req_t req, fuse_ino_t ino)
+gate(struct ts_fs *fs, fuse_req_t req, fuse_ino_t ino, const char *op,
+     const char *name)
 {
-	if (ino == TS_INO_ROOT)
+	char path[3 * TS_NAME_MAX + 64], full[4 * TS_NAME_MAX + 96];
+	struct node n;
+
+	if (ino == TS_INO_ROOT && name == NULL)
 		return 0;
-	return ts_fs_roles(fs, req) & TS_RIGHT_LIST ? 0 : -EACCES;
+	if (ts_fs_roles(fs, req) & TS_RIGHT_LIST)
+		return 0;
+	ts_index_rdlock(fs->idx);
+	if (ts_fs_resolve(fs, ino, &n) == 0)
+		ts_fs_path(&n, path, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "?");
+	ts_index_unlock(fs->idx);
+	snprintf(full, sizeof(full), "%s%s%s", path,
+	         name && path[0] ? "/" : "", name ? name : "");
+	ts_fs_audit(fs, req, op, full, EACCES, NULL);
+	return -EACCES;
 }
 
 /* ---- operations ---- */
@@ -550,10 +700,11 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 	int rc;
 
-	if (parent == TS_INO_ROOT && strcmp(name, "tickets") == 0)
-		rc = gate(fs, req, TS_INO_TICKETS);
+	if (parent == TS_INO_ROOT && strcmp(name, "audit.log") != 0)
+		rc = gate(fs, req, parent, "lookup", name);
 	else
-		rc = gate(fs, req, parent);
+		rc = parent == TS_INO_ROOT ? 0 : gate(fs, req, parent, "lookup",
+		                                      name);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -603,7 +754,7 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	(void)fi;
-	if ((rc = gate(fs, req, ino)) < 0) {
+	if (ino != TS_INO_AUDIT && (rc = gate(fs, req, ino, "stat", NULL)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -617,6 +768,7 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	else
 		fuse_reply_attr(req, &st, n.kind == N_STATUS ? 0 :
 		                cache_time(fs, &n));
+
 }
 
 static int
@@ -665,6 +817,8 @@ snap_dir(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
 	switch (n->kind) {
 	case N_ROOT:
 		rc |= snap_add(d, &cap, "tickets", TS_INO_TICKETS, S_IFDIR);
+		if (fs->audit != NULL)
+			rc |= snap_add(d, &cap, "audit.log", TS_INO_AUDIT, S_IFREG);
 		break;
 	case N_TICKETS:
 		for (size_t i = 0; i < ts_index_count(fs->idx) && !rc; i++) {
@@ -729,7 +883,7 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct node n;
 	int rc;
 
-	if ((rc = gate(fs, req, ino)) < 0) {
+	if ((rc = gate(fs, req, ino, "opendir", NULL)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -843,14 +997,11 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ts_fs *fs = fs_of(req);
 	unsigned roles = ts_fs_roles(fs, req);
 	int wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+	char path[3 * TS_NAME_MAX + 64] = "?";
 	struct handle *h;
 	struct node n;
 	int rc;
 
-	if (!(roles & TS_RIGHT_LIST)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -859,7 +1010,13 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->ino = ino;
 	ts_index_rdlock(fs->idx);
 	rc = ts_fs_resolve(fs, ino, &n);
+	if (rc == 0)
+		ts_fs_path(&n, path, sizeof(path));
 	ts_index_unlock(fs->idx);
+	if (rc == 0 && n.kind == N_AUDIT)
+		rc = !(roles & TS_RIGHT_AUDIT) ? -EACCES : wr ? -EPERM : 0;
+	else if (!(roles & TS_RIGHT_LIST))
+		rc = -EACCES;
 	if (rc == 0 && ts_fs_is_dir(n.kind))
 		rc = -EISDIR;
 	if (rc == 0 && is_sealed(n.kind) && !(roles & TS_RIGHT_SEALED))
@@ -872,6 +1029,17 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		     ts_fs_open_status_write(fs, ino, h);
 	if (rc == 0 && !wr && (fi->flags & O_TRUNC))
 		rc = -EPERM;
+	/*
+	 * Every open of a sealed value or the trail, and every refused open,
+	 * is recorded before anything is returned; if it cannot be, the open
+	 * fails (fail closed).
+	 */
+	if (rc != -ENOENT && (rc < 0 || is_sealed(n.kind) || n.kind == N_AUDIT)) {
+		int arc = ts_fs_audit(fs, req, wr ? "open-write" : "open", path,
+		                      -rc, NULL);
+		if (rc == 0 && arc < 0)
+			rc = arc;
+	}
 	if (rc < 0) {
 		free(h);
 		fuse_reply_err(req, -rc);
@@ -881,9 +1049,10 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/*
 	 * Sealed content never changes under an inode, and its pages are
 	 * dropped when it goes, so the page cache may keep it; only callers the
-	 * daemon let open the file ever reach it.  status changes: no cache.
+	 * daemon let open the file ever reach it.  status and the trail change:
+	 * no cache.
 	 */
-	if (n.kind == N_STATUS)
+	if (n.kind == N_STATUS || n.kind == N_AUDIT)
 		fi->direct_io = 1;
 	else
 		fi->keep_cache = 1;
@@ -941,6 +1110,22 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc;
 
 	(void)fi;
+	if (ino == TS_INO_AUDIT && fs->audit != NULL) {
+		char *buf = malloc(size);
+		ssize_t got;
+
+		if (buf == NULL) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		got = ts_audit_read(fs->audit, buf, size, (uint64_t)off);
+		if (got < 0)
+			fuse_reply_err(req, (int)-got);
+		else
+			fuse_reply_buf(req, buf, (size_t)got);
+		free(buf);
+		return;
+	}
 	ts_index_rdlock(fs->idx);
 	rc = ts_fs_resolve(fs, ino, &n);
 	if (rc == 0 && (box = box_of(&n, path, sizeof(path))) != NULL) {
@@ -1105,6 +1290,7 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	fs->owner = getuid();
 	fs->group = getgid();
 	pthread_rwlock_init(&fs->acc_lock, NULL);
+	pthread_mutex_init(&fs->comm_lock, NULL);
 	pthread_mutex_init(&fs->note_lock, NULL);
 	pthread_cond_init(&fs->note_cond, NULL);
 	ts_fs_sig_of(cfg->whitelist_path, &fs->wl_sig);
@@ -1125,6 +1311,13 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 		snprintf(err, errlen, "%s", e2);
 		goto out_free;
 	}
+	if (cfg->audit && (rc = ts_store_audit_open(st, key, cfg->audit_segment,
+	                                             &fs->audit)) < 0) {
+		snprintf(err, errlen, "cannot open the audit trail: %s",
+		         rc == -EKEYREJECTED ? "audit/verify.key belongs to "
+		         "another key" : strerror(-rc));
+		goto out_free;
+	}
 	if ((rc = ts_index_load(fs->idx)) < 0) {
 		snprintf(err, errlen, "cannot load the store: %s", strerror(-rc));
 		goto out_free;
@@ -1133,8 +1326,10 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	ts_index_wrlock(fs->idx);
 	ts_index_sweep(fs->idx, ts_now_ms(), &ch);
 	ts_index_unlock(fs->idx);
+	ts_fs_audit_changes(fs, &ch);
 	ts_changes_release(&ch);
 	ts_index_intake(fs->idx, &ch);
+	ts_fs_audit_changes(fs, &ch);
 	ts_changes_release(&ch);
 	*out = fs;
 	return 0;
@@ -1155,12 +1350,14 @@ ts_fs_free(struct ts_fs *fs)
 		free(p);
 	}
 	ts_index_free(fs->idx);
+	ts_audit_close(fs->audit);
 	ts_inodes_free(fs->inodes);
 	ts_access_free(fs->acc);
 	acls_release(&fs->acls);
 	ts_changes_release(&fs->notes);
 	pthread_cond_destroy(&fs->note_cond);
 	pthread_mutex_destroy(&fs->note_lock);
+	pthread_mutex_destroy(&fs->comm_lock);
 	pthread_rwlock_destroy(&fs->acc_lock);
 	free(fs);
 }

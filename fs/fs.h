@@ -28,6 +28,9 @@ struct ts_fs_config {
 	const char *policy_path;	/* the policy file (issue 3) */
 	double timeout;		/* kernel entry/attr cache timeout, s */
 	int foreground;		/* log to stderr as well as syslog */
+	int audit;		/* keep the audit trail (always, but in the
+				   benchmark's comparison build) */
+	size_t audit_segment;	/* bytes per audit segment before rotation */
 };
 
 /*

@@ -23,6 +23,7 @@ enum acl_class {
 	CLASS_STATUS,		/* status: agents rw-, others listed r-- */
 	CLASS_META,		/* created, expires: listed r-- */
 	CLASS_SEALED,		/* sealed fields, messages: reader|agent r-- */
+	CLASS_AUDIT,		/* audit.log: auditors r-- */
 	CLASS_COUNT
 };
 
@@ -66,6 +67,13 @@ struct ts_fs {
 
 	struct pending *pending;	/* messages being written; guarded by
 					   the index lock */
+	struct ts_audit *audit;		/* the trail; has its own lock */
+	pthread_mutex_t comm_lock;
+	struct comm_cache {
+		pid_t pid;
+		int64_t ms;		/* when read */
+		char comm[17];
+	} comms[64];			/* /proc/PID/comm; guarded by comm_lock */
 
 	struct fuse_session *se;	/* for notifications; set by start */
 	pthread_t ticker;		/* intake, reload, sweep, notify */
@@ -82,7 +90,7 @@ struct ts_fs {
 /* A resolved inode. */
 enum node_kind {
 	N_ROOT, N_TICKETS, N_TICKET, N_STATUS, N_CREATED, N_FIELD, N_MSGDIR,
-	N_AUTHDIR, N_MSG, N_AUTH, N_AFIELD, N_EXPIRES, N_PENDING
+	N_AUTHDIR, N_MSG, N_AUTH, N_AFIELD, N_EXPIRES, N_PENDING, N_AUDIT
 };
 
 struct node {
@@ -114,6 +122,17 @@ struct handle {
 
 /* fs.c */
 unsigned ts_fs_roles(struct ts_fs *fs, fuse_req_t req);
+/*
+ * Appends an audit entry for the caller of req (NULL: the daemon itself):
+ * op on path, err 0 for success.  Returns -EIO if it could not be written
+ * (logged); the caller then refuses what it was about to do.
+ */
+int ts_fs_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
+                const char *path, int err, const char *detail);
+/* The path below the mount of a resolved node, for the audit trail. */
+void ts_fs_path(const struct node *n, char *buf, size_t len);
+/* Audits the labelled changes of ch (expiry, intake) as the daemon. */
+void ts_fs_audit_changes(struct ts_fs *fs, const struct ts_changes *ch);
 int ts_fs_resolve(struct ts_fs *fs, uint64_t ino, struct node *n);
 void ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
                 struct stat *st);

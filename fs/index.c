@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -420,10 +422,36 @@ ts_changes_add(struct ts_changes *c, uint64_t dir, uint64_t gone,
 		return;
 	}
 	c->v = v;
+	memset(&v[c->n], 0, sizeof(v[c->n]));
 	v[c->n].dir_ino = dir;
 	v[c->n].gone_ino = gone;
 	snprintf(v[c->n].name, sizeof(v[c->n].name), "%s", name ? name : "");
 	c->n++;
+}
+
+void
+ts_changes_label(struct ts_changes *c, size_t from, const char *op)
+{
+	for (size_t i = from; i < c->n; i++)
+		if (c->v[i].path[0] != '\0')
+			snprintf(c->v[i].op, sizeof(c->v[i].op), "%s", op);
+}
+
+/* Sets the path of the last change. */
+static void
+last_path(struct ts_changes *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+last_path(struct ts_changes *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c == NULL || c->n == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->v[c->n - 1].path, sizeof(c->v[c->n - 1].path), fmt, ap);
+	va_end(ap);
 }
 
 void
@@ -503,6 +531,7 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 		return -ENOMEM;
 	schedule(idx, e);
 	note(c, TS_INO_TICKETS, 0, NULL);
+	last_path(c->ch, "tickets/%s", e->t.id);
 	return 0;
 }
 
@@ -563,6 +592,7 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		i = (size_t)(a - nt.auth);
 		gone(idx, c->ch, dir, ts_ino_make(e->slot, a->slot + 1,
 		                                  TS_SUB_ITEM), a->name);
+		last_path(c->ch, "tickets/%s/authorizations/%s", e->t.id, a->name);
 		memmove(&nt.auth[i], &nt.auth[i + 1],
 		        (nt.nauth - i - 1) * sizeof(*nt.auth));
 		nt.nauth--;
@@ -575,7 +605,13 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 	e->t = nt;
 	e->changed_ms = ts_now_ms();
 	schedule(idx, e);
-	note(c, dir, 0, NULL);
+	if (kind != TS_REC_REVOKE) {
+		note(c, dir, 0, NULL);
+		last_path(c->ch, "tickets/%s/%s/%s", e->t.id,
+		          kind == TS_REC_MESSAGE ? "messages" : "authorizations",
+		          kind == TS_REC_MESSAGE ? in->msg[0].name
+		                                 : in->auth[0].name);
+	}
 	return 0;
 out_done:
 	ts_ticket_release(&nt);
@@ -583,6 +619,16 @@ out_done:
 out_nomem:
 	ts_ticket_release(&nt);
 	return -ENOMEM;
+}
+
+/* Records an intake record refused (for the audit trail only). */
+static void
+refused(struct intake_ctx *c, const char *name, int err)
+{
+	ts_changes_add(c->ch, 0, 0, NULL);
+	last_path(c->ch, "intake/%s", name);
+	if (c->ch != NULL && c->ch->n > 0)
+		c->ch->v[c->ch->n - 1].err = -err;
 }
 
 static int
@@ -595,6 +641,7 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 	if (err < 0) {
 		c->idx->log(c->idx->logarg, "intake %s: damaged record (%s); "
 		            "moved to intake/rejected", name, strerror(-err));
+		refused(c, name, err);
 		return err;
 	}
 	if (kind == TS_REC_TICKET)
@@ -608,6 +655,8 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 	/* A failing store (EIO, ENOSPC) is retried, not rejected. */
 	if (rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -ENOMEM)
 		rc = -EAGAIN;
+	else if (rc < 0)
+		refused(c, name, rc);
 	return rc;
 }
 
@@ -617,9 +666,12 @@ ts_index_intake(struct ts_index *idx, struct ts_changes *ch)
 	struct intake_ctx c = { idx, ch };
 	int rc;
 
+	size_t from = ch->n;
+
 	pthread_rwlock_wrlock(&idx->lock);
 	rc = ts_store_intake_poll(idx->st, take_one, &c);
 	pthread_rwlock_unlock(&idx->lock);
+	ts_changes_label(ch, from, "intake");
 	return rc;
 }
 
@@ -704,6 +756,7 @@ ts_index_remove_ticket(struct ts_index *idx, struct ts_entry *e,
 		return rc;
 	gone(idx, ch, TS_INO_TICKETS, ts_ino_make(e->slot, 0, TS_SUB_DIR),
 	     e->t.id);
+	last_path(ch, "tickets/%s", e->t.id);
 	forget_entry(idx, e);
 	return 0;
 }
@@ -725,6 +778,7 @@ drop_due(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
 		gone(idx, ch, ts_ino_make(s, 0, TS_SUB_DIR),
 		     ts_ino_make(s, 0, TS_SUB_FIELD + (unsigned)f),
 		     ts_field_names[f]);
+		last_path(ch, "tickets/%s/%s", e->t.id, ts_field_names[f]);
 		any = 1;
 	}
 	for (size_t i = k = 0; i < nt->nmsg; i++) {
@@ -735,6 +789,7 @@ drop_due(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
 		gone(idx, ch, ts_ino_make(s, 0, TS_SUB_MSGDIR),
 		     ts_ino_make(s, nt->msg[i].slot + 1, TS_SUB_ITEM),
 		     nt->msg[i].name);
+		last_path(ch, "tickets/%s/messages/%s", e->t.id, nt->msg[i].name);
 		any = 1;
 	}
 	nt->nmsg = k;
@@ -746,6 +801,8 @@ drop_due(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
 		gone(idx, ch, ts_ino_make(s, 0, TS_SUB_AUTHDIR),
 		     ts_ino_make(s, nt->auth[i].slot + 1, TS_SUB_ITEM),
 		     nt->auth[i].name);
+		last_path(ch, "tickets/%s/authorizations/%s", e->t.id,
+		          nt->auth[i].name);
 		any = 1;
 	}
 	nt->nauth = k;
@@ -777,6 +834,7 @@ purge(struct ts_index *idx, struct ts_entry *e, int64_t now,
 int64_t
 ts_index_sweep(struct ts_index *idx, int64_t now, struct ts_changes *ch)
 {
+	size_t from = ch->n;
 	int64_t d;
 
 	while ((d = ts_index_next_deadline(idx)) <= now) {
@@ -795,6 +853,7 @@ ts_index_sweep(struct ts_index *idx, int64_t now, struct ts_changes *ch)
 			break;
 		}
 	}
+	ts_changes_label(ch, from, "expire");
 	return ts_index_next_deadline(idx);
 }
 
@@ -804,6 +863,7 @@ ts_index_set_status(struct ts_index *idx, struct ts_entry *e, int status,
 {
 	struct ts_ticket nt;
 	int64_t now = ts_now_ms();
+	size_t from;
 	int rc;
 
 	if (status == e->t.status)
@@ -821,7 +881,10 @@ ts_index_set_status(struct ts_index *idx, struct ts_entry *e, int status,
 		return rc;
 	ts_changes_add(ch, ts_ino_make(e->slot, 0, TS_SUB_STATUS), 0, NULL);
 	/* What the policy ties to processing goes now, not at the next tick. */
-	if ((rc = purge(idx, e, now, ch)) < 0)
+	from = ch->n;
+	rc = purge(idx, e, now, ch);
+	ts_changes_label(ch, from, "expire");
+	if (rc < 0)
 		idx->log(idx->logarg, "ticket %s: processed, but its items are "
 		         "not purged yet: %s", e->t.id, strerror(-rc));
 	return 0;
@@ -844,6 +907,7 @@ ts_index_remove_field(struct ts_index *idx, struct ts_entry *e, int field,
 	gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_DIR),
 	     ts_ino_make(e->slot, 0, TS_SUB_FIELD + (unsigned)field),
 	     ts_field_names[field]);
+	last_path(ch, "tickets/%s/%s", e->t.id, ts_field_names[field]);
 	return 0;
 }
 
@@ -865,6 +929,7 @@ ts_index_remove_msg(struct ts_index *idx, struct ts_entry *e,
 	if ((rc = commit(idx, e, &nt, NULL)) < 0)
 		return rc;
 	gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_MSGDIR), ino, name);
+	last_path(ch, "tickets/%s/messages/%s", e->t.id, name);
 	return 0;
 }
 
@@ -887,6 +952,8 @@ ts_index_remove_afield(struct ts_index *idx, struct ts_entry *e,
 	gone(idx, ch, dir, ts_ino_make(e->slot, e->t.auth[i].slot + 1,
 	                               TS_SUB_AFIELD + (unsigned)field),
 	     ts_afield_names[field]);
+	last_path(ch, "tickets/%s/authorizations/%s/%s", e->t.id,
+	          e->t.auth[i].name, ts_afield_names[field]);
 	return 0;
 }
 
@@ -909,6 +976,7 @@ ts_index_remove_auth(struct ts_index *idx, struct ts_entry *e,
 	if ((rc = commit(idx, e, &nt, NULL)) < 0)
 		return rc;
 	gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_AUTHDIR), ino, name);
+	last_path(ch, "tickets/%s/authorizations/%s", e->t.id, name);
 	return 0;
 }
 

@@ -31,6 +31,10 @@ struct ts_index_change {
 				   file whose content changed (name "") */
 	uint64_t gone_ino;	/* a child that went away; 0 if none */
 	char name[TS_NAME_MAX + 1];	/* its name in dir_ino */
+	char path[3 * TS_NAME_MAX + 32];	/* what changed, below the mount */
+	char op[16];		/* for the audit trail: intake, expire...; ""
+				   when the caller audits it itself */
+	int err;		/* for the audit trail: 0, or why it failed */
 };
 
 /* A list of changes, for the kernel's caches. */
@@ -42,6 +46,8 @@ struct ts_changes {
 
 void ts_changes_add(struct ts_changes *c, uint64_t dir, uint64_t gone,
                     const char *name);
+/* Labels changes from index `from` on with op (for the audit trail). */
+void ts_changes_label(struct ts_changes *c, size_t from, const char *op);
 void ts_changes_release(struct ts_changes *c);
 
 typedef void (*ts_index_log_fn)(void *arg, const char *fmt, ...)

@@ -28,6 +28,7 @@ struct options {
 	char *passfile;		/* -o passfile= */
 	char *whitelist;	/* -o whitelist= */
 	char *policy;		/* -o policy= */
+	unsigned long audit_segment;	/* -o audit_segment= (bytes) */
 	int foreground;		/* -f */
 	int debug;		/* -d */
 	int help;		/* -h */
@@ -39,6 +40,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("passfile=%s", passfile),
 	OPT("whitelist=%s", whitelist),
 	OPT("policy=%s", policy),
+	OPT("audit_segment=%lu", audit_segment),
 	OPT("-f", foreground),
 	OPT("-d", debug),
 	OPT("debug", debug),
@@ -91,6 +93,7 @@ usage(FILE *out)
 	      "  -o passfile=FILE   passphrase of a passphrase-protected key\n"
 	      "  -o whitelist=FILE  default STORE/whitelist\n"
 	      "  -o policy=FILE     default STORE/policy\n"
+	      "  -o audit_segment=N bytes per audit segment (default 64 MiB)\n"
 	      "  -f                 stay in the foreground\n"
 	      "  -d                 debug output (implies -f)\n"
 	      "  other -o options go to FUSE (ro, ...); allow_other is implied\n",
@@ -204,6 +207,12 @@ main(int argc, char **argv)
 	cfg.policy_path = o.policy;
 	cfg.timeout = 60.0;
 	cfg.foreground = o.foreground;
+#ifdef TS_AUDIT_OFF
+	cfg.audit = 0;	/* the benchmark's comparison build only */
+#else
+	cfg.audit = 1;
+#endif
+	cfg.audit_segment = o.audit_segment ? o.audit_segment : 64u << 20;
 	if (ts_fs_new(st, key, &cfg, &fs, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ticketfs: %s\n", err);
 		goto out;

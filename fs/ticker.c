@@ -10,6 +10,7 @@
  *   - removes from the store whatever reached its deadline.
  */
 #include "fs/fs_priv.h"
+#include "store/audit.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -46,6 +47,8 @@ ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch)
 	for (size_t i = 0; i < ch->n && fs->se != NULL; i++) {
 		struct ts_index_change *c = &ch->v[i];
 
+		if (c->dir_ino == 0)
+			continue;	/* for the audit trail only */
 		if (c->gone_ino != 0) {
 			/* The entry, and every cached page of what it held. */
 			if (fuse_lowlevel_notify_delete(fs->se, c->dir_ino,
@@ -104,7 +107,9 @@ maybe_reload(struct ts_fs *fs)
 			ts_fs_log(fs, "whitelist %s refused, the previous one "
 			          "stays in force: %s", fs->cfg.whitelist_path,
 			          err);
+			ts_fs_audit(fs, NULL, "whitelist-reload", "", EINVAL, err);
 		} else {
+			ts_fs_audit(fs, NULL, "whitelist-reload", "", 0, NULL);
 			pthread_rwlock_rdlock(&fs->acc_lock);
 			ts_fs_log(fs, "whitelist %s loaded: %zu uid%s",
 			          fs->cfg.whitelist_path, ts_access_count(fs->acc),
@@ -115,10 +120,12 @@ maybe_reload(struct ts_fs *fs)
 		}
 	}
 	if (pol || hup) {
-		if (ts_fs_reload_policy(fs, err, sizeof(err)) < 0)
+		if (ts_fs_reload_policy(fs, err, sizeof(err)) < 0) {
 			ts_fs_log(fs, "policy %s refused, the previous one stays "
 			          "in force: %s", fs->cfg.policy_path, err);
-		else {
+			ts_fs_audit(fs, NULL, "policy-reload", "", EINVAL, err);
+		} else {
+			ts_fs_audit(fs, NULL, "policy-reload", "", 0, NULL);
 			ts_fs_log(fs, "policy %s loaded", fs->cfg.policy_path);
 			/* Deadlines moved: entries cached with the old ones. */
 			if (fs->se != NULL)
@@ -135,6 +142,7 @@ take_intake(struct ts_fs *fs)
 
 	if (rc < 0)
 		ts_fs_log(fs, "intake: %s", strerror(-rc));
+	ts_fs_audit_changes(fs, &ch);
 	ts_fs_notify(fs, &ch);
 	ts_changes_release(&ch);
 }
@@ -149,6 +157,7 @@ sweep(struct ts_fs *fs)
 	ts_index_wrlock(fs->idx);
 	next = ts_index_sweep(fs->idx, ts_now_ms(), &ch);
 	ts_index_unlock(fs->idx);
+	ts_fs_audit_changes(fs, &ch);
 	ts_fs_notify(fs, &ch);
 	ts_changes_release(&ch);
 	return next;
@@ -158,7 +167,7 @@ static void *
 ticker(void *arg)
 {
 	struct ts_fs *fs = arg;
-	int64_t next = sweep(fs), last_tick = 0;
+	int64_t next = sweep(fs), last_tick = 0, last_sync = 0;
 
 	while (!atomic_load(&fs->stop)) {
 		struct ts_changes notes;
@@ -185,6 +194,15 @@ ticker(void *arg)
 			maybe_reload(fs);
 			take_intake(fs);
 		}
+		/* Group commit of the audit trail, once a second. */
+		if (fs->audit != NULL && now - last_sync >= 1000) {
+			int rc = ts_audit_sync(fs->audit);
+
+			last_sync = now;
+			if (rc < 0)
+				ts_fs_log(fs, "cannot sync the audit trail: %s",
+				          strerror(-rc));
+		}
 		next = sweep(fs);
 	}
 	return NULL;
@@ -198,6 +216,7 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 
 	fs->se = se;
 	atomic_store(&fs->stop, 0);
+	ts_fs_audit(fs, NULL, "mount", "", 0, NULL);
 	/* Signals belong to the FUSE loop's thread, whose read they end. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -220,6 +239,9 @@ ts_fs_stop(struct ts_fs *fs)
 	pthread_mutex_unlock(&fs->note_lock);
 	pthread_join(fs->ticker, NULL);
 	fs->ticker_running = 0;
+	ts_fs_audit(fs, NULL, "unmount", "", 0, NULL);
+	if (fs->audit != NULL)
+		ts_audit_sync(fs->audit);
 }
 
 void

@@ -32,17 +32,40 @@ fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* EACCES for callers who may not write at all, else err. */
+/*
+ * Records op on ino (or on its child name) with its result.  Index lock
+ * not held.  Returns -EIO if the entry could not be written.
+ */
 static int
-refusal(struct ts_fs *fs, fuse_req_t req, int err)
+audit_at(struct ts_fs *fs, fuse_req_t req, const char *op, uint64_t ino,
+         const char *name, int err, const char *detail)
 {
-	return ts_fs_roles(fs, req) & TS_RIGHT_WRITE ? err : EACCES;
+	char path[3 * TS_NAME_MAX + 64], full[4 * TS_NAME_MAX + 96];
+	struct node n;
+
+	ts_index_rdlock(fs->idx);
+	if (ts_fs_resolve(fs, ino, &n) == 0)
+		ts_fs_path(&n, path, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "?");
+	ts_index_unlock(fs->idx);
+	snprintf(full, sizeof(full), "%s%s%s", path,
+	         name && path[0] ? "/" : "", name ? name : "");
+	return ts_fs_audit(fs, req, op, full, err, detail);
 }
 
+/* Refuses op on ino / name: EACCES for callers who may not write at all,
+ * else err; recorded. */
 static void
-refuse(fuse_req_t req, int err)
+refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name,
+       int err)
 {
-	fuse_reply_err(req, refusal(fs_of(req), req, err));
+	struct ts_fs *fs = fs_of(req);
+
+	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE))
+		err = EACCES;
+	audit_at(fs, req, op, ino, name, err, NULL);
+	fuse_reply_err(req, err);
 }
 
 /* Appends to a handle's buffer (up to max bytes). */
@@ -83,7 +106,7 @@ ts_fs_open_status_write(struct ts_fs *fs, uint64_t ino, struct handle *h)
 
 /* Applies what was written to status: one word, then a newline. */
 static int
-apply_status(struct ts_fs *fs, struct handle *h)
+apply_status(struct ts_fs *fs, fuse_req_t req, struct handle *h)
 {
 	struct ts_changes ch = { 0 };
 	char word[STATUS_MAX + 1];
@@ -98,19 +121,25 @@ apply_status(struct ts_fs *fs, struct handle *h)
 	word[n] = '\0';
 	h->done = 1;
 	if ((status = ts_status_lookup(word)) < 0)
-		return -EINVAL;
-	ts_index_wrlock(fs->idx);
-	rc = ts_fs_resolve(fs, h->ino, &nd);
-	if (rc == 0)
-		rc = ts_index_set_status(fs->idx, nd.e, status, &ch);
-	ts_index_unlock(fs->idx);
+		rc = -EINVAL;
+	else {
+		ts_index_wrlock(fs->idx);
+		rc = ts_fs_resolve(fs, h->ino, &nd);
+		if (rc == 0)
+			rc = ts_index_set_status(fs->idx, nd.e, status, &ch);
+		ts_index_unlock(fs->idx);
+	}
+	/* The words are the user's: no sealed value can be among them. */
+	if (audit_at(fs, req, "status", h->ino, NULL, -rc, word) < 0 && rc == 0)
+		rc = -EIO;	/* done, but not recorded: say so */
+	ts_fs_audit_changes(fs, &ch);
 	ts_fs_queue_notes(fs, &ch);
 	return rc;
 }
 
 /* Stores a message written through the mount. */
 static int
-store_message(struct ts_fs *fs, struct handle *h)
+store_message(struct ts_fs *fs, fuse_req_t req, struct handle *h)
 {
 	struct ts_changes ch = { 0 };
 	struct pending **pp, *p = NULL;
@@ -143,6 +172,8 @@ store_message(struct ts_fs *fs, struct handle *h)
 		rc = ts_index_add_msg(fs->idx, e, p->name, p->item, h->buf,
 		                      h->len, fs->pk, &ch);
 	ts_index_unlock(fs->idx);
+	if (audit_at(fs, req, "message", h->ino, NULL, -rc, NULL) < 0 && rc == 0)
+		rc = -EIO;
 	free(p);
 	ts_fs_queue_notes(fs, &ch);
 	return rc;
@@ -176,7 +207,7 @@ ts_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	/* A status is applied as soon as its line is complete, so that the
 	 * write itself reports a refused move. */
 	if (rc == 0 && h->kind == H_STATUS && memchr(h->buf, '\n', h->len))
-		rc = apply_status(fs, h);
+		rc = apply_status(fs, req, h);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -199,9 +230,9 @@ ts_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * a message (release drops it).
 	 */
 	if (h->kind == H_MESSAGE && !h->done && h->len > 0)
-		rc = store_message(fs, h);
+		rc = store_message(fs, req, h);
 	else if (h->kind == H_STATUS && !h->done && h->len > 0)
-		rc = apply_status(fs, h);
+		rc = apply_status(fs, req, h);
 	fuse_reply_err(req, -rc);
 }
 
@@ -219,7 +250,7 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	(void)mode;
 	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
-		fuse_reply_err(req, EACCES);
+		refuse(req, "create", parent, name, EACCES);
 		return;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL ||
@@ -253,7 +284,7 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc < 0) {
 		free(p);
 		free(h);
-		fuse_reply_err(req, -rc);
+		refuse(req, "create", parent, name, -rc);
 		return;
 	}
 	h->kind = H_MESSAGE;
@@ -387,13 +418,16 @@ removal(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 	int rc;
 
 	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
-		fuse_reply_err(req, EACCES);
+		refuse(req, dir ? "rmdir" : "unlink", parent, name, EACCES);
 		return;
 	}
 	ts_index_wrlock(fs->idx);
 	rc = dir ? do_rmdir(fs, parent, name, &ch)
 	         : do_unlink(fs, parent, name, &ch);
 	ts_index_unlock(fs->idx);
+	if (audit_at(fs, req, dir ? "rmdir" : "unlink", parent, name, -rc,
+	             NULL) < 0 && rc == 0)
+		rc = -EIO;
 	ts_fs_queue_notes(fs, &ch);
 	fuse_reply_err(req, -rc);
 }
@@ -436,59 +470,61 @@ ts_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	refuse(req, EPERM);	/* chmod, chown, utimes, truncating content */
+	refuse(req, "setattr", ino, NULL, EPERM);	/* chmod, chown, utimes,
+							   truncating content */
 }
 
 void
 ts_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
             dev_t rdev)
 {
-	(void)parent, (void)name, (void)mode, (void)rdev;
-	refuse(req, EPERM);
+	(void)mode, (void)rdev;
+	refuse(req, "mknod", parent, name, EPERM);
 }
 
 void
 ts_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	(void)parent, (void)name, (void)mode;
-	refuse(req, EPERM);
+	(void)mode;
+	refuse(req, "mkdir", parent, name, EPERM);
 }
 
 void
 ts_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
               const char *name)
 {
-	(void)link, (void)parent, (void)name;
-	refuse(req, EPERM);
+	(void)link;
+	refuse(req, "symlink", parent, name, EPERM);
 }
 
 void
 ts_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
              fuse_ino_t newparent, const char *newname, unsigned flags)
 {
-	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-	refuse(req, EPERM);
+	(void)newparent, (void)newname, (void)flags;
+	refuse(req, "rename", parent, name, EPERM);
 }
 
 void
 ts_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
            const char *newname)
 {
-	(void)ino, (void)newparent, (void)newname;
-	refuse(req, EPERM);
+	(void)newname;
+	refuse(req, "link", ino, NULL, EPERM);
+	(void)newparent;
 }
 
 void
 ts_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                const char *value, size_t size, int flags)
 {
-	(void)ino, (void)name, (void)value, (void)size, (void)flags;
-	refuse(req, EPERM);
+	(void)name, (void)value, (void)size, (void)flags;
+	refuse(req, "setxattr", ino, NULL, EPERM);
 }
 
 void
 ts_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	(void)ino, (void)name;
-	refuse(req, EPERM);
+	(void)name;
+	refuse(req, "removexattr", ino, NULL, EPERM);
 }

@@ -83,6 +83,18 @@ ts_seal_seckey_lock(struct ts_seckey *key)
 	return sodium_mlock(key, sizeof(*key)) == 0 ? 0 : -errno;
 }
 
+int
+ts_seal_derive(const struct ts_seckey *key, const char *purpose,
+               unsigned char *out, size_t len)
+{
+	if (len < crypto_generichash_BYTES_MIN ||
+	    len > crypto_generichash_BYTES_MAX)
+		return -EINVAL;
+	crypto_generichash(out, len, (const unsigned char *)purpose,
+	                   strlen(purpose), key->sk, sizeof(key->sk));
+	return 0;
+}
+
 void
 ts_seal_seckey_free(struct ts_seckey *key)
 {

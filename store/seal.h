@@ -41,6 +41,12 @@ const unsigned char *ts_seal_seckey_pk(const struct ts_seckey *key);
  * to the child, so a daemon that forks after loading its key calls this.
  */
 int ts_seal_seckey_lock(struct ts_seckey *key);
+/*
+ * Derives len (16..64) bytes for purpose (a context string such as
+ * "audit-sign") from the secret key: keyed BLAKE2b.  The caller wipes out.
+ */
+int ts_seal_derive(const struct ts_seckey *key, const char *purpose,
+                   unsigned char *out, size_t len);
 /* Wipes and frees a key pair; NULL is fine. */
 void ts_seal_seckey_free(struct ts_seckey *key);
 

@@ -87,3 +87,17 @@ ts_store_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
 {
 	return st->ops->list(st, fn, arg);
 }
+
+int
+ts_store_audit_open(struct ts_store *st, const struct ts_seckey *key,
+                    size_t segment_max, struct ts_audit **out)
+{
+	return st->ops->audit_open(st, key, segment_max, out);
+}
+
+int
+ts_store_audit_verify(struct ts_store *st, const unsigned char *vk, char *msg,
+                      size_t msglen, uint64_t *entries)
+{
+	return st->ops->audit_verify(st, vk, msg, msglen, entries);
+}

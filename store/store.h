@@ -108,4 +108,14 @@ int ts_store_read_record(struct ts_store *st, const char *id, uint8_t **buf,
 int ts_store_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
                   void *arg);
 
+/*
+ * The store's audit trail (store/audit.h): opened for appending by the
+ * daemon (segment_max: bytes before a new segment), verified by ticketctl.
+ */
+struct ts_audit;
+int ts_store_audit_open(struct ts_store *st, const struct ts_seckey *key,
+                        size_t segment_max, struct ts_audit **out);
+int ts_store_audit_verify(struct ts_store *st, const unsigned char *vk,
+                          char *msg, size_t msglen, uint64_t *entries);
+
 #endif

@@ -27,6 +27,10 @@ struct ts_store_ops {
 	                   size_t *len);
 	int (*list)(struct ts_store *st, int (*fn)(void *arg, const char *id),
 	            void *arg);
+	int (*audit_open)(struct ts_store *st, const struct ts_seckey *key,
+	                  size_t segment_max, struct ts_audit **out);
+	int (*audit_verify)(struct ts_store *st, const unsigned char *vk,
+	                    char *msg, size_t msglen, uint64_t *entries);
 };
 
 /* Every backend's handle starts with this. */

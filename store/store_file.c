@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/audit.h"
 #include "store/record.h"
 #include "store/store_backend.h"
 #include "store/sysio.h"
@@ -633,6 +634,20 @@ file_ticket_known(struct ts_store *st, const char *id)
 	return found;
 }
 
+static int
+file_audit_open(struct ts_store *st, const struct ts_seckey *key,
+                size_t segment_max, struct ts_audit **out)
+{
+	return ts_audit_open(fs_of(st)->dirfd, key, segment_max, out);
+}
+
+static int
+file_audit_verify(struct ts_store *st, const unsigned char *vk, char *msg,
+                  size_t msglen, uint64_t *entries)
+{
+	return ts_audit_verify(fs_of(st)->dirfd, vk, msg, msglen, entries);
+}
+
 static const struct ts_store_ops file_ops = {
 	.close = file_close,
 	.pubkey = file_pubkey,
@@ -645,4 +660,6 @@ static const struct ts_store_ops file_ops = {
 	.ticket_known = file_ticket_known,
 	.read_record = file_read_record,
 	.list = file_list,
+	.audit_open = file_audit_open,
+	.audit_verify = file_audit_verify,
 };

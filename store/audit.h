@@ -1,0 +1,81 @@
+/*
+ * audit: the tamper-evident audit trail.  JSON Lines in segment files
+ * STORE/audit/NNNNNN.log, each line
+ *
+ *   {"seq":41,"time":"2026-11-25T08:18:45.123Z","uid":1001,"pid":4242,
+ *    "comm":"cat","op":"open","path":"tickets/ID/email","result":"ok",
+ *    "hash":"<64 hex>"}
+ *
+ * where hash = BLAKE2b-256(previous entry's hash || this line up to, not
+ * including, `,"hash"`), the first entry chaining from 32 zero bytes.  The
+ * chain runs on across segments, so the trail can be split (rotated)
+ * without breaking verification.  Anyone can recompute an unkeyed chain,
+ * so the daemon also signs checkpoints: STORE/audit/checkpoint holds the
+ * latest (seq, hash) signed with an Ed25519 key derived from the store's
+ * secret key; STORE/audit/verify.key is its public half.  Edits, removals,
+ * insertions and reorders break the chain; rewriting the chain or cutting
+ * the tail before the last checkpoint breaks the checkpoint.
+ *
+ * No entry ever holds a sealed value: callers pass paths and words.
+ * Appends are write(2)s (the caller learns of a failure before it answers
+ * anyone: fail closed); fdatasync is batched in ts_audit_sync().
+ */
+#ifndef TS_AUDIT_H
+#define TS_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store/seal.h"
+
+struct ts_audit;
+
+struct ts_audit_entry {
+	uid_t uid;		/* the caller; 0 for the daemon itself */
+	pid_t pid;		/* the caller's pid; 0 for the daemon */
+	const char *comm;	/* the calling program's name, or "ticketfs" */
+	const char *op;		/* open, write, status, message, remove, ... */
+	const char *path;	/* below the mount, or "" */
+	int err;		/* 0 = ok, else the errno refused or failed with */
+	const char *detail;	/* optional extra words (never a sealed value) */
+};
+
+/*
+ * Opens (creating if need be) the trail of the store whose directory fd is
+ * storefd, for appending.  key derives the checkpoint signing key; the
+ * verify key is written if missing.  The last segment's chain is read back
+ * so appends continue it.  segment_max: bytes before a new segment.
+ */
+int ts_audit_open(int storefd, const struct ts_seckey *key,
+                  size_t segment_max, struct ts_audit **out);
+/* Syncs, writes a final checkpoint, closes. */
+void ts_audit_close(struct ts_audit *a);
+
+/*
+ * Appends one entry (write(2) returned before this does).  -EIO etc. if it
+ * could not be written; the trail is then unchanged and the caller must
+ * refuse the operation.  Thread-safe.
+ */
+int ts_audit_append(struct ts_audit *a, const struct ts_audit_entry *e);
+
+/* fdatasync of what was appended, and a signed checkpoint; for a timer. */
+int ts_audit_sync(struct ts_audit *a);
+
+/* The trail's total length in bytes, over all segments. */
+uint64_t ts_audit_size(struct ts_audit *a);
+/* Reads the trail as one file: up to len bytes at off.  Returns bytes. */
+ssize_t ts_audit_read(struct ts_audit *a, void *buf, size_t len, uint64_t off);
+
+/*
+ * Verifies the trail under storefd.  verify_key: the Ed25519 public key to
+ * trust (NULL: STORE/audit/verify.key).  Returns 0 if intact, 1 if not,
+ * with what and where in msg; -errno if it could not be read.
+ */
+int ts_audit_verify(int storefd, const unsigned char *verify_key,
+                    char *msg, size_t msglen, uint64_t *entries);
+
+/* The checkpoint public key for a store key (32 bytes). */
+void ts_audit_verify_key(const struct ts_seckey *key, unsigned char vk[32]);
+
+#endif

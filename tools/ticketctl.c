@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/audit.h"
 #include "store/intake.h"
 #include "store/keyfile.h"
 #include "store/record.h"
@@ -531,6 +532,56 @@ cmd_fsck(int argc, char **argv)
 	return f.bad ? EXIT_FOUND : 0;
 }
 
+static int
+cmd_audit(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
+		"Checks the audit trail: every entry's place in the hash chain\n"
+		"(edited, removed, inserted or reordered entries), across all\n"
+		"segments, and the daemon's signed checkpoint (a rewritten chain, a\n"
+		"cut tail).  The checkpoint key is STORE/audit/verify.key unless a\n"
+		"copy kept elsewhere (--verify-key) or the secret key (--key) is\n"
+		"given.  Names the first bad entry; exit 1 if there is one.\n";
+	unsigned char vk[32], *vkp = NULL;
+	struct ts_store *st;
+	char msg[512], err[512];
+	uint64_t n;
+	int rc;
+
+	maybe_help(argc, argv, usage);
+	if (argc < 3 || strcmp(argv[1], "verify") != 0)
+		die("usage: ticketctl audit verify STORE [--verify-key FILE]");
+	if (argc == 5 && strcmp(argv[3], "--verify-key") == 0) {
+		size_t len;
+		char *text = read_input(argv[4], &len);
+
+		if (len < 64 || sodium_hex2bin(vk, sizeof(vk), text, 64, NULL,
+		                               NULL, NULL) != 0)
+			die("%s is not an audit verify key", argv[4]);
+		free(text);
+		vkp = vk;
+	} else if (argc == 5 && strcmp(argv[3], "--key") == 0) {
+		struct ts_seckey *key;
+
+		if (ts_keyfile_load(argv[4], NULL, &key, err, sizeof(err)) < 0)
+			die("%s", err);
+		ts_audit_verify_key(key, vk);
+		ts_seal_seckey_free(key);
+		vkp = vk;
+	} else if (argc != 3) {
+		die("usage: ticketctl audit verify STORE [--verify-key FILE]");
+	}
+	if ((rc = ts_store_open(argv[2], TS_STORE_DAEMON, &st)) < 0)
+		die("cannot open store %s: %s", argv[2], strerror(-rc));
+	rc = ts_store_audit_verify(st, vkp, msg, sizeof(msg), &n);
+	ts_store_close(st);
+	if (rc < 0)
+		die("%s", msg);
+	printf("%s%s\n", rc ? "BAD: " : "", msg);
+	return rc ? EXIT_FOUND : 0;
+}
+
 static const struct verb {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -541,6 +592,7 @@ static const struct verb {
 	{ "authorize", cmd_authorize },
 	{ "revoke", cmd_revoke },
 	{ "fsck", cmd_fsck },
+	{ "audit", cmd_audit },
 };
 
 static void
@@ -552,7 +604,8 @@ usage(FILE *out)
 	      "  message STORE ID [FILE]\n"
 	      "  authorize STORE ID [FILE]\n"
 	      "  revoke STORE ID NAME\n"
-	      "  fsck STORE [--key KEYFILE]\n", out);
+	      "  fsck STORE [--key KEYFILE]\n"
+	      "  audit verify STORE [--verify-key FILE | --key KEYFILE]\n", out);
 }
 
 int

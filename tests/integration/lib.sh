@@ -95,7 +95,13 @@ mount_fg() {
 }
 
 umount_fs() {
-	fusermount3 -u "$MNT"
+	local i
+	for i in 1 2 3 4 5; do
+		fusermount3 -u "$MNT" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "umount_fs: $MNT busy; lazy unmount" >&2
+	umount -l "$MNT"
 }
 
 # wait_for COMMAND...: retries for up to 3 s.

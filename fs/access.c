@@ -23,18 +23,6 @@ struct ts_access {
 	size_t n;
 };
 
-static int
-fail(char *err, size_t errlen, unsigned line, const char *fmt, ...)
-{
-	va_list ap;
-	int k = snprintf(err, errlen, "line %u: ", line);
-
-	va_start(ap, fmt);
-	if (k >= 0 && (size_t)k < errlen)
-		vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 static int
 add(struct ts_access *acc, size_t *cap, uid_t uid, unsigned roles)
@@ -115,7 +103,7 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 	if (acc == NULL)
 		return -ENOMEM;
 	if (memchr(text, '\0', len) != NULL) {
-		rc = fail(err, errlen, 1, "the file holds a NUL byte");
+		rc = ts_line_error(err, errlen, 1, "the file holds a NUL byte");
 		goto out_free;
 	}
 	while (p < end && rc == 0) {
@@ -128,7 +116,7 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 
 		lineno++;
 		if (n >= sizeof(line)) {
-			rc = fail(err, errlen, lineno, "line too long");
+			rc = ts_line_error(err, errlen, lineno, "line too long");
 			break;
 		}
 		memcpy(line, p, n);
@@ -140,12 +128,12 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 		if (k <= 0)
 			continue;	/* blank or comment */
 		if (k == 1) {
-			rc = fail(err, errlen, lineno, "\"%s\" has no role "
+			rc = ts_line_error(err, errlen, lineno, "\"%s\" has no role "
 			          "(reader, agent or auditor)", who);
 			break;
 		}
 		if (k == 3) {
-			rc = fail(err, errlen, lineno, "unexpected \"%s\" after "
+			rc = ts_line_error(err, errlen, lineno, "unexpected \"%s\" after "
 			          "the role", extra);
 			break;
 		}
@@ -156,7 +144,7 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 		else if (strcmp(role, "auditor") == 0)
 			roles = TS_ROLE_AUDITOR;
 		else {
-			rc = fail(err, errlen, lineno, "unknown role \"%s\" "
+			rc = ts_line_error(err, errlen, lineno, "unknown role \"%s\" "
 			          "(reader, agent or auditor)", role);
 			break;
 		}
@@ -164,7 +152,7 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 			struct group *gr = getgrnam(who + 1);
 
 			if (gr == NULL) {
-				rc = fail(err, errlen, lineno, "no such group "
+				rc = ts_line_error(err, errlen, lineno, "no such group "
 				          "\"%s\"", who + 1);
 				break;
 			}
@@ -175,7 +163,7 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 
 			if (parse_uid(who, &uid) < 0) {
 				if ((pw = getpwnam(who)) == NULL) {
-					rc = fail(err, errlen, lineno, "no such "
+					rc = ts_line_error(err, errlen, lineno, "no such "
 					          "user \"%s\"", who);
 					break;
 				}

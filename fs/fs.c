@@ -143,6 +143,24 @@ ts_fs_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
 	return 0;
 }
 
+int
+ts_fs_audit_at(struct ts_fs *fs, fuse_req_t req, const char *op, uint64_t ino,
+               const char *name, int err, const char *detail)
+{
+	char path[3 * TS_NAME_MAX + 64], full[4 * TS_NAME_MAX + 96];
+	struct node n;
+
+	ts_index_rdlock(fs->idx);
+	if (ts_fs_resolve(fs, ino, &n) == 0)
+		ts_fs_path(&n, path, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "?");
+	ts_index_unlock(fs->idx);
+	snprintf(full, sizeof(full), "%s%s%s", path,
+	         name && path[0] ? "/" : "", name ? name : "");
+	return ts_fs_audit(fs, req, op, full, err, detail);
+}
+
 void
 ts_fs_audit_changes(struct ts_fs *fs, const struct ts_changes *ch)
 {
@@ -651,22 +669,11 @@ static int
 gate(struct ts_fs *fs, fuse_req_t req, fuse_ino_t ino, const char *op,
      const char *name)
 {
-	char path[3 * TS_NAME_MAX + 64], full[4 * TS_NAME_MAX + 96];
-	struct node n;
-
 	if (ino == TS_INO_ROOT && name == NULL)
 		return 0;
 	if (ts_fs_roles(fs, req) & TS_RIGHT_LIST)
 		return 0;
-	ts_index_rdlock(fs->idx);
-	if (ts_fs_resolve(fs, ino, &n) == 0)
-		ts_fs_path(&n, path, sizeof(path));
-	else
-		snprintf(path, sizeof(path), "?");
-	ts_index_unlock(fs->idx);
-	snprintf(full, sizeof(full), "%s%s%s", path,
-	         name && path[0] ? "/" : "", name ? name : "");
-	ts_fs_audit(fs, req, op, full, EACCES, NULL);
+	ts_fs_audit_at(fs, req, op, ino, name, EACCES, NULL);
 	return -EACCES;
 }
 

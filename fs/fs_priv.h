@@ -129,6 +129,10 @@ unsigned ts_fs_roles(struct ts_fs *fs, fuse_req_t req);
  */
 int ts_fs_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
                 const char *path, int err, const char *detail);
+/* The same for inode ino, or its child name; index lock not held. */
+int ts_fs_audit_at(struct ts_fs *fs, fuse_req_t req, const char *op,
+                   uint64_t ino, const char *name, int err,
+                   const char *detail);
 /* The path below the mount of a resolved node, for the audit trail. */
 void ts_fs_path(const struct node *n, char *buf, size_t len);
 /* Audits the labelled changes of ch (expiry, intake) as the daemon. */

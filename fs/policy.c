@@ -10,24 +10,13 @@
 #include <string.h>
 
 #include "store/ticket.h"
+#include "store/util.h"
 
 const char *const ts_item_names[TS_ITEM_COUNT] = {
 	"email", "mobile", "confidential", "authorization", "message",
 	"description", "subject", "username", "ticket"
 };
 
-static int
-fail(char *err, size_t errlen, unsigned line, const char *fmt, ...)
-{
-	va_list ap;
-	int k = snprintf(err, errlen, "line %u: ", line);
-
-	va_start(ap, fmt);
-	if (k >= 0 && (size_t)k < errlen)
-		vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 /* "90d" -> ms; -1 if not a duration. */
 static int64_t
@@ -70,19 +59,19 @@ event(const char *w, enum ts_item item, struct ts_rule *r, unsigned line,
 		r->on_processed = 1;
 	} else if (strcmp(w, "expired") == 0) {
 		if (item != TS_ITEM_AUTHORIZATION)
-			return fail(err, errlen, line, "\"expired\" applies to "
+			return ts_line_error(err, errlen, line, "\"expired\" applies to "
 			            "authorizations only");
 		r->on_expired = 1;
 	} else if (strncmp(w, "processed+", 10) == 0) {
 		if ((d = duration(w + 10)) < 0)
-			return fail(err, errlen, line, "bad duration in \"%s\" "
+			return ts_line_error(err, errlen, line, "bad duration in \"%s\" "
 			            "(N followed by s, m, h or d)", w);
 		r->after_processed_ms = r->after_processed_ms < 0 ? d :
 		                        min64(r->after_processed_ms, d);
 	} else if ((d = duration(w)) >= 0) {
 		r->after_ms = r->after_ms < 0 ? d : min64(r->after_ms, d);
 	} else {
-		return fail(err, errlen, line, "unknown event \"%s\" (processed, "
+		return ts_line_error(err, errlen, line, "unknown event \"%s\" (processed, "
 		            "expired, N<unit>, processed+N<unit>)", w);
 	}
 	return 0;
@@ -100,7 +89,7 @@ ts_policy_parse(const char *text, size_t len, struct ts_policy *out,
 	for (int i = 0; i < TS_ITEM_COUNT; i++)
 		p.rule[i] = (struct ts_rule){ 0, 0, -1, -1 };
 	if (memchr(text, '\0', len) != NULL)
-		return fail(err, errlen, 1, "the file holds a NUL byte");
+		return ts_line_error(err, errlen, 1, "the file holds a NUL byte");
 	while (cur < end) {
 		const char *nl = memchr(cur, '\n', (size_t)(end - cur));
 		size_t n = nl ? (size_t)(nl - cur) : (size_t)(end - cur);
@@ -109,7 +98,7 @@ ts_policy_parse(const char *text, size_t len, struct ts_policy *out,
 
 		lineno++;
 		if (n >= sizeof(line))
-			return fail(err, errlen, lineno, "line too long");
+			return ts_line_error(err, errlen, lineno, "line too long");
 		memcpy(line, cur, n);
 		line[n] = '\0';
 		cur += n + 1;
@@ -122,13 +111,13 @@ ts_policy_parse(const char *text, size_t len, struct ts_policy *out,
 			if (strcmp(item, ts_item_names[i]) == 0)
 				it = i;
 		if (it < 0)
-			return fail(err, errlen, lineno, "unknown item \"%s\"", item);
+			return ts_line_error(err, errlen, lineno, "unknown item \"%s\"", item);
 		if (seen[it]++)
-			return fail(err, errlen, lineno, "\"%s\" is listed twice",
+			return ts_line_error(err, errlen, lineno, "\"%s\" is listed twice",
 			            item);
 		rest = strtok_r(NULL, "", &save);
 		if (rest == NULL)
-			return fail(err, errlen, lineno, "\"%s\" has no event", item);
+			return ts_line_error(err, errlen, lineno, "\"%s\" has no event", item);
 		for (w = strtok_r(rest, ", \t\r", &save); w != NULL;
 		     w = strtok_r(NULL, ", \t\r", &save)) {
 			if ((rc = event(w, it, &p.rule[it], lineno, err,
@@ -137,7 +126,7 @@ ts_policy_parse(const char *text, size_t len, struct ts_policy *out,
 			nevents++;
 		}
 		if (nevents == 0)
-			return fail(err, errlen, lineno, "\"%s\" has no event", item);
+			return ts_line_error(err, errlen, lineno, "\"%s\" has no event", item);
 	}
 	*out = p;
 	return 0;

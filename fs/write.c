@@ -32,28 +32,6 @@ fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/*
- * Records op on ino (or on its child name) with its result.  Index lock
- * not held.  Returns -EIO if the entry could not be written.
- */
-static int
-audit_at(struct ts_fs *fs, fuse_req_t req, const char *op, uint64_t ino,
-         const char *name, int err, const char *detail)
-{
-	char path[3 * TS_NAME_MAX + 64], full[4 * TS_NAME_MAX + 96];
-	struct node n;
-
-	ts_index_rdlock(fs->idx);
-	if (ts_fs_resolve(fs, ino, &n) == 0)
-		ts_fs_path(&n, path, sizeof(path));
-	else
-		snprintf(path, sizeof(path), "?");
-	ts_index_unlock(fs->idx);
-	snprintf(full, sizeof(full), "%s%s%s", path,
-	         name && path[0] ? "/" : "", name ? name : "");
-	return ts_fs_audit(fs, req, op, full, err, detail);
-}
-
 /* Refuses op on ino / name: EACCES for callers who may not write at all,
  * else err; recorded. */
 static void
@@ -64,7 +42,7 @@ refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name,
 
 	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE))
 		err = EACCES;
-	audit_at(fs, req, op, ino, name, err, NULL);
+	ts_fs_audit_at(fs, req, op, ino, name, err, NULL);
 	fuse_reply_err(req, err);
 }
 
@@ -130,7 +108,7 @@ apply_status(struct ts_fs *fs, fuse_req_t req, struct handle *h)
 		ts_index_unlock(fs->idx);
 	}
 	/* The words are the user's: no sealed value can be among them. */
-	if (audit_at(fs, req, "status", h->ino, NULL, -rc, word) < 0 && rc == 0)
+	if (ts_fs_audit_at(fs, req, "status", h->ino, NULL, -rc, word) < 0 && rc == 0)
 		rc = -EIO;	/* done, but not recorded: say so */
 	ts_fs_audit_changes(fs, &ch);
 	ts_fs_queue_notes(fs, &ch);
@@ -172,7 +150,7 @@ store_message(struct ts_fs *fs, fuse_req_t req, struct handle *h)
 		rc = ts_index_add_msg(fs->idx, e, p->name, p->item, h->buf,
 		                      h->len, fs->pk, &ch);
 	ts_index_unlock(fs->idx);
-	if (audit_at(fs, req, "message", h->ino, NULL, -rc, NULL) < 0 && rc == 0)
+	if (ts_fs_audit_at(fs, req, "message", h->ino, NULL, -rc, NULL) < 0 && rc == 0)
 		rc = -EIO;
 	free(p);
 	ts_fs_queue_notes(fs, &ch);
@@ -425,7 +403,7 @@ removal(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 	rc = dir ? do_rmdir(fs, parent, name, &ch)
 	         : do_unlink(fs, parent, name, &ch);
 	ts_index_unlock(fs->idx);
-	if (audit_at(fs, req, dir ? "rmdir" : "unlink", parent, name, -rc,
+	if (ts_fs_audit_at(fs, req, dir ? "rmdir" : "unlink", parent, name, -rc,
 	             NULL) < 0 && rc == 0)
 		rc = -EIO;
 	ts_fs_queue_notes(fs, &ch);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -131,6 +132,19 @@ ts_time_parse(const char *s, int64_t *ms)
 	*ms = ((int64_t)timegm(&tm) - sign * (offh * 3600 + offm * 60)) * 1000 +
 	      frac;
 	return 0;
+}
+
+int
+ts_line_error(char *err, size_t errlen, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	int k = snprintf(err, errlen, "line %u: ", line);
+
+	va_start(ap, fmt);
+	if (k >= 0 && (size_t)k < errlen)
+		vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
 }
 
 int

@@ -66,6 +66,13 @@ void ts_time_format_ms(int64_t ms, char buf[32]);
  */
 int ts_time_parse(const char *s, int64_t *ms);
 
+/*
+ * Writes "line N: " and the formatted reason into err; returns -EINVAL.
+ * For the parsers of config files.
+ */
+int ts_line_error(char *err, size_t errlen, unsigned line, const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
+
 /* Longest ticket id, authorization or message name, without the NUL. */
 #define TS_NAME_MAX 64
 

@@ -1322,7 +1322,9 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	                                             &fs->audit)) < 0) {
 		snprintf(err, errlen, "cannot open the audit trail: %s",
 		         rc == -EKEYREJECTED ? "audit/verify.key belongs to "
-		         "another key" : strerror(-rc));
+		         "another key" : rc == -EBADMSG ? "it is shorter than "
+		         "its signed checkpoint or damaged (run ticketctl audit "
+		         "verify)" : strerror(-rc));
 		goto out_free;
 	}
 	if ((rc = ts_index_load(fs->idx)) < 0) {

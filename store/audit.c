@@ -129,8 +129,9 @@ static int
 recover_tail(int fd, uint64_t size, uint64_t *seq, unsigned char *hash,
              uint64_t *good)
 {
-	char buf[LINE_MAX_AUDIT + 1];
-	size_t n = size < LINE_MAX_AUDIT ? (size_t)size : LINE_MAX_AUDIT;
+	/* Room for a whole last line and a cut one after it. */
+	char buf[2 * LINE_MAX_AUDIT + 1];
+	size_t n = size < 2 * LINE_MAX_AUDIT ? (size_t)size : 2 * LINE_MAX_AUDIT;
 	ssize_t r;
 	char *end, *start, *h;
 	json_t *j;
@@ -145,8 +146,13 @@ recover_tail(int fd, uint64_t size, uint64_t *seq, unsigned char *hash,
 	buf[r] = '\0';
 	/* A line cut by a crash mid-write was never acknowledged: drop it. */
 	end = strrchr(buf, '\n');
-	if (end == NULL)
-		return -EBADMSG;
+	if (end == NULL) {
+		/* Nothing but a cut line: the segment holds no entry yet. */
+		if ((uint64_t)r < size)
+			return -EBADMSG;
+		*good = 0;
+		return 1;
+	}
 	*good = size - (uint64_t)(buf + r - (end + 1));
 	*end = '\0';
 	start = strrchr(buf, '\n');
@@ -289,6 +295,26 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 		}
 		a->synced_seq = a->seq;
 	}
+	/*
+	 * A checkpoint is only signed over entries already on disk, so a trail
+	 * shorter than its checkpoint lost entries: refuse to go on (and sign
+	 * over the gap) until someone has looked (ticketctl audit verify).
+	 */
+	if ((rc = ts_sysio_read_file(a->dirfd, CHECKPOINT, 4096, &text,
+	                             &len)) == 0) {
+		json_t *cp = json_loadb((char *)text, len, 0, NULL);
+		unsigned long long cpseq = (unsigned long long)
+		        json_integer_value(json_object_get(cp, "seq"));
+
+		json_decref(cp);
+		free(text);
+		if (cp == NULL || cpseq > a->seq) {
+			rc = -EBADMSG;
+			goto out_close;
+		}
+	} else if (rc != -ENOENT) {
+		goto out_close;
+	}
 	*out = a;
 	return 0;
 out_close:
@@ -338,6 +364,14 @@ escape(char *out, size_t cap, const char *s)
 		} else {
 			out[n++] = (char)c;
 		}
+	}
+	/* Cut short inside a character: drop all of it, or the line would
+	 * not be UTF-8, nor JSON. */
+	if (utf8 && ((unsigned char)*s & 0xc0) == 0x80) {
+		while (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0x80)
+			n--;
+		if (n > 0)
+			n--;
 	}
 	out[n] = '\0';
 	return n;

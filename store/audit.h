@@ -46,6 +46,8 @@ struct ts_audit_entry {
  * storefd, for appending.  key derives the checkpoint signing key; the
  * verify key is written if missing.  The last segment's chain is read back
  * so appends continue it.  segment_max: bytes before a new segment.
+ * -EBADMSG if the trail is shorter than its signed checkpoint (entries
+ * were removed): the daemon must not go on signing over the gap.
  */
 int ts_audit_open(int storefd, const struct ts_seckey *key,
                   size_t segment_max, struct ts_audit **out);

@@ -110,6 +110,14 @@ tamper "a forged checkpoint" "not signed by the store's key" "python3 -c \"
 import json; c = json.load(open('checkpoint')); s = c['sig']
 c['sig'] = ('1' if s[0] != '1' else '2') + s[1:]; json.dump(c, open('checkpoint', 'w'))\""
 check "verify with the secret key agrees" "$TICKETCTL" audit verify "$STORE" --key "$KEY"
+# A trail cut behind the daemon's back: it refuses to mount (and sign over it).
+cp -a "$STORE" "$WORK/cut"
+f=$(ls "$WORK/cut/audit/"*.log | tail -1); sed -i '$d' "$f"
+cp "$WORK/policy.orig" "$WORK/cut/policy"
+out=$("$TICKETFS" "$WORK/cut" "$MNT" -o key="$KEY" 2>&1); rc=$?
+if [ $rc -ne 0 ] && [[ $out == *"shorter than its signed checkpoint"* ]]; then
+	pass "a daemon refuses a trail cut below its checkpoint"; else
+	fail "a daemon refuses a trail cut below its checkpoint (exit $rc: $out)"; fi
 
 # Fail closed: a trail that cannot be written refuses sealed reads (EIO).
 cp "$WORK/policy.orig" "$STORE/policy"

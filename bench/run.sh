@@ -1,0 +1,190 @@
+#!/bin/bash
+# The benchmark of issue 5: the same synthetic tree of N tickets (13 files,
+# 4 directories each) under every contender, measured in one run:
+#
+#   tmpfs      the plaintext tree on tmpfs, no FUSE
+#   floor      bench/floor.c: a trivial in-memory low-level FUSE daemon
+#   bindfs     FUSE passthrough over the plaintext tree on disk
+#   gocryptfs  an encrypted FUSE filesystem holding the plaintext tree
+#   ticketfs   the real thing, filled through `ticketctl submit --batch`
+#
+# Workloads, cold (page cache dropped, FUSE remounted) and warm (again at
+# once): ls -lR, find -type f, grep -r, tar cf -, du -s.  Then the
+# open+read+close and lstat latency (p50/p99, C loop), mount time, daemon
+# RSS, submit --batch throughput and submit-to-visible time.  Prints one
+# table with ticketfs's ratio to each contender; --chart draws a PNG.
+#
+# Usage (root): bench/run.sh [N] [--chart FILE]     N defaults to 10000.
+set -eu
+cd "$(dirname "$0")/.."
+N=10000
+CHART=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--chart) CHART=$2; shift 2 ;;
+	*) N=$1; shift ;;
+	esac
+done
+U=61001		# every workload runs as this uid, an agent of ticketfs
+for p in bindfs gocryptfs; do
+	command -v $p >/dev/null || { apt-get update -qq; apt-get install -y -qq bindfs gocryptfs >/dev/null; break; }
+done
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTS_BENCH=ON -DBUILD_TESTING=OFF >/dev/null
+cmake --build build-bench -j"$(nproc)" >/dev/null
+BIN=$(pwd)/build-bench/bin
+W=$(mktemp -d /var/tmp/ticketfs-bench.XXXXXX)
+chmod 755 "$W"
+cleanup() {
+	for m in tfs floor bindfs gcrypt tmpfs; do
+		mountpoint -q "$W/$m" 2>/dev/null && { fusermount3 -u "$W/$m" 2>/dev/null || umount -l "$W/$m"; }
+	done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+mkdir -p "$W"/{tfs,floor,bindfs,gcrypt,tmpfs,plain,gcipher}
+as() { setpriv --reuid=$U --regid=$U --clear-groups "$@"; }
+secs() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s%N); echo "scale=3; ($t1 - $t0) / 1000000000" | bc; }
+
+# --- the tree, through ticketfs's own intake ---
+python3 - "$N" > "$W/batch" <<'PY'
+import json, random, sys
+random.seed(1)
+words = "the instance reboot network disk billing card password reset vpn dns " \
+        "latency timeout console customer urgent please thanks snapshot".split()
+def text(n):
+    out = []
+    while sum(len(w) + 1 for w in out) < n:
+        out.append(random.choice(words))
+    return " ".join(out)
+for i in range(int(sys.argv[1])):
+    print(json.dumps({"username": "user%d" % i, "subject": text(60),
+        "description": text(30000), "email": "user%d@example.com" % i,
+        "mobile": "+86 138 %08d" % i, "confidential": "card 6222 %012d" % i,
+        "authorizations": [{"account": "acc%d" % i, "password": text(20),
+            "resource": "ecs-%d" % i, "expires": "2099-01-01T00:00:00Z"}]}))
+PY
+"$BIN/ticketctl" init "$W/store" "$W/key" >/dev/null
+echo "$U agent" >> "$W/store/whitelist"
+t0=$(date +%s%N)
+"$BIN/ticketctl" submit --batch "$W/store" "$W/batch" > "$W/ids"
+t1=$(date +%s%N)
+SUBMIT_RATE=$(echo "$N * 1000000000 / ($t1 - $t0)" | bc)
+t0=$(date +%s%N)
+"$BIN/ticketfs" "$W/store" "$W/tfs" -o key="$W/key"
+t1=$(date +%s%N)
+INTAKE_MOUNT=$(echo "scale=3; ($t1 - $t0) / 1000000000" | bc)
+# One message a ticket, through the mount (so 13 files a ticket).
+python3 - "$W/tfs/tickets" "$W/ids" > "$W/msgs.sh" <<'PY'
+import sys
+for i, line in enumerate(open(sys.argv[2])):
+    print("printf 'reply %d: we are looking into it.\\n' > %s/%s/messages/m1" % (i, sys.argv[1], line.strip()))
+PY
+as sh "$W/msgs.sh"
+# The identical plaintext tree, copied out by the agent.
+chown $U "$W/plain"
+as cp -r "$W/tfs/tickets" "$W/plain/"
+# The mount's modes come from its ACLs; the copies get plain ones.
+chmod -R u=rwX,go=rX "$W/plain"
+fusermount3 -u "$W/tfs"
+mount -t tmpfs -o size=4g tmpfs "$W/tmpfs"
+cp -r "$W/plain/tickets" "$W/tmpfs/"
+chown -R $U "$W/plain" "$W/tmpfs"
+echo pw > "$W/pass"
+gocryptfs -q -init -passfile "$W/pass" "$W/gcipher" >/dev/null
+gocryptfs -q -passfile "$W/pass" -allow_other "$W/gcipher" "$W/gcrypt"
+cp -r "$W/plain/tickets" "$W/gcrypt/"
+chown -R $U "$W/gcrypt"
+fusermount3 -u "$W/gcrypt"
+FILES=$(find "$W/plain" -type f | wc -l)
+DIRS=$(find "$W/plain" -type d | wc -l)
+SIZE=$(du -sm "$W/plain" | cut -f1)
+
+mount_one() {	# mount_one NAME -> prints ms
+	local t0 t1
+	t0=$(date +%s%N)
+	case $1 in
+	tfs) "$BIN/ticketfs" "$W/store" "$W/tfs" -o key="$W/key" ;;
+	floor) "$BIN/ticketfs-floor" "$W/plain" "$W/floor" ;;
+	bindfs) bindfs -o allow_other "$W/plain" "$W/bindfs" ;;
+	gcrypt) gocryptfs -q -passfile "$W/pass" -allow_other "$W/gcipher" "$W/gcrypt" ;;
+	tmpfs) : ;;
+	esac
+	t1=$(date +%s%N)
+	echo $(( (t1 - t0) / 1000000 ))
+}
+umount_one() { [ "$1" = tmpfs ] || fusermount3 -u "$W/$1"; }
+declare -A R
+for fs in tmpfs floor bindfs gcrypt tfs; do
+	R[$fs,mount]=$(mount_one $fs)
+	umount_one $fs
+	for w in ls find grep tar du; do
+		case $w in
+		ls) cmd='ls -lR .' ;; find) cmd='find . -type f' ;;
+		grep) cmd='grep -r zzzznomatch .' ;;
+		tar) cmd='tar cf - . | cat >/dev/null' ;;
+		du) cmd='du -s .' ;;
+		esac
+		sync; echo 3 > /proc/sys/vm/drop_caches
+		mount_one $fs >/dev/null
+		R[$fs,$w,cold]=$(secs as sh -c "cd '$W/$fs/tickets' && $cmd")
+		R[$fs,$w,warm]=$(secs as sh -c "cd '$W/$fs/tickets' && $cmd")
+		umount_one $fs
+	done
+	mount_one $fs >/dev/null
+	as sh -c "cd '$W/$fs/tickets' && ls -lR . >/dev/null 2>&1; find . -type f -name email | head -2000" > "$W/paths.$fs" || true
+	R[$fs,open]=$(as sh -c "cd '$W/$fs/tickets' && '$BIN/ts-lat' open 3" < "$W/paths.$fs")
+	R[$fs,stat]=$(as sh -c "cd '$W/$fs/tickets' && '$BIN/ts-lat' stat 3" < "$W/paths.$fs")
+	case $fs in
+	tfs) pat="ticketfs $W/store" ;; floor) pat="ticketfs-floor $W/plain" ;;
+	bindfs) pat="bindfs .*$W/bindfs" ;; gcrypt) pat="gocryptfs .*$W/gcrypt" ;;
+	*) pat= ;;
+	esac
+	pid=$([ -n "$pat" ] && pgrep -nf "$pat" || true)
+	R[$fs,rss]=$([ -n "$pid" ] && awk '/^VmRSS:/ { print $2 }' /proc/$pid/status || echo 0)
+	if [ $fs = tfs ]; then
+		t0=$(date +%s%N)
+		id=$(echo '{"username":"late","subject":"visible?"}' | "$BIN/ticketctl" submit "$W/store")
+		until as test -d "$W/tfs/tickets/$id"; do sleep 0.01; done
+		t1=$(date +%s%N)
+		VISIBLE=$(( (t1 - t0) / 1000000 ))
+	fi
+	umount_one $fs
+done
+
+ratio() { echo "scale=2; $1 / $2" | bc 2>/dev/null || echo -; }
+printf '\n%d tickets: %d files, %d directories, %d MB; medians of one run (cold / warm, s)\n' "$N" "$FILES" "$DIRS" "$SIZE"
+printf '%-8s %13s %13s %13s %13s %13s | %-24s\n' workload tmpfs floor bindfs gocryptfs ticketfs "ticketfs / floor bindfs gocryptfs"
+for w in ls find grep tar du; do
+	for m in cold warm; do
+		printf '%-8s' "$w-$m"
+		for fs in tmpfs floor bindfs gcrypt tfs; do printf ' %13s' "${R[$fs,$w,$m]}"; done
+		printf ' | %6s %6s %6s\n' "$(ratio ${R[tfs,$w,$m]} ${R[floor,$w,$m]})" \
+			"$(ratio ${R[tfs,$w,$m]} ${R[bindfs,$w,$m]})" "$(ratio ${R[tfs,$w,$m]} ${R[gcrypt,$w,$m]})"
+	done
+done
+for k in open stat; do
+	printf '%-8s' "$k-us"
+	for fs in tmpfs floor bindfs gcrypt tfs; do printf ' %13s' "$(echo ${R[$fs,$k]} | awk '{print $1 "/" $2}')"; done
+	printf '   (p50/p99 of open+read+close or lstat, warm)\n'
+done
+printf '%-8s' mount-ms; for fs in tmpfs floor bindfs gcrypt tfs; do printf ' %13s' "${R[$fs,mount]}"; done; echo
+printf '%-8s' rss-MB; for fs in tmpfs floor bindfs gcrypt tfs; do printf ' %13s' "$(( ${R[$fs,rss]:-0} / 1024 ))"; done; echo
+echo "submit --batch: $SUBMIT_RATE tickets/s; first mount taking in all $N: ${INTAKE_MOUNT}s; submit to visible: ${VISIBLE} ms"
+if [ -n "$CHART" ]; then
+	for w in ls find grep tar du; do
+		echo "$w-cold ${R[tmpfs,$w,cold]} ${R[floor,$w,cold]} ${R[bindfs,$w,cold]} ${R[gcrypt,$w,cold]} ${R[tfs,$w,cold]}"
+		echo "$w-warm ${R[tmpfs,$w,warm]} ${R[floor,$w,warm]} ${R[bindfs,$w,warm]} ${R[gcrypt,$w,warm]} ${R[tfs,$w,warm]}"
+	done > "$W/chart.dat"
+	gnuplot <<GP
+set terminal png size 1000,500
+set output "$CHART"
+set style data histograms
+set style histogram cluster gap 1
+set style fill solid border -1
+set ylabel "seconds"
+set title "ticketfs vs peers, $N tickets"
+set xtics rotate by -30
+plot "$W/chart.dat" using 2:xtic(1) title "tmpfs", "" using 3 title "FUSE floor", "" using 4 title "bindfs", "" using 5 title "gocryptfs", "" using 6 title "ticketfs"
+GP
+	echo "chart: $CHART"
+fi

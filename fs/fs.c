@@ -1063,6 +1063,9 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->direct_io = 1;
 	else
 		fi->keep_cache = 1;
+	/* Only writers need the flush at close: spare readers the round trip. */
+	if (!wr)
+		fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0)
 		ts_fs_free_handle(h);
 }

@@ -152,7 +152,7 @@ for fs in tmpfs floor bindfs gcrypt tfs; do
 done
 
 ratio() { echo "scale=2; $1 / $2" | bc 2>/dev/null || echo -; }
-printf '\n%d tickets: %d files, %d directories, %d MB; medians of one run (cold / warm, s)\n' "$N" "$FILES" "$DIRS" "$SIZE"
+printf '\n%d tickets: %d files, %d directories, %d MB; one measurement each, all in this run (s)\n' "$N" "$FILES" "$DIRS" "$SIZE"
 printf '%-8s %13s %13s %13s %13s %13s | %-24s\n' workload tmpfs floor bindfs gocryptfs ticketfs "ticketfs / floor bindfs gocryptfs"
 for w in ls find grep tar du; do
 	for m in cold warm; do

@@ -535,6 +535,8 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 	return 0;
 }
 
+static void reload_entry(struct ts_index *idx, struct ts_entry *e);
+
 /* Applies a message, authorization or revocation to its ticket. */
 static int
 take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
@@ -599,6 +601,7 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 	}
 	if ((rc = ts_store_write(idx->st, &nt, buf)) < 0) {
 		ts_ticket_release(&nt);
+		reload_entry(idx, e);
 		return rc;
 	}
 	ts_ticket_release(&e->t);
@@ -711,6 +714,44 @@ ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
 
 /* ---- changes made through the mount and by the sweep ---- */
 
+/*
+ * After a failed write the record on disk may be the old one or the new
+ * one (the rename can succeed and the directory's fsync then fail): read
+ * back whichever it is, so the index never holds offsets of another
+ * version.  Messages and authorizations keep their inode numbers by name.
+ */
+static void
+reload_entry(struct ts_index *idx, struct ts_entry *e)
+{
+	struct ts_ticket t;
+	uint8_t *buf;
+	size_t len;
+	int kind;
+
+	if (ts_store_read_record(idx->st, e->t.id, &buf, &len) < 0)
+		return;
+	if (ts_record_decode(buf, len, &kind, &t) == 0 &&
+	    kind == TS_REC_TICKET && strcmp(t.id, e->t.id) == 0) {
+		t.next_slot = e->t.next_slot;
+		for (size_t i = 0; i < t.nmsg; i++) {
+			struct ts_message *m = ts_ticket_find_msg(&e->t,
+			                                          t.msg[i].name);
+			t.msg[i].slot = m ? m->slot : t.next_slot++;
+		}
+		for (size_t i = 0; i < t.nauth; i++) {
+			struct ts_auth *a = ts_ticket_find_auth(&e->t,
+			                                        t.auth[i].name);
+			t.auth[i].slot = a ? a->slot : t.next_slot++;
+		}
+		ts_ticket_release(&e->t);
+		e->t = t;
+		schedule(idx, e);
+	} else {
+		ts_ticket_release(&t);
+	}
+	free(buf);
+}
+
 /* Durably replaces e's ticket with *nt (taken over, zeroed). */
 static int
 commit(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
@@ -720,6 +761,7 @@ commit(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
 
 	if (rc < 0) {
 		ts_ticket_release(nt);
+		reload_entry(idx, e);
 		return rc;
 	}
 	ts_ticket_release(&e->t);

@@ -1,0 +1,244 @@
+/*
+ * test_index: the daemon's ticket index over a real file store: intake,
+ * status moves, removals, the sweep, and what a failing store leaves.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/index.h"
+#include "store/intake.h"
+#include "store/record.h"
+#include "store/sysio.h"
+
+static char dir[64];
+static struct ts_seckey *key;
+static struct ts_store *st;
+static struct ts_index *idx;
+
+static void
+quiet(void *arg, const char *fmt, ...)
+{
+	(void)arg, (void)fmt;
+}
+
+static const char TICKET[] =
+	"{\"username\":\"alice\",\"subject\":\"disk full\","
+	"\"email\":\"alice@example.com\",\"mobile\":\"+1 555\","
+	"\"authorizations\":[{\"account\":\"acc\",\"password\":\"pw\","
+	"\"expires\":\"2099-01-01T00:00:00Z\"}]}";
+
+static void
+setup(void)
+{
+	struct ts_store *in;
+	struct ts_changes ch = { 0 };
+	struct ts_policy p;
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+	const char *policy = "email processed, 10s\nauthorization processed, expired\n";
+
+	ck_assert_int_eq(ts_seal_init(), 0);
+	snprintf(dir, sizeof(dir), "/tmp/ts-test-index-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	rmdir(dir);
+	ck_assert_int_eq(ts_seal_keypair(&key), 0);
+	ck_assert_int_eq(ts_store_create(dir, ts_seal_seckey_pk(key), policy), 0);
+	ck_assert_int_eq(ts_store_open(dir, TS_STORE_INTAKE, &in), 0);
+	ck_assert_int_eq(ts_intake_ticket(ts_seal_seckey_pk(key), "t-1", TICKET,
+	                                  strlen(TICKET), ts_now_ms(), &rec,
+	                                  &len, err, sizeof(err)), 0);
+	ck_assert_int_eq(ts_store_intake_put(in, TS_REC_TICKET, "t-1", rec, len), 0);
+	free(rec);
+	ts_store_close(in);
+	ck_assert_int_eq(ts_store_open(dir, TS_STORE_DAEMON, &st), 0);
+	ck_assert_int_eq(ts_index_new(st, quiet, NULL, &idx), 0);
+	ck_assert_int_eq(ts_policy_parse(policy, strlen(policy), &p, err,
+	                                 sizeof(err)), 0);
+	ts_index_wrlock(idx);
+	ts_index_set_policy(idx, &p);
+	ts_index_unlock(idx);
+	ck_assert_int_eq(ts_index_load(idx), 0);
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ck_assert_uint_eq(ch.n, 1);	/* tickets/ changed */
+	ts_changes_release(&ch);
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	ts_sysio_reset();
+	ts_index_free(idx);
+	ts_store_close(st);
+	ts_seal_seckey_free(key);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Opens field f of e; returns the plaintext (malloc'd) or NULL. */
+static char *
+open_field(struct ts_entry *e, int f)
+{
+	uint8_t *plain = NULL;
+
+	if (ts_index_open_box(idx, key, e, ts_field_names[f], &e->t.field[f],
+	                      &plain) < 0)
+		return NULL;
+	return (char *)plain;
+}
+
+/* A fresh index over the same store: what a remount would see. */
+static struct ts_entry *
+reloaded(struct ts_index **out)
+{
+	ck_assert_int_eq(ts_index_new(st, quiet, NULL, out), 0);
+	ck_assert_int_eq(ts_index_load(*out), 0);
+	return ts_index_find(*out, "t-1");
+}
+
+START_TEST(test_intake_and_read)
+{
+	struct ts_entry *e;
+	char *s;
+
+	ts_index_rdlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->t.nauth, 1);
+	s = open_field(e, TS_F_EMAIL);
+	ck_assert_str_eq(s, "alice@example.com\n");
+	free(s);
+	ts_index_unlock(idx);
+}
+END_TEST
+
+START_TEST(test_status_moves_and_processing_purges)
+{
+	struct ts_changes ch = { 0 };
+	struct ts_index *again;
+	struct ts_entry *e;
+
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_int_eq(ts_index_set_status(idx, e, TS_PROCESSING, &ch), 0);
+	ck_assert_int_eq(ts_index_set_status(idx, e, TS_OPEN, &ch), -EPERM);
+	ck_assert_int_eq(e->t.status, TS_PROCESSING);
+	ck_assert_int_eq(ts_index_set_status(idx, e, TS_PROCESSED, &ch), 0);
+	/* email and the authorization go at once; mobile is not tied. */
+	ck_assert_uint_eq(e->t.field[TS_F_EMAIL].len, 0);
+	ck_assert_uint_eq(e->t.nauth, 0);
+	ck_assert_uint_ne(e->t.field[TS_F_MOBILE].len, 0);
+	ts_index_unlock(idx);
+	ts_changes_release(&ch);
+	/* ... and from the store. */
+	e = reloaded(&again);
+	ck_assert_int_eq(e->t.status, TS_PROCESSED);
+	ck_assert_uint_eq(e->t.field[TS_F_EMAIL].len, 0);
+	ck_assert_uint_eq(e->t.nauth, 0);
+	ts_index_free(again);
+}
+END_TEST
+
+START_TEST(test_sweep_at_deadline)
+{
+	struct ts_changes ch = { 0 };
+	struct ts_index *again;
+	struct ts_entry *e;
+	int64_t now = ts_now_ms(), next;
+
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_int_eq(ts_index_set_status(idx, e, TS_PROCESSING, &ch), 0);
+	/* email 10 s after submission: nothing is due now, it is then. */
+	next = ts_index_sweep(idx, now, &ch);
+	ck_assert(next > now && next <= now + 10000);
+	ck_assert_uint_ne(e->t.field[TS_F_EMAIL].len, 0);
+	next = ts_index_sweep(idx, now + 10001, &ch);
+	ck_assert_uint_eq(e->t.field[TS_F_EMAIL].len, 0);
+	ck_assert(next > now + 10001);	/* the authorization, in 2099 */
+	ts_index_unlock(idx);
+	ck_assert_uint_ge(ch.n, 1);
+	ts_changes_release(&ch);
+	e = reloaded(&again);
+	ck_assert_uint_eq(e->t.field[TS_F_EMAIL].len, 0);
+	ts_index_free(again);
+}
+END_TEST
+
+/*
+ * The directory fsync after the rename fails: the caller hears EIO, and the
+ * index must match whatever record is on disk (here the new one), so the
+ * other fields still open.
+ */
+START_TEST(test_failed_dir_fsync_keeps_index_true)
+{
+	struct ts_changes ch = { 0 };
+	struct ts_entry *e;
+	char *s;
+
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ts_sysio_inject(TS_SYSIO_FSYNC, 2, EIO, 0);	/* file, then dir */
+	ck_assert_int_eq(ts_index_remove_field(idx, e, TS_F_EMAIL, &ch), -EIO);
+	ts_sysio_reset();
+	ck_assert_uint_eq(e->t.field[TS_F_EMAIL].len, 0);	/* it is gone */
+	s = open_field(e, TS_F_SUBJECT);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s, "disk full\n");
+	free(s);
+	s = open_field(e, TS_F_MOBILE);
+	ck_assert_str_eq(s, "+1 555\n");
+	free(s);
+	ts_index_unlock(idx);
+	ts_changes_release(&ch);
+}
+END_TEST
+
+/* A write that fails before the rename changes nothing at all. */
+START_TEST(test_failed_write_changes_nothing)
+{
+	struct ts_changes ch = { 0 };
+	struct ts_entry *e;
+	char *s;
+
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ts_sysio_inject(TS_SYSIO_WRITE, 1, ENOSPC, 0);
+	ck_assert_int_eq(ts_index_remove_field(idx, e, TS_F_EMAIL, &ch), -ENOSPC);
+	ts_sysio_reset();
+	s = open_field(e, TS_F_EMAIL);
+	ck_assert_str_eq(s, "alice@example.com\n");
+	free(s);
+	ts_index_unlock(idx);
+	ck_assert_uint_eq(ch.n, 0);
+	ts_changes_release(&ch);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("index");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_intake_and_read);
+	tcase_add_test(tc, test_status_moves_and_processing_purges);
+	tcase_add_test(tc, test_sweep_at_deadline);
+	tcase_add_test(tc, test_failed_dir_fsync_keeps_index_true);
+	tcase_add_test(tc, test_failed_write_changes_nothing);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -65,7 +65,17 @@ int
 ts_store_intake_put(struct ts_store *st, int kind, const char *id,
                     const uint8_t *rec, size_t len)
 {
-	return st->ops->intake_put(st, kind, id, rec, len);
+	struct ts_intake_item it = { kind, id, rec, len };
+	size_t done;
+
+	return st->ops->intake_put_many(st, &it, 1, &done);
+}
+
+int
+ts_store_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
+                         size_t n, size_t *done)
+{
+	return st->ops->intake_put_many(st, v, n, done);
 }
 
 int

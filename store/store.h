@@ -96,6 +96,21 @@ int ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn,
 /* Writer side: drops an intake record for ticket id, durably. */
 int ts_store_intake_put(struct ts_store *st, int kind, const char *id,
                         const uint8_t *rec, size_t len);
+
+struct ts_intake_item {
+	int kind;		/* enum ts_record_kind */
+	const char *id;		/* the ticket */
+	const uint8_t *rec;	/* the record */
+	size_t len;
+};
+/*
+ * Drops n records, each atomically, all durable when it returns 0, with
+ * one flush for the lot (what makes `submit --batch` fast).  On failure
+ * returns -errno and *done says how many were dropped (a prefix of v).
+ */
+int ts_store_intake_put_many(struct ts_store *st,
+                             const struct ts_intake_item *v, size_t n,
+                             size_t *done);
 /* 1 if ticket id exists (taken in, or waiting in intake), 0 if not. */
 int ts_store_ticket_known(struct ts_store *st, const char *id);
 

@@ -20,8 +20,9 @@ struct ts_store_ops {
 	int (*remove)(struct ts_store *st, const char *id);
 	int (*intake_poll)(struct ts_store *st, ts_store_intake_fn fn,
 	                   void *arg);
-	int (*intake_put)(struct ts_store *st, int kind, const char *id,
-	                  const uint8_t *rec, size_t len);
+	int (*intake_put_many)(struct ts_store *st,
+	                       const struct ts_intake_item *v, size_t n,
+	                       size_t *done);
 	int (*ticket_known)(struct ts_store *st, const char *id);
 	int (*read_record)(struct ts_store *st, const char *id, uint8_t **buf,
 	                   size_t *len);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "store/audit.h"
 #include "store/record.h"
 #include "store/store_backend.h"
@@ -592,18 +594,67 @@ file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg)
 	return taken;
 }
 
+/*
+ * Writes every record to a temporary file, flushes the filesystem once
+ * (syncfs: one journal commit instead of one per file), then renames each
+ * into place and syncs the directory: every record is whole when it
+ * appears, and all are durable on return.
+ */
 static int
-file_intake_put(struct ts_store *st, int kind, const char *id,
-                const uint8_t *rec, size_t len)
+file_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
+                     size_t n, size_t *done)
 {
+	struct file_store *fs = fs_of(st);
+	char (*tmp)[2 * TS_NAME_MAX + 32] = calloc(n, sizeof(*tmp));
 	char stamp[TS_NAME_MAX + 1], name[2 * TS_NAME_MAX + 8];
+	size_t made = 0;
+	int fd, rc = 0;
 
-	if (kind < TS_REC_TICKET || kind > TS_REC_REVOKE || !ts_id_valid(id))
-		return -EINVAL;
-	ts_id_new(stamp);
-	snprintf(name, sizeof(name), "%s-%c-%s", stamp, KIND_LETTER[kind], id);
-	return ts_sysio_write_atomic(fs_of(st)->intakefd, name, rec, len, 0644,
-	                             1);
+	*done = 0;
+	if (tmp == NULL)
+		return -ENOMEM;
+	for (; made < n && rc == 0; made++) {
+		if (v[made].kind < TS_REC_TICKET || v[made].kind > TS_REC_REVOKE ||
+		    !ts_id_valid(v[made].id)) {
+			rc = -EINVAL;
+			break;
+		}
+		snprintf(tmp[made], sizeof(tmp[made]), ".tmp-intake-%08x%08x",
+		         randombytes_random(), randombytes_random());
+		fd = ts_sysio_openat(fs->intakefd, tmp[made], O_WRONLY | O_CREAT |
+		                     O_EXCL, 0644);
+		if (fd < 0) {
+			rc = fd;
+			break;
+		}
+		rc = ts_sysio_write_all(fd, v[made].rec, v[made].len);
+		close(fd);
+	}
+	if (rc == 0)
+		rc = ts_sysio_syncfs(fs->intakefd);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		ts_id_new(stamp);
+		snprintf(name, sizeof(name), "%s-%c-%s", stamp,
+		         KIND_LETTER[v[i].kind], v[i].id);
+		rc = ts_sysio_renameat(fs->intakefd, tmp[i], fs->intakefd, name,
+		                       RENAME_NOREPLACE);
+		if (rc == 0)
+			tmp[i][0] = '\0';
+	}
+	if (rc == 0)
+		rc = ts_sysio_fsync(fs->intakefd);
+	for (size_t i = 0; i < made && i < n; i++) {
+		if (tmp[i][0] != '\0')
+			unlinkat(fs->intakefd, tmp[i], 0);	/* never shown */
+		else
+			(*done)++;
+	}
+	if (rc < 0 && *done > 0)
+		ts_sysio_fsync(fs->intakefd);	/* what appeared, keep */
+	if (rc == 0)
+		*done = n;
+	free(tmp);
+	return rc;
 }
 
 static int
@@ -656,7 +707,7 @@ static const struct ts_store_ops file_ops = {
 	.write = file_write,
 	.remove = file_remove,
 	.intake_poll = file_intake_poll,
-	.intake_put = file_intake_put,
+	.intake_put_many = file_intake_put_many,
 	.ticket_known = file_ticket_known,
 	.read_record = file_read_record,
 	.list = file_list,

@@ -166,6 +166,18 @@ ts_sysio_fsync(int fd)
 }
 
 int
+ts_sysio_syncfs(int fd)
+{
+	int rc;
+
+	if ((rc = fault_check(TS_SYSIO_FSYNC)) < 0)
+		return rc;
+	if (syncfs(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int
 ts_sysio_renameat(int olddirfd, const char *oldname, int newdirfd,
                   const char *newname, unsigned flags)
 {

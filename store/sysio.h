@@ -41,6 +41,8 @@ int ts_sysio_read_all(int fd, size_t max, unsigned char **out, size_t *outlen);
 /* Writes all of buf at the current offset, retrying short writes. */
 int ts_sysio_write_all(int fd, const void *buf, size_t len);
 int ts_sysio_fsync(int fd);
+/* syncfs(2) of the filesystem holding fd; counted as an fsync for faults. */
+int ts_sysio_syncfs(int fd);
 int ts_sysio_renameat(int olddirfd, const char *oldname, int newdirfd,
                       const char *newname, unsigned flags);
 int ts_sysio_unlinkat(int dirfd, const char *name, int flags);

@@ -1228,6 +1228,48 @@ START_TEST(persistent_fault)
 }
 END_TEST
 
+/* A batch drops all its records with one flush, or a prefix on failure,
+ * and never leaves a temporary file. */
+START_TEST(intake_batch)
+{
+	struct ts_store *st = create_open();
+	static const uint8_t rec[] = "not decoded here";
+	struct ts_intake_item v[3] = {
+		{ TS_REC_TICKET, "b-1", rec, sizeof(rec) },
+		{ TS_REC_TICKET, "b-2", rec, sizeof(rec) },
+		{ TS_REC_TICKET, "b-3", rec, sizeof(rec) },
+	};
+	size_t done = 99;
+
+	ck_assert_int_eq(ts_store_intake_put_many(st, v, 3, &done), 0);
+	ck_assert_uint_eq(done, 3);
+	ck_assert_int_eq(count_prefix(sp("intake"), ".tmp-"), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ts_store_ticket_known(st, v[i].id), 1);
+	/* The second rename fails: the first record stays, no temporaries. */
+	v[0].id = "c-1";
+	v[1].id = "c-2";
+	v[2].id = "c-3";
+	ts_sysio_inject(TS_SYSIO_RENAME, 2, EIO, 0);
+	ck_assert_int_eq(ts_store_intake_put_many(st, v, 3, &done), -EIO);
+	ts_sysio_reset();
+	ck_assert_uint_eq(done, 1);
+	ck_assert_int_eq(ts_store_ticket_known(st, "c-1"), 1);
+	ck_assert_int_eq(ts_store_ticket_known(st, "c-2"), 0);
+	ck_assert_int_eq(ts_store_ticket_known(st, "c-3"), 0);
+	ck_assert_int_eq(count_prefix(sp("intake"), ".tmp-"), 0);
+	/* The flush fails: nothing appears. */
+	v[0].id = "d-1";
+	ts_sysio_inject(TS_SYSIO_FSYNC, 1, EIO, 0);
+	ck_assert_int_eq(ts_store_intake_put_many(st, v, 1, &done), -EIO);
+	ts_sysio_reset();
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_eq(ts_store_ticket_known(st, "d-1"), 0);
+	ck_assert_int_eq(count_prefix(sp("intake"), ".tmp-"), 0);
+	ts_store_close(st);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1268,6 +1310,7 @@ store_suite(void)
 	tcase_add_loop_test(ft, write_fault_leaves_ticket, 0, NWRITE_FAULTS);
 	tcase_add_test(ft, dir_fsync_fault_after_rename);
 	tcase_add_test(ft, persistent_fault);
+	tcase_add_test(ft, intake_batch);
 	suite_add_tcase(s, ft);
 	return s;
 }

@@ -305,9 +305,27 @@ cmd_submit(int argc, char **argv)
 		        "submitted\n", bad, bad == 1 ? "" : "s");
 		exit(EXIT_USAGE);
 	}
-	for (size_t i = 0; i < n; i++) {
-		put_intake(st, TS_REC_TICKET, v[i].id, v[i].rec, v[i].len);
-		printf("%s\n", v[i].id);
+	{
+		struct ts_intake_item *items = calloc(n, sizeof(*items));
+		size_t done;
+		int rc;
+
+		if (items == NULL)
+			die("out of memory");
+		for (size_t i = 0; i < n; i++)
+			items[i] = (struct ts_intake_item){ TS_REC_TICKET, v[i].id,
+			                                    v[i].rec, v[i].len };
+		rc = ts_store_intake_put_many(st, items, n, &done);
+		/* Print what was submitted, even when the store failed midway. */
+		for (size_t i = 0; i < done; i++)
+			printf("%s\n", v[i].id);
+		fflush(stdout);
+		if (rc < 0)
+			die("cannot write to the intake area after %zu of %zu "
+			    "tickets: %s", done, n, strerror(-rc));
+		for (size_t i = 0; i < n; i++)
+			free(v[i].rec);
+		free(items);
 	}
 	free(v);
 	ts_store_close(st);

@@ -4,6 +4,8 @@
  * checked entry by entry in the kernel's format.
  */
 #include <check.h>
+
+#include "tests/check_main.h"
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -606,11 +608,5 @@ access_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(access_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return ts_check_run(access_suite());
 }

@@ -9,6 +9,8 @@
  * key.
  */
 #include <check.h>
+
+#include "tests/check_main.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1519,14 +1521,5 @@ audit_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (ts_seal_init() < 0)
-		return 1;
-	sr = srunner_create(audit_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return ts_check_run(audit_suite());
 }

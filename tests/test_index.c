@@ -3,6 +3,8 @@
  * status moves, removals, the sweep, and what a failing store leaves.
  */
 #include <check.h>
+
+#include "tests/check_main.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,8 +228,6 @@ main(void)
 {
 	Suite *s = suite_create("index");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_intake_and_read);
@@ -236,9 +236,5 @@ main(void)
 	tcase_add_test(tc, test_failed_dir_fsync_keeps_index_true);
 	tcase_add_test(tc, test_failed_write_changes_nothing);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ts_check_run(s);
 }

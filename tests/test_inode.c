@@ -4,6 +4,8 @@
  * a plain model after every step of random workloads.
  */
 #include <check.h>
+
+#include "tests/check_main.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,11 +369,5 @@ inode_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(inode_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return ts_check_run(inode_suite());
 }

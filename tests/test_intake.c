@@ -5,6 +5,8 @@
  * intake relies on: RFC 3339 times, id and name rules, id generation.
  */
 #include <check.h>
+
+#include "tests/check_main.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -892,14 +894,5 @@ intake_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (ts_seal_init() < 0)
-		return 1;
-	sr = srunner_create(intake_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return ts_check_run(intake_suite());
 }

@@ -2,6 +2,8 @@
  * test_policy: the retention policy parser and deadline computation.
  */
 #include <check.h>
+
+#include "tests/check_main.h"
 #include <errno.h>
 #include <string.h>
 
@@ -148,8 +150,6 @@ main(void)
 {
 	Suite *s = suite_create("policy");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_default_rules);
 	tcase_add_test(tc, test_units_and_minimum);
@@ -158,9 +158,5 @@ main(void)
 	tcase_add_test(tc, test_nul_refused);
 	tcase_add_test(tc, test_field_items);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ts_check_run(s);
 }

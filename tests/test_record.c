@@ -9,6 +9,8 @@
  * refusal of the bad one is known to be for that defect.
  */
 #include <check.h>
+
+#include "tests/check_main.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1487,16 +1489,7 @@ record_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (ts_seal_init() < 0)
-		return 1;
 	for (size_t k = 0; k < sizeof(FAKE); k++)
 		FAKE[k] = (uint8_t)(0xc3 ^ k);
-	sr = srunner_create(record_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return ts_check_run(record_suite());
 }

@@ -4,6 +4,8 @@
  * the output buffer being left without plaintext.
  */
 #include <check.h>
+
+#include "tests/check_main.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -546,14 +548,5 @@ seal_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (ts_seal_init() < 0)
-		return 1;
-	sr = srunner_create(seal_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return ts_check_run(seal_suite());
 }

@@ -6,6 +6,8 @@
  * was and no temporary file behind.
  */
 #include <check.h>
+
+#include "tests/check_main.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1318,14 +1320,5 @@ store_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (ts_seal_init() < 0)
-		return 1;
-	sr = srunner_create(store_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return ts_check_run(store_suite());
 }

@@ -559,24 +559,29 @@ static const struct fuse_lowlevel_ops floor_ops = {
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: ticketfs-floor SRC MOUNTPOINT [-f]\n");
+	fprintf(stderr, "usage: ticketfs-floor SRC MOUNTPOINT [-f] [-d]\n");
 	return 1;
 }
 
 int
 main(int argc, char **argv)
 {
-	char *fuse_argv[] = { argv[0], "-o", "ro,allow_other,fsname=floor" };
-	struct fuse_args args = FUSE_ARGS_INIT(3, fuse_argv);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct floor fl = { 0 };
 	struct fuse_session *se = NULL;
 	const char *src = NULL, *mnt = NULL;
 	char *mountpoint = NULL;	/* mnt, made absolute */
 	int i, foreground = 0, status = 1;
 
+	if (fuse_opt_add_arg(&args, argv[0]) != 0 ||
+	    fuse_opt_add_arg(&args, "-o") != 0 ||
+	    fuse_opt_add_arg(&args, "ro,allow_other,fsname=floor") != 0)
+		return 1;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-f") == 0)
 			foreground = 1;
+		else if (strcmp(argv[i], "-d") == 0)
+			fuse_opt_add_arg(&args, "-d"), foreground = 1;
 		else if (argv[i][0] != '-' && src == NULL)
 			src = argv[i];
 		else if (argv[i][0] != '-' && mnt == NULL)

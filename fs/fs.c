@@ -1289,6 +1289,7 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 {
 	struct ts_fs *fs = calloc(1, sizeof(*fs));
 	struct ts_changes ch = { 0 };
+	unsigned char snapkey[32];
 	int rc;
 
 	if (fs == NULL)
@@ -1330,6 +1331,15 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 		         "verify)" : strerror(-rc));
 		goto out_free;
 	}
+	if ((rc = ts_seal_derive(key, "index-snapshot", snapkey,
+	                         sizeof(snapkey))) == 0)
+		rc = ts_store_snapshot_key(st, snapkey);
+	sodium_memzero(snapkey, sizeof(snapkey));
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot derive the snapshot key: %s",
+		         strerror(-rc));
+		goto out_free;
+	}
 	if ((rc = ts_index_load(fs->idx)) < 0) {
 		snprintf(err, errlen, "cannot load the store: %s", strerror(-rc));
 		goto out_free;
@@ -1348,6 +1358,12 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 out_free:
 	ts_fs_free(fs);
 	return rc;
+}
+
+int
+ts_fs_save_snapshot(struct ts_fs *fs)
+{
+	return ts_index_save_snapshot(fs->idx);
 }
 
 void

@@ -409,6 +409,28 @@ ts_index_load(struct ts_index *idx)
 	return rc;
 }
 
+int
+ts_index_save_snapshot(struct ts_index *idx)
+{
+	const struct ts_ticket **v;
+	size_t n = 0;
+	int rc;
+
+	pthread_rwlock_wrlock(&idx->lock);
+	if ((v = malloc((idx->n ? idx->n : 1) * sizeof(*v))) == NULL) {
+		pthread_rwlock_unlock(&idx->lock);
+		return -ENOMEM;
+	}
+	/* Damaged tickets stay out: the next mount reads their files again. */
+	for (size_t i = 0; i < idx->n; i++)
+		if (idx->by_id[i]->err == 0)
+			v[n++] = &idx->by_id[i]->t;
+	rc = ts_store_snapshot_save(idx->st, v, n);
+	pthread_rwlock_unlock(&idx->lock);
+	free(v);
+	return rc;
+}
+
 void
 ts_changes_add(struct ts_changes *c, uint64_t dir, uint64_t gone,
                const char *name)

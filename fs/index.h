@@ -61,6 +61,11 @@ void ts_index_free(struct ts_index *idx);
 
 /* Loads every ticket from the store; damaged ones are kept, marked. */
 int ts_index_load(struct ts_index *idx);
+/*
+ * Saves every ticket's metadata as the store's snapshot, so the next
+ * ts_index_load need not read each record.  Takes the lock.
+ */
+int ts_index_save_snapshot(struct ts_index *idx);
 
 /*
  * Takes in waiting intake.  Appends what changed to *ch (realloc'd, *nch

@@ -248,6 +248,10 @@ main(int argc, char **argv)
 	status = fuse_session_loop(se) < 0 ? 1 : 0;
 	ts_fs_stop(fs);
 	ts_fs_log(fs, "unmounting %s", o.mountpoint);
+	/* For a fast next mount; if this fails it reads every record. */
+	if ((rc = ts_fs_save_snapshot(fs)) < 0)
+		ts_fs_log(fs, "cannot save the index snapshot: %s",
+		          strerror(-rc));
 out_unmount:
 	fuse_session_unmount(se);
 out_handlers:

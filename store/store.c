@@ -37,6 +37,19 @@ ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 }
 
 int
+ts_store_snapshot_key(struct ts_store *st, const unsigned char key[32])
+{
+	return st->ops->snapshot_key(st, key);
+}
+
+int
+ts_store_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
+                       size_t n)
+{
+	return st->ops->snapshot_save(st, t, n);
+}
+
+int
 ts_store_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
                   uint8_t *buf)
 {

@@ -59,6 +59,19 @@ typedef int (*ts_store_ticket_fn)(void *arg, const char *id,
                                   struct ts_ticket *t, int err);
 int ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
 
+/*
+ * The index snapshot (store/snapshot.h): one file holding every ticket's
+ * metadata, so ts_store_load need not read every record.  Only a store
+ * given the key (32 bytes, derived from the daemon's secret key) reads or
+ * writes it.  snapshot_save takes the tickets as the caller's index holds
+ * them (sorted by id, no concurrent writes); load then uses an entry only
+ * if the tickets directory has not changed since and the record file is
+ * the one the entry was taken from, else it reads the record.
+ */
+int ts_store_snapshot_key(struct ts_store *st, const unsigned char key[32]);
+int ts_store_snapshot_save(struct ts_store *st,
+                           const struct ts_ticket *const *t, size_t n);
+
 /* Reads the box of ticket id into buf (box->len bytes). */
 int ts_store_read_box(struct ts_store *st, const char *id,
                       const struct ts_box *box, uint8_t *buf);

@@ -18,6 +18,7 @@
 
 #include "store/audit.h"
 #include "store/record.h"
+#include "store/snapshot.h"
 #include "store/store_backend.h"
 #include "store/sysio.h"
 
@@ -29,11 +30,15 @@ struct file_store {
 	int rejectedfd;		/* STORE/intake/rejected; -1 in intake mode */
 	struct timespec intake_mtime;	/* intake/ mtime at the last poll */
 	int intake_polled;	/* intake_mtime is valid */
+	unsigned char *snapkey;	/* the snapshot's MAC key (sodium_malloc);
+				   NULL: no snapshot is read or written */
 };
 
 static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r' };
 
 #define PUBKEY_FILE "public.key"
+#define SNAPSHOT_FILE "index.snap"
+#define SNAPSHOT_MAX (1ul << 30)
 #define WHITELIST_TEXT \
 	"# ticketfs whitelist: one entry a line, then its role\n" \
 	"# (reader, agent or auditor).  Entries: a numeric uid, a user name,\n" \
@@ -68,6 +73,73 @@ free_names(char **v, size_t n)
 {
 	while (n > 0)
 		free(v[--n]);
+	free(v);
+}
+
+struct name_ino {
+	char *name;
+	uint64_t ino;
+};
+
+static int
+cmp_name_ino(const void *a, const void *b)
+{
+	return strcmp(((const struct name_ino *)a)->name,
+	              ((const struct name_ino *)b)->name);
+}
+
+/*
+ * The names in directory fd and their inode numbers, sorted, without
+ * dotfiles and "rejected".  Free with free_name_inos().
+ */
+static int
+list_dir_ino(int fd, struct name_ino **out, size_t *n)
+{
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct name_ino *v = NULL;
+	size_t cnt = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (dfd < 0)
+		return -errno;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "rejected") == 0)
+			continue;
+		if (cnt == cap) {
+			struct name_ino *nv = realloc(v, (cap = cap ? 2 * cap : 64) *
+			                                 sizeof(*v));
+			if (nv == NULL)
+				goto out_nomem;
+			v = nv;
+		}
+		if ((v[cnt].name = strdup(de->d_name)) == NULL)
+			goto out_nomem;
+		v[cnt++].ino = de->d_ino;
+	}
+	closedir(d);
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), cmp_name_ino);
+	*out = v;
+	*n = cnt;
+	return 0;
+out_nomem:
+	closedir(d);
+	while (cnt > 0)
+		free(v[--cnt].name);
+	free(v);
+	return -ENOMEM;
+}
+
+static void
+free_name_inos(struct name_ino *v, size_t n)
+{
+	while (n > 0)
+		free(v[--n].name);
 	free(v);
 }
 
@@ -229,6 +301,7 @@ out_close:
 	file_ops.close(&fs->base);
 	return rc;
 out_free:
+	sodium_free(fs->snapkey);
 	free(fs);
 	return rc;
 }
@@ -314,38 +387,165 @@ remove_stale_tmp(int dirfd)
 	closedir(d);
 }
 
+/* The tickets directory's stamp: what the snapshot is checked against. */
+static int
+tickets_stamp(struct file_store *fs, struct ts_snapshot_stamp *stamp)
+{
+	struct stat sb;
+
+	if (fstat(fs->ticketsfd, &sb) < 0)
+		return -errno;
+	stamp->dir_ino = sb.st_ino;
+	stamp->mtime_sec = sb.st_mtim.tv_sec;
+	stamp->mtime_nsec = (uint32_t)sb.st_mtim.tv_nsec;
+	return 0;
+}
+
+/*
+ * Reads the snapshot if there is a key, it is authentic and the tickets
+ * directory has not changed since it was taken; else *v = NULL, *n = 0
+ * and every record is read from its file.
+ */
+static void
+snapshot_read(struct file_store *fs, struct ts_snapshot_entry **v, size_t *n)
+{
+	struct ts_snapshot_stamp want = { 0 }, got = { 0 };
+	unsigned char *buf;
+	size_t len;
+
+	*v = NULL;
+	*n = 0;
+	if (fs->snapkey == NULL || tickets_stamp(fs, &want) < 0 ||
+	    ts_sysio_read_file(fs->dirfd, SNAPSHOT_FILE, SNAPSHOT_MAX, &buf,
+	                       &len) < 0)
+		return;
+	if (ts_snapshot_decode(fs->snapkey, buf, len, &got, v, n) == 0 &&
+	    (got.dir_ino != want.dir_ino || got.mtime_sec != want.mtime_sec ||
+	     got.mtime_nsec != want.mtime_nsec)) {
+		ts_snapshot_free(*v, *n);
+		*v = NULL;
+		*n = 0;
+	}
+	free(buf);
+}
+
+static int
+cmp_snap_id(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct ts_snapshot_entry *)elem)->t.id);
+}
+
+/*
+ * Each ticket comes from the snapshot when its entry names the record
+ * file's current inode, else from the file itself.
+ */
 static int
 file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 {
 	struct file_store *fs = fs_of(st);
-	char **names;
-	size_t n;
+	struct ts_snapshot_entry *snap;
+	struct name_ino *names;
+	size_t n, nsnap;
 	int rc;
 
+	snapshot_read(fs, &snap, &nsnap);
 	remove_stale_tmp(fs->ticketsfd);
-	if ((rc = list_dir(fs->ticketsfd, &names, &n)) < 0)
+	if ((rc = list_dir_ino(fs->ticketsfd, &names, &n)) < 0) {
+		ts_snapshot_free(snap, nsnap);
 		return rc;
+	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
+		const char *id = names[i].name;
+		struct ts_snapshot_entry *se = NULL;
 		struct ts_ticket t;
 		uint8_t *buf = NULL;
 		size_t len;
 		int kind, err;
 
-		if (!ts_id_valid(names[i]))
+		if (!ts_id_valid(id))
 			continue;	/* not ours: leave it alone */
-		err = ts_sysio_read_file(fs->ticketsfd, names[i], TS_RECORD_MAX,
+		if (nsnap > 0)
+			se = bsearch(id, snap, nsnap, sizeof(*snap), cmp_snap_id);
+		if (se != NULL && se->ino == names[i].ino) {
+			t = se->t;
+			memset(&se->t, 0, sizeof(se->t));	/* fn owns it now */
+			rc = fn(arg, id, &t, 0);
+			continue;
+		}
+		err = ts_sysio_read_file(fs->ticketsfd, id, TS_RECORD_MAX,
 		                         &buf, &len);
 		if (err == 0)
 			err = ts_record_decode(buf, len, &kind, &t);
-		if (err == 0 && (kind != TS_REC_TICKET ||
-		                 strcmp(t.id, names[i]) != 0)) {
+		if (err == 0 && (kind != TS_REC_TICKET || strcmp(t.id, id) != 0)) {
 			ts_ticket_release(&t);
 			err = -EBADMSG;
 		}
 		free(buf);
-		rc = fn(arg, names[i], err == 0 ? &t : NULL, err);
+		rc = fn(arg, id, err == 0 ? &t : NULL, err);
 	}
-	free_names(names, n);
+	free_name_inos(names, n);
+	ts_snapshot_free(snap, nsnap);
+	return rc;
+}
+
+static int
+file_snapshot_key(struct ts_store *st,
+                  const unsigned char key[TS_SNAPSHOT_KEYBYTES])
+{
+	struct file_store *fs = fs_of(st);
+
+	if (fs->snapkey == NULL &&
+	    (fs->snapkey = sodium_malloc(TS_SNAPSHOT_KEYBYTES)) == NULL)
+		return -ENOMEM;
+	memcpy(fs->snapkey, key, TS_SNAPSHOT_KEYBYTES);
+	return 0;
+}
+
+static int
+file_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
+                   size_t n)
+{
+	struct file_store *fs = fs_of(st);
+	const struct ts_ticket **keep = NULL;
+	struct ts_snapshot_stamp stamp;
+	struct name_ino *names = NULL;
+	uint64_t *inos = NULL;
+	size_t nnames = 0, nkeep = 0, len;
+	uint8_t *buf;
+	int rc;
+
+	if (fs->snapkey == NULL)
+		return -ENOKEY;
+	if ((rc = list_dir_ino(fs->ticketsfd, &names, &nnames)) < 0 ||
+	    (rc = tickets_stamp(fs, &stamp)) < 0)
+		goto out;
+	keep = malloc((n ? n : 1) * sizeof(*keep));
+	inos = malloc((n ? n : 1) * sizeof(*inos));
+	if (keep == NULL || inos == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* A ticket without a record file is left out: it loads from disk. */
+	for (size_t i = 0; i < n; i++) {
+		struct name_ino k = { (char *)t[i]->id, 0 }, *hit;
+
+		hit = bsearch(&k, names, nnames, sizeof(*names), cmp_name_ino);
+		if (hit != NULL) {
+			keep[nkeep] = t[i];
+			inos[nkeep++] = hit->ino;
+		}
+	}
+	rc = ts_snapshot_encode(fs->snapkey, &stamp, keep, inos, nkeep, &buf,
+	                        &len);
+	if (rc == 0) {
+		rc = ts_sysio_write_atomic(fs->dirfd, SNAPSHOT_FILE, buf, len,
+		                           0600, 0);
+		free(buf);
+	}
+out:
+	free(keep);
+	free(inos);
+	free_name_inos(names, nnames);
 	return rc;
 }
 
@@ -703,6 +903,8 @@ static const struct ts_store_ops file_ops = {
 	.close = file_close,
 	.pubkey = file_pubkey,
 	.load = file_load,
+	.snapshot_key = file_snapshot_key,
+	.snapshot_save = file_snapshot_save,
 	.read_box = file_read_box,
 	.write = file_write,
 	.remove = file_remove,

@@ -1072,6 +1072,149 @@ START_TEST(damaged_ticket_file)
 }
 END_TEST
 
+/* ---- the index snapshot ---- */
+
+static const unsigned char SNAPKEY[32] = "snapshot key for the unit suite";
+
+/* Loads st and saves what it loaded as the snapshot. */
+static void
+load_and_save(struct ts_store *st)
+{
+	struct loadset ls = { .n = 0 };
+	const struct ts_ticket *v[16];
+
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	for (size_t i = 0; i < ls.n; i++)
+		v[i] = &ls.v[i].t;
+	ck_assert_int_eq(ts_store_snapshot_save(st, v, ls.n), 0);
+	loadset_release(&ls);
+}
+
+/* Error ts_store_load reports for id through a fresh handle (k: the
+ * snapshot key, or NULL for none).  Boxes are not opened: a damaged box
+ * shows only when it is read. */
+static int
+load_err(const unsigned char *k, const char *id)
+{
+	struct loadset ls = { .n = 0 };
+	struct ts_store *st;
+	struct loaded *l;
+	int err;
+
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), 0);
+	if (k != NULL)
+		ck_assert_int_eq(ts_store_snapshot_key(st, k), 0);
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_ptr_nonnull(l = load_find(&ls, id));
+	err = l->err;
+	loadset_release(&ls);
+	ts_store_close(st);
+	return err;
+}
+
+/*
+ * A record damaged in place (same file, directory unchanged) is not
+ * re-read while the snapshot holds: that shows the snapshot is what was
+ * loaded.  A wrong key, a damaged snapshot or any change in tickets/ and
+ * every record is read again (and the damage shows).
+ */
+START_TEST(snapshot_used_only_while_valid)
+{
+	struct ts_store *st = create_open();
+	unsigned char other[32];
+	struct built b;
+	char p[4096];
+
+	ck_assert_int_eq(ts_store_snapshot_save(st, NULL, 0), -ENOKEY);
+	ck_assert_int_eq(ts_store_snapshot_key(st, SNAPKEY), 0);
+	for (int i = 0; i < 3; i++) {
+		build(&b, i == 0 ? ID1 : i == 1 ? ID2 : ID3);
+		store_built(st, &b);
+		built_release(&b);
+	}
+	load_and_save(st);
+	ck_assert_uint_eq(mode_of(sp("index.snap")), 0600);
+	snprintf(p, sizeof(p), "%s/%s", sp("tickets"), ID2);
+	flip_byte(p, 200);	/* a bit of a box, mid-file */
+	ck_assert_int_eq(load_err(SNAPKEY, ID2), 0);
+	ck_assert_int_eq(load_err(NULL, ID2), -EBADMSG);
+	memcpy(other, SNAPKEY, sizeof(other));
+	other[0] ^= 1;
+	ck_assert_int_eq(load_err(other, ID2), -EBADMSG);
+	flip_byte(sp("index.snap"), 40);	/* inside the first entry */
+	ck_assert_int_eq(load_err(SNAPKEY, ID2), -EBADMSG);
+	flip_byte(sp("index.snap"), 40);
+	ck_assert_int_eq(load_err(SNAPKEY, ID2), 0);
+	/* Truncated: refused whole. */
+	{
+		struct stat sb;
+
+		ck_assert_int_eq(stat(sp("index.snap"), &sb), 0);
+		ck_assert_int_eq(truncate(sp("index.snap"), sb.st_size - 1), 0);
+		ck_assert_int_eq(load_err(SNAPKEY, ID2), -EBADMSG);
+	}
+	load_and_save(st);	/* ID2 is now left out: damaged */
+	ck_assert_int_eq(load_err(SNAPKEY, ID2), -EBADMSG);
+	ck_assert_int_eq(load_err(SNAPKEY, ID1), 0);
+	ts_store_close(st);
+}
+END_TEST
+
+/*
+ * An entry is used only for the very file it was taken from: a record
+ * replaced behind the snapshot's back is read from disk even when the
+ * directory's mtime was put back.
+ */
+START_TEST(snapshot_entry_checks_inode)
+{
+	struct ts_store *st = create_open();
+	struct loadset ls = { .n = 0 };
+	struct ts_store *st2;
+	struct loaded *l;
+	struct built b;
+	struct stat before;
+	struct timespec ts[2];
+
+	ck_assert_int_eq(ts_store_snapshot_key(st, SNAPKEY), 0);
+	build(&b, ID1);
+	store_built(st, &b);
+	built_release(&b);
+	build(&b, ID2);
+	store_built(st, &b);
+	load_and_save(st);
+	ck_assert_int_eq(stat(sp("tickets"), &before), 0);
+	b.t.status = TS_PROCESSING;
+	b.t.processing_ms = T0 + 5000;
+	ck_assert_int_eq(ts_store_write(st, &b.t, NULL), 0);
+	ts[0] = before.st_atim;
+	ts[1] = before.st_mtim;
+	ck_assert_int_eq(utimensat(AT_FDCWD, sp("tickets"), ts, 0), 0);
+
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st2), 0);
+	ck_assert_int_eq(ts_store_snapshot_key(st2, SNAPKEY), 0);
+	ck_assert_int_eq(ts_store_load(st2, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 2);
+	ck_assert_ptr_nonnull(l = load_find(&ls, ID2));
+	ck_assert_int_eq(l->err, 0);
+	ck_assert_int_eq(l->t.status, TS_PROCESSING);
+	check_same_ticket(&l->t, &b.t);
+	ck_assert_ptr_nonnull(l = load_find(&ls, ID1));
+	ck_assert_int_eq(l->err, 0);
+	check_built_boxes(st2, &l->t);
+	loadset_release(&ls);
+	/* Removed since: not loaded, whatever the snapshot says. */
+	ck_assert_int_eq(ts_store_remove(st2, ID1), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, sp("tickets"), ts, 0), 0);
+	ck_assert_int_eq(ts_store_load(st2, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 1);
+	ck_assert_str_eq(ls.v[0].id, ID2);
+	loadset_release(&ls);
+	ts_store_close(st2);
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
 /* ---- injected failures during a write ---- */
 
 static const struct {
@@ -1306,6 +1449,8 @@ store_suite(void)
 	tcase_add_test(tk, remove_ticket);
 	tcase_add_test(tk, list_and_load_order);
 	tcase_add_test(tk, damaged_ticket_file);
+	tcase_add_test(tk, snapshot_used_only_while_valid);
+	tcase_add_test(tk, snapshot_entry_checks_inode);
 	suite_add_tcase(s, tk);
 
 	tcase_add_checked_fixture(ft, setup, teardown);

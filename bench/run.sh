@@ -46,23 +46,7 @@ as() { setpriv --reuid=$U --regid=$U --clear-groups "$@"; }
 secs() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s%N); echo "scale=3; ($t1 - $t0) / 1000000000" | bc; }
 
 # --- the tree, through ticketfs's own intake ---
-python3 - "$N" > "$W/batch" <<'PY'
-import json, random, sys
-random.seed(1)
-words = "the instance reboot network disk billing card password reset vpn dns " \
-        "latency timeout console customer urgent please thanks snapshot".split()
-def text(n):
-    out = []
-    while sum(len(w) + 1 for w in out) < n:
-        out.append(random.choice(words))
-    return " ".join(out)
-for i in range(int(sys.argv[1])):
-    print(json.dumps({"username": "user%d" % i, "subject": text(60),
-        "description": text(30000), "email": "user%d@example.com" % i,
-        "mobile": "+86 138 %08d" % i, "confidential": "card 6222 %012d" % i,
-        "authorizations": [{"account": "acc%d" % i, "password": text(20),
-            "resource": "ecs-%d" % i, "expires": "2099-01-01T00:00:00Z"}]}))
-PY
+python3 bench/gen.py "$N" > "$W/batch"
 "$BIN/ticketctl" init "$W/store" "$W/key" >/dev/null
 echo "$U agent" >> "$W/store/whitelist"
 t0=$(date +%s%N)

@@ -1006,6 +1006,7 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int wr = (fi->flags & O_ACCMODE) != O_RDONLY;
 	char path[3 * TS_NAME_MAX + 64] = "?";
 	struct handle *h;
+	uint64_t slot = 0;
 	struct node n;
 	int rc;
 
@@ -1019,6 +1020,8 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = ts_fs_resolve(fs, ino, &n);
 	if (rc == 0)
 		ts_fs_path(&n, path, sizeof(path));
+	if (rc == 0 && n.e != NULL)
+		slot = n.e->slot;	/* n.e is valid only under the lock */
 	ts_index_unlock(fs->idx);
 	if (rc == 0 && n.kind == N_AUDIT)
 		rc = !(roles & TS_RIGHT_AUDIT) ? -EACCES : wr ? -EPERM : 0;
@@ -1068,6 +1071,9 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0)
 		ts_fs_free_handle(h);
+	/* A reader of one sealed file of a ticket likely reads the rest. */
+	else if (is_sealed(n.kind))
+		ts_prefetch_ticket(fs->prefetch, slot, ino);
 }
 
 void
@@ -1100,11 +1106,128 @@ box_of(const struct node *n, char *path, size_t len)
 	}
 }
 
+size_t
+ts_fs_sealed_inos(struct ts_fs *fs, uint64_t slot, uint64_t *out, size_t max)
+{
+	struct ts_entry *e;
+	size_t n = 0;
+
+	ts_index_rdlock(fs->idx);
+	if ((e = ts_index_by_slot(fs->idx, slot)) != NULL && e->err == 0) {
+		for (int f = 0; f < TS_F_COUNT && n < max; f++)
+			if (e->t.field[f].len > 0)
+				out[n++] = ts_ino_make(slot, 0, TS_SUB_FIELD + f);
+		for (size_t i = 0; i < e->t.nmsg && n < max; i++)
+			out[n++] = ts_ino_make(slot, e->t.msg[i].slot + 1,
+			                       TS_SUB_ITEM);
+		for (size_t i = 0; i < e->t.nauth; i++)
+			for (int f = 0; f < TS_A_COUNT && n < max; f++)
+				if (e->t.auth[i].box[f].len > 0)
+					out[n++] = ts_ino_make(slot,
+					        e->t.auth[i].slot + 1,
+					        TS_SUB_AFIELD + f);
+	}
+	ts_index_unlock(fs->idx);
+	return n;
+}
+
+/* Opens n's box into the cache; lock held shared.  1, 0 or -errno. */
+static int
+fill_locked(struct ts_fs *fs, uint64_t ino, const struct node *n)
+{
+	char path[3 * TS_NAME_MAX];
+	const struct ts_box *box = box_of(n, path, sizeof(path));
+	uint8_t *plain;
+	size_t len;
+	int rc;
+
+	if (box == NULL || ts_cache_has(fs->cache, ino, NULL))
+		return 0;
+	len = ts_box_plain_len(box);
+	if ((rc = ts_index_open_box(fs->idx, fs->key, n->e, path, box,
+	                            &plain)) < 0)
+		return rc;
+	rc = ts_cache_put(fs->cache, ino, plain, len);
+	sodium_memzero(plain, len);
+	free(plain);
+	return rc == 0 ? 1 : rc;
+}
+
+int
+ts_fs_cache_fill(struct ts_fs *fs, uint64_t ino)
+{
+	struct node n;
+	int rc;
+
+	ts_index_rdlock(fs->idx);
+	if ((rc = ts_fs_resolve(fs, ino, &n)) == 0)
+		rc = fill_locked(fs, ino, &n);
+	ts_index_unlock(fs->idx);
+	return rc;
+}
+
+void
+ts_fs_cache_forget(struct ts_fs *fs, const struct ts_changes *ch)
+{
+	for (size_t i = 0; i < ch->n; i++) {
+		uint64_t ino = ch->v[i].gone_ino, slot;
+		uint32_t item;
+		unsigned sub;
+
+		if (ino == 0)
+			ino = ch->v[i].dir_ino;	/* a content change */
+		if (ts_ino_split(ino, &slot, &item, &sub) < 0)
+			continue;
+		if (item == 0 && sub == TS_SUB_DIR)	/* a whole ticket */
+			ts_cache_drop_range(fs->cache, ts_ino_make(slot, 0, 0),
+			                    ts_ino_make(slot + 1, 0, 0));
+		else if (item > 0)	/* a message, or all of an authorization */
+			ts_cache_drop_range(fs->cache, ino & ~UINT64_C(15),
+			                    (ino & ~UINT64_C(15)) + 16);
+		else
+			ts_cache_drop_range(fs->cache, ino, ino + 1);
+	}
+}
+
+/*
+ * Up to size bytes of n's value from off (< its length), into *out
+ * (malloc'd, *outlen bytes): from the value cache, or from the box, opened
+ * now and then kept in the cache.  Lock held shared.
+ */
+static int
+read_sealed(struct ts_fs *fs, uint64_t ino, const struct node *n,
+            const struct ts_box *box, const char *path, size_t off,
+            size_t size, uint8_t **out, size_t *outlen)
+{
+	size_t len = ts_box_plain_len(box);
+	size_t want = size < len - off ? size : len - off;
+	uint8_t *buf = malloc(want ? want : 1), *plain;
+	ssize_t got;
+	int rc;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	if ((got = ts_cache_read(fs->cache, ino, off, buf, want)) < 0) {
+		if ((rc = ts_index_open_box(fs->idx, fs->key, n->e, path, box,
+		                            &plain)) < 0) {
+			free(buf);
+			return rc;
+		}
+		memcpy(buf, plain + off, want);
+		got = (ssize_t)want;
+		(void)ts_cache_put(fs->cache, ino, plain, len);	/* if it fits */
+		sodium_memzero(plain, len);
+		free(plain);
+	}
+	*out = buf;
+	*outlen = (size_t)got;
+	return 0;
+}
+
 /*
  * Reads are checked against the clock every time, so a descriptor opened
- * before an item's deadline reads nothing after it.  A box is opened for
- * each read that needs it and its plaintext wiped once sent: none stays
- * in the daemon's memory.
+ * before an item's deadline reads nothing after it.  Plaintext leaves the
+ * daemon's locked cache only for the reply, in a buffer wiped once sent.
  */
 static void
 op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1114,8 +1237,7 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char path[3 * TS_NAME_MAX], text[64];
 	const struct ts_box *box;
 	uint8_t *plain = NULL;
-	const char *data = NULL;
-	size_t len = 0;
+	size_t plainlen = 0, len = 0;
 	struct node n;
 	int rc;
 
@@ -1139,27 +1261,24 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ts_index_rdlock(fs->idx);
 	rc = ts_fs_resolve(fs, ino, &n);
 	if (rc == 0 && (box = box_of(&n, path, sizeof(path))) != NULL) {
-		len = ts_box_plain_len(box);
-		if ((size_t)off < len)
-			rc = ts_index_open_box(fs->idx, fs->key, n.e, path, box,
-			                       &plain);
-		data = (const char *)plain;
+		if ((uint64_t)off < ts_box_plain_len(box))
+			rc = read_sealed(fs, ino, &n, box, path, (size_t)off,
+			                 size, &plain, &plainlen);
 	} else if (rc == 0) {
 		len = meta_text(&n, text);
-		data = text;
 	}
 	ts_index_unlock(fs->idx);
-	if (rc < 0) {
+	if (rc < 0)
 		fuse_reply_err(req, -rc);
-		return;
-	}
-	if ((size_t)off >= len)
+	else if (plain != NULL)
+		fuse_reply_buf(req, (const char *)plain, plainlen);
+	else if ((size_t)off >= len)
 		fuse_reply_buf(req, NULL, 0);
 	else
-		fuse_reply_buf(req, data + off, size < len - (size_t)off ? size
+		fuse_reply_buf(req, text + off, size < len - (size_t)off ? size
 		                                : len - (size_t)off);
 	if (plain != NULL) {
-		sodium_memzero(plain, len);
+		sodium_memzero(plain, plainlen);
 		free(plain);
 	}
 }
@@ -1309,6 +1428,7 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	ts_fs_sig_of("/etc/passwd", &fs->passwd_sig);
 	ts_fs_sig_of("/etc/group", &fs->group_sig);
 	if ((rc = ts_inodes_new(&fs->inodes)) < 0 ||
+	    (rc = ts_cache_new(cfg->cache_bytes, &fs->cache)) < 0 ||
 	    (rc = ts_index_new(st, ts_fs_log, fs, &fs->idx)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto out_free;
@@ -1378,6 +1498,7 @@ ts_fs_free(struct ts_fs *fs)
 		free(p);
 	}
 	ts_index_free(fs->idx);
+	ts_cache_free(fs->cache);
 	ts_audit_close(fs->audit);
 	ts_inodes_free(fs->inodes);
 	ts_access_free(fs->acc);

@@ -31,6 +31,8 @@ struct ts_fs_config {
 	int audit;		/* keep the audit trail (always, but in the
 				   benchmark's comparison build) */
 	size_t audit_segment;	/* bytes per audit segment before rotation */
+	size_t cache_bytes;	/* the decrypted-value cache; 0 = none */
+	unsigned prefetch_threads;	/* decrypting ahead; 0 = none */
 };
 
 /*

@@ -12,10 +12,12 @@
 #include <sys/stat.h>
 
 #include "fs/access.h"
+#include "fs/cache.h"
 #include "fs/fs.h"
 #include "fs/index.h"
 #include "fs/inode.h"
 #include "fs/policy.h"
+#include "fs/prefetch.h"
 
 /* The ACL classes of the tree: who gets which bits. */
 enum acl_class {
@@ -68,6 +70,8 @@ struct ts_fs {
 	struct pending *pending;	/* messages being written; guarded by
 					   the index lock */
 	struct ts_audit *audit;		/* the trail; has its own lock */
+	struct ts_cache *cache;		/* decrypted values; own lock */
+	struct ts_prefetch *prefetch;	/* its workers; NULL when stopped */
 	pthread_mutex_t comm_lock;
 	struct comm_cache {
 		pid_t pid;
@@ -148,6 +152,21 @@ int ts_fs_is_dir(enum node_kind k);
 int ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen);
 int ts_fs_reload_policy(struct ts_fs *fs, char *err, size_t errlen);
 void ts_fs_free_handle(struct handle *h);
+/*
+ * The inode numbers of ticket slot's sealed values (at most max), for the
+ * prefetcher; takes the index lock.
+ */
+size_t ts_fs_sealed_inos(struct ts_fs *fs, uint64_t slot, uint64_t *out,
+                         size_t max);
+/*
+ * Opens the box of sealed inode ino into the value cache, unless it is
+ * there already or gone.  Returns 1 if it decrypted, 0 if nothing to do,
+ * or -errno.  Takes the index lock (shared) for the whole of it, so an
+ * item removed meanwhile is never put in the cache after its removal.
+ */
+int ts_fs_cache_fill(struct ts_fs *fs, uint64_t ino);
+/* Drops from the value cache whatever the changes took away. */
+void ts_fs_cache_forget(struct ts_fs *fs, const struct ts_changes *ch);
 
 /* write.c: the operations that change things. */
 void ts_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,

@@ -29,6 +29,10 @@ struct options {
 	char *whitelist;	/* -o whitelist= */
 	char *policy;		/* -o policy= */
 	unsigned long audit_segment;	/* -o audit_segment= (bytes) */
+	unsigned long cache_mb;		/* -o cache= (MiB) */
+	int cache_set;
+	unsigned long prefetch;		/* -o prefetch= (threads) */
+	int prefetch_set;
 	int foreground;		/* -f */
 	int debug;		/* -d */
 	int help;		/* -h */
@@ -41,6 +45,10 @@ static const struct fuse_opt option_spec[] = {
 	OPT("whitelist=%s", whitelist),
 	OPT("policy=%s", policy),
 	OPT("audit_segment=%lu", audit_segment),
+	OPT("cache=%lu", cache_mb),
+	OPT("cache=", cache_set),
+	OPT("prefetch=%lu", prefetch),
+	OPT("prefetch=", prefetch_set),
 	OPT("-f", foreground),
 	OPT("-d", debug),
 	OPT("debug", debug),
@@ -94,6 +102,10 @@ usage(FILE *out)
 	      "  -o whitelist=FILE  default STORE/whitelist\n"
 	      "  -o policy=FILE     default STORE/policy\n"
 	      "  -o audit_segment=N bytes per audit segment (default 64 MiB)\n"
+	      "  -o cache=MB        decrypted values kept in locked memory\n"
+	      "                     (default 32; 0 = none)\n"
+	      "  -o prefetch=N      threads decrypting ahead (default: one a\n"
+	      "                     core; 0 = none)\n"
 	      "  -f                 stay in the foreground\n"
 	      "  -d                 debug output (implies -f)\n"
 	      "  other -o options go to FUSE (ro, ...); allow_other is implied\n",
@@ -213,6 +225,9 @@ main(int argc, char **argv)
 	cfg.audit = 1;
 #endif
 	cfg.audit_segment = o.audit_segment ? o.audit_segment : 64u << 20;
+	cfg.cache_bytes = (o.cache_set ? o.cache_mb : 32ul) << 20;
+	cfg.prefetch_threads = o.prefetch_set ? (unsigned)o.prefetch :
+	                       (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (ts_fs_new(st, key, &cfg, &fs, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ticketfs: %s\n", err);
 		goto out;

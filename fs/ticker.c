@@ -44,6 +44,7 @@ ts_fs_wake(struct ts_fs *fs)
 void
 ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch)
 {
+	ts_fs_cache_forget(fs, ch);
 	for (size_t i = 0; i < ch->n && fs->se != NULL; i++) {
 		struct ts_index_change *c = &ch->v[i];
 
@@ -221,6 +222,14 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&fs->ticker, NULL, ticker, fs);
+	if (rc == 0 && (rc = -ts_prefetch_start(fs, fs->cfg.prefetch_threads,
+	                                        &fs->prefetch)) != 0) {
+		atomic_store(&fs->stop, 1);
+		pthread_mutex_lock(&fs->note_lock);
+		pthread_cond_signal(&fs->note_cond);
+		pthread_mutex_unlock(&fs->note_lock);
+		pthread_join(fs->ticker, NULL);
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		return -rc;
@@ -239,6 +248,8 @@ ts_fs_stop(struct ts_fs *fs)
 	pthread_mutex_unlock(&fs->note_lock);
 	pthread_join(fs->ticker, NULL);
 	fs->ticker_running = 0;
+	ts_prefetch_stop(fs->prefetch);
+	fs->prefetch = NULL;
 	ts_fs_audit(fs, NULL, "unmount", "", 0, NULL);
 	if (fs->audit != NULL)
 		ts_audit_sync(fs->audit);

@@ -259,10 +259,10 @@ cmd_submit(int argc, char **argv)
 	if (argc < 2 || argc > 3)
 		die("usage: ticketctl submit [--batch] STORE [FILE]");
 	st = open_intake(argv[1], pk);
-	in = read_input(argc == 3 ? argv[2] : NULL, &inlen);
-	if (memchr(in, '\0', inlen) != NULL)
-		die("input holds a NUL byte");
 	if (!batch) {
+		in = read_input(argc == 3 ? argv[2] : NULL, &inlen);
+		if (memchr(in, '\0', inlen) != NULL)
+			die("input holds a NUL byte");
 		v = calloc(1, sizeof(*v));
 		if (v == NULL)
 			die("out of memory");
@@ -270,18 +270,31 @@ cmd_submit(int argc, char **argv)
 		v[0].rec = seal_ticket(pk, v[0].id, in, inlen, &v[0].len, "");
 		bad = v[0].rec == NULL;
 		n = 1;
+		wipe_free(in, inlen);
 	} else {
-		char *line = in, *end = in + inlen;
-		size_t lineno = 0;
+		/* Streamed a line at a time: only the sealed records are held
+		 * until every line has been checked. */
+		const char *path = argc == 3 ? argv[2] : NULL;
+		FILE *f = path == NULL || strcmp(path, "-") == 0 ? stdin :
+		          fopen(path, "re");
+		size_t lineno = 0, linecap = 0;
+		char *line = NULL;
+		ssize_t len;
 
-		while (line < end) {
-			char *nl = memchr(line, '\n', (size_t)(end - line));
-			size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+		if (f == NULL)
+			die("cannot open %s: %s", path, strerror(errno));
+		while ((len = getline(&line, &linecap, f)) >= 0) {
 			char where[48];
 
 			lineno++;
+			if (len > 0 && line[len - 1] == '\n')
+				len--;
 			snprintf(where, sizeof(where), "line %zu: ", lineno);
-			if (strspn(line, " \t\r") < len) {	/* not blank */
+			if (memchr(line, '\0', (size_t)len) != NULL) {
+				fprintf(stderr, "ticketctl: %sholds a NUL byte\n",
+				        where);
+				bad++;
+			} else if (strspn(line, " \t\r") < (size_t)len) {
 				if (n == cap) {
 					cap = cap ? 2 * cap : 64;
 					v = realloc(v, cap * sizeof(*v));
@@ -289,17 +302,23 @@ cmd_submit(int argc, char **argv)
 						die("out of memory");
 				}
 				ts_id_new(v[n].id);
-				v[n].rec = seal_ticket(pk, v[n].id, line, len,
-				                       &v[n].len, where);
+				v[n].rec = seal_ticket(pk, v[n].id, line,
+				                       (size_t)len, &v[n].len,
+				                       where);
 				bad += v[n].rec == NULL;
 				n++;
 			}
-			line += len + 1;
+			sodium_memzero(line, linecap);
 		}
+		if (ferror(f))
+			die("cannot read %s: %s", path ? path : "stdin",
+			    strerror(errno));
+		if (f != stdin)
+			fclose(f);
+		free(line);
 		if (n == 0 && !bad)
 			die("no ticket in the input");
 	}
-	wipe_free(in, inlen);
 	if (bad) {
 		fprintf(stderr, "ticketctl: %d ticket%s rejected; nothing was "
 		        "submitted\n", bad, bad == 1 ? "" : "s");

@@ -94,14 +94,19 @@ mount_fg() {
 	wait_for mountpoint -q "$MNT"
 }
 
+# Unmounts, then waits (up to 3 s) for the daemon to exit: it saves the
+# index snapshot after the unmount.
 umount_fs() {
 	local i
 	for i in 1 2 3 4 5; do
-		fusermount3 -u "$MNT" 2>/dev/null && return 0
+		fusermount3 -u "$MNT" 2>/dev/null && break
 		sleep 0.2
 	done
-	echo "umount_fs: $MNT busy; lazy unmount" >&2
-	umount -l "$MNT"
+	if mountpoint -q "$MNT"; then
+		echo "umount_fs: $MNT busy; lazy unmount" >&2
+		umount -l "$MNT"
+	fi
+	wait_for sh -c "! pgrep -f -- '$TICKETFS $STORE ' >/dev/null"
 }
 
 # wait_for COMMAND...: retries for up to 3 s.

@@ -23,6 +23,15 @@ expect_fail "no key" "no key option is refused" "$TICKETFS" "$STORE" "$MNT"
 "$TICKETCTL" init "$WORK/other" "$WORK/other.key" >/dev/null
 expect_fail "does not belong" "another store's key is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$WORK/other.key"
 expect_fail "unknown option" "an unknown option is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY",frobnicate
+expect_fail "invalid parameter" "a cache size that is no number is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY",cache=lots
+"$TICKETFS" "$STORE" "$MNT" -o key="$KEY",cache=0,prefetch=0
+expect_out $AGENT "dave@example.com" "without cache and prefetch it serves" cat "$MNT/tickets/$ID/email"
+umount_fs
+"$TICKETFS" "$STORE" "$MNT" -o key="$KEY",cache=1,prefetch=4
+for i in 1 2 3; do
+	expect_out $AGENT "dave@example.com" "a tiny cache and 4 prefetchers serve (read $i)" cat "$MNT/tickets/$ID/email"
+done
+umount_fs
 expect_fail "cannot open store" "a missing store is refused" "$TICKETFS" "$WORK/nostore" "$MNT" -o key="$KEY"
 
 # Options before or after the positional arguments; ready on return.
@@ -88,7 +97,24 @@ check "fsck --key takes a passphrase file" "$TICKETCTL" fsck "$WORK/ps" --key "$
 # Damage is contained: one damaged record answers EIO, the rest serve.
 rec=$STORE/tickets/$ID
 size=$(stat -c %s "$rec")
-printf 'X' | dd of="$rec" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+# The last byte before the 8-byte checksum: the end of the last box.
+printf 'X' | dd of="$rec" bs=1 seek=$((size - 9)) conv=notrunc 2>/dev/null
+# The index snapshot of the last unmount still holds the ticket's metadata
+# (damage in place changes no inode): only the damaged box answers EIO.
+check "an index snapshot was saved at unmount" test -s "$STORE/index.snap"
+mount_fg
+eio=0
+for f in $(as $AGENT ls "$MNT/tickets/$ID"); do
+	[ "$f" = messages ] || [ "$f" = authorizations ] && continue
+	out=$(as $AGENT cat "$MNT/tickets/$ID/$f" 2>&1) ||
+		[[ $out != *"Input/output error"* ]] || eio=$((eio + 1))
+done
+check "with the snapshot, the damaged box answers EIO" test $eio -eq 1
+check "the bad box is logged" grep -q "ticket $ID: .* does not open" "$LOG"
+expect_out $AGENT "open" "the rest of the ticket serves" cat "$MNT/tickets/$ID/status"
+umount_fs
+# Without it (as after a crash) the record is read and refused whole.
+rm "$STORE/index.snap"
 mount_fg
 expect_err $AGENT "Input/output error" "a damaged ticket answers EIO" cat "$MNT/tickets/$ID/status"
 check "the damaged ticket is still listed" sh -c "setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls '$MNT/tickets' | grep -q '$ID'"

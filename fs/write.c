@@ -131,6 +131,10 @@ store_message(struct ts_fs *fs, fuse_req_t req, struct handle *h)
 	else if ((check = json_stringn(h->buf, h->len)) == NULL)
 		rc = -EINVAL;	/* not UTF-8 */
 	else {
+		/* jansson's copy of the text: free() would leave it in the
+		 * heap (the daemon never sets jansson's wiping allocator). */
+		sodium_memzero((char *)(uintptr_t)json_string_value(check),
+		               h->len);
 		json_decref(check);
 		rc = 0;
 	}
@@ -166,26 +170,31 @@ ts_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	int rc;
 
 	(void)ino;
-	if (h->kind == H_READ) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	if (h->done) {	/* a stored message or an applied status is final */
-		fuse_reply_err(req, h->kind == H_STATUS ? EINVAL : EPERM);
-		return;
-	}
-	if ((size_t)off != h->len) {	/* no holes, no rewriting */
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	rc = append(h, buf, size, h->kind == H_STATUS ? STATUS_MAX
-	                                              : TS_MESSAGE_MAX - 1);
-	if (rc == -EFBIG && h->kind == H_STATUS)
+	if (h->kind == H_READ)
+		rc = -EBADF;
+	else if (h->done)	/* a stored message or an applied status is final */
+		rc = h->kind == H_STATUS ? -EINVAL : -EPERM;
+	else if ((size_t)off != h->len)	/* no holes, no rewriting */
 		rc = -EINVAL;
-	/* A status is applied as soon as its line is complete, so that the
-	 * write itself reports a refused move. */
-	if (rc == 0 && h->kind == H_STATUS && memchr(h->buf, '\n', h->len))
-		rc = apply_status(fs, req, h);
+	else {
+		rc = append(h, buf, size, h->kind == H_STATUS ? STATUS_MAX
+		                                       : TS_MESSAGE_MAX - 1);
+		if (rc == -EFBIG && h->kind == H_STATUS)
+			rc = -EINVAL;
+		/* A status is applied as soon as its line is complete, so
+		 * that the write itself reports a refused move. */
+		if (rc == 0 && h->kind == H_STATUS &&
+		    memchr(h->buf, '\n', h->len))
+			rc = apply_status(fs, req, h);
+	}
+	/*
+	 * buf is in libfuse's receive buffer, which is reused but never
+	 * wiped: a message's text would stay there, outside the locked cache
+	 * and in core dumps, until a later request overwrites it.  The text is
+	 * in h->buf now (wiped when freed).  Status words are not secret.
+	 */
+	if (h->kind != H_STATUS)
+		sodium_memzero((char *)(uintptr_t)buf, size);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else

@@ -3,7 +3,8 @@
 # Idempotent: installs only what is missing.  Needs root.
 set -e
 PKGS="build-essential cmake pkg-config libfuse3-dev fuse3 libsodium-dev
-      libxxhash-dev libjansson-dev check jq acl util-linux passwd"
+      libxxhash-dev libjansson-dev check jq acl util-linux passwd gdb
+      python3"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

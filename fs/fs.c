@@ -1408,7 +1408,6 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 {
 	struct ts_fs *fs = calloc(1, sizeof(*fs));
 	struct ts_changes ch = { 0 };
-	unsigned char snapkey[32];
 	int rc;
 
 	if (fs == NULL)
@@ -1451,12 +1450,8 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 		         "verify)" : strerror(-rc));
 		goto out_free;
 	}
-	if ((rc = ts_seal_derive(key, "index-snapshot", snapkey,
-	                         sizeof(snapkey))) == 0)
-		rc = ts_store_snapshot_key(st, snapkey);
-	sodium_memzero(snapkey, sizeof(snapkey));
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot derive the snapshot key: %s",
+	if ((rc = ts_store_set_key(st, key)) < 0) {
+		snprintf(err, errlen, "cannot derive the store's keys: %s",
 		         strerror(-rc));
 		goto out_free;
 	}

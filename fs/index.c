@@ -383,8 +383,10 @@ load_one(void *arg, const char *id, struct ts_ticket *t, int err)
 	struct ts_index *idx = arg;
 
 	if (err < 0)
-		idx->log(idx->logarg, "ticket %s: damaged record (%s); its items "
-		         "answer EIO", id, strerror(-err));
+		idx->log(idx->logarg, "ticket %s: %s; its items answer EIO", id,
+		         err == -EKEYREJECTED ? "record not authenticated by "
+		         "this daemon's key (forged, or written behind its back)" :
+		         err == -EBADMSG ? "damaged record" : strerror(-err));
 	if (t != NULL)
 		t->next_slot = 0;
 	struct ts_entry *e;
@@ -571,6 +573,10 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 	int rc;
 
 	if (e == NULL) {
+		/* Its ticket may still wait in intake (its write failed and
+		 * is retried): wait for it rather than lose the item. */
+		if (ts_store_ticket_known(idx->st, in->id) == 1)
+			return -EAGAIN;
 		idx->log(idx->logarg, "intake for unknown ticket %s refused",
 		         in->id);
 		return -ENOENT;
@@ -583,8 +589,11 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		struct ts_message *m;
 
 		dir = ts_ino_make(e->slot, 0, TS_SUB_MSGDIR);
-		if (ts_ticket_find_msg(&nt, in->msg[0].name) != NULL)
-			goto out_done;	/* already taken in */
+		/* Already taken in (a retry after a failed fsync), or taken
+		 * in and removed since: never again. */
+		if (ts_ticket_find_msg(&nt, in->msg[0].name) != NULL ||
+		    ts_index_tomb(idx, dir, in->msg[0].name))
+			goto out_done;
 		if ((m = ts_ticket_add_msg(&nt)) == NULL)
 			goto out_nomem;
 		*m = (struct ts_message){ .stored_ms = in->msg[0].stored_ms,
@@ -597,7 +606,8 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		uint32_t slot;
 
 		dir = ts_ino_make(e->slot, 0, TS_SUB_AUTHDIR);
-		if (ts_ticket_find_auth(&nt, in->auth[0].name) != NULL)
+		if (ts_ticket_find_auth(&nt, in->auth[0].name) != NULL ||
+		    ts_index_tomb(idx, dir, in->auth[0].name))
 			goto out_done;
 		if ((a = ts_ticket_add_auth(&nt)) == NULL)
 			goto out_nomem;

@@ -211,7 +211,7 @@ static int
 finish(int kind, struct ts_ticket *t, uint8_t *blob, uint8_t **rec,
        size_t *reclen)
 {
-	int rc = ts_record_encode(kind, t, blob, rec, reclen);
+	int rc = ts_record_encode(kind, t, blob, NULL, rec, reclen);
 
 	free(blob);
 	ts_ticket_release(t);

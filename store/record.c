@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <xxhash.h>
 
 #include "store/seal.h"
@@ -26,6 +27,7 @@ enum tag {
 	TAG_FIELD = 16,		/* 16 .. 16 + TS_F_COUNT - 1 */
 	TAG_MESSAGE = 32,
 	TAG_AUTH = 33,
+	TAG_MAC = 48,		/* the daemon's MAC; last item, when present */
 };
 
 static const uint8_t MAGIC[4] = { 'T', 'K', 'F', 'R' };
@@ -132,11 +134,11 @@ out_name(struct out *o, const char *name)
 
 int
 ts_record_encode(int kind, const struct ts_ticket *t, const uint8_t *blob,
-                 uint8_t **out, size_t *outlen)
+                 const unsigned char *mackey, uint8_t **out, size_t *outlen)
 {
 	struct out o = { 0 };
 	size_t at;
-	uint8_t *hdr;
+	uint8_t *hdr, *mac = NULL;
 
 	hdr = out_reserve(&o, HDR_LEN);
 	if (hdr != NULL) {
@@ -195,8 +197,19 @@ ts_record_encode(int kind, const struct ts_ticket *t, const uint8_t *blob,
 		}
 		tlv_end(&o, at);
 	}
+	if (mackey != NULL) {
+		at = tlv_begin(&o, TAG_MAC);
+		if (out_reserve(&o, TS_RECORD_MACBYTES) != NULL)
+			mac = o.buf + o.len - TS_RECORD_MACBYTES;
+		tlv_end(&o, at);
+	}
 	if (!o.err)
 		ts_le32_put(o.buf + 8, (uint32_t)(o.len - HDR_LEN));
+	/* Over everything before the MAC item, the final header included. */
+	if (!o.err && mac != NULL)
+		crypto_generichash(mac, TS_RECORD_MACBYTES, o.buf,
+		                   (size_t)(mac - o.buf) - TLV_HDR, mackey,
+		                   TS_RECORD_MACKEYBYTES);
 	hdr = out_reserve(&o, SUM_LEN);
 	if (o.err) {
 		free(o.buf);
@@ -411,6 +424,10 @@ decode_body(const uint8_t *buf, size_t len, int kind, struct ts_ticket *t)
 			if ((rc = decode_auth(&r, t)) < 0)
 				return rc;
 			break;
+		case TAG_MAC:	/* checked by ts_record_verify_mac() */
+			if (vlen != TS_RECORD_MACBYTES || pos != end)
+				return -EBADMSG;
+			break;
 		default:
 			if (tag >= TAG_FIELD && tag < TAG_FIELD + TS_F_COUNT &&
 			    vlen > 0) {
@@ -442,4 +459,23 @@ ts_record_decode(const uint8_t *buf, size_t len, int *kind,
 	if ((rc = decode_body(buf, len, *kind, t)) < 0)
 		ts_ticket_release(t);
 	return rc;
+}
+
+int
+ts_record_verify_mac(const uint8_t *buf, size_t len,
+                     const unsigned char key[TS_RECORD_MACKEYBYTES])
+{
+	unsigned char want[TS_RECORD_MACBYTES];
+	size_t item;
+
+	if (len < HDR_LEN + TLV_HDR + TS_RECORD_MACBYTES + SUM_LEN)
+		return -EKEYREJECTED;
+	item = len - SUM_LEN - TS_RECORD_MACBYTES - TLV_HDR;
+	if (ts_le16_get(buf + item) != TAG_MAC ||
+	    ts_le32_get(buf + item + 2) != TS_RECORD_MACBYTES)
+		return -EKEYREJECTED;
+	crypto_generichash(want, sizeof(want), buf, item, key,
+	                   TS_RECORD_MACKEYBYTES);
+	return sodium_memcmp(want, buf + item + TLV_HDR, sizeof(want)) == 0 ?
+	       0 : -EKEYREJECTED;
 }

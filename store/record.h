@@ -17,6 +17,14 @@
  *   MESSAGE      name_len u8 | name | stored i64 | box
  *   AUTH         name_len u8 | name | created i64 | expires i64
  *                | 3 x (box_len u32 | box)   (box_len 0 = absent)
+ *   MAC          32 bytes, the last item of every record the daemon
+ *                writes: keyed BLAKE2b-256 of the record up to this item
+ *                (header with its final length included), with a key
+ *                derived from the daemon's secret key (TS_RECORD_MAC_PURPOSE).
+ *                A sealed box proves nothing about who wrote it (anyone
+ *                with the public key can seal) and XXH3 catches accidents,
+ *                not tampering: the MAC is what shows a record in tickets/
+ *                is the daemon's own.  Intake records carry none.
  *
  * Records are never modified in place: a changed ticket is written whole
  * to a new file and renamed over the old one.
@@ -37,14 +45,19 @@ enum ts_record_kind {
 };
 
 #define TS_RECORD_MAX (64u << 20)	/* largest record accepted */
+#define TS_RECORD_MACBYTES 32
+#define TS_RECORD_MACKEYBYTES 32
+#define TS_RECORD_MAC_PURPOSE "record-mac"	/* for ts_seal_derive() */
 
 /*
  * Encodes t as a record of kind into *out (malloc'd, *outlen bytes).  The
- * boxes of t are read from blob at their offsets.  -EINVAL if t does not
+ * boxes of t are read from blob at their offsets.  With mackey (32 bytes)
+ * the record ends with a MAC item; NULL for none.  -EINVAL if t does not
  * fit the format (a name too long, a box over TS_RECORD_MAX).
  */
 int ts_record_encode(int kind, const struct ts_ticket *t,
-                     const uint8_t *blob, uint8_t **out, size_t *outlen);
+                     const uint8_t *blob, const unsigned char *mackey,
+                     uint8_t **out, size_t *outlen);
 
 /*
  * Decodes buf into *kind and *t, whose boxes then point into buf.  Checks
@@ -54,5 +67,13 @@ int ts_record_encode(int kind, const struct ts_ticket *t,
  */
 int ts_record_decode(const uint8_t *buf, size_t len, int *kind,
                      struct ts_ticket *t);
+
+/*
+ * 0 if the record in buf ends with a MAC item made with key; else
+ * -EKEYREJECTED (no MAC, or another key's, or altered since).  Call it on
+ * a record ts_record_decode() accepted.
+ */
+int ts_record_verify_mac(const uint8_t *buf, size_t len,
+                         const unsigned char key[TS_RECORD_MACKEYBYTES]);
 
 #endif

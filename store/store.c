@@ -37,9 +37,9 @@ ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 }
 
 int
-ts_store_snapshot_key(struct ts_store *st, const unsigned char key[32])
+ts_store_set_key(struct ts_store *st, const struct ts_seckey *key)
 {
-	return st->ops->snapshot_key(st, key);
+	return st->ops->set_key(st, key);
 }
 
 int

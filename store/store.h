@@ -60,15 +60,24 @@ typedef int (*ts_store_ticket_fn)(void *arg, const char *id,
 int ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
 
 /*
+ * Gives the store the daemon's secret key, from which it derives the keys
+ * that authenticate what only the daemon writes: every ticket record
+ * carries a MAC (store/record.h), checked at load (a record without a
+ * valid one is refused as -EKEYREJECTED) and before boxes are carried over
+ * into a rewrite; and the index snapshot.  A store without the key (the
+ * tools) neither writes nor checks MACs.
+ */
+int ts_store_set_key(struct ts_store *st, const struct ts_seckey *key);
+
+/*
  * The index snapshot (store/snapshot.h): one file holding every ticket's
  * metadata, so ts_store_load need not read every record.  Only a store
- * given the key (32 bytes, derived from the daemon's secret key) reads or
- * writes it.  snapshot_save takes the tickets as the caller's index holds
- * them (sorted by id, no concurrent writes); load then uses an entry only
- * if the tickets directory has not changed since and the record file is
- * the one the entry was taken from, else it reads the record.
+ * given the key reads or writes it.  snapshot_save takes the tickets as
+ * the caller's index holds them (sorted by id, no concurrent writes); load
+ * then uses an entry only if the tickets directory has not changed since
+ * and the record file is the one the entry was taken from, else it reads
+ * the record.
  */
-int ts_store_snapshot_key(struct ts_store *st, const unsigned char key[32]);
 int ts_store_snapshot_save(struct ts_store *st,
                            const struct ts_ticket *const *t, size_t n);
 

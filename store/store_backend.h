@@ -13,7 +13,7 @@ struct ts_store_ops {
 	void (*close)(struct ts_store *st);
 	int (*pubkey)(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES]);
 	int (*load)(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
-	int (*snapshot_key)(struct ts_store *st, const unsigned char key[32]);
+	int (*set_key)(struct ts_store *st, const struct ts_seckey *key);
 	int (*snapshot_save)(struct ts_store *st,
 	                     const struct ts_ticket *const *t, size_t n);
 	int (*read_box)(struct ts_store *st, const char *id,

@@ -30,8 +30,10 @@ struct file_store {
 	int rejectedfd;		/* STORE/intake/rejected; -1 in intake mode */
 	struct timespec intake_mtime;	/* intake/ mtime at the last poll */
 	int intake_polled;	/* intake_mtime is valid */
-	unsigned char *snapkey;	/* the snapshot's MAC key (sodium_malloc);
-				   NULL: no snapshot is read or written */
+	unsigned char *snapkey;	/* the snapshot's MAC key and */
+	unsigned char *reckey;	/* the records' MAC key, both derived from
+				   the secret key, in one sodium_malloc'd
+				   block; NULL: no key given (ticketctl) */
 };
 
 static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r' };
@@ -480,6 +482,10 @@ file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 			ts_ticket_release(&t);
 			err = -EBADMSG;
 		}
+		/* Well formed, but is it the daemon's own? */
+		if (err == 0 && fs->reckey != NULL &&
+		    (err = ts_record_verify_mac(buf, len, fs->reckey)) < 0)
+			ts_ticket_release(&t);
 		free(buf);
 		rc = fn(arg, id, err == 0 ? &t : NULL, err);
 	}
@@ -489,15 +495,26 @@ file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 }
 
 static int
-file_snapshot_key(struct ts_store *st,
-                  const unsigned char key[TS_SNAPSHOT_KEYBYTES])
+file_set_key(struct ts_store *st, const struct ts_seckey *key)
 {
 	struct file_store *fs = fs_of(st);
+	unsigned char *k = fs->snapkey;
+	int rc;
 
-	if (fs->snapkey == NULL &&
-	    (fs->snapkey = sodium_malloc(TS_SNAPSHOT_KEYBYTES)) == NULL)
+	if (k == NULL && (k = sodium_malloc(TS_SNAPSHOT_KEYBYTES +
+	                                    TS_RECORD_MACKEYBYTES)) == NULL)
 		return -ENOMEM;
-	memcpy(fs->snapkey, key, TS_SNAPSHOT_KEYBYTES);
+	if ((rc = ts_seal_derive(key, "index-snapshot", k,
+	                         TS_SNAPSHOT_KEYBYTES)) < 0 ||
+	    (rc = ts_seal_derive(key, TS_RECORD_MAC_PURPOSE,
+	                         k + TS_SNAPSHOT_KEYBYTES,
+	                         TS_RECORD_MACKEYBYTES)) < 0) {
+		sodium_free(k);
+		fs->snapkey = fs->reckey = NULL;
+		return rc;
+	}
+	fs->snapkey = k;
+	fs->reckey = k + TS_SNAPSHOT_KEYBYTES;
 	return 0;
 }
 
@@ -661,9 +678,15 @@ file_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 		                        &old, &oldlen);
 		if (rc < 0)
 			return rc;
-		/* Never carry boxes over from a record that fails its check. */
+		/* Never carry boxes over from a record that fails its check,
+		 * nor from one the daemon did not write. */
 		if ((rc = ts_record_decode(old, oldlen, &kind, &check)) < 0)
 			goto out;
+		if (fs->reckey != NULL &&
+		    (rc = ts_record_verify_mac(old, oldlen, fs->reckey)) < 0) {
+			ts_ticket_release(&check);
+			goto out;
+		}
 		rc = carried_all(t, &check) ? 0 : -ESTALE;
 		ts_ticket_release(&check);
 		if (rc < 0)
@@ -685,7 +708,8 @@ file_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	for (size_t i = 0; i < tmp.nauth; i++)
 		for (int f = 0; f < TS_A_COUNT; f++)
 			remap(&tmp.auth[i].box[f], oldlen);
-	rc = ts_record_encode(TS_REC_TICKET, &tmp, blob, &rec, &reclen);
+	rc = ts_record_encode(TS_REC_TICKET, &tmp, blob, fs->reckey, &rec,
+	                      &reclen);
 	ts_ticket_release(&tmp);
 	if (rc < 0)
 		goto out;
@@ -774,14 +798,23 @@ file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg)
 			ts_ticket_release(&t);
 			err = -EBADMSG;
 		}
-		if (err == -ENOENT) {	/* raced with another poller */
+		/*
+		 * Gone (raced with another poller), or unreadable for now (EIO,
+		 * ENOMEM...): left in place for the next poll, never rejected;
+		 * only a record that is itself bad (EBADMSG) is.
+		 */
+		if (err < 0 && err != -EBADMSG) {
 			free(buf);
+			if (err != -ENOENT)
+				fs->intake_polled = 0;	/* rescan next time */
 			continue;
 		}
 		res = fn(arg, names[i], kind, err == 0 ? &t : NULL, buf, err);
 		free(buf);
-		if (res == -EAGAIN)
+		if (res == -EAGAIN) {
+			fs->intake_polled = 0;
 			continue;
+		}
 		if (res == 0) {
 			if (ts_sysio_remove_durable(fs->intakefd, names[i]) == 0)
 				taken++;
@@ -903,7 +936,7 @@ static const struct ts_store_ops file_ops = {
 	.close = file_close,
 	.pubkey = file_pubkey,
 	.load = file_load,
-	.snapshot_key = file_snapshot_key,
+	.set_key = file_set_key,
 	.snapshot_save = file_snapshot_save,
 	.read_box = file_read_box,
 	.write = file_write,

@@ -41,6 +41,12 @@ ts_sysio_inject(enum ts_sysio_op op, unsigned n, int err, int persistent)
 	atomic_store(&f->countdown, n);
 }
 
+int
+ts_sysio_armed(enum ts_sysio_op op)
+{
+	return atomic_load(&faults[op].countdown) != 0;
+}
+
 void
 ts_sysio_reset(void)
 {

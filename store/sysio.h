@@ -31,6 +31,8 @@ enum ts_sysio_op {
  * call from the nth on fail until disarmed.  Thread-safe.
  */
 void ts_sysio_inject(enum ts_sysio_op op, unsigned n, int err, int persistent);
+/* 1 if the fault injected for op has not fired yet. */
+int ts_sysio_armed(enum ts_sysio_op op);
 /* Disarm every injected fault. */
 void ts_sysio_reset(void);
 

@@ -58,6 +58,7 @@ setup(void)
 	free(rec);
 	ts_store_close(in);
 	ck_assert_int_eq(ts_store_open(dir, TS_STORE_DAEMON, &st), 0);
+	ck_assert_int_eq(ts_store_set_key(st, key), 0);	/* as the daemon */
 	ck_assert_int_eq(ts_index_new(st, quiet, NULL, &idx), 0);
 	ck_assert_int_eq(ts_policy_parse(policy, strlen(policy), &p, err,
 	                                 sizeof(err)), 0);

@@ -265,7 +265,7 @@ START_TEST(ticket_round_trip)
 	int kind = 0;
 
 	fixed_ticket(&t, blob, &bloblen);
-	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, NULL, &rec,
 	                                  &reclen), 0);
 	ck_assert_ptr_nonnull(rec);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
@@ -281,7 +281,7 @@ START_TEST(ticket_round_trip)
 		uint8_t *again = NULL;
 		size_t againlen;
 
-		ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &back, rec,
+		ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &back, rec, NULL,
 		                                  &again, &againlen), 0);
 		ck_assert_uint_eq(againlen, reclen);
 		ck_assert_mem_eq(again, rec, reclen);
@@ -305,7 +305,7 @@ START_TEST(minimal_ticket_round_trip)
 	t.created_ms = 1;
 	t.status = TS_OPEN;
 	add_box(blob, &bloblen, 1, O, &t.field[TS_F_USERNAME]);
-	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, NULL, &rec,
 	                                  &reclen), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
 	ck_assert_int_eq(kind, TS_REC_TICKET);
@@ -349,7 +349,7 @@ START_TEST(sealed_ticket_round_trip)
 	ck_assert_int_eq(ts_intake_seal_append(ts_seal_seckey_pk(key), t.id,
 	                 "authorizations/a1/password", "pw", 2, &blob, &bloblen,
 	                 &a->box[TS_A_PASSWORD]), 0);
-	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, NULL, &rec,
 	                                  &reclen), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
 	check_same(&t, blob, &back, rec);
@@ -397,7 +397,7 @@ START_TEST(auth_fields_removed_round_trip)
 	strcpy(a->name, "a2");
 	a->created_ms = T0;
 	a->expires_ms = EXP2;
-	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, NULL, &rec,
 	                                  &reclen), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
 	ck_assert_int_eq(kind, TS_REC_TICKET);
@@ -423,7 +423,7 @@ START_TEST(message_record_round_trip)
 	strcpy(m->name, "20260101-000000-000000-0002");
 	m->stored_ms = T0 + 5;
 	add_box(blob, &bloblen, 11, O + 100, &m->box);
-	ck_assert_int_eq(ts_record_encode(TS_REC_MESSAGE, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_MESSAGE, &t, blob, NULL, &rec,
 	                                  &reclen), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
 	ck_assert_int_eq(kind, TS_REC_MESSAGE);
@@ -451,7 +451,7 @@ START_TEST(auth_record_round_trip)
 	add_box(blob, &bloblen, 12, O + 3, &a->box[TS_A_ACCOUNT]);
 	add_box(blob, &bloblen, 13, O + 4, &a->box[TS_A_PASSWORD]);
 	add_box(blob, &bloblen, 14, O + 5, &a->box[TS_A_RESOURCE]);
-	ck_assert_int_eq(ts_record_encode(TS_REC_AUTH, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_AUTH, &t, blob, NULL, &rec,
 	                                  &reclen), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
 	ck_assert_int_eq(kind, TS_REC_AUTH);
@@ -474,7 +474,7 @@ START_TEST(revoke_record_round_trip)
 	strcpy(t.id, FIXED_ID);
 	ck_assert_ptr_nonnull(a = ts_ticket_add_auth(&t));
 	strcpy(a->name, "a1");
-	ck_assert_int_eq(ts_record_encode(TS_REC_REVOKE, &t, NULL, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_REVOKE, &t, NULL, NULL, &rec,
 	                                  &reclen), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
 	ck_assert_int_eq(kind, TS_REC_REVOKE);
@@ -501,7 +501,7 @@ START_TEST(kind_is_checked_against_content)
 
 	fixed_ticket(&t, blob, &bloblen);
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		ck_assert_int_eq(ts_record_encode(kinds[i], &t, blob, &rec,
+		ck_assert_int_eq(ts_record_encode(kinds[i], &t, blob, NULL, &rec,
 		                                  &reclen), 0);
 		check_refused(rec, reclen, "fixed ticket under another kind");
 		free(rec);
@@ -523,7 +523,7 @@ START_TEST(encode_refuses_oversize)
 	t.created_ms = 1;
 	t.field[TS_F_DESCRIPTION].off = 0;
 	t.field[TS_F_DESCRIPTION].len = TS_RECORD_MAX;
-	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, NULL, &rec,
 	                                  &reclen), -EINVAL);
 	ck_assert_ptr_eq(rec, (uint8_t *)1);	/* untouched */
 	ck_assert_uint_eq(reclen, 7);
@@ -540,7 +540,7 @@ START_TEST(every_bit_flip_refused)
 	int kind;
 
 	fixed_ticket(&t, blob, &bloblen);
-	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, NULL, &rec,
 	                                  &reclen), 0);
 	for (size_t i = 0; i < reclen; i++) {
 		for (int bit = 0; bit < 8; bit++) {
@@ -568,7 +568,7 @@ START_TEST(every_truncation_refused)
 	size_t bloblen, reclen;
 
 	fixed_ticket(&t, blob, &bloblen);
-	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, NULL, &rec,
 	                                  &reclen), 0);
 	for (size_t n = 0; n < reclen; n++) {
 		/* A copy of exactly n bytes, so a read past it is caught. */
@@ -603,7 +603,7 @@ START_TEST(golden_record_matches_encoder)
 	size_t bloblen, reclen, goldlen;
 
 	fixed_ticket(&t, blob, &bloblen);
-	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, &rec,
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, NULL, &rec,
 	                                  &reclen), 0);
 	gold = try_read_fixture("record_v1.bin", &goldlen);
 	if (gold == NULL || goldlen != reclen ||
@@ -1415,6 +1415,76 @@ START_TEST(forged_record_refused)
 }
 END_TEST
 
+/*
+ * The daemon's MAC: made with a key, checked with it; a record without
+ * one, with another key's, or altered and re-checksummed is rejected; a
+ * MAC item anywhere but last, or of the wrong size, does not decode.
+ */
+START_TEST(mac_made_and_checked)
+{
+	unsigned char k1[TS_RECORD_MACKEYBYTES], k2[TS_RECORD_MACKEYBYTES];
+	struct ts_ticket t, back;
+	uint8_t blob[8192], *rec = NULL, *plain = NULL, *again = NULL;
+	size_t bloblen, reclen, plainlen, againlen;
+	int kind;
+
+	memset(k1, 1, sizeof(k1));
+	memset(k2, 2, sizeof(k2));
+	fixed_ticket(&t, blob, &bloblen);
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, k1, &rec,
+	                                  &reclen), 0);
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &t, blob, NULL, &plain,
+	                                  &plainlen), 0);
+	ck_assert_uint_eq(reclen, plainlen + 6 + TS_RECORD_MACBYTES);
+	/* It decodes to the same ticket, and re-encodes to the same bytes. */
+	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
+	check_same(&t, blob, &back, rec);
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, &back, rec, k1, &again,
+	                                  &againlen), 0);
+	ck_assert_uint_eq(againlen, reclen);
+	ck_assert_mem_eq(again, rec, reclen);
+	free(again);
+	ts_ticket_release(&back);
+	ck_assert_int_eq(ts_record_verify_mac(rec, reclen, k1), 0);
+	ck_assert_int_eq(ts_record_verify_mac(rec, reclen, k2), -EKEYREJECTED);
+	ck_assert_int_eq(ts_record_verify_mac(plain, plainlen, k1),
+	                 -EKEYREJECTED);
+	ck_assert_int_eq(ts_record_verify_mac(rec, 10, k1), -EKEYREJECTED);
+	/* Every byte before the MAC, altered with the checksum fixed up. */
+	for (size_t at = 0; at < reclen - 8 - TS_RECORD_MACBYTES - 6; at++) {
+		rec[at] ^= 0x20;
+		ts_le64_put(rec + reclen - 8, XXH3_64bits(rec, reclen - 8));
+		ck_assert_msg(ts_record_verify_mac(rec, reclen, k1) ==
+		              -EKEYREJECTED, "byte %zu altered, MAC holds", at);
+		rec[at] ^= 0x20;
+	}
+	ts_le64_put(rec + reclen - 8, XXH3_64bits(rec, reclen - 8));
+	ck_assert_int_eq(ts_record_verify_mac(rec, reclen, k1), 0);
+	/* A MAC of the wrong size does not decode. */
+	ts_le32_put(rec + reclen - 8 - TS_RECORD_MACBYTES - 4,
+	            TS_RECORD_MACBYTES - 1);
+	ts_le64_put(rec + reclen - 8, XXH3_64bits(rec, reclen - 8));
+	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), -EBADMSG);
+	free(rec);
+	free(plain);
+	ts_ticket_release(&t);
+}
+END_TEST
+
+/* A MAC item followed by anything is refused. */
+START_TEST(mac_not_last_refused)
+{
+	struct fb f;
+	uint8_t mac[TS_RECORD_MACBYTES] = { 0 };
+
+	fb_ticket(&f);
+	fb_tlv(&f, 48, mac, sizeof(mac));
+	fb_tlv_i64(&f, TAG_PROCESSING, T0 + 1);
+	fb_finish(&f);
+	check_refused(f.b, f.len, "MAC before another item");
+}
+END_TEST
+
 START_TEST(body_length_mismatch_refused)
 {
 	struct fb f;
@@ -1481,6 +1551,8 @@ record_suite(void)
 
 	tcase_add_loop_test(forged, forged_record_refused, 0, NFORGERIES);
 	tcase_add_test(forged, body_length_mismatch_refused);
+	tcase_add_test(forged, mac_made_and_checked);
+	tcase_add_test(forged, mac_not_last_refused);
 	tcase_add_test(forged, unknown_tags_refused);
 	suite_add_tcase(s, forged);
 	return s;

@@ -1072,9 +1072,97 @@ START_TEST(damaged_ticket_file)
 }
 END_TEST
 
+/* ---- the daemon's MAC on every record ---- */
+
+/* Writes t (boxes in blob) as a record of its own making into tickets/. */
+static void
+plant_record(const struct ts_ticket *t, const uint8_t *blob,
+             const unsigned char *mackey)
+{
+	uint8_t *rec;
+	size_t len;
+	char p[4096];
+
+	ck_assert_int_eq(ts_record_encode(TS_REC_TICKET, t, blob, mackey, &rec,
+	                                  &len), 0);
+	snprintf(p, sizeof(p), "%s/%s", sp("tickets"), t->id);
+	write_file(p, rec, len);
+	free(rec);
+}
+
+/*
+ * A store given the key writes a MAC into every record and refuses, at
+ * load and before carrying boxes into a rewrite, a record without one: one
+ * planted by someone holding only the public key, or one altered (status
+ * moved, expiry pushed) and re-MAC'd with another key.  Without the key
+ * (the tools) MACs are neither written nor checked.
+ */
+START_TEST(record_mac_required)
+{
+	struct ts_store *st = create_open();
+	struct loadset ls = { .n = 0 };
+	unsigned char other[TS_RECORD_MACKEYBYTES];
+	struct built b, f;
+	struct loaded *l;
+	uint8_t *rec;
+	size_t len;
+
+	ck_assert_int_eq(ts_store_set_key(st, key), 0);
+	build(&b, ID1);
+	store_built(st, &b);
+	/* Forged: well formed, boxes sealed with the public key, no MAC. */
+	build(&f, ID2);
+	for (int k = 0; k < TS_F_COUNT; k++)
+		f.t.field[k].off &= ~TS_BOX_NEW;
+	f.t.msg[0].box.off &= ~TS_BOX_NEW;
+	for (int k = 0; k < TS_A_COUNT; k++)
+		f.t.auth[0].box[k].off &= ~TS_BOX_NEW;
+	plant_record(&f.t, f.extra, NULL);
+	/* Altered: ID1's ticket, expiry pushed, MAC'd with another key. */
+	ck_assert_int_eq(ts_store_read_record(st, ID1, &rec, &len), 0);
+	{
+		struct ts_ticket t;
+		int kind;
+
+		ck_assert_int_eq(ts_record_decode(rec, len, &kind, &t), 0);
+		strcpy(t.id, ID3);
+		t.auth[0].expires_ms += 86400000;
+		memset(other, 7, sizeof(other));
+		plant_record(&t, rec, other);
+		ts_ticket_release(&t);
+	}
+	free(rec);
+
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 3);
+	ck_assert_ptr_nonnull(l = load_find(&ls, ID1));
+	ck_assert_int_eq(l->err, 0);
+	check_built_boxes(st, &l->t);
+	ck_assert_ptr_nonnull(l = load_find(&ls, ID2));
+	ck_assert_int_eq(l->err, -EKEYREJECTED);
+	ck_assert_ptr_nonnull(l = load_find(&ls, ID3));
+	ck_assert_int_eq(l->err, -EKEYREJECTED);
+	loadset_release(&ls);
+	/* No boxes are carried over from a record the daemon did not write. */
+	built_clear_extra(&f);
+	ck_assert_int_eq(ts_store_write(st, &f.t, NULL), -EKEYREJECTED);
+	ts_store_close(st);
+
+	/* The tools, without the key, see three well-formed records. */
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), 0);
+	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ck_assert_uint_eq(ls.n, 3);
+	for (size_t k = 0; k < ls.n; k++)
+		ck_assert_int_eq(ls.v[k].err, 0);
+	loadset_release(&ls);
+	ts_store_close(st);
+	built_release(&b);
+	built_release(&f);
+}
+END_TEST
+
 /* ---- the index snapshot ---- */
 
-static const unsigned char SNAPKEY[32] = "snapshot key for the unit suite";
 
 /* Loads st and saves what it loaded as the snapshot. */
 static void
@@ -1090,11 +1178,11 @@ load_and_save(struct ts_store *st)
 	loadset_release(&ls);
 }
 
-/* Error ts_store_load reports for id through a fresh handle (k: the
- * snapshot key, or NULL for none).  Boxes are not opened: a damaged box
- * shows only when it is read. */
+/* Error ts_store_load reports for id through a fresh handle (k: the key
+ * given to the store, or NULL for none).  Boxes are not opened: a damaged
+ * box shows only when it is read. */
 static int
-load_err(const unsigned char *k, const char *id)
+load_err(const struct ts_seckey *k, const char *id)
 {
 	struct loadset ls = { .n = 0 };
 	struct ts_store *st;
@@ -1103,7 +1191,7 @@ load_err(const unsigned char *k, const char *id)
 
 	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), 0);
 	if (k != NULL)
-		ck_assert_int_eq(ts_store_snapshot_key(st, k), 0);
+		ck_assert_int_eq(ts_store_set_key(st, k), 0);
 	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
 	ck_assert_ptr_nonnull(l = load_find(&ls, id));
 	err = l->err;
@@ -1121,12 +1209,12 @@ load_err(const unsigned char *k, const char *id)
 START_TEST(snapshot_used_only_while_valid)
 {
 	struct ts_store *st = create_open();
-	unsigned char other[32];
+	struct ts_seckey *other;
 	struct built b;
 	char p[4096];
 
 	ck_assert_int_eq(ts_store_snapshot_save(st, NULL, 0), -ENOKEY);
-	ck_assert_int_eq(ts_store_snapshot_key(st, SNAPKEY), 0);
+	ck_assert_int_eq(ts_store_set_key(st, key), 0);
 	for (int i = 0; i < 3; i++) {
 		build(&b, i == 0 ? ID1 : i == 1 ? ID2 : ID3);
 		store_built(st, &b);
@@ -1136,26 +1224,28 @@ START_TEST(snapshot_used_only_while_valid)
 	ck_assert_uint_eq(mode_of(sp("index.snap")), 0600);
 	snprintf(p, sizeof(p), "%s/%s", sp("tickets"), ID2);
 	flip_byte(p, 200);	/* a bit of a box, mid-file */
-	ck_assert_int_eq(load_err(SNAPKEY, ID2), 0);
+	ck_assert_int_eq(load_err(key, ID2), 0);
 	ck_assert_int_eq(load_err(NULL, ID2), -EBADMSG);
-	memcpy(other, SNAPKEY, sizeof(other));
-	other[0] ^= 1;
+	/* Another key: the snapshot is refused, so is every record's MAC. */
+	ck_assert_int_eq(ts_seal_keypair(&other), 0);
 	ck_assert_int_eq(load_err(other, ID2), -EBADMSG);
+	ck_assert_int_eq(load_err(other, ID1), -EKEYREJECTED);
+	ts_seal_seckey_free(other);
 	flip_byte(sp("index.snap"), 40);	/* inside the first entry */
-	ck_assert_int_eq(load_err(SNAPKEY, ID2), -EBADMSG);
+	ck_assert_int_eq(load_err(key, ID2), -EBADMSG);
 	flip_byte(sp("index.snap"), 40);
-	ck_assert_int_eq(load_err(SNAPKEY, ID2), 0);
+	ck_assert_int_eq(load_err(key, ID2), 0);
 	/* Truncated: refused whole. */
 	{
 		struct stat sb;
 
 		ck_assert_int_eq(stat(sp("index.snap"), &sb), 0);
 		ck_assert_int_eq(truncate(sp("index.snap"), sb.st_size - 1), 0);
-		ck_assert_int_eq(load_err(SNAPKEY, ID2), -EBADMSG);
+		ck_assert_int_eq(load_err(key, ID2), -EBADMSG);
 	}
 	load_and_save(st);	/* ID2 is now left out: damaged */
-	ck_assert_int_eq(load_err(SNAPKEY, ID2), -EBADMSG);
-	ck_assert_int_eq(load_err(SNAPKEY, ID1), 0);
+	ck_assert_int_eq(load_err(key, ID2), -EBADMSG);
+	ck_assert_int_eq(load_err(key, ID1), 0);
 	ts_store_close(st);
 }
 END_TEST
@@ -1175,7 +1265,7 @@ START_TEST(snapshot_entry_checks_inode)
 	struct stat before;
 	struct timespec ts[2];
 
-	ck_assert_int_eq(ts_store_snapshot_key(st, SNAPKEY), 0);
+	ck_assert_int_eq(ts_store_set_key(st, key), 0);
 	build(&b, ID1);
 	store_built(st, &b);
 	built_release(&b);
@@ -1191,7 +1281,7 @@ START_TEST(snapshot_entry_checks_inode)
 	ck_assert_int_eq(utimensat(AT_FDCWD, sp("tickets"), ts, 0), 0);
 
 	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st2), 0);
-	ck_assert_int_eq(ts_store_snapshot_key(st2, SNAPKEY), 0);
+	ck_assert_int_eq(ts_store_set_key(st2, key), 0);
 	ck_assert_int_eq(ts_store_load(st2, on_ticket, &ls), 0);
 	ck_assert_uint_eq(ls.n, 2);
 	ck_assert_ptr_nonnull(l = load_find(&ls, ID2));
@@ -1449,6 +1539,7 @@ store_suite(void)
 	tcase_add_test(tk, remove_ticket);
 	tcase_add_test(tk, list_and_load_order);
 	tcase_add_test(tk, damaged_ticket_file);
+	tcase_add_test(tk, record_mac_required);
 	tcase_add_test(tk, snapshot_used_only_while_valid);
 	tcase_add_test(tk, snapshot_entry_checks_inode);
 	suite_add_tcase(s, tk);

@@ -443,6 +443,7 @@ cmd_revoke(int argc, char **argv)
 struct fsck {
 	struct ts_store *st;	/* the store being checked */
 	struct ts_seckey *key;	/* NULL: structure and checksums only */
+	unsigned char *mackey;	/* records' MAC key (sodium_malloc), with key */
 	unsigned checked, bad;	/* records checked; problems found */
 };
 
@@ -504,6 +505,10 @@ fsck_ticket(void *arg, const char *id)
 		free(rec);
 		return 0;
 	}
+	if (f->key != NULL &&
+	    ts_record_verify_mac(rec, len, f->mackey) < 0)
+		finding(f, id, "not authenticated: no valid daemon MAC (forged, "
+		        "altered, or written behind the daemon's back)");
 	for (int i = 0; i < TS_F_COUNT; i++)
 		fsck_box(f, id, ts_field_names[i], rec, &t.field[i]);
 	for (size_t i = 0; i < t.nmsg; i++) {
@@ -527,8 +532,10 @@ cmd_fsck(int argc, char **argv)
 	static const char usage[] =
 		"usage: ticketctl fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
 		"Checks every ticket record's structure and checksum; with the\n"
-		"key, also opens every sealed box and checks it is bound to its\n"
-		"ticket and field.  Prints one line per bad record; exit 1 if any.\n";
+		"key, also checks each record carries the daemon's MAC (nobody\n"
+		"wrote or altered it behind the daemon's back) and opens every\n"
+		"sealed box, checking it is bound to its ticket and field.  Prints\n"
+		"one line per problem; exit 1 if any.\n";
 	struct fsck f = { 0 };
 	const char *keyfile = NULL, *passfile = NULL;
 	char err[512];
@@ -558,6 +565,10 @@ cmd_fsck(int argc, char **argv)
 		    sodium_memcmp(pk, ts_seal_seckey_pk(f.key), sizeof(pk)) != 0)
 			die("key %s does not belong to store %s", keyfile,
 			    argv[1]);
+		if ((f.mackey = sodium_malloc(TS_RECORD_MACKEYBYTES)) == NULL ||
+		    ts_seal_derive(f.key, TS_RECORD_MAC_PURPOSE, f.mackey,
+		                   TS_RECORD_MACKEYBYTES) < 0)
+			die("cannot derive the record MAC key");
 	}
 	if ((rc = ts_store_list(f.st, fsck_ticket, &f)) < 0)
 		die("cannot list the store: %s", strerror(-rc));
@@ -565,6 +576,8 @@ cmd_fsck(int argc, char **argv)
 	       f.checked == 1 ? "" : "s", f.key ? " with the key" : "",
 	       f.bad, f.bad == 1 ? "" : "s");
 	ts_seal_seckey_free(f.key);
+	if (f.mackey != NULL)
+		sodium_free(f.mackey);
 	ts_store_close(f.st);
 	return f.bad ? EXIT_FOUND : 0;
 }

@@ -64,12 +64,6 @@ opendir_at(int dirfd, const char *name)
 	return ts_sysio_openat(dirfd, name, O_RDONLY | O_DIRECTORY, 0);
 }
 
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void
 free_names(char **v, size_t n)
 {
@@ -149,42 +143,21 @@ free_name_inos(struct name_ino *v, size_t n)
 static int
 list_dir(int fd, char ***names, size_t *n)
 {
-	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-	char **v = NULL;
-	size_t cnt = 0, cap = 0;
+	struct name_ino *v;
+	char **out;
+	int rc;
 
-	if (dfd < 0)
-		return -errno;
-	if ((d = fdopendir(dfd)) == NULL) {
-		close(dfd);
-		return -errno;
+	if ((rc = list_dir_ino(fd, &v, n)) < 0)
+		return rc;
+	if ((out = malloc((*n ? *n : 1) * sizeof(*out))) == NULL) {
+		free_name_inos(v, *n);
+		return -ENOMEM;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || strcmp(de->d_name, "rejected") == 0)
-			continue;
-		if (cnt == cap) {
-			char **nv = realloc(v, (cap = cap ? 2 * cap : 64) *
-			                       sizeof(*v));
-			if (nv == NULL)
-				goto out_nomem;
-			v = nv;
-		}
-		if ((v[cnt] = strdup(de->d_name)) == NULL)
-			goto out_nomem;
-		cnt++;
-	}
-	closedir(d);
-	if (cnt > 1)
-		qsort(v, cnt, sizeof(*v), cmp_names);
-	*names = v;
-	*n = cnt;
+	for (size_t i = 0; i < *n; i++)
+		out[i] = v[i].name;	/* the strings move over */
+	free(v);
+	*names = out;
 	return 0;
-out_nomem:
-	closedir(d);
-	free_names(v, cnt);
-	return -ENOMEM;
 }
 
 int

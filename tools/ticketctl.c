@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +234,141 @@ seal_ticket(const unsigned char *pk, const char *id, const char *json,
 	return rec;
 }
 
+/* A sealed ticket waiting to be dropped into intake. */
+struct pending {
+	char id[TS_NAME_MAX + 1];
+	uint8_t *rec;
+	size_t len;
+};
+
+/* One line of a batch, sealed by whichever worker takes it. */
+struct batch_line {
+	char *text;		/* the JSON; wiped once sealed */
+	size_t len, lineno;
+	char id[TS_NAME_MAX + 1];
+	uint8_t *rec;		/* the record, or NULL */
+	size_t reclen;
+	int rc;			/* 0, -EINVAL (err says why), -errno */
+	char err[256];
+};
+
+struct batch_chunk {
+	const unsigned char *pk;
+	struct batch_line *v;
+	size_t n;
+	atomic_size_t next;	/* the next line to take */
+};
+
+#define BATCH_CHUNK 1024	/* lines sealed in parallel, then kept */
+
+static void *
+seal_lines(void *arg)
+{
+	struct batch_chunk *c = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
+		struct batch_line *l = &c->v[i];
+
+		l->rc = ts_intake_ticket(c->pk, l->id, l->text, l->len,
+		                         ts_now_ms(), &l->rec, &l->reclen, l->err,
+		                         sizeof(l->err));
+		sodium_memzero(l->text, l->len);
+	}
+	return NULL;
+}
+
+/*
+ * Reads a JSON Lines batch from path (NULL or "-": stdin) a chunk at a
+ * time, seals each chunk's lines on every core, and appends the records to
+ * *v (*n of them), in input order, with ids in that order.  Only the
+ * records are held, not the input.  Returns the number of lines rejected
+ * (each told on stderr with its line number).
+ */
+static int
+read_batch(const char *path, const unsigned char *pk, struct pending **v,
+           size_t *n)
+{
+	FILE *f = path == NULL || strcmp(path, "-") == 0 ? stdin :
+	          fopen(path, "re");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nth = ncpu > 1 ? (size_t)(ncpu > 16 ? 16 : ncpu) : 1;
+	struct batch_line *chunk = calloc(BATCH_CHUNK, sizeof(*chunk));
+	size_t lineno = 0, linecap = 0, cap = 0;
+	char *line = NULL;
+	ssize_t len = 0;
+	int bad = 0;
+
+	if (f == NULL)
+		die("cannot open %s: %s", path, strerror(errno));
+	if (chunk == NULL)
+		die("out of memory");
+	while (len >= 0) {
+		struct batch_chunk c = { pk, chunk, 0, 0 };
+		pthread_t th[16];
+
+		while (c.n < BATCH_CHUNK &&
+		       (len = getline(&line, &linecap, f)) >= 0) {
+			lineno++;
+			if (len > 0 && line[len - 1] == '\n')
+				len--;
+			if (memchr(line, '\0', (size_t)len) != NULL) {
+				fprintf(stderr, "ticketctl: line %zu: holds a NUL "
+				        "byte\n", lineno);
+				bad++;
+			} else if (strspn(line, " \t\r") < (size_t)len) {
+				struct batch_line *l = &chunk[c.n++];
+
+				memset(l, 0, sizeof(*l));
+				if ((l->text = malloc((size_t)len + 1)) == NULL)
+					die("out of memory");
+				memcpy(l->text, line, (size_t)len);
+				l->text[len] = '\0';
+				l->len = (size_t)len;
+				l->lineno = lineno;
+				ts_id_new(l->id);	/* in input order */
+			}
+			sodium_memzero(line, linecap);
+		}
+		for (size_t t = 0; t < nth; t++)
+			if (pthread_create(&th[t], NULL, seal_lines, &c) != 0)
+				die("cannot start a thread");
+		for (size_t t = 0; t < nth; t++)
+			pthread_join(th[t], NULL);
+		for (size_t i = 0; i < c.n; i++) {
+			struct batch_line *l = &chunk[i];
+
+			free(l->text);
+			if (l->rc == -EINVAL) {
+				fprintf(stderr, "ticketctl: line %zu: %s\n",
+				        l->lineno, l->err);
+				bad++;
+				continue;
+			}
+			if (l->rc < 0)
+				die("cannot seal the ticket: %s",
+				    strerror(-l->rc));
+			if (*n == cap) {
+				cap = cap ? 2 * cap : 1024;
+				if ((*v = realloc(*v, cap * sizeof(**v))) == NULL)
+					die("out of memory");
+			}
+			memcpy((*v)[*n].id, l->id, sizeof(l->id));
+			(*v)[*n].rec = l->rec;
+			(*v)[*n].len = l->reclen;
+			(*n)++;
+		}
+	}
+	if (ferror(f))
+		die("cannot read %s: %s", path ? path : "stdin",
+		    strerror(errno));
+	if (f != stdin)
+		fclose(f);
+	free(line);
+	free(chunk);
+	return bad;
+}
+
 static int
 cmd_submit(int argc, char **argv)
 {
@@ -246,9 +383,8 @@ cmd_submit(int argc, char **argv)
 	struct ts_store *st;
 	int batch = 0, bad = 0;
 	char *in;
-	size_t inlen, n = 0, cap = 0;
-	struct pending { char id[TS_NAME_MAX + 1]; uint8_t *rec; size_t len; }
-		*v = NULL;
+	size_t inlen, n = 0;
+	struct pending *v = NULL;
 
 	maybe_help(argc, argv, usage);
 	if (argc > 1 && strcmp(argv[1], "--batch") == 0) {
@@ -272,50 +408,7 @@ cmd_submit(int argc, char **argv)
 		n = 1;
 		wipe_free(in, inlen);
 	} else {
-		/* Streamed a line at a time: only the sealed records are held
-		 * until every line has been checked. */
-		const char *path = argc == 3 ? argv[2] : NULL;
-		FILE *f = path == NULL || strcmp(path, "-") == 0 ? stdin :
-		          fopen(path, "re");
-		size_t lineno = 0, linecap = 0;
-		char *line = NULL;
-		ssize_t len;
-
-		if (f == NULL)
-			die("cannot open %s: %s", path, strerror(errno));
-		while ((len = getline(&line, &linecap, f)) >= 0) {
-			char where[48];
-
-			lineno++;
-			if (len > 0 && line[len - 1] == '\n')
-				len--;
-			snprintf(where, sizeof(where), "line %zu: ", lineno);
-			if (memchr(line, '\0', (size_t)len) != NULL) {
-				fprintf(stderr, "ticketctl: %sholds a NUL byte\n",
-				        where);
-				bad++;
-			} else if (strspn(line, " \t\r") < (size_t)len) {
-				if (n == cap) {
-					cap = cap ? 2 * cap : 64;
-					v = realloc(v, cap * sizeof(*v));
-					if (v == NULL)
-						die("out of memory");
-				}
-				ts_id_new(v[n].id);
-				v[n].rec = seal_ticket(pk, v[n].id, line,
-				                       (size_t)len, &v[n].len,
-				                       where);
-				bad += v[n].rec == NULL;
-				n++;
-			}
-			sodium_memzero(line, linecap);
-		}
-		if (ferror(f))
-			die("cannot read %s: %s", path ? path : "stdin",
-			    strerror(errno));
-		if (f != stdin)
-			fclose(f);
-		free(line);
+		bad = read_batch(argc == 3 ? argv[2] : NULL, pk, &v, &n);
 		if (n == 0 && !bad)
 			die("no ticket in the input");
 	}

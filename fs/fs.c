@@ -998,6 +998,8 @@ op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+static void push_value(struct ts_fs *fs, uint64_t ino);
+
 static void
 op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -1056,6 +1058,10 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
+	if ((is_sealed(n.kind) || n.kind == N_CREATED ||
+	     n.kind == N_EXPIRES) && !wr && fs->se != NULL &&
+	    ts_inodes_claim_push(fs->inodes, ino))
+		push_value(fs, ino);
 	/*
 	 * Sealed content never changes under an inode, and its pages are
 	 * dropped when it goes, so the page cache may keep it; only callers the
@@ -1222,6 +1228,47 @@ read_sealed(struct ts_fs *fs, uint64_t ino, const struct node *n,
 	*out = buf;
 	*outlen = (size_t)got;
 	return 0;
+}
+
+/*
+ * Puts inode ino's content (a sealed value, or created / expires, which
+ * never change either) into the kernel's page cache (once per inode the
+ * kernel holds), before the open is answered: the reads that
+ * follow are served by the kernel without a READ round trip, and, as no
+ * READ reaches the daemon, the kernel does not mark the file's atime stale
+ * either, which would cost a GETATTR at the next stat and, with it, the
+ * cached ACL.  Values over PUSH_MAX are read the usual way.
+ */
+#define PUSH_MAX (256u << 10)
+static void
+push_value(struct ts_fs *fs, uint64_t ino)
+{
+	char path[3 * TS_NAME_MAX], text[64];
+	const struct ts_box *box;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct node n;
+
+	ts_index_rdlock(fs->idx);
+	if (ts_fs_resolve(fs, ino, &n) < 0)
+		;
+	else if ((box = box_of(&n, path, sizeof(path))) != NULL) {
+		if ((len = ts_box_plain_len(box)) > 0 && len <= PUSH_MAX &&
+		    read_sealed(fs, ino, &n, box, path, 0, len, &buf, &len) < 0)
+			buf = NULL;
+	} else if ((len = meta_text(&n, text)) > 0 &&
+	           (buf = malloc(len)) != NULL) {
+		memcpy(buf, text, len);
+	}
+	ts_index_unlock(fs->idx);
+	if (buf != NULL) {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+
+		bv.buf[0].mem = buf;
+		(void)fuse_lowlevel_notify_store(fs->se, ino, 0, &bv, 0);
+		sodium_memzero(buf, len);
+		free(buf);
+	}
 }
 
 /*

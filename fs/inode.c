@@ -11,6 +11,7 @@
 struct slot {
 	uint64_t ino;		/* 0 = empty */
 	uint64_t nlookup;	/* lookups not yet forgotten */
+	int pushed;		/* its content was pushed to the page cache */
 };
 
 struct ts_inodes {
@@ -96,10 +97,27 @@ ts_inodes_ref(struct ts_inodes *tab, uint64_t ino)
 		/* A slot emptied by forget keeps its old count: start over. */
 		tab->v[h].ino = ino;
 		tab->v[h].nlookup = 0;
+		tab->v[h].pushed = 0;
 		tab->n++;
 	}
 	tab->v[h].nlookup++;
 out:
+	pthread_mutex_unlock(&tab->lock);
+	return rc;
+}
+
+int
+ts_inodes_claim_push(struct ts_inodes *tab, uint64_t ino)
+{
+	size_t h;
+	int rc = 0;
+
+	pthread_mutex_lock(&tab->lock);
+	h = hash(ino, tab->cap);
+	while (tab->v[h].ino != 0 && tab->v[h].ino != ino)
+		h = (h + 1) & (tab->cap - 1);
+	if (tab->v[h].ino == ino && !tab->v[h].pushed)
+		rc = tab->v[h].pushed = 1;
 	pthread_mutex_unlock(&tab->lock);
 	return rc;
 }

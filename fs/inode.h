@@ -67,6 +67,12 @@ int ts_inodes_new(struct ts_inodes **out);
 void ts_inodes_free(struct ts_inodes *tab);
 /* The kernel learned of ino once more (a lookup or readdirplus reply). */
 int ts_inodes_ref(struct ts_inodes *tab, uint64_t ino);
+/*
+ * 1 if the kernel holds ino and its content was not pushed into the page
+ * cache yet (it is then marked as pushed); else 0.  The mark goes with the
+ * inode when the kernel forgets it.
+ */
+int ts_inodes_claim_push(struct ts_inodes *tab, uint64_t ino);
 /* The kernel forgot n lookups of ino. */
 void ts_inodes_forget(struct ts_inodes *tab, uint64_t ino, uint64_t n);
 /*

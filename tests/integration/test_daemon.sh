@@ -97,8 +97,9 @@ check "fsck --key takes a passphrase file" "$TICKETCTL" fsck "$WORK/ps" --key "$
 # Damage is contained: one damaged record answers EIO, the rest serve.
 rec=$STORE/tickets/$ID
 size=$(stat -c %s "$rec")
-# The last byte before the 8-byte checksum: the end of the last box.
-printf 'X' | dd of="$rec" bs=1 seek=$((size - 9)) conv=notrunc 2>/dev/null
+# The end of the last box: before the MAC item (6 + 32 bytes) and the
+# 8-byte checksum.
+printf 'X' | dd of="$rec" bs=1 seek=$((size - 47)) conv=notrunc 2>/dev/null
 # The index snapshot of the last unmount still holds the ticket's metadata
 # (damage in place changes no inode): only the damaged box answers EIO.
 check "an index snapshot was saved at unmount" test -s "$STORE/index.snap"

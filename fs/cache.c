@@ -289,6 +289,15 @@ ts_cache_drop_range(struct ts_cache *c, uint64_t lo, uint64_t hi)
 	pthread_mutex_unlock(&c->lock);
 }
 
+int
+ts_cache_lock(struct ts_cache *c)
+{
+	if (c->nblocks == 0)
+		return 0;
+	return sodium_mlock(c->arena, (size_t)c->nblocks * BLOCK) == 0 ? 0 :
+	       -errno;
+}
+
 size_t
 ts_cache_used(struct ts_cache *c)
 {

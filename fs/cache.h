@@ -41,6 +41,9 @@ ssize_t ts_cache_read(struct ts_cache *c, uint64_t ino, size_t off,
 /* Drops (and wipes) every value with lo <= ino < hi. */
 void ts_cache_drop_range(struct ts_cache *c, uint64_t lo, uint64_t hi);
 
+/* Locks the arena's pages again: fork() does not pass mlock on. */
+int ts_cache_lock(struct ts_cache *c);
+
 /* Bytes of values held now, and the limit. */
 size_t ts_cache_used(struct ts_cache *c);
 size_t ts_cache_limit(struct ts_cache *c);

@@ -1523,6 +1523,12 @@ out_free:
 }
 
 int
+ts_fs_relock(struct ts_fs *fs)
+{
+	return ts_cache_lock(fs->cache);
+}
+
+int
 ts_fs_save_snapshot(struct ts_fs *fs)
 {
 	return ts_index_save_snapshot(fs->idx);

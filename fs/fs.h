@@ -52,6 +52,8 @@ extern const struct fuse_lowlevel_ops ts_fs_ops;
 /* Starts / stops the ticker thread (intake, whitelist reload). */
 int ts_fs_start(struct ts_fs *fs, struct fuse_session *se);
 void ts_fs_stop(struct ts_fs *fs);
+/* Locks the value cache's pages again (after fork). */
+int ts_fs_relock(struct ts_fs *fs);
 /* Saves the index snapshot for the next mount (after ts_fs_stop). */
 int ts_fs_save_snapshot(struct ts_fs *fs);
 

@@ -253,6 +253,9 @@ main(int argc, char **argv)
 	/* fork() dropped the lock on the key's pages: take it again. */
 	if (ts_seal_seckey_lock(key) < 0)
 		ts_fs_log(fs, "cannot lock the key in memory (RLIMIT_MEMLOCK?)");
+	if (ts_fs_relock(fs) < 0)
+		ts_fs_log(fs, "cannot lock the value cache in memory "
+		          "(RLIMIT_MEMLOCK? -o cache=0 keeps none)");
 	hup_target = fs;
 	signal(SIGHUP, on_hup);	/* reload, not exit as libfuse would */
 	if ((rc = ts_fs_start(fs, se)) < 0) {

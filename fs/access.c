@@ -3,6 +3,7 @@
  */
 #include "fs/access.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -112,7 +113,7 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 		char line[512], who[256], role[64], extra[8];
 		char *hash;
 		unsigned roles;
-		int k;
+		int k, who_end = 0;
 
 		lineno++;
 		if (n >= sizeof(line)) {
@@ -124,9 +125,17 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 		p += n + 1;
 		if ((hash = strchr(line, '#')) != NULL)
 			*hash = '\0';
-		k = sscanf(line, "%255s %63s %7s", who, role, extra);
+		k = sscanf(line, "%255s%n %63s %7s", who, &who_end, role, extra);
 		if (k <= 0)
 			continue;	/* blank or comment */
+		/* %255s stops inside a longer word, and the word's rest
+		 * would be taken for the role ("<255 bytes>agent"). */
+		if (line[who_end] != '\0' &&
+		    !isspace((unsigned char)line[who_end])) {
+			rc = ts_line_error(err, errlen, lineno, "\"%.32s...\" "
+			          "is too long (over 255 bytes)", who);
+			break;
+		}
 		if (k == 1) {
 			rc = ts_line_error(err, errlen, lineno, "\"%s\" has no role "
 			          "(reader, agent or auditor)", who);

@@ -19,3 +19,21 @@ endforeach()
 # The record suite compares against and decodes checked-in golden records.
 target_compile_definitions(test_record PRIVATE
   TS_FIXTURES="${CMAKE_CURRENT_SOURCE_DIR}/fixtures")
+
+# The fuzz targets (tests/fuzz/), replayed without libFuzzer so that any
+# compiler runs them: fuzz_replay_<target> runs the target on its seed
+# corpus and on every crash tools/fuzz.sh saved.  tools/fuzz.sh fuzzes.
+set(TS_FUZZ_REPLAY record intake whitelist policy)
+foreach(t ${TS_FUZZ_REPLAY})
+  add_executable(fuzz_replay_${t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/replay.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${t}.c)
+  if(t STREQUAL "whitelist" OR t STREQUAL "policy")
+    target_link_libraries(fuzz_replay_${t} PRIVATE tsfs tsstore)
+  else()
+    target_link_libraries(fuzz_replay_${t} PRIVATE tsstore)
+  endif()
+  add_test(NAME fuzz_replay_${t} COMMAND fuzz_replay_${t}
+           ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${t}
+           ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/regress/${t})
+  set_tests_properties(fuzz_replay_${t} PROPERTIES TIMEOUT 300 LABELS unit)
+endforeach()

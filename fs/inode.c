@@ -10,9 +10,13 @@
 
 struct slot {
 	uint64_t ino;		/* 0 = empty */
-	uint64_t nlookup;	/* lookups not yet forgotten */
-	int pushed;		/* its content was pushed to the page cache */
+	uint64_t nlookup;	/* lookups not yet forgotten, and PUSHED */
 };
+
+/* In nlookup: its content was pushed to the page cache.  A flag bit, so a
+ * slot stays 16 bytes (the kernel may hold millions of inodes). */
+#define PUSHED (UINT64_C(1) << 63)
+#define COUNT(s) ((s).nlookup & ~PUSHED)
 
 struct ts_inodes {
 	pthread_mutex_t lock;
@@ -97,7 +101,6 @@ ts_inodes_ref(struct ts_inodes *tab, uint64_t ino)
 		/* A slot emptied by forget keeps its old count: start over. */
 		tab->v[h].ino = ino;
 		tab->v[h].nlookup = 0;
-		tab->v[h].pushed = 0;
 		tab->n++;
 	}
 	tab->v[h].nlookup++;
@@ -116,8 +119,10 @@ ts_inodes_claim_push(struct ts_inodes *tab, uint64_t ino)
 	h = hash(ino, tab->cap);
 	while (tab->v[h].ino != 0 && tab->v[h].ino != ino)
 		h = (h + 1) & (tab->cap - 1);
-	if (tab->v[h].ino == ino && !tab->v[h].pushed)
-		rc = tab->v[h].pushed = 1;
+	if (tab->v[h].ino == ino && !(tab->v[h].nlookup & PUSHED)) {
+		tab->v[h].nlookup |= PUSHED;
+		rc = 1;
+	}
 	pthread_mutex_unlock(&tab->lock);
 	return rc;
 }
@@ -133,7 +138,7 @@ ts_inodes_forget(struct ts_inodes *tab, uint64_t ino, uint64_t n)
 		h = (h + 1) & (tab->cap - 1);
 	if (tab->v[h].ino == 0)
 		goto out;
-	if (tab->v[h].nlookup > n) {
+	if (COUNT(tab->v[h]) > n) {
 		tab->v[h].nlookup -= n;
 		goto out;
 	}

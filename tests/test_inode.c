@@ -191,6 +191,32 @@ START_TEST(ref_forget_basic)
 }
 END_TEST
 
+/*
+ * The push mark: claimed once per inode the kernel holds; kept while any
+ * lookup is held (and does not disturb the count); gone with the inode.
+ */
+START_TEST(push_claimed_once_per_life)
+{
+	struct ts_inodes *tab = NULL;
+	uint64_t a = ts_ino_make(3, 0, TS_SUB_FIELD);
+
+	ck_assert_int_eq(ts_inodes_new(&tab), 0);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 0);	/* not held */
+	ck_assert_int_eq(ts_inodes_ref(tab, a), 0);
+	ck_assert_int_eq(ts_inodes_ref(tab, a), 0);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 1);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 0);
+	ts_inodes_forget(tab, a, 1);
+	check_holds(tab, &a, 1);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 0);
+	ts_inodes_forget(tab, a, 1);
+	check_holds(tab, NULL, 0);
+	ck_assert_int_eq(ts_inodes_ref(tab, a), 0);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 1);	/* a new life */
+	ts_inodes_free(tab);
+}
+END_TEST
+
 START_TEST(many_then_forget_half)
 {
 	enum { N = 100000 };
@@ -359,6 +385,7 @@ inode_suite(void)
 
 	tcase_set_timeout(tab, 120);
 	tcase_add_test(tab, ref_forget_basic);
+	tcase_add_test(tab, push_claimed_once_per_life);
 	tcase_add_test(tab, many_then_forget_half);
 	tcase_add_test(tab, random_against_model);
 	tcase_add_test(tab, threads);

@@ -1024,6 +1024,20 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ts_fs_path(&n, path, sizeof(path));
 	if (rc == 0 && n.e != NULL)
 		slot = n.e->slot;	/* n.e is valid only under the lock */
+	/*
+	 * A reader of status reads the status of the moment it opened, however
+	 * many read(2)s it takes: never "open" torn into a later "processing".
+	 */
+	if (rc == 0 && n.kind == N_STATUS && !wr) {
+		char text[64];
+
+		h->len = meta_text(&n, text);
+		if ((h->buf = malloc(h->len)) == NULL)
+			rc = -ENOMEM;
+		else
+			memcpy(h->buf, text, h->len);
+		h->cap = h->len;
+	}
 	ts_index_unlock(fs->idx);
 	if (rc == 0 && n.kind == N_AUDIT)
 		rc = !(roles & TS_RIGHT_AUDIT) ? -EACCES : wr ? -EPERM : 0;
@@ -1281,6 +1295,7 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         struct fuse_file_info *fi)
 {
 	struct ts_fs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	char path[3 * TS_NAME_MAX], text[64];
 	const struct ts_box *box;
 	uint8_t *plain = NULL;
@@ -1288,7 +1303,6 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct node n;
 	int rc;
 
-	(void)fi;
 	if (ino == TS_INO_AUDIT && fs->audit != NULL) {
 		char *buf = malloc(size);
 		ssize_t got;
@@ -1311,6 +1325,10 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if ((uint64_t)off < ts_box_plain_len(box))
 			rc = read_sealed(fs, ino, &n, box, path, (size_t)off,
 			                 size, &plain, &plainlen);
+	} else if (rc == 0 && n.kind == N_STATUS && h != NULL &&
+	           h->kind == H_READ && h->buf != NULL) {
+		len = h->len;	/* what it was at open */
+		memcpy(text, h->buf, len);
 	} else if (rc == 0) {
 		len = meta_text(&n, text);
 	}

@@ -42,7 +42,23 @@ check "messages appear in listings" test "$(ag ls "$T/messages" | tr '\n' ' ')" 
 # --- status moves ---
 expect_err $AGENT "Invalid argument" "an invalid word fails with EINVAL" bash -c "echo done > '$T/status'"
 expect_out $AGENT "open" "and status is unchanged" cat "$T/status"
-check "open -> processing" ag sh -c "echo processing > '$T/status'"
+# A reader holding status open reads the status of the moment it opened,
+# across read(2)s, while an agent moves it meanwhile.
+torn=$(ag /usr/bin/python3 -c "
+import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+first = os.read(fd, 2)
+subprocess.run(['sh', '-c', 'echo processing > ' + sys.argv[1]], check=True)
+rest = b''
+while True:
+    b = os.read(fd, 2)
+    if not b: break
+    rest += b
+print((first + rest).decode().strip())
+" "$T/status" 2>&1)
+check "a status read across a move is whole: what it was at open" test "$torn" = open
+expect_out $AGENT "processing" "and the move was made" cat "$T/status"
+check "open -> processing (again: no change, no error)" ag sh -c "echo processing > '$T/status'"
 expect_out $READER "processing" "status reads processing" cat "$T/status"
 expect_err $AGENT "Operation not permitted" "processing -> open fails with EPERM" bash -c "echo open > '$T/status'"
 expect_out $AGENT "processing" "and status is unchanged" cat "$T/status"

@@ -286,8 +286,9 @@ decode_message(struct in *r, struct ts_ticket *t)
 	char name[TS_NAME_MAX + 1];
 	int64_t stored;
 
+	/* Repeated names are refused once all are read (msg_names_unique):
+	 * a search here would make 65,535 messages cost seconds. */
 	if (in_name(r, name) || in_i64(r, &stored) || stored <= 0 ||
-	    ts_ticket_find_msg(t, name) != NULL ||
 	    t->nmsg >= TS_MSG_PER_TICKET)
 		return -EBADMSG;
 	if ((m = ts_ticket_add_msg(t)) == NULL)
@@ -297,6 +298,33 @@ decode_message(struct in *r, struct ts_ticket *t)
 	if (r->end - r->pos == 0)
 		return -EBADMSG;
 	return in_box(r, r->end - r->pos, &m->box);
+}
+
+static int
+cmp_name_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 0 if no two messages share a name (sorted: n log n), else -EBADMSG. */
+static int
+msg_names_unique(const struct ts_ticket *t)
+{
+	const char **v;
+	int rc = 0;
+
+	if (t->nmsg < 2)
+		return 0;
+	if ((v = malloc(t->nmsg * sizeof(*v))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nmsg; i++)
+		v[i] = t->msg[i].name;
+	qsort(v, t->nmsg, sizeof(*v), cmp_name_ptr);
+	for (size_t i = 1; i < t->nmsg && rc == 0; i++)
+		if (strcmp(v[i - 1], v[i]) == 0)
+			rc = -EBADMSG;
+	free(v);
+	return rc;
 }
 
 static int
@@ -438,6 +466,8 @@ decode_body(const uint8_t *buf, size_t len, int kind, struct ts_ticket *t)
 			return -EBADMSG;
 		}
 	}
+	if ((rc = msg_names_unique(t)) < 0)
+		return rc;
 	return check_kind(kind, t, seen);
 }
 

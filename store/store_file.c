@@ -30,6 +30,8 @@ struct file_store {
 	int rejectedfd;		/* STORE/intake/rejected; -1 in intake mode */
 	struct timespec intake_mtime;	/* intake/ mtime at the last poll */
 	int intake_polled;	/* intake_mtime is valid */
+	time_t tmp_swept;	/* when intake/ was last rid of dead submits'
+				   temporaries */
 	unsigned char *snapkey;	/* the snapshot's MAC key and */
 	unsigned char *reckey;	/* the records' MAC key, both derived from
 				   the secret key, in one sodium_malloc'd
@@ -345,9 +347,10 @@ file_list(struct ts_store *st, int (*fn)(void *arg, const char *id), void *arg)
 
 /* Removes leftovers of writes that a crash interrupted: never acknowledged. */
 static void
-remove_stale_tmp(int dirfd)
+remove_stale_tmp(int dirfd, time_t min_age)
 {
 	int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	time_t now = time(NULL);
 	DIR *d;
 	struct dirent *de;
 
@@ -356,9 +359,17 @@ remove_stale_tmp(int dirfd)
 			close(dfd);
 		return;
 	}
-	while ((de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, ".tmp-", 5) == 0)
-			unlinkat(dirfd, de->d_name, 0);
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+
+		if (strncmp(de->d_name, ".tmp-", 5) != 0)
+			continue;
+		if (min_age > 0 && (fstatat(dirfd, de->d_name, &sb,
+		                            AT_SYMLINK_NOFOLLOW) < 0 ||
+		                    now - sb.st_mtime < min_age))
+			continue;
+		unlinkat(dirfd, de->d_name, 0);
+	}
 	closedir(d);
 }
 
@@ -424,7 +435,7 @@ file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 	int rc;
 
 	snapshot_read(fs, &snap, &nsnap);
-	remove_stale_tmp(fs->ticketsfd);
+	remove_stale_tmp(fs->ticketsfd, 0);	/* the daemon's own, if it died */
 	if ((rc = list_dir_ino(fs->ticketsfd, &names, &n)) < 0) {
 		ts_snapshot_free(snap, nsnap);
 		return rc;
@@ -742,6 +753,12 @@ file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg)
 
 	if (fstat(fs->intakefd, &sb) < 0)
 		return -errno;
+	/* A submit killed mid-batch leaves temporaries nobody will rename:
+	 * gone after an hour (a live batch renames within minutes). */
+	if (time(NULL) - fs->tmp_swept >= 300) {
+		remove_stale_tmp(fs->intakefd, 3600);
+		fs->tmp_swept = time(NULL);
+	}
 	/*
 	 * Skip the scan when intake/ has not changed; but a file renamed in
 	 * within the timestamp granularity of the last scan would not move the

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/intake.h"
@@ -595,6 +596,24 @@ START_TEST(intake_in_order_and_taken)
 	ps.n = 0;
 	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
 	ck_assert_uint_eq(ps.n, 0);
+	ts_store_close(st);
+}
+END_TEST
+
+/* A dead submit's temporaries go after an hour; a live one's stay. */
+START_TEST(intake_stale_temporaries_swept)
+{
+	struct ts_store *st = create_open();
+	struct timespec old[2] = { { time(NULL) - 7200, 0 },
+	                           { time(NULL) - 7200, 0 } };
+
+	write_file(sp("intake/.tmp-intake-dead"), "x", 1);
+	ck_assert_int_eq(utimensat(AT_FDCWD, sp("intake/.tmp-intake-dead"), old,
+	                           0), 0);
+	write_file(sp("intake/.tmp-intake-live"), "x", 1);
+	ck_assert_int_eq(ts_store_intake_poll(st, NULL, NULL), 0);
+	ck_assert_int_eq(access(sp("intake/.tmp-intake-dead"), F_OK), -1);
+	ck_assert_int_eq(access(sp("intake/.tmp-intake-live"), F_OK), 0);
 	ts_store_close(st);
 }
 END_TEST
@@ -1525,6 +1544,7 @@ store_suite(void)
 	tcase_add_checked_fixture(in, setup, teardown);
 	tcase_add_test(in, intake_in_order_and_taken);
 	tcase_add_test(in, intake_eagain_keeps);
+	tcase_add_test(in, intake_stale_temporaries_swept);
 	tcase_add_test(in, intake_error_rejects);
 	tcase_add_test(in, intake_damaged_delivered_with_error);
 	tcase_add_test(in, intake_put_refuses_bad_args);

@@ -527,6 +527,41 @@ op_late_fd() {
 	[ "${r[2]:-}" = "r3 err2" ] || wrong "late-fd $ID/$rest: read after expiry through a descriptor opened before: ${r[2]:-} (want ENOENT)"
 }
 
+# The same for a directory: authorizations/ opened before a1 expires and
+# read after it must not list a1, nor must a listing after that (the
+# kernel caches what a readdir returns).
+op_late_dir() {
+	local i now res d
+	for i in 1 2 3 4 5 6; do
+		pick_kind s || return
+		now=${EPOCHREALTIME/./}
+		(( TE1 - now > 400000 && TE1 - now < 4 * U1 )) && break
+		TK=
+	done
+	[ -n "$TK" ] || return
+	d=$MNT/tickets/$ID/authorizations
+	res=$(perl -MTime::HiRes=time,sleep -e '
+		my ($d, $e, $slack) = @ARGV;
+		opendir(my $h, $d) or do { print "open err", $!+0, " ",
+			(time() < $e ? "before" : "after"), "\n"; exit };
+		print "opened ", (time() < $e ? "before" : "after"), "\n";
+		my $w = $e + $slack - time; sleep($w) if $w > 0;
+		my @n = grep { !/^\.\.?$/ } readdir($h);
+		print "list @n\n";
+	' "$d" "$(( TE1 / U1 )).$(printf %06d $(( TE1 % U1 )))" "$LATE_SLACK" 2>&1)
+	cnt late-dir
+	case $res in
+	"opened before"*) ;;
+	*after*) cnt late-dir-skipped; return ;;
+	*) wrong "late-dir $ID/authorizations: $res"; return ;;
+	esac
+	[[ "$res " == *" a1 "* ]] &&
+		wrong "late-dir $ID/authorizations: opened before a1 expired, read after it: ${res#*list}"
+	res=$(ls -A "$d" 2>/dev/null | tr '\n' ' ')
+	[[ " $res" == *" a1 "* ]] &&
+		wrong "late-dir $ID/authorizations: ls after that still lists a1 (kernel readdir cache): $res"
+}
+
 # A reader or an agent that only reads.
 w_reader() {
 	local r
@@ -548,8 +583,10 @@ w_reader() {
 			op_ls_stable
 		elif (( r < 90 )); then
 			op_stat_stable
-		elif (( r < 93 )); then
+		elif (( r < 92 )); then
 			op_late_fd
+		elif (( r < 94 )); then
+			op_late_dir
 		elif [ "$ROLE" = reader ]; then
 			op_write_denied
 		fi

@@ -928,12 +928,29 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = malloc(size);
 	size_t used = 0;
 
-	(void)ino;
 	if (buf == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	ts_index_rdlock(fs->idx);
+	/*
+	 * From the start (after opendir or rewinddir), list the directory as
+	 * it is now, not as it was at opendir: the kernel caches this reply
+	 * (cache_readdir) under the attributes it fetched just before, so a
+	 * listing older than them would stay cached past the invalidation.
+	 */
+	if (off == 0) {
+		struct dir_handle fresh = { 0 };
+		struct node dn;
+
+		if (ts_fs_resolve(fs, ino, &dn) == 0 &&
+		    snap_dir(fs, ino, &dn, &fresh) == 0) {
+			free(d->v);
+			*d = fresh;
+		} else {
+			free(fresh.v);
+		}
+	}
 	for (size_t i = (size_t)off; i < d->n; i++) {
 		struct dirent_snap *s = &d->v[i];
 		size_t need;

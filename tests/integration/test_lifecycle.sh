@@ -83,7 +83,17 @@ ID2=$(echo '{"username":"bob","subject":"s2","email":"b@example.com","authorizat
 T2=$MNT/tickets/$ID2
 check "new ticket visible" wait_for ag test -e "$T2/email"
 ag ls -lR "$T2" >/dev/null	# the kernel caches entries and attributes
+# A directory opened before the expiry and read after it lists without it.
+ag /usr/bin/python3 -c "
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+time.sleep(4.5)
+print(' '.join(sorted(os.listdir(fd))))
+" "$T2/authorizations" > "$WORK/latedir" 2>&1 &
+latedir=$!
 ag sh -c "exec 3< '$T2/authorizations/a1/password'; sleep 4; cat <&3" >"$WORK/late" 2>&1; rc=$?
+wait $latedir
+check "a directory opened before expiry lists without it after" test -z "$(cat "$WORK/latedir")"
 check "a read on a descriptor opened before expiry fails after it" test $rc -ne 0
 check "and returns nothing of it" sh -c "! grep -q secret-pw '$WORK/late'"
 check "the expired authorization is absent from listings" sh -c "test -z \"\$(setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls '$T2/authorizations')\""

@@ -40,6 +40,7 @@ struct dirent_snap {
 struct dir_handle {
 	struct dirent_snap *v;
 	size_t n;
+	int listed;		/* v holds a listing (taken at offset 0) */
 };
 
 void
@@ -898,13 +899,15 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	/* The listing itself is taken by readdir at offset 0. */
 	ts_index_rdlock(fs->idx);
 	rc = ts_fs_resolve(fs, ino, &n);
-	if (rc == 0)
-		rc = snap_dir(fs, ino, &n, d);
+	if (rc == 0 && !ts_fs_is_dir(n.kind))
+		rc = -ENOTDIR;
+	else if (rc == 0 && n.kind == N_TICKET && n.e->err)
+		rc = -EIO;	/* a damaged record */
 	ts_index_unlock(fs->idx);
 	if (rc < 0) {
-		free(d->v);
 		free(d);
 		fuse_reply_err(req, -rc);
 		return;
@@ -935,21 +938,28 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ts_index_rdlock(fs->idx);
 	/*
 	 * From the start (after opendir or rewinddir), list the directory as
-	 * it is now, not as it was at opendir: the kernel caches this reply
-	 * (cache_readdir) under the attributes it fetched just before, so a
-	 * listing older than them would stay cached past the invalidation.
+	 * it is now, not as it was at opendir (which only checks it): the
+	 * kernel caches this reply (cache_readdir) under the attributes it
+	 * fetched just before, so a listing older than them would stay cached
+	 * past the invalidation.  Later offsets page through that listing.
 	 */
-	if (off == 0) {
+	if (off == 0 || !d->listed) {
 		struct dir_handle fresh = { 0 };
 		struct node dn;
+		int rc;
 
-		if (ts_fs_resolve(fs, ino, &dn) == 0 &&
-		    snap_dir(fs, ino, &dn, &fresh) == 0) {
-			free(d->v);
-			*d = fresh;
-		} else {
+		if ((rc = ts_fs_resolve(fs, ino, &dn)) == 0)
+			rc = snap_dir(fs, ino, &dn, &fresh);
+		if (rc < 0) {
+			ts_index_unlock(fs->idx);
 			free(fresh.v);
+			free(buf);
+			fuse_reply_err(req, -rc);
+			return;
 		}
+		free(d->v);
+		*d = fresh;
+		d->listed = 1;
 	}
 	for (size_t i = (size_t)off; i < d->n; i++) {
 		struct dirent_snap *s = &d->v[i];

@@ -32,6 +32,15 @@ for i in 1 2 3; do
 	expect_out $AGENT "dave@example.com" "a tiny cache and 4 prefetchers serve (read $i)" cat "$MNT/tickets/$ID/email"
 done
 umount_fs
+# Sealed values are put into the page cache at open: reading one costs no
+# READ round trip (counted in the daemon's -d trace).
+mount_fg -d
+n0=$(wc -l < "$LOG")
+expect_out $AGENT "dave@example.com" "a pushed value reads right" cat "$MNT/tickets/$ID/email"
+expect_out $AGENT "dave@example.com" "and again" cat "$MNT/tickets/$ID/email"
+check "with no READ reaching the daemon" sh -c "! tail -n +$n0 '$LOG' | grep -q 'opcode: READ '"
+check "(the trace saw the opens)" sh -c "tail -n +$n0 '$LOG' | grep -q 'opcode: OPEN '"
+umount_fs
 expect_fail "cannot open store" "a missing store is refused" "$TICKETFS" "$WORK/nostore" "$MNT" -o key="$KEY"
 
 # Options before or after the positional arguments; ready on return.

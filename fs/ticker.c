@@ -63,20 +63,28 @@ ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch)
 	}
 }
 
-/* Makes the kernel drop what it cached of every inode it holds. */
+/*
+ * Makes the kernel drop what it cached of every inode it holds: attributes
+ * and ACLs, listings, and pages.  The pages too, because the kernel serves
+ * cached pages of a sealed file to any read on an open descriptor without
+ * asking: after a whitelist change every read reaches the daemon, which
+ * decides it by the new list (and push marks go, so opens push afresh).
+ */
 static void
 invalidate_all(struct ts_fs *fs)
 {
 	uint64_t *v;
 	size_t n;
 
-	fuse_lowlevel_notify_inval_inode(fs->se, TS_INO_TICKETS, -1, 0);
+	ts_inodes_unpush_all(fs->inodes);
+	fuse_lowlevel_notify_inval_inode(fs->se, TS_INO_ROOT, 0, 0);
+	fuse_lowlevel_notify_inval_inode(fs->se, TS_INO_TICKETS, 0, 0);
 	if (ts_inodes_snapshot(fs->inodes, &v, &n) < 0) {
 		ts_fs_log(fs, "out of memory invalidating the kernel's caches");
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		fuse_lowlevel_notify_inval_inode(fs->se, v[i], -1, 0);
+		fuse_lowlevel_notify_inval_inode(fs->se, v[i], 0, 0);
 	free(v);
 }
 

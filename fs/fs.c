@@ -1533,10 +1533,10 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	if ((rc = ts_fs_reload_whitelist(fs, err, errlen)) < 0)
 		goto out_free;
 	if (ts_access_skipped(fs->acc) > 0)
-		ts_fs_log(NULL, "whitelist %s: %zu line%s grant nothing: %s",
+		ts_fs_log(NULL, "whitelist %s: %zu line%s nothing: %s",
 		          cfg->whitelist_path, ts_access_skipped(fs->acc),
-		          ts_access_skipped(fs->acc) == 1 ? "" : "s",
-		          ts_access_warnings(fs->acc));
+		          ts_access_skipped(fs->acc) == 1 ? " grants" :
+		          "s grant", ts_access_warnings(fs->acc));
 	if ((rc = ts_fs_reload_policy(fs, err, errlen)) < 0) {
 		char e2[512];
 

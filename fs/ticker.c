@@ -140,9 +140,9 @@ maybe_reload(struct ts_fs *fs)
 			            rc == -EINVAL ? EINVAL : -rc, detail);
 		} else if (skipped > 0) {
 			ts_fs_log(fs, "whitelist %s loaded: %zu uid%s; %zu line%s "
-			          "grant nothing: %s", fs->cfg.whitelist_path, n,
+			          "nothing: %s", fs->cfg.whitelist_path, n,
 			          n == 1 ? "" : "s", skipped,
-			          skipped == 1 ? "" : "s", warn);
+			          skipped == 1 ? " grants" : "s grant", warn);
 			ts_fs_whitelist_audit_skipped(fs);
 		} else {
 			ts_fs_audit(fs, NULL, "whitelist-reload", "", 0, NULL);

@@ -273,7 +273,8 @@ read_config(const char *path, unsigned char **text, size_t *len, char *err,
 int
 ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 {
-	struct ts_access *acc, *oldacc;
+	struct ts_access *acc = NULL, *oldacc;	/* NULL on any failure: the
+						   empty whitelist */
 	struct acl_set s, old;
 	unsigned char *text;
 	size_t len;
@@ -281,11 +282,10 @@ ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 
 	if ((rc = read_config(fs->cfg.whitelist_path, &text, &len, err,
 	                      errlen)) == 0) {
+		snprintf(err, errlen, "out of memory");	/* -ENOMEM says none */
 		rc = ts_access_parse((const char *)text, len, &acc, err, errlen);
 		free(text);
 	}
-	if (rc < 0)
-		acc = NULL;	/* fail closed: the empty whitelist */
 	if (acls_build(acc, fs->owner, &s) < 0) {
 		if (rc == 0) {
 			snprintf(err, errlen, "out of memory");

@@ -136,8 +136,8 @@ maybe_reload(struct ts_fs *fs)
 			          err);
 			snprintf(detail, sizeof(detail), "nobody has a role: %s",
 			         err);
-			ts_fs_audit(fs, NULL, "whitelist-reload", "",
-			            rc == -EINVAL ? EINVAL : -rc, detail);
+			ts_fs_audit(fs, NULL, "whitelist-reload", "", -rc,
+			            detail);
 		} else if (skipped > 0) {
 			ts_fs_log(fs, "whitelist %s loaded: %zu uid%s; %zu line%s "
 			          "nothing: %s", fs->cfg.whitelist_path, n,

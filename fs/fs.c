@@ -274,23 +274,26 @@ read_config(const char *path, unsigned char **text, size_t *len, char *err,
 int
 ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 {
-	struct ts_access *acc, *oldacc;
+	struct ts_access *acc = NULL, *oldacc;	/* NULL on any failure: the
+						   empty whitelist */
 	struct acl_set s, old;
 	unsigned char *text;
 	size_t len;
 	int rc;
 
 	if ((rc = read_config(fs->cfg.whitelist_path, &text, &len, err,
-	                      errlen)) < 0)
-		return rc;
-	rc = ts_access_parse((const char *)text, len, &acc, err, errlen);
-	free(text);
-	if (rc < 0)
-		return rc;
-	if ((rc = acls_build(acc, fs->owner, &s)) < 0) {
-		snprintf(err, errlen, "out of memory");
+	                      errlen)) == 0) {
+		snprintf(err, errlen, "out of memory");	/* -ENOMEM says none */
+		rc = ts_access_parse((const char *)text, len, &acc, err, errlen);
+		free(text);
+	}
+	if (acls_build(acc, fs->owner, &s) < 0) {
+		if (rc == 0) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+		}
 		ts_access_free(acc);
-		return rc;
+		acc = NULL;	/* s is left empty: no ACL, mode 0 */
 	}
 	pthread_rwlock_wrlock(&fs->acc_lock);
 	oldacc = fs->acc;
@@ -300,7 +303,7 @@ ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 	pthread_rwlock_unlock(&fs->acc_lock);
 	ts_access_free(oldacc);
 	acls_release(&old);
-	return 0;
+	return rc;
 }
 
 int
@@ -1558,8 +1561,16 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 		goto out_free;
 	}
 	ts_index_set_busy(fs->idx, ts_fs_item_busy, fs);
+	/* At mount a whitelist that cannot be read or parsed refuses the
+	 * start (nothing was in force yet); names that do not resolve do
+	 * not.  Not yet forked: the log goes to stderr too (NULL). */
 	if ((rc = ts_fs_reload_whitelist(fs, err, errlen)) < 0)
 		goto out_free;
+	if (ts_access_skipped(fs->acc) > 0)
+		ts_fs_log(NULL, "whitelist %s: %zu line%s nothing: %s",
+		          cfg->whitelist_path, ts_access_skipped(fs->acc),
+		          ts_access_skipped(fs->acc) == 1 ? " grants" :
+		          "s grant", ts_access_warnings(fs->acc));
 	if ((rc = ts_fs_reload_policy(fs, err, errlen)) < 0) {
 		char e2[512];
 

@@ -160,6 +160,13 @@ void ts_fs_entry(struct ts_fs *fs, uint64_t ino, const struct node *n,
 int ts_fs_child(struct ts_fs *fs, uint64_t parent, const char *name,
                 uint64_t *ino);
 int ts_fs_is_dir(enum node_kind k);
+/*
+ * Loads the whitelist file into fs->acc and fs->acls.  If it cannot be
+ * read or does not parse, installs the empty whitelist instead (nobody
+ * has a role: a revocation is never held back) and returns -errno with
+ * the reason in err.  Lines naming no existing user or group grant
+ * nothing and are listed by ts_access_warnings(fs->acc).
+ */
 int ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen);
 int ts_fs_reload_policy(struct ts_fs *fs, char *err, size_t errlen);
 void ts_fs_free_handle(struct handle *h);
@@ -221,6 +228,8 @@ void ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch);
 void ts_fs_wake(struct ts_fs *fs);
 /* Sends changes to the kernel; from the ticker thread only. */
 void ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch);
+/* Audits (ENOENT) the whitelist lines that grant nothing, if any. */
+void ts_fs_whitelist_audit_skipped(struct ts_fs *fs);
 void ts_fs_sig_of(const char *path, struct file_sig *sig);
 
 #endif

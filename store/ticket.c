@@ -77,12 +77,30 @@ ts_ticket_find_auth(const struct ts_ticket *t, const char *name)
 	return NULL;
 }
 
+/*
+ * The room an array of n messages or authorizations has: the next power
+ * of two, so that adding one at a time (a decoder reading 65,535
+ * messages) costs O(n), not n reallocations of a growing array.  Arrays
+ * shrink in place (a removal lowers the count), which keeps the room at
+ * least this.
+ */
+static size_t
+room(size_t n)
+{
+	size_t c = 1;
+
+	while (c < n)
+		c <<= 1;
+	return n ? c : 0;
+}
+
 struct ts_message *
 ts_ticket_add_msg(struct ts_ticket *t)
 {
-	struct ts_message *m = realloc(t->msg, (t->nmsg + 1) * sizeof(*m));
+	struct ts_message *m = t->msg;
 
-	if (m == NULL)
+	if (t->nmsg + 1 > room(t->nmsg) &&
+	    (m = realloc(t->msg, room(t->nmsg + 1) * sizeof(*m))) == NULL)
 		return NULL;
 	t->msg = m;
 	m = &t->msg[t->nmsg++];
@@ -94,9 +112,10 @@ ts_ticket_add_msg(struct ts_ticket *t)
 struct ts_auth *
 ts_ticket_add_auth(struct ts_ticket *t)
 {
-	struct ts_auth *a = realloc(t->auth, (t->nauth + 1) * sizeof(*a));
+	struct ts_auth *a = t->auth;
 
-	if (a == NULL)
+	if (t->nauth + 1 > room(t->nauth) &&
+	    (a = realloc(t->auth, room(t->nauth + 1) * sizeof(*a))) == NULL)
 		return NULL;
 	t->auth = a;
 	a = &t->auth[t->nauth++];
@@ -113,13 +132,13 @@ ts_ticket_copy(struct ts_ticket *dst, const struct ts_ticket *src)
 	c.msg = NULL;
 	c.auth = NULL;
 	if (src->nmsg > 0) {
-		c.msg = malloc(src->nmsg * sizeof(*c.msg));
+		c.msg = malloc(room(src->nmsg) * sizeof(*c.msg));
 		if (c.msg == NULL)
 			return -ENOMEM;
 		memcpy(c.msg, src->msg, src->nmsg * sizeof(*c.msg));
 	}
 	if (src->nauth > 0) {
-		c.auth = malloc(src->nauth * sizeof(*c.auth));
+		c.auth = malloc(room(src->nauth) * sizeof(*c.auth));
 		if (c.auth == NULL) {
 			free(c.msg);
 			return -ENOMEM;

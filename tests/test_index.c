@@ -347,7 +347,7 @@ int
 main(void)
 {
 	Suite *s = suite_create("index");
-	TCase *tc = tcase_create("core");
+	TCase *tc = tcase_create("core"), *big;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_intake_and_read);
@@ -355,8 +355,13 @@ main(void)
 	tcase_add_test(tc, test_sweep_at_deadline);
 	tcase_add_test(tc, test_failed_dir_fsync_keeps_index_true);
 	tcase_add_test(tc, test_failed_write_changes_nothing);
-	tcase_add_test(tc, test_message_limit);
 	tcase_add_test(tc, test_item_numbers);
 	suite_add_tcase(s, tc);
+	/* A 6.5 MB record written three times: seconds under ASan. */
+	big = tcase_create("limits");
+	tcase_add_checked_fixture(big, setup, teardown);
+	tcase_set_timeout(big, 120);
+	tcase_add_test(big, test_message_limit);
+	suite_add_tcase(s, big);
 	return ts_check_run(s);
 }

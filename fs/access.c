@@ -22,6 +22,10 @@ struct grant {
 struct ts_access {
 	struct grant *v;	/* sorted by uid, one per uid */
 	size_t n;
+	size_t skipped;		/* lines naming no existing user or group */
+	int cut;		/* warn ends in "...": no room for more */
+	char warn[TS_ACCESS_WARN_MAX];	/* "line N: no such user ..." of
+					   those, "; "-separated */
 };
 
 
@@ -64,6 +68,36 @@ add_group(struct ts_access *acc, size_t *cap, const struct group *gr,
 			rc = add(acc, cap, pw->pw_uid, roles);
 	endpwent();
 	return rc;
+}
+
+/* Notes line lineno as granting nothing: kind ("user", "group") name did
+ * not resolve; e is getpwnam's or getgrnam's errno. */
+static void
+skip(struct ts_access *acc, unsigned lineno, const char *kind,
+     const char *name, int e)
+{
+	size_t at = strlen(acc->warn), room = sizeof(acc->warn) - at;
+	const char *more = strlen(name) > 64 ? "..." : "";
+	char one[160];
+
+	acc->skipped++;
+	if (acc->cut)
+		return;
+	/* getpwnam(3): these mean "not there"; others, a failed lookup. */
+	if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
+		snprintf(one, sizeof(one), "line %u: no such %s \"%.64s%s\"",
+		         lineno, kind, name, more);
+	else
+		snprintf(one, sizeof(one), "line %u: cannot look up %s "
+		         "\"%.64s%s\": %s", lineno, kind, name, more,
+		         strerror(e));
+	/* Keep room for a later "; ..." after whatever is added. */
+	if (strlen(one) + (at ? 2 : 0) + 5 < room) {
+		snprintf(acc->warn + at, room, "%s%s", at ? "; " : "", one);
+	} else {
+		snprintf(acc->warn + at, room, "%s...", at ? "; " : "");
+		acc->cut = 1;
+	}
 }
 
 static int
@@ -158,12 +192,12 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 			break;
 		}
 		if (who[0] == '@') {
-			struct group *gr = getgrnam(who + 1);
+			struct group *gr;
 
-			if (gr == NULL) {
-				rc = ts_line_error(err, errlen, lineno, "no such group "
-				          "\"%s\"", who + 1);
-				break;
+			errno = 0;
+			if ((gr = getgrnam(who + 1)) == NULL) {
+				skip(acc, lineno, "group", who + 1, errno);
+				continue;
 			}
 			rc = add_group(acc, &cap, gr, roles);
 		} else {
@@ -171,10 +205,10 @@ ts_access_parse(const char *text, size_t len, struct ts_access **out,
 			struct passwd *pw;
 
 			if (parse_uid(who, &uid) < 0) {
+				errno = 0;
 				if ((pw = getpwnam(who)) == NULL) {
-					rc = ts_line_error(err, errlen, lineno, "no such "
-					          "user \"%s\"", who);
-					break;
+					skip(acc, lineno, "user", who, errno);
+					continue;
 				}
 				uid = pw->pw_uid;
 			}
@@ -204,7 +238,7 @@ ts_access_free(struct ts_access *acc)
 unsigned
 ts_access_roles(const struct ts_access *acc, uid_t uid)
 {
-	size_t lo = 0, hi = acc->n;
+	size_t lo = 0, hi = acc ? acc->n : 0;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -221,7 +255,19 @@ ts_access_roles(const struct ts_access *acc, uid_t uid)
 size_t
 ts_access_count(const struct ts_access *acc)
 {
-	return acc->n;
+	return acc ? acc->n : 0;
+}
+
+size_t
+ts_access_skipped(const struct ts_access *acc)
+{
+	return acc ? acc->skipped : 0;
+}
+
+const char *
+ts_access_warnings(const struct ts_access *acc)
+{
+	return acc ? acc->warn : "";
 }
 
 /* The kernel's POSIX ACL xattr format (include/uapi/linux/posix_acl_xattr.h). */
@@ -272,7 +318,7 @@ ts_access_acl_roles(const struct ts_access *acc, uid_t owner,
 		ts_le32_put(buf, ACL_XATTR_VERSION);
 	at = put_entry(buf, cap, at, TAG_USER_OBJ, owner_perm, (uint32_t)-1);
 	/* acc->v is sorted by uid, as the kernel requires of ACL_USER. */
-	for (size_t i = 0; i < acc->n; i++) {
+	for (size_t i = 0; acc != NULL && i < acc->n; i++) {
 		unsigned perm = perm_of(acc->v[i].roles, by_role);
 
 		if (perm == 0 || acc->v[i].uid == owner)

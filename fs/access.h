@@ -28,20 +28,39 @@ enum ts_role {
 
 struct ts_access;
 
+/* The longest ts_access_warnings text, with its NUL. */
+#define TS_ACCESS_WARN_MAX 320
+
 /*
  * Parses whitelist text.  Each line: an entry (numeric uid, user name, or
  * @group) and a role; '#' starts a comment; blank lines are fine.  A uid
- * listed several times gets the union of its roles.  On error returns
- * -EINVAL and "line N: reason" in err.
+ * listed several times gets the union of its roles.  A user name or
+ * @group that does not exist (or whose lookup fails) grants nothing: the
+ * line is skipped and reported by ts_access_warnings, and the rest of the
+ * file applies.  A line that does not parse (unknown or missing role, a
+ * stray word, an overlong line, a NUL byte) refuses the whole text:
+ * returns -EINVAL and "line N: reason" in err, *out untouched; -ENOMEM.
  */
 int ts_access_parse(const char *text, size_t len, struct ts_access **out,
                     char *err, size_t errlen);
 void ts_access_free(struct ts_access *acc);
 
+/*
+ * The queries below take NULL as the empty whitelist (nobody has a role),
+ * which fs/ installs when the file cannot be read or does not parse.
+ */
 /* The roles of uid (0 if it is not listed). */
 unsigned ts_access_roles(const struct ts_access *acc, uid_t uid);
 /* Number of distinct uids listed. */
 size_t ts_access_count(const struct ts_access *acc);
+/* Number of lines skipped because their user or group does not exist. */
+size_t ts_access_skipped(const struct ts_access *acc);
+/*
+ * Those lines, "line 3: no such user \"bob\"; line 5: no such group
+ * \"ops\"", "" if none, ending in "..." when they do not all fit in
+ * TS_ACCESS_WARN_MAX; owned by acc.
+ */
+const char *ts_access_warnings(const struct ts_access *acc);
 
 /*
  * The "system.posix_acl_access" value for an inode owned by owner whose

@@ -252,6 +252,7 @@ acls_build(const struct ts_access *acc, uid_t owner, struct acl_set *s)
 {
 	/* Bits for reader, agent, auditor: SPEC's table of roles. */
 	static const unsigned by_role[CLASS_COUNT][3] = {
+		[CLASS_ROOT] = { 5, 5, 5 },
 		[CLASS_DIR] = { 5, 7, 5 },
 		[CLASS_STATUS] = { 4, 6, 4 },
 		[CLASS_META] = { 4, 4, 4 },
@@ -300,23 +301,26 @@ read_config(const char *path, unsigned char **text, size_t *len, char *err,
 int
 ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 {
-	struct ts_access *acc, *oldacc;
+	struct ts_access *acc = NULL, *oldacc;	/* NULL on any failure: the
+						   empty whitelist */
 	struct acl_set s, old;
 	unsigned char *text;
 	size_t len;
 	int rc;
 
 	if ((rc = read_config(fs->cfg.whitelist_path, &text, &len, err,
-	                      errlen)) < 0)
-		return rc;
-	rc = ts_access_parse((const char *)text, len, &acc, err, errlen);
-	free(text);
-	if (rc < 0)
-		return rc;
-	if ((rc = acls_build(acc, fs->owner, &s)) < 0) {
-		snprintf(err, errlen, "out of memory");
+	                      errlen)) == 0) {
+		snprintf(err, errlen, "out of memory");	/* -ENOMEM says none */
+		rc = ts_access_parse((const char *)text, len, &acc, err, errlen);
+		free(text);
+	}
+	if (acls_build(acc, fs->owner, &s) < 0) {
+		if (rc == 0) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+		}
 		ts_access_free(acc);
-		return rc;
+		acc = NULL;	/* s is left empty: no ACL, mode 0 */
 	}
 	pthread_rwlock_wrlock(&fs->acc_lock);
 	oldacc = fs->acc;
@@ -326,7 +330,7 @@ ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 	pthread_rwlock_unlock(&fs->acc_lock);
 	ts_access_free(oldacc);
 	acls_release(&old);
-	return 0;
+	return rc;
 }
 
 int
@@ -466,6 +470,8 @@ is_sealed(enum node_kind k)
 static enum acl_class
 class_of(enum node_kind k)
 {
+	if (k == N_ROOT)
+		return CLASS_ROOT;
 	if (ts_fs_is_dir(k))
 		return CLASS_DIR;
 	if (is_sealed(k))
@@ -520,7 +526,7 @@ ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
 	mode = fs->acls.mode[class_of(n->kind)];
 	pthread_rwlock_unlock(&fs->acc_lock);
 	if (ts_fs_is_dir(n->kind)) {
-		st->st_mode = S_IFDIR | (n->kind == N_ROOT ? 0755 : mode);
+		st->st_mode = S_IFDIR | mode;
 		st->st_nlink = 2;
 		st->st_size = 4096;
 		if (n->e)
@@ -689,20 +695,28 @@ ts_fs_child(struct ts_fs *fs, uint64_t parent, const char *name, uint64_t *ino)
 	}
 }
 
+int
+ts_fs_gate(struct ts_fs *fs, fuse_req_t req, uint64_t ino, const char *op,
+           const char *name, unsigned right)
+{
+	if (ts_fs_roles(fs, req) & right)
+		return 0;
+	ts_fs_audit_at(fs, req, op, ino, name, EACCES, NULL);
+	return -EACCES;
+}
+
 /*
- * Below the root, every request needs some role: the rest learn nothing.
- * A refusal is recorded (op on ino, or on ino's child name).
+ * Every request but the root's own attributes needs some role, decided
+ * afresh on each request from the uid making it (so a descriptor held
+ * since before a revocation, or passed to another uid, is refused as soon
+ * as the whitelist changes): the rest learn nothing below the root.  A
+ * refusal is recorded (op on ino, or on ino's child name).
  */
 static int
 gate(struct ts_fs *fs, fuse_req_t req, fuse_ino_t ino, const char *op,
      const char *name)
 {
-	if (ino == TS_INO_ROOT && name == NULL)
-		return 0;
-	if (ts_fs_roles(fs, req) & TS_RIGHT_LIST)
-		return 0;
-	ts_fs_audit_at(fs, req, op, ino, name, EACCES, NULL);
-	return -EACCES;
+	return ts_fs_gate(fs, req, ino, op, name, TS_RIGHT_LIST);
 }
 
 /* ---- operations ---- */
@@ -735,12 +749,7 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 	int rc;
 
-	if (parent == TS_INO_ROOT && strcmp(name, "audit.log") != 0)
-		rc = gate(fs, req, parent, "lookup", name);
-	else
-		rc = parent == TS_INO_ROOT ? 0 : gate(fs, req, parent, "lookup",
-		                                      name);
-	if (rc < 0) {
+	if ((rc = gate(fs, req, parent, "lookup", name)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -789,7 +798,8 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	(void)fi;
-	if (ino != TS_INO_AUDIT && (rc = gate(fs, req, ino, "stat", NULL)) < 0) {
+	/* The root's own attributes are the mount's: all may see them. */
+	if (ino != TS_INO_ROOT && (rc = gate(fs, req, ino, "stat", NULL)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -955,10 +965,15 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct ts_fs *fs = fs_of(req);
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-	char *buf = malloc(size);
 	size_t used = 0;
+	char *buf;
+	int rc;
 
-	if (buf == NULL) {
+	if ((rc = gate(fs, req, ino, "readdir", NULL)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if ((buf = malloc(size)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -973,7 +988,6 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (off == 0 || !d->listed) {
 		struct dir_handle fresh = { 0 };
 		struct node dn;
-		int rc;
 
 		if ((rc = ts_fs_resolve(fs, ino, &dn)) == 0)
 			rc = snap_dir(fs, ino, &dn, &fresh);
@@ -1341,8 +1355,11 @@ push_value(struct ts_fs *fs, uint64_t ino)
 
 /*
  * Reads are checked against the clock every time, so a descriptor opened
- * before an item's deadline reads nothing after it.  Plaintext leaves the
- * daemon's locked cache only for the reply, in a buffer wiped once sent.
+ * before an item's deadline reads nothing after it, and against the
+ * whitelist and the uid making the read, so one held by a uid since
+ * revoked, or passed to another, reads nothing either.  Plaintext leaves
+ * the daemon's locked cache only for the reply, in a buffer wiped once
+ * sent.
  */
 static void
 op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1350,6 +1367,7 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct ts_fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	unsigned roles = ts_fs_roles(fs, req);
 	char path[3 * TS_NAME_MAX], text[64];
 	const struct ts_box *box;
 	uint8_t *plain = NULL;
@@ -1358,10 +1376,15 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc;
 
 	if (ino == TS_INO_AUDIT && fs->audit != NULL) {
-		char *buf = malloc(size);
+		char *buf;
 		ssize_t got;
 
-		if (buf == NULL) {
+		if (!(roles & TS_RIGHT_AUDIT)) {
+			ts_fs_audit(fs, req, "read", "audit.log", EACCES, NULL);
+			fuse_reply_err(req, EACCES);
+			return;
+		}
+		if ((buf = malloc(size)) == NULL) {
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
@@ -1375,7 +1398,10 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	ts_index_rdlock(fs->idx);
 	rc = ts_fs_resolve(fs, ino, &n);
-	if (rc == 0 && (box = box_of(&n, path, sizeof(path))) != NULL) {
+	if (rc == 0 && !(roles & (is_sealed(n.kind) ? TS_RIGHT_SEALED
+	                                            : TS_RIGHT_LIST)))
+		rc = -EACCES;
+	else if (rc == 0 && (box = box_of(&n, path, sizeof(path))) != NULL) {
 		if ((uint64_t)off < ts_box_plain_len(box))
 			rc = read_sealed(fs, ino, &n, box, path, (size_t)off,
 			                 size, &plain, &plainlen);
@@ -1387,6 +1413,8 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		len = meta_text(&n, text);
 	}
 	ts_index_unlock(fs->idx);
+	if (rc == -EACCES)
+		ts_fs_audit_at(fs, req, "read", ino, NULL, EACCES, NULL);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else if (plain != NULL)
@@ -1409,18 +1437,9 @@ op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	if (h->kind == H_MESSAGE && !h->done) {
-		/* Never flushed (the writer died): drop the half message. */
-		ts_index_wrlock(fs->idx);
-		for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next)
-			if ((*pp)->ino == h->ino) {
-				struct pending *p = *pp;
-				*pp = p->next;
-				free(p);
-				break;
-			}
-		ts_index_unlock(fs->idx);
-	}
+	/* Never flushed (the writer died): drop the half message. */
+	if (h->kind == H_MESSAGE && !h->done)
+		ts_fs_drop_pending(fs, h->ino);
 	ts_fs_free_handle(h);
 	fuse_reply_err(req, 0);
 }
@@ -1432,12 +1451,21 @@ op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	struct node n;
 	int rc;
 
-	/*
-	 * The ACL is served to every caller: the kernel needs it precisely to
-	 * refuse the callers it does not list.
-	 */
-	if (ino == TS_INO_ROOT || strcmp(name, ACL_NAME) != 0) {
+	if (strcmp(name, ACL_NAME) != 0) {
 		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	/*
+	 * The ACL names every listed uid: only listed callers get it (the
+	 * kernel asks in the caller's name when it checks a permission, and
+	 * caches only what it got).  A caller with no role is refused, not
+	 * told "no ACL", which the kernel would cache for everyone; at the
+	 * root, the kernel then refuses it by the mode bits (no bit for
+	 * others), so below the root it learns nothing, cached or not.
+	 * Kernel-made fetches, not operations: refusals are not recorded.
+	 */
+	if (!(ts_fs_roles(fs, req) & TS_RIGHT_LIST)) {
+		fuse_reply_err(req, EACCES);
 		return;
 	}
 	ts_index_rdlock(fs->idx);
@@ -1466,9 +1494,17 @@ static void
 op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	static const char names[] = ACL_NAME;
+	struct ts_fs *fs = fs_of(req);
+	struct node n;
+	int rc;
 
-	if (ino == TS_INO_ROOT)
-		fuse_reply_xattr(req, 0);
+	ts_index_rdlock(fs->idx);
+	rc = ts_fs_resolve(fs, ino, &n);
+	ts_index_unlock(fs->idx);
+	if (rc == 0 && ino != TS_INO_ROOT)
+		rc = gate(fs, req, ino, "listxattr", NULL);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
 	else if (size == 0)
 		fuse_reply_xattr(req, sizeof(names));
 	else if (size < sizeof(names))
@@ -1551,8 +1587,17 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 		snprintf(err, errlen, "out of memory");
 		goto out_free;
 	}
+	ts_index_set_busy(fs->idx, ts_fs_item_busy, fs);
+	/* At mount a whitelist that cannot be read or parsed refuses the
+	 * start (nothing was in force yet); names that do not resolve do
+	 * not.  Not yet forked: the log goes to stderr too (NULL). */
 	if ((rc = ts_fs_reload_whitelist(fs, err, errlen)) < 0)
 		goto out_free;
+	if (ts_access_skipped(fs->acc) > 0)
+		ts_fs_log(NULL, "whitelist %s: %zu line%s nothing: %s",
+		          cfg->whitelist_path, ts_access_skipped(fs->acc),
+		          ts_access_skipped(fs->acc) == 1 ? " grants" :
+		          "s grant", ts_access_warnings(fs->acc));
 	if ((rc = ts_fs_reload_policy(fs, err, errlen)) < 0) {
 		char e2[512];
 

@@ -39,8 +39,9 @@ struct ts_fs_config {
 
 /*
  * Makes the daemon's state over an open store and key (both stay the
- * caller's).  Loads the whitelist (which must parse) and the ticket index,
- * and takes in waiting intake.  On failure returns -errno with a message
+ * caller's).  Loads the whitelist (which must be readable and parse; its
+ * names that do not resolve grant nothing, logged to stderr) and the
+ * ticket index, and takes in waiting intake.  On failure returns -errno with a message
  * in err.
  */
 int ts_fs_new(struct ts_store *st, const struct ts_seckey *key,

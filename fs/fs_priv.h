@@ -21,6 +21,8 @@
 
 /* The ACL classes of the tree: who gets which bits. */
 enum acl_class {
+	CLASS_ROOT,		/* the mount root: every listed uid r-x, so the
+				   kernel refuses the others at the door */
 	CLASS_DIR,		/* directories below the root: agents rwx, r-x */
 	CLASS_STATUS,		/* status: agents rw-, others listed r-- */
 	CLASS_META,		/* created, expires: listed r-- */
@@ -128,6 +130,15 @@ struct handle {
 /* fs.c */
 unsigned ts_fs_roles(struct ts_fs *fs, fuse_req_t req);
 /*
+ * 0 if the uid making req has one of the roles in right (TS_RIGHT_*),
+ * decided by the whitelist in force now; else records the refusal (op on
+ * inode ino, or on its child name) and returns -EACCES.  Every request on
+ * an open handle goes through it, so a revoked uid, or another uid the
+ * descriptor was passed to, is refused from the moment the reload lands.
+ */
+int ts_fs_gate(struct ts_fs *fs, fuse_req_t req, uint64_t ino, const char *op,
+               const char *name, unsigned right);
+/*
  * Appends an audit entry for the caller of req (NULL: the daemon itself):
  * op on path, err 0 for success.  Returns -EIO if it could not be written
  * (logged); the caller then refuses what it was about to do.
@@ -156,6 +167,13 @@ void ts_fs_entry(struct ts_fs *fs, uint64_t ino, const struct node *n,
 int ts_fs_child(struct ts_fs *fs, uint64_t parent, const char *name,
                 uint64_t *ino);
 int ts_fs_is_dir(enum node_kind k);
+/*
+ * Loads the whitelist file into fs->acc and fs->acls.  If it cannot be
+ * read or does not parse, installs the empty whitelist instead (nobody
+ * has a role: a revocation is never held back) and returns -errno with
+ * the reason in err.  Lines naming no existing user or group grant
+ * nothing and are listed by ts_access_warnings(fs->acc).
+ */
 int ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen);
 int ts_fs_reload_policy(struct ts_fs *fs, char *err, size_t errlen);
 void ts_fs_free_handle(struct handle *h);
@@ -198,6 +216,14 @@ void ts_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ts_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                     const char *value, size_t size, int flags);
 void ts_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+/*
+ * Drops the message being written as inode ino, never stored (index lock
+ * not held): its item number goes back to the ticket.
+ */
+void ts_fs_drop_pending(struct ts_fs *fs, uint64_t ino);
+/* The index's busy callback (ts_index_set_busy): item numbers held by the
+ * kernel or a message being written.  Index lock held. */
+int ts_fs_item_busy(void *fs, uint64_t slot, uint32_t item);
 /* Opens status for writing (agents); called by the open op. */
 int ts_fs_open_status_write(struct ts_fs *fs, uint64_t ino, struct handle *h);
 
@@ -209,6 +235,8 @@ void ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch);
 void ts_fs_wake(struct ts_fs *fs);
 /* Sends changes to the kernel; from the ticker thread only. */
 void ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch);
+/* Audits (ENOENT) the whitelist lines that grant nothing, if any. */
+void ts_fs_whitelist_audit_skipped(struct ts_fs *fs);
 void ts_fs_sig_of(const char *path, struct file_sig *sig);
 
 #endif

@@ -51,7 +51,12 @@ struct ts_index {
 	unsigned ntomb;		/* next slot of the ring; guarded by lock */
 	ts_index_log_fn log;	/* where problems are reported */
 	void *logarg;
+	ts_index_busy_fn busy;	/* item numbers in use outside; set once */
+	void *busyarg;
 };
+
+/* Item numbers 0 .. ITEM_LIMIT - 1: item + 1 fits an inode's item bits. */
+#define ITEM_LIMIT (TS_ITEM_MAX - 1)
 
 int
 ts_index_new(struct ts_store *st, ts_index_log_fn log, void *logarg,
@@ -67,6 +72,89 @@ ts_index_new(struct ts_store *st, ts_index_log_fn log, void *logarg,
 	idx->logarg = logarg;
 	*out = idx;
 	return 0;
+}
+
+void
+ts_index_set_busy(struct ts_index *idx, ts_index_busy_fn fn, void *arg)
+{
+	idx->busy = fn;
+	idx->busyarg = arg;
+}
+
+/*
+ * A free item number for a new item of ticket t (e's, or a copy of it):
+ * the next one, or once those ran out, the lowest one that no item of t
+ * has, e does not keep spare and busy() does not claim; -EMLINK if none.
+ * t->next_slot is the caller's to advance.
+ */
+static int
+free_item(struct ts_index *idx, const struct ts_entry *e,
+          const struct ts_ticket *t, uint32_t *item)
+{
+	uint8_t *used;
+
+	if (t->next_slot < ITEM_LIMIT) {
+		*item = t->next_slot;
+		return 0;
+	}
+	if ((used = calloc(ITEM_LIMIT / 8 + 1, 1)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nmsg; i++)
+		used[t->msg[i].slot / 8] |= (uint8_t)(1u << (t->msg[i].slot % 8));
+	for (size_t i = 0; i < t->nauth; i++)
+		used[t->auth[i].slot / 8] |= (uint8_t)(1u << (t->auth[i].slot % 8));
+	for (unsigned i = 0; i < e->nspare; i++)
+		used[e->spare[i] / 8] |= (uint8_t)(1u << (e->spare[i] % 8));
+	for (uint32_t i = 0; i < ITEM_LIMIT; i++)
+		if (!(used[i / 8] & (1u << (i % 8))) &&
+		    (idx->busy == NULL || !idx->busy(idx->busyarg, e->slot, i))) {
+			free(used);
+			*item = i;
+			return 0;
+		}
+	free(used);
+	return -EMLINK;
+}
+
+/* Gives new item number item of t, from free_item(), to the item. */
+static void
+use_item(struct ts_ticket *t, uint32_t *slot_of_item, uint32_t item)
+{
+	*slot_of_item = item;
+	if (t->next_slot <= item)
+		t->next_slot = item + 1;
+}
+
+int
+ts_index_take_item(struct ts_index *idx, struct ts_entry *e, uint32_t *item)
+{
+	int rc;
+
+	if (e->nspare > 0) {
+		*item = e->spare[--e->nspare];
+		return 0;
+	}
+	if ((rc = free_item(idx, e, &e->t, item)) == 0 &&
+	    e->t.next_slot <= *item)
+		e->t.next_slot = *item + 1;
+	return rc;
+}
+
+/*
+ * The kernel may still hold the inode of a message that was never stored,
+ * and its number may name a new message all the same: such an inode has
+ * no cached entry, attributes or pages (timeouts 0, direct I/O), so the
+ * kernel asks again and learns the new one.
+ */
+void
+ts_index_give_item(struct ts_index *idx, struct ts_entry *e, uint32_t item)
+{
+	(void)idx;
+	if (item + 1 == e->t.next_slot)
+		e->t.next_slot = item;
+	else if (e->nspare < sizeof(e->spare) / sizeof(e->spare[0]))
+		e->spare[e->nspare++] = item;
+	/* else lost until the numbers run out and free_item() finds it */
 }
 
 void
@@ -587,6 +675,7 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		return rc;
 	if (kind == TS_REC_MESSAGE) {
 		struct ts_message *m;
+		uint32_t item;
 
 		dir = ts_ino_make(e->slot, 0, TS_SUB_MSGDIR);
 		/* Already taken in (a retry after a failed fsync), or taken
@@ -594,11 +683,21 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		if (ts_ticket_find_msg(&nt, in->msg[0].name) != NULL ||
 		    ts_index_tomb(idx, dir, in->msg[0].name))
 			goto out_done;
+		if (nt.nmsg >= TS_MSG_PER_TICKET) {
+			idx->log(idx->logarg, "intake: ticket %s holds %d "
+			         "messages, the most a ticket can", e->t.id,
+			         TS_MSG_PER_TICKET);
+			rc = -EMLINK;
+			goto out_rc;
+		}
+		if ((rc = free_item(idx, e, &nt, &item)) < 0)
+			goto out_rc;
 		if ((m = ts_ticket_add_msg(&nt)) == NULL)
 			goto out_nomem;
+		nt.next_slot--;		/* add_msg's own number: unused */
 		*m = (struct ts_message){ .stored_ms = in->msg[0].stored_ms,
-		                          .box = in->msg[0].box,
-		                          .slot = m->slot };
+		                          .box = in->msg[0].box };
+		use_item(&nt, &m->slot, item);
 		memcpy(m->name, in->msg[0].name, sizeof(m->name));
 		mark_new(&m->box);
 	} else if (kind == TS_REC_AUTH) {
@@ -609,11 +708,20 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		if (ts_ticket_find_auth(&nt, in->auth[0].name) != NULL ||
 		    ts_index_tomb(idx, dir, in->auth[0].name))
 			goto out_done;
+		if (nt.nauth >= TS_AUTH_PER_TICKET) {
+			idx->log(idx->logarg, "intake: ticket %s holds %d "
+			         "authorizations, the most a ticket can",
+			         e->t.id, TS_AUTH_PER_TICKET);
+			rc = -EMLINK;
+			goto out_rc;
+		}
+		if ((rc = free_item(idx, e, &nt, &slot)) < 0)
+			goto out_rc;
 		if ((a = ts_ticket_add_auth(&nt)) == NULL)
 			goto out_nomem;
-		slot = a->slot;
+		nt.next_slot--;		/* add_auth's own number: unused */
 		*a = in->auth[0];
-		a->slot = slot;
+		use_item(&nt, &a->slot, slot);
 		for (int f = 0; f < TS_A_COUNT; f++)
 			mark_new(&a->box[f]);
 	} else {
@@ -652,8 +760,10 @@ out_done:
 	ts_ticket_release(&nt);
 	return 0;
 out_nomem:
+	rc = -ENOMEM;
+out_rc:
 	ts_ticket_release(&nt);
-	return -ENOMEM;
+	return rc;
 }
 
 /* Records an intake record refused (for the audit trail only). */
@@ -1070,7 +1180,7 @@ ts_index_add_msg(struct ts_index *idx, struct ts_entry *e, const char *name,
 	if (ts_ticket_find_msg(&e->t, name) != NULL)
 		return -EEXIST;
 	if (e->t.nmsg >= TS_MSG_PER_TICKET)
-		return -ENOSPC;
+		return -EMLINK;	/* the most a ticket holds */
 	snprintf(path, sizeof(path), "messages/%s", name);
 	rc = ts_intake_seal_append(pk, e->t.id, path, text, len, &blob,
 	                           &bloblen, &box);

@@ -23,6 +23,8 @@ struct ts_entry {
 	int err;		/* 0, or -EBADMSG etc: a damaged record */
 	int64_t changed_ms;	/* last change: the directories' mtime */
 	int64_t next_deadline;	/* earliest deadline of it or its items */
+	uint32_t spare[8];	/* item numbers given back, never stored */
+	unsigned nspare;
 };
 
 /* What an intake poll changed, for the kernel's caches. */
@@ -58,6 +60,28 @@ struct ts_index;
 int ts_index_new(struct ts_store *st, ts_index_log_fn log, void *logarg,
                  struct ts_index **out);
 void ts_index_free(struct ts_index *idx);
+
+/*
+ * Item numbers (a message's or authorization's part of its inode number,
+ * fs/inode.h) are handed out in order for the daemon's life, so a stale
+ * inode never names another item.  Once a ticket's run out, the lowest
+ * number that no item of the ticket has and busy() does not claim is
+ * reused: busy(arg, slot, item) is 1 while the kernel still holds an inode
+ * of that item, or a message being written has it.  Called with the lock
+ * held.  Set once, before the daemon serves.
+ */
+typedef int (*ts_index_busy_fn)(void *arg, uint64_t slot, uint32_t item);
+void ts_index_set_busy(struct ts_index *idx, ts_index_busy_fn fn, void *arg);
+/*
+ * Takes a free item number of e for a message about to be written (write
+ * lock held): -EMLINK if every one is in use.  ts_index_give_item gives a
+ * number back that was never stored, so that `touch` after `touch` uses
+ * none up.
+ */
+int ts_index_take_item(struct ts_index *idx, struct ts_entry *e,
+                       uint32_t *item);
+void ts_index_give_item(struct ts_index *idx, struct ts_entry *e,
+                        uint32_t item);
 
 /* Loads every ticket from the store; damaged ones are kept, marked. */
 int ts_index_load(struct ts_index *idx);

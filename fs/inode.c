@@ -127,6 +127,30 @@ ts_inodes_claim_push(struct ts_inodes *tab, uint64_t ino)
 	return rc;
 }
 
+int
+ts_inodes_held(struct ts_inodes *tab, uint64_t ino)
+{
+	size_t h;
+	int held;
+
+	pthread_mutex_lock(&tab->lock);
+	h = hash(ino, tab->cap);
+	while (tab->v[h].ino != 0 && tab->v[h].ino != ino)
+		h = (h + 1) & (tab->cap - 1);
+	held = tab->v[h].ino == ino && COUNT(tab->v[h]) > 0;
+	pthread_mutex_unlock(&tab->lock);
+	return held;
+}
+
+void
+ts_inodes_unpush_all(struct ts_inodes *tab)
+{
+	pthread_mutex_lock(&tab->lock);
+	for (size_t i = 0; i < tab->cap; i++)
+		tab->v[i].nlookup &= ~PUSHED;
+	pthread_mutex_unlock(&tab->lock);
+}
+
 void
 ts_inodes_forget(struct ts_inodes *tab, uint64_t ino, uint64_t n)
 {

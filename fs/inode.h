@@ -73,6 +73,13 @@ int ts_inodes_ref(struct ts_inodes *tab, uint64_t ino);
  * inode when the kernel forgets it.
  */
 int ts_inodes_claim_push(struct ts_inodes *tab, uint64_t ino);
+/*
+ * Clears every push mark: after the daemon invalidated the page cache of
+ * every inode (a whitelist change), the next open pushes again.
+ */
+void ts_inodes_unpush_all(struct ts_inodes *tab);
+/* 1 if the kernel holds ino (its lookups are not all forgotten). */
+int ts_inodes_held(struct ts_inodes *tab, uint64_t ino);
 /* The kernel forgot n lookups of ino. */
 void ts_inodes_forget(struct ts_inodes *tab, uint64_t ino, uint64_t n);
 /*

@@ -63,21 +63,44 @@ ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch)
 	}
 }
 
-/* Makes the kernel drop what it cached of every inode it holds. */
+/*
+ * Makes the kernel drop what it cached of every inode it holds: attributes
+ * and ACLs, listings, and pages.  The pages too, because the kernel serves
+ * cached pages of a sealed file to any read on an open descriptor without
+ * asking: after a whitelist change every read reaches the daemon, which
+ * decides it by the new list (and push marks go, so opens push afresh).
+ */
 static void
 invalidate_all(struct ts_fs *fs)
 {
 	uint64_t *v;
 	size_t n;
 
-	fuse_lowlevel_notify_inval_inode(fs->se, TS_INO_TICKETS, -1, 0);
+	ts_inodes_unpush_all(fs->inodes);
+	fuse_lowlevel_notify_inval_inode(fs->se, TS_INO_ROOT, 0, 0);
+	fuse_lowlevel_notify_inval_inode(fs->se, TS_INO_TICKETS, 0, 0);
 	if (ts_inodes_snapshot(fs->inodes, &v, &n) < 0) {
 		ts_fs_log(fs, "out of memory invalidating the kernel's caches");
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		fuse_lowlevel_notify_inval_inode(fs->se, v[i], -1, 0);
+		fuse_lowlevel_notify_inval_inode(fs->se, v[i], 0, 0);
 	free(v);
+}
+
+void
+ts_fs_whitelist_audit_skipped(struct ts_fs *fs)
+{
+	char detail[TS_ACCESS_WARN_MAX + 32];
+	size_t skipped;
+
+	pthread_rwlock_rdlock(&fs->acc_lock);
+	skipped = ts_access_skipped(fs->acc);
+	snprintf(detail, sizeof(detail), "these grant nothing: %s",
+	         ts_access_warnings(fs->acc));
+	pthread_rwlock_unlock(&fs->acc_lock);
+	if (skipped > 0)
+		ts_fs_audit(fs, NULL, "whitelist-reload", "", ENOENT, detail);
 }
 
 static int
@@ -104,21 +127,38 @@ maybe_reload(struct ts_fs *fs)
 	wl |= sig_changed("/etc/group", &fs->group_sig);
 	pol = sig_changed(fs->cfg.policy_path, &fs->pol_sig);
 	if (wl || hup) {
-		if (ts_fs_reload_whitelist(fs, err, sizeof(err)) < 0) {
-			ts_fs_log(fs, "whitelist %s refused, the previous one "
-			          "stays in force: %s", fs->cfg.whitelist_path,
+		char warn[TS_ACCESS_WARN_MAX], detail[600];
+		size_t n, skipped;
+		int rc = ts_fs_reload_whitelist(fs, err, sizeof(err));
+
+		pthread_rwlock_rdlock(&fs->acc_lock);
+		n = ts_access_count(fs->acc);
+		skipped = ts_access_skipped(fs->acc);
+		snprintf(warn, sizeof(warn), "%s", ts_access_warnings(fs->acc));
+		pthread_rwlock_unlock(&fs->acc_lock);
+		/* Fail closed: a file that cannot be read or parsed leaves
+		 * the empty whitelist in force, reported on every attempt. */
+		if (rc < 0) {
+			ts_fs_log(fs, "whitelist %s refused, nobody has a role "
+			          "until it loads: %s", fs->cfg.whitelist_path,
 			          err);
-			ts_fs_audit(fs, NULL, "whitelist-reload", "", EINVAL, err);
+			snprintf(detail, sizeof(detail), "nobody has a role: %s",
+			         err);
+			ts_fs_audit(fs, NULL, "whitelist-reload", "", -rc,
+			            detail);
+		} else if (skipped > 0) {
+			ts_fs_log(fs, "whitelist %s loaded: %zu uid%s; %zu line%s "
+			          "nothing: %s", fs->cfg.whitelist_path, n,
+			          n == 1 ? "" : "s", skipped,
+			          skipped == 1 ? " grants" : "s grant", warn);
+			ts_fs_whitelist_audit_skipped(fs);
 		} else {
 			ts_fs_audit(fs, NULL, "whitelist-reload", "", 0, NULL);
-			pthread_rwlock_rdlock(&fs->acc_lock);
 			ts_fs_log(fs, "whitelist %s loaded: %zu uid%s",
-			          fs->cfg.whitelist_path, ts_access_count(fs->acc),
-			          ts_access_count(fs->acc) == 1 ? "" : "s");
-			pthread_rwlock_unlock(&fs->acc_lock);
-			if (fs->se != NULL)
-				invalidate_all(fs);
+			          fs->cfg.whitelist_path, n, n == 1 ? "" : "s");
 		}
+		if (fs->se != NULL)
+			invalidate_all(fs);
 	}
 	if (pol || hup) {
 		if (ts_fs_reload_policy(fs, err, sizeof(err)) < 0) {
@@ -220,6 +260,7 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 	fs->se = se;
 	atomic_store(&fs->stop, 0);
 	ts_fs_audit(fs, NULL, "mount", "", 0, NULL);
+	ts_fs_whitelist_audit_skipped(fs);	/* names unknown at mount */
 	/* Signals belong to the FUSE loop's thread, whose read they end. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);

@@ -73,6 +73,49 @@ append(struct handle *h, const char *buf, size_t size, size_t max)
 	return 0;
 }
 
+void
+ts_fs_drop_pending(struct ts_fs *fs, uint64_t ino)
+{
+	ts_index_wrlock(fs->idx);
+	for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next)
+		if ((*pp)->ino == ino) {
+			struct pending *p = *pp;
+			struct ts_entry *e = ts_index_by_slot(fs->idx, p->slot);
+
+			*pp = p->next;
+			if (e != NULL)
+				ts_index_give_item(fs->idx, e, p->item);
+			free(p);
+			break;
+		}
+	ts_index_unlock(fs->idx);
+}
+
+int
+ts_fs_item_busy(void *arg, uint64_t slot, uint32_t item)
+{
+	struct ts_fs *fs = arg;
+
+	for (struct pending *p = fs->pending; p != NULL; p = p->next)
+		if (p->slot == slot && p->item == item)
+			return 1;
+	for (unsigned sub = TS_SUB_ITEM; sub <= TS_SUB_EXPIRES; sub++)
+		if (ts_inodes_held(fs->inodes, ts_ino_make(slot, item + 1, sub)))
+			return 1;
+	return 0;
+}
+
+/* Messages of slot being written now.  Index lock held. */
+static size_t
+pending_count(struct ts_fs *fs, uint64_t slot)
+{
+	size_t n = 0;
+
+	for (struct pending *p = fs->pending; p != NULL; p = p->next)
+		n += p->slot == slot;
+	return n;
+}
+
 int
 ts_fs_open_status_write(struct ts_fs *fs, uint64_t ino, struct handle *h)
 {
@@ -153,6 +196,9 @@ store_message(struct ts_fs *fs, fuse_req_t req, struct handle *h)
 	else if (rc == 0)
 		rc = ts_index_add_msg(fs->idx, e, p->name, p->item, h->buf,
 		                      h->len, fs->pk, &ch);
+	if (rc < 0 && p != NULL &&
+	    (e = ts_index_by_slot(fs->idx, p->slot)) != NULL)
+		ts_index_give_item(fs->idx, e, p->item);	/* never stored */
 	ts_index_unlock(fs->idx);
 	if (ts_fs_audit_at(fs, req, "message", h->ino, NULL, -rc, NULL) < 0 && rc == 0)
 		rc = -EIO;
@@ -172,8 +218,13 @@ ts_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	(void)ino;
 	if (h->kind == H_READ)
 		rc = -EBADF;
+	else if (h->err)	/* an earlier write failed: nothing more */
+		rc = h->err;
 	else if (h->done)	/* a stored message or an applied status is final */
 		rc = h->kind == H_STATUS ? -EINVAL : -EPERM;
+	else if ((rc = ts_fs_gate(fs, req, h->ino, "write", NULL,
+	                          TS_RIGHT_WRITE)) < 0)
+		;	/* revoked since the open, or another uid's descriptor */
 	else if ((size_t)off != h->len)	/* no holes, no rewriting */
 		rc = -EINVAL;
 	else {
@@ -195,6 +246,10 @@ ts_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	 */
 	if (h->kind != H_STATUS)
 		sodium_memzero((char *)(uintptr_t)buf, size);
+	/* A failed write poisons what is being written: the close reports
+	 * that error and nothing is stored (no truncated message). */
+	if (rc < 0 && h->kind != H_READ && !h->done && !h->err)
+		h->err = rc;
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -214,12 +269,30 @@ ts_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * close() of a descriptor flushes, and a shell's `> file` closes one
 	 * right after dup2(), before anything is written: so a flush with
 	 * nothing written yet stores nothing, and an empty file never becomes
-	 * a message (release drops it).
+	 * a message (release drops it).  What is stored or applied is
+	 * decided by the uid closing it, by the whitelist of now.
 	 */
-	if (h->kind == H_MESSAGE && !h->done && h->len > 0)
+	if (h->kind == H_READ || (h->done && !h->err) ||
+	    (h->len == 0 && !h->err))
+		;
+	else if (!h->err && (rc = ts_fs_gate(fs, req, h->ino, "flush", NULL,
+	                                     TS_RIGHT_WRITE)) < 0)
+		h->err = rc;
+	else if (h->err)
+		rc = h->err;
+	else if (h->kind == H_MESSAGE)
 		rc = store_message(fs, req, h);
-	else if (h->kind == H_STATUS && !h->done && h->len > 0)
+	else
 		rc = apply_status(fs, req, h);
+	/* A poisoned message is dropped, once, and said so in the trail. */
+	if (h->err && !h->done) {
+		h->done = 1;
+		if (h->kind == H_MESSAGE) {
+			ts_fs_audit_at(fs, req, "message", h->ino, NULL, -h->err,
+			               "not stored");
+			ts_fs_drop_pending(fs, h->ino);
+		}
+	}
 	fuse_reply_err(req, -rc);
 }
 
@@ -254,11 +327,13 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = -EINVAL;
 	if (rc == 0 && ts_fs_child(fs, parent, name, &ino) == 0)
 		rc = -EEXIST;
-	if (rc == 0 && n.e->t.next_slot >= TS_ITEM_MAX - 1)
-		rc = -ENOSPC;
+	if (rc == 0 && n.e->t.nmsg + pending_count(fs, n.e->slot) >=
+	               TS_MSG_PER_TICKET)
+		rc = -EMLINK;	/* the most a ticket holds: README */
+	if (rc == 0)
+		rc = ts_index_take_item(fs->idx, n.e, &p->item);
 	if (rc == 0) {
 		p->slot = n.e->slot;
-		p->item = n.e->t.next_slot++;
 		p->ino = ts_ino_make(n.e->slot, p->item + 1, TS_SUB_ITEM);
 		snprintf(p->name, sizeof(p->name), "%s", name);
 		p->next = fs->pending;
@@ -282,14 +357,7 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (fuse_reply_create(req, &ep, fi) != 0) {
 		ts_inodes_forget(fs->inodes, p->ino, 1);
 		/* release will not come: drop the pending message here */
-		ts_index_wrlock(fs->idx);
-		for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next)
-			if (*pp == p) {
-				*pp = p->next;
-				free(p);
-				break;
-			}
-		ts_index_unlock(fs->idx);
+		ts_fs_drop_pending(fs, h->ino);
 		ts_fs_free_handle(h);
 	}
 }

@@ -53,15 +53,46 @@ read_line(int fd, char **pass, size_t *len)
 	return 0;
 }
 
+/*
+ * Refuses, as ssh does, a secret file (what: "private key", "passphrase")
+ * that another uid owns or that group or others may read or write: whoever
+ * could read it has the secret, whoever owns it can chmod it.
+ */
+static int
+check_private(int fd, const char *path, const char *what, char *err,
+              size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return fail(err, errlen, -errno, "cannot stat %s: %s", path,
+		            strerror(errno));
+	if (st.st_uid != geteuid())
+		return fail(err, errlen, -EPERM, "Bad owner or permissions on "
+		            "%s: owned by uid %u, not by uid %u who reads it",
+		            path, (unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & 077)
+		return fail(err, errlen, -EPERM, "Permissions 0%3.3o for '%s' "
+		            "are too open. It is required that your %s files "
+		            "are NOT accessible by others (chmod 600 %s).",
+		            (unsigned)(st.st_mode & 0777), path, what, path);
+	return 0;
+}
+
 int
-ts_keyfile_read_pass(const char *passfile, char **pass, size_t *len)
+ts_keyfile_read_pass(const char *passfile, char **pass, size_t *len,
+                     char *err, size_t errlen)
 {
 	int fd = open(passfile, O_RDONLY | O_CLOEXEC);
 	int rc;
 
 	if (fd < 0)
-		return -errno;
-	rc = read_line(fd, pass, len);
+		return fail(err, errlen, -errno, "cannot read passphrase file "
+		            "%s: %s", passfile, strerror(errno));
+	if ((rc = check_private(fd, passfile, "passphrase", err, errlen)) == 0 &&
+	    (rc = read_line(fd, pass, len)) < 0)
+		fail(err, errlen, rc, "cannot read passphrase file %s: %s",
+		     passfile, strerror(-rc));
 	close(fd);
 	return rc;
 }
@@ -110,12 +141,9 @@ ts_keyfile_load(const char *path, const char *passfile,
 		return fail(err, errlen, -EINVAL, "key file %s is not a regular "
 		            "file", path);
 	}
-	if (st.st_mode & 077) {
+	if ((rc = check_private(fd, path, "private key", err, errlen)) < 0) {
 		close(fd);
-		return fail(err, errlen, -EPERM, "permissions %04o for key file "
-		            "%s are too open: it must not be accessible by group "
-		            "or others (chmod 600 %s)", st.st_mode & 07777,
-		            path, path);
+		return rc;
 	}
 	rc = ts_sysio_read_all(fd, 16384, &text, &len);
 	close(fd);
@@ -129,16 +157,14 @@ ts_keyfile_load(const char *path, const char *passfile,
 		goto out_wipe;
 	}
 	if (needs) {
-		rc = passfile ? ts_keyfile_read_pass(passfile, &pass, &passlen)
-		              : ask_tty(&pass, &passlen);
-		if (rc < 0) {
-			rc = fail(err, errlen, rc, passfile ?
-			          "cannot read passphrase file %s" :
-			          "key %s needs a passphrase: give "
-			          "-o passfile=FILE or run on a terminal",
-			          passfile ? passfile : path);
+		if (passfile != NULL)
+			rc = ts_keyfile_read_pass(passfile, &pass, &passlen, err,
+			                          errlen);
+		else if ((rc = ask_tty(&pass, &passlen)) < 0)
+			fail(err, errlen, rc, "key %s needs a passphrase: give "
+			     "-o passfile=FILE or run on a terminal", path);
+		if (rc < 0)
 			goto out_wipe;
-		}
 	}
 	rc = ts_seal_seckey_decode((const char *)text, len, pass, passlen, out);
 	if (rc == -EKEYREJECTED)

@@ -625,10 +625,18 @@ carried_all(const struct ts_ticket *t, const struct ts_ticket *cur)
 	for (int f = 0; f < TS_F_COUNT; f++)
 		if (!carried(&t->field[f], &cur->field[f]))
 			return 0;
-	for (size_t i = 0; i < t->nmsg; i++) {
-		const struct ts_message *m = ts_ticket_find_msg(cur,
-		                                                t->msg[i].name);
+	/* Messages keep their order across rewrites: look ahead from the
+	 * last match first, so 65,535 messages cost a pass, not n^2. */
+	for (size_t i = 0, j = 0; i < t->nmsg; i++) {
+		const struct ts_message *m = NULL;
 
+		for (size_t k = j; k < cur->nmsg && m == NULL; k++)
+			if (strcmp(cur->msg[k].name, t->msg[i].name) == 0) {
+				m = &cur->msg[k];
+				j = k + 1;
+			}
+		if (m == NULL)
+			m = ts_ticket_find_msg(cur, t->msg[i].name);
 		if (!carried(&t->msg[i].box, m ? &m->box : NULL))
 			return 0;
 	}

@@ -1,7 +1,8 @@
 /*
  * test_access: the whitelist (uids, user names, @groups, roles, comments,
- * errors naming their line) and the POSIX ACL xattr derived from it,
- * checked entry by entry in the kernel's format.
+ * errors naming their line, unknown names granting nothing and reported)
+ * and the POSIX ACL xattr derived from it, checked entry by entry in the
+ * kernel's format.
  */
 #include <check.h>
 
@@ -274,20 +275,15 @@ START_TEST(errors_name_the_line)
 	parse_bad("1001 agent\n\n1002 boss\n", "line 3: ", "unknown role "
 	          "\"boss\"");
 	parse_bad("1001 Agent\n", "line 1: ", "unknown role");
-	parse_bad("# c\n1001 agent\nno-such-user-here reader\n", "line 3: ",
-	          "no such user \"no-such-user-here\"");
-	parse_bad("1001 agent\n@no-such-group-here agent\n", "line 2: ",
-	          "no such group \"no-such-group-here\"");
 	parse_bad("1001 agent\n1002 reader\n\n1003\n", "line 4: ", "no role");
 	parse_bad("1003 # agent\n", "line 1: ", "no role");
 	parse_bad("1001 agent\n1002 reader auditor\n", "line 2: ",
 	          "unexpected \"auditor\"");
 	parse_bad("1001 agent x\n", "line 1: ", "unexpected");
-	/* Not a uid: taken as a name, which does not exist. */
-	parse_bad("-1 agent\n", "line 1: ", "no such user");
-	parse_bad("12abc agent\n", "line 1: ", "no such user");
-	parse_bad("4294967295 agent\n", "line 1: ", "no such user");
-	parse_bad("@ agent\n", "line 1: ", "no such group");
+	/* A line that does not parse refuses the file even after lines
+	 * that only name unknown users. */
+	parse_bad("no-such-user-here reader\n@no-such-group-here agent\n"
+	          "1001 boss\n", "line 3: ", "unknown role");
 	/* A NUL byte anywhere, and an overlong line. */
 	{
 		static const char nul[] = "1001 agent\n10\0002 reader\n";
@@ -303,6 +299,85 @@ START_TEST(errors_name_the_line)
 	memcpy(longline, "1001 agent\n1002 reader ", 23);
 	longline[sizeof(longline) - 1] = '\0';
 	parse_bad(longline, "line 2: ", "too long");
+}
+END_TEST
+
+/* Parses text, which must succeed with want skipped lines and exactly
+ * the warnings warn. */
+static struct ts_access *
+parse_skipping(const char *text, size_t want, const char *warn)
+{
+	struct ts_access *acc = parse_ok(text);
+
+	ck_assert_uint_eq(ts_access_skipped(acc), want);
+	ck_assert_str_eq(ts_access_warnings(acc), warn);
+	return acc;
+}
+
+START_TEST(unknown_names_grant_nothing)
+{
+	struct ts_access *acc;
+
+	/* The rest of the file applies; each unknown name is reported. */
+	acc = parse_skipping("# c\n1001 agent\nno-such-user-here reader\n"
+	                     "@no-such-group-here agent\nroot auditor\n"
+	                     "1002 reader\n", 2,
+	                     "line 3: no such user \"no-such-user-here\"; "
+	                     "line 4: no such group \"no-such-group-here\"");
+	ck_assert_uint_eq(ts_access_count(acc), 3);
+	ck_assert_uint_eq(ts_access_roles(acc, 1001), TS_ROLE_AGENT);
+	ck_assert_uint_eq(ts_access_roles(acc, 1002), TS_ROLE_READER);
+	ck_assert_uint_eq(ts_access_roles(acc, 0), TS_ROLE_AUDITOR);
+	ts_access_free(acc);
+	/* Only unknown names: a whitelist that grants nothing. */
+	acc = parse_skipping("no-such-user-here agent\n", 1,
+	                     "line 1: no such user \"no-such-user-here\"");
+	ck_assert_uint_eq(ts_access_count(acc), 0);
+	ts_access_free(acc);
+	/* Not a uid: taken as a name, which does not exist. */
+	acc = parse_skipping("-1 agent\n12abc agent\n4294967295 agent\n"
+	                     "@ agent\n", 4, "line 1: no such user \"-1\"; "
+	                     "line 2: no such user \"12abc\"; line 3: no such "
+	                     "user \"4294967295\"; line 4: no such group \"\"");
+	ck_assert_uint_eq(ts_access_count(acc), 0);
+	ck_assert_uint_eq(ts_access_roles(acc, (uid_t)-1), 0);
+	ts_access_free(acc);
+	/* A clean file reports nothing. */
+	acc = parse_skipping("1001 agent\n", 0, "");
+	ts_access_free(acc);
+}
+END_TEST
+
+START_TEST(unknown_names_report_bounded)
+{
+	char text[64 * 200], name[201], *p = text, line[300];
+	struct ts_access *acc;
+	const char *w;
+
+	/* 200 unknown names and one uid: all counted, the report cut. */
+	for (int i = 0; i < 200; i++)
+		p += sprintf(p, "no-such-user-%03d reader\n", i);
+	strcpy(p, "1001 agent\n");
+	acc = parse_ok(text);
+	ck_assert_uint_eq(ts_access_skipped(acc), 200);
+	ck_assert_uint_eq(ts_access_count(acc), 1);
+	ck_assert_uint_eq(ts_access_roles(acc, 1001), TS_ROLE_AGENT);
+	w = ts_access_warnings(acc);
+	ck_assert_uint_lt(strlen(w), TS_ACCESS_WARN_MAX);
+	ck_assert_msg(strncmp(w, "line 1: no such user \"no-such-user-000\"; "
+	              "line 2: ", 48) == 0, "report starts \"%s\"", w);
+	ck_assert_msg(strlen(w) > 5 && strcmp(w + strlen(w) - 5, "; ...") == 0,
+	              "report \"%s\" does not end in \"; ...\"", w);
+	ts_access_free(acc);
+	/* A long name is shown cut at 64 bytes. */
+	memset(name, 'x', 200);
+	name[200] = '\0';
+	snprintf(line, sizeof(line), "%s reader\n", name);
+	acc = parse_ok(line);
+	w = ts_access_warnings(acc);
+	ck_assert_uint_eq(strlen(w), strlen("line 1: no such user \"\"...") + 64);
+	ck_assert_str_eq(w + strlen(w) - 5, "x...\"");
+	ts_access_free(acc);
 }
 END_TEST
 
@@ -468,6 +543,24 @@ START_TEST(acl_nobody_matches)
 }
 END_TEST
 
+START_TEST(null_is_the_empty_whitelist)
+{
+	const struct entry want[] = {
+		{ ACL_USER_OBJ, 0, U },
+		{ ACL_GROUP_OBJ, 0, U },
+		{ ACL_OTHER, 0, U },
+	};
+
+	ck_assert_uint_eq(ts_access_roles(NULL, 0), 0);
+	ck_assert_uint_eq(ts_access_roles(NULL, 1001), 0);
+	ck_assert_uint_eq(ts_access_count(NULL), 0);
+	ck_assert_uint_eq(ts_access_skipped(NULL), 0);
+	ck_assert_str_eq(ts_access_warnings(NULL), "");
+	check_acl(NULL, 0, TS_RIGHT_LIST, 5, want, 3, 0);
+	ts_access_free(NULL);
+}
+END_TEST
+
 /* check_acl for ts_access_acl_roles. */
 static void
 check_acl_roles(const struct ts_access *acc, uid_t owner,
@@ -592,6 +685,8 @@ access_suite(void)
 	tcase_add_test(p, empty_whitelist);
 	tcase_add_test(p, many_entries);
 	tcase_add_test(p, errors_name_the_line);
+	tcase_add_test(p, unknown_names_grant_nothing);
+	tcase_add_test(p, unknown_names_report_bounded);
 	tcase_add_test(p, error_fits_small_buffer);
 	suite_add_tcase(s, p);
 
@@ -599,6 +694,7 @@ access_suite(void)
 	tcase_add_test(a, acl_owner_listed);
 	tcase_add_test(a, acl_roles_select);
 	tcase_add_test(a, acl_nobody_matches);
+	tcase_add_test(a, null_is_the_empty_whitelist);
 	tcase_add_test(a, acl_bits_per_role);
 	tcase_add_test(a, acl_small_buffer);
 	suite_add_tcase(s, a);

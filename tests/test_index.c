@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fs/index.h"
+#include "fs/inode.h"
 #include "store/intake.h"
 #include "store/record.h"
 #include "store/sysio.h"
@@ -224,6 +225,124 @@ START_TEST(test_failed_write_changes_nothing)
 }
 END_TEST
 
+/* Drops a message for t-1 into intake, as ticketctl message does. */
+static void
+intake_message(const char *name)
+{
+	struct ts_store *in;
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+
+	ck_assert_int_eq(ts_store_open(dir, TS_STORE_INTAKE, &in), 0);
+	ck_assert_int_eq(ts_intake_message(ts_seal_seckey_pk(key), "t-1", name,
+	                                   "hello", 5, ts_now_ms(), &rec, &len,
+	                                   err, sizeof(err)), 0);
+	ck_assert_int_eq(ts_store_intake_put(in, TS_REC_MESSAGE, "t-1", rec,
+	                                     len), 0);
+	free(rec);
+	ts_store_close(in);
+}
+
+/*
+ * At the limit: a ticket holds TS_MSG_PER_TICKET messages.  The last one
+ * is taken in; one more, through intake or the mount, is refused with
+ * EMLINK (the intake record moved aside), and nothing changes.
+ */
+START_TEST(test_message_limit)
+{
+	const size_t n = TS_MSG_PER_TICKET - 1, boxlen = TS_SEAL_OVERHEAD + 1;
+	struct ts_changes ch = { 0 };
+	struct ts_ticket nt;
+	struct ts_entry *e;
+	uint8_t *extra = calloc(n, boxlen);
+
+	ck_assert_ptr_nonnull(extra);
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_int_eq(ts_ticket_copy(&nt, &e->t), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct ts_message *m = ts_ticket_add_msg(&nt);
+
+		ck_assert_ptr_nonnull(m);
+		snprintf(m->name, sizeof(m->name), "m%05zu", i);
+		m->stored_ms = ts_now_ms();
+		m->box = (struct ts_box){ (uint32_t)(i * boxlen) | TS_BOX_NEW,
+		                          (uint32_t)boxlen };
+	}
+	ck_assert_int_eq(ts_store_write(st, &nt, extra), 0);
+	ts_ticket_release(&nt);
+	free(extra);
+	ts_index_unlock(idx);
+	ts_index_free(idx);
+	e = reloaded(&idx);
+	ck_assert_uint_eq(e->t.nmsg, n);
+
+	intake_message("last");
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ts_changes_release(&ch);
+	ts_index_rdlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_uint_eq(e->t.nmsg, TS_MSG_PER_TICKET);
+	ts_index_unlock(idx);
+
+	intake_message("one-more");
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 0);	/* refused */
+	ck_assert_uint_ge(ch.n, 1);
+	ck_assert_int_eq(ch.v[ch.n - 1].err, EMLINK);	/* audited as such */
+	ts_changes_release(&ch);
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_uint_eq(e->t.nmsg, TS_MSG_PER_TICKET);
+	ck_assert_int_eq(ts_index_add_msg(idx, e, "via-mount", 70000, "x\n", 2,
+	                                  ts_seal_seckey_pk(key), &ch), -EMLINK);
+	ck_assert_uint_eq(e->t.nmsg, TS_MSG_PER_TICKET);
+	ts_index_unlock(idx);
+	ts_changes_release(&ch);
+}
+END_TEST
+
+static int
+busy_one(void *arg, uint64_t slot, uint32_t item)
+{
+	(void)arg, (void)slot;
+	return item == 1;	/* as if the kernel still held item 1 */
+}
+
+/*
+ * Item numbers: a number given back is handed out again; once a ticket's
+ * numbers run out, the lowest free one is reused, never one an item has
+ * or busy() claims, and never one past the inode's bits.
+ */
+START_TEST(test_item_numbers)
+{
+	struct ts_entry *e;
+	uint32_t a, b, c;
+
+	ts_index_set_busy(idx, busy_one, NULL);
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-1");	/* a1 has item 0 */
+	ck_assert_int_eq(ts_index_take_item(idx, e, &a), 0);
+	ck_assert_int_eq(ts_index_take_item(idx, e, &b), 0);
+	ck_assert_uint_eq(b, a + 1);
+	ts_index_give_item(idx, e, a);	/* not the last: kept spare */
+	ck_assert_int_eq(ts_index_take_item(idx, e, &c), 0);
+	ck_assert_uint_eq(c, a);
+	ts_index_give_item(idx, e, b);	/* the last: the count goes back */
+	ck_assert_int_eq(ts_index_take_item(idx, e, &c), 0);
+	ck_assert_uint_eq(c, b);
+	/* Run out of numbers: the lowest free one, not 0 (a1), not 1 (busy). */
+	e->t.next_slot = TS_ITEM_MAX - 1;
+	ck_assert_int_eq(ts_index_take_item(idx, e, &c), 0);
+	ck_assert_uint_eq(c, 2);
+	ck_assert_uint_lt(ts_ino_make(e->slot, c + 1, TS_SUB_EXPIRES),
+	                  ts_ino_make(e->slot + 1, 0, 0));
+	ck_assert_uint_eq(e->t.next_slot, TS_ITEM_MAX - 1);
+	ts_index_unlock(idx);
+	ts_index_set_busy(idx, NULL, NULL);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -236,6 +355,8 @@ main(void)
 	tcase_add_test(tc, test_sweep_at_deadline);
 	tcase_add_test(tc, test_failed_dir_fsync_keeps_index_true);
 	tcase_add_test(tc, test_failed_write_changes_nothing);
+	tcase_add_test(tc, test_message_limit);
+	tcase_add_test(tc, test_item_numbers);
 	suite_add_tcase(s, tc);
 	return ts_check_run(s);
 }

@@ -217,6 +217,35 @@ START_TEST(push_claimed_once_per_life)
 }
 END_TEST
 
+/*
+ * unpush_all clears every mark, keeps every count; held says whether the
+ * kernel holds an inode, whatever its mark.
+ */
+START_TEST(unpush_all_and_held)
+{
+	struct ts_inodes *tab = NULL;
+	uint64_t a = ts_ino_make(3, 0, TS_SUB_FIELD);
+	uint64_t b = ts_ino_make(4, 2, TS_SUB_ITEM);
+
+	ck_assert_int_eq(ts_inodes_new(&tab), 0);
+	ck_assert_int_eq(ts_inodes_held(tab, a), 0);
+	ck_assert_int_eq(ts_inodes_ref(tab, a), 0);
+	ck_assert_int_eq(ts_inodes_ref(tab, b), 0);
+	ck_assert_int_eq(ts_inodes_held(tab, a), 1);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 1);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, b), 1);
+	ck_assert_int_eq(ts_inodes_held(tab, a), 1);	/* the mark is not a count */
+	ts_inodes_unpush_all(tab);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 1);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, b), 1);
+	ck_assert_uint_eq(ts_inodes_count(tab), 2);
+	ts_inodes_forget(tab, a, 1);
+	ck_assert_int_eq(ts_inodes_held(tab, a), 0);
+	ck_assert_int_eq(ts_inodes_held(tab, b), 1);
+	ts_inodes_free(tab);
+}
+END_TEST
+
 START_TEST(many_then_forget_half)
 {
 	enum { N = 100000 };
@@ -386,6 +415,7 @@ inode_suite(void)
 	tcase_set_timeout(tab, 120);
 	tcase_add_test(tab, ref_forget_basic);
 	tcase_add_test(tab, push_claimed_once_per_life);
+	tcase_add_test(tab, unpush_all_and_held);
 	tcase_add_test(tab, many_then_forget_half);
 	tcase_add_test(tab, random_against_model);
 	tcase_add_test(tab, threads);

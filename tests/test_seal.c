@@ -1,15 +1,20 @@
 /*
- * test_seal: key pairs, key files and sealed boxes bound to their ticket
- * and field.  Every refusal is checked by the error a caller gets and by
+ * test_seal: key pairs, key files (and their owner and mode checks) and
+ * sealed boxes bound to their ticket and field.  Every refusal is checked by the error a caller gets and by
  * the output buffer being left without plaintext.
  */
 #include <check.h>
 
 #include "tests/check_main.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "store/keyfile.h"
 #include "store/seal.h"
 
 static const char TICKET[] = "20261125-081845-123456-3fa2";
@@ -392,6 +397,132 @@ START_TEST(seckey_pass_round_trip)
 }
 END_TEST
 
+/* Writes text to path with mode, replacing it. */
+static void
+put_file(const char *path, const char *text, mode_t mode)
+{
+	int fd;
+
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/*
+ * A file of the test's content that another uid owns: the test's own file
+ * chowned to nobody when running as root, else /etc/passwd (root's).
+ */
+static const char *
+owned_by_another(const char *mine)
+{
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(mine, 65534, (gid_t)-1), 0);
+		return mine;
+	}
+	return "/etc/passwd";
+}
+
+START_TEST(keyfile_owner_and_mode)
+{
+	static const char pass[] = "correct horse";
+	static const mode_t bad[] = { 0601, 0602, 0604, 0610, 0620, 0640,
+	                              0644, 0660, 0400 | 0004 };
+	char dir[] = "/tmp/test_seal.XXXXXX", kpath[64], ppath[64];
+	char want[512], err[512];
+	struct ts_seckey *key = new_key(), *back = NULL;
+	char *plain = NULL, *wrapped = NULL, *got = NULL;
+	const char *other;
+	size_t len = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(kpath, sizeof(kpath), "%s/secret.key", dir);
+	snprintf(ppath, sizeof(ppath), "%s/pass", dir);
+	ck_assert_int_eq(ts_seal_seckey_encode(key, NULL, 0, &plain), 0);
+	ck_assert_int_eq(ts_seal_seckey_encode(key, pass, strlen(pass),
+	                                       &wrapped), 0);
+	/* Mode 0600, owned by this uid: loads. */
+	put_file(kpath, plain, 0600);
+	ck_assert_int_eq(ts_keyfile_load(kpath, NULL, &back, err, sizeof(err)),
+	                 0);
+	ck_assert(same_key(key, back));
+	ts_seal_seckey_free(back);
+	back = NULL;
+	/* Group or others may access it: ssh's words. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		mode_t m = bad[i];
+
+		ck_assert_int_eq(chmod(kpath, m), 0);
+		ck_assert_int_eq(ts_keyfile_load(kpath, NULL, &back, err,
+		                                 sizeof(err)), -EPERM);
+		snprintf(want, sizeof(want), "Permissions 0%3.3o for '%s' are "
+		         "too open. It is required that your private key files "
+		         "are NOT accessible by others (chmod 600 %s).",
+		         (unsigned)m, kpath, kpath);
+		ck_assert_str_eq(err, want);
+		ck_assert_ptr_null(back);
+	}
+	/* Another uid owns it, even at mode 0600. */
+	ck_assert_int_eq(chmod(kpath, 0600), 0);
+	other = owned_by_another(kpath);
+	ck_assert_int_eq(ts_keyfile_load(other, NULL, &back, err, sizeof(err)),
+	                 -EPERM);
+	snprintf(want, sizeof(want), "Bad owner or permissions on %s: owned "
+	         "by uid ", other);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "said: %s", err);
+	ck_assert_ptr_null(back);
+
+	/* The passphrase file: the same two checks, for the wrapped key. */
+	put_file(kpath, wrapped, 0600);
+	put_file(ppath, "correct horse\n", 0644);
+	ck_assert_int_eq(ts_keyfile_load(kpath, ppath, &back, err, sizeof(err)),
+	                 -EPERM);
+	snprintf(want, sizeof(want), "Permissions 0644 for '%s' are too open. "
+	         "It is required that your passphrase files are NOT accessible "
+	         "by others (chmod 600 %s).", ppath, ppath);
+	ck_assert_str_eq(err, want);
+	ck_assert_ptr_null(back);
+	ck_assert_int_eq(ts_keyfile_read_pass(ppath, &got, &len, err,
+	                                      sizeof(err)), -EPERM);
+	ck_assert_str_eq(err, want);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(chmod(ppath, 0600), 0);
+	ck_assert_int_eq(ts_keyfile_read_pass(ppath, &got, &len, err,
+	                                      sizeof(err)), 0);
+	ck_assert_str_eq(got, pass);
+	ck_assert_uint_eq(len, strlen(pass));
+	sodium_free(got);
+	got = NULL;
+	ck_assert_int_eq(ts_keyfile_load(kpath, ppath, &back, err, sizeof(err)),
+	                 0);
+	ck_assert(same_key(key, back));
+	ts_seal_seckey_free(back);
+	back = NULL;
+	other = owned_by_another(ppath);
+	ck_assert_int_eq(ts_keyfile_load(kpath, other, &back, err, sizeof(err)),
+	                 -EPERM);
+	snprintf(want, sizeof(want), "Bad owner or permissions on %s: owned "
+	         "by uid ", other);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "said: %s", err);
+	ck_assert_ptr_null(back);
+	/* A missing passphrase file says so. */
+	ck_assert_int_eq(ts_keyfile_read_pass("/nonexistent/pass", &got, &len,
+	                                      err, sizeof(err)), -ENOENT);
+	ck_assert_str_eq(err, "cannot read passphrase file /nonexistent/pass: "
+	                 "No such file or directory");
+
+	unlink(kpath);
+	unlink(ppath);
+	rmdir(dir);
+	sodium_memzero(plain, strlen(plain));
+	free(plain);
+	free(wrapped);
+	ts_seal_seckey_free(key);
+}
+END_TEST
+
 START_TEST(seckey_needs_pass_garbage)
 {
 	struct ts_seckey *key = new_key();
@@ -541,6 +672,7 @@ seal_suite(void)
 	tcase_add_test(kf, seckey_needs_pass_garbage);
 	tcase_add_test(kf, seckey_damaged_refused);
 	tcase_add_test(kf, seckey_wrapped_damaged_refused);
+	tcase_add_test(kf, keyfile_owner_and_mode);
 	suite_add_tcase(s, kf);
 	return s;
 }

@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing.  Needs root.
 set -e
 PKGS="build-essential cmake pkg-config libfuse3-dev fuse3 libsodium-dev
-      libxxhash-dev libjansson-dev check jq acl util-linux passwd gdb
+      libxxhash-dev libjansson-dev check jq acl attr util-linux passwd gdb
       python3"
 missing=
 for p in $PKGS; do

@@ -179,9 +179,11 @@ cmd_init(int argc, char **argv)
 	store = argv[1];
 	keyfile = argv[2];
 	if (passfile != NULL) {
-		if ((rc = ts_keyfile_read_pass(passfile, &pass, &passlen)) < 0)
-			die("cannot read passphrase file %s: %s", passfile,
-			    strerror(-rc));
+		char err[512];
+
+		if (ts_keyfile_read_pass(passfile, &pass, &passlen, err,
+		                         sizeof(err)) < 0)
+			die("%s", err);
 		if (passlen == 0)
 			die("passphrase file %s holds an empty passphrase",
 			    passfile);

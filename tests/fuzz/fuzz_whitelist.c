@@ -6,7 +6,9 @@
  * parses depends on the machine; the invariants checked do not: a refusal
  * is -EINVAL with "line N: ..." in err; an accepted whitelist has, on each
  * line, nothing or exactly an entry and a role (checked by a tokenizer of
- * its own); it gives ACLs whose size does not depend on the buffer they
+ * its own); its report of lines naming no existing user or group is ""
+ * exactly when it skipped none, else starts "line N: " and fits
+ * TS_ACCESS_WARN_MAX; it gives ACLs whose size does not depend on the buffer they
  * are written to, whose named entries are sorted by uid without
  * duplicates (the kernel refuses others) and name only uids that have a
  * role.
@@ -74,6 +76,21 @@ check_format(const char *text, size_t len)
 	}
 }
 
+/* Checks the report of skipped lines against their count. */
+static void
+check_warnings(const struct ts_access *acc)
+{
+	const char *w = ts_access_warnings(acc);
+	size_t len = strnlen(w, TS_ACCESS_WARN_MAX);
+
+	if (len == TS_ACCESS_WARN_MAX)
+		die("a report of skipped lines longer than TS_ACCESS_WARN_MAX");
+	if ((len == 0) != (ts_access_skipped(acc) == 0))
+		die("a report of skipped lines that does not match their count");
+	if (len > 0 && strncmp(w, "line ", 5) != 0)
+		die("a report of skipped lines without \"line N: \"");
+}
+
 /* Checks one ACL of acc, where callers with a role in roles get perm. */
 static void
 check_acl(const struct ts_access *acc, uid_t owner, unsigned roles,
@@ -125,6 +142,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = ts_access_parse(text, size, &acc, err, sizeof(err));
 	if (rc == 0) {
 		check_format(text, size);
+		check_warnings(acc);
 		check_acl(acc, 0, TS_ROLE_ANY, 5);
 		check_acl(acc, 1001, TS_RIGHT_SEALED, 4);
 		check_acl(acc, 0, TS_RIGHT_WRITE, 7);

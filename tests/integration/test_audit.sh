@@ -18,7 +18,8 @@ has() {
 
 ag cat "$T/email" >/dev/null
 as 0 cat "$T/email" >/dev/null 2>&1
-as $STRANGER ls "$MNT/tickets" >/dev/null 2>&1
+as $STRANGER ls "$MNT/tickets" >/dev/null 2>&1	# refused by the kernel
+as 0 ls "$MNT/tickets" >/dev/null 2>&1
 as 0 cat "$MNT/audit.log" >/dev/null 2>&1
 ag bash -c "echo processing > '$T/status'"
 ag bash -c "echo open > '$T/status'" 2>/dev/null
@@ -46,8 +47,9 @@ has ".op == \"intake\" and .path == \"tickets/$ID\" and .uid == 0" "intake of a 
 has ".op == \"mount\"" "mount"
 has ".op == \"open\" and .path == \"tickets/$ID/email\" and .uid == $AGENT and .comm == \"cat\" and .result == \"ok\"" "an agent's open of a sealed field"
 has ".op == \"open\" and .path == \"tickets/$ID/email\" and .uid == 0 and .result == \"denied\" and .errno == 13" "root's refused open, with its errno"
-has ".uid == $STRANGER and .result == \"denied\" and .path == \"tickets\"" "a stranger's refused listing"
-has ".op == \"open\" and .path == \"audit.log\" and .uid == 0 and .result == \"denied\"" "root's refused open of the trail"
+has ".uid == 0 and (.op == \"lookup\" or .op == \"stat\" or .op == \"opendir\") and .result == \"denied\" and .path == \"tickets\"" "root's refused listing"
+check "a stranger is refused at the mount root by the kernel: no entry" sh -c "! setpriv --reuid=$AUDITOR --regid=$AUDITOR --clear-groups cat '$MNT/audit.log' | jq -e 'select(.uid == $STRANGER)' | grep -q ."
+has ".path == \"audit.log\" and .uid == 0 and .result == \"denied\"" "root's refused access to the trail"
 has ".op == \"status\" and .uid == $AGENT and .comm == \"bash\" and .detail == \"processing\" and .result == \"ok\"" "a status change"
 has ".op == \"status\" and .detail == \"open\" and .result == \"denied\" and .errno == 1" "a refused status move"
 has ".op == \"message\" and .path == \"tickets/$ID/messages/r1\" and .result == \"ok\"" "a message stored"

@@ -19,6 +19,17 @@ expect_fail "too open" "a key readable by the group is refused" "$TICKETFS" "$ST
 chmod 604 "$KEY"
 expect_fail "too open" "a key readable by others is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY"
 chmod 600 "$KEY"
+# A key another uid owns is refused as ssh refuses it, also by ticketctl.
+chown $STRANGER "$KEY"
+expect_fail "Bad owner or permissions on $KEY" "a key another uid owns is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY"
+"$TICKETFS" "$STORE" "$MNT" -o key="$KEY" 2>/dev/null
+check "a key another uid owns: exit 1" test $? -eq 1
+expect_fail "Bad owner or permissions on $KEY" "fsck --key refuses a key another uid owns" "$TICKETCTL" fsck "$STORE" --key "$KEY"
+expect_fail "Bad owner or permissions on $KEY" "audit verify --key refuses a key another uid owns" "$TICKETCTL" audit verify "$STORE" --key "$KEY"
+chown 0 "$KEY"
+chmod 644 "$KEY"
+expect_fail "Permissions 0644 for '$KEY' are too open. It is required that your private key files are NOT accessible by others" "the mode refusal says what ssh says" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY"
+chmod 600 "$KEY"
 expect_fail "no key" "no key option is refused" "$TICKETFS" "$STORE" "$MNT"
 "$TICKETCTL" init "$WORK/other" "$WORK/other.key" >/dev/null
 expect_fail "does not belong" "another store's key is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$WORK/other.key"
@@ -90,9 +101,24 @@ expect_out $AGENT "dave@example.com" "after kill -9 and remount the data is ther
 umount_fs
 check "fsck --key passes after kill -9" "$TICKETCTL" fsck "$STORE" --key "$KEY"
 
-# A passphrase-protected key.
-printf 'correct horse\n' > "$WORK/pass"; printf 'wrong\n' > "$WORK/badpass"
+# A passphrase-protected key.  The passphrase file is checked like a key.
+(umask 077; printf 'correct horse\n' > "$WORK/pass"; printf 'wrong\n' > "$WORK/badpass")
+chmod 644 "$WORK/pass"
+expect_fail "Permissions 0644 for '$WORK/pass' are too open. It is required that your passphrase files are NOT accessible by others" \
+	"init refuses a world-readable passphrase file" "$TICKETCTL" init "$WORK/ps" "$WORK/ps.key" --passphrase-file "$WORK/pass"
+check "(and writes no key)" test ! -e "$WORK/ps.key"
+chmod 600 "$WORK/pass"
 "$TICKETCTL" init "$WORK/ps" "$WORK/ps.key" --passphrase-file "$WORK/pass" >/dev/null
+chmod 640 "$WORK/pass"
+expect_fail "Permissions 0640 for '$WORK/pass' are too open" "the daemon refuses a group-readable passphrase file" "$TICKETFS" "$WORK/ps" "$MNT" -o key="$WORK/ps.key",passfile="$WORK/pass"
+chmod 644 "$WORK/pass"
+"$TICKETFS" "$WORK/ps" "$MNT" -o key="$WORK/ps.key",passfile="$WORK/pass" 2>/dev/null
+check "a world-readable passphrase file: exit 1" test $? -eq 1
+check "(nothing mounted)" sh -c "! mountpoint -q '$MNT'"
+expect_fail "Permissions 0644 for '$WORK/pass' are too open" "fsck refuses a world-readable passphrase file" "$TICKETCTL" fsck "$WORK/ps" --key "$WORK/ps.key" --passphrase-file "$WORK/pass"
+chmod 600 "$WORK/pass"; chown $STRANGER "$WORK/pass"
+expect_fail "Bad owner or permissions on $WORK/pass" "a passphrase file another uid owns is refused" "$TICKETFS" "$WORK/ps" "$MNT" -o key="$WORK/ps.key",passfile="$WORK/pass"
+chown 0 "$WORK/pass"
 cp "$STORE/whitelist" "$WORK/ps/whitelist"
 check "the wrapped key file holds no raw key" sh -c "! grep -q 'TKFSSK' '$WORK/ps.key'"
 expect_fail "needs a passphrase" "a wrapped key without passphrase is refused" \

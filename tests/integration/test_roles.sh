@@ -66,7 +66,8 @@ expect_err $STRANGER "Permission denied" "stranger cannot stat a cached field" s
 expect_err $STRANGER "Permission denied" "stranger cannot read a cached field" cat "$T/email"
 expect_err $STRANGER "Permission denied" "stranger cannot read status" cat "$T/status"
 expect_err $STRANGER "Permission denied" "stranger cannot stat a missing ticket" stat "$MNT/tickets/nonexistent"
-check "stranger sees the mount root" as $STRANGER ls "$MNT"
+expect_err $STRANGER "Permission denied" "the kernel refuses a stranger at the mount root" ls "$MNT"
+check "a stranger may stat the mount root itself" as $STRANGER stat "$MNT"
 
 # root, not listed, cannot read content: a backup job as root copies no
 # plaintext.

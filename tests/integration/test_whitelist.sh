@@ -1,12 +1,15 @@
 # The whitelist: uid, user name and @group entries; changes take effect
 # within a second (file change or SIGHUP), in what the kernel cached too;
-# a whitelist that does not parse is refused and the old one stays.
+# a user or group that does not exist grants nothing and the rest applies;
+# a whitelist that cannot be read or parsed grants nothing until it loads
+# again (fail closed), except at mount, where it refuses the start.
 . "$(dirname "$0")/lib.sh"
 
 # Test users and a group of our own, removed at exit.
-ALICE=tfs-it-alice; BOB=tfs-it-bob; GROUP=tfs-it-support
-EXTRA_CLEANUP='userdel $ALICE 2>/dev/null; userdel $BOB 2>/dev/null; groupdel $GROUP 2>/dev/null'
-userdel $ALICE 2>/dev/null; userdel $BOB 2>/dev/null; groupdel $GROUP 2>/dev/null
+ALICE=tfs-it-alice; BOB=tfs-it-bob; GROUP=tfs-it-support; CAROL=tfs-it-carol
+EXTRA_CLEANUP='userdel $ALICE 2>/dev/null; userdel $BOB 2>/dev/null; userdel $CAROL 2>/dev/null; groupdel $GROUP 2>/dev/null'
+userdel $ALICE 2>/dev/null; userdel $BOB 2>/dev/null; userdel $CAROL 2>/dev/null
+groupdel $GROUP 2>/dev/null
 groupadd -g 61020 $GROUP && useradd -M -N -u 61010 -g 100 $ALICE 2>/dev/null &&
 	useradd -M -N -u 61011 -g 100 -G $GROUP $BOB 2>/dev/null ||
 	{ echo "cannot add users"; exit 1; }
@@ -47,17 +50,108 @@ expect_err $READER "Permission denied" "reader made auditor cannot read email" c
 expect_out $READER "open" "reader made auditor reads status" cat "$T/status"
 check "access(2) follows the role change" as $READER sh -c "! test -r '$T/email'"
 
-# A whitelist that does not parse is refused; the old one stays.
+# soon COMMAND...: retries for up to 1.2 s ("within a second").
+soon() {
+	local i
+	for i in $(seq 12); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# denied UID COMMAND...: the command fails saying "Permission denied".
+denied() {
+	local u=$1 out; shift
+	if out=$(as "$u" "$@" 2>&1); then return 1; fi
+	[[ $out == *"Permission denied"* ]]
+}
+# reads UID: uid UID reads the ticket's email.
+reads() { [ "$(as "$1" cat "$T/email" 2>/dev/null)" == "carol@example.com" ]; }
+# put_wl TEXT: replaces the whitelist in one rename (one reload).
+put_wl() { printf '%s' "$1" > "$STORE/whitelist.new" && mv "$STORE/whitelist.new" "$STORE/whitelist"; }
+# log_more N PATTERN: the daemon's log has more than N lines matching PATTERN.
+log_more() { [ "$(grep -c -- "$2" "$LOG")" -gt "$1" ]; }
+# audit_has TEXT...: the auditor's audit.log has a line holding every TEXT.
+audit_has() {
+	local lines
+	lines=$(as $AUDITOR cat "$MNT/audit.log") || return 1
+	for t in "$@"; do lines=$(grep -F -- "$t" <<<"$lines") || return 1; done
+}
+# audit_count TEXT...: how many of the auditor's audit.log lines hold every TEXT.
+audit_count() {
+	local lines
+	lines=$(as $AUDITOR cat "$MNT/audit.log")
+	for t in "$@"; do lines=$(grep -F -- "$t" <<<"$lines"); done
+	[ -z "$lines" ] && echo 0 || wc -l <<<"$lines"
+}
+
+# A whitelist that does not parse grants nothing, on every reload, until
+# it parses again: fail closed, never the old list.
 cp "$STORE/whitelist" "$WORK/good-whitelist"
-printf '%s\n' "$READER reader" "someone nosuchrole" >> "$STORE/whitelist"
-sleep 1.2
-expect_err $READER "Permission denied" "a bad whitelist does not take effect" cat "$T/email"
-expect_out 61011 "carol@example.com" "the old whitelist stays in force" cat "$T/email"
-check "the refusal is logged, naming the line" grep -q 'refused.*line 7: unknown role "nosuchrole"' "$LOG"
+refused0=$(audit_count '"op":"whitelist-reload"' '"result":"error"' 'nobody has a role: line 7: unknown role')
+put_wl "$(cat "$WORK/good-whitelist")
+$READER reader
+someone nosuchrole
+"
+check "a bad whitelist: the agent is refused within 1 s" soon denied 61011 ls "$MNT/tickets"
+expect_err 61011 "Permission denied" "a bad whitelist: the agent cannot read a field it read before" cat "$T/email"
+expect_err $AUDITOR "Permission denied" "a bad whitelist: the auditor cannot read the trail" cat "$MNT/audit.log"
+check "the refusal is logged, naming the line" grep -q 'refused, nobody has a role until it loads: line 7: unknown role "nosuchrole"' "$LOG"
+nlog=$(grep -c 'refused, nobody has a role until it loads: line 7' "$LOG")
+kill -HUP $DAEMON_PID
+check "a reload of the bad whitelist is refused again (SIGHUP), and logged" soon log_more $nlog 'refused, nobody has a role until it loads: line 7'
+check "the agent is still refused" denied 61011 cat "$T/email"
+# Fixing it restores access.
+put_wl "$(cat "$WORK/good-whitelist")
+"
+check "a fixed whitelist restores the agent within 1 s" soon reads 61011
+expect_out $AUDITOR "open" "and the auditor" cat "$T/status"
+check "each refused reload is audited, with the line" test "$(audit_count '"op":"whitelist-reload"' '"result":"error"' 'nobody has a role: line 7: unknown role')" -eq $((refused0 + 2))
+
+# A whitelist that cannot be read grants nothing as well.
+mv "$STORE/whitelist" "$WORK/moved-whitelist"
+check "a missing whitelist: the agent is refused within 1 s" soon denied 61011 ls "$MNT/tickets"
+check "the missing whitelist is logged" grep -q "refused, nobody has a role until it loads: cannot read $STORE/whitelist: No such file or directory" "$LOG"
+mv "$WORK/moved-whitelist" "$STORE/whitelist"
+check "the whitelist back: the agent reads within 1 s" soon reads 61011
+check "the missing whitelist is audited" audit_has '"op":"whitelist-reload"' '"result":"error"' '"errno":2,' "cannot read $STORE/whitelist"
+
+# A deleted user freezes no later revocation: its line grants nothing,
+# the rest applies, and a uid reused by a new account gets no rights.
+put_wl "$ALICE reader
+@$GROUP agent
+$AUDITOR auditor
+$READER reader
+"
+alice_and_reader_read() { reads 61010 && reads $READER; }
+check "(alice and the reader read again)" soon alice_and_reader_read
+userdel $ALICE
+check "a deleted user's line is logged as granting nothing" soon grep -q "loaded: 3 uids; 1 line grants nothing: line 1: no such user \"$ALICE\"" "$LOG"
+check "the deleted user's uid is refused" denied 61010 cat "$T/email"
+check "it is audited, naming the line" audit_has '"op":"whitelist-reload"' '"result":"error"' "these grant nothing: line 1: no such user \\\"$ALICE\\\""
+expect_out 61011 "carol@example.com" "the rest of the whitelist applies" cat "$T/email"
+put_wl "$ALICE reader
+@$GROUP agent
+$AUDITOR auditor
+"
+check "a later revocation takes effect within 1 s" soon denied $READER cat "$T/email"
+check "the revoked uid cannot list" denied $READER ls "$MNT/tickets"
+# The uid reused by an account the whitelist does not name: no rights.
+n=$(grep -c "line 1: no such user \"$ALICE\"" "$LOG")
+useradd -M -N -u 61010 -g 100 $CAROL 2>/dev/null || fail "cannot add $CAROL"
+check "(the reload after useradd)" soon log_more $n "line 1: no such user \"$ALICE\""
+check "a reused uid has no rights: no read" denied 61010 cat "$T/email"
+check "a reused uid has no rights: no listing" denied 61010 ls "$MNT/tickets"
+put_wl "$CAROL reader
+@$GROUP agent
+$AUDITOR auditor
+"
+check "the new account named: it reads within 1 s" soon reads 61010
 
 # SIGHUP reloads even when the file's time did not move (a changed group).
-cp "$WORK/good-whitelist" "$STORE/whitelist"
-sleep 1.2
+put_wl "$(cat "$WORK/good-whitelist")
+"
+check "(the good whitelist is back)" soon reads 61011
 gpasswd -d $BOB $GROUP >/dev/null
 sleep 1.2
 expect_err 61011 "Permission denied" "a user removed from a listed group loses access" cat "$T/email"
@@ -68,12 +162,33 @@ check "SIGHUP reloads the unchanged whitelist" test "$(grep -c 'whitelist .* loa
 
 check "the daemon survived SIGHUP" kill -0 $DAEMON_PID
 
-# The daemon refuses to start on a whitelist that does not parse.
+# At mount, an unknown user grants nothing and the mount goes on, logged
+# on stderr and audited.
 umount_fs
 wait $DAEMON_PID; DAEMON_PID=
+put_wl "tfs-it-nosuch reader
+@tfs-it-nosuch-group agent
+$AUDITOR auditor
+$READER reader
+"
+: > "$LOG"
+mount_fg || fail "a whitelist with unknown names mounts"
+check "the unknown names are logged at mount" grep -q "whitelist $STORE/whitelist: 2 lines grant nothing: line 1: no such user \"tfs-it-nosuch\"; line 2: no such group \"tfs-it-nosuch-group\"" "$LOG"
+expect_out $READER "carol@example.com" "the rest applies at mount" cat "$T/email"
+check "the unknown names are audited at mount" audit_has '"op":"whitelist-reload"' '"result":"error"' 'these grant nothing: line 1: no such user'
+umount_fs
+wait $DAEMON_PID; DAEMON_PID=
+
+# The daemon refuses to start on a whitelist that does not parse, or that
+# it cannot read: nothing was in force yet.
 echo "x y z" > "$STORE/whitelist"
 out=$("$TICKETFS" "$STORE" "$MNT" -o key="$KEY" 2>&1); rc=$?
 if [ $rc -ne 0 ] && [[ $out == *"line 1"* ]]; then pass "mount refused on a bad whitelist"; else
 	fail "mount refused on a bad whitelist (exit $rc: $out)"; fi
+check "nothing mounted" sh -c "! mountpoint -q '$MNT'"
+rm "$STORE/whitelist"
+out=$("$TICKETFS" "$STORE" "$MNT" -o key="$KEY" 2>&1); rc=$?
+if [ $rc -ne 0 ] && [[ $out == *"cannot read $STORE/whitelist"* ]]; then pass "mount refused without a whitelist"; else
+	fail "mount refused without a whitelist (exit $rc: $out)"; fi
 check "nothing mounted" sh -c "! mountpoint -q '$MNT'"
 finish

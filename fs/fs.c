@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/fold.h"
 #include "store/audit.h"
 #include "store/sysio.h"
 #include "store/util.h"
@@ -136,12 +137,38 @@ ts_fs_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
 		comm_of(fs, ctx->pid, comm);
 		e.comm = comm;
 	}
-	if ((rc = ts_audit_append(fs->audit, &e)) < 0) {
+	/* A request's refusals are folded: a flood must not fill the disk. */
+	if (req != NULL && fs->fold != NULL && (err == EACCES || err == EPERM))
+		rc = ts_fold_refusal(fs->fold, &e, ts_now_ms());
+	else
+		rc = ts_audit_append(fs->audit, &e);
+	if (rc < 0) {
 		ts_fs_log(fs, "cannot write the audit trail (%s): refusing %s %s",
 		          strerror(-rc), op, path);
 		return -EIO;
 	}
 	return 0;
+}
+
+void
+ts_fs_audit_tick(struct ts_fs *fs, int force)
+{
+	uint64_t avail, line;
+	int rc;
+
+	if (fs->audit == NULL)
+		return;
+	if (fs->fold != NULL &&
+	    (rc = ts_fold_flush(fs->fold, ts_now_ms(), force)) < 0)
+		ts_fs_log(fs, "cannot write the audit trail (%s): refusal counts "
+		          "kept for later", strerror(-rc));
+	if (!force && ts_audit_space_low(fs->audit, ts_now_ms(), &avail,
+	                                 &line) == 1)
+		ts_fs_log(fs, "the audit trail's disk is nearly full: %llu KiB "
+		          "free (warning under %llu KiB); once it is full, every "
+		          "audited operation fails (EIO)",
+		          (unsigned long long)(avail >> 10),
+		          (unsigned long long)(line >> 10));
 }
 
 int
@@ -1587,6 +1614,14 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 		         "verify)" : strerror(-rc));
 		goto out_free;
 	}
+	if (fs->audit != NULL && cfg->checkpoint_copy != NULL &&
+	    (rc = ts_audit_set_copy(fs->audit, cfg->checkpoint_copy, err,
+	                            errlen)) < 0)
+		goto out_free;
+	if (fs->audit != NULL && (rc = ts_fold_new(fs->audit, &fs->fold)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out_free;
+	}
 	if ((rc = ts_store_set_key(st, key)) < 0) {
 		snprintf(err, errlen, "cannot derive the store's keys: %s",
 		         strerror(-rc));
@@ -1637,6 +1672,7 @@ ts_fs_free(struct ts_fs *fs)
 	}
 	ts_index_free(fs->idx);
 	ts_cache_free(fs->cache);
+	ts_fold_free(fs->fold);
 	ts_audit_close(fs->audit);
 	ts_inodes_free(fs->inodes);
 	ts_access_free(fs->acc);

@@ -31,6 +31,8 @@ struct ts_fs_config {
 	int audit;		/* keep the audit trail (always, but in the
 				   benchmark's comparison build) */
 	size_t audit_segment;	/* bytes per audit segment before rotation */
+	const char *checkpoint_copy;	/* the checkpoint copy outside the
+					   store (absolute), or NULL */
 	size_t cache_bytes;	/* the decrypted-value cache; 0 = none */
 	unsigned prefetch_threads;	/* decrypting ahead; 0 = none */
 };

@@ -72,6 +72,7 @@ struct ts_fs {
 	struct pending *pending;	/* messages being written; guarded by
 					   the index lock */
 	struct ts_audit *audit;		/* the trail; has its own lock */
+	struct ts_fold *fold;		/* refusals counted; own lock */
 	struct ts_cache *cache;		/* decrypted values; own lock */
 	struct ts_prefetch *prefetch;	/* its workers; NULL when stopped */
 	pthread_mutex_t comm_lock;
@@ -144,6 +145,12 @@ int ts_fs_gate(struct ts_fs *fs, fuse_req_t req, uint64_t ino, const char *op,
  */
 int ts_fs_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
                 const char *path, int err, const char *detail);
+/*
+ * The audit trail's part of the ticker's second: writes the counts of
+ * refusals whose window is over (all of them if force, at unmount) and,
+ * unless force, warns in syslog when the trail's disk is nearly full.
+ */
+void ts_fs_audit_tick(struct ts_fs *fs, int force);
 /* The same for inode ino, or its child name; index lock not held. */
 int ts_fs_audit_at(struct ts_fs *fs, fuse_req_t req, const char *op,
                    uint64_t ino, const char *name, int err,

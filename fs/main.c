@@ -29,6 +29,7 @@ struct options {
 	char *whitelist;	/* -o whitelist= */
 	char *policy;		/* -o policy= */
 	unsigned long audit_segment;	/* -o audit_segment= (bytes) */
+	char *checkpoint_copy;	/* -o checkpoint_copy= */
 	unsigned long cache_mb;		/* -o cache= (MiB) */
 	int cache_set;
 	unsigned long prefetch;		/* -o prefetch= (threads) */
@@ -45,6 +46,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("whitelist=%s", whitelist),
 	OPT("policy=%s", policy),
 	OPT("audit_segment=%lu", audit_segment),
+	OPT("checkpoint_copy=%s", checkpoint_copy),
 	OPT("cache=%lu", cache_mb),
 	OPT("cache=", cache_set),
 	OPT("prefetch=%lu", prefetch),
@@ -102,6 +104,8 @@ usage(FILE *out)
 	      "  -o whitelist=FILE  default STORE/whitelist\n"
 	      "  -o policy=FILE     default STORE/policy\n"
 	      "  -o audit_segment=N bytes per audit segment (default 64 MiB)\n"
+	      "  -o checkpoint_copy=FILE  the audit checkpoint's copy outside\n"
+	      "                     the store (default KEYFILE.checkpoint)\n"
 	      "  -o cache=MB        decrypted values kept in locked memory\n"
 	      "                     (default 32; 0 = none)\n"
 	      "  -o prefetch=N      threads decrypting ahead (default: one a\n"
@@ -198,7 +202,14 @@ main(int argc, char **argv)
 		o.policy = store_file(o.store, "policy");
 	else
 		o.policy = absolute(o.policy);
-	if (o.whitelist == NULL || o.policy == NULL)
+	/* Beside the key: somewhere whoever can write the store cannot. */
+	if (o.checkpoint_copy == NULL &&
+	    (o.checkpoint_copy = malloc(strlen(o.key) + 12)) != NULL)
+		sprintf(o.checkpoint_copy, "%s.checkpoint", o.key);
+	if (o.checkpoint_copy != NULL)
+		o.checkpoint_copy = absolute(o.checkpoint_copy);
+	if (o.whitelist == NULL || o.policy == NULL ||
+	    o.checkpoint_copy == NULL)
 		goto out;
 	if (ts_keyfile_load(o.key, o.passfile, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ticketfs: %s\n", err);
@@ -225,6 +236,7 @@ main(int argc, char **argv)
 	cfg.audit = 1;
 #endif
 	cfg.audit_segment = o.audit_segment ? o.audit_segment : 64u << 20;
+	cfg.checkpoint_copy = o.checkpoint_copy;
 	cfg.cache_bytes = (o.cache_set ? o.cache_mb : 32ul) << 20;
 	cfg.prefetch_threads = o.prefetch_set ? (unsigned)o.prefetch :
 	                       (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
@@ -289,5 +301,6 @@ out:
 	free(o.passfile);
 	free(o.whitelist);
 	free(o.policy);
+	free(o.checkpoint_copy);
 	return status;
 }

@@ -237,8 +237,10 @@ ticker(void *arg)
 		}
 		/* Group commit of the audit trail, once a second. */
 		if (fs->audit != NULL && now - last_sync >= 1000) {
-			int rc = ts_audit_sync(fs->audit);
+			int rc;
 
+			ts_fs_audit_tick(fs, 0);
+			rc = ts_audit_sync(fs->audit);
 			last_sync = now;
 			if (rc < 0)
 				ts_fs_log(fs, "cannot sync the audit trail: %s",
@@ -291,6 +293,7 @@ ts_fs_stop(struct ts_fs *fs)
 	fs->ticker_running = 0;
 	ts_prefetch_stop(fs->prefetch);
 	fs->prefetch = NULL;
+	ts_fs_audit_tick(fs, 1);
 	ts_fs_audit(fs, NULL, "unmount", "", 0, NULL);
 	if (fs->audit != NULL)
 		ts_audit_sync(fs->audit);

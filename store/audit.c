@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -37,6 +38,14 @@ struct ts_audit {
 	uint64_t seq;		/* the last entry's seq; guarded by lock */
 	unsigned char hash[HASHBYTES];	/* the last entry's hash; guarded */
 	uint64_t synced_seq;	/* covered by the last checkpoint; guarded */
+	uint64_t cp_seq;	/* the store's checkpoint's seq at open */
+	int have_cp;		/* there was one */
+	pthread_mutex_t sync_lock;	/* one ts_audit_sync at a time */
+	int copy_dirfd;		/* the checkpoint copy's directory, or -1 */
+	char *copy_name;	/* its name there; set once, before appends */
+	int space_warned;	/* under the line since the last warning;
+				   ts_audit_space_low's caller only */
+	int64_t space_warn_ms;	/* when it last warned */
 	size_t segment_max;	/* rotate past this many bytes */
 	unsigned char *sign_sk;	/* Ed25519, sodium_malloc'd */
 	unsigned char sign_pk[crypto_sign_PUBLICKEYBYTES];
@@ -76,6 +85,55 @@ sig_message(uint64_t seq, const unsigned char hash[HASHBYTES],
 	memcpy(msg, SIG_DOMAIN, sizeof(SIG_DOMAIN));
 	ts_le64_put(msg + sizeof(SIG_DOMAIN), seq);
 	memcpy(msg + sizeof(SIG_DOMAIN) + 8, hash, HASHBYTES);
+}
+
+/* Parses a checkpoint file's text (not its signature). */
+static int
+cp_parse(const unsigned char *text, size_t len, struct ts_audit_checkpoint *cp)
+{
+	json_t *j = json_loadb((const char *)text, len, 0, NULL);
+	json_t *seq = json_object_get(j, "seq");
+	const char *hs = json_string_value(json_object_get(j, "hash"));
+	const char *ss = json_string_value(json_object_get(j, "sig"));
+	int rc = -EBADMSG;
+
+	if (json_is_integer(seq) && json_integer_value(seq) >= 0 && hs != NULL &&
+	    ss != NULL && unhex(hs, strlen(hs), cp->hash, HASHBYTES) == 0 &&
+	    unhex(ss, strlen(ss), cp->sig, sizeof(cp->sig)) == 0) {
+		cp->seq = (uint64_t)json_integer_value(seq);
+		rc = 0;
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* 0 if cp is signed by verify key vk. */
+static int
+cp_check(const struct ts_audit_checkpoint *cp, const unsigned char vk[32])
+{
+	unsigned char msg[sizeof(SIG_DOMAIN) + 8 + HASHBYTES];
+
+	sig_message(cp->seq, cp->hash, msg);
+	return crypto_sign_verify_detached(cp->sig, msg, sizeof(msg), vk) == 0 ?
+	       0 : -EBADMSG;
+}
+
+/* Signs (seq, hash) into checkpoint text; returns its length. */
+static size_t
+cp_format(const struct ts_audit *a, uint64_t seq,
+          const unsigned char hash[HASHBYTES], char text[512])
+{
+	unsigned char msg[sizeof(SIG_DOMAIN) + 8 + HASHBYTES];
+	unsigned char sig[crypto_sign_BYTES];
+	char hh[2 * HASHBYTES + 1], sh[2 * crypto_sign_BYTES + 1];
+
+	sig_message(seq, hash, msg);
+	crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sign_sk);
+	hex(hash, HASHBYTES, hh);
+	hex(sig, sizeof(sig), sh);
+	snprintf(text, 512, "{\"seq\":%llu,\"hash\":\"%s\",\"sig\":\"%s\"}\n",
+	         (unsigned long long)seq, hh, sh);
+	return strlen(text);
 }
 
 static int
@@ -210,7 +268,10 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 	if (a == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->sync_lock, NULL);
 	a->fd = -1;
+	a->dirfd = -1;
+	a->copy_dirfd = -1;
 	a->segment_max = segment_max;
 	rc = ts_sysio_mkdirat(storefd, "audit", 0700);
 	if (rc < 0 && rc != -EEXIST)
@@ -302,16 +363,16 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 	 */
 	if ((rc = ts_sysio_read_file(a->dirfd, CHECKPOINT, 4096, &text,
 	                             &len)) == 0) {
-		json_t *cp = json_loadb((char *)text, len, 0, NULL);
-		unsigned long long cpseq = (unsigned long long)
-		        json_integer_value(json_object_get(cp, "seq"));
+		struct ts_audit_checkpoint cp;
 
-		json_decref(cp);
+		rc = cp_parse(text, len, &cp);
 		free(text);
-		if (cp == NULL || cpseq > a->seq) {
+		if (rc < 0 || cp.seq > a->seq) {
 			rc = -EBADMSG;
 			goto out_close;
 		}
+		a->cp_seq = cp.seq;
+		a->have_cp = 1;
 	} else if (rc != -ENOENT) {
 		goto out_close;
 	}
@@ -321,6 +382,8 @@ out_close:
 	ts_audit_close(a);
 	return rc;
 out_free:
+	pthread_mutex_destroy(&a->sync_lock);
+	pthread_mutex_destroy(&a->lock);
 	free(a);
 	return rc;
 }
@@ -336,8 +399,12 @@ ts_audit_close(struct ts_audit *a)
 	}
 	if (a->dirfd >= 0)
 		close(a->dirfd);
+	if (a->copy_dirfd >= 0)
+		close(a->copy_dirfd);
+	free(a->copy_name);
 	sodium_free(a->sign_sk);
 	free(a->segsize);
+	pthread_mutex_destroy(&a->sync_lock);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
@@ -402,6 +469,9 @@ ts_audit_append(struct ts_audit *a, const struct ts_audit_entry *e)
 		n += snprintf(line + n, sizeof(line) - (size_t)n,
 		              ",\"errno\":%d,\"error\":\"%s\"", e->err,
 		              strerror(e->err));
+	if (e->count > 0 && n > 0 && (size_t)n < sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+		              ",\"count\":%llu", (unsigned long long)e->count);
 	if (detail[0] != '\0' && n > 0 && (size_t)n < sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n,
 		              ",\"detail\":\"%s\"", detail);
@@ -439,43 +509,238 @@ out:
 int
 ts_audit_sync(struct ts_audit *a)
 {
-	unsigned char msg[sizeof(SIG_DOMAIN) + 8 + HASHBYTES];
-	unsigned char sig[crypto_sign_BYTES], hash[HASHBYTES];
-	char text[512], hh[2 * HASHBYTES + 1], sh[2 * crypto_sign_BYTES + 1];
+	unsigned char hash[HASHBYTES];
+	char text[512];
 	uint64_t seq;
+	size_t len;
 	int fd, rc;
 
+	/* Two syncs at once could put an older checkpoint over a newer one,
+	 * or the copy ahead of the store's. */
+	pthread_mutex_lock(&a->sync_lock);
 	pthread_mutex_lock(&a->lock);
 	seq = a->seq;
 	memcpy(hash, a->hash, HASHBYTES);
 	fd = dup(a->fd);
 	pthread_mutex_unlock(&a->lock);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
 	if (seq == a->synced_seq) {
 		close(fd);
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	/* Group commit: one fdatasync for all entries of the last second. */
 	rc = fdatasync(fd) < 0 ? -errno : 0;
 	close(fd);
 	if (rc < 0)
-		return rc;
-	sig_message(seq, hash, msg);
-	crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sign_sk);
-	hex(hash, HASHBYTES, hh);
-	hex(sig, sizeof(sig), sh);
-	snprintf(text, sizeof(text), "{\"seq\":%llu,\"hash\":\"%s\",\"sig\":\"%s\"}\n",
-	         (unsigned long long)seq, hh, sh);
-	rc = ts_sysio_write_atomic(a->dirfd, CHECKPOINT, text, strlen(text),
-	                           0644, 0);
+		goto out;
+	len = cp_format(a, seq, hash, text);
+	rc = ts_sysio_write_atomic(a->dirfd, CHECKPOINT, text, len, 0644, 0);
 	if (rc == 0) {
 		pthread_mutex_lock(&a->lock);
 		if (seq > a->synced_seq)
 			a->synced_seq = seq;
 		pthread_mutex_unlock(&a->lock);
 	}
+	/* The copy after the store's: it is never ahead of it. */
+	if (rc == 0 && a->copy_dirfd >= 0)
+		rc = ts_sysio_write_atomic(a->copy_dirfd, a->copy_name, text,
+		                           len, 0600, 0);
+out:
+	pthread_mutex_unlock(&a->sync_lock);
 	return rc;
+}
+
+/*
+ * The hash of entry seq (1..a->seq) into out: the tail's, or read from the
+ * segment that holds it (seqs run on by one within a segment).  -ENOENT if
+ * no entry has that seq.  Before appends only (no lock).
+ */
+static int
+hash_at(struct ts_audit *a, uint64_t seq, unsigned char out[HASHBYTES])
+{
+	if (seq == a->seq) {
+		memcpy(out, a->hash, HASHBYTES);
+		return 0;
+	}
+	for (unsigned i = a->segno; i >= 1; i--) {
+		char name[32], *p, *end, *h;
+		unsigned char *text;
+		uint64_t first, k = 0;
+		size_t len;
+		json_t *j;
+		int rc;
+
+		segment_name(i, name);
+		if ((rc = ts_sysio_read_file(a->dirfd, name, 1u << 30, &text,
+		                             &len)) < 0)
+			return rc;
+		end = memchr(text, '\n', len);
+		j = end ? json_loadb((char *)text, (size_t)(end - (char *)text),
+		                     0, NULL) : NULL;
+		first = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+		json_decref(j);
+		if (j == NULL || first > seq) {
+			free(text);
+			continue;	/* empty, or seq is in an earlier one */
+		}
+		/* Line seq - first (0-based) of this segment. */
+		for (p = (char *)text; p < (char *)text + len; p = end + 1, k++) {
+			end = memchr(p, '\n', (size_t)((char *)text + len - p));
+			if (end == NULL)
+				break;
+			if (k < seq - first)
+				continue;
+			j = json_loadb(p, (size_t)(end - p), 0, NULL);
+			rc = (uint64_t)json_integer_value(json_object_get(j,
+			        "seq")) == seq && end - p > SUFFIX_LEN - 1 ?
+			     0 : -ENOENT;
+			json_decref(j);
+			h = end - (SUFFIX_LEN - 1) + 9;
+			if (rc == 0 && unhex(h, 2 * HASHBYTES, out, HASHBYTES) < 0)
+				rc = -ENOENT;
+			free(text);
+			return rc;
+		}
+		free(text);
+		return -ENOENT;
+	}
+	return -ENOENT;
+}
+
+int
+ts_audit_checkpoint_load(const char *path, struct ts_audit_checkpoint *cp)
+{
+	unsigned char *text;
+	size_t len;
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	rc = ts_sysio_read_all(fd, 4096, &text, &len);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	rc = cp_parse(text, len, cp);
+	free(text);
+	return rc;
+}
+
+int
+ts_audit_set_copy(struct ts_audit *a, const char *path, char *msg,
+                  size_t msglen)
+{
+	const char *slash = strrchr(path, '/');
+	struct ts_audit_checkpoint copy;
+	unsigned char h[HASHBYTES];
+	unsigned long long cs;
+	char dir[4096], text[512];
+	unsigned char *raw;
+	size_t len;
+	int dfd, rc;
+
+	if (slash == NULL || slash[1] == '\0' ||
+	    (size_t)(slash - path) >= sizeof(dir)) {
+		snprintf(msg, msglen, "checkpoint copy %s: not an absolute file "
+		         "path", path);
+		return -EINVAL;
+	}
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+	         (int)(slash - path), path);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		snprintf(msg, msglen, "checkpoint copy %s: %s", path,
+		         strerror(-rc));
+		return rc;
+	}
+	rc = ts_sysio_read_file(dfd, slash + 1, 4096, &raw, &len);
+	if (rc == -ENOENT) {
+		/* The first start with a copy: vouch for the trail as it is. */
+		len = cp_format(a, a->seq, a->hash, text);
+		rc = ts_sysio_write_atomic(dfd, slash + 1, text, len, 0600, 1);
+		if (rc < 0) {
+			snprintf(msg, msglen, "cannot write the checkpoint copy "
+			         "%s: %s", path, strerror(-rc));
+			goto out_close;
+		}
+		goto out_keep;
+	}
+	if (rc < 0) {
+		snprintf(msg, msglen, "cannot read the checkpoint copy %s: %s",
+		         path, strerror(-rc));
+		goto out_close;
+	}
+	rc = cp_parse(raw, len, &copy);
+	free(raw);
+	if (rc < 0 || cp_check(&copy, a->sign_pk) < 0) {
+		snprintf(msg, msglen, "the checkpoint copy %s is %s", path,
+		         rc < 0 ? "damaged" : "not signed by this store's key");
+		rc = -EBADMSG;
+		goto out_close;
+	}
+	cs = (unsigned long long)copy.seq;
+	if (a->seq < copy.seq) {
+		snprintf(msg, msglen, "the audit trail ends at entry %llu but "
+		         "the checkpoint copy %s covers entry %llu: entries were "
+		         "removed (an old checkpoint put back?)",
+		         (unsigned long long)a->seq, path, cs);
+		rc = -ESTALE;
+		goto out_close;
+	}
+	if ((a->have_cp ? a->cp_seq : 0) < copy.seq) {
+		snprintf(msg, msglen, "the trail's signed checkpoint is at entry "
+		         "%llu but the checkpoint copy %s at entry %llu: an old "
+		         "checkpoint was put back",
+		         (unsigned long long)a->cp_seq, path, cs);
+		rc = -ESTALE;
+		goto out_close;
+	}
+	if (copy.seq > 0 && ((rc = hash_at(a, copy.seq, h)) < 0 ||
+	                     sodium_memcmp(h, copy.hash, HASHBYTES) != 0)) {
+		snprintf(msg, msglen, "entry %llu of the audit trail differs from "
+		         "the checkpoint copy %s: the trail was rewritten", cs,
+		         path);
+		rc = -EBADMSG;
+		goto out_close;
+	}
+out_keep:
+	if ((a->copy_name = strdup(slash + 1)) == NULL) {
+		rc = -ENOMEM;
+		snprintf(msg, msglen, "out of memory");
+		goto out_close;
+	}
+	a->copy_dirfd = dfd;
+	return 0;
+out_close:
+	close(dfd);
+	return rc;
+}
+
+int
+ts_audit_space_low(struct ts_audit *a, int64_t now_ms, uint64_t *avail,
+                   uint64_t *threshold)
+{
+	struct statvfs sv;
+	uint64_t total;
+
+	if (fstatvfs(a->dirfd, &sv) < 0)
+		return -errno;
+	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	*threshold = total / 20 < (64u << 20) ? total / 20 : (64u << 20);
+	if (*avail >= *threshold) {
+		a->space_warned = 0;	/* back above the line: re-armed */
+		return 0;
+	}
+	if (a->space_warned || (a->space_warn_ms != 0 &&
+	                        now_ms - a->space_warn_ms < TS_AUDIT_WARN_MS))
+		return 0;
+	a->space_warned = 1;
+	a->space_warn_ms = now_ms;
+	return 1;
 }
 
 uint64_t
@@ -543,18 +808,17 @@ bad(char *msg, size_t msglen, const char *fmt, ...)
 }
 
 int
-ts_audit_verify(int storefd, const unsigned char *verify_key, char *msg,
+ts_audit_verify(int storefd, const unsigned char *verify_key,
+                const struct ts_audit_checkpoint *copy, char *msg,
                 size_t msglen, uint64_t *entries)
 {
 	unsigned char hash[HASHBYTES] = { 0 }, vk[32], cphash[HASHBYTES];
-	unsigned char sig[crypto_sign_BYTES];
-	unsigned char smsg[sizeof(SIG_DOMAIN) + 8 + HASHBYTES];
+	struct ts_audit_checkpoint cp;
 	unsigned char *text = NULL;
 	unsigned long long seq = 0, cpseq = 0;
 	int found_cp = 0, dirfd, rc;
 	unsigned nseg;
 	size_t len;
-	json_t *cp;
 
 	*entries = 0;
 	if ((dirfd = ts_sysio_openat(storefd, "audit", O_RDONLY | O_DIRECTORY,
@@ -584,31 +848,26 @@ ts_audit_verify(int storefd, const unsigned char *verify_key, char *msg,
 	}
 	text = NULL;
 	if (ts_sysio_read_file(dirfd, CHECKPOINT, 4096, &text, &len) == 0) {
-		json_error_t je;
-		const char *hs, *ss;
-
-		cp = json_loadb((char *)text, len, 0, &je);
+		rc = cp_parse(text, len, &cp);
 		free(text);
-		hs = json_string_value(json_object_get(cp, "hash"));
-		ss = json_string_value(json_object_get(cp, "sig"));
-		cpseq = (unsigned long long)json_integer_value(
-		        json_object_get(cp, "seq"));
-		if (cp == NULL || hs == NULL || ss == NULL ||
-		    unhex(hs, strlen(hs), cphash, HASHBYTES) < 0 ||
-		    unhex(ss, strlen(ss), sig, sizeof(sig)) < 0) {
-			json_decref(cp);
-			rc = bad(msg, msglen, "audit/checkpoint is damaged"
-			         );
+		if (rc < 0) {
+			rc = bad(msg, msglen, "audit/checkpoint is damaged");
 			goto out;
 		}
-		json_decref(cp);
-		sig_message(cpseq, cphash, smsg);
-		if (crypto_sign_verify_detached(sig, smsg, sizeof(smsg), vk) != 0) {
+		cpseq = (unsigned long long)cp.seq;
+		memcpy(cphash, cp.hash, HASHBYTES);
+		if (cp_check(&cp, vk) < 0) {
 			rc = bad(msg, msglen, "audit/checkpoint (seq %llu) is not "
 			         "signed by the store's key", cpseq);
 			goto out;
 		}
 		found_cp = 1;
+	}
+	if (copy != NULL && cp_check(copy, vk) < 0) {
+		rc = bad(msg, msglen, "the checkpoint copy (seq %llu) is not "
+		         "signed by the store's key",
+		         (unsigned long long)copy->seq);
+		goto out;
 	}
 	for (unsigned i = 1; i <= nseg; i++) {
 		char name[32], *p, *end;
@@ -676,6 +935,14 @@ ts_audit_verify(int storefd, const unsigned char *verify_key, char *msg,
 				         "(the chain was rewritten)", seq, i, lineno);
 				goto out;
 			}
+			if (copy != NULL && seq == copy->seq &&
+			    sodium_memcmp(hash, copy->hash, HASHBYTES) != 0) {
+				free(text);
+				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				         "%u): differs from the checkpoint copy (the "
+				         "chain was rewritten)", seq, i, lineno);
+				goto out;
+			}
 		}
 		free(text);
 	}
@@ -691,9 +958,23 @@ ts_audit_verify(int storefd, const unsigned char *verify_key, char *msg,
 		         seq, cpseq);
 		goto out;
 	}
+	if (copy != NULL && seq < copy->seq) {
+		rc = bad(msg, msglen, "the trail ends at entry %llu but the "
+		         "checkpoint copy covers entry %llu: entries were removed "
+		         "(an old checkpoint put back?)", seq,
+		         (unsigned long long)copy->seq);
+		goto out;
+	}
+	if (copy != NULL && cpseq < copy->seq) {
+		rc = bad(msg, msglen, "the signed checkpoint is at entry %llu but "
+		         "the checkpoint copy at entry %llu: an old checkpoint was "
+		         "put back", cpseq, (unsigned long long)copy->seq);
+		goto out;
+	}
 	snprintf(msg, msglen, "audit trail intact: %llu entries in %u "
-	         "segment%s, signed checkpoint at entry %llu", seq, nseg,
-	         nseg == 1 ? "" : "s", cpseq);
+	         "segment%s, signed checkpoint at entry %llu%s", seq, nseg,
+	         nseg == 1 ? "" : "s", cpseq, copy != NULL ?
+	         ", not behind the checkpoint copy" : "");
 	rc = 0;
 out:
 	close(dirfd);

@@ -16,6 +16,15 @@
  * insertions and reorders break the chain; rewriting the chain or cutting
  * the tail before the last checkpoint breaks the checkpoint.
  *
+ * A checkpoint can be replayed: whoever can write the store can save
+ * audit/checkpoint, later cut the segments back to it and put it back, and
+ * the trail verifies.  So the daemon also writes every checkpoint to a copy
+ * outside the store (ts_audit_set_copy), refuses to start on a trail behind
+ * it, and ts_audit_verify compares with it when given one.
+ *
+ * An entry that stands for several refusals (fs/fold.h) carries
+ * "count":N after "result"/"errno"; entries without it stand for one.
+ *
  * No entry ever holds a sealed value: callers pass paths and words.
  * Appends are write(2)s (the caller learns of a failure before it answers
  * anyone: fail closed); fdatasync is batched in ts_audit_sync().
@@ -39,6 +48,15 @@ struct ts_audit_entry {
 	const char *path;	/* below the mount, or "" */
 	int err;		/* 0 = ok, else the errno refused or failed with */
 	const char *detail;	/* optional extra words (never a sealed value) */
+	uint64_t count;		/* N > 0: this entry stands for N refusals
+				   (folded), "count":N; 0: for one */
+};
+
+/* A signed checkpoint: the trail's (seq, hash) as the daemon signed it. */
+struct ts_audit_checkpoint {
+	uint64_t seq;			/* the last entry it covers */
+	unsigned char hash[32];		/* that entry's hash */
+	unsigned char sig[64];		/* Ed25519 over the domain, seq, hash */
 };
 
 /*
@@ -51,6 +69,21 @@ struct ts_audit_entry {
  */
 int ts_audit_open(int storefd, const struct ts_seckey *key,
                   size_t segment_max, struct ts_audit **out);
+/*
+ * Binds the trail to a checkpoint copy kept outside the store, at path (an
+ * absolute path; its last component is never followed if a symlink).  If
+ * the copy exists it must be signed by this store's key, and the trail must
+ * not be behind it: its last entry and its signed checkpoint reach the
+ * copy's seq, and the entry there has the copy's hash.  If it does not
+ * exist it is created (mode 0600) from the trail's last entry.  From then
+ * on every checkpoint ts_audit_sync writes goes to the copy too, after the
+ * store's.  Returns 0; -ESTALE if the trail is behind the copy, -EBADMSG if
+ * the copy is damaged, signed by another key or differs from the trail
+ * (both with what and which seqs in msg); -errno if it cannot be read or
+ * written.  Call once, before appending.
+ */
+int ts_audit_set_copy(struct ts_audit *a, const char *path, char *msg,
+                      size_t msglen);
 /* Syncs, writes a final checkpoint, closes. */
 void ts_audit_close(struct ts_audit *a);
 
@@ -61,8 +94,23 @@ void ts_audit_close(struct ts_audit *a);
  */
 int ts_audit_append(struct ts_audit *a, const struct ts_audit_entry *e);
 
-/* fdatasync of what was appended, and a signed checkpoint; for a timer. */
+/*
+ * fdatasync of what was appended, and a signed checkpoint (then its copy, if
+ * set); for a timer.  Serialised: a later checkpoint is never overwritten
+ * by an earlier one.
+ */
 int ts_audit_sync(struct ts_audit *a);
+
+/*
+ * Free space of the trail's filesystem: *avail bytes, *threshold the
+ * warning line (5 % of the filesystem or 64 MiB, whichever is smaller).
+ * Returns 1 if the caller should warn now: free space is under the line and
+ * no warning was given since it last was above it (once per crossing, and
+ * at most once every TS_AUDIT_WARN_MS); 0 if not; -errno if statvfs failed.
+ */
+#define TS_AUDIT_WARN_MS 60000
+int ts_audit_space_low(struct ts_audit *a, int64_t now_ms, uint64_t *avail,
+                       uint64_t *threshold);
 
 /* The trail's total length in bytes, over all segments. */
 uint64_t ts_audit_size(struct ts_audit *a);
@@ -70,12 +118,23 @@ uint64_t ts_audit_size(struct ts_audit *a);
 ssize_t ts_audit_read(struct ts_audit *a, void *buf, size_t len, uint64_t off);
 
 /*
+ * Reads the checkpoint file at path (last component not followed): parses
+ * it, does not check its signature.  Returns 0, -ENOENT, -EBADMSG if it is
+ * not a checkpoint, or -errno.
+ */
+int ts_audit_checkpoint_load(const char *path, struct ts_audit_checkpoint *cp);
+
+/*
  * Verifies the trail under storefd.  verify_key: the Ed25519 public key to
- * trust (NULL: STORE/audit/verify.key).  Returns 0 if intact, 1 if not,
- * with what and where in msg; -errno if it could not be read.
+ * trust (NULL: STORE/audit/verify.key).  copy: a checkpoint copy kept
+ * outside the store (NULL: none); it must be signed by the trusted key, the
+ * trail must reach its seq with its hash there, and the store's signed
+ * checkpoint must not be older.  Returns 0 if intact, 1 if not, with what
+ * and where in msg; -errno if it could not be read.
  */
 int ts_audit_verify(int storefd, const unsigned char *verify_key,
-                    char *msg, size_t msglen, uint64_t *entries);
+                    const struct ts_audit_checkpoint *copy, char *msg,
+                    size_t msglen, uint64_t *entries);
 
 /* The checkpoint public key for a store key (32 bytes). */
 void ts_audit_verify_key(const struct ts_seckey *key, unsigned char vk[32]);

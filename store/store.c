@@ -119,8 +119,9 @@ ts_store_audit_open(struct ts_store *st, const struct ts_seckey *key,
 }
 
 int
-ts_store_audit_verify(struct ts_store *st, const unsigned char *vk, char *msg,
+ts_store_audit_verify(struct ts_store *st, const unsigned char *vk,
+                      const struct ts_audit_checkpoint *copy, char *msg,
                       size_t msglen, uint64_t *entries)
 {
-	return st->ops->audit_verify(st, vk, msg, msglen, entries);
+	return st->ops->audit_verify(st, vk, copy, msg, msglen, entries);
 }

@@ -147,12 +147,15 @@ int ts_store_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
 
 /*
  * The store's audit trail (store/audit.h): opened for appending by the
- * daemon (segment_max: bytes before a new segment), verified by ticketctl.
+ * daemon (segment_max: bytes before a new segment), verified by ticketctl
+ * (copy: a checkpoint copy kept outside the store, or NULL).
  */
 struct ts_audit;
+struct ts_audit_checkpoint;
 int ts_store_audit_open(struct ts_store *st, const struct ts_seckey *key,
                         size_t segment_max, struct ts_audit **out);
 int ts_store_audit_verify(struct ts_store *st, const unsigned char *vk,
+                          const struct ts_audit_checkpoint *copy,
                           char *msg, size_t msglen, uint64_t *entries);
 
 #endif

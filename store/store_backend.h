@@ -34,6 +34,7 @@ struct ts_store_ops {
 	int (*audit_open)(struct ts_store *st, const struct ts_seckey *key,
 	                  size_t segment_max, struct ts_audit **out);
 	int (*audit_verify)(struct ts_store *st, const unsigned char *vk,
+	                    const struct ts_audit_checkpoint *copy,
 	                    char *msg, size_t msglen, uint64_t *entries);
 };
 

@@ -924,10 +924,12 @@ file_audit_open(struct ts_store *st, const struct ts_seckey *key,
 }
 
 static int
-file_audit_verify(struct ts_store *st, const unsigned char *vk, char *msg,
+file_audit_verify(struct ts_store *st, const unsigned char *vk,
+                  const struct ts_audit_checkpoint *copy, char *msg,
                   size_t msglen, uint64_t *entries)
 {
-	return ts_audit_verify(fs_of(st)->dirfd, vk, msg, msglen, entries);
+	return ts_audit_verify(fs_of(st)->dirfd, vk, copy, msg, msglen,
+	                       entries);
 }
 
 static const struct ts_store_ops file_ops = {

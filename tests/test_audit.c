@@ -5,8 +5,9 @@
  * read as one file across segments, rotation, tamper evidence (edits,
  * removals, insertions, reorders, cut tails, missing segments, a rewritten
  * chain, a foreign key), failures injected through store/sysio.h (fail
- * closed, no half line), recovery from a crash mid-write, and the verify
- * key.
+ * closed, no half line), recovery from a crash mid-write, the verify
+ * key, folded entries' count, and the checkpoint copy outside the store
+ * against a replayed old checkpoint.
  */
 #include <check.h>
 
@@ -271,7 +272,7 @@ static int
 verify(const unsigned char *vk, char *msg, size_t msglen, uint64_t *entries)
 {
 	msg[0] = '\0';
-	return ts_audit_verify(storefd, vk, msg, msglen, entries);
+	return ts_audit_verify(storefd, vk, NULL, msg, msglen, entries);
 }
 
 static void
@@ -1460,6 +1461,348 @@ START_TEST(open_with_other_key_rejected)
 }
 END_TEST
 
+/* ---- the count of a folded entry ---- */
+
+START_TEST(count_field)
+{
+	struct ts_audit *a = open_trail(BIG_SEGMENT);
+	struct ts_audit_entry e = { .uid = 7, .pid = 8, .comm = "stat",
+	                            .op = "lookup", .path = "x", .err = EACCES,
+	                            .count = 4321 };
+	size_t len;
+	char *b;
+	json_t *j;
+
+	ck_assert_int_eq(ts_audit_append(a, &e), 0);
+	e.count = 0;
+	ck_assert_int_eq(ts_audit_append(a, &e), 0);
+	ts_audit_close(a);
+	b = slurp(seg(1), &len);
+	j = parse_line(b, len, 1);
+	ck_assert_int_eq(jint(j, "count"), 4321);
+	ck_assert_str_eq(jstr(j, "result"), "denied");
+	json_decref(j);
+	j = parse_line(b, len, 2);
+	ck_assert_ptr_null(json_object_get(j, "count"));
+	json_decref(j);
+	free(b);
+	expect_intact(2);
+}
+END_TEST
+
+/* ---- the checkpoint copy outside the store ---- */
+
+static char copy_path[300];	/* dir/copy.checkpoint: outside audit/ */
+
+static void
+setup_copy(void)
+{
+	setup();
+	snprintf(copy_path, sizeof(copy_path), "%s/copy.checkpoint", dir);
+}
+
+/* A trail of n standard entries bound to the copy, closed. */
+static void
+make_trail_copy(int first, int n)
+{
+	struct ts_audit *a = open_trail(BIG_SEGMENT);
+	char msg[512];
+
+	ck_assert_msg(ts_audit_set_copy(a, copy_path, msg, sizeof(msg)) == 0,
+	              "set_copy: %s", msg);
+	append_n(a, first, n);
+	ts_audit_close(a);
+}
+
+static uint64_t
+copy_seq(void)
+{
+	struct ts_audit_checkpoint cp;
+
+	ck_assert_int_eq(ts_audit_checkpoint_load(copy_path, &cp), 0);
+	return cp.seq;
+}
+
+/* verify against the copy: rc, and the message must hold needle. */
+static void
+expect_copy_verdict(int want, const char *needle)
+{
+	struct ts_audit_checkpoint cp;
+	char msg[512];
+	uint64_t n;
+	int rc;
+
+	ck_assert_int_eq(ts_audit_checkpoint_load(copy_path, &cp), 0);
+	rc = ts_audit_verify(storefd, NULL, &cp, msg, sizeof(msg), &n);
+	ck_assert_msg(rc == want && strstr(msg, needle) != NULL,
+	              "verify with the copy: %d \"%s\", wanted %d and \"%s\"",
+	              rc, msg, want, needle);
+}
+
+/* The daemon's start: open, then bind to the copy; its rc and message. */
+static int
+start_with_copy(char *msg, size_t msglen)
+{
+	struct ts_audit *a = NULL;
+	int rc;
+
+	msg[0] = '\0';
+	ck_assert_int_eq(ts_audit_open(storefd, key, BIG_SEGMENT, &a), 0);
+	rc = ts_audit_set_copy(a, copy_path, msg, msglen);
+	ts_audit_close(a);
+	return rc;
+}
+
+START_TEST(copy_created_and_kept)
+{
+	struct stat sb;
+
+	make_trail(3, BIG_SEGMENT);
+	ck_assert_int_eq(exists(copy_path), 0);
+	make_trail_copy(4, 2);
+	/* Created 0600 at the trail's entry 3, then moved on with it. */
+	ck_assert_int_eq(lstat(copy_path, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+	ck_assert_uint_eq(copy_seq(), 5);
+	{
+		size_t l1, l2;
+		char *c1 = slurp(copy_path, &l1), *c2 = slurp(ap("checkpoint"),
+		                                               &l2);
+
+		ck_assert_uint_eq(l1, l2);
+		ck_assert(memcmp(c1, c2, l1) == 0);
+		free(c1);
+		free(c2);
+	}
+	expect_copy_verdict(0, "not behind the checkpoint copy");
+	/* And again: the copy matches, the start goes on. */
+	make_trail_copy(6, 1);
+	ck_assert_uint_eq(copy_seq(), 6);
+	expect_intact(6);
+}
+END_TEST
+
+/*
+ * The replay: an old checkpoint saved, work done, the segment cut back to
+ * it and the old checkpoint put back.  Alone the trail looks intact; the
+ * copy says otherwise.
+ */
+START_TEST(copy_catches_replay)
+{
+	char msg[512], *old, *b;
+	size_t oldlen, len, off, ll;
+
+	make_trail_copy(1, 4);
+	old = slurp(ap("checkpoint"), &oldlen);
+	make_trail_copy(5, 3);
+	ck_assert_uint_eq(copy_seq(), 7);
+	b = slurp(seg(1), &len);
+	line_at(b, len, 5, &off, &ll);
+	ck_assert_int_eq(truncate(seg(1), (off_t)off), 0);
+	spit(ap("checkpoint"), old, oldlen);
+	expect_intact(4);	/* the documented limit without the copy */
+	expect_copy_verdict(1, "the trail ends at entry 4 but the checkpoint "
+	                    "copy covers entry 7");
+	ck_assert_int_eq(start_with_copy(msg, sizeof(msg)), -ESTALE);
+	ck_assert_msg(strstr(msg, "ends at entry 4") != NULL &&
+	              strstr(msg, "covers entry 7") != NULL &&
+	              strstr(msg, copy_path) != NULL, "message: %s", msg);
+	/* Refused without a trace: the copy and trail are as they were. */
+	ck_assert_uint_eq(copy_seq(), 7);
+	ck_assert_int_eq(file_size(seg(1)), (off_t)off);
+	free(b);
+	free(old);
+}
+END_TEST
+
+/* The old checkpoint put back over a whole trail. */
+START_TEST(copy_catches_old_checkpoint)
+{
+	char msg[512], *old;
+	size_t oldlen;
+
+	make_trail_copy(1, 2);
+	old = slurp(ap("checkpoint"), &oldlen);
+	make_trail_copy(3, 3);
+	spit(ap("checkpoint"), old, oldlen);
+	expect_intact(5);
+	expect_copy_verdict(1, "signed checkpoint is at entry 2 but the "
+	                    "checkpoint copy at entry 5");
+	ck_assert_int_eq(start_with_copy(msg, sizeof(msg)), -ESTALE);
+	ck_assert_msg(strstr(msg, "entry 2") && strstr(msg, "entry 5"),
+	              "message: %s", msg);
+	free(old);
+}
+END_TEST
+
+/* Another trail under the same key, longer than the copy: it differs. */
+START_TEST(copy_catches_other_trail)
+{
+	char msg[512];
+
+	make_trail_copy(1, 3);
+	ck_assert_int_eq(unlink(seg(1)), 0);
+	ck_assert_int_eq(unlink(ap("checkpoint")), 0);
+	{
+		/* Other entries (other uids), and more of them. */
+		struct ts_audit *a = open_trail(BIG_SEGMENT);
+
+		append_n(a, 100, 6);
+		ts_audit_close(a);
+	}
+	expect_intact(6);
+	expect_copy_verdict(1, "entry 3 (segment 1 line 3): differs from the "
+	                    "checkpoint copy");
+	ck_assert_int_eq(start_with_copy(msg, sizeof(msg)), -EBADMSG);
+	ck_assert_msg(strstr(msg, "entry 3 ") && strstr(msg, "rewritten"),
+	              "message: %s", msg);
+}
+END_TEST
+
+/* The copy at an entry that is in an earlier segment than the tail. */
+START_TEST(copy_hash_in_earlier_segment)
+{
+	struct ts_audit *a;
+	char msg[512];
+
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_set_copy(a, copy_path, msg, sizeof(msg)), 0);
+	append_n(a, 1, 3);
+	ts_audit_close(a);
+	ck_assert_uint_eq(copy_seq(), 3);
+	a = open_trail(SMALL_SEGMENT);
+	append_n(a, 4, 3);
+	ts_audit_close(a);	/* not bound: the copy stays at 3 */
+	ck_assert_uint_ge(nsegments(), 4);
+	ck_assert_uint_eq(copy_seq(), 3);
+	ck_assert_int_eq(start_with_copy(msg, sizeof(msg)), 0);
+	expect_copy_verdict(0, "intact");
+	/* Entry 3 edited and the chain redone from it: both notice. */
+	for (unsigned i = 1, done = 0; i <= nsegments() && !done; i++) {
+		size_t len;
+		char *b = slurp(seg(i), &len), *u = strstr(b, "\"uid\":1003,");
+
+		if (strstr(b, "\"seq\":3,") != NULL) {
+			ck_assert_ptr_nonnull(u);
+			u[6] = '9';
+			spit(seg(i), b, len);
+			done = 1;
+		}
+		free(b);
+	}
+	rechain();
+	ck_assert_int_eq(start_with_copy(msg, sizeof(msg)), -EBADMSG);
+	expect_copy_verdict(1, "differs from the checkpoint copy");
+}
+END_TEST
+
+START_TEST(copy_damaged_foreign_or_symlink)
+{
+	struct ts_seckey *other = NULL;
+	struct ts_audit *a = NULL;
+	char msg[512], target[320];
+	struct ts_audit_checkpoint cp;
+	size_t len;
+	char *b;
+
+	make_trail_copy(1, 3);
+	b = slurp(copy_path, &len);
+	/* A copy signed by another key. */
+	ck_assert_int_eq(ts_seal_keypair(&other), 0);
+	{
+		int sfd;
+		char sub[300];
+
+		snprintf(sub, sizeof(sub), "%s/other", dir);
+		ck_assert_int_eq(mkdir(sub, 0700), 0);
+		sfd = open(sub, O_RDONLY | O_DIRECTORY);
+		ck_assert_int_eq(ts_audit_open(sfd, other, BIG_SEGMENT, &a), 0);
+		snprintf(target, sizeof(target), "%s/other.checkpoint", dir);
+		ck_assert_int_eq(ts_audit_set_copy(a, target, msg, sizeof(msg)),
+		                 0);
+		ts_audit_close(a);
+		close(sfd);
+	}
+	ck_assert_int_eq(rename(target, copy_path), 0);
+	ck_assert_int_eq(start_with_copy(msg, sizeof(msg)), -EBADMSG);
+	ck_assert_msg(strstr(msg, "not signed by this store's key"), "%s", msg);
+	expect_copy_verdict(1, "checkpoint copy (seq 0) is not signed");
+	/* Damaged. */
+	spit(copy_path, "{\"seq\":3}", 9);
+	ck_assert_int_eq(ts_audit_checkpoint_load(copy_path, &cp), -EBADMSG);
+	ck_assert_int_eq(start_with_copy(msg, sizeof(msg)), -EBADMSG);
+	ck_assert_msg(strstr(msg, "damaged"), "%s", msg);
+	/* A symlink is not followed, nor replaced by the start. */
+	snprintf(target, sizeof(target), "%s/elsewhere", dir);
+	spit(target, b, len);
+	ck_assert_int_eq(unlink(copy_path), 0);
+	ck_assert_int_eq(symlink(target, copy_path), 0);
+	ck_assert_int_eq(ts_audit_checkpoint_load(copy_path, &cp), -ELOOP);
+	ck_assert_int_eq(start_with_copy(msg, sizeof(msg)), -ELOOP);
+	ck_assert_msg(strstr(msg, copy_path), "%s", msg);
+	/* Missing: load says so; a relative path is refused. */
+	ck_assert_int_eq(unlink(copy_path), 0);
+	ck_assert_int_eq(ts_audit_checkpoint_load(copy_path, &cp), -ENOENT);
+	ck_assert_int_eq(ts_audit_open(storefd, key, BIG_SEGMENT, &a), 0);
+	ck_assert_int_eq(ts_audit_set_copy(a, "relative", msg, sizeof(msg)),
+	                 -EINVAL);
+	ts_audit_close(a);
+	ts_seal_seckey_free(other);
+	free(b);
+}
+END_TEST
+
+/* Two syncs at once never leave the copy ahead of the store's. */
+static void *
+sync_loop(void *arg)
+{
+	for (int i = 0; i < 50; i++) {
+		struct ts_audit_entry e = entry(i);
+
+		ts_audit_append(arg, &e);
+		ts_audit_sync(arg);
+	}
+	return NULL;
+}
+
+START_TEST(copy_concurrent_syncs)
+{
+	struct ts_audit *a = open_trail(BIG_SEGMENT);
+	struct ts_audit_checkpoint cp, copy;
+	pthread_t t[4];
+	char msg[512];
+
+	ck_assert_int_eq(ts_audit_set_copy(a, copy_path, msg, sizeof(msg)), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, sync_loop, a);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(ts_audit_sync(a), 0);
+	ck_assert_int_eq(ts_audit_checkpoint_load(ap("checkpoint"), &cp), 0);
+	ck_assert_int_eq(ts_audit_checkpoint_load(copy_path, &copy), 0);
+	ck_assert_uint_eq(cp.seq, 200);
+	ck_assert_uint_eq(copy.seq, 200);
+	ts_audit_close(a);
+	ck_assert_int_eq(start_with_copy(msg, sizeof(msg)), 0);
+}
+END_TEST
+
+START_TEST(space_low_once_per_crossing)
+{
+	struct ts_audit *a = open_trail(BIG_SEGMENT);
+	uint64_t avail, line;
+	int rc = ts_audit_space_low(a, 1000, &avail, &line);
+
+	ck_assert_int_ge(rc, 0);
+	ck_assert_uint_le(line, 64u << 20);
+	ck_assert_uint_gt(line, 0);
+	ck_assert_int_eq(rc, avail < line);
+	/* Under the line it says so once, not again a second later. */
+	ck_assert_int_eq(ts_audit_space_low(a, 2000, &avail, &line), 0);
+	ts_audit_close(a);
+}
+END_TEST
+
 static Suite *
 audit_suite(void)
 {
@@ -1469,6 +1812,7 @@ audit_suite(void)
 	TCase *tp = tcase_create("tamper");
 	TCase *ft = tcase_create("faults");
 	TCase *ky = tcase_create("keys");
+	TCase *cp = tcase_create("copy");
 
 	tcase_add_checked_fixture(fm, setup, teardown);
 	tcase_add_test(fm, open_creates_files);
@@ -1515,6 +1859,18 @@ audit_suite(void)
 	tcase_add_test(ky, verify_key_file);
 	tcase_add_test(ky, open_with_other_key_rejected);
 	suite_add_tcase(s, ky);
+
+	tcase_add_checked_fixture(cp, setup_copy, teardown);
+	tcase_add_test(cp, count_field);
+	tcase_add_test(cp, copy_created_and_kept);
+	tcase_add_test(cp, copy_catches_replay);
+	tcase_add_test(cp, copy_catches_old_checkpoint);
+	tcase_add_test(cp, copy_catches_other_trail);
+	tcase_add_test(cp, copy_hash_in_earlier_segment);
+	tcase_add_test(cp, copy_damaged_foreign_or_symlink);
+	tcase_add_test(cp, copy_concurrent_syncs);
+	tcase_add_test(cp, space_low_once_per_crossing);
+	suite_add_tcase(s, cp);
 	return s;
 }
 

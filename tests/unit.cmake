@@ -3,7 +3,7 @@
 # its own ctest test, unit_<module>, with the label "unit".
 
 set(TS_STORE_SUITES seal record intake store audit)
-set(TS_FS_SUITES access cache faults inode policy index)
+set(TS_FS_SUITES access cache faults fold inode policy index)
 
 foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})
   add_executable(test_${s} ${CMAKE_CURRENT_SOURCE_DIR}/test_${s}.c)

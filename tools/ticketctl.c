@@ -682,48 +682,79 @@ cmd_audit(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
+		"                              [--checkpoint FILE]\n"
 		"Checks the audit trail: every entry's place in the hash chain\n"
 		"(edited, removed, inserted or reordered entries), across all\n"
 		"segments, and the daemon's signed checkpoint (a rewritten chain, a\n"
 		"cut tail).  The checkpoint key is STORE/audit/verify.key unless a\n"
 		"copy kept elsewhere (--verify-key) or the secret key (--key) is\n"
-		"given.  Names the first bad entry; exit 1 if there is one.\n";
+		"given.  --checkpoint FILE: the daemon's checkpoint copy (its\n"
+		"-o checkpoint_copy, by default KEYFILE.checkpoint); a trail behind\n"
+		"it (cut back, an old checkpoint put back) or rewritten below it is\n"
+		"bad.  Without it such a replay verifies.  Names the first bad\n"
+		"entry; exit 1 if there is one.\n";
+	static const char short_usage[] = "usage: ticketctl audit verify STORE "
+		"[--verify-key FILE | --key KEYFILE] [--checkpoint FILE]";
 	unsigned char vk[32], *vkp = NULL;
+	struct ts_audit_checkpoint copy, *copyp = NULL;
+	const char *copy_path = NULL;
 	struct ts_store *st;
 	char msg[512], err[512];
 	uint64_t n;
 	int rc;
 
 	maybe_help(argc, argv, usage);
-	if (argc < 3 || strcmp(argv[1], "verify") != 0)
-		die("usage: ticketctl audit verify STORE [--verify-key FILE]");
-	if (argc == 5 && strcmp(argv[3], "--verify-key") == 0) {
-		size_t len;
-		char *text = read_input(argv[4], &len);
+	if (argc < 3 || strcmp(argv[1], "verify") != 0 || argc % 2 == 0)
+		die("%s", short_usage);
+	for (int i = 3; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--verify-key") == 0 && vkp == NULL) {
+			size_t len;
+			char *text = read_input(argv[i + 1], &len);
 
-		if (len < 64 || sodium_hex2bin(vk, sizeof(vk), text, 64, NULL,
-		                               NULL, NULL) != 0)
-			die("%s is not an audit verify key", argv[4]);
-		free(text);
-		vkp = vk;
-	} else if (argc == 5 && strcmp(argv[3], "--key") == 0) {
-		struct ts_seckey *key;
+			if (len < 64 || sodium_hex2bin(vk, sizeof(vk), text, 64,
+			                               NULL, NULL, NULL) != 0)
+				die("%s is not an audit verify key", argv[i + 1]);
+			free(text);
+			vkp = vk;
+		} else if (strcmp(argv[i], "--key") == 0 && vkp == NULL) {
+			struct ts_seckey *key;
 
-		if (ts_keyfile_load(argv[4], NULL, &key, err, sizeof(err)) < 0)
-			die("%s", err);
-		ts_audit_verify_key(key, vk);
-		ts_seal_seckey_free(key);
-		vkp = vk;
-	} else if (argc != 3) {
-		die("usage: ticketctl audit verify STORE [--verify-key FILE]");
+			if (ts_keyfile_load(argv[i + 1], NULL, &key, err,
+			                    sizeof(err)) < 0)
+				die("%s", err);
+			ts_audit_verify_key(key, vk);
+			ts_seal_seckey_free(key);
+			vkp = vk;
+		} else if (strcmp(argv[i], "--checkpoint") == 0 &&
+		           copy_path == NULL) {
+			copy_path = argv[i + 1];
+		} else {
+			die("%s", short_usage);
+		}
+	}
+	if (copy_path != NULL) {
+		rc = ts_audit_checkpoint_load(copy_path, &copy);
+		if (rc == -EBADMSG) {
+			printf("BAD: the checkpoint copy %s is damaged\n",
+			       copy_path);
+			return EXIT_FOUND;
+		}
+		if (rc < 0)
+			die("cannot read the checkpoint copy %s: %s", copy_path,
+			    strerror(-rc));
+		copyp = &copy;
 	}
 	if ((rc = ts_store_open(argv[2], TS_STORE_DAEMON, &st)) < 0)
 		die("cannot open store %s: %s", argv[2], strerror(-rc));
-	rc = ts_store_audit_verify(st, vkp, msg, sizeof(msg), &n);
+	rc = ts_store_audit_verify(st, vkp, copyp, msg, sizeof(msg), &n);
 	ts_store_close(st);
 	if (rc < 0)
 		die("%s", msg);
-	printf("%s%s\n", rc ? "BAD: " : "", msg);
+	if (copyp != NULL)
+		printf("%s%s (checkpoint copy %s: entry %llu)\n", rc ? "BAD: " :
+		       "", msg, copy_path, (unsigned long long)copy.seq);
+	else
+		printf("%s%s\n", rc ? "BAD: " : "", msg);
 	return rc ? EXIT_FOUND : 0;
 }
 
@@ -750,7 +781,8 @@ usage(FILE *out)
 	      "  authorize STORE ID [FILE]\n"
 	      "  revoke STORE ID NAME\n"
 	      "  fsck STORE [--key KEYFILE]\n"
-	      "  audit verify STORE [--verify-key FILE | --key KEYFILE]\n", out);
+	      "  audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
+	      "               [--checkpoint FILE]\n", out);
 }
 
 int

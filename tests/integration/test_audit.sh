@@ -121,14 +121,115 @@ if [ $rc -ne 0 ] && [[ $out == *"shorter than its signed checkpoint"* ]]; then
 	pass "a daemon refuses a trail cut below its checkpoint"; else
 	fail "a daemon refuses a trail cut below its checkpoint (exit $rc: $out)"; fi
 
-# Fail closed: a trail that cannot be written refuses sealed reads (EIO).
 cp "$WORK/policy.orig" "$STORE/policy"
+trail_bytes() { cat "$STORE"/audit/*.log | wc -c; }
+
+# A flood of refusals is folded: a few entries a second, every refusal
+# counted.  root is unlisted and the kernel lets it through to the daemon.
+COPY=$KEY.checkpoint	# the daemon's default checkpoint copy
+check "the daemon keeps a checkpoint copy beside the key, mode 0600" \
+	test "$(stat -c %a "$COPY")" = 600
+mount_fg
+before=$(trail_bytes)
+N=4000
+read -r FPID REFUSED < <(as 0 python3 - "$MNT/tickets/$(printf 'n%.0s' $(seq 200))" $N <<'PY'
+import os, sys
+p, n, refused = sys.argv[1], int(sys.argv[2]), 0
+for _ in range(n):
+    try:
+        os.stat(p)
+    except PermissionError:
+        refused += 1
+print(os.getpid(), refused)
+PY
+)
+check "all $N stats were refused (Permission denied)" test "$REFUSED" = $N
+accounted() { trail | jq -s "[.[] | select(.pid == $FPID and .result == \"denied\") | (.count // 1)] | add"; }
+folded_all() { [ "$(accounted)" = $N ]; }
+wait_for folded_all	# the last window's count: written once it is over
+got=$(accounted)
+if [ "$got" = $N ]; then pass "the entries and their counts add up to the $N refusals"; else
+	fail "the entries and their counts add up to the $N refusals (got $got)"; fi
+grown=$(( $(trail_bytes) - before ))
+# Unfolded: ~250 bytes a refusal, ~1 MB.  Folded: 6 entries a second.
+if [ $grown -lt 65536 ]; then pass "$N refusals grew the trail by $grown bytes (< 64 KiB)"; else
+	fail "$N refusals grew the trail by $grown bytes (want < 64 KiB)"; fi
+has ".pid == $FPID and .count > 1 and (.detail | startswith(\"folded: \"))" "a folded entry, with its count"
+# Successful opens are never folded.
+n0=$(trail | jq -s "[.[] | select(.op == \"open\" and .uid == $AGENT and .result == \"ok\")] | length")
+for i in $(seq 20); do ag cat "$T/subject" >/dev/null; done
+n1=$(trail | jq -s "[.[] | select(.op == \"open\" and .uid == $AGENT and .result == \"ok\")] | length")
+check "20 reads in a second: 20 entries" test $((n1 - n0)) -eq 20
+umount_fs; wait $DAEMON_PID
+check "the folded trail verifies" "$TICKETCTL" audit verify "$STORE"
+check "and against the checkpoint copy" "$TICKETCTL" audit verify "$STORE" --checkpoint "$COPY"
+
+# The replay: an old checkpoint saved, work done, the trail cut back to it
+# and the old checkpoint put back.  The copy outside the store catches it.
+cp "$STORE/audit/checkpoint" "$WORK/checkpoint.old"
+OLDSEQ=$(jq .seq "$WORK/checkpoint.old")
+mount_fg
+ag cat "$T/subject" >/dev/null
+newer_checkpoint() { [ "$(jq .seq "$STORE/audit/checkpoint")" -gt "$OLDSEQ" ]; }
+check "a newer checkpoint" wait_for newer_checkpoint
+umount_fs; wait $DAEMON_PID
+NEWSEQ=$(jq .seq "$COPY")
+cp -a "$STORE/audit" "$WORK/audit.uncut"
+python3 - "$STORE/audit" "$OLDSEQ" <<'PY'
+import glob, json, os, sys
+d, keep = sys.argv[1], int(sys.argv[2])
+for f in sorted(glob.glob(d + '/*.log')):
+    lines = [l for l in open(f).read().splitlines(True) if json.loads(l)['seq'] <= keep]
+    open(f, 'w').write(''.join(lines))
+PY
+cp "$WORK/checkpoint.old" "$STORE/audit/checkpoint"
+check "without the copy, the replayed trail verifies (the documented limit)" "$TICKETCTL" audit verify "$STORE"
+replay() {	# replay DESCRIPTION ARGS...: verify exits 1 naming the copy
+	local what=$1 out rc; shift
+	out=$("$TICKETCTL" audit verify "$STORE" "$@" --checkpoint "$COPY" 2>&1); rc=$?
+	if [ $rc -eq 1 ] && [[ $out == *"ends at entry $OLDSEQ but the checkpoint copy covers entry $NEWSEQ"* ]] &&
+	   [[ $out == *"$COPY"* ]]; then pass "$what: $out"; else fail "$what (exit $rc: $out)"; fi
+}
+replay "verify --checkpoint fails on the replayed trail"
+replay "and so with --key" --key "$KEY"
+out=$("$TICKETFS" "$STORE" "$MNT" -o key="$KEY" 2>&1); rc=$?
+if [ $rc -eq 1 ] && [[ $out == *"ends at entry $OLDSEQ"*"$COPY covers entry $NEWSEQ"* ]]; then
+	pass "the daemon refuses to start on it: $out"; else
+	fail "the daemon refuses to start on it (exit $rc: $out)"; fi
+check "the refused start left the copy as it was" test "$(jq .seq "$COPY")" = "$NEWSEQ"
+# The old checkpoint alone put back over the whole trail.
+rm -rf "$STORE/audit"; cp -a "$WORK/audit.uncut" "$STORE/audit"
+cp "$WORK/checkpoint.old" "$STORE/audit/checkpoint"
+out=$("$TICKETCTL" audit verify "$STORE" --checkpoint "$COPY" 2>&1); rc=$?
+if [ $rc -eq 1 ] && [[ $out == *"an old checkpoint was put back"* ]]; then
+	pass "an old checkpoint over the whole trail: $out"; else
+	fail "an old checkpoint over the whole trail (exit $rc: $out)"; fi
+expect_fail_start() {
+	local out rc
+	out=$("$TICKETFS" "$STORE" "$MNT" -o key="$KEY" 2>&1); rc=$?
+	[ $rc -eq 1 ] && [[ $out == *"$1"* ]]
+}
+check "and the daemon refuses it" expect_fail_start "an old checkpoint was put back"
+rm -rf "$STORE/audit"; cp -a "$WORK/audit.uncut" "$STORE/audit"
+check "the whole trail verifies against the copy" "$TICKETCTL" audit verify "$STORE" --checkpoint "$COPY"
+check "a copy elsewhere: -o checkpoint_copy" mount_fs -o checkpoint_copy="$WORK/elsewhere.cp"
+umount_fs
+check "is created there, mode 0600" test "$(stat -c %a "$WORK/elsewhere.cp")" = 600
+
+# Fail closed: a trail that cannot be written refuses sealed reads (EIO).
 cp -a "$STORE/audit" "$WORK/audit.save"
 mount -t tmpfs -o size=256k tmpfs "$STORE/audit" &&
 	EXTRA_CLEANUP="umount -l '$STORE/audit' 2>/dev/null; $EXTRA_CLEANUP"
 cp -a "$WORK/audit.save/." "$STORE/audit/"
 mount_fg -o audit_segment=1024
 check "reads work while the trail has room" ag cat "$T/subject"
+# Nearly full (under 5 % of 256 KiB free): syslog says so, once, before it is.
+avail=$(df -B1 --output=avail "$STORE/audit" | tail -1)
+dd if=/dev/zero of="$STORE/audit/filler" bs=1k count=$(( (avail - 8192) / 1024 )) 2>/dev/null
+check "the daemon warns that the trail's disk is nearly full" wait_for grep -q "audit trail's disk is nearly full" "$LOG"
+sleep 2.2
+check "once" test "$(grep -c "nearly full" "$LOG")" -eq 1
+check "reads still work then" ag cat "$T/subject"
 dd if=/dev/zero of="$STORE/audit/filler" bs=1k 2>/dev/null
 # The current segment's last page may still take a few entries; a new
 # segment cannot be written.  From the first refusal on, every read fails.

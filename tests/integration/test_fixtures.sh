@@ -15,6 +15,10 @@ fresh() {	# fresh NAME: a private copy of fixture NAME as $STORE
 	rm -rf "$STORE"
 	cp -a "$FIX/$1" "$STORE"
 	chmod 0700 "$STORE"
+	# Each fixture is another trail under the same key: to the daemon a
+	# store put back from a copy is a rollback unless its checkpoint copy
+	# goes too.
+	rm -f "$KEY.checkpoint"
 }
 
 # Compares every file the mount shows with store_v1.expect.

@@ -574,7 +574,7 @@ START_TEST(intake_in_order_and_taken)
 	ck_assert_int_eq(count_prefix(sp("intake"), ".tmp-"), 0);
 	ck_assert_int_eq(count_prefix(sp("intake"), ""), 4);	/* + rejected */
 
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 3);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 3);
 	ck_assert_uint_eq(ps.n, 3);
 	ck_assert_int_eq(ps.v[0].kind, TS_REC_TICKET);
 	ck_assert_str_eq(ps.v[0].id, ID1);
@@ -594,7 +594,7 @@ START_TEST(intake_in_order_and_taken)
 	/* Taken in: deleted, and not delivered again. */
 	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
 	ps.n = 0;
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 0);
 	ts_store_close(st);
 }
@@ -611,7 +611,7 @@ START_TEST(intake_stale_temporaries_swept)
 	ck_assert_int_eq(utimensat(AT_FDCWD, sp("intake/.tmp-intake-dead"), old,
 	                           0), 0);
 	write_file(sp("intake/.tmp-intake-live"), "x", 1);
-	ck_assert_int_eq(ts_store_intake_poll(st, NULL, NULL), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, NULL, NULL, NULL), 0);
 	ck_assert_int_eq(access(sp("intake/.tmp-intake-dead"), F_OK), -1);
 	ck_assert_int_eq(access(sp("intake/.tmp-intake-live"), F_OK), 0);
 	ts_store_close(st);
@@ -624,14 +624,14 @@ START_TEST(intake_eagain_keeps)
 	struct pollset ps = { .ret = -EAGAIN };
 
 	put_three(st);
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 3);
 	ck_assert_int_eq(count_prefix(sp("intake"), ""), 4);
 	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""), 0);
 	/* Delivered again, in the same order. */
 	ps.n = 0;
 	ps.ret = 0;
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 3);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 3);
 	ck_assert_uint_eq(ps.n, 3);
 	ck_assert_str_eq(ps.v[1].text, "hi there\n");
 	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
@@ -646,7 +646,7 @@ START_TEST(intake_error_rejects)
 	char names[3][256];
 
 	put_three(st);
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 3);
 	for (int i = 0; i < 3; i++)
 		memcpy(names[i], ps.v[i].name, sizeof(names[i]));
@@ -662,7 +662,7 @@ START_TEST(intake_error_rejects)
 		              names[i]);
 	}
 	ps.n = 0;
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 0);
 	ts_store_close(st);
 }
@@ -689,7 +689,7 @@ START_TEST(intake_damaged_delivered_with_error)
 	/* And a file that is no record at all. */
 	write_file(sp("intake/zzzz-t-junk"), "junk", 4);
 
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 5);
 	ck_assert_int_eq(ps.v[0].err, 0);
 	ck_assert_ptr_nonnull(strstr(ps.v[1].name, "-m-"));

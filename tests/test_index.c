@@ -224,6 +224,95 @@ START_TEST(test_failed_write_changes_nothing)
 }
 END_TEST
 
+/* Drops a ticket (or a message for t-1 when msg) stamped at ms. */
+static void
+put_stamped(const char *id, int msg, int64_t ms)
+{
+	struct ts_store *in;
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+
+	ck_assert_int_eq(ts_store_open(dir, TS_STORE_INTAKE, &in), 0);
+	if (msg)
+		ck_assert_int_eq(ts_intake_message(ts_seal_seckey_pk(key), "t-1",
+		                                   id, "hi", 2, ms, &rec, &len,
+		                                   err, sizeof(err)), 0);
+	else
+		ck_assert_int_eq(ts_intake_ticket(ts_seal_seckey_pk(key), id,
+		                                  TICKET, strlen(TICKET), ms,
+		                                  &rec, &len, err, sizeof(err)),
+		                 0);
+	ck_assert_int_eq(ts_store_intake_put(in, msg ? TS_REC_MESSAGE :
+	                                     TS_REC_TICKET, msg ? "t-1" : id, rec,
+	                                     len), 0);
+	free(rec);
+	ts_store_close(in);
+}
+
+/* The refusal of intake named by suffix in ch: its errno; 0 if none. */
+static int
+refusal(const struct ts_changes *ch, const char *suffix, const char **detail)
+{
+	for (size_t i = 0; i < ch->n; i++) {
+		size_t pl = strlen(ch->v[i].path), sl = strlen(suffix);
+
+		if (strncmp(ch->v[i].path, "intake/", 7) == 0 && pl > sl &&
+		    strcmp(ch->v[i].path + pl - sl, suffix) == 0) {
+			*detail = ch->v[i].detail;
+			return ch->v[i].err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Deadlines run from the daemon's clock: a stamp over 5 minutes ahead is
+ * refused; a little ahead, or long past, is dated at take-in; a recent
+ * one is kept.
+ */
+START_TEST(test_intake_clock)
+{
+	struct ts_changes ch = { 0 };
+	int64_t now = ts_now_ms(), t0, t1;
+	const char *detail = NULL;
+	struct ts_entry *e;
+
+	put_stamped("t-future", 0, now + 6 * 60 * 1000);
+	put_stamped("t-ahead", 0, now + 2 * 60 * 1000);
+	put_stamped("t-past", 0, INT64_C(978307200000));	/* 2001 */
+	put_stamped("t-recent", 0, now - 60 * 1000);
+	put_stamped("m-future", 1, now + 24 * 3600 * 1000);
+	put_stamped("m-past", 1, INT64_C(978307200000));
+	t0 = ts_now_ms();
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 4);
+	t1 = ts_now_ms();
+	ck_assert_int_eq(refusal(&ch, "-t-t-future", &detail), EINVAL);
+	ck_assert_msg(strstr(detail, "over 5 min after take-in") != NULL, "%s",
+	              detail);
+	ck_assert_int_eq(refusal(&ch, "-m-t-1", &detail), EINVAL);
+	ck_assert_ptr_nonnull(strstr(detail, "stored"));
+	ts_index_rdlock(idx);
+	ck_assert_ptr_null(ts_index_find(idx, "t-future"));
+	e = ts_index_find(idx, "t-ahead");
+	ck_assert_int_ge(e->t.created_ms, t0);
+	ck_assert_int_le(e->t.created_ms, t1);
+	e = ts_index_find(idx, "t-past");
+	ck_assert_int_ge(e->t.created_ms, t0);
+	ck_assert_int_ge(e->t.auth[0].created_ms, t0);
+	/* Its email's deadline (10 s after processing) is not in the past. */
+	ck_assert_int_gt(ts_index_deadline_field(idx, e, TS_F_EMAIL), t1);
+	e = ts_index_find(idx, "t-recent");
+	ck_assert_int_eq(e->t.created_ms, now - 60 * 1000);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_uint_eq(e->t.nmsg, 1);
+	ck_assert_str_eq(e->t.msg[0].name, "m-past");
+	ck_assert_int_ge(e->t.msg[0].stored_ms, t0);
+	ts_index_unlock(idx);
+	ts_changes_release(&ch);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -236,6 +325,7 @@ main(void)
 	tcase_add_test(tc, test_sweep_at_deadline);
 	tcase_add_test(tc, test_failed_dir_fsync_keeps_index_true);
 	tcase_add_test(tc, test_failed_write_changes_nothing);
+	tcase_add_test(tc, test_intake_clock);
 	suite_add_tcase(s, tc);
 	return ts_check_run(s);
 }

@@ -6,9 +6,11 @@
 
 #include "tests/check_main.h"
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs/index.h"
@@ -313,6 +315,69 @@ START_TEST(test_intake_clock)
 }
 END_TEST
 
+/* A reader who asks for the lock while intake logs a damaged record. */
+struct probe {
+	struct ts_index *idx;
+	int got_in;		/* the reader got the lock within 2 s */
+	int logged;
+	pthread_t th;
+	int started;
+};
+
+static void *
+reader(void *arg)
+{
+	struct probe *p = arg;
+
+	ts_index_rdlock(p->idx);
+	ts_index_unlock(p->idx);
+	return NULL;
+}
+
+static void
+probing_log(void *arg, const char *fmt, ...)
+{
+	struct probe *p = arg;
+	struct timespec until;
+
+	(void)fmt;
+	if (p->started)
+		return;
+	p->logged = 1;
+	ck_assert_int_eq(pthread_create(&p->th, NULL, reader, p), 0);
+	p->started = 1;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	p->got_in = pthread_timedjoin_np(p->th, NULL, &until) == 0;
+	if (p->got_in)
+		p->started = 2;	/* joined */
+}
+
+/* Intake does not hold the index's lock while it reads and rejects. */
+START_TEST(test_intake_leaves_lock_free)
+{
+	struct ts_changes ch = { 0 };
+	struct probe p = { 0 };
+	char file[128];
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/intake/20260101-000000-000000-0000-t-x",
+	         dir);
+	ck_assert_ptr_nonnull(f = fopen(file, "w"));
+	fputs("junk", f);
+	fclose(f);
+	ck_assert_int_eq(ts_index_new(st, probing_log, &p, &p.idx), 0);
+	ck_assert_int_eq(ts_index_load(p.idx), 0);
+	ck_assert_int_eq(ts_index_intake(p.idx, &ch), 0);
+	if (p.started == 1)
+		pthread_join(p.th, NULL);
+	ck_assert(p.logged);
+	ck_assert_msg(p.got_in, "a reader waited for the whole intake poll");
+	ts_changes_release(&ch);
+	ts_index_free(p.idx);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -326,6 +391,7 @@ main(void)
 	tcase_add_test(tc, test_failed_dir_fsync_keeps_index_true);
 	tcase_add_test(tc, test_failed_write_changes_nothing);
 	tcase_add_test(tc, test_intake_clock);
+	tcase_add_test(tc, test_intake_leaves_lock_free);
 	suite_add_tcase(s, tc);
 	return ts_check_run(s);
 }

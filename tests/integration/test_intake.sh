@@ -109,7 +109,7 @@ ln -s "$WORK/stage/intake/$symrec" "$STORE/intake/$symrec"
 ln "$WORK/stage/intake/$hardrec" "$STORE/intake/$hardrec"
 sleep 0.5
 check "ls MOUNT/tickets returns at once with a FIFO, socket, device, link in intake/" \
-	timeout 5 setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls "$MNT/tickets"
+	timeout -k 1 5 setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls "$MNT/tickets"
 for n in "$(odd 1)" "$(odd 2)" "$(odd 3)" "$(odd 4)" "$symrec" "$hardrec"; do
 	check "intake/$n removed" wait_for sh -c "! test -e '$STORE/intake/$n' && ! test -L '$STORE/intake/$n'"
 	check "intake/$n not kept in rejected/" sh -c "! test -e '$STORE/intake/rejected/$n'"

@@ -13,6 +13,7 @@
  *   tickets/ID      one record a ticket (store/record.h), replaced whole
  *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r
  *   intake/rejected/    intake the daemon could not take in, kept aside
+ *                       (the newest TS_INTAKE_REJECTED_FILES / _BYTES)
  * Every file is opened relative to the store's directory fd, O_NOFOLLOW.
  *
  * Functions return 0 or -errno.  The store does not lock: the daemon

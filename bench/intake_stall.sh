@@ -5,13 +5,14 @@
 # copy of the intake area, then moved in) into STORE/intake/ at once, and
 # measures a reader's stat(2) of MOUNT/tickets (its attributes are
 # invalidated each time a ticket is taken in, so every stat reaches the
-# daemon) and of one ticket's status file, one every 2 ms, while intake
-# drains.  Latency counts from when each stat was due (so a stall of S
-# seconds counts as the S/2ms stats it held up, not as one slow stat);
+# daemon) and of one ticket's status file, one every STAT_MS (2) ms, while
+# intake drains.  Latency counts from when each stat was due (so a stall
+# of S seconds counts as every stat it held up, not as one slow stat);
 # "raw" is the latency of the stats actually issued.  Prints p50 / p99 /
-# max, the drain time and what is left in intake/rejected/.  A benchmark, not a test: nothing here passes or fails.
+# max, the drain time and what is left in intake/rejected/.  A benchmark,
+# not a test: nothing here passes or fails.
 #
-# Usage (root): bench/intake_stall.sh [BIN] [BAD] [GOOD]
+# Usage (root): [STAT_MS=2] bench/intake_stall.sh [BIN] [BAD] [GOOD]
 #   BIN defaults to build/bin; BAD and GOOD to 20000.
 set -eu
 cd "$(dirname "$0")/.."
@@ -55,6 +56,7 @@ stat "$W/mnt/tickets/$ID/status" >/dev/null
 python3 - "$W" "$ID" "$BAD" "$GOOD" <<'EOF'
 import os, sys, threading, time
 w, tid, bad, good = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+gap = float(os.environ.get("STAT_MS", "2")) / 1000
 intake = os.path.join(w, "store/intake")
 paths = [os.path.join(w, "mnt/tickets"), os.path.join(w, "mnt/tickets", tid, "status")]
 lat, stop = [], threading.Event()
@@ -64,7 +66,7 @@ raw = []
 def reader():
     i, start = 0, time.monotonic()
     while not stop.is_set():
-        due = start + i * 0.002
+        due = start + i * gap
         now = time.monotonic()
         if now < due:
             time.sleep(due - now)
@@ -73,8 +75,8 @@ def reader():
         t1 = time.monotonic()
         raw.append(t1 - t0)
         # Every stat that fell due while this one was held up waited too.
-        while start + i * 0.002 <= t1:
-            lat.append(t1 - (start + i * 0.002))
+        while start + i * gap <= t1:
+            lat.append(t1 - (start + i * gap))
             i += 1
 
 def waiting():

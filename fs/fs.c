@@ -195,7 +195,8 @@ ts_fs_audit_changes(struct ts_fs *fs, const struct ts_changes *ch)
 	for (size_t i = 0; i < ch->n; i++)
 		if (ch->v[i].op[0] != '\0')
 			ts_fs_audit(fs, NULL, ch->v[i].op, ch->v[i].path,
-			            ch->v[i].err, NULL);
+			            ch->v[i].err, ch->v[i].detail[0] ?
+			            ch->v[i].detail : NULL);
 }
 
 void

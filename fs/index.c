@@ -605,6 +605,9 @@ ts_index_tomb(struct ts_index *idx, uint64_t dir, const char *name)
 struct intake_ctx {
 	struct ts_index *idx;
 	struct ts_changes *ch;	/* changes so far */
+	char why[128];		/* why the record at hand was refused, for
+				   the log and the audit trail; "" if no
+				   more than its errno says */
 };
 
 static void
@@ -620,6 +623,54 @@ mark_new(struct ts_box *b)
 		b->off |= TS_BOX_NEW;
 }
 
+/* How far a front end's clock may run ahead of the daemon's, or behind. */
+#define INTAKE_SKEW_MS (5 * 60 * 1000)
+
+/*
+ * The time to store for a stamp a front end's clock set, taken in at now:
+ * the stamp if it is within the 5 minutes before now; now if it is later
+ * (up to 5 minutes) or older; -EINVAL (why says so) if it is more than 5
+ * minutes after now.  Retention thus always runs from the daemon's clock.
+ */
+static int
+take_time(struct intake_ctx *c, int64_t *stamp, int64_t now, const char *what)
+{
+	char t[32];
+
+	if (*stamp > now + INTAKE_SKEW_MS) {
+		ts_time_format(*stamp, t);
+		snprintf(c->why, sizeof(c->why), "%s %s is over 5 min after "
+		         "take-in: the front end's clock is ahead", what, t);
+		return -EINVAL;
+	}
+	if (*stamp > now || *stamp < now - INTAKE_SKEW_MS)
+		*stamp = now;
+	return 0;
+}
+
+/* Applies take_time to every stamp of intake record in (of kind). */
+static int
+take_times(struct intake_ctx *c, int kind, struct ts_ticket *in)
+{
+	int64_t now = ts_now_ms();
+	int rc = 0;
+
+	if (kind == TS_REC_TICKET)
+		rc = take_time(c, &in->created_ms, now, "created");
+	for (size_t i = 0; i < in->nmsg && rc == 0; i++)
+		rc = take_time(c, &in->msg[i].stored_ms, now, "stored");
+	for (size_t i = 0; i < in->nauth && rc == 0; i++)
+		if (kind != TS_REC_REVOKE)
+			rc = take_time(c, &in->auth[i].created_ms, now, "created");
+	return rc;
+}
+
+/*
+ * A new ticket is not in the index, so no request can reach its record:
+ * it is written without the lock, and its entry, with the offsets of that
+ * write, goes in after under the lock.  Only the intake thread adds
+ * tickets, so nothing else can insert the same id meanwhile.
+ */
 static int
 take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 {
@@ -627,8 +678,13 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 	struct ts_entry *e;
 	int rc;
 
-	if (ts_index_find(idx, in->id) != NULL)
+	pthread_rwlock_rdlock(&idx->lock);
+	e = ts_index_find(idx, in->id);
+	pthread_rwlock_unlock(&idx->lock);
+	if (e != NULL)
 		return 0;	/* taken in before a crash; the store has it */
+	if ((rc = take_times(c, TS_REC_TICKET, in)) < 0)
+		return rc;
 	for (int f = 0; f < TS_F_COUNT; f++)
 		mark_new(&in->field[f]);
 	for (size_t i = 0; i < in->nmsg; i++)
@@ -639,36 +695,32 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 	if ((rc = ts_store_write(idx->st, in, buf)) < 0)
 		return rc;
 	in->next_slot = 0;
-	if ((e = insert(idx, in->id, in, 0)) == NULL)
-		return -ENOMEM;
-	schedule(idx, e);
-	note(c, TS_INO_TICKETS, 0, NULL);
-	last_path(c->ch, "tickets/%s", e->t.id);
-	return 0;
+	pthread_rwlock_wrlock(&idx->lock);
+	if ((e = insert(idx, in->id, in, 0)) != NULL) {
+		schedule(idx, e);
+		note(c, TS_INO_TICKETS, 0, NULL);
+		last_path(c->ch, "tickets/%s", e->t.id);
+	}
+	pthread_rwlock_unlock(&idx->lock);
+	return e != NULL ? 0 : -ENOMEM;
 }
 
 static void reload_entry(struct ts_index *idx, struct ts_entry *e);
 
-/* Applies a message, authorization or revocation to its ticket. */
+/*
+ * Applies a message, authorization or revocation to its ticket, under the
+ * write lock (requests change the same ticket): one record's store write,
+ * so readers wait for at most that.
+ */
 static int
-take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
-          const uint8_t *buf)
+take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
+                 const uint8_t *buf, struct ts_entry *e)
 {
 	struct ts_index *idx = c->idx;
-	struct ts_entry *e = ts_index_find(idx, in->id);
 	struct ts_ticket nt;
 	uint64_t dir;
 	int rc;
 
-	if (e == NULL) {
-		/* Its ticket may still wait in intake (its write failed and
-		 * is retried): wait for it rather than lose the item. */
-		if (ts_store_ticket_known(idx->st, in->id) == 1)
-			return -EAGAIN;
-		idx->log(idx->logarg, "intake for unknown ticket %s refused",
-		         in->id);
-		return -ENOENT;
-	}
 	if (e->err)
 		return -EAGAIN;	/* a damaged ticket: keep it for after repair */
 	if ((rc = ts_ticket_copy(&nt, &e->t)) < 0)
@@ -766,14 +818,67 @@ out_rc:
 	return rc;
 }
 
+static int
+take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
+          const uint8_t *buf)
+{
+	struct ts_index *idx = c->idx;
+	struct ts_entry *e;
+	int rc;
+
+	if ((rc = take_times(c, kind, in)) < 0)
+		return rc;
+	pthread_rwlock_wrlock(&idx->lock);
+	if ((e = ts_index_find(idx, in->id)) != NULL)
+		rc = take_item_locked(c, kind, in, buf, e);
+	pthread_rwlock_unlock(&idx->lock);
+	if (e != NULL)
+		return rc;
+	/* Its ticket may still wait in intake (its write failed and is
+	 * retried): wait for it rather than lose the item.  Asked without
+	 * the lock: only this thread adds tickets. */
+	if (ts_store_ticket_known(idx->st, in->id) == 1)
+		return -EAGAIN;
+	idx->log(idx->logarg, "intake for unknown ticket %s refused", in->id);
+	return -ENOENT;
+}
+
 /* Records an intake record refused (for the audit trail only). */
 static void
 refused(struct intake_ctx *c, const char *name, int err)
 {
 	ts_changes_add(c->ch, 0, 0, NULL);
 	last_path(c->ch, "intake/%s", name);
-	if (c->ch != NULL && c->ch->n > 0)
+	if (c->ch != NULL && c->ch->n > 0) {
 		c->ch->v[c->ch->n - 1].err = -err;
+		snprintf(c->ch->v[c->ch->n - 1].detail,
+		         sizeof(c->ch->v[c->ch->n - 1].detail), "%s", c->why);
+	}
+}
+
+/* name as it may go in a log line: a writer of intake/ chose it. */
+static const char *
+shown_name(const char *name, char out[TS_NAME_MAX * 4])
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < TS_NAME_MAX * 4; i++)
+		out[i] = name[i] > 0x20 && name[i] < 0x7f ? name[i] : '?';
+	out[i] = '\0';
+	return out;
+}
+
+/* What a TS_INTAKE_REMOVED notice's err says the file was. */
+static const char *
+odd_kind(int err)
+{
+	switch (err) {
+	case -ELOOP: return "a symbolic link";
+	case -EISDIR: return "a directory";
+	case -EMLINK: return "a file with other hard links";
+	case -EFBIG: return "a file larger than any record";
+	default: return "a FIFO, socket or device node";
+	}
 }
 
 static int
@@ -781,11 +886,30 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
          const uint8_t *buf, int err)
 {
 	struct intake_ctx *c = arg;
+	char shown[TS_NAME_MAX * 4];
 	int rc;
 
+	c->why[0] = '\0';
+	if (kind == TS_INTAKE_DROPPED) {
+		c->idx->log(c->idx->logarg, "intake/%s dropped: intake/rejected "
+		            "holds at most %d files and %lu MiB, the oldest go",
+		            shown_name(name, shown), TS_INTAKE_REJECTED_FILES,
+		            TS_INTAKE_REJECTED_BYTES >> 20);
+		return 0;
+	}
+	if (kind == TS_INTAKE_REMOVED) {
+		snprintf(c->why, sizeof(c->why), "not a regular file: %s; "
+		         "removed unread", odd_kind(err));
+		c->idx->log(c->idx->logarg, "intake %s: %s",
+		            shown_name(name, shown), c->why);
+		refused(c, name, err);
+		return 0;
+	}
 	if (err < 0) {
-		c->idx->log(c->idx->logarg, "intake %s: damaged record (%s); "
-		            "moved to intake/rejected", name, strerror(-err));
+		c->idx->log(c->idx->logarg, "intake %s: %s (%s); moved to "
+		            "intake/rejected", shown_name(name, shown),
+		            err == -EBADMSG ? "damaged record" : "unreadable",
+		            strerror(-err));
 		refused(c, name, err);
 		return err;
 	}
@@ -795,8 +919,9 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 		rc = take_item(c, kind, t, buf);
 	ts_ticket_release(t);
 	if (rc < 0 && rc != -EAGAIN && rc != -ENOENT)
-		c->idx->log(c->idx->logarg, "intake %s: %s", name,
-		            strerror(-rc));
+		c->idx->log(c->idx->logarg, "intake %s: %s%s%s",
+		            shown_name(name, shown), strerror(-rc),
+		            c->why[0] ? ": " : "", c->why);
 	/* A failing store (EIO, ENOSPC) is retried, not rejected. */
 	if (rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -ENOMEM)
 		rc = -EAGAIN;
@@ -806,18 +931,28 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 }
 
 int
-ts_index_intake(struct ts_index *idx, struct ts_changes *ch)
+ts_index_intake_round(struct ts_index *idx, struct ts_changes *ch, int *more)
 {
-	struct intake_ctx c = { idx, ch };
+	struct intake_ctx c = { idx, ch, "" };
+	size_t from = ch->n;
 	int rc;
 
-	size_t from = ch->n;
-
-	pthread_rwlock_wrlock(&idx->lock);
-	rc = ts_store_intake_poll(idx->st, take_one, &c);
-	pthread_rwlock_unlock(&idx->lock);
+	rc = ts_store_intake_poll(idx->st, take_one, &c, more);
 	ts_changes_label(ch, from, "intake");
 	return rc;
+}
+
+int
+ts_index_intake(struct ts_index *idx, struct ts_changes *ch)
+{
+	int rc, more, taken = 0;
+
+	do {
+		if ((rc = ts_index_intake_round(idx, ch, &more)) < 0)
+			return rc;
+		taken += rc;
+	} while (more);
+	return taken;
 }
 
 int

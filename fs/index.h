@@ -4,8 +4,9 @@
  * sealed values stay on disk until a caller who may read one opens it.
  *
  * Locking: one rwlock.  Readers (the FUSE loop) take it shared for each
- * request; the intake thread takes it exclusive and writes the store under
- * it, so a box's offset in the index always matches the record on disk.
+ * request; a change takes it exclusive and writes the store under it, so a
+ * box's offset in the index always matches the record on disk (a new
+ * ticket from intake is written before its entry exists, then inserted).
  */
 #ifndef TS_INDEX_H
 #define TS_INDEX_H
@@ -37,6 +38,7 @@ struct ts_index_change {
 	char op[16];		/* for the audit trail: intake, expire...; ""
 				   when the caller audits it itself */
 	int err;		/* for the audit trail: 0, or why it failed */
+	char detail[128];	/* for the audit trail: more of why; "" */
 };
 
 /* A list of changes, for the kernel's caches. */
@@ -94,8 +96,17 @@ int ts_index_save_snapshot(struct ts_index *idx);
 /*
  * Takes in waiting intake.  Appends what changed to *ch (realloc'd, *nch
  * grows); the caller frees it.  Returns the number of records taken in.
+ * Called without the lock, one caller at a time (the intake thread): it
+ * reads, checks and sets aside intake with no lock held and takes the
+ * write lock only to apply one record, so readers wait for one record at
+ * most.  Stamps from a front end's clock are checked against the
+ * daemon's (README, "Intake").  ts_index_intake takes in all that waits;
+ * ts_index_intake_round one bounded round (ts_store_intake_poll), *more
+ * set when intake still waits.
  */
 int ts_index_intake(struct ts_index *idx, struct ts_changes *ch);
+int ts_index_intake_round(struct ts_index *idx, struct ts_changes *ch,
+                          int *more);
 
 void ts_index_rdlock(struct ts_index *idx);
 void ts_index_wrlock(struct ts_index *idx);

@@ -6,7 +6,8 @@
  *     from inside a request can deadlock on the very inode being served),
  *   - reloads the whitelist and policy when their files (or the user and
  *     group databases) changed, or on SIGHUP,
- *   - takes in new intake,
+ *   - takes in new intake, a bounded round at a time (round after round
+ *     while a backlog lasts, with the sweep between),
  *   - removes from the store whatever reached its deadline.
  */
 #include "fs/fs_priv.h"
@@ -175,17 +176,19 @@ maybe_reload(struct ts_fs *fs)
 	}
 }
 
-static void
+/* One bounded round of intake; 1 if more waits. */
+static int
 take_intake(struct ts_fs *fs)
 {
 	struct ts_changes ch = { 0 };
-	int rc = ts_index_intake(fs->idx, &ch);
+	int more = 0, rc = ts_index_intake_round(fs->idx, &ch, &more);
 
 	if (rc < 0)
 		ts_fs_log(fs, "intake: %s", strerror(-rc));
 	ts_fs_audit_changes(fs, &ch);
 	ts_fs_notify(fs, &ch);
 	ts_changes_release(&ch);
+	return rc >= 0 && more;
 }
 
 /* Purges what is due; returns the next deadline. */
@@ -209,6 +212,7 @@ ticker(void *arg)
 {
 	struct ts_fs *fs = arg;
 	int64_t next = sweep(fs), last_tick = 0, last_sync = 0;
+	int more = 0;	/* intake waits: the next round at once */
 
 	while (!atomic_load(&fs->stop)) {
 		struct ts_changes notes;
@@ -220,7 +224,7 @@ ticker(void *arg)
 		ts.tv_sec = (time_t)(until / 1000);
 		ts.tv_nsec = (long)(until % 1000) * 1000000;
 		pthread_mutex_lock(&fs->note_lock);
-		if (fs->notes.n == 0 && !fs->wake_at && until > now)
+		if (fs->notes.n == 0 && !fs->wake_at && until > now && !more)
 			pthread_cond_timedwait(&fs->note_cond, &fs->note_lock,
 			                       &ts);
 		notes = fs->notes;
@@ -233,7 +237,9 @@ ticker(void *arg)
 		if (now - last_tick >= TICK_MS) {
 			last_tick = now;
 			maybe_reload(fs);
-			take_intake(fs);
+			more = take_intake(fs);
+		} else if (more) {
+			more = take_intake(fs);
 		}
 		/* Group commit of the audit trail, once a second. */
 		if (fs->audit != NULL && now - last_sync >= 1000) {

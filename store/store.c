@@ -69,9 +69,12 @@ ts_store_remove(struct ts_store *st, const char *id)
 }
 
 int
-ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg)
+ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
+                     int *more)
 {
-	return st->ops->intake_poll(st, fn, arg);
+	int dummy;
+
+	return st->ops->intake_poll(st, fn, arg, more ? more : &dummy);
 }
 
 int

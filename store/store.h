@@ -13,10 +13,11 @@
  *   tickets/ID      one record a ticket (store/record.h), replaced whole
  *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r
  *   intake/rejected/    intake the daemon could not take in, kept aside
+ *                       (the newest TS_INTAKE_REJECTED_FILES / _BYTES)
  * Every file is opened relative to the store's directory fd, O_NOFOLLOW.
  *
  * Functions return 0 or -errno.  The store does not lock: the daemon
- * serialises writes (fs/index.c holds its lock around them).
+ * serialises the writes of each ticket (fs/index.c).
  */
 #ifndef TS_STORE_H
 #define TS_STORE_H
@@ -104,16 +105,44 @@ int ts_store_remove(struct ts_store *st, const char *id);
 /*
  * Called by ts_store_intake_poll for each intake record, oldest first:
  * kind and t decoded, boxes at their offsets in buf, err = 0; or err < 0
- * (t NULL) for a damaged record.  fn returns 0 when the record is taken in
- * (it is then deleted), -EAGAIN to leave it for the next poll, anything
- * else to reject it (moved to intake/rejected/).  fn owns t's arrays.
+ * (t NULL) for a record that is damaged (-EBADMSG) or that the store may
+ * not read (-EACCES).  fn returns 0 when the record is taken in (it is
+ * then deleted), -EAGAIN to leave it for the next poll, anything else to
+ * reject it (moved to intake/rejected/).  fn owns t's arrays.
+ *
+ * Notices (kind < 0, t and buf NULL, fn's return ignored):
+ *   TS_INTAKE_REMOVED  name was no record the store will open: err says
+ *       what it was, -ENXIO a FIFO, socket or device node, -EISDIR a
+ *       directory, -ELOOP a symbolic link, -EMLINK a file with other hard
+ *       links, -EFBIG a file over TS_RECORD_MAX.  It was removed (a
+ *       directory it could not remove: moved to rejected/) without being
+ *       opened, read or followed.
+ *   TS_INTAKE_DROPPED  name, under rejected/, was deleted to keep rejected/
+ *       within TS_INTAKE_REJECTED_FILES files and TS_INTAKE_REJECTED_BYTES
+ *       bytes; the oldest rejected go first.
  */
 typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
                                   struct ts_ticket *t, const uint8_t *buf,
                                   int err);
-/* Runs fn over the waiting intake; returns how many were taken in. */
+#define TS_INTAKE_REMOVED (-1)
+#define TS_INTAKE_DROPPED (-2)
+#define TS_INTAKE_REJECTED_FILES 1000
+#define TS_INTAKE_REJECTED_BYTES (64ul << 20)
+/* What one poll handles at most: records, and bytes read. */
+#define TS_INTAKE_BATCH 256
+#define TS_INTAKE_BATCH_BYTES (16ul << 20)
+/*
+ * Runs fn over the waiting intake, at most TS_INTAKE_BATCH records (and
+ * about TS_INTAKE_BATCH_BYTES read) a call; the next call goes on where
+ * this one stopped.  *more (if not NULL) is set to 1 when it stopped at
+ * that bound with intake still waiting, else 0.  Returns how many were
+ * taken in.  The caller holds no lock of its own across the call: fn
+ * takes what it needs, so reading and rejecting intake never holds up
+ * the daemon's readers.  Only one poll runs at a time; other calls on the
+ * store may run meanwhile.
+ */
 int ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn,
-                         void *arg);
+                         void *arg, int *more);
 
 /* Writer side: drops an intake record for ticket id, durably. */
 int ts_store_intake_put(struct ts_store *st, int kind, const char *id,

@@ -22,7 +22,7 @@ struct ts_store_ops {
 	             const uint8_t *extra);
 	int (*remove)(struct ts_store *st, const char *id);
 	int (*intake_poll)(struct ts_store *st, ts_store_intake_fn fn,
-	                   void *arg);
+	                   void *arg, int *more);
 	int (*intake_put_many)(struct ts_store *st,
 	                       const struct ts_intake_item *v, size_t n,
 	                       size_t *done);

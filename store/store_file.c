@@ -32,6 +32,10 @@ struct file_store {
 	int intake_polled;	/* intake_mtime is valid */
 	time_t tmp_swept;	/* when intake/ was last rid of dead submits'
 				   temporaries */
+	char **pass;		/* the intake names of the pass under way,
+				   sorted; NULL between passes */
+	size_t npass, ipass;	/* names in pass; the next one to handle */
+	int rejected_capped;	/* rejected/ was brought within its cap */
 	unsigned char *snapkey;	/* the snapshot's MAC key and */
 	unsigned char *reckey;	/* the records' MAC key, both derived from
 				   the secret key, in one sodium_malloc'd
@@ -296,6 +300,8 @@ file_close(struct ts_store *st)
 		close(fs->ticketsfd);
 	if (fs->dirfd >= 0)
 		close(fs->dirfd);
+	if (fs->pass != NULL)
+		free_names(fs->pass, fs->npass);
 	free(fs);
 }
 
@@ -750,78 +756,312 @@ intake_name_matches(const char *name, int kind, const struct ts_ticket *t)
 	return nl > wl && strcmp(name + nl - wl, want) == 0;
 }
 
+/*
+ * Removes directory dirfd/name and everything below it, never following a
+ * link (depth: how far below intake/ it is; past 16 it gives up).
+ */
 static int
-file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg)
+remove_tree(int dirfd, const char *name, int depth)
 {
-	struct file_store *fs = fs_of(st);
-	struct stat sb;
-	char **names;
-	size_t n;
-	int rc, taken = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd;
 
-	if (fstat(fs->intakefd, &sb) < 0)
+	if (depth > 16)
+		return -ELOOP;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	            O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	/* A submit killed mid-batch leaves temporaries nobody will rename:
-	 * gone after an hour (a live batch renames within minutes). */
-	if (time(NULL) - fs->tmp_swept >= 300) {
-		remove_stale_tmp(fs->intakefd, 3600);
-		fs->tmp_swept = time(NULL);
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR)
+			remove_tree(fd, de->d_name, depth + 1);
+	}
+	closedir(d);
+	return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+/*
+ * What intake/name is, from its inode alone (nothing opened): 0 for a
+ * regular file with one link and no bigger than a record can be, else the
+ * notice's err (store.h).
+ */
+static int
+intake_kind_of(const struct stat *sb)
+{
+	if (S_ISLNK(sb->st_mode))
+		return -ELOOP;
+	if (S_ISDIR(sb->st_mode))
+		return -EISDIR;
+	if (!S_ISREG(sb->st_mode))
+		return -ENXIO;	/* FIFO, socket, device node */
+	if (sb->st_nlink != 1)
+		return -EMLINK;
+	if ((uint64_t)sb->st_size > TS_RECORD_MAX)
+		return -EFBIG;
+	return 0;
+}
+
+/*
+ * Removes intake/name, which is not a record (why: intake_kind_of), without
+ * opening it; a directory that will not go is moved to rejected/.
+ */
+static void
+intake_remove_odd(struct file_store *fs, const char *name, int why,
+                  ts_store_intake_fn fn, void *arg)
+{
+	int rc;
+
+	if (why == -EISDIR) {
+		rc = remove_tree(fs->intakefd, name, 0);
+		if (rc < 0)
+			rc = ts_sysio_renameat(fs->intakefd, name, fs->rejectedfd,
+			                       name, 0);
+	} else {
+		rc = ts_sysio_unlinkat(fs->intakefd, name, 0);
+	}
+	if (rc == -ENOENT)
+		return;
+	ts_sysio_fsync(fs->intakefd);
+	if (fn != NULL)
+		fn(arg, name, TS_INTAKE_REMOVED, NULL, NULL, why);
+}
+
+struct rejected_file {
+	char *name;
+	struct timespec ctime;	/* when it was moved in (rename sets it) */
+	uint64_t size;
+};
+
+static int
+cmp_rejected(const void *a, const void *b)
+{
+	const struct rejected_file *x = a, *y = b;
+
+	if (x->ctime.tv_sec != y->ctime.tv_sec)
+		return x->ctime.tv_sec < y->ctime.tv_sec ? -1 : 1;
+	if (x->ctime.tv_nsec != y->ctime.tv_nsec)
+		return x->ctime.tv_nsec < y->ctime.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * Deletes the oldest files of rejected/ (by ctime: when each was renamed
+ * in, which a writer of intake/ cannot set) until it holds at most
+ * TS_INTAKE_REJECTED_FILES files and TS_INTAKE_REJECTED_BYTES bytes.
+ */
+static void
+cap_rejected(struct file_store *fs, ts_store_intake_fn fn, void *arg)
+{
+	struct rejected_file *v;
+	uint64_t bytes = 0;
+	char **names, shown[300];
+	size_t n, dropped = 0;
+
+	if (fs->rejectedfd < 0 || list_dir(fs->rejectedfd, &names, &n) < 0)
+		return;
+	if ((v = calloc(n ? n : 1, sizeof(*v))) == NULL) {
+		free_names(names, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct stat sb;
+
+		v[i].name = names[i];
+		if (fstatat(fs->rejectedfd, names[i], &sb,
+		            AT_SYMLINK_NOFOLLOW) == 0) {
+			v[i].ctime = sb.st_ctim;
+			v[i].size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+			bytes += v[i].size;
+		}
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_rejected);
+	for (size_t i = 0; i < n && (n - i > TS_INTAKE_REJECTED_FILES ||
+	                             bytes > TS_INTAKE_REJECTED_BYTES); i++) {
+		int rc = ts_sysio_unlinkat(fs->rejectedfd, v[i].name, 0);
+
+		if (rc == -EISDIR)
+			rc = remove_tree(fs->rejectedfd, v[i].name, 0);
+		if (rc < 0)
+			continue;
+		bytes -= v[i].size;
+		dropped++;
+		snprintf(shown, sizeof(shown), "rejected/%s", v[i].name);
+		if (fn != NULL)
+			fn(arg, shown, TS_INTAKE_DROPPED, NULL, NULL, 0);
+	}
+	if (dropped > 0)
+		ts_sysio_fsync(fs->rejectedfd);
+	fs->rejected_capped = 1;
+	free(v);
+	free_names(names, n);
+}
+
+/*
+ * Reads intake/name, a regular file with one link (sb, from fstatat): open
+ * without blocking or following, and the open file must still be that
+ * inode.  -EAGAIN: it changed under us, look again next pass.
+ */
+static int
+intake_read(struct file_store *fs, const char *name, const struct stat *sb,
+            uint8_t **buf, size_t *len)
+{
+	struct stat fsb;
+	int fd, rc;
+
+	fd = ts_sysio_openat(fs->intakefd, name, O_RDONLY | O_NONBLOCK |
+	                     O_NOCTTY, 0);
+	if (fd < 0)
+		return fd == -ELOOP || fd == -ENXIO ? -EAGAIN : fd;
+	if (fstat(fd, &fsb) < 0 || !S_ISREG(fsb.st_mode) || fsb.st_nlink != 1 ||
+	    fsb.st_ino != sb->st_ino || fsb.st_dev != sb->st_dev)
+		rc = -EAGAIN;
+	else
+		rc = ts_sysio_read_all(fd, TS_RECORD_MAX, buf, len);
+	close(fd);
+	if (rc == -EFBIG || rc == -EINVAL)
+		rc = -EAGAIN;	/* it grew, or is no longer regular */
+	return rc;
+}
+
+/*
+ * Handles intake/name: hands it to fn, then deletes it, rejects it or
+ * leaves it.  Returns 1 if taken in, 2 if moved to rejected/, else 0.
+ */
+static int
+intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
+           void *arg, size_t *bytes)
+{
+	struct ts_ticket t;
+	struct stat sb;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int kind = 0, err, res;
+
+	if (fstatat(fs->intakefd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			fs->intake_polled = 0;	/* rescan next time */
+		return 0;
+	}
+	if ((err = intake_kind_of(&sb)) < 0) {
+		intake_remove_odd(fs, name, err, fn, arg);
+		return 0;
+	}
+	err = intake_read(fs, name, &sb, &buf, &len);
+	*bytes += len;
+	if (err == 0)
+		err = ts_record_decode(buf, len, &kind, &t);
+	if (err == 0 && (kind < TS_REC_TICKET || kind > TS_REC_REVOKE ||
+	                 !intake_name_matches(name, kind, &t))) {
+		ts_ticket_release(&t);
+		err = -EBADMSG;
 	}
 	/*
-	 * Skip the scan when intake/ has not changed; but a file renamed in
-	 * within the timestamp granularity of the last scan would not move the
-	 * mtime, so a recent mtime is always rescanned.
+	 * Gone (raced with another poller), changed under us, or unreadable
+	 * for now (EIO, ENOMEM...): left in place for the next poll, never
+	 * rejected; only a record that is itself bad (EBADMSG) or that the
+	 * store may not read (EACCES) is.
 	 */
-	if (fs->intake_polled &&
-	    sb.st_mtim.tv_sec == fs->intake_mtime.tv_sec &&
-	    sb.st_mtim.tv_nsec == fs->intake_mtime.tv_nsec &&
-	    time(NULL) - sb.st_mtim.tv_sec > 2)
+	if (err < 0 && err != -EBADMSG && err != -EACCES) {
+		free(buf);
+		if (err != -ENOENT)
+			fs->intake_polled = 0;
 		return 0;
-	fs->intake_mtime = sb.st_mtim;
-	fs->intake_polled = 1;
-	if ((rc = list_dir(fs->intakefd, &names, &n)) < 0)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		struct ts_ticket t;
-		uint8_t *buf = NULL;
-		size_t len;
-		int kind = 0, err, res;
+	}
+	if (err < 0)
+		kind = 0;
+	res = fn(arg, name, kind, err == 0 ? &t : NULL, buf, err);
+	free(buf);
+	if (res == -EAGAIN) {
+		fs->intake_polled = 0;
+		return 0;
+	}
+	if (res == 0)
+		return ts_sysio_remove_durable(fs->intakefd, name) == 0 ? 1 : 0;
+	if (ts_sysio_renameat(fs->intakefd, name, fs->rejectedfd, name, 0) < 0)
+		return 0;
+	ts_sysio_fsync(fs->intakefd);
+	return 2;
+}
 
-		err = ts_sysio_read_file(fs->intakefd, names[i], TS_RECORD_MAX,
-		                         &buf, &len);
-		if (err == 0)
-			err = ts_record_decode(buf, len, &kind, &t);
-		if (err == 0 && (kind < TS_REC_TICKET || kind > TS_REC_REVOKE ||
-		                 !intake_name_matches(names[i], kind, &t))) {
-			ts_ticket_release(&t);
-			err = -EBADMSG;
+static void
+end_pass(struct file_store *fs)
+{
+	if (fs->pass != NULL)
+		free_names(fs->pass, fs->npass);
+	fs->pass = NULL;
+	fs->npass = fs->ipass = 0;
+}
+
+/*
+ * A pass lists intake/ once and works through the names, a batch a call;
+ * a new pass starts when one ends (and intake/ changed since).  Nothing
+ * is opened that is not a regular file of one link, and that only with
+ * O_NONBLOCK: a FIFO, a device or a link cannot block the poll or make it
+ * read another file.
+ */
+static int
+file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
+                 int *more)
+{
+	struct file_store *fs = fs_of(st);
+	size_t handled = 0, bytes = 0;
+	int rc, taken = 0, rejected = 0;
+
+	*more = 0;
+	if (fs->pass == NULL) {
+		struct stat sb;
+
+		if (fstat(fs->intakefd, &sb) < 0)
+			return -errno;
+		/* A submit killed mid-batch leaves temporaries nobody will
+		 * rename: gone after an hour (a live batch renames within
+		 * minutes). */
+		if (time(NULL) - fs->tmp_swept >= 300) {
+			remove_stale_tmp(fs->intakefd, 3600);
+			fs->tmp_swept = time(NULL);
 		}
 		/*
-		 * Gone (raced with another poller), or unreadable for now (EIO,
-		 * ENOMEM...): left in place for the next poll, never rejected;
-		 * only a record that is itself bad (EBADMSG) is.
+		 * Skip the scan when intake/ has not changed; but a file
+		 * renamed in within the timestamp granularity of the last scan
+		 * would not move the mtime, so a recent mtime is always
+		 * rescanned.
 		 */
-		if (err < 0 && err != -EBADMSG) {
-			free(buf);
-			if (err != -ENOENT)
-				fs->intake_polled = 0;	/* rescan next time */
-			continue;
+		if (fs->intake_polled &&
+		    sb.st_mtim.tv_sec == fs->intake_mtime.tv_sec &&
+		    sb.st_mtim.tv_nsec == fs->intake_mtime.tv_nsec &&
+		    time(NULL) - sb.st_mtim.tv_sec > 2)
+			goto out_cap;
+		fs->intake_mtime = sb.st_mtim;
+		fs->intake_polled = 1;
+		if ((rc = list_dir(fs->intakefd, &fs->pass, &fs->npass)) < 0) {
+			fs->pass = NULL;
+			fs->npass = 0;
+			return rc;
 		}
-		res = fn(arg, names[i], kind, err == 0 ? &t : NULL, buf, err);
-		free(buf);
-		if (res == -EAGAIN) {
-			fs->intake_polled = 0;
-			continue;
-		}
-		if (res == 0) {
-			if (ts_sysio_remove_durable(fs->intakefd, names[i]) == 0)
-				taken++;
-		} else if (ts_sysio_renameat(fs->intakefd, names[i],
-		                             fs->rejectedfd, names[i], 0) == 0) {
-			ts_sysio_fsync(fs->intakefd);
-		}
+		fs->ipass = 0;
 	}
-	free_names(names, n);
+	while (fs->ipass < fs->npass && handled < TS_INTAKE_BATCH &&
+	       bytes < TS_INTAKE_BATCH_BYTES) {
+		rc = intake_one(fs, fs->pass[fs->ipass++], fn, arg, &bytes);
+		taken += rc == 1;
+		rejected |= rc == 2;
+		handled++;
+	}
+	if (fs->ipass < fs->npass)
+		*more = 1;
+	else
+		end_pass(fs);
+out_cap:
+	if (rejected || !fs->rejected_capped)
+		cap_rejected(fs, fn, arg);
 	return taken;
 }
 

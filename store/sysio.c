@@ -269,7 +269,8 @@ ts_sysio_read_file(int dirfd, const char *name, size_t max,
 {
 	int fd, rc;
 
-	fd = ts_sysio_openat(dirfd, name, O_RDONLY, 0);
+	/* Never blocks on a FIFO or device put in the file's place. */
+	fd = ts_sysio_openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 	if (fd < 0)
 		return fd;
 	rc = ts_sysio_read_all(fd, max, out, outlen);

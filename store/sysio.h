@@ -62,7 +62,10 @@ int ts_sysio_write_atomic(int dirfd, const char *name, const void *buf,
 /* Unlinks dirfd/name and fsyncs dirfd, so the removal is durable. */
 int ts_sysio_remove_durable(int dirfd, const char *name);
 
-/* Reads a whole small file dirfd/name (O_NOFOLLOW) into *out (malloc'd). */
+/*
+ * Reads a whole small file dirfd/name (O_NOFOLLOW, O_NONBLOCK) into *out
+ * (malloc'd); -EINVAL if it is not a regular file, -EFBIG if over max.
+ */
 int ts_sysio_read_file(int dirfd, const char *name, size_t max,
                        unsigned char **out, size_t *outlen);
 

@@ -6,9 +6,11 @@
 
 #include "tests/check_main.h"
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs/index.h"
@@ -225,9 +227,9 @@ START_TEST(test_failed_write_changes_nothing)
 }
 END_TEST
 
-/* Drops a message for t-1 into intake, as ticketctl message does. */
+/* Drops a ticket (or a message for t-1 when msg) stamped at ms. */
 static void
-intake_message(const char *name)
+put_stamped(const char *id, int msg, int64_t ms)
 {
 	struct ts_store *in;
 	uint8_t *rec;
@@ -235,13 +237,27 @@ intake_message(const char *name)
 	char err[256];
 
 	ck_assert_int_eq(ts_store_open(dir, TS_STORE_INTAKE, &in), 0);
-	ck_assert_int_eq(ts_intake_message(ts_seal_seckey_pk(key), "t-1", name,
-	                                   "hello", 5, ts_now_ms(), &rec, &len,
-	                                   err, sizeof(err)), 0);
-	ck_assert_int_eq(ts_store_intake_put(in, TS_REC_MESSAGE, "t-1", rec,
+	if (msg)
+		ck_assert_int_eq(ts_intake_message(ts_seal_seckey_pk(key), "t-1",
+		                                   id, "hi", 2, ms, &rec, &len,
+		                                   err, sizeof(err)), 0);
+	else
+		ck_assert_int_eq(ts_intake_ticket(ts_seal_seckey_pk(key), id,
+		                                  TICKET, strlen(TICKET), ms,
+		                                  &rec, &len, err, sizeof(err)),
+		                 0);
+	ck_assert_int_eq(ts_store_intake_put(in, msg ? TS_REC_MESSAGE :
+	                                     TS_REC_TICKET, msg ? "t-1" : id, rec,
 	                                     len), 0);
 	free(rec);
 	ts_store_close(in);
+}
+
+/* Drops a message for t-1 into intake, as ticketctl message does. */
+static void
+intake_message(const char *name)
+{
+	put_stamped(name, 1, ts_now_ms());
 }
 
 /*
@@ -343,6 +359,132 @@ START_TEST(test_item_numbers)
 }
 END_TEST
 
+/* The refusal of intake named by suffix in ch: its errno; 0 if none. */
+static int
+refusal(const struct ts_changes *ch, const char *suffix, const char **detail)
+{
+	for (size_t i = 0; i < ch->n; i++) {
+		size_t pl = strlen(ch->v[i].path), sl = strlen(suffix);
+
+		if (strncmp(ch->v[i].path, "intake/", 7) == 0 && pl > sl &&
+		    strcmp(ch->v[i].path + pl - sl, suffix) == 0) {
+			*detail = ch->v[i].detail;
+			return ch->v[i].err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Deadlines run from the daemon's clock: a stamp over 5 minutes ahead is
+ * refused; a little ahead, or long past, is dated at take-in; a recent
+ * one is kept.
+ */
+START_TEST(test_intake_clock)
+{
+	struct ts_changes ch = { 0 };
+	int64_t now = ts_now_ms(), t0, t1;
+	const char *detail = NULL;
+	struct ts_entry *e;
+
+	put_stamped("t-future", 0, now + 6 * 60 * 1000);
+	put_stamped("t-ahead", 0, now + 2 * 60 * 1000);
+	put_stamped("t-past", 0, INT64_C(978307200000));	/* 2001 */
+	put_stamped("t-recent", 0, now - 60 * 1000);
+	put_stamped("m-future", 1, now + 24 * 3600 * 1000);
+	put_stamped("m-past", 1, INT64_C(978307200000));
+	t0 = ts_now_ms();
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 4);
+	t1 = ts_now_ms();
+	ck_assert_int_eq(refusal(&ch, "-t-t-future", &detail), EINVAL);
+	ck_assert_msg(strstr(detail, "over 5 min after take-in") != NULL, "%s",
+	              detail);
+	ck_assert_int_eq(refusal(&ch, "-m-t-1", &detail), EINVAL);
+	ck_assert_ptr_nonnull(strstr(detail, "stored"));
+	ts_index_rdlock(idx);
+	ck_assert_ptr_null(ts_index_find(idx, "t-future"));
+	e = ts_index_find(idx, "t-ahead");
+	ck_assert_int_ge(e->t.created_ms, t0);
+	ck_assert_int_le(e->t.created_ms, t1);
+	e = ts_index_find(idx, "t-past");
+	ck_assert_int_ge(e->t.created_ms, t0);
+	ck_assert_int_ge(e->t.auth[0].created_ms, t0);
+	/* Its email's deadline (10 s after processing) is not in the past. */
+	ck_assert_int_gt(ts_index_deadline_field(idx, e, TS_F_EMAIL), t1);
+	e = ts_index_find(idx, "t-recent");
+	ck_assert_int_eq(e->t.created_ms, now - 60 * 1000);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_uint_eq(e->t.nmsg, 1);
+	ck_assert_str_eq(e->t.msg[0].name, "m-past");
+	ck_assert_int_ge(e->t.msg[0].stored_ms, t0);
+	ts_index_unlock(idx);
+	ts_changes_release(&ch);
+}
+END_TEST
+
+/* A reader who asks for the lock while intake logs a damaged record. */
+struct probe {
+	struct ts_index *idx;
+	int got_in;		/* the reader got the lock within 2 s */
+	int logged;
+	pthread_t th;
+	int started;
+};
+
+static void *
+reader(void *arg)
+{
+	struct probe *p = arg;
+
+	ts_index_rdlock(p->idx);
+	ts_index_unlock(p->idx);
+	return NULL;
+}
+
+static void
+probing_log(void *arg, const char *fmt, ...)
+{
+	struct probe *p = arg;
+	struct timespec until;
+
+	(void)fmt;
+	if (p->started)
+		return;
+	p->logged = 1;
+	ck_assert_int_eq(pthread_create(&p->th, NULL, reader, p), 0);
+	p->started = 1;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	p->got_in = pthread_timedjoin_np(p->th, NULL, &until) == 0;
+	if (p->got_in)
+		p->started = 2;	/* joined */
+}
+
+/* Intake does not hold the index's lock while it reads and rejects. */
+START_TEST(test_intake_leaves_lock_free)
+{
+	struct ts_changes ch = { 0 };
+	struct probe p = { 0 };
+	char file[128];
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/intake/20260101-000000-000000-0000-t-x",
+	         dir);
+	ck_assert_ptr_nonnull(f = fopen(file, "w"));
+	fputs("junk", f);
+	fclose(f);
+	ck_assert_int_eq(ts_index_new(st, probing_log, &p, &p.idx), 0);
+	ck_assert_int_eq(ts_index_load(p.idx), 0);
+	ck_assert_int_eq(ts_index_intake(p.idx, &ch), 0);
+	if (p.started == 1)
+		pthread_join(p.th, NULL);
+	ck_assert(p.logged);
+	ck_assert_msg(p.got_in, "a reader waited for the whole intake poll");
+	ts_changes_release(&ch);
+	ts_index_free(p.idx);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -356,6 +498,8 @@ main(void)
 	tcase_add_test(tc, test_failed_dir_fsync_keeps_index_true);
 	tcase_add_test(tc, test_failed_write_changes_nothing);
 	tcase_add_test(tc, test_item_numbers);
+	tcase_add_test(tc, test_intake_clock);
+	tcase_add_test(tc, test_intake_leaves_lock_free);
 	suite_add_tcase(s, tc);
 	/* A 6.5 MB record written three times: seconds under ASan. */
 	big = tcase_create("limits");

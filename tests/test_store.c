@@ -12,10 +12,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -501,6 +505,7 @@ struct pollset {
 	struct got v[16];
 	size_t n;
 	int ret;		/* what the callback returns */
+	size_t dropped;		/* TS_INTAKE_DROPPED notices */
 };
 
 static int
@@ -510,6 +515,11 @@ on_intake(void *arg, const char *name, int kind, struct ts_ticket *t,
 	struct pollset *ps = arg;
 	struct got *g;
 
+	if (kind == TS_INTAKE_DROPPED) {
+		ck_assert_ptr_null(t);
+		ps->dropped++;
+		return 0;
+	}
 	ck_assert_uint_lt(ps->n, 16);
 	g = &ps->v[ps->n++];
 	memset(g, 0, sizeof(*g));
@@ -574,7 +584,7 @@ START_TEST(intake_in_order_and_taken)
 	ck_assert_int_eq(count_prefix(sp("intake"), ".tmp-"), 0);
 	ck_assert_int_eq(count_prefix(sp("intake"), ""), 4);	/* + rejected */
 
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 3);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 3);
 	ck_assert_uint_eq(ps.n, 3);
 	ck_assert_int_eq(ps.v[0].kind, TS_REC_TICKET);
 	ck_assert_str_eq(ps.v[0].id, ID1);
@@ -594,7 +604,7 @@ START_TEST(intake_in_order_and_taken)
 	/* Taken in: deleted, and not delivered again. */
 	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
 	ps.n = 0;
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 0);
 	ts_store_close(st);
 }
@@ -611,7 +621,7 @@ START_TEST(intake_stale_temporaries_swept)
 	ck_assert_int_eq(utimensat(AT_FDCWD, sp("intake/.tmp-intake-dead"), old,
 	                           0), 0);
 	write_file(sp("intake/.tmp-intake-live"), "x", 1);
-	ck_assert_int_eq(ts_store_intake_poll(st, NULL, NULL), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, NULL, NULL, NULL), 0);
 	ck_assert_int_eq(access(sp("intake/.tmp-intake-dead"), F_OK), -1);
 	ck_assert_int_eq(access(sp("intake/.tmp-intake-live"), F_OK), 0);
 	ts_store_close(st);
@@ -624,14 +634,14 @@ START_TEST(intake_eagain_keeps)
 	struct pollset ps = { .ret = -EAGAIN };
 
 	put_three(st);
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 3);
 	ck_assert_int_eq(count_prefix(sp("intake"), ""), 4);
 	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""), 0);
 	/* Delivered again, in the same order. */
 	ps.n = 0;
 	ps.ret = 0;
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 3);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 3);
 	ck_assert_uint_eq(ps.n, 3);
 	ck_assert_str_eq(ps.v[1].text, "hi there\n");
 	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
@@ -646,7 +656,7 @@ START_TEST(intake_error_rejects)
 	char names[3][256];
 
 	put_three(st);
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 3);
 	for (int i = 0; i < 3; i++)
 		memcpy(names[i], ps.v[i].name, sizeof(names[i]));
@@ -662,7 +672,7 @@ START_TEST(intake_error_rejects)
 		              names[i]);
 	}
 	ps.n = 0;
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 0);
 	ts_store_close(st);
 }
@@ -689,7 +699,7 @@ START_TEST(intake_damaged_delivered_with_error)
 	/* And a file that is no record at all. */
 	write_file(sp("intake/zzzz-t-junk"), "junk", 4);
 
-	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
 	ck_assert_uint_eq(ps.n, 5);
 	ck_assert_int_eq(ps.v[0].err, 0);
 	ck_assert_ptr_nonnull(strstr(ps.v[1].name, "-m-"));
@@ -701,6 +711,247 @@ START_TEST(intake_damaged_delivered_with_error)
 	ck_assert_int_lt(ps.v[4].err, 0);
 	/* The callback's refusal moved them all aside. */
 	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""), 5);
+	ts_store_close(st);
+}
+END_TEST
+
+/* A counting callback for polls over many records. */
+struct tally {
+	size_t records, removed, dropped, taken;
+	int ret;		/* what it returns for a record */
+	char first_dropped[256];
+	char last[256];		/* the last record delivered */
+};
+
+static int
+on_tally(void *arg, const char *name, int kind, struct ts_ticket *t,
+         const uint8_t *buf, int err)
+{
+	struct tally *y = arg;
+
+	(void)buf;
+	(void)err;
+	if (kind == TS_INTAKE_DROPPED) {
+		if (y->dropped++ == 0)
+			snprintf(y->first_dropped, sizeof(y->first_dropped), "%s",
+			         name);
+		return 0;
+	}
+	if (kind == TS_INTAKE_REMOVED) {
+		y->removed++;
+		return 0;
+	}
+	y->records++;
+	snprintf(y->last, sizeof(y->last), "%s", name);
+	if (t != NULL)
+		ts_ticket_release(t);
+	return y->ret;
+}
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+	_exit(3);	/* the poll blocked */
+}
+
+/* The valid record of put_three's ticket, for links to point at. */
+static void
+ticket_record_at(const char *p)
+{
+	static const char json[] = "{\"username\":\"u\",\"subject\":\"s\"}";
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+
+	ck_assert_int_eq(ts_intake_ticket(ts_seal_seckey_pk(key), ID3, json,
+	                                  strlen(json), T0, &rec, &len, err,
+	                                  sizeof(err)), 0);
+	write_file(p, rec, len);
+	free(rec);
+}
+
+/*
+ * Nothing in intake/ that is not a regular file of one link is opened,
+ * followed or read: each is removed and reported, and the poll goes on to
+ * the valid record after them.
+ */
+START_TEST(intake_non_regular_removed)
+{
+	struct ts_store *st = create_open();
+	struct pollset ps = { .ret = 0 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char elsewhere[512], linked[512], p[1024];
+	const char *odd[] = { "fifo", "sock", "link", "hard", "dir", "dev" };
+	int want[] = { -ENXIO, -ENXIO, -ELOOP, -EMLINK, -EISDIR, -ENXIO };
+	int sfd, ndev = 6;
+	struct stat sb;
+
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", tmpdir);
+	ticket_record_at(elsewhere);
+	snprintf(linked, sizeof(linked), "%s/linked", tmpdir);
+	ticket_record_at(linked);
+#define ODD(i) (snprintf(p, sizeof(p), "%s/intake/20260101-000000-00000%d-0000-t-%s", \
+                         path, (int)(i), ID3), p)
+	ck_assert_int_eq(mkfifo(ODD(0), 0600), 0);
+	sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(sfd, 0);
+	ck_assert_uint_lt(strlen(ODD(1)), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, p, strlen(p) + 1);
+	ck_assert_int_eq(bind(sfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(symlink(elsewhere, ODD(2)), 0);
+	ck_assert_int_eq(link(linked, ODD(3)), 0);
+	ck_assert_int_eq(mkdir(ODD(4), 0700), 0);
+	snprintf(p + strlen(p), sizeof(p) - strlen(p), "/inner");
+	write_file(p, "x", 1);
+	if (mknod(ODD(5), S_IFCHR | 0600, makedev(1, 3)) < 0)
+		ndev = 5;	/* not root: no device node */
+	put_three(st);	/* then the valid ones, named later */
+
+	signal(SIGALRM, on_alarm);
+	alarm(3);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 3);
+	alarm(0);
+	ck_assert_uint_eq(ps.n, (size_t)ndev + 3);
+	for (int i = 0; i < ndev; i++) {
+		ck_assert_msg(strstr(ps.v[i].name, "-000000-00000") != NULL,
+		              "%s", ps.v[i].name);
+		ck_assert_int_eq(ps.v[i].kind, TS_INTAKE_REMOVED);
+		ck_assert_msg(ps.v[i].err == want[i], "%s: err %d, want %d",
+		              odd[i], ps.v[i].err, want[i]);
+		ck_assert_int_eq(fstatat(AT_FDCWD, ODD(i), &sb,
+		                         AT_SYMLINK_NOFOLLOW), -1);
+	}
+	/* The valid records went in as usual. */
+	ck_assert_int_eq(ps.v[ndev].kind, TS_REC_TICKET);
+	ck_assert_int_eq(ps.v[ndev].err, 0);
+	/* What the links named is untouched, and nothing was rejected. */
+	ck_assert_int_eq(stat(elsewhere, &sb), 0);
+	ck_assert_int_eq(stat(linked, &sb), 0);
+	ck_assert_uint_eq(sb.st_nlink, 1);
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""), 0);
+#undef ODD
+	close(sfd);
+	ts_store_close(st);
+}
+END_TEST
+
+/* A FIFO in tickets/ does not hang the load either: it is damage. */
+static int
+on_load(void *arg, const char *id, struct ts_ticket *t, int err)
+{
+	(void)id;
+	*(int *)arg = err;
+	if (t != NULL)
+		ts_ticket_release(t);
+	return 0;
+}
+
+START_TEST(load_fifo_ticket)
+{
+	struct ts_store *st = create_open();
+	char p[1024];
+	int err = 1;
+
+	snprintf(p, sizeof(p), "%s/tickets/%s", path, ID1);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	signal(SIGALRM, on_alarm);
+	alarm(3);
+	ck_assert_int_eq(ts_store_load(st, on_load, &err), 0);
+	alarm(0);
+	ck_assert_int_eq(err, -EINVAL);
+	ts_store_close(st);
+}
+END_TEST
+
+/* Drops n junk files under intake names, in name order, size bytes each. */
+static void
+put_junk(size_t from, size_t n, size_t size)
+{
+	char *junk = malloc(size), p[1024];
+
+	ck_assert_ptr_nonnull(junk);
+	memset(junk, 'j', size);
+	for (size_t i = from; i < from + n; i++) {
+		snprintf(p, sizeof(p), "%s/intake/20260101-000000-%06zu-0000-t-%s",
+		         path, i, ID1);
+		write_file(p, junk, size);
+	}
+	free(junk);
+}
+
+/* One poll handles one batch; the next goes on after it, not over it. */
+START_TEST(intake_bounded_batch)
+{
+	struct ts_store *st = create_open();
+	struct tally y = { .ret = -EAGAIN };
+	int more = -1;
+
+	put_junk(0, TS_INTAKE_BATCH + 44, 16);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
+	ck_assert_uint_eq(y.records, TS_INTAKE_BATCH);
+	ck_assert_int_eq(more, 1);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
+	ck_assert_uint_eq(y.records, TS_INTAKE_BATCH + 44);
+	ck_assert_int_eq(more, 0);
+	ck_assert_msg(strstr(y.last, "-000299-") != NULL, "%s", y.last);
+	/* Left (EAGAIN): all of them again in the next pass. */
+	y.records = 0;
+	y.ret = -EBADMSG;
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
+	ck_assert_uint_eq(y.records, TS_INTAKE_BATCH);
+	ts_store_close(st);
+}
+END_TEST
+
+/* rejected/ keeps at most TS_INTAKE_REJECTED_FILES: the oldest go. */
+START_TEST(intake_rejected_cap_files)
+{
+	struct ts_store *st = create_open();
+	struct tally y = { .ret = -EBADMSG };
+	int more = 1;
+
+	put_junk(0, TS_INTAKE_REJECTED_FILES + 5, 16);
+	while (more)
+		ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
+	ck_assert_uint_eq(y.records, TS_INTAKE_REJECTED_FILES + 5);
+	ck_assert_uint_eq(y.dropped, 5);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""),
+	                 TS_INTAKE_REJECTED_FILES);
+	/* The first rejected went first; the last stays. */
+	ck_assert_msg(strncmp(y.first_dropped, "rejected/20260101-000000-000000-",
+	                      32) == 0, "%s", y.first_dropped);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"),
+	                              "20260101-000000-000000-"), 0);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"),
+	                              "20260101-000000-001004-"), 1);
+	ts_store_close(st);
+}
+END_TEST
+
+/* And at most TS_INTAKE_REJECTED_BYTES; a round reads a bounded amount. */
+START_TEST(intake_rejected_cap_bytes)
+{
+	struct ts_store *st = create_open();
+	struct tally y = { .ret = -EBADMSG };
+	size_t big = TS_INTAKE_REJECTED_BYTES / 2 + 1;
+	int more = 0;
+
+	put_junk(0, 2, big);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
+	ck_assert_uint_eq(y.records, 1);	/* over the round's byte budget */
+	ck_assert_int_eq(more, 1);
+	ck_assert_uint_eq(y.dropped, 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
+	ck_assert_uint_eq(y.records, 2);
+	ck_assert_int_eq(more, 0);
+	ck_assert_uint_eq(y.dropped, 1);
+	ck_assert_msg(strncmp(y.first_dropped, "rejected/20260101-000000-000000-",
+	                      32) == 0, "%s", y.first_dropped);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""), 1);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"),
+	                              "20260101-000000-000001-"), 1);
 	ts_store_close(st);
 }
 END_TEST
@@ -1550,6 +1801,11 @@ store_suite(void)
 	tcase_add_test(in, intake_put_refuses_bad_args);
 	tcase_add_test(in, intake_put_failure_leaves_nothing);
 	tcase_add_test(in, ticket_known);
+	tcase_add_test(in, intake_non_regular_removed);
+	tcase_add_test(in, load_fifo_ticket);
+	tcase_add_test(in, intake_bounded_batch);
+	tcase_add_test(in, intake_rejected_cap_files);
+	tcase_add_test(in, intake_rejected_cap_bytes);
 	suite_add_tcase(s, in);
 
 	tcase_add_checked_fixture(tk, setup, teardown);

@@ -90,4 +90,73 @@ check "the canary is nowhere under STORE" sh -c "! grep -ra '$CANARY' '$STORE'"
 umount_fs
 check "fsck --key passes" "$TICKETCTL" fsck "$STORE" --key "$KEY"
 check "the canary is nowhere under STORE after unmount" sh -c "! grep -ra '$CANARY' '$STORE'"
+# Hostile intake: whoever may write intake/ (a front end) drops things that
+# are no record.  None may block, be followed or be read: each is removed
+# (logged and audited with the reason) and the poll goes on.
+mount_fg || { echo "mount failed"; exit 1; }
+mkdir -p "$WORK/stage/intake"
+cp "$STORE/public.key" "$WORK/stage/"
+SYM=$(echo '{"username":"sym","subject":"via a symlink"}' | "$TICKETCTL" submit "$WORK/stage")
+HARD=$(echo '{"username":"hard","subject":"via a hard link"}' | "$TICKETCTL" submit "$WORK/stage")
+symrec=$(ls "$WORK/stage/intake" | grep -- "-t-$SYM\$")
+hardrec=$(ls "$WORK/stage/intake" | grep -- "-t-$HARD\$")
+odd() { echo "20260101-000000-00000$1-0000-t-20260101-000000-00000$1-0bad"; }
+mkfifo "$STORE/intake/$(odd 1)"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$STORE/intake/$(odd 2)"
+mkdir "$STORE/intake/$(odd 3)"; echo x > "$STORE/intake/$(odd 3)/inner"
+mknod "$STORE/intake/$(odd 4)" c 1 3
+ln -s "$WORK/stage/intake/$symrec" "$STORE/intake/$symrec"
+ln "$WORK/stage/intake/$hardrec" "$STORE/intake/$hardrec"
+sleep 0.5
+check "ls MOUNT/tickets returns at once with a FIFO, socket, device, link in intake/" \
+	timeout -k 1 5 setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls "$MNT/tickets"
+for n in "$(odd 1)" "$(odd 2)" "$(odd 3)" "$(odd 4)" "$symrec" "$hardrec"; do
+	check "intake/$n removed" wait_for sh -c "! test -e '$STORE/intake/$n' && ! test -L '$STORE/intake/$n'"
+	check "intake/$n not kept in rejected/" sh -c "! test -e '$STORE/intake/rejected/$n'"
+done
+check "a FIFO is logged as such" grep -q "intake $(odd 1): not a regular file: a FIFO, socket or device node; removed unread" "$LOG"
+check "a directory is logged as such" grep -q "intake $(odd 3): not a regular file: a directory" "$LOG"
+check "a symlink is logged as such" grep -q "intake $symrec: not a regular file: a symbolic link" "$LOG"
+check "a hard link is logged as such" grep -q "intake $hardrec: not a regular file: a file with other hard links" "$LOG"
+check "the symlink's target was not taken in" as $AGENT sh -c "! test -e '$MNT/tickets/$SYM'"
+check "the hard link's record was not taken in" as $AGENT sh -c "! test -e '$MNT/tickets/$HARD'"
+check "what the links named is untouched" test -f "$WORK/stage/intake/$symrec" -a -f "$WORK/stage/intake/$hardrec"
+trail() { as $AUDITOR cat "$MNT/audit.log"; }
+audited() {	# NAME WORDS: an intake refusal of NAME whose detail says WORDS
+	trail | jq -e -s --arg p "intake/$1" --arg w "$2" \
+		'map(select(.op == "intake" and .path == $p and .result == "error" and (.detail // "" | contains($w)))) | length == 1' >/dev/null
+}
+check "the FIFO is audited" wait_for audited "$(odd 1)" "a FIFO, socket or device node"
+check "the socket is audited" audited "$(odd 2)" "a FIFO, socket or device node"
+check "the directory is audited" audited "$(odd 3)" "a directory"
+check "the device node is audited" audited "$(odd 4)" "a FIFO, socket or device node"
+check "the symlink is audited" audited "$symrec" "a symbolic link"
+check "the hard link is audited" audited "$hardrec" "other hard links"
+AFTER=$(echo "$good" | "$TICKETCTL" submit "$STORE")
+seen=no
+for i in $(seq 10); do
+	as $AGENT test -d "$MNT/tickets/$AFTER" && { seen=yes; break; }
+	sleep 0.1
+done
+check "a ticket submitted after them shows within a second" test $seen = yes
+
+# The front end's clock sets no deadline: a stamp over 5 min ahead of the
+# daemon's is refused; one in the past is dated at take-in.  (faketime
+# preloads itself: an ASan build of ticketctl must be told to allow it.)
+faketime() { ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 command faketime "$@"; }
+FUT=$(echo "$good" | faketime '2099-01-01 00:00:00' "$TICKETCTL" submit "$STORE")
+PAST=$(echo '{"username":"p","subject":"past","email":"old@example.com"}' |
+	faketime '2001-01-01 00:00:00' "$TICKETCTL" submit "$STORE")
+FMSG=$(echo "from the future" | faketime '2099-01-01 00:00:00' "$TICKETCTL" message "$STORE" "$AFTER")
+check "a ticket stamped in the past shows" wait_for as $AGENT test -d "$MNT/tickets/$PAST"
+expect_out $AGENT "old@example.com" "its email is kept (retention from take-in)" cat "$MNT/tickets/$PAST/email"
+created_today() { as $AGENT cat "$MNT/tickets/$1/created" | grep -q "^$(date -u +%Y-%m-%d)T"; }
+check "its created time is the take-in, not 2001" created_today "$PAST"
+check "a ticket stamped in 2099 is moved to rejected/" wait_for sh -c "ls '$STORE/intake/rejected' | grep -q -- '-t-$FUT\$'"
+check "and is not taken in" as $AGENT sh -c "! test -e '$MNT/tickets/$FUT'"
+check "a message stamped in 2099 is moved to rejected/" wait_for sh -c "ls '$STORE/intake/rejected' | grep -q -- '-m-$AFTER\$'"
+check "and is not taken in" as $AGENT sh -c "! test -e '$MNT/tickets/$AFTER/messages/$FMSG'"
+check "the refusal is logged with its reason" grep -q "intake .*-t-$FUT: Invalid argument: created 2099-01-01T00:00:0.Z is over 5 min after take-in: the front end's clock is ahead" "$LOG"
+check "the refusal is audited with its reason" wait_for audited "$(ls "$STORE/intake/rejected" | grep -- "-t-$FUT\$")" "clock is ahead"
+umount_fs
 finish

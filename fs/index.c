@@ -736,9 +736,8 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		    ts_index_tomb(idx, dir, in->msg[0].name))
 			goto out_done;
 		if (nt.nmsg >= TS_MSG_PER_TICKET) {
-			idx->log(idx->logarg, "intake: ticket %s holds %d "
-			         "messages, the most a ticket can", e->t.id,
-			         TS_MSG_PER_TICKET);
+			snprintf(c->why, sizeof(c->why), "the ticket holds "
+			         "%d messages, the most a ticket can", TS_MSG_PER_TICKET);
 			rc = -EMLINK;
 			goto out_rc;
 		}
@@ -761,9 +760,8 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		    ts_index_tomb(idx, dir, in->auth[0].name))
 			goto out_done;
 		if (nt.nauth >= TS_AUTH_PER_TICKET) {
-			idx->log(idx->logarg, "intake: ticket %s holds %d "
-			         "authorizations, the most a ticket can",
-			         e->t.id, TS_AUTH_PER_TICKET);
+			snprintf(c->why, sizeof(c->why), "the ticket holds "
+			         "%d authorizations, the most a ticket can", TS_AUTH_PER_TICKET);
 			rc = -EMLINK;
 			goto out_rc;
 		}

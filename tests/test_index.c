@@ -306,6 +306,7 @@ START_TEST(test_message_limit)
 	ck_assert_int_eq(ts_index_intake(idx, &ch), 0);	/* refused */
 	ck_assert_uint_ge(ch.n, 1);
 	ck_assert_int_eq(ch.v[ch.n - 1].err, EMLINK);	/* audited as such */
+	ck_assert_ptr_nonnull(strstr(ch.v[ch.n - 1].detail, "65535 messages"));
 	ts_changes_release(&ch);
 	ts_index_wrlock(idx);
 	e = ts_index_find(idx, "t-1");

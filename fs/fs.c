@@ -532,6 +532,11 @@ ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
 		st->st_size = 4096;
 		if (n->e)
 			ms = n->e->changed_ms;
+		else if (n->kind == N_TICKETS)
+			ms = ts_index_tickets_changed(fs->idx);
+		if (n->kind == N_ROOT || ms == 0)
+			ms = fs->mounted_ms;	/* never "now": tar would see
+						   it change as it reads */
 		if (n->kind == N_AUTH)
 			ms = n->a->created_ms;
 	} else {
@@ -1141,17 +1146,19 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if ((is_sealed(n.kind) || n.kind == N_CREATED ||
-	     n.kind == N_EXPIRES) && !wr && fs->se != NULL &&
-	    ts_inodes_claim_push(fs->inodes, ino))
+	if ((n.kind == N_CREATED || n.kind == N_EXPIRES) && !wr &&
+	    fs->se != NULL && ts_inodes_claim_push(fs->inodes, ino))
 		push_value(fs, ino);
 	/*
-	 * Sealed content never changes under an inode, and its pages are
-	 * dropped when it goes, so the page cache may keep it; only callers the
-	 * daemon let open the file ever reach it.  status and the trail change:
-	 * no cache.
+	 * A sealed value never reaches the page cache: the kernel would serve
+	 * its pages to every descriptor of the inode without asking, also to
+	 * one whose uid was revoked since it opened, or that was passed to
+	 * another uid, as soon as any listed reader had the pages read in.
+	 * So every read of one is a request, decided by the uid making it
+	 * (op_read).  status and the trail change: no cache either.  created
+	 * and expires never change and any role may read them: cached.
 	 */
-	if (n.kind == N_STATUS || n.kind == N_AUDIT)
+	if (is_sealed(n.kind) || n.kind == N_STATUS || n.kind == N_AUDIT)
 		fi->direct_io = 1;
 	else
 		fi->keep_cache = 1;
@@ -1314,43 +1321,31 @@ read_sealed(struct ts_fs *fs, uint64_t ino, const struct node *n,
 }
 
 /*
- * Puts inode ino's content (a sealed value, or created / expires, which
- * never change either) into the kernel's page cache (once per inode the
- * kernel holds), before the open is answered: the reads that
- * follow are served by the kernel without a READ round trip, and, as no
- * READ reaches the daemon, the kernel does not mark the file's atime stale
- * either, which would cost a GETATTR at the next stat and, with it, the
- * cached ACL.  Values over PUSH_MAX are read the usual way.
+ * Puts inode ino's content (created or expires, which never change) into
+ * the kernel's page cache (once per inode the kernel holds), before the
+ * open is answered: the reads that follow are served by the kernel without
+ * a READ round trip, and, as no READ reaches the daemon, the kernel does
+ * not mark the file's atime stale either, which would cost a GETATTR at
+ * the next stat and, with it, the cached ACL.  Never a sealed value: see
+ * op_open.
  */
-#define PUSH_MAX (256u << 10)
 static void
 push_value(struct ts_fs *fs, uint64_t ino)
 {
-	char path[3 * TS_NAME_MAX], text[64];
-	const struct ts_box *box;
-	uint8_t *buf = NULL;
+	char text[64];
 	size_t len = 0;
 	struct node n;
 
 	ts_index_rdlock(fs->idx);
-	if (ts_fs_resolve(fs, ino, &n) < 0)
-		;
-	else if ((box = box_of(&n, path, sizeof(path))) != NULL) {
-		if ((len = ts_box_plain_len(box)) > 0 && len <= PUSH_MAX &&
-		    read_sealed(fs, ino, &n, box, path, 0, len, &buf, &len) < 0)
-			buf = NULL;
-	} else if ((len = meta_text(&n, text)) > 0 &&
-	           (buf = malloc(len)) != NULL) {
-		memcpy(buf, text, len);
-	}
+	if (ts_fs_resolve(fs, ino, &n) == 0 &&
+	    (n.kind == N_CREATED || n.kind == N_EXPIRES))
+		len = meta_text(&n, text);
 	ts_index_unlock(fs->idx);
-	if (buf != NULL) {
+	if (len > 0) {
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
 
-		bv.buf[0].mem = buf;
+		bv.buf[0].mem = text;
 		(void)fuse_lowlevel_notify_store(fs->se, ino, 0, &bv, 0);
-		sodium_memzero(buf, len);
-		free(buf);
 	}
 }
 
@@ -1573,6 +1568,7 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	memcpy(fs->pk, ts_seal_seckey_pk(key), sizeof(fs->pk));
 	fs->cfg = *cfg;
 	fs->owner = getuid();
+	fs->mounted_ms = ts_now_ms();
 	fs->group = getgid();
 	pthread_rwlock_init(&fs->acc_lock, NULL);
 	pthread_mutex_init(&fs->comm_lock, NULL);

@@ -62,6 +62,7 @@ struct ts_fs {
 	struct ts_index *idx;		/* tickets, policy; own lock */
 	struct ts_inodes *inodes;	/* kernel lookup counts; own lock */
 	struct ts_fs_config cfg;	/* options; read-only */
+	int64_t mounted_ms;		/* the root's times; read-only */
 	uid_t owner;			/* owner of every inode: the daemon */
 	gid_t group;
 

@@ -51,6 +51,8 @@ struct ts_index {
 	unsigned ntomb;		/* next slot of the ring; guarded by lock */
 	ts_index_log_fn log;	/* where problems are reported */
 	void *logarg;
+	int64_t tickets_ms;	/* tickets/' last change: a ticket added or
+				   removed; guarded by lock */
 	ts_index_busy_fn busy;	/* item numbers in use outside; set once */
 	void *busyarg;
 };
@@ -299,7 +301,21 @@ insert(struct ts_index *idx, const char *id, struct ts_ticket *t, int err)
 	}
 	e->err = err;
 	e->slot = idx->nslots;
+	/* A directory's time is its last change the store knows of, so it
+	 * is the same at every mount (tar, rsync see an unchanged tree). */
 	e->changed_ms = e->t.created_ms;
+	if (e->t.processing_ms > e->changed_ms)
+		e->changed_ms = e->t.processing_ms;
+	if (e->t.processed_ms > e->changed_ms)
+		e->changed_ms = e->t.processed_ms;
+	for (size_t i = 0; i < e->t.nmsg; i++)
+		if (e->t.msg[i].stored_ms > e->changed_ms)
+			e->changed_ms = e->t.msg[i].stored_ms;
+	for (size_t i = 0; i < e->t.nauth; i++)
+		if (e->t.auth[i].created_ms > e->changed_ms)
+			e->changed_ms = e->t.auth[i].created_ms;
+	if (e->t.created_ms > idx->tickets_ms)	/* tickets/ got it */
+		idx->tickets_ms = e->t.created_ms;
 	/* Item numbers: slot + 1 must stay within the inode's item field. */
 	for (size_t i = 0; i < e->t.nmsg; i++)
 		e->t.msg[i].slot = e->t.next_slot++;
@@ -1059,8 +1075,15 @@ forget_entry(struct ts_index *idx, struct ts_entry *e)
 		idx->n--;
 	}
 	idx->by_slot[e->slot] = NULL;
+	idx->tickets_ms = ts_now_ms();
 	ts_ticket_release(&e->t);
 	free(e);
+}
+
+int64_t
+ts_index_tickets_changed(struct ts_index *idx)
+{
+	return idx->tickets_ms;
 }
 
 int

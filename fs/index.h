@@ -173,6 +173,9 @@ int ts_index_tomb(struct ts_index *idx, uint64_t dir, const char *name);
 int ts_index_slot_used(struct ts_index *idx, uint64_t slot);
 
 /* With the lock held: */
+/* When tickets/ last changed (ms): the newest ticket's submission, or a
+ * removal since the load; 0 for an empty store. */
+int64_t ts_index_tickets_changed(struct ts_index *idx);
 size_t ts_index_count(struct ts_index *idx);
 struct ts_entry *ts_index_at(struct ts_index *idx, size_t i);	/* by id */
 struct ts_entry *ts_index_find(struct ts_index *idx, const char *id);

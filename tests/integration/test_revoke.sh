@@ -102,6 +102,9 @@ check "the revocation takes effect within a second" wait_revoked $AGENT
 check "for the auditor too" wait_revoked $AUDITOR
 ID2=$(echo '{"username":"carol","subject":"after the revocation"}' | "$TICKETCTL" submit "$STORE")
 wait_for as $READER test -d "$MNT/tickets/$ID2"
+# A listed reader reads the same sealed file meanwhile: what it reads must
+# not become readable through the revoked agent's descriptor.
+expect_out $READER "alice@example.com" "a listed reader still reads email" cat "$T/email"
 touch "$GO"
 wait $AGH $AUH
 out=$(cat "$WORK/agh.out")
@@ -162,6 +165,7 @@ else:
     res("passed-status", lambda: os.pread(got["status"], 100, 0))
     res("passed-status-w", lambda: os.write(got["status-w"], b"processing\n"))
     res("passed-status-w-close", lambda: os.close(got["status-w"]))
+    res("passed-email-now", lambda: os.pread(got["email"], 100, 0))
     print("half", flush=True)
     while not os.path.exists(go): time.sleep(0.02)
     res("passed-email", lambda: os.pread(got["email"], 100, 0))
@@ -180,8 +184,9 @@ for i in $(seq 100); do grep -qx half "$WORK/rcv.out" && break; sleep 0.1; done
 half=$(cat "$WORK/rcv.out")
 check "a passed status descriptor reads nothing for the unlisted uid" grep -qx "passed-status EACCES" <<<"$half"
 check "a passed status writer writes nothing for the unlisted uid" grep -qx "passed-status-w EACCES" <<<"$half"
-# What the kernel serves from its caches (pages, a listing) goes at the
-# next whitelist change: then every read reaches the daemon.
+check "a passed sealed descriptor reads nothing for the unlisted uid, though the agent read it" grep -qx "passed-email-now EACCES" <<<"$half"
+# What the kernel serves from its caches (a listing) goes at the next
+# whitelist change: then every listing reaches the daemon.
 touch "$STORE/whitelist"
 sleep 1.2
 touch "$GO.p"

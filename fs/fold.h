@@ -3,8 +3,9 @@
  * is refused as fast as it can ask, and one line a refusal let a single uid
  * fill the trail's disk, after which every audited operation fails closed.
  *
- * So refusals (result denied) of requests are counted per key (uid, op,
- * errno) in windows of TS_FOLD_WINDOW_MS from the key's first refusal: the
+ * So refusals of requests (any result but ok: denied, and errors such as
+ * an agent's ENOTEMPTY or EINVAL, which a loop can repeat as fast) are
+ * counted per key (uid, op, errno) in windows of TS_FOLD_WINDOW_MS from the key's first refusal: the
  * first TS_FOLD_BURST of a window are written as usual, the rest only
  * counted.  Once the window is over (the key's next refusal after it, or
  * ts_fold_flush from the ticker) one entry stands for them: the same op,
@@ -45,7 +46,7 @@ int ts_fold_new(struct ts_audit *a, struct ts_fold **out);
 void ts_fold_free(struct ts_fold *f);
 
 /*
- * Records refusal e (e->err EACCES or EPERM; e->count ignored) at now_ms:
+ * Records refusal e (e->err not 0; e->count ignored) at now_ms:
  * writes it, or counts it.  Returns 0, or the -errno of a write that failed
  * (the refusal is then counted, to be written later).
  */

@@ -137,8 +137,8 @@ ts_fs_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
 		comm_of(fs, ctx->pid, comm);
 		e.comm = comm;
 	}
-	/* A request's refusals are folded: a flood must not fill the disk. */
-	if (req != NULL && fs->fold != NULL && (err == EACCES || err == EPERM))
+	/* A request's failures are folded: a flood must not fill the disk. */
+	if (req != NULL && fs->fold != NULL && err != 0)
 		rc = ts_fold_refusal(fs->fold, &e, ts_now_ms());
 	else
 		rc = ts_audit_append(fs->audit, &e);

@@ -895,6 +895,11 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 		            TS_INTAKE_REJECTED_BYTES >> 20);
 		return 0;
 	}
+	if (kind == TS_INTAKE_DEFERRED) {
+		c->idx->log(c->idx->logarg, "intake %s: %s; left for the next "
+		            "poll", shown_name(name, shown), strerror(-err));
+		return 0;
+	}
 	if (kind == TS_INTAKE_REMOVED) {
 		snprintf(c->why, sizeof(c->why), "not a regular file: %s; "
 		         "removed unread", odd_kind(err));

@@ -120,12 +120,15 @@ int ts_store_remove(struct ts_store *st, const char *id);
  *   TS_INTAKE_DROPPED  name, under rejected/, was deleted to keep rejected/
  *       within TS_INTAKE_REJECTED_FILES files and TS_INTAKE_REJECTED_BYTES
  *       bytes; the oldest rejected go first.
+ *   TS_INTAKE_DEFERRED  name could not be read for now (err: -EIO,
+ *       -ENOMEM, ...): left in place, offered again next poll.
  */
 typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
                                   struct ts_ticket *t, const uint8_t *buf,
                                   int err);
 #define TS_INTAKE_REMOVED (-1)
 #define TS_INTAKE_DROPPED (-2)
+#define TS_INTAKE_DEFERRED (-3)
 #define TS_INTAKE_REJECTED_FILES 1000
 #define TS_INTAKE_REJECTED_BYTES (64ul << 20)
 /* What one poll handles at most: records, and bytes read. */

@@ -973,6 +973,8 @@ intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
 		free(buf);
 		if (err != -ENOENT)
 			fs->intake_polled = 0;
+		if (err != -ENOENT && err != -EAGAIN && fn != NULL)
+			fn(arg, name, TS_INTAKE_DEFERRED, NULL, NULL, err);
 		return 0;
 	}
 	if (err < 0)

@@ -82,6 +82,20 @@ int ts_store_set_key(struct ts_store *st, const struct ts_seckey *key);
 int ts_store_snapshot_save(struct ts_store *st,
                            const struct ts_ticket *const *t, size_t n);
 
+/*
+ * What the last ts_store_load made of the index snapshot: used (entries
+ * in it, tickets taken from it, tickets read from their records), or
+ * refused, why saying why in a stable phrase: "no snapshot", "no key",
+ * "unreadable: <strerror>", "not authentic (damaged, truncated or made
+ * with another key)", "tickets/ changed since it was taken".
+ */
+struct ts_store_snapinfo {
+	int used;
+	size_t entries, taken, read;
+	char why[80];
+};
+void ts_store_snapshot_info(struct ts_store *st, struct ts_store_snapinfo *out);
+
 /* Reads the box of ticket id into buf (box->len bytes). */
 int ts_store_read_box(struct ts_store *st, const char *id,
                       const struct ts_box *box, uint8_t *buf);

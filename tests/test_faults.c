@@ -348,8 +348,9 @@ static const unsigned CALLS[] = { 21, 10, 23, 10 };
  * file, its record taken in and durable, is unlinked (the 3rd, 6th and 9th
  * fsync: ticket, message, authorization, each written with two).  The
  * record is in the store; the worst a lost unlink does after a crash is
- * offer the file again, and a second take-in of it is a no-op (the ticket
- * exists, the item is there or in the tombstones).
+ * offer the file again, and a second take-in of it is a no-op unless an
+ * agent removed the item in between (the tombstones do not outlive the
+ * daemon), which README says.
  */
 static int
 silent_ok(enum ts_sysio_op op, unsigned n, int met_at)

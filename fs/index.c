@@ -509,9 +509,23 @@ ts_index_load(struct ts_index *idx)
 {
 	int rc;
 
+	struct ts_store_snapinfo si;
+
 	pthread_rwlock_wrlock(&idx->lock);
 	rc = ts_store_load(idx->st, load_one, idx);
 	pthread_rwlock_unlock(&idx->lock);
+	if (rc < 0)
+		return rc;
+	/* One line a load, its wording documented in README (Index
+	 * snapshot) and asserted by test_fixtures. */
+	ts_store_snapshot_info(idx->st, &si);
+	if (si.used)
+		idx->log(idx->logarg, "index snapshot used: %zu entries, %zu "
+		         "tickets taken from it, %zu read from their records",
+		         si.entries, si.taken, si.read);
+	else
+		idx->log(idx->logarg, "index snapshot refused: %s; %zu tickets "
+		         "read from their records", si.why, si.read);
 	return rc;
 }
 
@@ -909,6 +923,11 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 		            "holds at most %d files and %lu MiB, the oldest go",
 		            shown_name(name, shown), TS_INTAKE_REJECTED_FILES,
 		            TS_INTAKE_REJECTED_BYTES >> 20);
+		return 0;
+	}
+	if (kind == TS_INTAKE_DEFERRED) {
+		c->idx->log(c->idx->logarg, "intake %s: %s; left for the next "
+		            "poll", shown_name(name, shown), strerror(-err));
 		return 0;
 	}
 	if (kind == TS_INTAKE_REMOVED) {

@@ -85,7 +85,12 @@ int ts_index_take_item(struct ts_index *idx, struct ts_entry *e,
 void ts_index_give_item(struct ts_index *idx, struct ts_entry *e,
                         uint32_t item);
 
-/* Loads every ticket from the store; damaged ones are kept, marked. */
+/*
+ * Loads every ticket from the store; damaged ones are kept, marked.  Logs
+ * one line saying whether the index snapshot was used ("index snapshot
+ * used: N entries, ...") or refused, and why ("index snapshot refused:
+ * WHY; N tickets read from their records").
+ */
 int ts_index_load(struct ts_index *idx);
 /*
  * Saves every ticket's metadata as the store's snapshot, so the next

@@ -49,6 +49,12 @@ ts_store_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
 	return st->ops->snapshot_save(st, t, n);
 }
 
+void
+ts_store_snapshot_info(struct ts_store *st, struct ts_store_snapinfo *out)
+{
+	st->ops->snapshot_info(st, out);
+}
+
 int
 ts_store_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
                   uint8_t *buf)

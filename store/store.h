@@ -82,6 +82,20 @@ int ts_store_set_key(struct ts_store *st, const struct ts_seckey *key);
 int ts_store_snapshot_save(struct ts_store *st,
                            const struct ts_ticket *const *t, size_t n);
 
+/*
+ * What the last ts_store_load made of the index snapshot: used (entries
+ * in it, tickets taken from it, tickets read from their records), or
+ * refused, why saying why in a stable phrase: "no snapshot", "no key",
+ * "unreadable: <strerror>", "not authentic (damaged, truncated or made
+ * with another key)", "tickets/ changed since it was taken".
+ */
+struct ts_store_snapinfo {
+	int used;
+	size_t entries, taken, read;
+	char why[80];
+};
+void ts_store_snapshot_info(struct ts_store *st, struct ts_store_snapinfo *out);
+
 /* Reads the box of ticket id into buf (box->len bytes). */
 int ts_store_read_box(struct ts_store *st, const char *id,
                       const struct ts_box *box, uint8_t *buf);
@@ -120,12 +134,15 @@ int ts_store_remove(struct ts_store *st, const char *id);
  *   TS_INTAKE_DROPPED  name, under rejected/, was deleted to keep rejected/
  *       within TS_INTAKE_REJECTED_FILES files and TS_INTAKE_REJECTED_BYTES
  *       bytes; the oldest rejected go first.
+ *   TS_INTAKE_DEFERRED  name could not be read for now (err: -EIO,
+ *       -ENOMEM, ...): left in place, offered again next poll.
  */
 typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
                                   struct ts_ticket *t, const uint8_t *buf,
                                   int err);
 #define TS_INTAKE_REMOVED (-1)
 #define TS_INTAKE_DROPPED (-2)
+#define TS_INTAKE_DEFERRED (-3)
 #define TS_INTAKE_REJECTED_FILES 1000
 #define TS_INTAKE_REJECTED_BYTES (64ul << 20)
 /* What one poll handles at most: records, and bytes read. */

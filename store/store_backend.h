@@ -16,6 +16,8 @@ struct ts_store_ops {
 	int (*set_key)(struct ts_store *st, const struct ts_seckey *key);
 	int (*snapshot_save)(struct ts_store *st,
 	                     const struct ts_ticket *const *t, size_t n);
+	void (*snapshot_info)(struct ts_store *st,
+	                      struct ts_store_snapinfo *out);
 	int (*read_box)(struct ts_store *st, const char *id,
 	                const struct ts_box *box, uint8_t *buf);
 	int (*write)(struct ts_store *st, struct ts_ticket *t,

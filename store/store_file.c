@@ -40,6 +40,7 @@ struct file_store {
 	unsigned char *reckey;	/* the records' MAC key, both derived from
 				   the secret key, in one sodium_malloc'd
 				   block; NULL: no key given (ticketctl) */
+	struct ts_store_snapinfo snapinfo;	/* of the last load */
 };
 
 static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r' };
@@ -396,29 +397,57 @@ tickets_stamp(struct file_store *fs, struct ts_snapshot_stamp *stamp)
 /*
  * Reads the snapshot if there is a key, it is authentic and the tickets
  * directory has not changed since it was taken; else *v = NULL, *n = 0
- * and every record is read from its file.
+ * and every record is read from its file.  fs->snapinfo says which, and
+ * why.
  */
 static void
 snapshot_read(struct file_store *fs, struct ts_snapshot_entry **v, size_t *n)
 {
+	struct ts_store_snapinfo *si = &fs->snapinfo;
 	struct ts_snapshot_stamp want = { 0 }, got = { 0 };
 	unsigned char *buf;
 	size_t len;
+	int rc;
 
 	*v = NULL;
 	*n = 0;
-	if (fs->snapkey == NULL || tickets_stamp(fs, &want) < 0 ||
-	    ts_sysio_read_file(fs->dirfd, SNAPSHOT_FILE, SNAPSHOT_MAX, &buf,
-	                       &len) < 0)
+	memset(si, 0, sizeof(*si));
+	if (fs->snapkey == NULL) {
+		snprintf(si->why, sizeof(si->why), "no key");
 		return;
-	if (ts_snapshot_decode(fs->snapkey, buf, len, &got, v, n) == 0 &&
-	    (got.dir_ino != want.dir_ino || got.mtime_sec != want.mtime_sec ||
-	     got.mtime_nsec != want.mtime_nsec)) {
+	}
+	if ((rc = tickets_stamp(fs, &want)) < 0 ||
+	    (rc = ts_sysio_read_file(fs->dirfd, SNAPSHOT_FILE, SNAPSHOT_MAX,
+	                             &buf, &len)) < 0) {
+		if (rc == -ENOENT)
+			snprintf(si->why, sizeof(si->why), "no snapshot");
+		else
+			snprintf(si->why, sizeof(si->why), "unreadable: %s",
+			         strerror(-rc));
+		return;
+	}
+	rc = ts_snapshot_decode(fs->snapkey, buf, len, &got, v, n);
+	free(buf);
+	if (rc < 0) {
+		if (rc == -EBADMSG)
+			snprintf(si->why, sizeof(si->why), "not authentic "
+			         "(damaged, truncated or made with another key)");
+		else
+			snprintf(si->why, sizeof(si->why), "unreadable: %s",
+			         strerror(-rc));
+		return;
+	}
+	if (got.dir_ino != want.dir_ino || got.mtime_sec != want.mtime_sec ||
+	    got.mtime_nsec != want.mtime_nsec) {
 		ts_snapshot_free(*v, *n);
 		*v = NULL;
 		*n = 0;
+		snprintf(si->why, sizeof(si->why), "tickets/ changed since it "
+		         "was taken");
+		return;
 	}
-	free(buf);
+	si->used = 1;
+	si->entries = *n;
 }
 
 static int
@@ -461,9 +490,11 @@ file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 		if (se != NULL && se->ino == names[i].ino) {
 			t = se->t;
 			memset(&se->t, 0, sizeof(se->t));	/* fn owns it now */
+			fs->snapinfo.taken++;
 			rc = fn(arg, id, &t, 0);
 			continue;
 		}
+		fs->snapinfo.read++;
 		err = ts_sysio_read_file(fs->ticketsfd, id, TS_RECORD_MAX,
 		                         &buf, &len);
 		if (err == 0)
@@ -554,6 +585,12 @@ out:
 	free(inos);
 	free_name_inos(names, nnames);
 	return rc;
+}
+
+static void
+file_snapshot_info(struct ts_store *st, struct ts_store_snapinfo *out)
+{
+	*out = fs_of(st)->snapinfo;
 }
 
 static int
@@ -973,6 +1010,8 @@ intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
 		free(buf);
 		if (err != -ENOENT)
 			fs->intake_polled = 0;
+		if (err != -ENOENT && err != -EAGAIN && fn != NULL)
+			fn(arg, name, TS_INTAKE_DEFERRED, NULL, NULL, err);
 		return 0;
 	}
 	if (err < 0)
@@ -1178,6 +1217,7 @@ static const struct ts_store_ops file_ops = {
 	.load = file_load,
 	.set_key = file_set_key,
 	.snapshot_save = file_snapshot_save,
+	.snapshot_info = file_snapshot_info,
 	.read_box = file_read_box,
 	.write = file_write,
 	.remove = file_remove,

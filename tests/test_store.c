@@ -1448,6 +1448,10 @@ load_and_save(struct ts_store *st)
 	loadset_release(&ls);
 }
 
+static struct ts_store_snapinfo last_si;	/* of load_err's load */
+#define NOT_AUTHENTIC "not authentic (damaged, truncated or made with " \
+	"another key)"
+
 /* Error ts_store_load reports for id through a fresh handle (k: the key
  * given to the store, or NULL for none).  Boxes are not opened: a damaged
  * box shows only when it is read. */
@@ -1463,11 +1467,52 @@ load_err(const struct ts_seckey *k, const char *id)
 	if (k != NULL)
 		ck_assert_int_eq(ts_store_set_key(st, k), 0);
 	ck_assert_int_eq(ts_store_load(st, on_ticket, &ls), 0);
+	ts_store_snapshot_info(st, &last_si);
 	ck_assert_ptr_nonnull(l = load_find(&ls, id));
 	err = l->err;
 	loadset_release(&ls);
 	ts_store_close(st);
 	return err;
+}
+
+/* The last load_err used the snapshot: n entries, every ticket from it. */
+static void
+snap_used(size_t n)
+{
+	ck_assert_msg(last_si.used, "snapshot refused: %s", last_si.why);
+	ck_assert_uint_eq(last_si.entries, n);
+	ck_assert_uint_eq(last_si.taken, n);
+	ck_assert_uint_eq(last_si.read, 0);
+}
+
+/* The last load_err refused the snapshot for why; n records read. */
+static void
+snap_refused(const char *why, size_t n)
+{
+	ck_assert_msg(!last_si.used, "snapshot used, not refused for %s", why);
+	ck_assert_str_eq(last_si.why, why);
+	ck_assert_uint_eq(last_si.taken, 0);
+	ck_assert_uint_eq(last_si.read, n);
+}
+
+/*
+ * Waits until a change in tickets/ gets an mtime after its current one:
+ * directory times come from the kernel's coarse clock, and a change in
+ * the same tick as the snapshot's stamp would keep the stamp.
+ */
+static void
+past_stamp(void)
+{
+	struct stat sb;
+	struct timespec now;
+
+	ck_assert_int_eq(stat(sp("tickets"), &sb), 0);
+	do {
+		usleep(1000);
+		ck_assert_int_eq(clock_gettime(CLOCK_REALTIME_COARSE, &now), 0);
+	} while (now.tv_sec < sb.st_mtim.tv_sec ||
+	         (now.tv_sec == sb.st_mtim.tv_sec &&
+	          now.tv_nsec <= sb.st_mtim.tv_nsec));
 }
 
 /*
@@ -1495,16 +1540,21 @@ START_TEST(snapshot_used_only_while_valid)
 	snprintf(p, sizeof(p), "%s/%s", sp("tickets"), ID2);
 	flip_byte(p, 200);	/* a bit of a box, mid-file */
 	ck_assert_int_eq(load_err(key, ID2), 0);
+	snap_used(3);
 	ck_assert_int_eq(load_err(NULL, ID2), -EBADMSG);
+	snap_refused("no key", 3);
 	/* Another key: the snapshot is refused, so is every record's MAC. */
 	ck_assert_int_eq(ts_seal_keypair(&other), 0);
 	ck_assert_int_eq(load_err(other, ID2), -EBADMSG);
+	snap_refused(NOT_AUTHENTIC, 3);
 	ck_assert_int_eq(load_err(other, ID1), -EKEYREJECTED);
 	ts_seal_seckey_free(other);
 	flip_byte(sp("index.snap"), 40);	/* inside the first entry */
 	ck_assert_int_eq(load_err(key, ID2), -EBADMSG);
+	snap_refused(NOT_AUTHENTIC, 3);
 	flip_byte(sp("index.snap"), 40);
 	ck_assert_int_eq(load_err(key, ID2), 0);
+	snap_used(3);
 	/* Truncated: refused whole. */
 	{
 		struct stat sb;
@@ -1512,10 +1562,57 @@ START_TEST(snapshot_used_only_while_valid)
 		ck_assert_int_eq(stat(sp("index.snap"), &sb), 0);
 		ck_assert_int_eq(truncate(sp("index.snap"), sb.st_size - 1), 0);
 		ck_assert_int_eq(load_err(key, ID2), -EBADMSG);
+		snap_refused(NOT_AUTHENTIC, 3);
 	}
 	load_and_save(st);	/* ID2 is now left out: damaged */
 	ck_assert_int_eq(load_err(key, ID2), -EBADMSG);
 	ck_assert_int_eq(load_err(key, ID1), 0);
+	ts_store_close(st);
+}
+END_TEST
+
+/*
+ * Any create, rename or unlink in tickets/ (of a file that is no record,
+ * so only the directory's stamp can tell) and the mtime left as it is:
+ * the snapshot is refused and every record read, which a record damaged
+ * in place shows.  Gone: refused as "no snapshot".
+ */
+START_TEST(snapshot_refused_after_dir_change)
+{
+	static const char *const what[] = { "create", "rename", "unlink" };
+	struct ts_store *st = create_open();
+	struct built b;
+	char p[4096], from[4096], to[4096];
+
+	ck_assert_int_eq(ts_store_set_key(st, key), 0);
+	for (int i = 0; i < 3; i++) {
+		build(&b, i == 0 ? ID1 : i == 1 ? ID2 : ID3);
+		store_built(st, &b);
+		built_release(&b);
+	}
+	snprintf(p, sizeof(p), "%s/%s", sp("tickets"), ID2);
+	snprintf(from, sizeof(from), "%s", sp("tickets/notes.txt"));
+	snprintf(to, sizeof(to), "%s", sp("tickets/notes.old"));
+	for (int i = 0; i < 3; i++) {
+		load_and_save(st);
+		flip_byte(p, 200);	/* in place: the stamp holds */
+		ck_assert_int_eq(load_err(key, ID2), 0);
+		snap_used(3);
+		past_stamp();
+		if (i == 0)
+			write_file(from, "x", 1);
+		else if (i == 1)
+			ck_assert_int_eq(rename(from, to), 0);
+		else
+			ck_assert_int_eq(unlink(to), 0);
+		ck_assert_msg(load_err(key, ID2) == -EBADMSG, "after a %s in "
+		              "tickets/, the snapshot was used", what[i]);
+		snap_refused("tickets/ changed since it was taken", 3);
+		flip_byte(p, 200);	/* whole again, in place */
+	}
+	ck_assert_int_eq(unlink(sp("index.snap")), 0);
+	ck_assert_int_eq(load_err(key, ID2), 0);
+	snap_refused("no snapshot", 3);
 	ts_store_close(st);
 }
 END_TEST
@@ -1818,6 +1915,7 @@ store_suite(void)
 	tcase_add_test(tk, record_mac_required);
 	tcase_add_test(tk, snapshot_used_only_while_valid);
 	tcase_add_test(tk, snapshot_entry_checks_inode);
+	tcase_add_test(tk, snapshot_refused_after_dir_change);
 	suite_add_tcase(s, tk);
 
 	tcase_add_checked_fixture(ft, setup, teardown);

@@ -235,6 +235,20 @@ i2=$(ag stat -c %i "$T/messages/m2")
 # number may still be out when m2 is created (it is kept spare then).
 check "40 touches used no item number ($i1 -> $i2)" test $((i2 - i1)) -le 32
 
+# --- 7. an agent's failing loop cannot fill the trail either ---
+before=$(cat "$SEG"/*.log | wc -c)
+as $AGENT $PY -c "
+import os, sys
+for i in range(3000):
+    try: os.rmdir(sys.argv[1])
+    except OSError: pass
+" "$T"
+rmdirs() { trail | jq -s --argjson u $AGENT '[.[] | select(.op == "rmdir" and .uid == $u and .result != "ok") | (.count // 1)] | add'; }
+# The fold writes its count once its one-second window is over.
+check "every one of 3,000 failed rmdirs is counted in the trail" wait_for test "$(rmdirs)" = 3000
+after=$(cat "$SEG"/*.log | wc -c)
+check "and they grow it by under 64 KiB ($((after - before)) bytes)" test $((after - before)) -lt 65536
+
 [ "$FAILED" -eq 0 ] || trail | jq -c 'select(.result == "denied") | [.op, .uid, .path]' | tail -30
 umount_fs
 finish

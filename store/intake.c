@@ -84,13 +84,23 @@ parse_object(const char *json, size_t len, char *err, size_t errlen)
 	json_set_alloc_funcs(malloc, wiping_free);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
+		/*
+		 * jansson's text quotes the input "near" the error, which may
+		 * be a sealed value (a password with a NUL in it): the message
+		 * ends up in a front end's logs, so it names only the place.
+		 */
+		char *near = strstr(je.text, " near ");
+
+		if (near != NULL)
+			*near = '\0';
 		/* jansson says "unable to decode byte 0xff": name it. */
 		if (json_error_code(&je) == json_error_invalid_utf8)
-			fail(err, errlen, "invalid UTF-8 at line %d, column %d: "
-			     "%s", je.line, je.column, je.text);
+			fail(err, errlen, "invalid UTF-8 at line %d, column %d",
+			     je.line, je.column);
 		else
 			fail(err, errlen, "invalid JSON at line %d, column %d: "
 			     "%s", je.line, je.column, je.text);
+		sodium_memzero(&je, sizeof(je));
 		return NULL;
 	}
 	if (!json_is_object(root)) {

@@ -349,6 +349,40 @@ START_TEST(ticket_refused)
 }
 END_TEST
 
+/*
+ * The error of a refused ticket never quotes a value: it goes to the front
+ * end's logs.  jansson's own text quotes the input near the error.
+ */
+START_TEST(ticket_error_quotes_no_value)
+{
+	static const char *const bad[] = {
+		"{\"username\":\"a\",\"subject\":\"s\",\"authorizations\":"
+		"[{\"account\":\"x\",\"password\":\"SECRETPW\\u0000x\","
+		"\"expires\":\"2099-01-01T00:00:00Z\"}]}",
+		"{\"username\":\"a\",\"subject\":\"s\",\"confidential\":"
+		"\"CARD 1234 \xff\"}",
+		"{\"username\":\"a\",\"subject\":\"s\",\"confidential\":"
+		"\"CARD 1234 \"x}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint8_t *rec = NULL;
+		size_t reclen = 0;
+		char err[512] = "";
+
+		ck_assert_int_eq(ts_intake_ticket(pk(), ID, bad[i],
+		                                  strlen(bad[i]), T0, &rec,
+		                                  &reclen, err, sizeof(err)),
+		                 -EINVAL);
+		ck_assert_msg(strstr(err, "SECRETPW") == NULL &&
+		              strstr(err, "CARD") == NULL,
+		              "input %zu: the error quotes a value: %s", i, err);
+		ck_assert_msg(strstr(err, "line 1") != NULL,
+		              "input %zu: the error names no place: %s", i, err);
+	}
+}
+END_TEST
+
 START_TEST(ticket_bad_id_refused)
 {
 	static const char json[] = "{" BASE "}";
@@ -862,6 +896,7 @@ intake_suite(void)
 	tcase_set_timeout(tk, 60);
 	tcase_add_test(tk, ticket_full);
 	tcase_add_test(tk, ticket_minimal);
+	tcase_add_test(tk, ticket_error_quotes_no_value);
 	tcase_add_test(tk, ticket_value_at_limit);
 	tcase_add_loop_test(tk, ticket_refused, 0, NTICKET_REFUSALS);
 	tcase_add_test(tk, ticket_bad_id_refused);

@@ -29,6 +29,9 @@
 #include "store/util.h"
 
 #define ACL_NAME "system.posix_acl_access"
+/* Named entries in one page (4096 bytes: a 4-byte header, 8 a entry, four
+ * of them the owner, group, mask and other): 507 uids. */
+#define TS_FS_ACL_UIDS_MAX ((4096 - 4) / 8 - 4)
 #define CONFIG_MAX (1u << 20)
 
 /* A directory listing, taken at opendir so offsets stay stable. */
@@ -314,6 +317,16 @@ ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");	/* -ENOMEM says none */
 		rc = ts_access_parse((const char *)text, len, &acc, err, errlen);
 		free(text);
+	}
+	/* The kernel fetches an ACL into one page: beyond that every path
+	 * would fail (E2BIG) for everyone.  Refused like a bad file. */
+	if (rc == 0 && ts_access_count(acc) > TS_FS_ACL_UIDS_MAX) {
+		snprintf(err, errlen, "%zu uids listed; at most %d fit the "
+		         "kernel's ACL", ts_access_count(acc),
+		         TS_FS_ACL_UIDS_MAX);
+		rc = -E2BIG;
+		ts_access_free(acc);
+		acc = NULL;
 	}
 	if (acls_build(acc, fs->owner, &s) < 0) {
 		if (rc == 0) {

@@ -235,6 +235,26 @@ i2=$(ag stat -c %i "$T/messages/m2")
 # number may still be out when m2 is created (it is kept spare then).
 check "40 touches used no item number ($i1 -> $i2)" test $((i2 - i1)) -le 32
 
+# --- 8. a whitelist larger than the kernel's ACL page fails closed ---
+wl_n() {	# wl_n N: the agent and N - 1 more readers
+	{ echo "$AGENT agent"; seq 70001 $((70000 + $1 - 1)) | sed 's/$/ reader/'; } > "$STORE/wl.new"
+	mv "$STORE/wl.new" "$STORE/whitelist"
+}
+lists_ok() { as $AGENT ls "$MNT/tickets" >/dev/null 2>&1; }
+refused_now() { ! lists_ok; }
+wl_n 507
+check "507 listed uids: the agent lists tickets" wait_for lists_ok
+wl_n 508
+check "508 listed uids: refused, nobody has a role" wait_for refused_now
+check "and the daemon says why" wait_for grep -q "508 uids listed; at most 507" "$LOG"
+cat > "$STORE/wl.new" <<WL
+$AGENT   agent
+$READER  reader
+$AUDITOR auditor
+WL
+mv "$STORE/wl.new" "$STORE/whitelist"
+check "a whitelist that fits applies again" wait_for lists_ok
+
 # --- 7. an agent's failing loop cannot fill the trail either ---
 before=$(cat "$SEG"/*.log | wc -c)
 as $AGENT $PY -c "

@@ -358,6 +358,18 @@ ts_fs_reload_policy(struct ts_fs *fs, char *err, size_t errlen)
 	if ((rc = read_config(fs->cfg.policy_path, &text, &len, err,
 	                      errlen)) < 0)
 		return rc;
+	/*
+	 * A file caught while it is written in place can end in a line that
+	 * parses and says less than the writer meant ("ticket processed" of
+	 * "ticket processed+30d"), and a policy removes data for good: a last
+	 * line without its newline is taken for a file still being written.
+	 */
+	if (len > 0 && text[len - 1] != '\n') {
+		snprintf(err, errlen, "the last line has no newline: the file "
+		         "may be being written (replace it with mv)");
+		free(text);
+		return -EINVAL;
+	}
 	rc = ts_policy_parse((const char *)text, len, &p, err, errlen);
 	free(text);
 	if (rc < 0)

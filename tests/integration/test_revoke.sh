@@ -255,6 +255,20 @@ WL
 mv "$STORE/wl.new" "$STORE/whitelist"
 check "a whitelist that fits applies again" wait_for lists_ok
 
+# --- 9. a policy caught half-written removes nothing it should not ---
+ID3=$(echo '{"username":"dora","subject":"kept 30 days once processed"}' | "$TICKETCTL" submit "$STORE")
+wait_for as $AGENT test -d "$MNT/tickets/$ID3"
+as $AGENT sh -c "echo processed > '$MNT/tickets/$ID3/status'"
+cp "$STORE/policy" "$WORK/policy.orig"
+( grep -v '^ticket' "$WORK/policy.orig"; printf 'ticket processed'; sleep 1.5; printf '+30d\n' ) > "$STORE/policy" &
+WRITER=$!
+check "a policy whose last line has no newline yet is refused" wait_for grep -q "the last line has no newline" "$LOG"
+check "so the processed ticket is still there" as $AGENT test -d "$MNT/tickets/$ID3"
+wait $WRITER
+check "and in the store" test -e "$STORE/tickets/$ID3"
+check "once the line is whole the policy loads" wait_for sh -c "tail -n 3 '$LOG' | grep -q 'policy .* loaded'"
+check "and the ticket stays (processed+30d)" as $AGENT test -d "$MNT/tickets/$ID3"
+
 # --- 7. an agent's failing loop cannot fill the trail either ---
 before=$(cat "$SEG"/*.log | wc -c)
 as $AGENT $PY -c "

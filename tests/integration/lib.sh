@@ -107,9 +107,10 @@ FORKED_STATUS=
 forked() {
 	local out fd rc
 	FORKED_STATUS=$WORK/forked.$RANDOM.status
+	printf '%s\0' "$@" > "$FORKED_STATUS.args"
 	exec {out}>&1
 	san_opts
-	exec {fd}< <(ASAN_OPTIONS=$SAN_ASAN UBSAN_OPTIONS=$SAN_UBSAN python3 "$LIBDIR/reaper.py" "$FORKED_STATUS" "$@" 3>&1 1>&$out)
+	exec {fd}< <(ASAN_OPTIONS=$SAN_ASAN UBSAN_OPTIONS=$SAN_UBSAN python3 "$LIBDIR/reaper.py" "$FORKED_STATUS" "$FORKED_STATUS.args" 3>&1 1>&$out)
 	read -r rc <&$fd || rc=255
 	exec {fd}<&- {out}>&-
 	return "$rc"

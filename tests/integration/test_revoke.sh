@@ -103,7 +103,8 @@ check "for the auditor too" wait_revoked $AUDITOR
 ID2=$(echo '{"username":"carol","subject":"after the revocation"}' | "$TICKETCTL" submit "$STORE")
 wait_for as $READER test -d "$MNT/tickets/$ID2"
 touch "$GO"
-wait $AGH $AUH
+wait $AGH; rc_agh=$?; wait $AUH; rc_auh=$?
+check "the holders ran to their end (exit 0, exit 0)" test "$rc_agh $rc_auh" = "0 0"
 out=$(cat "$WORK/agh.out")
 aout=$(cat "$WORK/auh.out")
 echo "# agent's holder: $(echo $out)"; echo "# auditor's holder: $(echo $aout)"
@@ -185,7 +186,8 @@ check "a passed status writer writes nothing for the unlisted uid" grep -qx "pas
 touch "$STORE/whitelist"
 sleep 1.2
 touch "$GO.p"
-wait $RCV $SENDER
+wait $RCV; rc_rcv=$?; wait $SENDER; rc_snd=$?
+check "the receiver and the sender ran to their end (exit 0, exit 0)" test "$rc_rcv $rc_snd" = "0 0"
 rest=$(cat "$WORK/rcv.out")
 check "a passed sealed descriptor reads nothing after a whitelist change" grep -qx "passed-email EACCES" <<<"$rest"
 check "a passed directory lists nothing after a whitelist change" grep -qx "passed-dir EACCES" <<<"$rest"

@@ -24,6 +24,7 @@ cleanup() {
 		fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 	fi
 	[ -n "${DAEMON_PID:-}" ] && kill "$DAEMON_PID" 2>/dev/null
+	[ -n "${FG_PID:-}" ] && kill "$FG_PID" 2>/dev/null
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -55,6 +56,10 @@ err_of() {
 expect_err() {
 	local u=$1 text=$2 what=$3; shift 3
 	local out
+	if [ -z "$text" ]; then
+		fail "$what (expect_err needs the expected error text)"
+		return
+	fi
 	if out=$(as "$u" "$@" 2>&1); then
 		fail "$what (succeeded: $out)"
 	elif [[ $out == *"$text"* ]]; then
@@ -82,20 +87,92 @@ $AUDITOR auditor
 WL
 }
 
+# Every daemon the helpers below start sends its sanitizer reports (ASan,
+# UBSan; with the options the caller set) to $WORK/san.PID, which `finish`
+# fails on; umount_fs fails the test unless the daemon exits 0 within
+# $DAEMON_EXIT_S seconds of the unmount, or if a foreground daemon's log
+# holds a report (GCC's UBSan, built not to recover, ignores log_path and
+# writes to stderr; it exits 1, halt_on_error).
+DAEMON_EXIT_S=10
+LIBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+san_opts() {
+	SAN_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/san"
+	SAN_UBSAN="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1:log_path=$WORK/san"
+}
+
+# forked COMMAND...: runs a command that forks the daemon (ticketfs
+# without -f, mount(8)) under reaper.py, which keeps the daemon its child:
+# returns the command's exit status; umount_fs then checks the daemon's.
+FORKED_STATUS=
+forked() {
+	local out fd rc
+	FORKED_STATUS=$WORK/forked.$RANDOM.status
+	printf '%s\0' "$@" > "$FORKED_STATUS.args"
+	exec {out}>&1
+	san_opts
+	exec {fd}< <(ASAN_OPTIONS=$SAN_ASAN UBSAN_OPTIONS=$SAN_UBSAN python3 "$LIBDIR/reaper.py" "$FORKED_STATUS" "$FORKED_STATUS.args" 3>&1 1>&$out)
+	read -r rc <&$fd || rc=255
+	exec {fd}<&- {out}>&-
+	return "$rc"
+}
+
+# mount_fs [OPTIONS]: the daemon as a user starts it (it forks; mounted
+# on return).
 mount_fs() {
-	"$TICKETFS" "$STORE" "$MNT" -o key="$KEY" "$@"
+	forked "$TICKETFS" "$STORE" "$MNT" -o key="$KEY" "$@"
 }
 
 # mount_fg [OPTIONS]: the daemon in the foreground, its log in $LOG.
 LOG=$WORK/daemon.log
+FG_PID= FG_LOG0=0
+SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|Sanitizer has encountered a fatal error'
 mount_fg() {
-	"$TICKETFS" "$STORE" "$MNT" -o key="$KEY" -f "$@" 2>>"$LOG" &
+	san_opts
+	ASAN_OPTIONS=$SAN_ASAN UBSAN_OPTIONS=$SAN_UBSAN \
+		"$TICKETFS" "$STORE" "$MNT" -o key="$KEY" -f "$@" 2>>"$LOG" &
 	DAEMON_PID=$!
+	FG_PID=$DAEMON_PID
+	FG_LOG0=$(wc -l < "$LOG")
 	wait_for mountpoint -q "$MNT"
 }
 
-# Unmounts, then waits (up to 3 s) for the daemon to exit: it saves the
-# index snapshot after the unmount.
+# daemon_exit WHAT: the daemon started last by mount_fs, mount_fg or
+# forked exits 0 within $DAEMON_EXIT_S s; a FAIL naming WHAT otherwise.
+daemon_exit() {
+	local what=$1 rc st san
+	if [ -n "$FG_PID" ]; then
+		if ! wait_within "$DAEMON_EXIT_S" sh -c "! kill -0 $FG_PID"; then
+			fail "$what: the daemon did not exit within $DAEMON_EXIT_S s"
+			kill -9 "$FG_PID" 2>/dev/null
+		fi
+		wait "$FG_PID"; rc=$?
+		[ "$DAEMON_PID" = "$FG_PID" ] && DAEMON_PID=
+		FG_PID=
+		[ $rc -eq 0 ] || fail "$what: the daemon exited with status $rc"
+		san=$(tail -n +$(( FG_LOG0 + 1 )) "$LOG" | grep -E -m 3 "$SAN_RE")
+		[ -z "$san" ] || fail "$what: the daemon's log holds a sanitizer report: $san"
+	elif [ -n "$FORKED_STATUS" ]; then
+		if ! wait_within "$DAEMON_EXIT_S" grep -qx done "$FORKED_STATUS"; then
+			fail "$what: the daemon did not exit within $DAEMON_EXIT_S s"
+		else
+			while read -r _ st; do
+				[ "$st" -eq 0 ] || fail "$what: the daemon exited with status $st"
+			done < <(grep -v '^done$' "$FORKED_STATUS")
+		fi
+		FORKED_STATUS=
+	fi
+}
+
+# daemon_forget: the last daemon's exit is not checked (it was killed).
+daemon_forget() {
+	[ -n "$FG_PID" ] && wait "$FG_PID" 2>/dev/null
+	[ "$DAEMON_PID" = "$FG_PID" ] && DAEMON_PID=
+	FG_PID= FORKED_STATUS=
+}
+
+# Unmounts, then checks the daemon's exit (daemon_exit): it saves the
+# index snapshot after the unmount.  A daemon started otherwise (tools/)
+# is waited for up to 3 s.
 umount_fs() {
 	local i
 	for i in 1 2 3 4 5; do
@@ -106,17 +183,30 @@ umount_fs() {
 		echo "umount_fs: $MNT busy; lazy unmount" >&2
 		umount -l "$MNT"
 	fi
-	wait_for sh -c "! pgrep -f -- '$TICKETFS $STORE ' >/dev/null"
+	if [ -n "$FG_PID$FORKED_STATUS" ]; then
+		daemon_exit "unmount"
+	else
+		wait_for sh -c "! pgrep -f -- '$TICKETFS $STORE ' >/dev/null"
+	fi
 }
 
-# wait_for COMMAND...: retries for up to 3 s.
-wait_for() {
-	local i
-	for i in $(seq 30); do
+# wait_within SECONDS COMMAND...: retries the command every 50 ms until it
+# succeeds, for up to SECONDS (a decimal) after the first try.
+wait_within() {
+	local end now
+	end=$(( ${EPOCHREALTIME/./} + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1000000 }') ))
+	shift
+	while :; do
 		"$@" 2>/dev/null && return 0
-		sleep 0.1
+		now=${EPOCHREALTIME/./}
+		[ "$now" -lt "$end" ] || return 1
+		sleep 0.05
 	done
-	return 1
+}
+
+# wait_for COMMAND...: retries for up to 3 s (no deadline of the README).
+wait_for() {
+	wait_within 3 "$@"
 }
 
 # store_digest: every file, mode and content of the store, for "unchanged".
@@ -126,6 +216,11 @@ store_digest() {
 }
 
 finish() {
+	local f
+	for f in "$WORK"/san.*; do
+		[ -e "$f" ] || continue
+		fail "sanitizer report in $f: $(head -n 5 "$f" | tr '\n' ' ')"
+	done
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 	exit $?

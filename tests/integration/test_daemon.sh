@@ -35,10 +35,10 @@ expect_fail "no key" "no key option is refused" "$TICKETFS" "$STORE" "$MNT"
 expect_fail "does not belong" "another store's key is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$WORK/other.key"
 expect_fail "unknown option" "an unknown option is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY",frobnicate
 expect_fail "invalid parameter" "a cache size that is no number is refused" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY",cache=lots
-"$TICKETFS" "$STORE" "$MNT" -o key="$KEY",cache=0,prefetch=0
+forked "$TICKETFS" "$STORE" "$MNT" -o key="$KEY",cache=0,prefetch=0
 expect_out $AGENT "dave@example.com" "without cache and prefetch it serves" cat "$MNT/tickets/$ID/email"
 umount_fs
-"$TICKETFS" "$STORE" "$MNT" -o key="$KEY",cache=1,prefetch=4
+forked "$TICKETFS" "$STORE" "$MNT" -o key="$KEY",cache=1,prefetch=4
 for i in 1 2 3; do
 	expect_out $AGENT "dave@example.com" "a tiny cache and 4 prefetchers serve (read $i)" cat "$MNT/tickets/$ID/email"
 done
@@ -59,27 +59,27 @@ umount_fs
 expect_fail "cannot open store" "a missing store is refused" "$TICKETFS" "$WORK/nostore" "$MNT" -o key="$KEY"
 
 # Options before or after the positional arguments; ready on return.
-"$TICKETFS" -o key="$KEY" "$STORE" "$MNT"
+forked "$TICKETFS" -o key="$KEY" "$STORE" "$MNT"
 check "options first: mounted on return" mountpoint -q "$MNT"
 expect_out $AGENT "disk full" "options first: serves at once" cat "$MNT/tickets/$ID/subject"
 umount_fs
-"$TICKETFS" "$STORE" "$MNT" -o ro,key="$KEY"
+forked "$TICKETFS" "$STORE" "$MNT" -o ro,key="$KEY"
 check "fstab order with ro: mounted on return" mountpoint -q "$MNT"
 expect_out $AGENT "disk full" "fstab order: serves at once" cat "$MNT/tickets/$ID/subject"
 umount_fs
 # mount(8) through mount.fuse3, as an fstab line does (the program by path).
-if mount -t fuse "$TICKETFS#$STORE" "$MNT" -o key="$KEY"; then
+if forked mount -t fuse "$TICKETFS#$STORE" "$MNT" -o key="$KEY"; then
 	expect_out $AGENT "disk full" "mount(8) through mount.fuse3 works" cat "$MNT/tickets/$ID/subject"
 	check "mount(8) shows the store as the source" grep -q "^ticketfs:$STORE $MNT fuse.ticketfs" /proc/mounts
 	umount "$MNT"
-	wait_for sh -c "! pgrep -f '^$TICKETFS $STORE' >/dev/null"
+	daemon_exit "mount(8)"
 else
 	fail "mount(8) through mount.fuse3 works"
 fi
 
 # Hardening: no core dumps, the key in locked memory.
 mount_fs
-PID=$(pgrep -nf "ticketfs $STORE $MNT")
+PID=$(pgrep -nf "^$TICKETFS $STORE $MNT")
 check "the daemon runs in the background" test -n "$PID"
 check "core dumps are off" grep -Eq '^Max core file size +0 +0' "/proc/$PID/limits"
 if ldd "$TICKETFS" | grep -q libasan; then
@@ -93,12 +93,14 @@ check "allow_other is implied" grep -q "$MNT .*allow_other" /proc/mounts
 kill -TERM "$PID"
 check "SIGTERM unmounts" wait_for sh -c "! mountpoint -q '$MNT'"
 check "SIGTERM ends the daemon" wait_for sh -c "! kill -0 $PID"
+daemon_exit "SIGTERM"
 
 # kill -9: the mount goes stale; after cleanup a new mount serves it all.
 mount_fs
-PID=$(pgrep -nf "ticketfs $STORE $MNT")
+PID=$(pgrep -nf "^$TICKETFS $STORE $MNT")
 kill -9 "$PID"
-sleep 0.2
+wait_for sh -c "! kill -0 $PID"
+daemon_forget
 fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
 mount_fs
 expect_out $AGENT "dave@example.com" "after kill -9 and remount the data is there" cat "$MNT/tickets/$ID/email"
@@ -128,7 +130,7 @@ check "the wrapped key file holds no raw key" sh -c "! grep -q 'TKFSSK' '$WORK/p
 expect_fail "needs a passphrase" "a wrapped key without passphrase is refused" \
 	sh -c "'$TICKETFS' '$WORK/ps' '$MNT' -o key='$WORK/ps.key' </dev/null"
 expect_fail "wrong passphrase" "a wrong passphrase is refused" "$TICKETFS" "$WORK/ps" "$MNT" -o key="$WORK/ps.key",passfile="$WORK/badpass"
-"$TICKETFS" "$WORK/ps" "$MNT" -o key="$WORK/ps.key",passfile="$WORK/pass"
+forked "$TICKETFS" "$WORK/ps" "$MNT" -o key="$WORK/ps.key",passfile="$WORK/pass"
 check "the right passphrase mounts" mountpoint -q "$MNT"
 umount_fs
 check "fsck --key takes a passphrase file" "$TICKETCTL" fsck "$WORK/ps" --key "$WORK/ps.key" --passphrase-file "$WORK/pass"

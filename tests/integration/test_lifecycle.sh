@@ -13,6 +13,36 @@ authorization  processed, expired
 ticket         processed+3s
 POL
 submit() { "$TICKETCTL" submit "$STORE"; }
+now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+# sleep_until MS: sleeps until the epoch time MS (milliseconds).
+sleep_until() {
+	local d=$(( $1 - $(now_ms) ))
+	[ $d -le 0 ] || sleep "$(awk -v d=$d 'BEGIN { printf "%.3f", d / 1000 }')"
+}
+# there_before DEADLINE WHAT COMMAND...: 400 ms before DEADLINE (epoch ms)
+# the command (as the agent) succeeds, and it returned before DEADLINE.
+there_before() {
+	local dl=$1 what=$2 t; shift 2
+	sleep_until $(( dl - 400 ))
+	if as $AGENT "$@" >/dev/null 2>&1; then
+		t=$(now_ms)
+		if [ "$t" -lt "$dl" ]; then pass "$what ($(( dl - t )) ms before its deadline)"
+		else fail "$what (checked $(( t - dl )) ms too late to tell)"; fi
+	else
+		fail "$what ($(( dl - $(now_ms) )) ms before its deadline: gone)"
+	fi
+}
+# gone_after DEADLINE WHAT PATH: by 200 ms after DEADLINE, stat of PATH (as
+# the agent) fails with ENOENT.
+gone_after() {
+	local dl=$1 what=$2 path=$3
+	sleep_until "$dl"
+	if wait_within 0.2 sh -c "setpriv --reuid=$AGENT --regid=$AGENT --clear-groups stat '$path' 2>&1 >/dev/null | grep -q 'No such file or directory'"; then
+		pass "$what ($(( $(now_ms) - dl )) ms after its deadline)"
+	else
+		fail "$what (at $(( $(now_ms) - dl )) ms after its deadline: $(err_of $AGENT stat "$path"))"
+	fi
+}
 full='{"username":"alice","subject":"s","description":"d","email":"a@example.com","mobile":"+1 555","confidential":"card 1","authorizations":[{"account":"acc","password":"pw","resource":"r","expires":"2099-01-01T00:00:00Z"}]}'
 ID=$(echo "$full" | submit)
 mount_fg || { echo "mount failed"; exit 1; }
@@ -36,7 +66,7 @@ expect_out $READER "We are on it." "and it is unchanged" cat "$T/messages/reply-
 expect_err $AGENT "Invalid argument" "a bad message name is refused" sh -c "echo x > '$T/messages/bad name'"
 ag touch "$T/messages/empty" 2>/dev/null
 check "but an empty file never becomes a message" ag sh -c "! test -e '$T/messages/empty'"
-expect_err $AGENT "" "a file outside messages/ is refused" sh -c "echo x > '$T/newfield'"
+expect_err $AGENT "Operation not permitted" "a file outside messages/ is refused" sh -c "echo x > '$T/newfield'"
 check "messages appear in listings" test "$(ag ls "$T/messages" | tr '\n' ' ')" == "reply-1 reply-2 "
 
 # --- status moves ---
@@ -65,7 +95,9 @@ expect_out $AGENT "processing" "and status is unchanged" cat "$T/status"
 rec_before=$(stat -c %s "$STORE/tickets/$ID")
 
 # --- processing removes what the policy ties to it, at once ---
+tp0=$(now_ms)
 check "processing -> processed" ag sh -c "echo processed > '$T/status'"
+tp1=$(now_ms)
 for f in email mobile confidential authorizations/a1; do
 	check "processing removed $f at once" ag sh -c "! test -e '$T/$f'"
 done
@@ -74,37 +106,59 @@ for f in subject description username messages/reply-1; do
 done
 check "the record shrank in the store at once" test "$(stat -c %s "$STORE/tickets/$ID")" -lt "$rec_before"
 expect_err $AGENT "Operation not permitted" "processed -> processing fails" bash -c "echo processing > '$T/status'"
-# ticket processed+3s: the whole ticket goes.
-check "the processed ticket goes 3 s later" wait_for ag sh -c "! test -e '$T'"
-check "and its record leaves the store within 2 s" wait_for sh -c "! test -e '$STORE/tickets/$ID'"
+# ticket processed+3s: the whole ticket goes, not before.
+there_before $(( tp0 + 3000 )) "the processed ticket is there until 3 s later" cat "$T/subject"
+gone_after $(( tp1 + 3000 )) "the processed ticket goes 3 s later: ENOENT" "$T"
+check "and its record leaves the store within 2 s" wait_within 2 sh -c "! test -e '$STORE/tickets/$ID'"
 
-# --- email 4 s after submission; a descriptor opened before fails after ---
-ID2=$(echo '{"username":"bob","subject":"s2","email":"b@example.com","authorizations":[{"account":"x","password":"secret-pw","expires":"'"$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)"'"}]}' | submit)
+# --- email 4 s after submission; an authorization at its expires; a
+# descriptor opened before the deadline reads before it, fails after ---
+EXP=$(( $(date +%s) + 4 ))
+ts0=$(now_ms)
+ID2=$(echo '{"username":"bob","subject":"s2","email":"b@example.com","authorizations":[{"account":"x","password":"secret-pw","expires":"'"$(date -u -d "@$EXP" +%Y-%m-%dT%H:%M:%SZ)"'"}]}' | submit)
+ts1=$(now_ms)
 T2=$MNT/tickets/$ID2
-check "new ticket visible" wait_for ag test -e "$T2/email"
+check "new ticket visible within 1 s" wait_within 1.2 ag test -e "$T2/email"
 ag ls -lR "$T2" >/dev/null	# the kernel caches entries and attributes
-# A directory opened before the expiry and read after it lists without it.
 ag /usr/bin/python3 -c "
 import os, sys, time
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
-time.sleep(4.5)
-print(' '.join(sorted(os.listdir(fd))))
-" "$T2/authorizations" > "$WORK/latedir" 2>&1 &
-latedir=$!
-ag sh -c "exec 3< '$T2/authorizations/a1/password'; sleep 4; cat <&3" >"$WORK/late" 2>&1; rc=$?
-wait $latedir
-check "a directory opened before expiry lists without it after" test -z "$(cat "$WORK/latedir")"
-check "a read on a descriptor opened before expiry fails after it" test $rc -ne 0
-check "and returns nothing of it" sh -c "! grep -q secret-pw '$WORK/late'"
+exp = int(sys.argv[3]) * 1000
+def now(): return time.time() * 1000
+def until(ms):
+    if ms > now(): time.sleep((ms - now()) / 1000)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+dfd = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
+print('opened_ms_before', int(exp - now()))
+until(exp - 400)
+print('read_before', os.pread(fd, 100, 0).decode().strip())
+print('list_before', ' '.join(sorted(os.listdir(dfd))))
+print('checked_ms_before', int(exp - now()))
+until(exp + 200)
+try: print('read_after', os.pread(fd, 100, 0).decode().strip())
+except OSError as e: print('read_after', os.strerror(e.errno))
+print('list_after', ' '.join(sorted(os.listdir(dfd))))
+" "$T2/authorizations/a1/password" "$T2/authorizations" $EXP > "$WORK/late" 2>&1 &
+late=$!
+there_before $(( ts0 + 4000 )) "the email is there until 4 s after submission" cat "$T2/email"
+gone_after $(( ts1 + 4000 )) "the email goes 4 s after submission: ENOENT" "$T2/email"
+wait $late; rc=$?
+late_val() { sed -n "s/^$1 //p" "$WORK/late"; }
+check "the expiry reader ran (exit 0)" test $rc -eq 0
+check "its descriptors were opened before the deadline" test "$(late_val opened_ms_before)" -gt 0
+check "its checks before the deadline were made before it" test "$(late_val checked_ms_before)" -gt 0
+check "a descriptor opened before expiry reads the value before it" test "$(late_val read_before)" = secret-pw
+check "a directory opened before expiry lists it before" test "$(late_val list_before)" = a1
+check "a read on that descriptor after expiry fails with ENOENT" test "$(late_val read_after)" = "No such file or directory"
+check "and returns nothing of it" sh -c "! grep -q 'read_after secret-pw' '$WORK/late'"
+check "the directory opened before expiry lists without it after" grep -qx 'list_after ' "$WORK/late"
 check "the expired authorization is absent from listings" sh -c "test -z \"\$(setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls '$T2/authorizations')\""
 expect_err $AGENT "No such file" "and from lookups, cached or not" stat "$T2/authorizations/a1/password"
-check "email goes 4 s after submission" wait_for ag sh -c "! test -e '$T2/email'"
 check "subject stays" ag test -e "$T2/subject"
 
 # --- deletion on request ---
 ID3=$(echo "$full" | submit)
 T3=$MNT/tickets/$ID3
-wait_for ag test -d "$T3"
+check "(ticket 3 visible within 1 s)" wait_within 1.2 ag test -d "$T3"
 check "rm of a field" ag rm "$T3/mobile"
 check "the field is gone" ag sh -c "! test -e '$T3/mobile'"
 check "rm -r of an authorization (cancelled)" ag rm -r "$T3/authorizations/a1"
@@ -120,7 +174,7 @@ check "and from the store" sh -c "! test -e '$STORE/tickets/$ID3'"
 for order in status-first depth-first find-delete; do
 	id=$(echo "$full" | submit)
 	d=$MNT/tickets/$id
-	wait_for ag test -d "$d"
+	check "(ticket $order visible within 1 s)" wait_within 1.2 ag test -d "$d"
 	ag sh -c "echo m > '$d/messages/m1'"
 	case $order in
 	status-first) ag sh -c "rm '$d/status' '$d/created' && rm -r '$d'" ;;
@@ -133,27 +187,28 @@ for order in status-first depth-first find-delete; do
 done
 
 # --- deadlines survive a restart ---
-ID4=$(echo '{"username":"carol","subject":"s4","authorizations":[{"account":"x","password":"y","expires":"'"$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)"'"}]}' | submit)
-wait_for ag test -d "$MNT/tickets/$ID4/authorizations/a1"
-umount_fs; wait $DAEMON_PID
-sleep 3
+EXP4=$(( $(date +%s) + 2 ))
+ID4=$(echo '{"username":"carol","subject":"s4","authorizations":[{"account":"x","password":"y","expires":"'"$(date -u -d "@$EXP4" +%Y-%m-%dT%H:%M:%SZ)"'"}]}' | submit)
+check "(ticket 4's authorization visible within 1 s)" wait_within 1.2 ag test -d "$MNT/tickets/$ID4/authorizations/a1"
+umount_fs
+sleep_until $(( EXP4 * 1000 + 500 ))
 rec=$(stat -c %s "$STORE/tickets/$ID4")
 mount_fg
 check "an item that expired while the daemon was down is never shown" ag sh -c "! test -e '$MNT/tickets/$ID4/authorizations/a1'"
 check "and was purged at startup" test "$(stat -c %s "$STORE/tickets/$ID4")" -lt "$rec"
 
 # --- the policy reloads; a bad one is refused ---
+check "(the subject is there before the policy change)" ag test -e "$MNT/tickets/$ID4/subject"
 echo "subject 1s" >> "$STORE/policy"
-check "a policy change takes effect (subject 1 s)" wait_for ag sh -c "! test -e '$MNT/tickets/$ID4/subject'"
+check "a policy change takes effect within 1 s (subject 1 s)" wait_within 1.2 ag sh -c "! test -e '$MNT/tickets/$ID4/subject'"
 echo "frobnicate 1s" >> "$STORE/policy"
-sleep 1
-check "a bad policy is refused, naming the line" grep -q 'policy .* refused.*line 8: unknown item "frobnicate"' "$LOG"
+check "a bad policy is refused within 1 s, naming the line" wait_within 1.2 grep -q 'policy .* refused.*line 8: unknown item "frobnicate"' "$LOG"
 
 # --- durability: what close() acknowledged survives kill -9 ---
 ID5=$(echo '{"username":"dan","subject":"s5"}' | submit)
-wait_for ag test -d "$MNT/tickets/$ID5"
+check "(ticket 5 visible within 1 s)" wait_within 1.2 ag test -d "$MNT/tickets/$ID5"
 ag sh -c "echo 'durable reply' > '$MNT/tickets/$ID5/messages/d1' && echo processing > '$MNT/tickets/$ID5/status'"
-kill -9 $DAEMON_PID; wait $DAEMON_PID 2>/dev/null
+kill -9 $DAEMON_PID; daemon_forget
 fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
 sed -i '/frobnicate/d' "$STORE/policy"
 mount_fg
@@ -165,6 +220,6 @@ check "remount: the expired email stays gone" ag sh -c "! test -e '$T2/email'"
 check "remount: the expired authorization stays gone" ag sh -c "! test -e '$T2/authorizations/a1'"
 check "remount: the deleted ticket stays gone" ag sh -c "! test -e '$T3'"
 check "remount: the policy-removed subject stays gone" ag sh -c "! test -e '$MNT/tickets/$ID4/subject'"
-umount_fs; wait $DAEMON_PID
+umount_fs
 check "fsck --key passes after all of it" "$TICKETCTL" fsck "$STORE" --key "$KEY"
 finish

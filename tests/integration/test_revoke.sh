@@ -106,7 +106,8 @@ wait_for as $READER test -d "$MNT/tickets/$ID2"
 # not become readable through the revoked agent's descriptor.
 expect_out $READER "alice@example.com" "a listed reader still reads email" cat "$T/email"
 touch "$GO"
-wait $AGH $AUH
+wait $AGH; rc_agh=$?; wait $AUH; rc_auh=$?
+check "the holders ran to their end (exit 0, exit 0)" test "$rc_agh $rc_auh" = "0 0"
 out=$(cat "$WORK/agh.out")
 aout=$(cat "$WORK/auh.out")
 echo "# agent's holder: $(echo $out)"; echo "# auditor's holder: $(echo $aout)"
@@ -190,7 +191,8 @@ check "a passed sealed descriptor reads nothing for the unlisted uid, though the
 touch "$STORE/whitelist"
 sleep 1.2
 touch "$GO.p"
-wait $RCV $SENDER
+wait $RCV; rc_rcv=$?; wait $SENDER; rc_snd=$?
+check "the receiver and the sender ran to their end (exit 0, exit 0)" test "$rc_rcv $rc_snd" = "0 0"
 rest=$(cat "$WORK/rcv.out")
 check "a passed sealed descriptor reads nothing after a whitelist change" grep -qx "passed-email EACCES" <<<"$rest"
 check "a passed directory lists nothing after a whitelist change" grep -qx "passed-dir EACCES" <<<"$rest"

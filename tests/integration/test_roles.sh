@@ -78,10 +78,10 @@ check "root's tar of the mount holds no plaintext" sh -c "! tar cf - -C '$MNT' .
 
 # Only agents write; the others are refused and nothing changes.
 for u in $READER $AUDITOR $STRANGER 0; do
-	expect_err $u "" "uid $u cannot write status" sh -c "echo processed > '$T/status'"
-	expect_err $u "" "uid $u cannot remove email" rm -f "$T/email"
-	expect_err $u "" "uid $u cannot add a message" sh -c "echo hi > '$T/messages/m1'"
-	expect_err $u "" "uid $u cannot remove a ticket" rm -rf "$T"
+	expect_err $u "Permission denied" "uid $u cannot write status" sh -c "echo processed > '$T/status'"
+	expect_err $u "Permission denied" "uid $u cannot remove email" rm -f "$T/email"
+	expect_err $u "Permission denied" "uid $u cannot add a message" sh -c "echo hi > '$T/messages/m1'"
+	expect_err $u "Permission denied" "uid $u cannot remove a ticket" rm -rf "$T"
 done
 expect_out $AGENT "open" "status unchanged" cat "$T/status"
 check "email still there" as $AGENT test -e "$T/email"
@@ -92,7 +92,7 @@ expect_err $AGENT "Operation not permitted" "agent cannot mkdir" mkdir "$T/x"
 expect_err $AGENT "Operation not permitted" "agent cannot symlink" ln -s /etc/passwd "$T/x"
 expect_err $AGENT "Operation not permitted" "agent cannot hard-link" ln "$T/email" "$T/messages/x"
 expect_err $AGENT "Permission denied" "agent cannot write a field (its bits say so)" sh -c "echo x > '$T/email'"
-expect_err $AGENT "" "agent cannot append to a field" sh -c "echo x >> '$T/subject'"
+expect_err $AGENT "Permission denied" "agent cannot append to a field" sh -c "echo x >> '$T/subject'"
 expect_err 0 "Permission denied" "root (not listed) cannot chmod" chmod 777 "$T/email"
 expect_err 0 "Permission denied" "root cannot write status" sh -c "echo processed > '$T/status'"
 expect_out $AGENT "open" "status still unchanged" cat "$T/status"

@@ -188,8 +188,11 @@ check "a passed status writer writes nothing for the unlisted uid" grep -qx "pas
 check "a passed sealed descriptor reads nothing for the unlisted uid, though the agent read it" grep -qx "passed-email-now EACCES" <<<"$half"
 # What the kernel serves from its caches (a listing) goes at the next
 # whitelist change: then every listing reaches the daemon.
+loads() { grep -c "whitelist .* loaded" "$LOG"; }
+n_loads=$(loads)
 touch "$STORE/whitelist"
-sleep 1.2
+reloaded() { [ "$(loads)" -gt "$n_loads" ]; }
+check "the touched whitelist reloads within a second" wait_within 1.2 reloaded
 touch "$GO.p"
 wait $RCV; rc_rcv=$?; wait $SENDER; rc_snd=$?
 check "the receiver and the sender ran to their end (exit 0, exit 0)" test "$rc_rcv $rc_snd" = "0 0"

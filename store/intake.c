@@ -95,8 +95,8 @@ parse_object(const char *json, size_t len, char *err, size_t errlen)
 			*near = '\0';
 		/* jansson says "unable to decode byte 0xff": name it. */
 		if (json_error_code(&je) == json_error_invalid_utf8)
-			fail(err, errlen, "invalid UTF-8 at line %d, column %d",
-			     je.line, je.column);
+			fail(err, errlen, "invalid UTF-8 at line %d, column %d: "
+			     "%s", je.line, je.column, je.text);
 		else
 			fail(err, errlen, "invalid JSON at line %d, column %d: "
 			     "%s", je.line, je.column, je.text);
@@ -137,7 +137,9 @@ take_string(json_t *obj, const char *what, const char *key, size_t max,
 	/* The newline the mount adds counts toward the limit. */
 	if (*len + ((*s)[*len - 1] != '\n') > max)
 		return fail(err, errlen, "%s\"%s\" is %zu bytes, over its limit "
-		            "of %zu", what, key, *len, max - 1);
+		            "of %zu (%zu with the final newline, which the "
+		            "mount adds if it is missing)", what, key, *len,
+		            max - 1, (size_t)max);
 	return 0;
 }
 

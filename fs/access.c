@@ -314,6 +314,18 @@ ts_access_acl_roles(const struct ts_access *acc, uid_t owner,
 	unsigned mask = 0;
 	size_t at = 4, named = 0;
 
+	/*
+	 * The owner (the daemon's uid) gets the union of what the roles get,
+	 * so the mode reads at a glance (dr-xr-x---+, not d---r-x---+) and a
+	 * copy a listed user takes with its modes (cp -a, rsync -a, tar x) is
+	 * readable by that user, its new owner.  What the owner may do is
+	 * not widened in effect: root passes the kernel's check anyway (DAC
+	 * override), and the daemon itself refuses every request of a uid
+	 * with no role.
+	 */
+	for (size_t i = 0; acc != NULL && i < acc->n; i++)
+		if (acc->v[i].uid != owner)
+			owner_perm |= perm_of(acc->v[i].roles, by_role);
 	if (cap >= 4)
 		ts_le32_put(buf, ACL_XATTR_VERSION);
 	at = put_entry(buf, cap, at, TAG_USER_OBJ, owner_perm, (uint32_t)-1);

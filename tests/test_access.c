@@ -411,6 +411,22 @@ struct entry {
 	uint32_t id;
 };
 
+/*
+ * The owner gets the union of what the named users get (fs/access.c): the
+ * USER_OBJ entry and the mode's owner bits the tables below give for the
+ * owner's own roles, widened so.
+ */
+static unsigned
+owner_union(const struct entry *want, size_t n)
+{
+	unsigned u = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (want[i].tag == ACL_USER)
+			u |= want[i].perm;
+	return u;
+}
+
 /* Builds the ACL and checks it is exactly `want` (n entries). */
 static void
 check_acl(const struct ts_access *acc, uid_t owner, unsigned roles,
@@ -433,14 +449,18 @@ check_acl(const struct ts_access *acc, uid_t owner, unsigned roles,
 		ck_assert_msg(ts_le16_get(e) == want[i].tag,
 		              "entry %zu: tag 0x%x, want 0x%x", i,
 		              ts_le16_get(e), want[i].tag);
-		ck_assert_msg(ts_le16_get(e + 2) == want[i].perm,
+		unsigned wp = want[i].perm | (want[i].tag == ACL_USER_OBJ ?
+		                              owner_union(want, n) : 0);
+
+		ck_assert_msg(ts_le16_get(e + 2) == wp,
 		              "entry %zu: perm %o, want %o", i,
-		              ts_le16_get(e + 2), want[i].perm);
+		              ts_le16_get(e + 2), wp);
 		ck_assert_msg(ts_le32_get(e + 4) == want[i].id,
 		              "entry %zu: id %u, want %u", i,
 		              ts_le32_get(e + 4), want[i].id);
 	}
 	ck_assert_int_eq(buf[len], 0xee);	/* nothing past the end */
+	want_mode |= owner_union(want, n) << 6;
 	ck_assert_msg(mode == want_mode, "mode %03o, want %03o", mode,
 	              want_mode);
 }
@@ -580,15 +600,19 @@ check_acl_roles(const struct ts_access *acc, uid_t owner,
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *e = buf + 4 + 8 * i;
 
+		unsigned wp = want[i].perm | (want[i].tag == ACL_USER_OBJ ?
+		                              owner_union(want, n) : 0);
+
 		ck_assert_msg(ts_le16_get(e) == want[i].tag &&
-		              ts_le16_get(e + 2) == want[i].perm &&
+		              ts_le16_get(e + 2) == wp &&
 		              ts_le32_get(e + 4) == want[i].id,
 		              "entry %zu: 0x%x %o %u, want 0x%x %o %u", i,
 		              ts_le16_get(e), ts_le16_get(e + 2),
-		              ts_le32_get(e + 4), want[i].tag, want[i].perm,
+		              ts_le32_get(e + 4), want[i].tag, wp,
 		              want[i].id);
 	}
 	ck_assert_int_eq(buf[len], 0xee);
+	want_mode |= owner_union(want, n) << 6;
 	ck_assert_msg(mode == want_mode, "mode %03o, want %03o", mode,
 	              want_mode);
 }
@@ -656,7 +680,7 @@ START_TEST(acl_small_buffer)
 
 	full = ts_access_acl(acc, 0, TS_RIGHT_SEALED, 4, NULL, 0, &mode);
 	ck_assert_uint_eq(full, 4 + 8 * 6);
-	ck_assert_uint_eq(mode, 0040);
+	ck_assert_uint_eq(mode, 0440);	/* the owner: the union, r */
 	for (size_t cap = 0; cap < full; cap++) {
 		memset(buf, 0xee, sizeof(buf));
 		ck_assert_uint_eq(ts_access_acl(acc, 0, TS_RIGHT_SEALED, 4, buf,

@@ -37,3 +37,9 @@ foreach(t ${TS_FUZZ_REPLAY})
            ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/regress/${t})
   set_tests_properties(fuzz_replay_${t} PROPERTIES TIMEOUT 300 LABELS unit)
 endforeach()
+# With no input at all (an empty directory) the replay fails, saying so.
+file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-empty)
+add_test(NAME fuzz_replay_none COMMAND sh -c
+  "out=$(\"$0\" \"$1\" 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && case $out in *'no inputs'*) ;; *) exit 1 ;; esac"
+  $<TARGET_FILE:fuzz_replay_record> ${CMAKE_CURRENT_BINARY_DIR}/fuzz-empty)
+set_tests_properties(fuzz_replay_none PROPERTIES LABELS unit)

@@ -4,7 +4,10 @@
 # policy reloads and expiries firing all the time, against a daemon built
 # with ThreadSanitizer or AddressSanitizer+UBSan.  Fails on any sanitizer
 # report (leaks included), any wrong answer seen by a worker, a failing
-# `ticketctl fsck --key` or `ticketctl audit verify`.  Run as root.
+# `ticketctl fsck --key` or `ticketctl audit verify`, and on too little
+# work verified: verified reads, late-descriptor and late-directory runs
+# and stable tickets seen each have a floor that grows with SECONDS (see
+# floor_check), printed in the summary.  Run as root.
 #
 #   tools/stress.sh [SECONDS] [BUILD_DIR...]
 #       SECONDS (default 60) of load against each build.  Without BUILD_DIR
@@ -62,6 +65,7 @@ w_flush() {
 	local k
 	for k in "${!C[@]}"; do echo "$ROLE $k ${C[$k]}"; done \
 		>"$OUT/stats.$WN.tmp" && mv -f "$OUT/stats.$WN.tmp" "$OUT/stats.$WN"
+	printf '%s\n' "${!SEEN[@]}" >"$OUT/seen.$WN"
 }
 running() { (( ${EPOCHREALTIME/./} < END_US )); }
 # Counts go to a file every 5 s, and at the end.
@@ -237,7 +241,7 @@ judge_time() {
 # judge_ok ID REST T0 CONTENT OP: a successful read.
 judge_ok() {
 	if ! judge_time "$1" "$2" "$3" "$5"; then cnt unverified; return; fi
-	verify "$1" "$2" "$4" || wrong "$5 $1/$2: $WHY"
+	if verify "$1" "$2" "$4"; then cnt verified; else wrong "$5 $1/$2: $WHY"; fi
 }
 # judge_err ID REST T1 ERRTEXT OP: a failed read (or lookup) of REST,
 # which ended at T1.  Readers and agents may see ENOENT (the item went),
@@ -286,6 +290,7 @@ pick_kind() {
 		tinfo "$ID" || continue
 		[ "$TKIND" = "$1" ] || continue
 		[ -z "${2:-}" ] || (( TK % NW == $2 )) || continue
+		[ "$1" = s ] && SEEN[$ID]=1	# stable tickets seen (a floor)
 		return 0
 	done
 	return 1
@@ -379,7 +384,7 @@ grep_judge() {	# PATH CONTENT T0 OP ERRED
 	cnt "$4-files"
 	# A file that went while grep read it may show a part: lines only.
 	if [ -n "$5" ]; then return; fi
-	verify "$id" "$rest" "$2" || wrong "$4 $id/$rest: $WHY"
+	if verify "$id" "$rest" "$2"; then cnt verified; else wrong "$4 $id/$rest: $WHY"; fi
 }
 
 # find over all tickets: sizes exact (known without decrypting), nothing
@@ -519,7 +524,7 @@ op_late_fd() {
 	cnt late-fd
 	mapfile -t r <<<"$res"
 	case ${r[0]:-} in
-	"r1 ok before") ;;
+	"r1 ok before") cnt late-fd-run ;;	# the floor counts these
 	*" after") cnt late-fd-skipped; return ;;	# too slow to get there in time
 	*) wrong "late-fd $ID/$rest: first read: ${r[0]:-}"; return ;;
 	esac
@@ -551,7 +556,7 @@ op_late_dir() {
 	' "$d" "$(( TE1 / U1 )).$(printf %06d $(( TE1 % U1 )))" "$LATE_SLACK" 2>&1)
 	cnt late-dir
 	case $res in
-	"opened before"*) ;;
+	"opened before"*) cnt late-dir-run ;;
 	*after*) cnt late-dir-skipped; return ;;
 	*) wrong "late-dir $ID/authorizations: $res"; return ;;
 	esac
@@ -593,6 +598,22 @@ w_reader() {
 		maybe_flush
 	done
 }
+
+# Descriptors and directories held across an expiry, one after the
+# other: the readers make few such runs (each waits for its deadline), and
+# the run's floor counts them.
+w_late() {
+	local a b
+	while running; do
+		a=$(stat_local late-fd-run) b=$(stat_local late-dir-run)
+		op_late_fd
+		op_late_dir
+		# No candidate (no stable ticket's a1 due 0.4-4 s from now): wait.
+		[ "$a$b" = "$(stat_local late-fd-run)$(stat_local late-dir-run)" ] && sleep 0.2
+		maybe_flush
+	done
+}
+stat_local() { echo "${C[$1]:-0}"; }
 
 # The auditor: lists and reads metadata, never a sealed value; reads the
 # trail, whose every line is whole, JSON, in sequence.
@@ -986,12 +1007,13 @@ w_config() {
 
 w_main() {	# ROLE NAME [ARG]
 	ROLE=$1 WN=$2
-	declare -gA C=() DESCS=()
+	declare -gA C=() DESCS=() SEEN=()
 	ERRF=$OUT/err.$WN TMPF=$OUT/tmp.$WN LIST=() LIST_AT=0 LISTED=() FLUSH_AT=0
 	RANDOM=$(( $$ ^ 10#${EPOCHREALTIME#*.} ))
 	: >"$ERRF"
 	case $ROLE in
 	agent|reader) w_reader ;;
+	late) w_late ;;
 	auditor) w_auditor ;;
 	stranger) w_stranger ;;
 	tempuid) w_tempuid ;;
@@ -1008,6 +1030,39 @@ w_main() {	# ROLE NAME [ARG]
 # san_grep FILES...: the lines that start a sanitizer report.
 san_grep() {
 	grep -h -E 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|Sanitizer has encountered a fatal error|ThreadSanitizer: (unexpected|FATAL)|^FATAL: ' "$@" 2>/dev/null
+}
+
+# stat_sum KEY: a worker count summed over all workers.
+stat_sum() {
+	cat "$OUT"/stats.* 2>/dev/null | awk -v k="$1" '$2 == k { n += $3 } END { print n + 0 }'
+}
+
+# floor_check SECONDS: prints each floor and what the run did; 1 if any
+# count is below its floor.  A floor is a rate a second times SECONDS, and
+# at least a minimum: a quarter of the worst of the 18 s runs measured on a
+# loaded 2-core machine (Release, ASan, TSan alike; README, Stress test).
+th() { sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1"; }	# 12345 -> 12,345
+floor_check() {
+	local secs=$1 rc=0 key got want
+	local -A rate=([verified]=25 [late-fd-run]=0.0625 [late-dir-run]=0.0625 [seen]=0.2)
+	local -A min=([verified]=100 [late-fd-run]=1 [late-dir-run]=1 [seen]=2)
+	local -A name=([verified]="verified reads" [late-fd-run]="late-descriptor runs"
+		[late-dir-run]="late-directory runs" [seen]="stable tickets seen")
+	for key in verified late-fd-run late-dir-run seen; do
+		want=$(awk -v r="${rate[$key]}" -v s="$secs" -v m="${min[$key]}" \
+			'BEGIN { w = int(r * s); print (w > m ? w : m) }')
+		if [ "$key" = seen ]; then
+			got=$(cat "$OUT"/seen.* 2>/dev/null | grep -v '^$' | sort -u | wc -l)
+		else
+			got=$(stat_sum "$key")
+		fi
+		if (( got >= want )); then
+			echo "stress: ${name[$key]} $(th "$got") >= floor $(th "$want")"
+		else
+			echo "stress: FLOOR: ${name[$key]} $(th "$got") < floor $(th "$want")"; rc=1
+		fi
+	done
+	return $rc
 }
 
 round() {	# BIN SECONDS
@@ -1119,6 +1174,7 @@ EOF
 		spawn $READER reader reader$i
 	done
 	for ((i = 0; i < NW; i++)); do spawn $AGENT writer writer$i $i; done
+	spawn $READER late late
 	spawn $AUDITOR auditor auditor
 	spawn $STRANGER stranger stranger
 	spawn $TEMPUID tempuid tempuid
@@ -1167,6 +1223,11 @@ EOF
 	"$TICKETCTL" fsck "$STORE" --key "$KEY" >"$OUT/fsck.txt" 2>&1 || { fsck=FAILED; fail=1; }
 	"$TICKETCTL" audit verify "$STORE" --key "$KEY" >"$OUT/audit-verify.txt" 2>&1 || { audit=FAILED; fail=1; }
 
+	# Floors on the work verified: a daemon that lists nothing, or answers
+	# too slowly for a check to run, must not pass for want of questions.
+	local floors
+	floors=$(floor_check "$secs") || fail=1
+
 	# Summary.
 	nwrong=$(cat "$OUT"/wrong.* 2>/dev/null | wc -l)
 	echo "stress: ran $(( elapsed / 1000 )).$(printf %03d $(( elapsed % 1000 ))) s ($san); operations by worker role:"
@@ -1190,6 +1251,7 @@ EOF
 		[ -e "$f" ] || continue
 		san_grep "$f" >/dev/null && { echo "--- $f"; head -60 "$f"; }
 	done
+	echo "$floors"
 	echo "stress: fsck --key: $fsck; audit verify: $audit; hangs: $hung; daemon exit: $drc"
 	[ "$fsck" = ok ] || sed 's/^/  /' "$OUT/fsck.txt" | head -20
 	[ "$audit" = ok ] || sed 's/^/  /' "$OUT/audit-verify.txt" | head -20

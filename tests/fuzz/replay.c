@@ -8,7 +8,8 @@
  *
  * Runs the target once on every file named, and on every regular file of
  * every directory named (in name order; dotfiles such as .keep skipped).
- * Exit 0 once all ran; 1 if an argument cannot be read.  A crashing input
+ * Exit 0 once all ran; 1 if an argument cannot be read or no input was
+ * found in any (an empty corpus tests nothing).  A crashing input
  * crashes it (the target aborts, or the sanitizer reports), which is the
  * test failing.
  */
@@ -125,6 +126,11 @@ main(int argc, char **argv)
 			return 1;
 		printf("replay: %s: %d inputs\n", argv[i], n);
 		total += n;
+	}
+	/* No input tested nothing: a missing or emptied corpus must fail. */
+	if (total == 0) {
+		fprintf(stderr, "replay: no inputs: nothing was tested\n");
+		return 1;
 	}
 	printf("replay: %d inputs, all passed\n", total);
 	return 0;

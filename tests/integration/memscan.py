@@ -9,10 +9,13 @@
 
 Reads every readable mapping through /proc/PID/mem (root), with the
 mapping list and flags from /proc/PID/smaps.  Mappings over 4 GiB are
-skipped and listed: only ASan's shadow is that large, and it holds shadow
-bytes, not data.  Prints each hit (address, mapping, flags, the bytes
+not scanned: only ASan's shadow is that large, and it holds shadow bytes,
+not data.  Each prints "SKIP - memscan: ..." on stderr, and the exit is 3
+(not scanned everywhere) unless TS_ALLOW_SKIP (comma-separated) names
+"bigmap" or a STRING was found where it must not be (1).  Prints each hit (address, mapping, flags, the bytes
 around it), then "in-dd STRING N" for every STRING.
 """
+import os
 import re
 import sys
 
@@ -35,8 +38,9 @@ def mappings(pid):
     return out
 
 
-def scan(pid, needles):
-    """[(needle, address, mapping, context)]"""
+def scan(pid, needles, skipped):
+    """[(needle, address, mapping, context)]; appends to skipped the
+    mappings not scanned"""
     hits, longest = [], max(len(n) for n in needles)
     with open("/proc/%d/mem" % pid, "rb", 0) as mem:
         for m in mappings(pid):
@@ -44,8 +48,10 @@ def scan(pid, needles):
             if not m["perm"].startswith("r"):
                 continue
             if size > SKIP_OVER:
-                print("skipped %x-%x %s (%d GiB)" % (m["lo"], m["hi"],
-                      m["name"], size >> 30))
+                print("SKIP - memscan: %x-%x %s (%d GiB) not scanned: over "
+                      "4 GiB (ASan's shadow)" % (m["lo"], m["hi"], m["name"],
+                                                 size >> 30), file=sys.stderr)
+                skipped.append(m)
                 continue
             prev = b""
             for off in range(0, size, CHUNK):
@@ -78,7 +84,13 @@ def main(argv):
         return 2
     pid, mode = int(argv[1]), argv[2]
     needles = [a.encode() for a in argv[3:]]
-    hits = scan(pid, needles)
+    skipped = []
+    hits = scan(pid, needles, skipped)
+    allowed = "bigmap" in os.environ.get("TS_ALLOW_SKIP", "").split(",")
+    short = 3 if skipped and not allowed else 0
+    if short:
+        print("memscan: %d mappings not scanned, and TS_ALLOW_SKIP does not "
+              "allow 'bigmap'" % len(skipped), file=sys.stderr)
     bad = 0
     for n, addr, m, ctx in hits:
         dd = "dd" in m["flags"]
@@ -92,11 +104,11 @@ def main(argv):
                  m["hi"], m["perm"], m["name"], m["hi"] - m["lo"],
                  " ".join(m["flags"]), ctx))
     if mode == "--flags":
-        return 0
+        return short
     for n in needles:
         print("in-dd %s %d" % (n.decode(), sum(1 for h in hits if h[0] == n
                                               and "dd" in h[2]["flags"])))
-    return 1 if bad else 0
+    return 1 if bad else short
 
 
 if __name__ == "__main__":

@@ -574,6 +574,11 @@ ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
 		case N_MSG:
 			st->st_size = (off_t)ts_box_plain_len(&n->m->box);
 			ms = n->m->stored_ms;
+			/* Its author owns it while the daemon runs: so the
+			 * kernel lets the tool that wrote it set its times
+			 * (rsync -t, install: accepted, ignored). */
+			if (n->m->author != 0)
+				st->st_uid = (uid_t)(n->m->author - 1);
 			break;
 		case N_AFIELD:
 			st->st_size = (off_t)ts_box_plain_len(&n->a->box[n->field]);
@@ -581,6 +586,7 @@ ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
 			break;
 		case N_PENDING:
 			st->st_size = 0;	/* the writer's own size is its own */
+			st->st_uid = n->p->uid;
 			ms = ts_now_ms();
 			break;
 		case N_AUDIT:
@@ -1148,9 +1154,10 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = -EACCES;
 	if (rc == 0 && n.kind == N_PENDING)
 		rc = -EBUSY;	/* another writer's message, not stored yet */
+	/* Whatever but status its bits say read-only: EACCES, as the
+	 * kernel answers everyone but root (who passes its check). */
 	if (rc == 0 && wr)
-		rc = !(roles & TS_RIGHT_WRITE) ? -EACCES :
-		     n.kind != N_STATUS ? -EPERM :
+		rc = !(roles & TS_RIGHT_WRITE) || n.kind != N_STATUS ? -EACCES :
 		     ts_fs_open_status_write(fs, ino, h);
 	if (rc == 0 && !wr && (fi->flags & O_TRUNC))
 		rc = -EPERM;

@@ -52,6 +52,8 @@ struct pending {
 	uint64_t slot;		/* the ticket */
 	uint32_t item;		/* its item number */
 	char name[TS_NAME_MAX + 1];
+	uid_t uid;		/* its writer, shown as its owner: so the
+				   kernel lets the writer set its times */
 	struct pending *next;
 };
 

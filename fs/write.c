@@ -199,6 +199,12 @@ store_message(struct ts_fs *fs, fuse_req_t req, struct handle *h)
 	if (rc < 0 && p != NULL &&
 	    (e = ts_index_by_slot(fs->idx, p->slot)) != NULL)
 		ts_index_give_item(fs->idx, e, p->item);	/* never stored */
+	if (rc == 0) {
+		struct ts_message *m = ts_ticket_find_msg(&e->t, p->name);
+
+		if (m != NULL)
+			m->author = (uint32_t)p->uid + 1;	/* its owner */
+	}
 	ts_index_unlock(fs->idx);
 	if (ts_fs_audit_at(fs, req, "message", h->ino, NULL, -rc, NULL) < 0 && rc == 0)
 		rc = -EIO;
@@ -333,6 +339,7 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc == 0)
 		rc = ts_index_take_item(fs->idx, n.e, &p->item);
 	if (rc == 0) {
+		p->uid = fuse_req_ctx(req)->uid;
 		p->slot = n.e->slot;
 		p->ino = ts_ino_make(n.e->slot, p->item + 1, TS_SUB_ITEM);
 		snprintf(p->name, sizeof(p->name), "%s", name);
@@ -499,6 +506,42 @@ ts_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	removal(req, parent, name, 1);
 }
 
+/* What setattr of a kind of node the daemon accepts (and ignores). */
+#define SET_TIMES (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | \
+                   FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | \
+                   FUSE_SET_ATTR_CTIME)
+
+/*
+ * 1 if setattr (to_set, attr, on node n, by the uid of req) changes nothing
+ * and may succeed: truncating status to write a new one (`> status`); on a
+ * message being written, times and modes (cp -p, touch, install set them
+ * before the close that stores it) and truncating it to what it holds
+ * (rsync --inplace); on a stored message, times and modes from its author
+ * (rsync -t, install set them after the close).  All ignored: a message's
+ * mtime is when it was stored, its mode read-only.
+ */
+static int
+setattr_noop(fuse_req_t req, const struct node *n, const struct stat *attr,
+             int to_set, const struct fuse_file_info *fi)
+{
+	const struct handle *h = fi ? (const struct handle *)(uintptr_t)fi->fh
+	                            : NULL;
+	int meta = (to_set & ~(SET_TIMES | FUSE_SET_ATTR_MODE)) == 0;
+
+	switch (n->kind) {
+	case N_STATUS:
+		return to_set == FUSE_SET_ATTR_SIZE && attr->st_size == 0;
+	case N_PENDING:
+		return meta || (to_set == FUSE_SET_ATTR_SIZE && h != NULL &&
+		                h->kind == H_MESSAGE &&
+		                (size_t)attr->st_size == h->len);
+	case N_MSG:
+		return meta && n->m->author == (uint32_t)fuse_req_ctx(req)->uid + 1;
+	default:
+		return 0;
+	}
+}
+
 void
 ts_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
               struct fuse_file_info *fi)
@@ -506,27 +549,20 @@ ts_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct ts_fs *fs = fs_of(req);
 	struct node n;
 	struct stat st;
-	int rc;
+	int ok = 0;
 
-	(void)fi;
-	/* Truncating status to write a new one: a no-op for agents. */
-	if (to_set == FUSE_SET_ATTR_SIZE && attr->st_size == 0 &&
-	    (ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
+	if (ts_fs_roles(fs, req) & TS_RIGHT_WRITE) {
 		ts_index_rdlock(fs->idx);
-		rc = ts_fs_resolve(fs, ino, &n);
-		if (rc == 0 && n.kind != N_STATUS && n.kind != N_PENDING)
-			rc = -EPERM;
-		if (rc == 0)
+		if (ts_fs_resolve(fs, ino, &n) == 0 &&
+		    (ok = setattr_noop(req, &n, attr, to_set, fi)))
 			ts_fs_stat(fs, ino, &n, &st);
 		ts_index_unlock(fs->idx);
-		if (rc < 0)
-			fuse_reply_err(req, -rc);
-		else
-			fuse_reply_attr(req, &st, 0);
-		return;
 	}
-	refuse(req, "setattr", ino, NULL, EPERM);	/* chmod, chown, utimes,
-							   truncating content */
+	if (ok)
+		fuse_reply_attr(req, &st, 0);
+	else
+		refuse(req, "setattr", ino, NULL, EPERM);	/* chmod, chown,
+							   utimes, truncating content */
 }
 
 void
@@ -573,7 +609,25 @@ void
 ts_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                const char *value, size_t size, int flags)
 {
+	struct ts_fs *fs = fs_of(req);
+	struct node n;
+	int pending;
+
 	(void)name, (void)value, (void)size, (void)flags;
+	/*
+	 * cp -p of a message copies its ACL (or xattrs) onto the file being
+	 * written: "not supported" makes it fall back to a chmod, which is
+	 * accepted and ignored (setattr).  Accepting the ACL instead would
+	 * put it into the kernel's cache for the inode, which the stored
+	 * message keeps.  (ENOSYS, not this, would turn xattrs off for good.)
+	 */
+	ts_index_rdlock(fs->idx);
+	pending = ts_fs_resolve(fs, ino, &n) == 0 && n.kind == N_PENDING;
+	ts_index_unlock(fs->idx);
+	if (pending && (ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	refuse(req, "setxattr", ino, NULL, EPERM);
 }
 

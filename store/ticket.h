@@ -50,6 +50,8 @@ struct ts_message {
 	int64_t stored_ms;	/* when it was stored: the file's mtime */
 	struct ts_box box;	/* the sealed text */
 	uint32_t slot;		/* in memory only: stable number for inodes */
+	uint32_t author;	/* in memory only: uid + 1 of who wrote it
+				   through the mount; 0 if none */
 };
 
 struct ts_auth {

@@ -871,6 +871,7 @@ trash_drain(struct file_store *fs)
 		close(fd);
 		return;
 	}
+	fs->trash_busy = 0;	/* to_trash sets it again */
 	while (done < TRASH_ROUND && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -882,8 +883,10 @@ trash_drain(struct file_store *fs)
 		if (done < TRASH_ROUND)
 			unlinkat(fs->trashfd, de->d_name, AT_REMOVEDIR);
 	}
-	/* Done when a round saw it whole and had budget left. */
-	fs->trash_busy = done >= TRASH_ROUND || de != NULL;
+	/* Done when a round saw it whole, had budget left and moved
+	 * nothing up. */
+	if (done >= TRASH_ROUND || de != NULL)
+		fs->trash_busy = 1;
 	closedir(d);
 }
 

@@ -871,18 +871,24 @@ trash_drain(struct file_store *fs)
 		close(fd);
 		return;
 	}
-	fs->trash_busy = 0;	/* to_trash sets it again */
-	while (done < TRASH_ROUND && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		done++;
-		if (unlinkat(fs->trashfd, de->d_name, 0) == 0 || errno != EISDIR ||
-		    unlinkat(fs->trashfd, de->d_name, AT_REMOVEDIR) == 0)
-			continue;
-		done += trash_empty_dir(fs, de->d_name, TRASH_ROUND - done);
-		if (done < TRASH_ROUND)
-			unlinkat(fs->trashfd, de->d_name, AT_REMOVEDIR);
-	}
+	do {	/* again while subdirectories were moved up, budget left */
+		fs->trash_busy = 0;	/* to_trash sets it again */
+		rewinddir(d);
+		while (done < TRASH_ROUND && (de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			done++;
+			if (unlinkat(fs->trashfd, de->d_name, 0) == 0 ||
+			    errno != EISDIR ||
+			    unlinkat(fs->trashfd, de->d_name, AT_REMOVEDIR) == 0)
+				continue;
+			done += trash_empty_dir(fs, de->d_name,
+			                        TRASH_ROUND - done);
+			if (done < TRASH_ROUND)
+				unlinkat(fs->trashfd, de->d_name, AT_REMOVEDIR);
+		}
+	} while (fs->trash_busy && de == NULL && done < TRASH_ROUND);
 	/* Done when a round saw it whole, had budget left and moved
 	 * nothing up. */
 	if (done >= TRASH_ROUND || de != NULL)

@@ -302,10 +302,8 @@ ts_store_file_open(const char *path, enum ts_store_mode mode,
 		if (fs->trashfd == -ENOENT &&
 		    ts_sysio_mkdirat(fs->dirfd, TRASH_DIR, 0700) == 0)
 			fs->trashfd = opendir_at(fs->dirfd, TRASH_DIR);
-		if (fs->trashfd < 0) {
-			rc = fs->trashfd;
-			goto out_close;
-		}
+		if (fs->trashfd < 0)	/* a read-only store: none, nothing */
+			fs->trashfd = -1;	/* goes there (to_trash) */
 		fs->trash_busy = 1;	/* a previous run may have left some */
 		fs->trash_seq = (uint64_t)time(NULL) << 24;
 	}

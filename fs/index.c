@@ -699,7 +699,8 @@ take_times(struct intake_ctx *c, int kind, struct ts_ticket *in)
  * A new ticket is not in the index, so no request can reach its record:
  * it is written without the lock, and its entry, with the offsets of that
  * write, goes in after under the lock.  Only the intake thread adds
- * tickets, so nothing else can insert the same id meanwhile.
+ * tickets, so nothing else can insert the same id meanwhile.  Returns 1
+ * (c->why says so) if it is in already.
  */
 static int
 take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
@@ -711,8 +712,10 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 	pthread_rwlock_rdlock(&idx->lock);
 	e = ts_index_find(idx, in->id);
 	pthread_rwlock_unlock(&idx->lock);
-	if (e != NULL)
-		return 0;	/* taken in before a crash; the store has it */
+	if (e != NULL) {	/* taken in before a crash, or copied back */
+		snprintf(c->why, sizeof(c->why), "already taken in");
+		return 1;
+	}
 	if ((rc = take_times(c, TS_REC_TICKET, in)) < 0)
 		return rc;
 	for (int f = 0; f < TS_F_COUNT; f++)
@@ -740,7 +743,8 @@ static void reload_entry(struct ts_index *idx, struct ts_entry *e);
 /*
  * Applies a message, authorization or revocation to its ticket, under the
  * write lock (requests change the same ticket): one record's store write,
- * so readers wait for at most that.
+ * so readers wait for at most that.  Returns 1 (c->why says why) if there
+ * was nothing to apply: taken in already, or the authorization is gone.
  */
 static int
 take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
@@ -809,8 +813,11 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		size_t i;
 
 		dir = ts_ino_make(e->slot, 0, TS_SUB_AUTHDIR);
-		if (a == NULL)
-			goto out_done;	/* gone already */
+		if (a == NULL) {
+			snprintf(c->why, sizeof(c->why), "authorization "
+			         "already gone");
+			goto out_done;
+		}
 		i = (size_t)(a - nt.auth);
 		gone(idx, c->ch, dir, ts_ino_make(e->slot, a->slot + 1,
 		                                  TS_SUB_ITEM), a->name);
@@ -838,7 +845,9 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 	return 0;
 out_done:
 	ts_ticket_release(&nt);
-	return 0;
+	if (c->why[0] == '\0')
+		snprintf(c->why, sizeof(c->why), "already taken in");
+	return 1;	/* nothing to apply: audited, then deleted */
 out_nomem:
 	rc = -ENOMEM;
 out_rc:
@@ -871,7 +880,8 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 	return -ENOENT;
 }
 
-/* Records an intake record refused (for the audit trail only). */
+/* Records an intake record refused, or (err 0) handled with nothing to
+ * apply (for the audit trail only). */
 static void
 refused(struct intake_ctx *c, const char *name, int err)
 {
@@ -931,8 +941,12 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 		return 0;
 	}
 	if (kind == TS_INTAKE_REMOVED) {
-		snprintf(c->why, sizeof(c->why), "not a regular file: %s; "
-		         "removed unread", odd_kind(err));
+		if (err == -ETIMEDOUT)
+			snprintf(c->why, sizeof(c->why), "a dotfile over an "
+			         "hour old; removed unread");
+		else
+			snprintf(c->why, sizeof(c->why), "not a regular file: "
+			         "%s; removed unread", odd_kind(err));
 		c->idx->log(c->idx->logarg, "intake %s: %s",
 		            shown_name(name, shown), c->why);
 		refused(c, name, err);
@@ -951,6 +965,10 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 	else
 		rc = take_item(c, kind, t, buf);
 	ts_ticket_release(t);
+	if (rc == 1) {		/* nothing to apply: the trail still shows it */
+		refused(c, name, 0);
+		return 0;
+	}
 	if (rc < 0 && rc != -EAGAIN && rc != -ENOENT)
 		c->idx->log(c->idx->logarg, "intake %s: %s%s%s",
 		            shown_name(name, shown), strerror(-rc),

@@ -14,6 +14,8 @@
  *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r
  *   intake/rejected/    intake the daemon could not take in, kept aside
  *                       (the newest TS_INTAKE_REJECTED_FILES / _BYTES)
+ *   .trash/         what hostile intake left, deleted a bounded amount a
+ *                   poll (the daemon's, mode 0700)
  * Every file is opened relative to the store's directory fd, O_NOFOLLOW.
  *
  * Functions return 0 or -errno.  The store does not lock: the daemon
@@ -128,12 +130,15 @@ int ts_store_remove(struct ts_store *st, const char *id);
  *   TS_INTAKE_REMOVED  name was no record the store will open: err says
  *       what it was, -ENXIO a FIFO, socket or device node, -EISDIR a
  *       directory, -ELOOP a symbolic link, -EMLINK a file with other hard
- *       links, -EFBIG a file over TS_RECORD_MAX.  It was removed (a
- *       directory it could not remove: moved to rejected/) without being
- *       opened, read or followed.
+ *       links, -EFBIG a file over TS_RECORD_MAX, -ETIMEDOUT a regular
+ *       dotfile (a front end's temporary) over an hour old.  It was
+ *       removed (a directory: moved whole to STORE/.trash, deleted there
+ *       at most 1,000 entries a poll) without being opened, read or
+ *       followed.
  *   TS_INTAKE_DROPPED  name, under rejected/, was deleted to keep rejected/
  *       within TS_INTAKE_REJECTED_FILES files and TS_INTAKE_REJECTED_BYTES
- *       bytes; the oldest rejected go first.
+ *       bytes (the oldest rejected go first), or was not a regular file of
+ *       one link (moved to STORE/.trash).
  *   TS_INTAKE_DEFERRED  name could not be read for now (err: -EIO,
  *       -ENOMEM, ...): left in place, offered again next poll.
  */

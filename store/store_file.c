@@ -28,6 +28,11 @@ struct file_store {
 	int ticketsfd;		/* STORE/tickets; -1 if not reachable */
 	int intakefd;		/* STORE/intake */
 	int rejectedfd;		/* STORE/intake/rejected; -1 in intake mode */
+	int trashfd;		/* STORE/.trash: what hostile intake left,
+				   deleted a bounded amount a round; -1 in
+				   intake mode */
+	uint64_t trash_seq;	/* names the next entry moved to .trash */
+	int trash_busy;		/* .trash may hold something */
 	struct timespec intake_mtime;	/* intake/ mtime at the last poll */
 	int intake_polled;	/* intake_mtime is valid */
 	time_t tmp_swept;	/* when intake/ was last rid of dead submits'
@@ -47,6 +52,9 @@ static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r' };
 
 #define PUBKEY_FILE "public.key"
 #define SNAPSHOT_FILE "index.snap"
+#define TRASH_DIR ".trash"
+#define TRASH_ROUND 1000	/* entries deleted from .trash a round */
+#define DOTFILE_AGE 3600	/* a regular dotfile in intake/ lives this long */
 #define SNAPSHOT_MAX (1ul << 30)
 #define WHITELIST_TEXT \
 	"# ticketfs whitelist: one entry a line, then its role\n" \
@@ -93,10 +101,10 @@ cmp_name_ino(const void *a, const void *b)
 
 /*
  * The names in directory fd and their inode numbers, sorted, without
- * dotfiles and "rejected".  Free with free_name_inos().
+ * "rejected" and (unless dots) dotfiles.  Free with free_name_inos().
  */
 static int
-list_dir_ino(int fd, struct name_ino **out, size_t *n)
+list_dir_dots(int fd, int dots, struct name_ino **out, size_t *n)
 {
 	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct name_ino *v = NULL;
@@ -111,7 +119,9 @@ list_dir_ino(int fd, struct name_ino **out, size_t *n)
 		return -errno;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || strcmp(de->d_name, "rejected") == 0)
+		if ((de->d_name[0] == '.' && (!dots || strcmp(de->d_name, ".") == 0 ||
+		                              strcmp(de->d_name, "..") == 0)) ||
+		    strcmp(de->d_name, "rejected") == 0)
 			continue;
 		if (cnt == cap) {
 			struct name_ino *nv = realloc(v, (cap = cap ? 2 * cap : 64) *
@@ -138,6 +148,12 @@ out_nomem:
 	return -ENOMEM;
 }
 
+static int
+list_dir_ino(int fd, struct name_ino **out, size_t *n)
+{
+	return list_dir_dots(fd, 0, out, n);
+}
+
 static void
 free_name_inos(struct name_ino *v, size_t n)
 {
@@ -146,15 +162,16 @@ free_name_inos(struct name_ino *v, size_t n)
 	free(v);
 }
 
-/* The sorted names in directory fd, without dotfiles and "rejected". */
+/* The sorted names in directory fd, without "rejected" and (unless dots)
+ * dotfiles. */
 static int
-list_dir(int fd, char ***names, size_t *n)
+list_dir_of(int fd, int dots, char ***names, size_t *n)
 {
 	struct name_ino *v;
 	char **out;
 	int rc;
 
-	if ((rc = list_dir_ino(fd, &v, n)) < 0)
+	if ((rc = list_dir_dots(fd, dots, &v, n)) < 0)
 		return rc;
 	if ((out = malloc((*n ? *n : 1) * sizeof(*out))) == NULL) {
 		free_name_inos(v, *n);
@@ -165,6 +182,12 @@ list_dir(int fd, char ***names, size_t *n)
 	free(v);
 	*names = out;
 	return 0;
+}
+
+static int
+list_dir(int fd, char ***names, size_t *n)
+{
+	return list_dir_of(fd, 0, names, n);
 }
 
 int
@@ -252,7 +275,7 @@ ts_store_file_open(const char *path, enum ts_store_mode mode,
 	if (fs == NULL)
 		return -ENOMEM;
 	fs->base.ops = &file_ops;
-	fs->ticketsfd = fs->intakefd = fs->rejectedfd = -1;
+	fs->ticketsfd = fs->intakefd = fs->rejectedfd = fs->trashfd = -1;
 	fs->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->dirfd < 0) {
 		rc = -errno;
@@ -276,6 +299,14 @@ ts_store_file_open(const char *path, enum ts_store_mode mode,
 			rc = fs->rejectedfd;
 			goto out_close;
 		}
+		fs->trashfd = opendir_at(fs->dirfd, TRASH_DIR);
+		if (fs->trashfd == -ENOENT &&
+		    ts_sysio_mkdirat(fs->dirfd, TRASH_DIR, 0700) == 0)
+			fs->trashfd = opendir_at(fs->dirfd, TRASH_DIR);
+		if (fs->trashfd < 0)	/* a read-only store: none, nothing */
+			fs->trashfd = -1;	/* goes there (to_trash) */
+		fs->trash_busy = 1;	/* a previous run may have left some */
+		fs->trash_seq = (uint64_t)time(NULL) << 24;
 	}
 	*out = &fs->base;
 	return 0;
@@ -295,6 +326,8 @@ file_close(struct ts_store *st)
 
 	if (fs->rejectedfd >= 0)
 		close(fs->rejectedfd);
+	if (fs->trashfd >= 0)
+		close(fs->trashfd);
 	if (fs->intakefd >= 0)
 		close(fs->intakefd);
 	if (fs->ticketsfd >= 0)
@@ -794,34 +827,108 @@ intake_name_matches(const char *name, int kind, const struct ts_ticket *t)
 }
 
 /*
- * Removes directory dirfd/name and everything below it, never following a
- * link (depth: how far below intake/ it is; past 16 it gives up).
+ * Moves dirfd/name into .trash under a fresh name: one rename, whatever
+ * name is (a directory of any size or depth included).
  */
 static int
-remove_tree(int dirfd, const char *name, int depth)
+to_trash(struct file_store *fs, int dirfd, const char *name)
+{
+	char t[24];
+	int rc, tries = 0;
+
+	if (fs->trashfd < 0)
+		return -EACCES;
+	do {
+		snprintf(t, sizeof(t), "%016llx",
+		         (unsigned long long)fs->trash_seq++);
+		rc = ts_sysio_renameat(dirfd, name, fs->trashfd, t,
+		                       RENAME_NOREPLACE);
+	} while (rc == -EEXIST && ++tries < 8);
+	if (rc == 0)
+		fs->trash_busy = 1;
+	return rc;
+}
+
+/*
+ * Empties .trash/name, a directory, by at most budget entries: files are
+ * unlinked, subdirectories that will not go moved up to .trash itself
+ * (one rename each), so the walk never goes deeper than one level nor up
+ * through "..": a writer that kept a directory of the tree open cannot
+ * lead it anywhere else.  Returns the entries handled.
+ */
+static size_t
+trash_empty_dir(struct file_store *fs, const char *name, size_t budget)
 {
 	struct dirent *de;
+	size_t done = 0;
 	DIR *d;
 	int fd;
 
-	if (depth > 16)
-		return -ELOOP;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	fd = openat(fs->trashfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	            O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return 1;
 	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);
-		return -ENOMEM;
+		return 1;
 	}
-	while ((de = readdir(d)) != NULL) {
+	while (done < budget && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR)
-			remove_tree(fd, de->d_name, depth + 1);
+		done++;
+		if (unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR &&
+		    unlinkat(fd, de->d_name, AT_REMOVEDIR) < 0)
+			to_trash(fs, fd, de->d_name);
 	}
 	closedir(d);
-	return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+	return done;
+}
+
+/*
+ * Deletes at most TRASH_ROUND entries from .trash (directory trees moved
+ * there whole by to_trash); the next round goes on.  Nothing a front end
+ * drops can make one round do more.
+ */
+static void
+trash_drain(struct file_store *fs)
+{
+	struct dirent *de = NULL;
+	size_t done = 0;
+	DIR *d;
+	int fd;
+
+	if (fs->trashfd < 0 || !fs->trash_busy)
+		return;
+	if ((fd = openat(fs->trashfd, ".", O_RDONLY | O_DIRECTORY |
+	                 O_CLOEXEC)) < 0)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	do {	/* again while subdirectories were moved up, budget left */
+		fs->trash_busy = 0;	/* to_trash sets it again */
+		rewinddir(d);
+		while (done < TRASH_ROUND && (de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			done++;
+			if (unlinkat(fs->trashfd, de->d_name, 0) == 0 ||
+			    errno != EISDIR ||
+			    unlinkat(fs->trashfd, de->d_name, AT_REMOVEDIR) == 0)
+				continue;
+			done += trash_empty_dir(fs, de->d_name,
+			                        TRASH_ROUND - done);
+			if (done < TRASH_ROUND)
+				unlinkat(fs->trashfd, de->d_name, AT_REMOVEDIR);
+		}
+	} while (fs->trash_busy && de == NULL && done < TRASH_ROUND);
+	/* Done when a round saw it whole, had budget left and moved
+	 * nothing up. */
+	if (done >= TRASH_ROUND || de != NULL)
+		fs->trash_busy = 1;
+	closedir(d);
 }
 
 /*
@@ -847,7 +954,8 @@ intake_kind_of(const struct stat *sb)
 
 /*
  * Removes intake/name, which is not a record (why: intake_kind_of), without
- * opening it; a directory that will not go is moved to rejected/.
+ * opening it; a directory is moved to .trash whole (one rename), to be
+ * deleted there a bounded amount a round.
  */
 static void
 intake_remove_odd(struct file_store *fs, const char *name, int why,
@@ -855,16 +963,12 @@ intake_remove_odd(struct file_store *fs, const char *name, int why,
 {
 	int rc;
 
-	if (why == -EISDIR) {
-		rc = remove_tree(fs->intakefd, name, 0);
-		if (rc < 0)
-			rc = ts_sysio_renameat(fs->intakefd, name, fs->rejectedfd,
-			                       name, 0);
-	} else {
+	if (why == -EISDIR)
+		rc = to_trash(fs, fs->intakefd, name);
+	else
 		rc = ts_sysio_unlinkat(fs->intakefd, name, 0);
-	}
-	if (rc == -ENOENT)
-		return;
+	if (rc < 0)
+		return;	/* gone already, or tried again next pass */
 	ts_sysio_fsync(fs->intakefd);
 	if (fn != NULL)
 		fn(arg, name, TS_INTAKE_REMOVED, NULL, NULL, why);
@@ -888,18 +992,31 @@ cmp_rejected(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+static void
+note_dropped(const char *name, ts_store_intake_fn fn, void *arg)
+{
+	char shown[300];
+
+	snprintf(shown, sizeof(shown), "rejected/%s", name);
+	if (fn != NULL)
+		fn(arg, shown, TS_INTAKE_DROPPED, NULL, NULL, 0);
+}
+
 /*
  * Deletes the oldest files of rejected/ (by ctime: when each was renamed
  * in, which a writer of intake/ cannot set) until it holds at most
  * TS_INTAKE_REJECTED_FILES files and TS_INTAKE_REJECTED_BYTES bytes.
+ * Anything but a regular file of one link (a directory swapped in for a
+ * record between its check and its move) goes to .trash at once: what is
+ * kept is counted in bytes exactly.
  */
 static void
 cap_rejected(struct file_store *fs, ts_store_intake_fn fn, void *arg)
 {
 	struct rejected_file *v;
 	uint64_t bytes = 0;
-	char **names, shown[300];
-	size_t n, dropped = 0;
+	char **names;
+	size_t n, m = 0, dropped = 0;
 
 	if (fs->rejectedfd < 0 || list_dir(fs->rejectedfd, &names, &n) < 0)
 		return;
@@ -910,29 +1027,30 @@ cap_rejected(struct file_store *fs, ts_store_intake_fn fn, void *arg)
 	for (size_t i = 0; i < n; i++) {
 		struct stat sb;
 
-		v[i].name = names[i];
 		if (fstatat(fs->rejectedfd, names[i], &sb,
-		            AT_SYMLINK_NOFOLLOW) == 0) {
-			v[i].ctime = sb.st_ctim;
-			v[i].size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
-			bytes += v[i].size;
+		            AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+			if (to_trash(fs, fs->rejectedfd, names[i]) == 0) {
+				dropped++;
+				note_dropped(names[i], fn, arg);
+			}
+			continue;
 		}
+		v[m].name = names[i];
+		v[m].ctime = sb.st_ctim;
+		v[m].size = (uint64_t)sb.st_size;
+		bytes += v[m++].size;
 	}
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmp_rejected);
-	for (size_t i = 0; i < n && (n - i > TS_INTAKE_REJECTED_FILES ||
+	if (m > 1)
+		qsort(v, m, sizeof(*v), cmp_rejected);
+	for (size_t i = 0; i < m && (m - i > TS_INTAKE_REJECTED_FILES ||
 	                             bytes > TS_INTAKE_REJECTED_BYTES); i++) {
-		int rc = ts_sysio_unlinkat(fs->rejectedfd, v[i].name, 0);
-
-		if (rc == -EISDIR)
-			rc = remove_tree(fs->rejectedfd, v[i].name, 0);
-		if (rc < 0)
+		if (ts_sysio_unlinkat(fs->rejectedfd, v[i].name, 0) < 0)
 			continue;
 		bytes -= v[i].size;
 		dropped++;
-		snprintf(shown, sizeof(shown), "rejected/%s", v[i].name);
-		if (fn != NULL)
-			fn(arg, shown, TS_INTAKE_DROPPED, NULL, NULL, 0);
+		note_dropped(v[i].name, fn, arg);
 	}
 	if (dropped > 0)
 		ts_sysio_fsync(fs->rejectedfd);
@@ -969,6 +1087,27 @@ intake_read(struct file_store *fs, const char *name, const struct stat *sb,
 }
 
 /*
+ * A dotfile in intake/ is no record, only a front end's temporary
+ * (".tmp-intake-*", renamed within minutes): anything but a regular file
+ * goes at once, a regular one once it is DOTFILE_AGE old (by the older of
+ * mtime and ctime: a writer can set the one back, not the other forward).
+ */
+static void
+intake_dotfile(struct file_store *fs, const char *name, const struct stat *sb,
+               ts_store_intake_fn fn, void *arg)
+{
+	time_t born = sb->st_mtime < sb->st_ctime ? sb->st_mtime : sb->st_ctime;
+	int why = intake_kind_of(sb);
+
+	if (S_ISREG(sb->st_mode)) {
+		if (time(NULL) - born < DOTFILE_AGE)
+			return;
+		why = -ETIMEDOUT;
+	}
+	intake_remove_odd(fs, name, why, fn, arg);
+}
+
+/*
  * Handles intake/name: hands it to fn, then deletes it, rejects it or
  * leaves it.  Returns 1 if taken in, 2 if moved to rejected/, else 0.
  */
@@ -985,6 +1124,10 @@ intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
 	if (fstatat(fs->intakefd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
 			fs->intake_polled = 0;	/* rescan next time */
+		return 0;
+	}
+	if (name[0] == '.') {
+		intake_dotfile(fs, name, &sb, fn, arg);
 		return 0;
 	}
 	if ((err = intake_kind_of(&sb)) < 0) {
@@ -1061,10 +1204,11 @@ file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 		if (fstat(fs->intakefd, &sb) < 0)
 			return -errno;
 		/* A submit killed mid-batch leaves temporaries nobody will
-		 * rename: gone after an hour (a live batch renames within
-		 * minutes). */
+		 * rename, and a dotfile ages without touching intake/'s
+		 * mtime: a full pass every 5 minutes sees them (gone after an
+		 * hour: a live batch renames within minutes). */
 		if (time(NULL) - fs->tmp_swept >= 300) {
-			remove_stale_tmp(fs->intakefd, 3600);
+			fs->intake_polled = 0;
 			fs->tmp_swept = time(NULL);
 		}
 		/*
@@ -1080,7 +1224,8 @@ file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 			goto out_cap;
 		fs->intake_mtime = sb.st_mtim;
 		fs->intake_polled = 1;
-		if ((rc = list_dir(fs->intakefd, &fs->pass, &fs->npass)) < 0) {
+		if ((rc = list_dir_of(fs->intakefd, 1, &fs->pass,
+		                      &fs->npass)) < 0) {
 			fs->pass = NULL;
 			fs->npass = 0;
 			return rc;
@@ -1101,6 +1246,7 @@ file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 out_cap:
 	if (rejected || !fs->rejected_capped)
 		cap_rejected(fs, fn, arg);
+	trash_drain(fs);
 	return taken;
 }
 

@@ -260,6 +260,57 @@ intake_message(const char *name)
 	put_stamped(name, 1, ts_now_ms());
 }
 
+/* The one change in ch for an intake file with -KIND-ID in its name. */
+static const struct ts_index_change *
+change_for(const struct ts_changes *ch, const char *tail)
+{
+	const struct ts_index_change *c = NULL;
+
+	for (size_t i = 0; i < ch->n; i++)
+		if (strstr(ch->v[i].path, tail) != NULL) {
+			ck_assert_msg(c == NULL, "two changes for %s", tail);
+			c = &ch->v[i];
+		}
+	ck_assert_msg(c != NULL, "no change for %s", tail);
+	return c;
+}
+
+/*
+ * A ticket or message record copied back into intake after it was taken
+ * in changes nothing, is deleted, and still shows in the audit trail: an
+ * intake entry, result ok, "already taken in".
+ */
+START_TEST(test_intake_again_audited)
+{
+	struct ts_changes ch = { 0 };
+	const struct ts_index_change *c;
+	struct ts_entry *e;
+
+	intake_message("once");
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ts_changes_release(&ch);
+	put_stamped("t-1", 0, ts_now_ms());	/* the ticket again */
+	intake_message("once");			/* and the message */
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 2);	/* both deleted */
+	ck_assert_uint_eq(ch.n, 2);
+	c = change_for(&ch, "-t-t-1");
+	ck_assert_str_eq(c->op, "intake");
+	ck_assert_int_eq(strncmp(c->path, "intake/", 7), 0);
+	ck_assert_int_eq(c->err, 0);
+	ck_assert_str_eq(c->detail, "already taken in");
+	c = change_for(&ch, "-m-t-1");
+	ck_assert_str_eq(c->op, "intake");
+	ck_assert_int_eq(c->err, 0);
+	ck_assert_str_eq(c->detail, "already taken in");
+	ck_assert_uint_eq(c->dir_ino, 0);	/* nothing to tell the kernel */
+	ts_changes_release(&ch);
+	ts_index_rdlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_uint_eq(e->t.nmsg, 1);
+	ts_index_unlock(idx);
+}
+END_TEST
+
 /*
  * At the limit: a ticket holds TS_MSG_PER_TICKET messages.  The last one
  * is taken in; one more, through intake or the mount, is refused with
@@ -501,6 +552,7 @@ main(void)
 	tcase_add_test(tc, test_item_numbers);
 	tcase_add_test(tc, test_intake_clock);
 	tcase_add_test(tc, test_intake_leaves_lock_free);
+	tcase_add_test(tc, test_intake_again_audited);
 	suite_add_tcase(s, tc);
 	/* A 6.5 MB record written three times: seconds under ASan. */
 	big = tcase_create("limits");

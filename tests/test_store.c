@@ -956,6 +956,223 @@ START_TEST(intake_rejected_cap_bytes)
 }
 END_TEST
 
+/* Entries below dir (dir itself not counted) and their st_size, no links
+ * followed; dir must exist. */
+static size_t tree_n;
+static uint64_t tree_size;
+
+static int
+tree_one(const char *p, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)p;
+	(void)type;
+	if (ftw->level > 0) {
+		tree_n++;
+		tree_size += S_ISREG(sb->st_mode) ? (uint64_t)sb->st_size : 0;
+	}
+	return 0;
+}
+
+static size_t
+tree_count(const char *dir)
+{
+	tree_n = 0;
+	tree_size = 0;
+	ck_assert_msg(nftw(dir, tree_one, 16, FTW_PHYS) == 0, "%s: %s", dir,
+	              strerror(errno));
+	return tree_n;
+}
+
+/* The entries of the directory open at fd, "." and ".." aside. */
+static size_t
+entries_of(int fd)
+{
+	DIR *d = fdopendir(openat(fd, ".", O_RDONLY | O_DIRECTORY));
+	struct dirent *de;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* Polls until .trash is empty; returns how many polls it took. */
+static int
+poll_until_trash_empty(struct ts_store *st, void *tally)
+{
+	int more, polls = 0;
+
+	while (tree_count(sp(".trash")) > 0) {
+		ck_assert_int_lt(polls++, 50);
+		ck_assert_int_eq(ts_store_intake_poll(st, on_tally, tally,
+		                                      &more), 0);
+	}
+	return polls;
+}
+
+/*
+ * A directory of many files moved into intake/ leaves intake/ at once
+ * (one rename into .trash), but is deleted a bounded number of entries a
+ * poll: no poll does work in proportion to what a front end dropped.
+ */
+START_TEST(intake_dir_deleted_bounded)
+{
+	struct ts_store *st = create_open();
+	struct tally y = { .ret = 0 };
+	const size_t files = 1500;
+	char p[1024], q[1100];
+	struct stat sb;
+	size_t left;
+	int more, held;
+
+	snprintf(p, sizeof(p), "%s/intake/20260101-000000-000000-0000-t-%s",
+	         path, ID1);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	for (size_t i = 0; i < files; i++) {
+		snprintf(q, sizeof(q), "%s/f%05zu", p, i);
+		write_file(q, "", 0);
+	}
+	/* Held open, as a front end may: it sees what one poll deleted. */
+	held = open(p, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(held, 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
+	ck_assert_uint_eq(y.removed, 1);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);	/* rejected */
+	left = entries_of(held);
+	ck_assert_msg(left + 1000 >= files, "one poll deleted %zu of %zu "
+	              "entries", files - left, files);
+	poll_until_trash_empty(st, &y);
+	ck_assert_int_eq(fstat(held, &sb), 0);
+	ck_assert_uint_eq(sb.st_nlink, 0);	/* deleted, all of it */
+	close(held);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"), ""), 0);
+	ts_store_close(st);
+}
+END_TEST
+
+/*
+ * However deep a directory is, it leaves nothing behind: not in intake/,
+ * not in rejected/ (where its bytes would not count), not in .trash.
+ */
+START_TEST(intake_deep_dir_leaves_nothing)
+{
+	struct ts_store *st = create_open();
+	struct tally y = { .ret = 0 };
+	char p[2048], q[2100];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/intake/20260101-000000-000000-0000-t-%s",
+	         path, ID1);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	for (int depth = 0; depth < 40; depth++) {
+		snprintf(q, sizeof(q), "%s/f", p);
+		write_file(q, "x", 1);
+		ck_assert_uint_lt(strlen(p) + 3, sizeof(p));
+		strcat(p, "/d");
+		ck_assert_int_eq(mkdir(p, 0700), 0);
+	}
+	snprintf(q, sizeof(q), "%s/big", p);
+	fd = open(q, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 100 << 20), 0);	/* 100 MiB, sparse */
+	close(fd);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, NULL), 0);
+	ck_assert_uint_eq(y.removed, 1);
+	ck_assert_int_eq(count_prefix(sp("intake"), ""), 1);	/* rejected */
+	ck_assert_uint_eq(tree_count(sp("intake/rejected")), 0);
+	poll_until_trash_empty(st, &y);
+	ts_store_close(st);
+}
+END_TEST
+
+/*
+ * rejected/ keeps regular files of one link only, so its cap holds in
+ * bytes: a directory (a record swapped for one between its check and its
+ * move), a hard link, a FIFO or a symlink there goes at once, reported
+ * as dropped.
+ */
+START_TEST(intake_rejected_only_plain_files)
+{
+	struct ts_store *st;
+	struct tally y = { .ret = 0 };
+	char p[1024], elsewhere[512];
+	struct stat sb;
+	int fd;
+
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", tmpdir);
+	write_file(elsewhere, "keep", 4);
+#define REJ(s) (snprintf(p, sizeof(p), "%s/intake/rejected/20260101-%s", \
+                         path, (s)), p)
+	st = create_open();
+	ck_assert_int_eq(mkdir(REJ("dir"), 0700), 0);
+	strcat(p, "/big");
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 100 << 20), 0);	/* over the cap */
+	close(fd);
+	ck_assert_int_eq(link(elsewhere, REJ("hard")), 0);
+	ck_assert_int_eq(mkfifo(REJ("fifo"), 0600), 0);
+	ck_assert_int_eq(symlink(elsewhere, REJ("link")), 0);
+	write_file(REJ("plain"), "junk", 4);
+#undef REJ
+	ts_store_close(st);
+	/* A daemon opening the store brings rejected/ within its cap. */
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, NULL), 0);
+	ck_assert_uint_eq(y.dropped, 4);
+	ck_assert_uint_eq(tree_count(sp("intake/rejected")), 1);
+	ck_assert_uint_le(tree_size, TS_INTAKE_REJECTED_BYTES);
+	ck_assert_int_eq(count_prefix(sp("intake/rejected"), "20260101-plain"),
+	                 1);
+	poll_until_trash_empty(st, &y);
+	ck_assert_int_eq(stat(elsewhere, &sb), 0);	/* only the link went */
+	ck_assert_uint_eq(sb.st_nlink, 1);
+	ts_store_close(st);
+}
+END_TEST
+
+/*
+ * A dotfile in intake/ is no record: a regular one goes once it is an
+ * hour old (by the older of its mtime and ctime), anything else at once
+ * (a directory to .trash); each is reported.  A fresh temporary stays.
+ */
+START_TEST(intake_dotfiles_removed)
+{
+	struct ts_store *st = create_open();
+	struct pollset ps = { .ret = 0 };
+	struct timespec old[2] = { { time(NULL) - 7200, 0 },
+	                           { time(NULL) - 7200, 0 } };
+	int want[3] = { -EISDIR, -ENXIO, -ETIMEDOUT };
+
+	write_file(sp("intake/.junk"), "junk", 4);
+	ck_assert_int_eq(utimensat(AT_FDCWD, sp("intake/.junk"), old, 0), 0);
+	write_file(sp("intake/.fresh"), "x", 1);
+	write_file(sp("intake/.tmp-intake-live"), "x", 1);
+	ck_assert_int_eq(mkfifo(sp("intake/.fifo"), 0600), 0);
+	ck_assert_int_eq(mkdir(sp("intake/.dir"), 0700), 0);
+	write_file(sp("intake/.dir/inner"), "x", 1);
+	signal(SIGALRM, on_alarm);
+	alarm(3);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_intake, &ps, NULL), 0);
+	alarm(0);
+	ck_assert_uint_eq(ps.n, 3);	/* in name order: .dir .fifo .junk */
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(ps.v[i].kind, TS_INTAKE_REMOVED);
+		ck_assert_msg(ps.v[i].err == want[i], "%s: err %d", ps.v[i].name,
+		              ps.v[i].err);
+	}
+	ck_assert_int_eq(access(sp("intake/.junk"), F_OK), -1);
+	ck_assert_int_eq(access(sp("intake/.fifo"), F_OK), -1);
+	ck_assert_int_eq(access(sp("intake/.dir"), F_OK), -1);
+	ck_assert_int_eq(access(sp("intake/.fresh"), F_OK), 0);
+	ck_assert_int_eq(access(sp("intake/.tmp-intake-live"), F_OK), 0);
+	ts_store_close(st);
+}
+END_TEST
+
 START_TEST(intake_put_refuses_bad_args)
 {
 	struct ts_store *st = create_open();
@@ -1878,6 +2095,7 @@ store_suite(void)
 	Suite *s = suite_create("store");
 	TCase *cr = tcase_create("create");
 	TCase *in = tcase_create("intake");
+	TCase *ho = tcase_create("hostile");
 	TCase *tk = tcase_create("tickets");
 	TCase *ft = tcase_create("faults");
 
@@ -1904,6 +2122,15 @@ store_suite(void)
 	tcase_add_test(in, intake_rejected_cap_files);
 	tcase_add_test(in, intake_rejected_cap_bytes);
 	suite_add_tcase(s, in);
+
+	/* Hostile intake: thousands of files to make, on a shared disk. */
+	tcase_add_checked_fixture(ho, setup, teardown);
+	tcase_set_timeout(ho, 60);
+	tcase_add_test(ho, intake_dir_deleted_bounded);
+	tcase_add_test(ho, intake_deep_dir_leaves_nothing);
+	tcase_add_test(ho, intake_rejected_only_plain_files);
+	tcase_add_test(ho, intake_dotfiles_removed);
+	suite_add_tcase(s, ho);
 
 	tcase_add_checked_fixture(tk, setup, teardown);
 	tcase_add_test(tk, write_load_read_box);

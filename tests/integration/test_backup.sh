@@ -93,5 +93,17 @@ wait_within 1.2 test -w "$T/status"
 check "root is an agent now" ls "$T/messages"
 expect_err 0 "Permission denied" "root as an agent writing a sealed field: EACCES, as README says" sh -c "echo x > '$T/email'"
 
+# --- what an inotify watcher sees at an expiry ---
+EXP=$(date -u -d '+3 sec' +%Y-%m-%dT%H:%M:%SZ)
+N=$(echo "{\"account\":\"x\",\"password\":\"y\",\"expires\":\"$EXP\"}" | "$TICKETCTL" authorize "$STORE" "$ID2")
+T2=$MNT/tickets/$ID2
+wait_within 1.2 ag test -d "$T2/authorizations/$N"
+chmod 644 "$(dirname "$0")/inotify_watch.py"
+events=$(ag /usr/bin/python3 "$(dirname "$0")/inotify_watch.py" 5 "$T2/authorizations" "$T2/authorizations/$N")
+check "a watch on the expired authorization gets IN_DELETE_SELF" grep -q "^$N  DELETE_SELF" <<<"$events"
+check "a watch on its directory gets nothing (the kernel sends no IN_DELETE)" sh -c "! grep -q '^authorizations ' <<EOF
+$events
+EOF"
+
 umount_fs
 finish

@@ -14,6 +14,7 @@
  *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r
  *   intake/rejected/    intake the daemon could not take in, kept aside
  *                       (the newest TS_INTAKE_REJECTED_FILES / _BYTES)
+ *   lock                empty; flock()ed by the daemon while it runs
  * Every file is opened relative to the store's directory fd, O_NOFOLLOW.
  *
  * Functions return 0 or -errno.  The store does not lock: the daemon
@@ -47,6 +48,21 @@ int ts_store_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
 int ts_store_open(const char *path, enum ts_store_mode mode,
                   struct ts_store **out);
 void ts_store_close(struct ts_store *st);
+
+/*
+ * Marks st as in use by this process, the daemon: -EBUSY if another
+ * process holds it.  Held until ts_store_close (or the process's exit;
+ * a fork shares it), so that ts_store_wait_released returns only once
+ * the daemon's last write (the index snapshot) is done.
+ */
+int ts_store_lock(struct ts_store *st);
+
+/*
+ * Blocks until no process holds st by ts_store_lock, for at most
+ * timeout_ms (< 0: no limit).  0 once released (or never taken),
+ * -ETIMEDOUT if still held at the limit.  Takes nothing itself.
+ */
+int ts_store_wait_released(struct ts_store *st, long timeout_ms);
 
 /* The store's public key. */
 int ts_store_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES]);

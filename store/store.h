@@ -50,10 +50,11 @@ int ts_store_open(const char *path, enum ts_store_mode mode,
 void ts_store_close(struct ts_store *st);
 
 /*
- * Marks st as in use by this process, the daemon: -EBUSY if another
- * process holds it.  Held until ts_store_close (or the process's exit;
- * a fork shares it), so that ts_store_wait_released returns only once
- * the daemon's last write (the index snapshot) is done.
+ * Marks st's store as in use by this process, the daemon: -EBUSY if
+ * another process holds it.  Held until the process exits (not released
+ * by ts_store_close; a fork shares it), so that ts_store_wait_released
+ * returns only once the daemon has made its last write (the index
+ * snapshot) and exited.  Once per process: a second call on st is a no-op.
  */
 int ts_store_lock(struct ts_store *st);
 

@@ -29,7 +29,8 @@ struct file_store {
 	int ticketsfd;		/* STORE/tickets; -1 if not reachable */
 	int intakefd;		/* STORE/intake */
 	int rejectedfd;		/* STORE/intake/rejected; -1 in intake mode */
-	int lockfd;		/* STORE/lock, flock()ed; -1 if not locked */
+	int lockfd;		/* STORE/lock, flock()ed; -1 if not locked;
+				   never closed (held to the process's exit) */
 	struct timespec intake_mtime;	/* intake/ mtime at the last poll */
 	int intake_polled;	/* intake_mtime is valid */
 	time_t tmp_swept;	/* when intake/ was last rid of dead submits'
@@ -303,8 +304,8 @@ file_close(struct ts_store *st)
 		close(fs->ticketsfd);
 	if (fs->dirfd >= 0)
 		close(fs->dirfd);
-	if (fs->lockfd >= 0)
-		close(fs->lockfd);	/* last: releases the store */
+	/* fs->lockfd stays open: the lock is the process's until it exits,
+	 * after every write and every other teardown of the daemon. */
 	if (fs->pass != NULL)
 		free_names(fs->pass, fs->npass);
 	free(fs);
@@ -328,7 +329,7 @@ file_lock(struct ts_store *st)
 	if (fs->lockfd >= 0)
 		return 0;
 	fd = ts_sysio_openat(fs->dirfd, LOCK_FILE,
-	                     O_RDWR | O_CREAT | O_NONBLOCK, 0600);
+	                     O_RDONLY | O_CREAT | O_NONBLOCK, 0600);
 	if (fd < 0)
 		return fd;
 	if (!regular(fd)) {

@@ -1786,7 +1786,7 @@ ms_since(const struct timespec *t0)
 	       (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* One daemon a store; waiting returns once the holder is gone. */
+/* One daemon a store; waiting returns once the holder has exited. */
 START_TEST(lock_excludes_and_wait_releases)
 {
 	struct ts_store *st = create_open(), *st2 = NULL;
@@ -1797,14 +1797,6 @@ START_TEST(lock_excludes_and_wait_releases)
 
 	ck_assert_int_eq(ts_store_open(path, TS_STORE_INTAKE, &st2), 0);
 	/* Never locked: nothing to wait for. */
-	ck_assert_int_eq(ts_store_wait_released(st2, 0), 0);
-	ck_assert_int_eq(ts_store_lock(st), 0);
-	ck_assert_int_eq(ts_store_lock(st), 0);	/* again: a no-op */
-	ck_assert_int_eq(ts_store_lock(st2), -EBUSY);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(ts_store_wait_released(st2, 100), -ETIMEDOUT);
-	ck_assert_int_ge(ms_since(&t0), 100);
-	ts_store_close(st);	/* releases it */
 	ck_assert_int_eq(ts_store_wait_released(st2, 0), 0);
 
 	/* Held by another process: released when that process exits. */
@@ -1817,20 +1809,30 @@ START_TEST(lock_excludes_and_wait_releases)
 		if (ts_store_open(path, TS_STORE_DAEMON, &c_st) < 0 ||
 		    ts_store_lock(c_st) < 0)
 			_exit(1);
+		ts_store_close(c_st);	/* does not release it */
 		if (write(pipefd[1], "x", 1) != 1)
 			_exit(1);
 		usleep(300 * 1000);
-		_exit(0);	/* without closing: the exit releases it */
+		_exit(0);
 	}
 	ck_assert_int_eq(read(pipefd[0], &c, 1), 1);
-	ck_assert_int_eq(ts_store_lock(st2), -EBUSY);
+	ck_assert_int_eq(ts_store_lock(st), -EBUSY);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(ts_store_wait_released(st2, 100), -ETIMEDOUT);
+	ck_assert_int_ge(ms_since(&t0), 100);
 	ck_assert_int_eq(ts_store_wait_released(st2, 10000), 0);
 	ck_assert_int_ge(ms_since(&t0), 200);
-	ck_assert_int_eq(ts_store_lock(st2), 0);
-	waitpid(pid, NULL, 0);
+	ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), pid);	/* it exited */
 	close(pipefd[0]);
 	close(pipefd[1]);
+
+	/* This process now: a second handle is refused, close keeps it. */
+	ck_assert_int_eq(ts_store_lock(st), 0);
+	ck_assert_int_eq(ts_store_lock(st), 0);	/* again: a no-op */
+	ck_assert_int_eq(ts_store_lock(st2), -EBUSY);
+	ts_store_close(st);
+	ck_assert_int_eq(ts_store_lock(st2), -EBUSY);
+	ck_assert_int_eq(ts_store_wait_released(st2, 0), -ETIMEDOUT);
 	ts_store_close(st2);
 }
 END_TEST

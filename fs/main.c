@@ -37,6 +37,7 @@ struct options {
 	int foreground;		/* -f */
 	int debug;		/* -d */
 	int help;		/* -h */
+	int version;		/* --version */
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
@@ -56,6 +57,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("debug", debug),
 	OPT("-h", help),
 	OPT("--help", help),
+	OPT("--version", version),
+	OPT("-V", version),
 	FUSE_OPT_END
 };
 
@@ -76,8 +79,12 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	struct options *o = data;
 
 	(void)outargs;
+	if (key == FUSE_OPT_KEY_OPT && arg[0] == '-') {
+		fprintf(stderr, "ticketfs: unknown option %s\n", arg);
+		return -1;
+	}
 	if (key != FUSE_OPT_KEY_NONOPT)
-		return 1;	/* everything else goes to FUSE */
+		return 1;	/* -o options go to FUSE */
 	/* Absolute paths: the daemon changes to / when it backgrounds. */
 	if (o->store == NULL) {
 		/* A missing store is reported by the open, with its reason. */
@@ -99,6 +106,7 @@ usage(FILE *out)
 {
 	fputs("usage: ticketfs STORE MOUNTPOINT -o key=KEYFILE [-o OPT[,OPT...]] "
 	      "[-f] [-d]\n"
+	      "       ticketfs -h | --help | --version\n"
 	      "  -o key=FILE        the secret key (required; mode 0600)\n"
 	      "  -o passfile=FILE   passphrase of a passphrase-protected key\n"
 	      "  -o whitelist=FILE  default STORE/whitelist\n"
@@ -112,7 +120,12 @@ usage(FILE *out)
 	      "                     core; 0 = none)\n"
 	      "  -f                 stay in the foreground\n"
 	      "  -d                 debug output (implies -f)\n"
-	      "  other -o options go to FUSE (ro, ...); allow_other is implied\n",
+	      "  -h, --help         this text\n"
+	      "  -V, --version      the version\n"
+	      "  other -o options go to FUSE (ro, ...); allow_other is implied\n"
+	      "Unmount with fusermount3 -u MOUNTPOINT; `ticketctl wait STORE`\n"
+	      "then returns once the daemon has exited.  Exit status: 0 mounted;\n"
+	      "1 it could not mount; 2 bad usage.\n",
 	      out);
 }
 
@@ -176,17 +189,25 @@ main(int argc, char **argv)
 	}
 	if (fuse_opt_parse(&args, &o, option_spec, opt_proc) < 0) {
 		usage(stderr);
-		return 1;
+		status = 2;
+		goto out;
 	}
 	if (o.help) {
 		usage(stdout);
-		return 0;
+		status = 0;
+		goto out;
+	}
+	if (o.version) {
+		printf("ticketfs %s\n", TS_VERSION);
+		status = 0;
+		goto out;
 	}
 	if (o.store == NULL || o.mountpoint == NULL || o.key == NULL) {
 		fprintf(stderr, "ticketfs: %s\n", o.store == NULL ? "no STORE" :
 		        o.mountpoint == NULL ? "no MOUNTPOINT" :
 		        "no key: give -o key=KEYFILE");
 		usage(stderr);
+		status = 2;
 		goto out;
 	}
 	if (o.debug) {
@@ -218,6 +239,16 @@ main(int argc, char **argv)
 	if ((rc = ts_store_open(o.store, TS_STORE_DAEMON, &st)) < 0) {
 		fprintf(stderr, "ticketfs: cannot open store %s: %s\n", o.store,
 		        strerror(-rc));
+		goto out;
+	}
+	/* One daemon a store; held until exit, after the snapshot. */
+	if ((rc = ts_store_lock(st)) < 0) {
+		if (rc == -EBUSY)
+			fprintf(stderr, "ticketfs: store %s is in use by another "
+			        "ticketfs\n", o.store);
+		else
+			fprintf(stderr, "ticketfs: cannot lock store %s: %s\n",
+			        o.store, strerror(-rc));
 		goto out;
 	}
 	if ((rc = ts_store_pubkey(st, pk)) < 0 ||
@@ -253,8 +284,10 @@ main(int argc, char **argv)
 	    fuse_opt_add_arg(&args, fsname) < 0)
 		goto out;
 	se = fuse_session_new(&args, &ts_fs_ops, sizeof(ts_fs_ops), fs);
-	if (se == NULL)
-		goto out;	/* libfuse said why */
+	if (se == NULL) {
+		status = 2;	/* an -o option FUSE does not know: it said */
+		goto out;
+	}
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	if (fuse_session_mount(se, o.mountpoint) != 0)

@@ -25,6 +25,18 @@ ts_store_close(struct ts_store *st)
 }
 
 int
+ts_store_lock(struct ts_store *st)
+{
+	return st->ops->lock(st);
+}
+
+int
+ts_store_wait_released(struct ts_store *st, long timeout_ms)
+{
+	return st->ops->wait_released(st, timeout_ms);
+}
+
+int
 ts_store_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES])
 {
 	return st->ops->pubkey(st, pk);

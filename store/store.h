@@ -16,6 +16,7 @@
  *                       (the newest TS_INTAKE_REJECTED_FILES / _BYTES)
  *   .trash/         what hostile intake left, deleted a bounded amount a
  *                   poll (the daemon's, mode 0700)
+ *   lock                empty; flock()ed by the daemon while it runs
  * Every file is opened relative to the store's directory fd, O_NOFOLLOW.
  *
  * Functions return 0 or -errno.  The store does not lock: the daemon
@@ -49,6 +50,22 @@ int ts_store_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
 int ts_store_open(const char *path, enum ts_store_mode mode,
                   struct ts_store **out);
 void ts_store_close(struct ts_store *st);
+
+/*
+ * Marks st's store as in use by this process, the daemon: -EBUSY if
+ * another process holds it.  Held until the process exits (not released
+ * by ts_store_close; a fork shares it), so that ts_store_wait_released
+ * returns only once the daemon has made its last write (the index
+ * snapshot) and exited.  Once per process: a second call on st is a no-op.
+ */
+int ts_store_lock(struct ts_store *st);
+
+/*
+ * Blocks until no process holds st by ts_store_lock, for at most
+ * timeout_ms (< 0: no limit).  0 once released (or never taken),
+ * -ETIMEDOUT if still held at the limit.  Takes nothing itself.
+ */
+int ts_store_wait_released(struct ts_store *st, long timeout_ms);
 
 /* The store's public key. */
 int ts_store_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES]);

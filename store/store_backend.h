@@ -11,6 +11,8 @@
 
 struct ts_store_ops {
 	void (*close)(struct ts_store *st);
+	int (*lock)(struct ts_store *st);
+	int (*wait_released)(struct ts_store *st, long timeout_ms);
 	int (*pubkey)(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES]);
 	int (*load)(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
 	int (*set_key)(struct ts_store *st, const struct ts_seckey *key);

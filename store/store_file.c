@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,8 @@ struct file_store {
 				   intake mode */
 	uint64_t trash_seq;	/* names the next entry moved to .trash */
 	int trash_busy;		/* .trash may hold something */
+	int lockfd;		/* STORE/lock, flock()ed; -1 if not locked;
+				   never closed (held to the process's exit) */
 	struct timespec intake_mtime;	/* intake/ mtime at the last poll */
 	int intake_polled;	/* intake_mtime is valid */
 	time_t tmp_swept;	/* when intake/ was last rid of dead submits'
@@ -55,13 +58,14 @@ static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r' };
 #define TRASH_DIR ".trash"
 #define TRASH_ROUND 1000	/* entries deleted from .trash a round */
 #define DOTFILE_AGE 3600	/* a regular dotfile in intake/ lives this long */
+#define LOCK_FILE "lock"
 #define SNAPSHOT_MAX (1ul << 30)
 #define WHITELIST_TEXT \
 	"# ticketfs whitelist: one entry a line, then its role\n" \
 	"# (reader, agent or auditor).  Entries: a numeric uid, a user name,\n" \
 	"# or @group for every member of a group.  '#' starts a comment.\n" \
 	"#   1001        agent\n" \
-	"#   alice       reader\n" \
+	"#   jdoe        reader\n" \
 	"#   @support    agent\n" \
 	"#   auditbot    auditor\n"
 
@@ -275,7 +279,8 @@ ts_store_file_open(const char *path, enum ts_store_mode mode,
 	if (fs == NULL)
 		return -ENOMEM;
 	fs->base.ops = &file_ops;
-	fs->ticketsfd = fs->intakefd = fs->rejectedfd = fs->trashfd = -1;
+	fs->ticketsfd = fs->intakefd = fs->rejectedfd = fs->trashfd =
+	    fs->lockfd = -1;
 	fs->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->dirfd < 0) {
 		rc = -errno;
@@ -334,9 +339,78 @@ file_close(struct ts_store *st)
 		close(fs->ticketsfd);
 	if (fs->dirfd >= 0)
 		close(fs->dirfd);
+	/* fs->lockfd stays open: the lock is the process's until it exits,
+	 * after every write and every other teardown of the daemon. */
 	if (fs->pass != NULL)
 		free_names(fs->pass, fs->npass);
 	free(fs);
+}
+
+/* The lock file must be a regular file (not a FIFO planted there). */
+static int
+regular(int fd)
+{
+	struct stat sb;
+
+	return fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int
+file_lock(struct ts_store *st)
+{
+	struct file_store *fs = fs_of(st);
+	int fd;
+
+	if (fs->lockfd >= 0)
+		return 0;
+	fd = ts_sysio_openat(fs->dirfd, LOCK_FILE,
+	                     O_RDONLY | O_CREAT | O_NONBLOCK, 0600);
+	if (fd < 0)
+		return fd;
+	if (!regular(fd)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		close(fd);
+		return rc;
+	}
+	fs->lockfd = fd;
+	return 0;
+}
+
+static int
+file_wait_released(struct ts_store *st, long timeout_ms)
+{
+	struct file_store *fs = fs_of(st);
+	struct timespec tick = { 0, 20 * 1000000L };
+	long waited = 0;
+	int fd, rc;
+
+	fd = ts_sysio_openat(fs->dirfd, LOCK_FILE, O_RDONLY | O_NONBLOCK, 0);
+	if (fd == -ENOENT)
+		return 0;	/* no daemon ever ran on it */
+	if (fd < 0)
+		return fd;
+	if (!regular(fd)) {
+		close(fd);
+		return -EINVAL;
+	}
+	/* A shared lock is granted only while no daemon holds its own. */
+	while ((rc = flock(fd, LOCK_SH | LOCK_NB)) < 0 &&
+	       (errno == EWOULDBLOCK || errno == EINTR)) {
+		if (timeout_ms >= 0 && waited >= timeout_ms) {
+			close(fd);
+			return -ETIMEDOUT;
+		}
+		nanosleep(&tick, NULL);
+		waited += 20;
+	}
+	rc = rc < 0 ? -errno : 0;
+	close(fd);	/* drops the shared lock at once */
+	return rc;
 }
 
 static int
@@ -1359,6 +1433,8 @@ file_audit_verify(struct ts_store *st, const unsigned char *vk,
 
 static const struct ts_store_ops file_ops = {
 	.close = file_close,
+	.lock = file_lock,
+	.wait_released = file_wait_released,
 	.pubkey = file_pubkey,
 	.load = file_load,
 	.set_key = file_set_key,

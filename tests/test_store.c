@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2089,6 +2090,82 @@ START_TEST(intake_batch)
 }
 END_TEST
 
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 +
+	       (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* One daemon a store; waiting returns once the holder has exited. */
+START_TEST(lock_excludes_and_wait_releases)
+{
+	struct ts_store *st = create_open(), *st2 = NULL;
+	struct timespec t0;
+	int pipefd[2];
+	char c;
+	pid_t pid;
+
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_INTAKE, &st2), 0);
+	/* Never locked: nothing to wait for. */
+	ck_assert_int_eq(ts_store_wait_released(st2, 0), 0);
+
+	/* Held by another process: released when that process exits. */
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct ts_store *c_st;
+
+		if (ts_store_open(path, TS_STORE_DAEMON, &c_st) < 0 ||
+		    ts_store_lock(c_st) < 0)
+			_exit(1);
+		ts_store_close(c_st);	/* does not release it */
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(1);
+		usleep(300 * 1000);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(pipefd[0], &c, 1), 1);
+	ck_assert_int_eq(ts_store_lock(st), -EBUSY);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(ts_store_wait_released(st2, 100), -ETIMEDOUT);
+	ck_assert_int_ge(ms_since(&t0), 100);
+	ck_assert_int_eq(ts_store_wait_released(st2, 10000), 0);
+	ck_assert_int_ge(ms_since(&t0), 200);
+	ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), pid);	/* it exited */
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* This process now: a second handle is refused, close keeps it. */
+	ck_assert_int_eq(ts_store_lock(st), 0);
+	ck_assert_int_eq(ts_store_lock(st), 0);	/* again: a no-op */
+	ck_assert_int_eq(ts_store_lock(st2), -EBUSY);
+	ts_store_close(st);
+	ck_assert_int_eq(ts_store_lock(st2), -EBUSY);
+	ck_assert_int_eq(ts_store_wait_released(st2, 0), -ETIMEDOUT);
+	ts_store_close(st2);
+}
+END_TEST
+
+/* A lock file that is no regular file is refused, not opened through. */
+START_TEST(lock_file_must_be_regular)
+{
+	struct ts_store *st = create_open();
+
+	ck_assert_int_eq(mkfifo(sp("lock"), 0600), 0);
+	ck_assert_int_eq(ts_store_lock(st), -EINVAL);
+	ck_assert_int_eq(ts_store_wait_released(st, 0), -EINVAL);
+	ck_assert_int_eq(unlink(sp("lock")), 0);
+	ck_assert_int_eq(symlink("/etc/passwd", sp("lock")), 0);
+	ck_assert_int_eq(ts_store_lock(st), -ELOOP);
+	ts_store_close(st);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -2105,6 +2182,8 @@ store_suite(void)
 	tcase_add_test(cr, create_over_nonempty_refused);
 	tcase_add_test(cr, create_failure_leaves_nothing);
 	tcase_add_test(cr, open_missing_store);
+	tcase_add_test(cr, lock_excludes_and_wait_releases);
+	tcase_add_test(cr, lock_file_must_be_regular);
 	suite_add_tcase(s, cr);
 
 	tcase_add_checked_fixture(in, setup, teardown);

@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential cmake pkg-config libfuse3-dev fuse3 libsodium-dev
       libxxhash-dev libjansson-dev check jq acl attr util-linux passwd gdb
-      python3"
+      python3 rsync tar diffutils faketime"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -13,6 +13,8 @@ done
 if [ -n "$missing" ]; then
 	echo "deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq $missing >/dev/null
+	# Another apt (unattended-upgrades at boot): wait for its lock.
+	lock="-o DPkg::Lock::Timeout=300"
+	apt-get $lock update -qq
+	apt-get $lock install -y -qq $missing >/dev/null
 fi

@@ -53,15 +53,74 @@ die(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-/* Prints usage to stdout and exits 0 if argv asks for --help. */
+/* The synopsis of a verb's usage text (its usage: line and the indented
+ * lines going on from it), on stderr; exits 2. */
 static void
-maybe_help(int argc, char **argv, const char *usage)
+bad_usage(const char *usage)
 {
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fputs(usage, stdout);
-			exit(0);
-		}
+	const char *end = usage;
+
+	do
+		end += strcspn(end, "\n") + 1;
+	while (*end == ' ');
+	fprintf(stderr, "%.*s", (int)(end - usage), usage);
+	exit(EXIT_USAGE);
+}
+
+/*
+ * The verb's next option (getopt_long over argv, argv[0] the verb), as
+ * its long option's val; -1 when none is left (the operands are then
+ * argv[optind..]).  -h/--help prints usage to stdout and exits 0; an
+ * unknown option or a missing argument is told on stderr, exit 2.
+ */
+static int
+next_opt(int argc, char **argv, const struct option *lo, const char *usage)
+{
+	static const struct option help = { "help", no_argument, NULL, 'h' };
+	struct option all[8];
+	size_t n = 0;
+	int c;
+
+	while (lo != NULL && lo[n].name != NULL && n < 6) {
+		all[n] = lo[n];
+		n++;
+	}
+	all[n++] = help;
+	memset(&all[n], 0, sizeof(all[n]));
+	opterr = 0;
+	c = getopt_long(argc, argv, ":h", all, NULL);
+	if (c == 'h') {
+		fputs(usage, stdout);
+		exit(0);
+	}
+	if (c == '?' || c == ':') {
+		const char *arg = optopt && (optind < 1 ||
+		                  strncmp(argv[optind - 1], "--", 2) != 0) ?
+		                  NULL : argv[optind - 1];
+		char one[3] = { '-', (char)optopt, '\0' };
+
+		fprintf(stderr, "ticketctl %s: %s %s\n", argv[0],
+		        c == '?' ? "unknown option" : "missing argument to",
+		        arg != NULL ? arg : one);
+		bad_usage(usage);
+	}
+	return c;
+}
+
+/* Opens the store at path or says why not (exit 2). */
+static struct ts_store *
+open_store(const char *path, enum ts_store_mode mode)
+{
+	struct ts_store *st;
+	struct stat sb;
+	int rc;
+
+	if ((rc = ts_store_open(path, mode, &st)) == 0)
+		return st;
+	if (rc == -ENOENT && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		die("%s: not a ticketfs store", path);
+	die("cannot open store %s: %s", path, strerror(-rc));
+	return NULL;
 }
 
 /* Reads all of path (or stdin for NULL / "-"); the caller wipes it. */
@@ -121,11 +180,9 @@ wipe_free(char *buf, size_t len)
 static struct ts_store *
 open_intake(const char *path, unsigned char pk[TS_SEAL_PKBYTES])
 {
-	struct ts_store *st;
+	struct ts_store *st = open_store(path, TS_STORE_INTAKE);
 	int rc;
 
-	if ((rc = ts_store_open(path, TS_STORE_INTAKE, &st)) < 0)
-		die("cannot open store %s: %s", path, strerror(-rc));
 	if ((rc = ts_store_pubkey(st, pk)) < 0)
 		die("cannot read the public key of store %s: %s", path,
 		    rc == -EINVAL ? "not a ticketfs public key" : strerror(-rc));
@@ -165,19 +222,21 @@ cmd_init(int argc, char **argv)
 		"Creates a new store (mode 0700) with its public key, an empty\n"
 		"whitelist and the default policy, and writes the secret key to\n"
 		"KEYFILE (mode 0600), wrapped with the passphrase if one is given.\n";
+	static const struct option lo[] = {
+		{ "passphrase-file", required_argument, NULL, 'p' }, { 0 }
+	};
 	const char *passfile = NULL, *store, *keyfile;
 	struct ts_seckey *key;
 	char *text, *pass = NULL;
 	size_t passlen = 0;
 	int fd, rc;
 
-	maybe_help(argc, argv, usage);
-	if (argc == 5 && strcmp(argv[3], "--passphrase-file") == 0)
-		passfile = argv[4];
-	else if (argc != 3)
-		die("usage: ticketctl init STORE KEYFILE [--passphrase-file F]");
-	store = argv[1];
-	keyfile = argv[2];
+	while (next_opt(argc, argv, lo, usage) == 'p')
+		passfile = optarg;
+	if (argc - optind != 2)
+		bad_usage(usage);
+	store = argv[optind];
+	keyfile = argv[optind + 1];
 	if (passfile != NULL) {
 		char err[512];
 
@@ -381,6 +440,9 @@ cmd_submit(int argc, char **argv)
 		"id.  With --batch, FILE holds JSON Lines, one ticket a line, and\n"
 		"the ids are printed one a line.  If any ticket is rejected,\n"
 		"nothing is written.\n";
+	static const struct option lo[] = {
+		{ "batch", no_argument, NULL, 'b' }, { 0 }
+	};
 	unsigned char pk[TS_SEAL_PKBYTES];
 	struct ts_store *st;
 	int batch = 0, bad = 0;
@@ -388,14 +450,12 @@ cmd_submit(int argc, char **argv)
 	size_t inlen, n = 0;
 	struct pending *v = NULL;
 
-	maybe_help(argc, argv, usage);
-	if (argc > 1 && strcmp(argv[1], "--batch") == 0) {
+	while (next_opt(argc, argv, lo, usage) == 'b')
 		batch = 1;
-		argc--;
-		argv++;
-	}
+	argc -= optind - 1;	/* then argv[1] is STORE, as before */
+	argv += optind - 1;
 	if (argc < 2 || argc > 3)
-		die("usage: ticketctl submit [--batch] STORE [FILE]");
+		bad_usage(usage);
 	st = open_intake(argv[1], pk);
 	if (!batch) {
 		in = read_input(argc == 3 ? argv[2] : NULL, &inlen);
@@ -462,9 +522,12 @@ add_item(int argc, char **argv, int kind, const char *usage)
 	char *in;
 	int rc;
 
-	maybe_help(argc, argv, usage);
+	while (next_opt(argc, argv, NULL, usage) != -1)
+		;
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc < 3 || argc > 4)
-		die("usage: ticketctl %s STORE ID [FILE]", argv[0]);
+		bad_usage(usage);
 	if (!ts_id_valid(argv[2]))
 		die("invalid ticket id \"%s\"", argv[2]);
 	st = open_intake(argv[1], pk);
@@ -520,9 +583,12 @@ cmd_revoke(int argc, char **argv)
 	size_t reclen;
 	int rc;
 
-	maybe_help(argc, argv, usage);
+	while (next_opt(argc, argv, NULL, usage) != -1)
+		;
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc != 4)
-		die("usage: ticketctl revoke STORE ID NAME");
+		bad_usage(usage);
 	st = open_intake(argv[1], pk);
 	rc = ts_intake_revoke(argv[2], argv[3], &rec, &reclen, err, sizeof(err));
 	if (rc == -EINVAL)
@@ -631,25 +697,22 @@ cmd_fsck(int argc, char **argv)
 		"wrote or altered it behind the daemon's back) and opens every\n"
 		"sealed box, checking it is bound to its ticket and field.  Prints\n"
 		"one line per problem; exit 1 if any.\n";
+	static const struct option lo[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "passphrase-file", required_argument, NULL, 'p' }, { 0 }
+	};
 	struct fsck f = { 0 };
 	const char *keyfile = NULL, *passfile = NULL;
+	const char *store;
 	char err[512];
-	int rc;
+	int c, rc;
 
-	maybe_help(argc, argv, usage);
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
-			keyfile = argv[++i];
-		else if (strcmp(argv[i], "--passphrase-file") == 0 &&
-		         i + 1 < argc)
-			passfile = argv[++i];
-		else
-			die("usage: ticketctl fsck STORE [--key KEYFILE]");
-	}
-	if (argc < 2)
-		die("usage: ticketctl fsck STORE [--key KEYFILE]");
-	if ((rc = ts_store_open(argv[1], TS_STORE_DAEMON, &f.st)) < 0)
-		die("cannot open store %s: %s", argv[1], strerror(-rc));
+	while ((c = next_opt(argc, argv, lo, usage)) != -1)
+		*(c == 'k' ? &keyfile : &passfile) = optarg;
+	if (argc - optind != 1 || (passfile != NULL && keyfile == NULL))
+		bad_usage(usage);
+	store = argv[optind];
+	f.st = open_store(store, TS_STORE_DAEMON);
 	if (keyfile != NULL) {
 		unsigned char pk[TS_SEAL_PKBYTES];
 
@@ -659,7 +722,7 @@ cmd_fsck(int argc, char **argv)
 		if (ts_store_pubkey(f.st, pk) < 0 ||
 		    sodium_memcmp(pk, ts_seal_seckey_pk(f.key), sizeof(pk)) != 0)
 			die("key %s does not belong to store %s", keyfile,
-			    argv[1]);
+			    store);
 		if ((f.mackey = sodium_malloc(TS_RECORD_MACKEYBYTES)) == NULL ||
 		    ts_seal_derive(f.key, TS_RECORD_MAC_PURPOSE, f.mackey,
 		                   TS_RECORD_MACKEYBYTES) < 0)
@@ -693,44 +756,44 @@ cmd_audit(int argc, char **argv)
 		"it (cut back, an old checkpoint put back) or rewritten below it is\n"
 		"bad.  Without it such a replay verifies.  Names the first bad\n"
 		"entry; exit 1 if there is one.\n";
-	static const char short_usage[] = "usage: ticketctl audit verify STORE "
-		"[--verify-key FILE | --key KEYFILE] [--checkpoint FILE]";
+	static const struct option lo[] = {
+		{ "verify-key", required_argument, NULL, 'v' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "checkpoint", required_argument, NULL, 'c' }, { 0 }
+	};
+	const char *vk_path = NULL, *key_path = NULL;
 	unsigned char vk[32], *vkp = NULL;
 	struct ts_audit_checkpoint copy, *copyp = NULL;
 	const char *copy_path = NULL;
 	struct ts_store *st;
 	char msg[512], err[512];
 	uint64_t n;
-	int rc;
+	int c, rc;
 
-	maybe_help(argc, argv, usage);
-	if (argc < 3 || strcmp(argv[1], "verify") != 0 || argc % 2 == 0)
-		die("%s", short_usage);
-	for (int i = 3; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--verify-key") == 0 && vkp == NULL) {
-			size_t len;
-			char *text = read_input(argv[i + 1], &len);
+	while ((c = next_opt(argc, argv, lo, usage)) != -1)
+		*(c == 'v' ? &vk_path : c == 'k' ? &key_path : &copy_path) =
+			optarg;
+	if (argc - optind != 2 || strcmp(argv[optind], "verify") != 0 ||
+	    (vk_path != NULL && key_path != NULL))
+		bad_usage(usage);
+	if (vk_path != NULL) {
+		size_t len;
+		char *text = read_input(vk_path, &len);
 
-			if (len < 64 || sodium_hex2bin(vk, sizeof(vk), text, 64,
-			                               NULL, NULL, NULL) != 0)
-				die("%s is not an audit verify key", argv[i + 1]);
-			free(text);
-			vkp = vk;
-		} else if (strcmp(argv[i], "--key") == 0 && vkp == NULL) {
-			struct ts_seckey *key;
+		if (len < 64 || sodium_hex2bin(vk, sizeof(vk), text, 64,
+		                               NULL, NULL, NULL) != 0)
+			die("%s is not an audit verify key", vk_path);
+		free(text);
+		vkp = vk;
+	} else if (key_path != NULL) {
+		struct ts_seckey *key;
 
-			if (ts_keyfile_load(argv[i + 1], NULL, &key, err,
-			                    sizeof(err)) < 0)
-				die("%s", err);
-			ts_audit_verify_key(key, vk);
-			ts_seal_seckey_free(key);
-			vkp = vk;
-		} else if (strcmp(argv[i], "--checkpoint") == 0 &&
-		           copy_path == NULL) {
-			copy_path = argv[i + 1];
-		} else {
-			die("%s", short_usage);
-		}
+		if (ts_keyfile_load(key_path, NULL, &key, err,
+		                    sizeof(err)) < 0)
+			die("%s", err);
+		ts_audit_verify_key(key, vk);
+		ts_seal_seckey_free(key);
+		vkp = vk;
 	}
 	if (copy_path != NULL) {
 		rc = ts_audit_checkpoint_load(copy_path, &copy);
@@ -744,8 +807,7 @@ cmd_audit(int argc, char **argv)
 			    strerror(-rc));
 		copyp = &copy;
 	}
-	if ((rc = ts_store_open(argv[2], TS_STORE_DAEMON, &st)) < 0)
-		die("cannot open store %s: %s", argv[2], strerror(-rc));
+	st = open_store(argv[optind + 1], TS_STORE_DAEMON);
 	rc = ts_store_audit_verify(st, vkp, copyp, msg, sizeof(msg), &n);
 	ts_store_close(st);
 	if (rc < 0)
@@ -756,6 +818,48 @@ cmd_audit(int argc, char **argv)
 	else
 		printf("%s%s\n", rc ? "BAD: " : "", msg);
 	return rc ? EXIT_FOUND : 0;
+}
+
+static int
+cmd_wait(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl wait STORE [--timeout SECONDS]\n"
+		"Waits until no ticketfs daemon holds STORE: after\n"
+		"`fusermount3 -u MOUNT`, it returns once the daemon has written\n"
+		"its last file and exited, so the store may be copied or removed.\n"
+		"Exit 0 then, at once if no daemon holds it; exit 1 if one still\n"
+		"does after SECONDS (default: no limit).\n";
+	static const struct option lo[] = {
+		{ "timeout", required_argument, NULL, 't' }, { 0 }
+	};
+	struct ts_store *st;
+	long timeout_ms = -1;
+	int rc;
+
+	while (next_opt(argc, argv, lo, usage) == 't') {
+		char *end;
+		double sec = strtod(optarg, &end);
+
+		if (end == optarg || *end != '\0' || !(sec >= 0) || sec > 1e6)
+			die("wait: bad --timeout \"%s\": give seconds, 0 to "
+			    "1000000", optarg);
+		timeout_ms = (long)(sec * 1000);
+	}
+	if (argc - optind != 1)
+		bad_usage(usage);
+	st = open_store(argv[optind], TS_STORE_INTAKE);
+	rc = ts_store_wait_released(st, timeout_ms);
+	ts_store_close(st);
+	if (rc == -ETIMEDOUT) {
+		fprintf(stderr, "ticketctl: store %s is still in use by a "
+		        "ticketfs daemon\n", argv[optind]);
+		return EXIT_FOUND;
+	}
+	if (rc < 0)
+		die("cannot wait for store %s: %s", argv[optind],
+		    strerror(-rc));
+	return 0;
 }
 
 static const struct verb {
@@ -769,6 +873,7 @@ static const struct verb {
 	{ "revoke", cmd_revoke },
 	{ "fsck", cmd_fsck },
 	{ "audit", cmd_audit },
+	{ "wait", cmd_wait },
 };
 
 static void
@@ -780,9 +885,11 @@ usage(FILE *out)
 	      "  message STORE ID [FILE]\n"
 	      "  authorize STORE ID [FILE]\n"
 	      "  revoke STORE ID NAME\n"
-	      "  fsck STORE [--key KEYFILE]\n"
+	      "  fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
 	      "  audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
-	      "               [--checkpoint FILE]\n", out);
+	      "               [--checkpoint FILE]\n"
+	      "  wait STORE [--timeout SECONDS]\n"
+	      "  -h, --help     this text;  --version  the version\n", out);
 }
 
 int
@@ -794,9 +901,19 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("ticketctl %s\n", TS_VERSION);
+		return 0;
+	}
+	if (argv[1][0] == '-') {
+		fprintf(stderr, "ticketctl: unknown option %s\n", argv[1]);
+		usage(stderr);
+		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(argv[1], verbs[i].name) == 0)

@@ -140,7 +140,11 @@ rec=$STORE/tickets/$ID
 size=$(stat -c %s "$rec")
 # The end of the last box: before the MAC item (6 + 32 bytes) and the
 # 8-byte checksum.
-printf 'X' | dd of="$rec" bs=1 seek=$((size - 47)) conv=notrunc 2>/dev/null
+# Flip its bits (XOR), so the byte always changes (an 'X' written over it
+# left it as it was one time in 256).
+old=$(od -An -tu1 -j $((size - 47)) -N1 "$rec" | tr -d ' ')
+printf "\\$(printf %03o $((old ^ 255)))" | dd of="$rec" bs=1 seek=$((size - 47)) conv=notrunc 2>/dev/null
+check "the damaged byte changed" test "$(od -An -tu1 -j $((size - 47)) -N1 "$rec" | tr -d ' ')" -eq $((old ^ 255))
 # The index snapshot of the last unmount still holds the ticket's metadata
 # (damage in place changes no inode): only the damaged box answers EIO.
 check "an index snapshot was saved at unmount" test -s "$STORE/index.snap"

@@ -740,6 +740,18 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 
 static void reload_entry(struct ts_index *idx, struct ts_entry *e);
 
+/* -EMLINK, the reason kept for the trail, if a ticket holding n items of
+ * what holds the most it can (max); else 0. */
+static int
+at_limit(struct intake_ctx *c, size_t n, int max, const char *what)
+{
+	if (n < (size_t)max)
+		return 0;
+	snprintf(c->why, sizeof(c->why), "the ticket holds %d %s, the most a "
+	         "ticket can", max, what);
+	return -EMLINK;
+}
+
 /*
  * Applies a message, authorization or revocation to its ticket, under the
  * write lock (requests change the same ticket): one record's store write,
@@ -769,13 +781,9 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		if (ts_ticket_find_msg(&nt, in->msg[0].name) != NULL ||
 		    ts_index_tomb(idx, dir, in->msg[0].name))
 			goto out_done;
-		if (nt.nmsg >= TS_MSG_PER_TICKET) {
-			snprintf(c->why, sizeof(c->why), "the ticket holds "
-			         "%d messages, the most a ticket can", TS_MSG_PER_TICKET);
-			rc = -EMLINK;
-			goto out_rc;
-		}
-		if ((rc = free_item(idx, e, &nt, &item)) < 0)
+		if ((rc = at_limit(c, nt.nmsg, TS_MSG_PER_TICKET,
+		                   "messages")) < 0 ||
+		    (rc = free_item(idx, e, &nt, &item)) < 0)
 			goto out_rc;
 		if ((m = ts_ticket_add_msg(&nt)) == NULL)
 			goto out_nomem;
@@ -793,13 +801,9 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		if (ts_ticket_find_auth(&nt, in->auth[0].name) != NULL ||
 		    ts_index_tomb(idx, dir, in->auth[0].name))
 			goto out_done;
-		if (nt.nauth >= TS_AUTH_PER_TICKET) {
-			snprintf(c->why, sizeof(c->why), "the ticket holds "
-			         "%d authorizations, the most a ticket can", TS_AUTH_PER_TICKET);
-			rc = -EMLINK;
-			goto out_rc;
-		}
-		if ((rc = free_item(idx, e, &nt, &slot)) < 0)
+		if ((rc = at_limit(c, nt.nauth, TS_AUTH_PER_TICKET,
+		                   "authorizations")) < 0 ||
+		    (rc = free_item(idx, e, &nt, &slot)) < 0)
 			goto out_rc;
 		if ((a = ts_ticket_add_auth(&nt)) == NULL)
 			goto out_nomem;

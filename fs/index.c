@@ -20,10 +20,22 @@
  * stale entries are dropped when they reach the top, so nothing is ever
  * searched for or polled.
  */
-struct heap_item {
-	int64_t deadline;
-	uint64_t slot;
+struct ts_deadline_item {
+	int64_t deadline;	/* ms since the epoch */
+	uint64_t slot;		/* the ticket's slot */
 };
+
+struct ts_deadlines {
+	struct ts_deadline_item *v;	/* v[0] the earliest */
+	size_t n, cap;
+};
+
+int ts_deadline_push(struct ts_deadlines *h, int64_t deadline, uint64_t slot);
+int ts_deadline_top(const struct ts_deadlines *h, int64_t *deadline,
+                    uint64_t *slot);
+void ts_deadline_pop(struct ts_deadlines *h);
+void ts_deadline_reset(struct ts_deadlines *h);
+void ts_deadline_release(struct ts_deadlines *h);
 
 /* Something removed a moment ago, so that removing it again succeeds. */
 struct tomb {
@@ -45,8 +57,7 @@ struct ts_index {
 	uint64_t nslots, slotcap;	/* guarded by lock */
 	struct ts_policy policy;	/* retention; guarded by lock */
 	int has_policy;		/* guarded by lock */
-	struct heap_item *heap;	/* min-heap of deadlines; guarded by lock */
-	size_t nheap, heapcap;	/* guarded by lock */
+	struct ts_deadlines heap;	/* the sweep's queue; guarded by lock */
 	struct tomb tombs[NTOMBS];	/* a ring; guarded by lock */
 	unsigned ntomb;		/* next slot of the ring; guarded by lock */
 	ts_index_log_fn log;	/* where problems are reported */
@@ -170,7 +181,7 @@ ts_index_free(struct ts_index *idx)
 	}
 	free(idx->by_id);
 	free(idx->by_slot);
-	free(idx->heap);
+	ts_deadline_release(&idx->heap);
 	pthread_rwlock_destroy(&idx->lock);
 	free(idx);
 }
@@ -332,53 +343,76 @@ insert(struct ts_index *idx, const char *id, struct ts_ticket *t, int err)
 
 /* ---- deadlines and the sweep queue ---- */
 
-static void
-heap_push(struct ts_index *idx, int64_t deadline, uint64_t slot)
+int
+ts_deadline_push(struct ts_deadlines *h, int64_t deadline, uint64_t slot)
 {
 	size_t i;
 
-	if (idx->nheap == idx->heapcap) {
-		size_t cap = idx->heapcap ? 2 * idx->heapcap : 1024;
-		struct heap_item *v = realloc(idx->heap, cap * sizeof(*v));
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 1024;
+		struct ts_deadline_item *v = realloc(h->v, cap * sizeof(*v));
 
-		if (v == NULL) {
-			/* The clock checks still hide the item; the purge
-			 * waits for the next schedule of this ticket. */
-			idx->log(idx->logarg, "out of memory queueing a deadline");
-			return;
-		}
-		idx->heap = v;
-		idx->heapcap = cap;
+		if (v == NULL)
+			return -ENOMEM;
+		h->v = v;
+		h->cap = cap;
 	}
-	i = idx->nheap++;
-	while (i > 0 && idx->heap[(i - 1) / 2].deadline > deadline) {
-		idx->heap[i] = idx->heap[(i - 1) / 2];
+	i = h->n++;
+	while (i > 0 && h->v[(i - 1) / 2].deadline > deadline) {
+		h->v[i] = h->v[(i - 1) / 2];
 		i = (i - 1) / 2;
 	}
-	idx->heap[i] = (struct heap_item){ deadline, slot };
+	h->v[i] = (struct ts_deadline_item){ deadline, slot };
+	return 0;
 }
 
-static void
-heap_pop(struct ts_index *idx)
+int
+ts_deadline_top(const struct ts_deadlines *h, int64_t *deadline,
+                uint64_t *slot)
 {
-	struct heap_item last = idx->heap[--idx->nheap];
+	if (h->n == 0)
+		return -ENOENT;
+	*deadline = h->v[0].deadline;
+	*slot = h->v[0].slot;
+	return 0;
+}
+
+void
+ts_deadline_pop(struct ts_deadlines *h)
+{
+	struct ts_deadline_item last;
 	size_t i = 0;
 
+	if (h->n == 0)
+		return;
+	last = h->v[--h->n];
 	for (;;) {
 		size_t c = 2 * i + 1;
 
-		if (c >= idx->nheap)
+		if (c >= h->n)
 			break;
-		if (c + 1 < idx->nheap &&
-		    idx->heap[c + 1].deadline < idx->heap[c].deadline)
+		if (c + 1 < h->n && h->v[c + 1].deadline < h->v[c].deadline)
 			c++;
-		if (idx->heap[c].deadline >= last.deadline)
+		if (h->v[c].deadline >= last.deadline)
 			break;
-		idx->heap[i] = idx->heap[c];
+		h->v[i] = h->v[c];
 		i = c;
 	}
-	if (idx->nheap > 0)
-		idx->heap[i] = last;
+	if (h->n > 0)
+		h->v[i] = last;
+}
+
+void
+ts_deadline_reset(struct ts_deadlines *h)
+{
+	h->n = 0;
+}
+
+void
+ts_deadline_release(struct ts_deadlines *h)
+{
+	free(h->v);
+	memset(h, 0, sizeof(*h));
 }
 
 static int64_t
@@ -431,6 +465,17 @@ ts_index_deadline_auth(struct ts_index *idx, const struct ts_entry *e,
 	                                a->expires_ms));
 }
 
+/* Sets e's next deadline to d and queues it (TS_NEVER: not queued). */
+static void
+ts_index_queue(struct ts_index *idx, struct ts_entry *e, int64_t d)
+{
+	e->next_deadline = d;
+	if (d != TS_NEVER && ts_deadline_push(&idx->heap, d, e->slot) < 0)
+		/* The clock checks still hide the item; the purge waits for
+		 * the next schedule of this ticket. */
+		idx->log(idx->logarg, "out of memory queueing a deadline");
+}
+
 /* Recomputes e's earliest deadline and queues it. */
 static void
 schedule(struct ts_index *idx, struct ts_entry *e)
@@ -447,9 +492,7 @@ schedule(struct ts_index *idx, struct ts_entry *e)
 			d = min64(d, ts_index_deadline_auth(idx, e,
 			                                    &e->t.auth[i]));
 	}
-	e->next_deadline = d;
-	if (d != TS_NEVER)
-		heap_push(idx, d, e->slot);
+	ts_index_queue(idx, e, d);
 }
 
 void
@@ -457,7 +500,7 @@ ts_index_set_policy(struct ts_index *idx, const struct ts_policy *p)
 {
 	idx->policy = *p;
 	idx->has_policy = 1;
-	idx->nheap = 0;
+	ts_deadline_reset(&idx->heap);
 	for (size_t i = 0; i < idx->n; i++)
 		schedule(idx, idx->by_id[i]);
 }
@@ -465,12 +508,15 @@ ts_index_set_policy(struct ts_index *idx, const struct ts_policy *p)
 int64_t
 ts_index_next_deadline(struct ts_index *idx)
 {
-	while (idx->nheap > 0) {
-		struct ts_entry *e = ts_index_by_slot(idx, idx->heap[0].slot);
+	int64_t d;
+	uint64_t slot;
 
-		if (e != NULL && e->next_deadline == idx->heap[0].deadline)
-			return idx->heap[0].deadline;
-		heap_pop(idx);	/* stale */
+	while (ts_deadline_top(&idx->heap, &d, &slot) == 0) {
+		struct ts_entry *e = ts_index_by_slot(idx, slot);
+
+		if (e != NULL && e->next_deadline == d)
+			return d;
+		ts_deadline_pop(&idx->heap);	/* stale */
 	}
 	return TS_NEVER;
 }
@@ -1219,18 +1265,20 @@ ts_index_sweep(struct ts_index *idx, int64_t now, struct ts_changes *ch)
 	int64_t d;
 
 	while ((d = ts_index_next_deadline(idx)) <= now) {
-		struct ts_entry *e = ts_index_by_slot(idx, idx->heap[0].slot);
+		struct ts_entry *e;
 		char id[TS_NAME_MAX + 1];
+		uint64_t slot = 0;
 		int rc;
 
-		heap_pop(idx);
+		(void)ts_deadline_top(&idx->heap, &d, &slot);
+		e = ts_index_by_slot(idx, slot);
+		ts_deadline_pop(&idx->heap);
 		memcpy(id, e->t.id, sizeof(id));
 		if ((rc = purge(idx, e, now, ch)) < 0) {
 			/* Still hidden by the clock checks; retry in a second. */
 			idx->log(idx->logarg, "ticket %s: cannot purge expired "
 			         "items: %s", id, strerror(-rc));
-			e->next_deadline = now + 1000;
-			heap_push(idx, e->next_deadline, e->slot);
+			ts_index_queue(idx, e, now + 1000);
 			break;
 		}
 	}

@@ -101,8 +101,8 @@ ts_index_set_busy(struct ts_index *idx, ts_index_busy_fn fn, void *arg)
  * t->next_slot is the caller's to advance.
  */
 static int
-free_item(struct ts_index *idx, const struct ts_entry *e,
-          const struct ts_ticket *t, uint32_t *item)
+ts_index_pick_item(struct ts_index *idx, const struct ts_entry *e,
+                   const struct ts_ticket *t, uint32_t *item)
 {
 	uint8_t *used;
 
@@ -129,7 +129,8 @@ free_item(struct ts_index *idx, const struct ts_entry *e,
 	return -EMLINK;
 }
 
-/* Gives new item number item of t, from free_item(), to the item. */
+/* Gives new item number item of t, from ts_index_pick_item(), to the
+ * item. */
 static void
 use_item(struct ts_ticket *t, uint32_t *slot_of_item, uint32_t item)
 {
@@ -147,7 +148,7 @@ ts_index_take_item(struct ts_index *idx, struct ts_entry *e, uint32_t *item)
 		*item = e->spare[--e->nspare];
 		return 0;
 	}
-	if ((rc = free_item(idx, e, &e->t, item)) == 0 &&
+	if ((rc = ts_index_pick_item(idx, e, &e->t, item)) == 0 &&
 	    e->t.next_slot <= *item)
 		e->t.next_slot = *item + 1;
 	return rc;
@@ -167,7 +168,8 @@ ts_index_give_item(struct ts_index *idx, struct ts_entry *e, uint32_t item)
 		e->t.next_slot = item;
 	else if (e->nspare < sizeof(e->spare) / sizeof(e->spare[0]))
 		e->spare[e->nspare++] = item;
-	/* else lost until the numbers run out and free_item() finds it */
+	/* else lost until the numbers run out and ts_index_pick_item()
+	 * finds it */
 }
 
 void
@@ -273,7 +275,8 @@ ts_entry_auth(struct ts_entry *e, uint32_t item)
 
 /* Inserts a new entry for id (t moved in, or NULL with err). */
 static struct ts_entry *
-insert(struct ts_index *idx, const char *id, struct ts_ticket *t, int err)
+ts_index_insert(struct ts_index *idx, const char *id, struct ts_ticket *t,
+                int err)
 {
 	struct ts_entry *e;
 	size_t at;
@@ -478,7 +481,7 @@ ts_index_queue(struct ts_index *idx, struct ts_entry *e, int64_t d)
 
 /* Recomputes e's earliest deadline and queues it. */
 static void
-schedule(struct ts_index *idx, struct ts_entry *e)
+ts_index_schedule(struct ts_index *idx, struct ts_entry *e)
 {
 	int64_t d = ts_index_deadline_ticket(idx, e);
 
@@ -502,7 +505,7 @@ ts_index_set_policy(struct ts_index *idx, const struct ts_policy *p)
 	idx->has_policy = 1;
 	ts_deadline_reset(&idx->heap);
 	for (size_t i = 0; i < idx->n; i++)
-		schedule(idx, idx->by_id[i]);
+		ts_index_schedule(idx, idx->by_id[i]);
 }
 
 int64_t
@@ -541,12 +544,12 @@ load_one(void *arg, const char *id, struct ts_ticket *t, int err)
 		t->next_slot = 0;
 	struct ts_entry *e;
 
-	if ((e = insert(idx, id, t, err)) == NULL) {
+	if ((e = ts_index_insert(idx, id, t, err)) == NULL) {
 		if (t != NULL)
 			ts_ticket_release(t);
 		return -ENOMEM;
 	}
-	schedule(idx, e);
+	ts_index_schedule(idx, e);
 	return 0;
 }
 
@@ -627,11 +630,11 @@ ts_changes_label(struct ts_changes *c, size_t from, const char *op)
 
 /* Sets the path of the last change. */
 static void
-last_path(struct ts_changes *c, const char *fmt, ...)
+ts_changes_path(struct ts_changes *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void
-last_path(struct ts_changes *c, const char *fmt, ...)
+ts_changes_path(struct ts_changes *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -651,8 +654,8 @@ ts_changes_release(struct ts_changes *c)
 
 /* Records that ino, named name in dir, went away. */
 static void
-gone(struct ts_index *idx, struct ts_changes *ch, uint64_t dir, uint64_t ino,
-     const char *name)
+ts_index_gone(struct ts_index *idx, struct ts_changes *ch, uint64_t dir,
+              uint64_t ino, const char *name)
 {
 	struct tomb *t = &idx->tombs[idx->ntomb++ % NTOMBS];
 
@@ -775,16 +778,16 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 		return rc;
 	in->next_slot = 0;
 	pthread_rwlock_wrlock(&idx->lock);
-	if ((e = insert(idx, in->id, in, 0)) != NULL) {
-		schedule(idx, e);
+	if ((e = ts_index_insert(idx, in->id, in, 0)) != NULL) {
+		ts_index_schedule(idx, e);
 		note(c, TS_INO_TICKETS, 0, NULL);
-		last_path(c->ch, "tickets/%s", e->t.id);
+		ts_changes_path(c->ch, "tickets/%s", e->t.id);
 	}
 	pthread_rwlock_unlock(&idx->lock);
 	return e != NULL ? 0 : -ENOMEM;
 }
 
-static void reload_entry(struct ts_index *idx, struct ts_entry *e);
+static void ts_index_reload(struct ts_index *idx, struct ts_entry *e);
 
 /* -EMLINK, the reason kept for the trail, if a ticket holding n items of
  * what holds the most it can (max); else 0. */
@@ -829,7 +832,7 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 			goto out_done;
 		if ((rc = at_limit(c, nt.nmsg, TS_MSG_PER_TICKET,
 		                   "messages")) < 0 ||
-		    (rc = free_item(idx, e, &nt, &item)) < 0)
+		    (rc = ts_index_pick_item(idx, e, &nt, &item)) < 0)
 			goto out_rc;
 		if ((m = ts_ticket_add_msg(&nt)) == NULL)
 			goto out_nomem;
@@ -849,7 +852,7 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 			goto out_done;
 		if ((rc = at_limit(c, nt.nauth, TS_AUTH_PER_TICKET,
 		                   "authorizations")) < 0 ||
-		    (rc = free_item(idx, e, &nt, &slot)) < 0)
+		    (rc = ts_index_pick_item(idx, e, &nt, &slot)) < 0)
 			goto out_rc;
 		if ((a = ts_ticket_add_auth(&nt)) == NULL)
 			goto out_nomem;
@@ -869,28 +872,30 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 			goto out_done;
 		}
 		i = (size_t)(a - nt.auth);
-		gone(idx, c->ch, dir, ts_ino_make(e->slot, a->slot + 1,
-		                                  TS_SUB_ITEM), a->name);
-		last_path(c->ch, "tickets/%s/authorizations/%s", e->t.id, a->name);
+		ts_index_gone(idx, c->ch, dir, ts_ino_make(e->slot, a->slot + 1,
+		                                           TS_SUB_ITEM), a->name);
+		ts_changes_path(c->ch, "tickets/%s/authorizations/%s", e->t.id,
+		                a->name);
 		memmove(&nt.auth[i], &nt.auth[i + 1],
 		        (nt.nauth - i - 1) * sizeof(*nt.auth));
 		nt.nauth--;
 	}
 	if ((rc = ts_store_write(idx->st, &nt, buf)) < 0) {
 		ts_ticket_release(&nt);
-		reload_entry(idx, e);
+		ts_index_reload(idx, e);
 		return rc;
 	}
 	ts_ticket_release(&e->t);
 	e->t = nt;
 	e->changed_ms = ts_now_ms();
-	schedule(idx, e);
+	ts_index_schedule(idx, e);
 	if (kind != TS_REC_REVOKE) {
 		note(c, dir, 0, NULL);
-		last_path(c->ch, "tickets/%s/%s/%s", e->t.id,
-		          kind == TS_REC_MESSAGE ? "messages" : "authorizations",
-		          kind == TS_REC_MESSAGE ? in->msg[0].name
-		                                 : in->auth[0].name);
+		ts_changes_path(c->ch, "tickets/%s/%s/%s", e->t.id,
+		                kind == TS_REC_MESSAGE ? "messages"
+		                                       : "authorizations",
+		                kind == TS_REC_MESSAGE ? in->msg[0].name
+		                                       : in->auth[0].name);
 	}
 	return 0;
 out_done:
@@ -936,7 +941,7 @@ static void
 refused(struct intake_ctx *c, const char *name, int err)
 {
 	ts_changes_add(c->ch, 0, 0, NULL);
-	last_path(c->ch, "intake/%s", name);
+	ts_changes_path(c->ch, "intake/%s", name);
 	if (c->ch != NULL && c->ch->n > 0) {
 		c->ch->v[c->ch->n - 1].err = -err;
 		snprintf(c->ch->v[c->ch->n - 1].detail,
@@ -1099,7 +1104,7 @@ ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
  * version.  Messages and authorizations keep their inode numbers by name.
  */
 static void
-reload_entry(struct ts_index *idx, struct ts_entry *e)
+ts_index_reload(struct ts_index *idx, struct ts_entry *e)
 {
 	struct ts_ticket t;
 	uint8_t *buf;
@@ -1123,7 +1128,7 @@ reload_entry(struct ts_index *idx, struct ts_entry *e)
 		}
 		ts_ticket_release(&e->t);
 		e->t = t;
-		schedule(idx, e);
+		ts_index_schedule(idx, e);
 	} else {
 		ts_ticket_release(&t);
 	}
@@ -1139,19 +1144,19 @@ commit(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
 
 	if (rc < 0) {
 		ts_ticket_release(nt);
-		reload_entry(idx, e);
+		ts_index_reload(idx, e);
 		return rc;
 	}
 	ts_ticket_release(&e->t);
 	e->t = *nt;
 	memset(nt, 0, sizeof(*nt));
 	e->changed_ms = ts_now_ms();
-	schedule(idx, e);
+	ts_index_schedule(idx, e);
 	return 0;
 }
 
 static void
-forget_entry(struct ts_index *idx, struct ts_entry *e)
+ts_index_forget(struct ts_index *idx, struct ts_entry *e)
 {
 	int found;
 	size_t at = search(idx, e->t.id, &found);
@@ -1181,10 +1186,10 @@ ts_index_remove_ticket(struct ts_index *idx, struct ts_entry *e,
 
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
-	gone(idx, ch, TS_INO_TICKETS, ts_ino_make(e->slot, 0, TS_SUB_DIR),
-	     e->t.id);
-	last_path(ch, "tickets/%s", e->t.id);
-	forget_entry(idx, e);
+	ts_index_gone(idx, ch, TS_INO_TICKETS,
+	              ts_ino_make(e->slot, 0, TS_SUB_DIR), e->t.id);
+	ts_changes_path(ch, "tickets/%s", e->t.id);
+	ts_index_forget(idx, e);
 	return 0;
 }
 
@@ -1202,10 +1207,11 @@ drop_due(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
 		    ts_index_deadline_field(idx, e, f) > now)
 			continue;
 		nt->field[f] = (struct ts_box){ 0, 0 };
-		gone(idx, ch, ts_ino_make(s, 0, TS_SUB_DIR),
-		     ts_ino_make(s, 0, TS_SUB_FIELD + (unsigned)f),
-		     ts_field_names[f]);
-		last_path(ch, "tickets/%s/%s", e->t.id, ts_field_names[f]);
+		ts_index_gone(idx, ch, ts_ino_make(s, 0, TS_SUB_DIR),
+		              ts_ino_make(s, 0, TS_SUB_FIELD + (unsigned)f),
+		              ts_field_names[f]);
+		ts_changes_path(ch, "tickets/%s/%s", e->t.id,
+		                ts_field_names[f]);
 		any = 1;
 	}
 	for (size_t i = k = 0; i < nt->nmsg; i++) {
@@ -1213,10 +1219,11 @@ drop_due(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
 			nt->msg[k++] = nt->msg[i];
 			continue;
 		}
-		gone(idx, ch, ts_ino_make(s, 0, TS_SUB_MSGDIR),
-		     ts_ino_make(s, nt->msg[i].slot + 1, TS_SUB_ITEM),
-		     nt->msg[i].name);
-		last_path(ch, "tickets/%s/messages/%s", e->t.id, nt->msg[i].name);
+		ts_index_gone(idx, ch, ts_ino_make(s, 0, TS_SUB_MSGDIR),
+		              ts_ino_make(s, nt->msg[i].slot + 1, TS_SUB_ITEM),
+		              nt->msg[i].name);
+		ts_changes_path(ch, "tickets/%s/messages/%s", e->t.id,
+		                nt->msg[i].name);
 		any = 1;
 	}
 	nt->nmsg = k;
@@ -1225,11 +1232,11 @@ drop_due(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
 			nt->auth[k++] = nt->auth[i];
 			continue;
 		}
-		gone(idx, ch, ts_ino_make(s, 0, TS_SUB_AUTHDIR),
-		     ts_ino_make(s, nt->auth[i].slot + 1, TS_SUB_ITEM),
-		     nt->auth[i].name);
-		last_path(ch, "tickets/%s/authorizations/%s", e->t.id,
-		          nt->auth[i].name);
+		ts_index_gone(idx, ch, ts_ino_make(s, 0, TS_SUB_AUTHDIR),
+		              ts_ino_make(s, nt->auth[i].slot + 1, TS_SUB_ITEM),
+		              nt->auth[i].name);
+		ts_changes_path(ch, "tickets/%s/authorizations/%s", e->t.id,
+		                nt->auth[i].name);
 		any = 1;
 	}
 	nt->nauth = k;
@@ -1252,7 +1259,7 @@ purge(struct ts_index *idx, struct ts_entry *e, int64_t now,
 		return rc;
 	if (!drop_due(idx, e, &nt, now, ch)) {
 		ts_ticket_release(&nt);
-		schedule(idx, e);
+		ts_index_schedule(idx, e);
 		return 0;
 	}
 	return commit(idx, e, &nt, NULL);
@@ -1333,10 +1340,10 @@ ts_index_remove_field(struct ts_index *idx, struct ts_entry *e, int field,
 	nt.field[field] = (struct ts_box){ 0, 0 };
 	if ((rc = commit(idx, e, &nt, NULL)) < 0)
 		return rc;
-	gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_DIR),
-	     ts_ino_make(e->slot, 0, TS_SUB_FIELD + (unsigned)field),
-	     ts_field_names[field]);
-	last_path(ch, "tickets/%s/%s", e->t.id, ts_field_names[field]);
+	ts_index_gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_DIR),
+	              ts_ino_make(e->slot, 0, TS_SUB_FIELD + (unsigned)field),
+	              ts_field_names[field]);
+	ts_changes_path(ch, "tickets/%s/%s", e->t.id, ts_field_names[field]);
 	return 0;
 }
 
@@ -1357,8 +1364,9 @@ ts_index_remove_msg(struct ts_index *idx, struct ts_entry *e,
 	nt.nmsg--;
 	if ((rc = commit(idx, e, &nt, NULL)) < 0)
 		return rc;
-	gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_MSGDIR), ino, name);
-	last_path(ch, "tickets/%s/messages/%s", e->t.id, name);
+	ts_index_gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_MSGDIR), ino,
+	              name);
+	ts_changes_path(ch, "tickets/%s/messages/%s", e->t.id, name);
 	return 0;
 }
 
@@ -1378,11 +1386,12 @@ ts_index_remove_afield(struct ts_index *idx, struct ts_entry *e,
 	nt.auth[i].box[field] = (struct ts_box){ 0, 0 };
 	if ((rc = commit(idx, e, &nt, NULL)) < 0)
 		return rc;
-	gone(idx, ch, dir, ts_ino_make(e->slot, e->t.auth[i].slot + 1,
-	                               TS_SUB_AFIELD + (unsigned)field),
-	     ts_afield_names[field]);
-	last_path(ch, "tickets/%s/authorizations/%s/%s", e->t.id,
-	          e->t.auth[i].name, ts_afield_names[field]);
+	ts_index_gone(idx, ch, dir,
+	              ts_ino_make(e->slot, e->t.auth[i].slot + 1,
+	                          TS_SUB_AFIELD + (unsigned)field),
+	              ts_afield_names[field]);
+	ts_changes_path(ch, "tickets/%s/authorizations/%s/%s", e->t.id,
+	                e->t.auth[i].name, ts_afield_names[field]);
 	return 0;
 }
 
@@ -1404,8 +1413,9 @@ ts_index_remove_auth(struct ts_index *idx, struct ts_entry *e,
 	nt.nauth--;
 	if ((rc = commit(idx, e, &nt, NULL)) < 0)
 		return rc;
-	gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_AUTHDIR), ino, name);
-	last_path(ch, "tickets/%s/authorizations/%s", e->t.id, name);
+	ts_index_gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_AUTHDIR), ino,
+	              name);
+	ts_changes_path(ch, "tickets/%s/authorizations/%s", e->t.id, name);
 	return 0;
 }
 

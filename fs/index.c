@@ -10,32 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/deadline.h"
 #include "fs/inode.h"
 #include "store/intake.h"
 #include "store/record.h"
-
-/*
- * The sweep timer's queue: (deadline, slot) pairs in a binary min-heap.
- * An entry is stale when its ticket is gone or its next_deadline moved;
- * stale entries are dropped when they reach the top, so nothing is ever
- * searched for or polled.
- */
-struct ts_deadline_item {
-	int64_t deadline;	/* ms since the epoch */
-	uint64_t slot;		/* the ticket's slot */
-};
-
-struct ts_deadlines {
-	struct ts_deadline_item *v;	/* v[0] the earliest */
-	size_t n, cap;
-};
-
-int ts_deadline_push(struct ts_deadlines *h, int64_t deadline, uint64_t slot);
-int ts_deadline_top(const struct ts_deadlines *h, int64_t *deadline,
-                    uint64_t *slot);
-void ts_deadline_pop(struct ts_deadlines *h);
-void ts_deadline_reset(struct ts_deadlines *h);
-void ts_deadline_release(struct ts_deadlines *h);
 
 /* Something removed a moment ago, so that removing it again succeeds. */
 struct tomb {
@@ -343,80 +321,7 @@ ts_index_insert(struct ts_index *idx, const char *id, struct ts_ticket *t,
 	return e;
 }
 
-
 /* ---- deadlines and the sweep queue ---- */
-
-int
-ts_deadline_push(struct ts_deadlines *h, int64_t deadline, uint64_t slot)
-{
-	size_t i;
-
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? 2 * h->cap : 1024;
-		struct ts_deadline_item *v = realloc(h->v, cap * sizeof(*v));
-
-		if (v == NULL)
-			return -ENOMEM;
-		h->v = v;
-		h->cap = cap;
-	}
-	i = h->n++;
-	while (i > 0 && h->v[(i - 1) / 2].deadline > deadline) {
-		h->v[i] = h->v[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	h->v[i] = (struct ts_deadline_item){ deadline, slot };
-	return 0;
-}
-
-int
-ts_deadline_top(const struct ts_deadlines *h, int64_t *deadline,
-                uint64_t *slot)
-{
-	if (h->n == 0)
-		return -ENOENT;
-	*deadline = h->v[0].deadline;
-	*slot = h->v[0].slot;
-	return 0;
-}
-
-void
-ts_deadline_pop(struct ts_deadlines *h)
-{
-	struct ts_deadline_item last;
-	size_t i = 0;
-
-	if (h->n == 0)
-		return;
-	last = h->v[--h->n];
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && h->v[c + 1].deadline < h->v[c].deadline)
-			c++;
-		if (h->v[c].deadline >= last.deadline)
-			break;
-		h->v[i] = h->v[c];
-		i = c;
-	}
-	if (h->n > 0)
-		h->v[i] = last;
-}
-
-void
-ts_deadline_reset(struct ts_deadlines *h)
-{
-	h->n = 0;
-}
-
-void
-ts_deadline_release(struct ts_deadlines *h)
-{
-	free(h->v);
-	memset(h, 0, sizeof(*h));
-}
 
 static int64_t
 min64(int64_t a, int64_t b)

@@ -1,0 +1,47 @@
+/*
+ * index_priv: the index's layout and the helpers its files share
+ * (index.c the table, due.c the deadlines, mutate.c the changes, take.c
+ * intake, load.c the store at mount).  Nothing outside those files
+ * includes it: callers see fs/index.h.
+ */
+#ifndef TS_INDEX_PRIV_H
+#define TS_INDEX_PRIV_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "fs/deadline.h"
+#include "fs/index.h"
+#include "fs/policy.h"
+
+/* Something removed a moment ago, so that removing it again succeeds. */
+struct tomb {
+	uint64_t dir;		/* the directory it was in */
+	uint64_t ino;		/* its inode */
+	char name[TS_NAME_MAX + 1];
+	int64_t ms;		/* when; 0 = unused */
+};
+
+#define NTOMBS 256
+
+struct ts_index {
+	pthread_rwlock_t lock;
+	struct ts_store *st;	/* the store; written under lock */
+	struct ts_entry **by_id;	/* sorted by id; guarded by lock */
+	size_t n, cap;		/* by_id entries; guarded by lock */
+	struct ts_entry **by_slot;	/* slot -> entry or NULL; guarded by lock */
+	uint64_t nslots, slotcap;	/* guarded by lock */
+	struct ts_policy policy;	/* retention; guarded by lock */
+	int has_policy;		/* guarded by lock */
+	struct ts_deadlines heap;	/* the sweep's queue; guarded by lock */
+	struct tomb tombs[NTOMBS];	/* a ring; guarded by lock */
+	unsigned ntomb;		/* next slot of the ring; guarded by lock */
+	ts_index_log_fn log;	/* where problems are reported */
+	void *logarg;
+	int64_t tickets_ms;	/* tickets/' last change: a ticket added or
+				   removed; guarded by lock */
+	ts_index_busy_fn busy;	/* item numbers in use outside; set once */
+	void *busyarg;
+};
+
+#endif

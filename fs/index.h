@@ -118,22 +118,6 @@ void ts_index_wrlock(struct ts_index *idx);
 void ts_index_unlock(struct ts_index *idx);
 
 /*
- * The retention policy.  Installing one (write lock held) recomputes every
- * ticket's next deadline.  The index copies it.
- */
-void ts_index_set_policy(struct ts_index *idx, const struct ts_policy *p);
-
-/* Deadlines (ms since the epoch; TS_NEVER), lock held.  An item's
- * deadline is never later than its ticket's. */
-int64_t ts_index_deadline_ticket(struct ts_index *idx, const struct ts_entry *e);
-int64_t ts_index_deadline_field(struct ts_index *idx, const struct ts_entry *e,
-                                int field);
-int64_t ts_index_deadline_msg(struct ts_index *idx, const struct ts_entry *e,
-                              const struct ts_message *m);
-int64_t ts_index_deadline_auth(struct ts_index *idx, const struct ts_entry *e,
-                               const struct ts_auth *a);
-
-/*
  * Changes, each durable in the store before it returns 0; on failure the
  * ticket is unchanged.  Write lock held.  What the kernel must forget is
  * appended to ch.
@@ -167,8 +151,6 @@ int ts_index_add_msg(struct ts_index *idx, struct ts_entry *e,
  */
 int64_t ts_index_sweep(struct ts_index *idx, int64_t now,
                        struct ts_changes *ch);
-/* The earliest pending deadline, lock held. */
-int64_t ts_index_next_deadline(struct ts_index *idx);
 /*
  * 1 if something named name in directory dir went away in the last minute
  * (name NULL: if inode dir itself did).  Lock held.
@@ -195,5 +177,7 @@ struct ts_auth *ts_entry_auth(struct ts_entry *e, uint32_t item);
 int ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
                       struct ts_entry *e, const char *field,
                       const struct ts_box *box, uint8_t **plain);
+
+#include "fs/due.h"
 
 #endif

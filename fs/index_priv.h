@@ -44,4 +44,10 @@ struct ts_index {
 	void *busyarg;
 };
 
+/* due.c */
+/* Sets e's next deadline to d and queues it (TS_NEVER: not queued). */
+void ts_index_queue(struct ts_index *idx, struct ts_entry *e, int64_t d);
+/* Recomputes e's earliest deadline and queues it. */
+void ts_index_schedule(struct ts_index *idx, struct ts_entry *e);
+
 #endif

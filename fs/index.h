@@ -86,19 +86,6 @@ void ts_index_give_item(struct ts_index *idx, struct ts_entry *e,
                         uint32_t item);
 
 /*
- * Loads every ticket from the store; damaged ones are kept, marked.  Logs
- * one line saying whether the index snapshot was used ("index snapshot
- * used: N entries, ...") or refused, and why ("index snapshot refused:
- * WHY; N tickets read from their records").
- */
-int ts_index_load(struct ts_index *idx);
-/*
- * Saves every ticket's metadata as the store's snapshot, so the next
- * ts_index_load need not read each record.  Takes the lock.
- */
-int ts_index_save_snapshot(struct ts_index *idx);
-
-/*
  * Takes in waiting intake.  Appends what changed to *ch (realloc'd, *nch
  * grows); the caller frees it.  Returns the number of records taken in.
  * Called without the lock, one caller at a time (the intake thread): it
@@ -179,5 +166,6 @@ int ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
                       const struct ts_box *box, uint8_t **plain);
 
 #include "fs/due.h"
+#include "fs/load.h"
 
 #endif

@@ -44,6 +44,11 @@ struct ts_index {
 	void *busyarg;
 };
 
+/* index.c */
+/* Inserts a new entry for id (t moved in, or NULL with err). */
+struct ts_entry *ts_index_insert(struct ts_index *idx, const char *id,
+                                 struct ts_ticket *t, int err);
+
 /* due.c */
 /* Sets e's next deadline to d and queues it (TS_NEVER: not queued). */
 void ts_index_queue(struct ts_index *idx, struct ts_entry *e, int64_t d);

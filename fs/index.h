@@ -105,40 +105,6 @@ void ts_index_wrlock(struct ts_index *idx);
 void ts_index_unlock(struct ts_index *idx);
 
 /*
- * Changes, each durable in the store before it returns 0; on failure the
- * ticket is unchanged.  Write lock held.  What the kernel must forget is
- * appended to ch.
- */
-/* status: -EPERM for a move back; processing removes what the policy ties
- * to it at once. */
-int ts_index_set_status(struct ts_index *idx, struct ts_entry *e, int status,
-                        struct ts_changes *ch);
-int ts_index_remove_field(struct ts_index *idx, struct ts_entry *e, int field,
-                          struct ts_changes *ch);
-int ts_index_remove_msg(struct ts_index *idx, struct ts_entry *e,
-                        struct ts_message *m, struct ts_changes *ch);
-int ts_index_remove_afield(struct ts_index *idx, struct ts_entry *e,
-                           struct ts_auth *a, int field,
-                           struct ts_changes *ch);
-int ts_index_remove_auth(struct ts_index *idx, struct ts_entry *e,
-                         struct ts_auth *a, struct ts_changes *ch);
-/* Removes the ticket; e is freed. */
-int ts_index_remove_ticket(struct ts_index *idx, struct ts_entry *e,
-                           struct ts_changes *ch);
-/* Stores a new message (plaintext text, len bytes) under item slot. */
-int ts_index_add_msg(struct ts_index *idx, struct ts_entry *e,
-                     const char *name, uint32_t slot, const char *text,
-                     size_t len, const unsigned char *pk,
-                     struct ts_changes *ch);
-
-/*
- * Removes from the store everything whose deadline is <= now.  Returns
- * the earliest deadline still pending (TS_NEVER if none).  Write lock
- * held.
- */
-int64_t ts_index_sweep(struct ts_index *idx, int64_t now,
-                       struct ts_changes *ch);
-/*
  * 1 if something named name in directory dir went away in the last minute
  * (name NULL: if inode dir itself did).  Lock held.
  */
@@ -167,5 +133,6 @@ int ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
 
 #include "fs/due.h"
 #include "fs/load.h"
+#include "fs/mutate.h"
 
 #endif

@@ -49,10 +49,23 @@ struct ts_index {
 struct ts_entry *ts_index_insert(struct ts_index *idx, const char *id,
                                  struct ts_ticket *t, int err);
 
+/* Sets the path of the last change. */
+void ts_changes_path(struct ts_changes *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Records that ino, named name in dir, went away. */
+void ts_index_gone(struct ts_index *idx, struct ts_changes *ch, uint64_t dir,
+                   uint64_t ino, const char *name);
+/* Takes e out of the table and frees it. */
+void ts_index_forget(struct ts_index *idx, struct ts_entry *e);
+
 /* due.c */
 /* Sets e's next deadline to d and queues it (TS_NEVER: not queued). */
 void ts_index_queue(struct ts_index *idx, struct ts_entry *e, int64_t d);
 /* Recomputes e's earliest deadline and queues it. */
 void ts_index_schedule(struct ts_index *idx, struct ts_entry *e);
+
+/* mutate.c */
+/* Reads e's record back after a failed write (fs/mutate.c says why). */
+void ts_index_reload(struct ts_index *idx, struct ts_entry *e);
 
 #endif

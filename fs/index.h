@@ -85,21 +85,6 @@ int ts_index_take_item(struct ts_index *idx, struct ts_entry *e,
 void ts_index_give_item(struct ts_index *idx, struct ts_entry *e,
                         uint32_t item);
 
-/*
- * Takes in waiting intake.  Appends what changed to *ch (realloc'd, *nch
- * grows); the caller frees it.  Returns the number of records taken in.
- * Called without the lock, one caller at a time (the intake thread): it
- * reads, checks and sets aside intake with no lock held and takes the
- * write lock only to apply one record, so readers wait for one record at
- * most.  Stamps from a front end's clock are checked against the
- * daemon's (README, "Intake").  ts_index_intake takes in all that waits;
- * ts_index_intake_round one bounded round (ts_store_intake_poll), *more
- * set when intake still waits.
- */
-int ts_index_intake(struct ts_index *idx, struct ts_changes *ch);
-int ts_index_intake_round(struct ts_index *idx, struct ts_changes *ch,
-                          int *more);
-
 void ts_index_rdlock(struct ts_index *idx);
 void ts_index_wrlock(struct ts_index *idx);
 void ts_index_unlock(struct ts_index *idx);
@@ -134,5 +119,6 @@ int ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
 #include "fs/due.h"
 #include "fs/load.h"
 #include "fs/mutate.h"
+#include "fs/take.h"
 
 #endif

@@ -49,6 +49,10 @@ struct ts_index {
 struct ts_entry *ts_index_insert(struct ts_index *idx, const char *id,
                                  struct ts_ticket *t, int err);
 
+/* A free item number for a new item of ticket t (e's, or a copy of it);
+ * -EMLINK if none (fs/index.c says which). */
+int ts_index_pick_item(struct ts_index *idx, const struct ts_entry *e,
+                       const struct ts_ticket *t, uint32_t *item);
 /* Sets the path of the last change. */
 void ts_changes_path(struct ts_changes *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -41,7 +41,7 @@ static const char DEFAULT_POLICY[] =
 	"ticket         processed+30d\n";
 
 static void
-die(const char *fmt, ...)
+ts_ctl_die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -56,7 +56,7 @@ die(const char *fmt, ...)
 /* The synopsis of a verb's usage text (its usage: line and the indented
  * lines going on from it), on stderr; exits 2. */
 static void
-bad_usage(const char *usage)
+ts_ctl_bad_usage(const char *usage)
 {
 	const char *end = usage;
 
@@ -74,7 +74,8 @@ bad_usage(const char *usage)
  * unknown option or a missing argument is told on stderr, exit 2.
  */
 static int
-next_opt(int argc, char **argv, const struct option *lo, const char *usage)
+ts_ctl_next_opt(int argc, char **argv, const struct option *lo,
+                const char *usage)
 {
 	static const struct option help = { "help", no_argument, NULL, 'h' };
 	struct option all[8];
@@ -102,14 +103,14 @@ next_opt(int argc, char **argv, const struct option *lo, const char *usage)
 		fprintf(stderr, "ticketctl %s: %s %s\n", argv[0],
 		        c == '?' ? "unknown option" : "missing argument to",
 		        arg != NULL ? arg : one);
-		bad_usage(usage);
+		ts_ctl_bad_usage(usage);
 	}
 	return c;
 }
 
 /* Opens the store at path or says why not (exit 2). */
 static struct ts_store *
-open_store(const char *path, enum ts_store_mode mode)
+ts_ctl_open_store(const char *path, enum ts_store_mode mode)
 {
 	struct ts_store *st;
 	struct stat sb;
@@ -118,24 +119,24 @@ open_store(const char *path, enum ts_store_mode mode)
 	if ((rc = ts_store_open(path, mode, &st)) == 0)
 		return st;
 	if (rc == -ENOENT && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-		die("%s: not a ticketfs store", path);
-	die("cannot open store %s: %s", path, strerror(-rc));
+		ts_ctl_die("%s: not a ticketfs store", path);
+	ts_ctl_die("cannot open store %s: %s", path, strerror(-rc));
 	return NULL;
 }
 
 /* Reads all of path (or stdin for NULL / "-"); the caller wipes it. */
 static char *
-read_input(const char *path, size_t *len)
+ts_ctl_read_input(const char *path, size_t *len)
 {
 	int fd = 0;
 	size_t cap = 65536, n = 0;
 	char *buf = malloc(cap + 1);
 
 	if (buf == NULL)
-		die("out of memory");
+		ts_ctl_die("out of memory");
 	if (path != NULL && strcmp(path, "-") != 0 &&
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		die("cannot open %s: %s", path, strerror(errno));
+		ts_ctl_die("cannot open %s: %s", path, strerror(errno));
 	for (;;) {
 		ssize_t r;
 
@@ -143,9 +144,10 @@ read_input(const char *path, size_t *len)
 			char *nb;
 
 			if (cap >= INPUT_MAX)
-				die("input is over %u MiB", INPUT_MAX >> 20);
+				ts_ctl_die("input is over %u MiB",
+				    INPUT_MAX >> 20);
 			if ((nb = malloc(2 * cap + 1)) == NULL)
-				die("out of memory");
+				ts_ctl_die("out of memory");
 			memcpy(nb, buf, n);
 			sodium_memzero(buf, cap);
 			free(buf);
@@ -156,7 +158,7 @@ read_input(const char *path, size_t *len)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			die("cannot read %s: %s", path ? path : "stdin",
+			ts_ctl_die("cannot read %s: %s", path ? path : "stdin",
 			    strerror(errno));
 		if (r == 0)
 			break;
@@ -170,7 +172,7 @@ read_input(const char *path, size_t *len)
 }
 
 static void
-wipe_free(char *buf, size_t len)
+ts_ctl_wipe_free(char *buf, size_t len)
 {
 	if (buf != NULL)
 		sodium_memzero(buf, len);
@@ -180,11 +182,11 @@ wipe_free(char *buf, size_t len)
 static struct ts_store *
 open_intake(const char *path, unsigned char pk[TS_SEAL_PKBYTES])
 {
-	struct ts_store *st = open_store(path, TS_STORE_INTAKE);
+	struct ts_store *st = ts_ctl_open_store(path, TS_STORE_INTAKE);
 	int rc;
 
 	if ((rc = ts_store_pubkey(st, pk)) < 0)
-		die("cannot read the public key of store %s: %s", path,
+		ts_ctl_die("cannot read the public key of store %s: %s", path,
 		    rc == -EINVAL ? "not a ticketfs public key" : strerror(-rc));
 	return st;
 }
@@ -197,7 +199,8 @@ put_intake(struct ts_store *st, int kind, const char *id, uint8_t *rec,
 
 	free(rec);
 	if (rc < 0)
-		die("cannot write to the intake area: %s", strerror(-rc));
+		ts_ctl_die("cannot write to the intake area: %s",
+		    strerror(-rc));
 }
 
 /* The ticket must exist (or be waiting in intake) for message & co. */
@@ -207,7 +210,7 @@ require_ticket(struct ts_store *st, const char *id)
 	int known = ts_store_ticket_known(st, id);
 
 	if (known == 0)
-		die("no ticket %s in this store", id);
+		ts_ctl_die("no ticket %s in this store", id);
 	if (known < 0)
 		fprintf(stderr, "ticketctl: cannot check that ticket %s exists "
 		        "(%s); the daemon will reject it if not\n", id,
@@ -215,7 +218,7 @@ require_ticket(struct ts_store *st, const char *id)
 }
 
 static int
-cmd_init(int argc, char **argv)
+ts_ctl_cmd_init(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl init STORE KEYFILE [--passphrase-file F]\n"
@@ -231,10 +234,10 @@ cmd_init(int argc, char **argv)
 	size_t passlen = 0;
 	int fd, rc;
 
-	while (next_opt(argc, argv, lo, usage) == 'p')
+	while (ts_ctl_next_opt(argc, argv, lo, usage) == 'p')
 		passfile = optarg;
 	if (argc - optind != 2)
-		bad_usage(usage);
+		ts_ctl_bad_usage(usage);
 	store = argv[optind];
 	keyfile = argv[optind + 1];
 	if (passfile != NULL) {
@@ -242,33 +245,34 @@ cmd_init(int argc, char **argv)
 
 		if (ts_keyfile_read_pass(passfile, &pass, &passlen, err,
 		                         sizeof(err)) < 0)
-			die("%s", err);
+			ts_ctl_die("%s", err);
 		if (passlen == 0)
-			die("passphrase file %s holds an empty passphrase",
-			    passfile);
+			ts_ctl_die("passphrase file %s holds an empty "
+			    "passphrase", passfile);
 	}
 	if (ts_seal_keypair(&key) < 0)
-		die("cannot make a key pair");
+		ts_ctl_die("cannot make a key pair");
 	rc = ts_seal_seckey_encode(key, pass, passlen, &text);
 	sodium_free(pass);
 	if (rc < 0)
-		die("cannot encode the secret key: %s", strerror(-rc));
+		ts_ctl_die("cannot encode the secret key: %s", strerror(-rc));
 	fd = open(keyfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	          0600);
 	if (fd < 0)
-		die("cannot create key file %s: %s", keyfile, strerror(errno));
+		ts_ctl_die("cannot create key file %s: %s", keyfile,
+		    strerror(errno));
 	rc = ts_sysio_write_all(fd, text, strlen(text));
 	if (rc == 0)
 		rc = ts_sysio_fsync(fd);
 	close(fd);
-	wipe_free(text, strlen(text));
+	ts_ctl_wipe_free(text, strlen(text));
 	if (rc == 0)
 		rc = ts_store_create(store, ts_seal_seckey_pk(key),
 		                     DEFAULT_POLICY);
 	ts_seal_seckey_free(key);
 	if (rc < 0) {
 		unlink(keyfile);
-		die("cannot create store %s: %s", store,
+		ts_ctl_die("cannot create store %s: %s", store,
 		    rc == -EEXIST ? "it exists and is not empty" : strerror(-rc));
 	}
 	printf("store %s created; secret key in %s\n", store, keyfile);
@@ -291,7 +295,7 @@ seal_ticket(const unsigned char *pk, const char *id, const char *json,
 		return NULL;
 	}
 	if (rc < 0)
-		die("cannot seal the ticket: %s", strerror(-rc));
+		ts_ctl_die("cannot seal the ticket: %s", strerror(-rc));
 	return rec;
 }
 
@@ -361,9 +365,9 @@ read_batch(const char *path, const unsigned char *pk, struct pending **v,
 	int bad = 0;
 
 	if (f == NULL)
-		die("cannot open %s: %s", path, strerror(errno));
+		ts_ctl_die("cannot open %s: %s", path, strerror(errno));
 	if (chunk == NULL)
-		die("out of memory");
+		ts_ctl_die("out of memory");
 	while (len >= 0) {
 		struct batch_chunk c = { pk, chunk, 0, 0 };
 		pthread_t th[16];
@@ -382,7 +386,7 @@ read_batch(const char *path, const unsigned char *pk, struct pending **v,
 
 				memset(l, 0, sizeof(*l));
 				if ((l->text = malloc((size_t)len + 1)) == NULL)
-					die("out of memory");
+					ts_ctl_die("out of memory");
 				memcpy(l->text, line, (size_t)len);
 				l->text[len] = '\0';
 				l->len = (size_t)len;
@@ -393,7 +397,7 @@ read_batch(const char *path, const unsigned char *pk, struct pending **v,
 		}
 		for (size_t t = 0; t < nth; t++)
 			if (pthread_create(&th[t], NULL, seal_lines, &c) != 0)
-				die("cannot start a thread");
+				ts_ctl_die("cannot start a thread");
 		for (size_t t = 0; t < nth; t++)
 			pthread_join(th[t], NULL);
 		for (size_t i = 0; i < c.n; i++) {
@@ -407,12 +411,12 @@ read_batch(const char *path, const unsigned char *pk, struct pending **v,
 				continue;
 			}
 			if (l->rc < 0)
-				die("cannot seal the ticket: %s",
+				ts_ctl_die("cannot seal the ticket: %s",
 				    strerror(-l->rc));
 			if (*n == cap) {
 				cap = cap ? 2 * cap : 1024;
 				if ((*v = realloc(*v, cap * sizeof(**v))) == NULL)
-					die("out of memory");
+					ts_ctl_die("out of memory");
 			}
 			memcpy((*v)[*n].id, l->id, sizeof(l->id));
 			(*v)[*n].rec = l->rec;
@@ -421,7 +425,7 @@ read_batch(const char *path, const unsigned char *pk, struct pending **v,
 		}
 	}
 	if (ferror(f))
-		die("cannot read %s: %s", path ? path : "stdin",
+		ts_ctl_die("cannot read %s: %s", path ? path : "stdin",
 		    strerror(errno));
 	if (f != stdin)
 		fclose(f);
@@ -431,7 +435,7 @@ read_batch(const char *path, const unsigned char *pk, struct pending **v,
 }
 
 static int
-cmd_submit(int argc, char **argv)
+ts_ctl_cmd_submit(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl submit [--batch] STORE [FILE]\n"
@@ -450,29 +454,29 @@ cmd_submit(int argc, char **argv)
 	size_t inlen, n = 0;
 	struct pending *v = NULL;
 
-	while (next_opt(argc, argv, lo, usage) == 'b')
+	while (ts_ctl_next_opt(argc, argv, lo, usage) == 'b')
 		batch = 1;
 	argc -= optind - 1;	/* then argv[1] is STORE, as before */
 	argv += optind - 1;
 	if (argc < 2 || argc > 3)
-		bad_usage(usage);
+		ts_ctl_bad_usage(usage);
 	st = open_intake(argv[1], pk);
 	if (!batch) {
-		in = read_input(argc == 3 ? argv[2] : NULL, &inlen);
+		in = ts_ctl_read_input(argc == 3 ? argv[2] : NULL, &inlen);
 		if (memchr(in, '\0', inlen) != NULL)
-			die("input holds a NUL byte");
+			ts_ctl_die("input holds a NUL byte");
 		v = calloc(1, sizeof(*v));
 		if (v == NULL)
-			die("out of memory");
+			ts_ctl_die("out of memory");
 		ts_id_new(v[0].id);
 		v[0].rec = seal_ticket(pk, v[0].id, in, inlen, &v[0].len, "");
 		bad = v[0].rec == NULL;
 		n = 1;
-		wipe_free(in, inlen);
+		ts_ctl_wipe_free(in, inlen);
 	} else {
 		bad = read_batch(argc == 3 ? argv[2] : NULL, pk, &v, &n);
 		if (n == 0 && !bad)
-			die("no ticket in the input");
+			ts_ctl_die("no ticket in the input");
 	}
 	if (bad) {
 		fprintf(stderr, "ticketctl: %d ticket%s rejected; nothing was "
@@ -485,7 +489,7 @@ cmd_submit(int argc, char **argv)
 		int rc;
 
 		if (items == NULL)
-			die("out of memory");
+			ts_ctl_die("out of memory");
 		for (size_t i = 0; i < n; i++)
 			items[i] = (struct ts_intake_item){ TS_REC_TICKET, v[i].id,
 			                                    v[i].rec, v[i].len };
@@ -495,8 +499,8 @@ cmd_submit(int argc, char **argv)
 			printf("%s\n", v[i].id);
 		fflush(stdout);
 		if (rc < 0)
-			die("cannot write to the intake area after %zu of %zu "
-			    "tickets: %s", done, n, strerror(-rc));
+			ts_ctl_die("cannot write to the intake area after %zu "
+			    "of %zu tickets: %s", done, n, strerror(-rc));
 		for (size_t i = 0; i < n; i++)
 			free(v[i].rec);
 		free(items);
@@ -522,17 +526,17 @@ add_item(int argc, char **argv, int kind, const char *usage)
 	char *in;
 	int rc;
 
-	while (next_opt(argc, argv, NULL, usage) != -1)
+	while (ts_ctl_next_opt(argc, argv, NULL, usage) != -1)
 		;
 	argc -= optind - 1;
 	argv += optind - 1;
 	if (argc < 3 || argc > 4)
-		bad_usage(usage);
+		ts_ctl_bad_usage(usage);
 	if (!ts_id_valid(argv[2]))
-		die("invalid ticket id \"%s\"", argv[2]);
+		ts_ctl_die("invalid ticket id \"%s\"", argv[2]);
 	st = open_intake(argv[1], pk);
 	require_ticket(st, argv[2]);
-	in = read_input(argc == 4 ? argv[3] : NULL, &inlen);
+	in = ts_ctl_read_input(argc == 4 ? argv[3] : NULL, &inlen);
 	ts_id_new(name);
 	if (kind == TS_REC_MESSAGE)
 		rc = ts_intake_message(pk, argv[2], name, in, inlen, ts_now_ms(),
@@ -540,11 +544,11 @@ add_item(int argc, char **argv, int kind, const char *usage)
 	else
 		rc = ts_intake_auth(pk, argv[2], name, in, inlen, ts_now_ms(),
 		                    &rec, &reclen, err, sizeof(err));
-	wipe_free(in, inlen);
+	ts_ctl_wipe_free(in, inlen);
 	if (rc == -EINVAL)
-		die("%s", err);
+		ts_ctl_die("%s", err);
 	if (rc < 0)
-		die("cannot seal the %s: %s", what, strerror(-rc));
+		ts_ctl_die("cannot seal the %s: %s", what, strerror(-rc));
 	put_intake(st, kind, argv[2], rec, reclen);
 	printf("%s\n", name);
 	ts_store_close(st);
@@ -552,7 +556,7 @@ add_item(int argc, char **argv, int kind, const char *usage)
 }
 
 static int
-cmd_message(int argc, char **argv)
+ts_ctl_cmd_message(int argc, char **argv)
 {
 	return add_item(argc, argv, TS_REC_MESSAGE,
 		"usage: ticketctl message STORE ID [FILE]\n"
@@ -561,7 +565,7 @@ cmd_message(int argc, char **argv)
 }
 
 static int
-cmd_authorize(int argc, char **argv)
+ts_ctl_cmd_authorize(int argc, char **argv)
 {
 	return add_item(argc, argv, TS_REC_AUTH,
 		"usage: ticketctl authorize STORE ID [FILE]\n"
@@ -571,7 +575,7 @@ cmd_authorize(int argc, char **argv)
 }
 
 static int
-cmd_revoke(int argc, char **argv)
+ts_ctl_cmd_revoke(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl revoke STORE ID NAME\n"
@@ -583,18 +587,18 @@ cmd_revoke(int argc, char **argv)
 	size_t reclen;
 	int rc;
 
-	while (next_opt(argc, argv, NULL, usage) != -1)
+	while (ts_ctl_next_opt(argc, argv, NULL, usage) != -1)
 		;
 	argc -= optind - 1;
 	argv += optind - 1;
 	if (argc != 4)
-		bad_usage(usage);
+		ts_ctl_bad_usage(usage);
 	st = open_intake(argv[1], pk);
 	rc = ts_intake_revoke(argv[2], argv[3], &rec, &reclen, err, sizeof(err));
 	if (rc == -EINVAL)
-		die("%s", err);
+		ts_ctl_die("%s", err);
 	if (rc < 0)
-		die("cannot encode the revocation: %s", strerror(-rc));
+		ts_ctl_die("cannot encode the revocation: %s", strerror(-rc));
 	require_ticket(st, argv[2]);
 	put_intake(st, TS_REC_REVOKE, argv[2], rec, reclen);
 	ts_store_close(st);
@@ -626,7 +630,7 @@ fsck_box(struct fsck *f, const char *id, const char *field,
 	if (box->len == 0 || f->key == NULL)
 		return;
 	if ((plain = malloc(box->len)) == NULL)
-		die("out of memory");
+		ts_ctl_die("out of memory");
 	if (ts_seal_open(f->key, id, field, rec + box->off, box->len,
 	                 plain) < 0) {
 		snprintf(what, sizeof(what), "sealed %s does not open or is "
@@ -688,7 +692,7 @@ fsck_ticket(void *arg, const char *id)
 }
 
 static int
-cmd_fsck(int argc, char **argv)
+ts_ctl_cmd_fsck(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
@@ -707,29 +711,29 @@ cmd_fsck(int argc, char **argv)
 	char err[512];
 	int c, rc;
 
-	while ((c = next_opt(argc, argv, lo, usage)) != -1)
+	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
 		*(c == 'k' ? &keyfile : &passfile) = optarg;
 	if (argc - optind != 1 || (passfile != NULL && keyfile == NULL))
-		bad_usage(usage);
+		ts_ctl_bad_usage(usage);
 	store = argv[optind];
-	f.st = open_store(store, TS_STORE_DAEMON);
+	f.st = ts_ctl_open_store(store, TS_STORE_DAEMON);
 	if (keyfile != NULL) {
 		unsigned char pk[TS_SEAL_PKBYTES];
 
 		if (ts_keyfile_load(keyfile, passfile, &f.key, err,
 		                    sizeof(err)) < 0)
-			die("%s", err);
+			ts_ctl_die("%s", err);
 		if (ts_store_pubkey(f.st, pk) < 0 ||
 		    sodium_memcmp(pk, ts_seal_seckey_pk(f.key), sizeof(pk)) != 0)
-			die("key %s does not belong to store %s", keyfile,
-			    store);
+			ts_ctl_die("key %s does not belong to store %s",
+			    keyfile, store);
 		if ((f.mackey = sodium_malloc(TS_RECORD_MACKEYBYTES)) == NULL ||
 		    ts_seal_derive(f.key, TS_RECORD_MAC_PURPOSE, f.mackey,
 		                   TS_RECORD_MACKEYBYTES) < 0)
-			die("cannot derive the record MAC key");
+			ts_ctl_die("cannot derive the record MAC key");
 	}
 	if ((rc = ts_store_list(f.st, fsck_ticket, &f)) < 0)
-		die("cannot list the store: %s", strerror(-rc));
+		ts_ctl_die("cannot list the store: %s", strerror(-rc));
 	printf("%u record%s checked%s, %u problem%s\n", f.checked,
 	       f.checked == 1 ? "" : "s", f.key ? " with the key" : "",
 	       f.bad, f.bad == 1 ? "" : "s");
@@ -741,7 +745,7 @@ cmd_fsck(int argc, char **argv)
 }
 
 static int
-cmd_audit(int argc, char **argv)
+ts_ctl_cmd_audit(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
@@ -770,19 +774,19 @@ cmd_audit(int argc, char **argv)
 	uint64_t n;
 	int c, rc;
 
-	while ((c = next_opt(argc, argv, lo, usage)) != -1)
+	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
 		*(c == 'v' ? &vk_path : c == 'k' ? &key_path : &copy_path) =
 			optarg;
 	if (argc - optind != 2 || strcmp(argv[optind], "verify") != 0 ||
 	    (vk_path != NULL && key_path != NULL))
-		bad_usage(usage);
+		ts_ctl_bad_usage(usage);
 	if (vk_path != NULL) {
 		size_t len;
-		char *text = read_input(vk_path, &len);
+		char *text = ts_ctl_read_input(vk_path, &len);
 
 		if (len < 64 || sodium_hex2bin(vk, sizeof(vk), text, 64,
 		                               NULL, NULL, NULL) != 0)
-			die("%s is not an audit verify key", vk_path);
+			ts_ctl_die("%s is not an audit verify key", vk_path);
 		free(text);
 		vkp = vk;
 	} else if (key_path != NULL) {
@@ -790,7 +794,7 @@ cmd_audit(int argc, char **argv)
 
 		if (ts_keyfile_load(key_path, NULL, &key, err,
 		                    sizeof(err)) < 0)
-			die("%s", err);
+			ts_ctl_die("%s", err);
 		ts_audit_verify_key(key, vk);
 		ts_seal_seckey_free(key);
 		vkp = vk;
@@ -803,15 +807,15 @@ cmd_audit(int argc, char **argv)
 			return EXIT_FOUND;
 		}
 		if (rc < 0)
-			die("cannot read the checkpoint copy %s: %s", copy_path,
-			    strerror(-rc));
+			ts_ctl_die("cannot read the checkpoint copy %s: %s",
+			    copy_path, strerror(-rc));
 		copyp = &copy;
 	}
-	st = open_store(argv[optind + 1], TS_STORE_DAEMON);
+	st = ts_ctl_open_store(argv[optind + 1], TS_STORE_DAEMON);
 	rc = ts_store_audit_verify(st, vkp, copyp, msg, sizeof(msg), &n);
 	ts_store_close(st);
 	if (rc < 0)
-		die("%s", msg);
+		ts_ctl_die("%s", msg);
 	if (copyp != NULL)
 		printf("%s%s (checkpoint copy %s: entry %llu)\n", rc ? "BAD: " :
 		       "", msg, copy_path, (unsigned long long)copy.seq);
@@ -821,7 +825,7 @@ cmd_audit(int argc, char **argv)
 }
 
 static int
-cmd_wait(int argc, char **argv)
+ts_ctl_cmd_wait(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl wait STORE [--timeout SECONDS]\n"
@@ -837,18 +841,18 @@ cmd_wait(int argc, char **argv)
 	long timeout_ms = -1;
 	int rc;
 
-	while (next_opt(argc, argv, lo, usage) == 't') {
+	while (ts_ctl_next_opt(argc, argv, lo, usage) == 't') {
 		char *end;
 		double sec = strtod(optarg, &end);
 
 		if (end == optarg || *end != '\0' || !(sec >= 0) || sec > 1e6)
-			die("wait: bad --timeout \"%s\": give seconds, 0 to "
-			    "1000000", optarg);
+			ts_ctl_die("wait: bad --timeout \"%s\": give seconds, "
+			    "0 to 1000000", optarg);
 		timeout_ms = (long)(sec * 1000);
 	}
 	if (argc - optind != 1)
-		bad_usage(usage);
-	st = open_store(argv[optind], TS_STORE_INTAKE);
+		ts_ctl_bad_usage(usage);
+	st = ts_ctl_open_store(argv[optind], TS_STORE_INTAKE);
 	rc = ts_store_wait_released(st, timeout_ms);
 	ts_store_close(st);
 	if (rc == -ETIMEDOUT) {
@@ -857,7 +861,7 @@ cmd_wait(int argc, char **argv)
 		return EXIT_FOUND;
 	}
 	if (rc < 0)
-		die("cannot wait for store %s: %s", argv[optind],
+		ts_ctl_die("cannot wait for store %s: %s", argv[optind],
 		    strerror(-rc));
 	return 0;
 }
@@ -866,14 +870,14 @@ static const struct verb {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } verbs[] = {
-	{ "init", cmd_init },
-	{ "submit", cmd_submit },
-	{ "message", cmd_message },
-	{ "authorize", cmd_authorize },
-	{ "revoke", cmd_revoke },
-	{ "fsck", cmd_fsck },
-	{ "audit", cmd_audit },
-	{ "wait", cmd_wait },
+	{ "init", ts_ctl_cmd_init },
+	{ "submit", ts_ctl_cmd_submit },
+	{ "message", ts_ctl_cmd_message },
+	{ "authorize", ts_ctl_cmd_authorize },
+	{ "revoke", ts_ctl_cmd_revoke },
+	{ "fsck", ts_ctl_cmd_fsck },
+	{ "audit", ts_ctl_cmd_audit },
+	{ "wait", ts_ctl_cmd_wait },
 };
 
 static void
@@ -896,7 +900,7 @@ int
 main(int argc, char **argv)
 {
 	if (ts_seal_init() < 0)
-		die("cannot initialise libsodium");
+		ts_ctl_die("cannot initialise libsodium");
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

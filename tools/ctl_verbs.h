@@ -1,0 +1,15 @@
+/*
+ * ctl_verbs: the entry points of ticketctl's verbs, which main() picks
+ * from its table.  Each takes the verb's own argc and argv (argv[0] the
+ * verb), parses its options with ts_ctl_next_opt and returns the exit
+ * status (0, or EXIT_FOUND when it ran and found a problem); bad usage or
+ * bad input exits 2 from inside, --help exits 0.  Verbs call
+ * ctl_common.h, never each other.
+ */
+#ifndef TS_CTL_VERBS_H
+#define TS_CTL_VERBS_H
+
+/* ctl_init.c: a new store and its key file. */
+int ts_ctl_cmd_init(int argc, char **argv);
+
+#endif

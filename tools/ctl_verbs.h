@@ -12,4 +12,10 @@
 /* ctl_init.c: a new store and its key file. */
 int ts_ctl_cmd_init(int argc, char **argv);
 
+/* ctl_intake.c: sealed input dropped into the intake area. */
+int ts_ctl_cmd_submit(int argc, char **argv);
+int ts_ctl_cmd_message(int argc, char **argv);
+int ts_ctl_cmd_authorize(int argc, char **argv);
+int ts_ctl_cmd_revoke(int argc, char **argv);
+
 #endif

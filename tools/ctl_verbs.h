@@ -18,4 +18,8 @@ int ts_ctl_cmd_message(int argc, char **argv);
 int ts_ctl_cmd_authorize(int argc, char **argv);
 int ts_ctl_cmd_revoke(int argc, char **argv);
 
+/* ctl_check.c: checking the records and the audit trail. */
+int ts_ctl_cmd_fsck(int argc, char **argv);
+int ts_ctl_cmd_audit(int argc, char **argv);
+
 #endif

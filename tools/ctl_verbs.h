@@ -22,4 +22,7 @@ int ts_ctl_cmd_revoke(int argc, char **argv);
 int ts_ctl_cmd_fsck(int argc, char **argv);
 int ts_ctl_cmd_audit(int argc, char **argv);
 
+/* ctl_wait.c: waiting until no daemon holds the store. */
+int ts_ctl_cmd_wait(int argc, char **argv);
+
 #endif

@@ -16,13 +16,14 @@
 #define EXIT_USAGE 2
 
 /* Prints "ticketctl: " and the message on stderr; exits EXIT_USAGE. */
-void ts_ctl_die(const char *fmt, ...);
+void ts_ctl_die(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
 
 /*
  * Prints the synopsis of a verb's usage text (its usage: line and the
  * indented lines going on from it) on stderr; exits EXIT_USAGE.
  */
-void ts_ctl_bad_usage(const char *usage);
+void ts_ctl_bad_usage(const char *usage) __attribute__((noreturn));
 
 /*
  * The verb's next option (getopt_long over argv, argv[0] the verb; lo

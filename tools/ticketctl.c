@@ -1,7 +1,10 @@
 /*
- * ticketctl: the command-line tools of ticketfs.  main() picks the verb;
- * one function per verb.  submit, message, authorize and revoke need only
- * the store's public key and write access to its intake area.
+ * ticketctl: the command-line tools of ticketfs.  This file holds main(),
+ * the verb table, the usage text and --help/--version; each verb group
+ * lives in its own file (ctl_init.c, ctl_intake.c, ctl_check.c,
+ * ctl_wait.c, entry points in ctl_verbs.h), on the helpers of
+ * ctl_common.c.  submit, message, authorize and revoke need only the
+ * store's public key and write access to its intake area.
  *
  * Exit status: 0 success; 1 the operation ran and found a problem (fsck);
  * 2 bad usage or bad input, and then nothing was written.

@@ -1,0 +1,237 @@
+/*
+ * ctl_check: the verbs that check a store and change nothing: fsck (each
+ * record's structure and checksum; with the key its MAC and every sealed
+ * box) and audit verify (the hash chain, the signed checkpoint, and a
+ * checkpoint copy kept apart).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/audit.h"
+#include "store/keyfile.h"
+#include "store/record.h"
+#include "store/seal.h"
+#include "store/store.h"
+#include "tools/ctl_common.h"
+#include "tools/ctl_verbs.h"
+
+struct fsck {
+	struct ts_store *st;	/* the store being checked */
+	struct ts_seckey *key;	/* NULL: structure and checksums only */
+	unsigned char *mackey;	/* records' MAC key (sodium_malloc), with key */
+	unsigned checked, bad;	/* records checked; problems found */
+};
+
+static void
+finding(struct fsck *f, const char *id, const char *what)
+{
+	printf("BAD %s: %s\n", id, what);
+	f->bad++;
+}
+
+/* Opens one box; reports it if it fails. */
+static void
+fsck_box(struct fsck *f, const char *id, const char *field,
+         const uint8_t *rec, const struct ts_box *box)
+{
+	uint8_t *plain;
+	char what[3 * TS_NAME_MAX + 64];
+
+	if (box->len == 0 || f->key == NULL)
+		return;
+	if ((plain = malloc(box->len)) == NULL)
+		ts_ctl_die("out of memory");
+	if (ts_seal_open(f->key, id, field, rec + box->off, box->len,
+	                 plain) < 0) {
+		snprintf(what, sizeof(what), "sealed %s does not open or is "
+		         "bound elsewhere", field);
+		finding(f, id, what);
+	}
+	sodium_memzero(plain, box->len);
+	free(plain);
+}
+
+static int
+fsck_ticket(void *arg, const char *id)
+{
+	struct fsck *f = arg;
+	struct ts_ticket t;
+	char path[3 * TS_NAME_MAX];
+	uint8_t *rec;
+	size_t len;
+	int kind = 0, rc;
+
+	f->checked++;
+	if (!ts_id_valid(id)) {
+		finding(f, id, "not a ticket id: a stray file in tickets/");
+		return 0;
+	}
+	if ((rc = ts_store_read_record(f->st, id, &rec, &len)) < 0) {
+		finding(f, id, strerror(-rc));
+		return 0;
+	}
+	rc = ts_record_decode(rec, len, &kind, &t);
+	if (rc == 0 && (kind != TS_REC_TICKET || strcmp(t.id, id) != 0)) {
+		ts_ticket_release(&t);
+		rc = -EBADMSG;
+	}
+	if (rc < 0) {
+		finding(f, id, "damaged record (checksum or structure)");
+		free(rec);
+		return 0;
+	}
+	if (f->key != NULL &&
+	    ts_record_verify_mac(rec, len, f->mackey) < 0)
+		finding(f, id, "not authenticated: no valid daemon MAC (forged, "
+		        "altered, or written behind the daemon's back)");
+	for (int i = 0; i < TS_F_COUNT; i++)
+		fsck_box(f, id, ts_field_names[i], rec, &t.field[i]);
+	for (size_t i = 0; i < t.nmsg; i++) {
+		snprintf(path, sizeof(path), "messages/%s", t.msg[i].name);
+		fsck_box(f, id, path, rec, &t.msg[i].box);
+	}
+	for (size_t i = 0; i < t.nauth; i++)
+		for (int j = 0; j < TS_A_COUNT; j++) {
+			snprintf(path, sizeof(path), "authorizations/%s/%s",
+			         t.auth[i].name, ts_afield_names[j]);
+			fsck_box(f, id, path, rec, &t.auth[i].box[j]);
+		}
+	ts_ticket_release(&t);
+	free(rec);
+	return 0;
+}
+
+int
+ts_ctl_cmd_fsck(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
+		"Checks every ticket record's structure and checksum; with the\n"
+		"key, also checks each record carries the daemon's MAC (nobody\n"
+		"wrote or altered it behind the daemon's back) and opens every\n"
+		"sealed box, checking it is bound to its ticket and field.  Prints\n"
+		"one line per problem; exit 1 if any.\n";
+	static const struct option lo[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "passphrase-file", required_argument, NULL, 'p' }, { 0 }
+	};
+	struct fsck f = { 0 };
+	const char *keyfile = NULL, *passfile = NULL;
+	const char *store;
+	char err[512];
+	int c, rc;
+
+	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
+		*(c == 'k' ? &keyfile : &passfile) = optarg;
+	if (argc - optind != 1 || (passfile != NULL && keyfile == NULL))
+		ts_ctl_bad_usage(usage);
+	store = argv[optind];
+	f.st = ts_ctl_open_store(store, TS_STORE_DAEMON);
+	if (keyfile != NULL) {
+		unsigned char pk[TS_SEAL_PKBYTES];
+
+		if (ts_keyfile_load(keyfile, passfile, &f.key, err,
+		                    sizeof(err)) < 0)
+			ts_ctl_die("%s", err);
+		if (ts_store_pubkey(f.st, pk) < 0 ||
+		    sodium_memcmp(pk, ts_seal_seckey_pk(f.key), sizeof(pk)) != 0)
+			ts_ctl_die("key %s does not belong to store %s",
+			    keyfile, store);
+		if ((f.mackey = sodium_malloc(TS_RECORD_MACKEYBYTES)) == NULL ||
+		    ts_seal_derive(f.key, TS_RECORD_MAC_PURPOSE, f.mackey,
+		                   TS_RECORD_MACKEYBYTES) < 0)
+			ts_ctl_die("cannot derive the record MAC key");
+	}
+	if ((rc = ts_store_list(f.st, fsck_ticket, &f)) < 0)
+		ts_ctl_die("cannot list the store: %s", strerror(-rc));
+	printf("%u record%s checked%s, %u problem%s\n", f.checked,
+	       f.checked == 1 ? "" : "s", f.key ? " with the key" : "",
+	       f.bad, f.bad == 1 ? "" : "s");
+	ts_seal_seckey_free(f.key);
+	if (f.mackey != NULL)
+		sodium_free(f.mackey);
+	ts_store_close(f.st);
+	return f.bad ? EXIT_FOUND : 0;
+}
+
+int
+ts_ctl_cmd_audit(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
+		"                              [--checkpoint FILE]\n"
+		"Checks the audit trail: every entry's place in the hash chain\n"
+		"(edited, removed, inserted or reordered entries), across all\n"
+		"segments, and the daemon's signed checkpoint (a rewritten chain, a\n"
+		"cut tail).  The checkpoint key is STORE/audit/verify.key unless a\n"
+		"copy kept elsewhere (--verify-key) or the secret key (--key) is\n"
+		"given.  --checkpoint FILE: the daemon's checkpoint copy (its\n"
+		"-o checkpoint_copy, by default KEYFILE.checkpoint); a trail behind\n"
+		"it (cut back, an old checkpoint put back) or rewritten below it is\n"
+		"bad.  Without it such a replay verifies.  Names the first bad\n"
+		"entry; exit 1 if there is one.\n";
+	static const struct option lo[] = {
+		{ "verify-key", required_argument, NULL, 'v' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "checkpoint", required_argument, NULL, 'c' }, { 0 }
+	};
+	const char *vk_path = NULL, *key_path = NULL;
+	unsigned char vk[32], *vkp = NULL;
+	struct ts_audit_checkpoint copy, *copyp = NULL;
+	const char *copy_path = NULL;
+	struct ts_store *st;
+	char msg[512], err[512];
+	uint64_t n;
+	int c, rc;
+
+	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
+		*(c == 'v' ? &vk_path : c == 'k' ? &key_path : &copy_path) =
+			optarg;
+	if (argc - optind != 2 || strcmp(argv[optind], "verify") != 0 ||
+	    (vk_path != NULL && key_path != NULL))
+		ts_ctl_bad_usage(usage);
+	if (vk_path != NULL) {
+		size_t len;
+		char *text = ts_ctl_read_input(vk_path, &len);
+
+		if (len < 64 || sodium_hex2bin(vk, sizeof(vk), text, 64,
+		                               NULL, NULL, NULL) != 0)
+			ts_ctl_die("%s is not an audit verify key", vk_path);
+		free(text);
+		vkp = vk;
+	} else if (key_path != NULL) {
+		struct ts_seckey *key;
+
+		if (ts_keyfile_load(key_path, NULL, &key, err,
+		                    sizeof(err)) < 0)
+			ts_ctl_die("%s", err);
+		ts_audit_verify_key(key, vk);
+		ts_seal_seckey_free(key);
+		vkp = vk;
+	}
+	if (copy_path != NULL) {
+		rc = ts_audit_checkpoint_load(copy_path, &copy);
+		if (rc == -EBADMSG) {
+			printf("BAD: the checkpoint copy %s is damaged\n",
+			       copy_path);
+			return EXIT_FOUND;
+		}
+		if (rc < 0)
+			ts_ctl_die("cannot read the checkpoint copy %s: %s",
+			    copy_path, strerror(-rc));
+		copyp = &copy;
+	}
+	st = ts_ctl_open_store(argv[optind + 1], TS_STORE_DAEMON);
+	rc = ts_store_audit_verify(st, vkp, copyp, msg, sizeof(msg), &n);
+	ts_store_close(st);
+	if (rc < 0)
+		ts_ctl_die("%s", msg);
+	if (copyp != NULL)
+		printf("%s%s (checkpoint copy %s: entry %llu)\n", rc ? "BAD: " :
+		       "", msg, copy_path, (unsigned long long)copy.seq);
+	else
+		printf("%s%s\n", rc ? "BAD: " : "", msg);
+	return rc ? EXIT_FOUND : 0;
+}

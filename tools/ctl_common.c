@@ -1,0 +1,157 @@
+/*
+ * ctl_common: the helpers every ticketctl verb shares (see ctl_common.h):
+ * dying with a message, option parsing and usage errors, opening a
+ * store, reading an input file whole.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/seal.h"
+#include "tools/ctl_common.h"
+
+#define INPUT_MAX (256u << 20)
+
+void
+ts_ctl_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ticketctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_USAGE);
+}
+
+/* The synopsis of a verb's usage text (its usage: line and the indented
+ * lines going on from it), on stderr; exits 2. */
+void
+ts_ctl_bad_usage(const char *usage)
+{
+	const char *end = usage;
+
+	do
+		end += strcspn(end, "\n") + 1;
+	while (*end == ' ');
+	fprintf(stderr, "%.*s", (int)(end - usage), usage);
+	exit(EXIT_USAGE);
+}
+
+/*
+ * The verb's next option (getopt_long over argv, argv[0] the verb), as
+ * its long option's val; -1 when none is left (the operands are then
+ * argv[optind..]).  -h/--help prints usage to stdout and exits 0; an
+ * unknown option or a missing argument is told on stderr, exit 2.
+ */
+int
+ts_ctl_next_opt(int argc, char **argv, const struct option *lo,
+                const char *usage)
+{
+	static const struct option help = { "help", no_argument, NULL, 'h' };
+	struct option all[8];
+	size_t n = 0;
+	int c;
+
+	while (lo != NULL && lo[n].name != NULL && n < 6) {
+		all[n] = lo[n];
+		n++;
+	}
+	all[n++] = help;
+	memset(&all[n], 0, sizeof(all[n]));
+	opterr = 0;
+	c = getopt_long(argc, argv, ":h", all, NULL);
+	if (c == 'h') {
+		fputs(usage, stdout);
+		exit(0);
+	}
+	if (c == '?' || c == ':') {
+		const char *arg = optopt && (optind < 1 ||
+		                  strncmp(argv[optind - 1], "--", 2) != 0) ?
+		                  NULL : argv[optind - 1];
+		char one[3] = { '-', (char)optopt, '\0' };
+
+		fprintf(stderr, "ticketctl %s: %s %s\n", argv[0],
+		        c == '?' ? "unknown option" : "missing argument to",
+		        arg != NULL ? arg : one);
+		ts_ctl_bad_usage(usage);
+	}
+	return c;
+}
+
+/* Opens the store at path or says why not (exit 2). */
+struct ts_store *
+ts_ctl_open_store(const char *path, enum ts_store_mode mode)
+{
+	struct ts_store *st;
+	struct stat sb;
+	int rc;
+
+	if ((rc = ts_store_open(path, mode, &st)) == 0)
+		return st;
+	if (rc == -ENOENT && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		ts_ctl_die("%s: not a ticketfs store", path);
+	ts_ctl_die("cannot open store %s: %s", path, strerror(-rc));
+	return NULL;
+}
+
+/* Reads all of path (or stdin for NULL / "-"); the caller wipes it. */
+char *
+ts_ctl_read_input(const char *path, size_t *len)
+{
+	int fd = 0;
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+
+	if (buf == NULL)
+		ts_ctl_die("out of memory");
+	if (path != NULL && strcmp(path, "-") != 0 &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		ts_ctl_die("cannot open %s: %s", path, strerror(errno));
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			char *nb;
+
+			if (cap >= INPUT_MAX)
+				ts_ctl_die("input is over %u MiB",
+				    INPUT_MAX >> 20);
+			if ((nb = malloc(2 * cap + 1)) == NULL)
+				ts_ctl_die("out of memory");
+			memcpy(nb, buf, n);
+			sodium_memzero(buf, cap);
+			free(buf);
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			ts_ctl_die("cannot read %s: %s", path ? path : "stdin",
+			    strerror(errno));
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (fd > 0)
+		close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+void
+ts_ctl_wipe_free(char *buf, size_t len)
+{
+	if (buf != NULL)
+		sodium_memzero(buf, len);
+	free(buf);
+}

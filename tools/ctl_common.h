@@ -1,0 +1,54 @@
+/*
+ * ctl_common: what every ticketctl verb shares: its option parsing and
+ * usage errors, the exit statuses, opening a store, reading an input
+ * file.  Only tools/ uses it.  A helper here that fails says why on
+ * stderr ("ticketctl: ...") and exits 2; none returns an error.
+ */
+#ifndef TS_CTL_COMMON_H
+#define TS_CTL_COMMON_H
+
+#include <getopt.h>
+#include <stddef.h>
+
+#include "store/store.h"
+
+#define EXIT_FOUND 1
+#define EXIT_USAGE 2
+
+/* Prints "ticketctl: " and the message on stderr; exits EXIT_USAGE. */
+void ts_ctl_die(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+
+/*
+ * Prints the synopsis of a verb's usage text (its usage: line and the
+ * indented lines going on from it) on stderr; exits EXIT_USAGE.
+ */
+void ts_ctl_bad_usage(const char *usage) __attribute__((noreturn));
+
+/*
+ * The verb's next option (getopt_long over argv, argv[0] the verb; lo
+ * ends with a zeroed entry, at most 6 before it, or is NULL), as its long
+ * option's val; -1 when none is left (the operands are then
+ * argv[optind..]).  -h/--help prints usage to stdout and exits 0; an
+ * unknown option or a missing argument is told on stderr, exit 2.
+ */
+int ts_ctl_next_opt(int argc, char **argv, const struct option *lo,
+                    const char *usage);
+
+/*
+ * Opens the store at path in mode; the caller closes it with
+ * ts_store_close.  Says why not and exits 2 if it cannot.
+ */
+struct ts_store *ts_ctl_open_store(const char *path, enum ts_store_mode mode);
+
+/*
+ * Reads all of path (stdin for NULL or "-", at most 256 MiB) into a
+ * malloc'd buffer, NUL-terminated, its length in *len; the caller wipes
+ * and frees it (ts_ctl_wipe_free).  Exits 2 if it cannot.
+ */
+char *ts_ctl_read_input(const char *path, size_t *len);
+
+/* Wipes len bytes of buf (NULL: nothing) and frees it. */
+void ts_ctl_wipe_free(char *buf, size_t len);
+
+#endif

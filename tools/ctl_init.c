@@ -1,0 +1,88 @@
+/*
+ * ctl_init: ticketctl init, a new store (its public key, an empty
+ * whitelist, the default policy) and the key file that goes with it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/keyfile.h"
+#include "store/seal.h"
+#include "store/store.h"
+#include "store/sysio.h"
+#include "tools/ctl_common.h"
+#include "tools/ctl_verbs.h"
+
+static const char DEFAULT_POLICY[] =
+	"# ticketfs retention policy: an item, then the events that remove it.\n"
+	"# Events: processed, expired, N<unit> after submission,\n"
+	"# processed+N<unit>; units s m h d.\n"
+	"email          processed, 90d\n"
+	"mobile         processed, 90d\n"
+	"confidential   processed\n"
+	"authorization  processed, expired\n"
+	"ticket         processed+30d\n";
+
+int
+ts_ctl_cmd_init(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl init STORE KEYFILE [--passphrase-file F]\n"
+		"Creates a new store (mode 0700) with its public key, an empty\n"
+		"whitelist and the default policy, and writes the secret key to\n"
+		"KEYFILE (mode 0600), wrapped with the passphrase if one is given.\n";
+	static const struct option lo[] = {
+		{ "passphrase-file", required_argument, NULL, 'p' }, { 0 }
+	};
+	const char *passfile = NULL, *store, *keyfile;
+	struct ts_seckey *key;
+	char *text, *pass = NULL;
+	size_t passlen = 0;
+	int fd, rc;
+
+	while (ts_ctl_next_opt(argc, argv, lo, usage) == 'p')
+		passfile = optarg;
+	if (argc - optind != 2)
+		ts_ctl_bad_usage(usage);
+	store = argv[optind];
+	keyfile = argv[optind + 1];
+	if (passfile != NULL) {
+		char err[512];
+
+		if (ts_keyfile_read_pass(passfile, &pass, &passlen, err,
+		                         sizeof(err)) < 0)
+			ts_ctl_die("%s", err);
+		if (passlen == 0)
+			ts_ctl_die("passphrase file %s holds an empty "
+			    "passphrase", passfile);
+	}
+	if (ts_seal_keypair(&key) < 0)
+		ts_ctl_die("cannot make a key pair");
+	rc = ts_seal_seckey_encode(key, pass, passlen, &text);
+	sodium_free(pass);
+	if (rc < 0)
+		ts_ctl_die("cannot encode the secret key: %s", strerror(-rc));
+	fd = open(keyfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
+	if (fd < 0)
+		ts_ctl_die("cannot create key file %s: %s", keyfile,
+		    strerror(errno));
+	rc = ts_sysio_write_all(fd, text, strlen(text));
+	if (rc == 0)
+		rc = ts_sysio_fsync(fd);
+	close(fd);
+	ts_ctl_wipe_free(text, strlen(text));
+	if (rc == 0)
+		rc = ts_store_create(store, ts_seal_seckey_pk(key),
+		                     DEFAULT_POLICY);
+	ts_seal_seckey_free(key);
+	if (rc < 0) {
+		unlink(keyfile);
+		ts_ctl_die("cannot create store %s: %s", store,
+		    rc == -EEXIST ? "it exists and is not empty" : strerror(-rc));
+	}
+	printf("store %s created; secret key in %s\n", store, keyfile);
+	return 0;
+}

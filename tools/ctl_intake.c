@@ -1,0 +1,384 @@
+/*
+ * ctl_intake: the verbs a front end runs, with only the store's public
+ * key and write access to its intake area: submit (one ticket or a JSON
+ * Lines batch, sealed on every core), message, authorize and revoke.
+ * Nothing is written unless all of the input is good.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/intake.h"
+#include "store/record.h"
+#include "store/seal.h"
+#include "store/store.h"
+#include "tools/ctl_common.h"
+#include "tools/ctl_verbs.h"
+
+static struct ts_store *
+open_intake(const char *path, unsigned char pk[TS_SEAL_PKBYTES])
+{
+	struct ts_store *st = ts_ctl_open_store(path, TS_STORE_INTAKE);
+	int rc;
+
+	if ((rc = ts_store_pubkey(st, pk)) < 0)
+		ts_ctl_die("cannot read the public key of store %s: %s", path,
+		    rc == -EINVAL ? "not a ticketfs public key" : strerror(-rc));
+	return st;
+}
+
+static void
+put_intake(struct ts_store *st, int kind, const char *id, uint8_t *rec,
+           size_t len)
+{
+	int rc = ts_store_intake_put(st, kind, id, rec, len);
+
+	free(rec);
+	if (rc < 0)
+		ts_ctl_die("cannot write to the intake area: %s",
+		    strerror(-rc));
+}
+
+/* The ticket must exist (or be waiting in intake) for message & co. */
+static void
+require_ticket(struct ts_store *st, const char *id)
+{
+	int known = ts_store_ticket_known(st, id);
+
+	if (known == 0)
+		ts_ctl_die("no ticket %s in this store", id);
+	if (known < 0)
+		fprintf(stderr, "ticketctl: cannot check that ticket %s exists "
+		        "(%s); the daemon will reject it if not\n", id,
+		        strerror(-known));
+}
+
+/* Seals one JSON ticket; on bad input prints why and returns NULL. */
+static uint8_t *
+seal_ticket(const unsigned char *pk, const char *id, const char *json,
+            size_t len, size_t *reclen, const char *where)
+{
+	char err[256];
+	uint8_t *rec;
+	int rc;
+
+	rc = ts_intake_ticket(pk, id, json, len, ts_now_ms(), &rec, reclen,
+	                      err, sizeof(err));
+	if (rc == -EINVAL) {
+		fprintf(stderr, "ticketctl: %s%s\n", where, err);
+		return NULL;
+	}
+	if (rc < 0)
+		ts_ctl_die("cannot seal the ticket: %s", strerror(-rc));
+	return rec;
+}
+
+/* A sealed ticket waiting to be dropped into intake. */
+struct pending {
+	char id[TS_NAME_MAX + 1];
+	uint8_t *rec;
+	size_t len;
+};
+
+/* One line of a batch, sealed by whichever worker takes it. */
+struct batch_line {
+	char *text;		/* the JSON; wiped once sealed */
+	size_t len, lineno;
+	char id[TS_NAME_MAX + 1];
+	uint8_t *rec;		/* the record, or NULL */
+	size_t reclen;
+	int rc;			/* 0, -EINVAL (err says why), -errno */
+	char err[256];
+};
+
+struct batch_chunk {
+	const unsigned char *pk;
+	struct batch_line *v;
+	size_t n;
+	atomic_size_t next;	/* the next line to take */
+};
+
+#define BATCH_CHUNK 1024	/* lines sealed in parallel, then kept */
+
+static void *
+seal_lines(void *arg)
+{
+	struct batch_chunk *c = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
+		struct batch_line *l = &c->v[i];
+
+		l->rc = ts_intake_ticket(c->pk, l->id, l->text, l->len,
+		                         ts_now_ms(), &l->rec, &l->reclen, l->err,
+		                         sizeof(l->err));
+		sodium_memzero(l->text, l->len);
+	}
+	return NULL;
+}
+
+/*
+ * Reads a JSON Lines batch from path (NULL or "-": stdin) a chunk at a
+ * time, seals each chunk's lines on every core, and appends the records to
+ * *v (*n of them), in input order, with ids in that order.  Only the
+ * records are held, not the input.  Returns the number of lines rejected
+ * (each told on stderr with its line number).
+ */
+static int
+read_batch(const char *path, const unsigned char *pk, struct pending **v,
+           size_t *n)
+{
+	FILE *f = path == NULL || strcmp(path, "-") == 0 ? stdin :
+	          fopen(path, "re");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nth = ncpu > 1 ? (size_t)(ncpu > 16 ? 16 : ncpu) : 1;
+	struct batch_line *chunk = calloc(BATCH_CHUNK, sizeof(*chunk));
+	size_t lineno = 0, linecap = 0, cap = 0;
+	char *line = NULL;
+	ssize_t len = 0;
+	int bad = 0;
+
+	if (f == NULL)
+		ts_ctl_die("cannot open %s: %s", path, strerror(errno));
+	if (chunk == NULL)
+		ts_ctl_die("out of memory");
+	while (len >= 0) {
+		struct batch_chunk c = { pk, chunk, 0, 0 };
+		pthread_t th[16];
+
+		while (c.n < BATCH_CHUNK &&
+		       (len = getline(&line, &linecap, f)) >= 0) {
+			lineno++;
+			if (len > 0 && line[len - 1] == '\n')
+				len--;
+			if (memchr(line, '\0', (size_t)len) != NULL) {
+				fprintf(stderr, "ticketctl: line %zu: holds a NUL "
+				        "byte\n", lineno);
+				bad++;
+			} else if (strspn(line, " \t\r") < (size_t)len) {
+				struct batch_line *l = &chunk[c.n++];
+
+				memset(l, 0, sizeof(*l));
+				if ((l->text = malloc((size_t)len + 1)) == NULL)
+					ts_ctl_die("out of memory");
+				memcpy(l->text, line, (size_t)len);
+				l->text[len] = '\0';
+				l->len = (size_t)len;
+				l->lineno = lineno;
+				ts_id_new(l->id);	/* in input order */
+			}
+			sodium_memzero(line, linecap);
+		}
+		for (size_t t = 0; t < nth; t++)
+			if (pthread_create(&th[t], NULL, seal_lines, &c) != 0)
+				ts_ctl_die("cannot start a thread");
+		for (size_t t = 0; t < nth; t++)
+			pthread_join(th[t], NULL);
+		for (size_t i = 0; i < c.n; i++) {
+			struct batch_line *l = &chunk[i];
+
+			free(l->text);
+			if (l->rc == -EINVAL) {
+				fprintf(stderr, "ticketctl: line %zu: %s\n",
+				        l->lineno, l->err);
+				bad++;
+				continue;
+			}
+			if (l->rc < 0)
+				ts_ctl_die("cannot seal the ticket: %s",
+				    strerror(-l->rc));
+			if (*n == cap) {
+				cap = cap ? 2 * cap : 1024;
+				if ((*v = realloc(*v, cap * sizeof(**v))) == NULL)
+					ts_ctl_die("out of memory");
+			}
+			memcpy((*v)[*n].id, l->id, sizeof(l->id));
+			(*v)[*n].rec = l->rec;
+			(*v)[*n].len = l->reclen;
+			(*n)++;
+		}
+	}
+	if (ferror(f))
+		ts_ctl_die("cannot read %s: %s", path ? path : "stdin",
+		    strerror(errno));
+	if (f != stdin)
+		fclose(f);
+	free(line);
+	free(chunk);
+	return bad;
+}
+
+int
+ts_ctl_cmd_submit(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl submit [--batch] STORE [FILE]\n"
+		"Seals one ticket (a JSON object) from FILE or stdin with the\n"
+		"store's public key and drops it into the intake area; prints its\n"
+		"id.  With --batch, FILE holds JSON Lines, one ticket a line, and\n"
+		"the ids are printed one a line.  If any ticket is rejected,\n"
+		"nothing is written.\n";
+	static const struct option lo[] = {
+		{ "batch", no_argument, NULL, 'b' }, { 0 }
+	};
+	unsigned char pk[TS_SEAL_PKBYTES];
+	struct ts_store *st;
+	int batch = 0, bad = 0;
+	char *in;
+	size_t inlen, n = 0;
+	struct pending *v = NULL;
+
+	while (ts_ctl_next_opt(argc, argv, lo, usage) == 'b')
+		batch = 1;
+	argc -= optind - 1;	/* then argv[1] is STORE, as before */
+	argv += optind - 1;
+	if (argc < 2 || argc > 3)
+		ts_ctl_bad_usage(usage);
+	st = open_intake(argv[1], pk);
+	if (!batch) {
+		in = ts_ctl_read_input(argc == 3 ? argv[2] : NULL, &inlen);
+		if (memchr(in, '\0', inlen) != NULL)
+			ts_ctl_die("input holds a NUL byte");
+		v = calloc(1, sizeof(*v));
+		if (v == NULL)
+			ts_ctl_die("out of memory");
+		ts_id_new(v[0].id);
+		v[0].rec = seal_ticket(pk, v[0].id, in, inlen, &v[0].len, "");
+		bad = v[0].rec == NULL;
+		n = 1;
+		ts_ctl_wipe_free(in, inlen);
+	} else {
+		bad = read_batch(argc == 3 ? argv[2] : NULL, pk, &v, &n);
+		if (n == 0 && !bad)
+			ts_ctl_die("no ticket in the input");
+	}
+	if (bad) {
+		fprintf(stderr, "ticketctl: %d ticket%s rejected; nothing was "
+		        "submitted\n", bad, bad == 1 ? "" : "s");
+		exit(EXIT_USAGE);
+	}
+	{
+		struct ts_intake_item *items = calloc(n, sizeof(*items));
+		size_t done;
+		int rc;
+
+		if (items == NULL)
+			ts_ctl_die("out of memory");
+		for (size_t i = 0; i < n; i++)
+			items[i] = (struct ts_intake_item){ TS_REC_TICKET, v[i].id,
+			                                    v[i].rec, v[i].len };
+		rc = ts_store_intake_put_many(st, items, n, &done);
+		/* Print what was submitted, even when the store failed midway. */
+		for (size_t i = 0; i < done; i++)
+			printf("%s\n", v[i].id);
+		fflush(stdout);
+		if (rc < 0)
+			ts_ctl_die("cannot write to the intake area after %zu "
+			    "of %zu tickets: %s", done, n, strerror(-rc));
+		for (size_t i = 0; i < n; i++)
+			free(v[i].rec);
+		free(items);
+	}
+	free(v);
+	ts_store_close(st);
+	return 0;
+}
+
+/*
+ * message and authorize: one item for an existing ticket, from FILE or
+ * stdin, sealed and dropped into intake; prints the item's new name.
+ */
+static int
+add_item(int argc, char **argv, int kind, const char *usage)
+{
+	unsigned char pk[TS_SEAL_PKBYTES];
+	char name[TS_NAME_MAX + 1], err[256];
+	const char *what = kind == TS_REC_MESSAGE ? "message" : "authorization";
+	struct ts_store *st;
+	uint8_t *rec;
+	size_t inlen, reclen;
+	char *in;
+	int rc;
+
+	while (ts_ctl_next_opt(argc, argv, NULL, usage) != -1)
+		;
+	argc -= optind - 1;
+	argv += optind - 1;
+	if (argc < 3 || argc > 4)
+		ts_ctl_bad_usage(usage);
+	if (!ts_id_valid(argv[2]))
+		ts_ctl_die("invalid ticket id \"%s\"", argv[2]);
+	st = open_intake(argv[1], pk);
+	require_ticket(st, argv[2]);
+	in = ts_ctl_read_input(argc == 4 ? argv[3] : NULL, &inlen);
+	ts_id_new(name);
+	if (kind == TS_REC_MESSAGE)
+		rc = ts_intake_message(pk, argv[2], name, in, inlen, ts_now_ms(),
+		                       &rec, &reclen, err, sizeof(err));
+	else
+		rc = ts_intake_auth(pk, argv[2], name, in, inlen, ts_now_ms(),
+		                    &rec, &reclen, err, sizeof(err));
+	ts_ctl_wipe_free(in, inlen);
+	if (rc == -EINVAL)
+		ts_ctl_die("%s", err);
+	if (rc < 0)
+		ts_ctl_die("cannot seal the %s: %s", what, strerror(-rc));
+	put_intake(st, kind, argv[2], rec, reclen);
+	printf("%s\n", name);
+	ts_store_close(st);
+	return 0;
+}
+
+int
+ts_ctl_cmd_message(int argc, char **argv)
+{
+	return add_item(argc, argv, TS_REC_MESSAGE,
+		"usage: ticketctl message STORE ID [FILE]\n"
+		"Adds a customer's message (UTF-8 text from FILE or stdin) to\n"
+		"ticket ID; prints the message's name.\n");
+}
+
+int
+ts_ctl_cmd_authorize(int argc, char **argv)
+{
+	return add_item(argc, argv, TS_REC_AUTH,
+		"usage: ticketctl authorize STORE ID [FILE]\n"
+		"Adds an authorization to ticket ID: a JSON object with account,\n"
+		"password, expires (RFC 3339, in the future) and optionally\n"
+		"resource, from FILE or stdin.  Prints its name.\n");
+}
+
+int
+ts_ctl_cmd_revoke(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ticketctl revoke STORE ID NAME\n"
+		"The customer cancels authorization NAME of ticket ID.\n";
+	unsigned char pk[TS_SEAL_PKBYTES];
+	char err[256];
+	struct ts_store *st;
+	uint8_t *rec;
+	size_t reclen;
+	int rc;
+
+	while (ts_ctl_next_opt(argc, argv, NULL, usage) != -1)
+		;
+	argc -= optind - 1;
+	argv += optind - 1;
+	if (argc != 4)
+		ts_ctl_bad_usage(usage);
+	st = open_intake(argv[1], pk);
+	rc = ts_intake_revoke(argv[2], argv[3], &rec, &reclen, err, sizeof(err));
+	if (rc == -EINVAL)
+		ts_ctl_die("%s", err);
+	if (rc < 0)
+		ts_ctl_die("cannot encode the revocation: %s", strerror(-rc));
+	require_ticket(st, argv[2]);
+	put_intake(st, TS_REC_REVOKE, argv[2], rec, reclen);
+	ts_store_close(st);
+	return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * ctl_verbs: the entry points of ticketctl's verbs, which main() picks
+ * from its table.  Each takes the verb's own argc and argv (argv[0] the
+ * verb), parses its options with ts_ctl_next_opt and returns the exit
+ * status (0, or EXIT_FOUND when it ran and found a problem); bad usage or
+ * bad input exits 2 from inside, --help exits 0.  Verbs call
+ * ctl_common.h, never each other.
+ */
+#ifndef TS_CTL_VERBS_H
+#define TS_CTL_VERBS_H
+
+/* ctl_init.c: a new store and its key file. */
+int ts_ctl_cmd_init(int argc, char **argv);
+
+/* ctl_intake.c: sealed input dropped into the intake area. */
+int ts_ctl_cmd_submit(int argc, char **argv);
+int ts_ctl_cmd_message(int argc, char **argv);
+int ts_ctl_cmd_authorize(int argc, char **argv);
+int ts_ctl_cmd_revoke(int argc, char **argv);
+
+/* ctl_check.c: checking the records and the audit trail. */
+int ts_ctl_cmd_fsck(int argc, char **argv);
+int ts_ctl_cmd_audit(int argc, char **argv);
+
+/* ctl_wait.c: waiting until no daemon holds the store. */
+int ts_ctl_cmd_wait(int argc, char **argv);
+
+#endif

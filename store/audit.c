@@ -52,13 +52,13 @@ struct ts_audit {
 };
 
 static void
-hex(const unsigned char *b, size_t n, char *out)
+ts_audit_hex(const unsigned char *b, size_t n, char *out)
 {
 	sodium_bin2hex(out, 2 * n + 1, b, n);
 }
 
 static int
-unhex(const char *s, size_t slen, unsigned char *b, size_t n)
+ts_audit_unhex(const char *s, size_t slen, unsigned char *b, size_t n)
 {
 	size_t got;
 
@@ -67,8 +67,8 @@ unhex(const char *s, size_t slen, unsigned char *b, size_t n)
 }
 
 static void
-chain(const unsigned char prev[HASHBYTES], const char *body, size_t len,
-      unsigned char out[HASHBYTES])
+ts_audit_chain(const unsigned char prev[HASHBYTES], const char *body,
+               size_t len, unsigned char out[HASHBYTES])
 {
 	crypto_generichash_state st;
 
@@ -89,7 +89,8 @@ sig_message(uint64_t seq, const unsigned char hash[HASHBYTES],
 
 /* Parses a checkpoint file's text (not its signature). */
 static int
-cp_parse(const unsigned char *text, size_t len, struct ts_audit_checkpoint *cp)
+ts_audit_checkpoint_parse(const unsigned char *text, size_t len,
+                          struct ts_audit_checkpoint *cp)
 {
 	json_t *j = json_loadb((const char *)text, len, 0, NULL);
 	json_t *seq = json_object_get(j, "seq");
@@ -98,8 +99,9 @@ cp_parse(const unsigned char *text, size_t len, struct ts_audit_checkpoint *cp)
 	int rc = -EBADMSG;
 
 	if (json_is_integer(seq) && json_integer_value(seq) >= 0 && hs != NULL &&
-	    ss != NULL && unhex(hs, strlen(hs), cp->hash, HASHBYTES) == 0 &&
-	    unhex(ss, strlen(ss), cp->sig, sizeof(cp->sig)) == 0) {
+	    ss != NULL &&
+	    ts_audit_unhex(hs, strlen(hs), cp->hash, HASHBYTES) == 0 &&
+	    ts_audit_unhex(ss, strlen(ss), cp->sig, sizeof(cp->sig)) == 0) {
 		cp->seq = (uint64_t)json_integer_value(seq);
 		rc = 0;
 	}
@@ -109,7 +111,8 @@ cp_parse(const unsigned char *text, size_t len, struct ts_audit_checkpoint *cp)
 
 /* 0 if cp is signed by verify key vk. */
 static int
-cp_check(const struct ts_audit_checkpoint *cp, const unsigned char vk[32])
+ts_audit_checkpoint_check(const struct ts_audit_checkpoint *cp,
+                          const unsigned char vk[32])
 {
 	unsigned char msg[sizeof(SIG_DOMAIN) + 8 + HASHBYTES];
 
@@ -129,22 +132,22 @@ cp_format(const struct ts_audit *a, uint64_t seq,
 
 	sig_message(seq, hash, msg);
 	crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sign_sk);
-	hex(hash, HASHBYTES, hh);
-	hex(sig, sizeof(sig), sh);
+	ts_audit_hex(hash, HASHBYTES, hh);
+	ts_audit_hex(sig, sizeof(sig), sh);
 	snprintf(text, 512, "{\"seq\":%llu,\"hash\":\"%s\",\"sig\":\"%s\"}\n",
 	         (unsigned long long)seq, hh, sh);
 	return strlen(text);
 }
 
 static int
-segment_name(unsigned n, char name[32])
+ts_audit_segment_name(unsigned n, char name[32])
 {
 	return snprintf(name, 32, "%06u.log", n);
 }
 
 /* The sorted segment numbers under dirfd, which must run 1..n. */
 static int
-list_segments(int dirfd, unsigned *n)
+ts_audit_list_segments(int dirfd, unsigned *n)
 {
 	int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
@@ -216,7 +219,7 @@ recover_tail(int fd, uint64_t size, uint64_t *seq, unsigned char *hash,
 	start = strrchr(buf, '\n');
 	start = start ? start + 1 : buf;
 	if ((h = strstr(start, ",\"hash\":\"")) == NULL ||
-	    unhex(h + 9, 2 * HASHBYTES, hash, HASHBYTES) < 0)
+	    ts_audit_unhex(h + 9, 2 * HASHBYTES, hash, HASHBYTES) < 0)
 		return -EBADMSG;
 	if ((j = json_loads(start, 0, &je)) == NULL)
 		return -EBADMSG;
@@ -231,7 +234,7 @@ open_segment(struct ts_audit *a, unsigned n, int create)
 	char name[32];
 	int fd;
 
-	segment_name(n, name);
+	ts_audit_segment_name(n, name);
 	fd = ts_sysio_openat(a->dirfd, name, O_WRONLY | O_APPEND |
 	                     (create ? O_CREAT | O_EXCL : 0), 0600);
 	if (fd < 0)
@@ -292,18 +295,19 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 	if (rc == -ENOENT) {
 		char h[2 * sizeof(vk) + 2];
 
-		hex(a->sign_pk, sizeof(a->sign_pk), h);
+		ts_audit_hex(a->sign_pk, sizeof(a->sign_pk), h);
 		strcat(h, "\n");
 		rc = ts_sysio_write_atomic(a->dirfd, VERIFY_KEY, h, strlen(h),
 		                           0644, 1);
 	} else if (rc == 0) {
-		rc = len < 64 || unhex((char *)text, 64, vk, sizeof(vk)) < 0 ||
+		rc = len < 64 ||
+		     ts_audit_unhex((char *)text, 64, vk, sizeof(vk)) < 0 ||
 		     memcmp(vk, a->sign_pk, sizeof(vk)) != 0 ? -EKEYREJECTED : 0;
 		free(text);
 	}
 	if (rc < 0)
 		goto out_close;
-	if ((rc = list_segments(a->dirfd, &a->segno)) < 0)
+	if ((rc = ts_audit_list_segments(a->dirfd, &a->segno)) < 0)
 		goto out_close;
 	if (a->segno == 0) {
 		if ((rc = grow_sizes(a, 1)) < 0 ||
@@ -318,7 +322,7 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 			char name[32];
 			struct stat st;
 
-			segment_name(i, name);
+			ts_audit_segment_name(i, name);
 			if (fstatat(a->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 				rc = -errno;
 				goto out_close;
@@ -335,7 +339,7 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 			uint64_t good;
 			int fd;
 
-			segment_name(i, name);
+			ts_audit_segment_name(i, name);
 			fd = ts_sysio_openat(a->dirfd, name, O_RDWR, 0);
 			if (fd < 0) {
 				rc = fd;
@@ -365,7 +369,7 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 	                             &len)) == 0) {
 		struct ts_audit_checkpoint cp;
 
-		rc = cp_parse(text, len, &cp);
+		rc = ts_audit_checkpoint_parse(text, len, &cp);
 		free(text);
 		if (rc < 0 || cp.seq > a->seq) {
 			rc = -EBADMSG;
@@ -479,8 +483,8 @@ ts_audit_append(struct ts_audit *a, const struct ts_audit_entry *e)
 		pthread_mutex_unlock(&a->lock);
 		return -E2BIG;
 	}
-	chain(a->hash, line, (size_t)n, next);
-	hex(next, HASHBYTES, h);
+	ts_audit_chain(a->hash, line, (size_t)n, next);
+	ts_audit_hex(next, HASHBYTES, h);
 	n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"hash\":\"%s\"}\n",
 	              h);
 	if (a->segsize[a->segno - 1] > 0 &&
@@ -574,7 +578,7 @@ hash_at(struct ts_audit *a, uint64_t seq, unsigned char out[HASHBYTES])
 		json_t *j;
 		int rc;
 
-		segment_name(i, name);
+		ts_audit_segment_name(i, name);
 		if ((rc = ts_sysio_read_file(a->dirfd, name, 1u << 30, &text,
 		                             &len)) < 0)
 			return rc;
@@ -600,7 +604,8 @@ hash_at(struct ts_audit *a, uint64_t seq, unsigned char out[HASHBYTES])
 			     0 : -ENOENT;
 			json_decref(j);
 			h = end - (SUFFIX_LEN - 1) + 9;
-			if (rc == 0 && unhex(h, 2 * HASHBYTES, out, HASHBYTES) < 0)
+			if (rc == 0 && ts_audit_unhex(h, 2 * HASHBYTES, out,
+			                              HASHBYTES) < 0)
 				rc = -ENOENT;
 			free(text);
 			return rc;
@@ -624,7 +629,7 @@ ts_audit_checkpoint_load(const char *path, struct ts_audit_checkpoint *cp)
 	close(fd);
 	if (rc < 0)
 		return rc;
-	rc = cp_parse(text, len, cp);
+	rc = ts_audit_checkpoint_parse(text, len, cp);
 	free(text);
 	return rc;
 }
@@ -673,9 +678,9 @@ ts_audit_set_copy(struct ts_audit *a, const char *path, char *msg,
 		         path, strerror(-rc));
 		goto out_close;
 	}
-	rc = cp_parse(raw, len, &copy);
+	rc = ts_audit_checkpoint_parse(raw, len, &copy);
 	free(raw);
-	if (rc < 0 || cp_check(&copy, a->sign_pk) < 0) {
+	if (rc < 0 || ts_audit_checkpoint_check(&copy, a->sign_pk) < 0) {
 		snprintf(msg, msglen, "the checkpoint copy %s is %s", path,
 		         rc < 0 ? "damaged" : "not signed by this store's key");
 		rc = -EBADMSG;
@@ -771,7 +776,7 @@ ts_audit_read(struct ts_audit *a, void *buf, size_t len, uint64_t off)
 			base += sz;
 			continue;
 		}
-		segment_name(i, name);
+		ts_audit_segment_name(i, name);
 		if ((fd = ts_sysio_openat(a->dirfd, name, O_RDONLY, 0)) < 0) {
 			pthread_mutex_unlock(&a->lock);
 			return fd;
@@ -826,7 +831,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 		snprintf(msg, msglen, "no audit trail: %s", strerror(-dirfd));
 		return dirfd;
 	}
-	rc = list_segments(dirfd, &nseg);
+	rc = ts_audit_list_segments(dirfd, &nseg);
 	if (rc == -EBADMSG) {
 		rc = bad(msg, msglen, "a segment is missing (numbering has a "
 		         "gap)");
@@ -838,7 +843,8 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 	if (verify_key != NULL) {
 		memcpy(vk, verify_key, sizeof(vk));
 	} else if (ts_sysio_read_file(dirfd, VERIFY_KEY, 1024, &text, &len) < 0 ||
-	           len < 64 || unhex((char *)text, 64, vk, sizeof(vk)) < 0) {
+	           len < 64 ||
+	           ts_audit_unhex((char *)text, 64, vk, sizeof(vk)) < 0) {
 		free(text);
 		rc = bad(msg, msglen, "audit/verify.key is missing or damaged"
 		         );
@@ -848,7 +854,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 	}
 	text = NULL;
 	if (ts_sysio_read_file(dirfd, CHECKPOINT, 4096, &text, &len) == 0) {
-		rc = cp_parse(text, len, &cp);
+		rc = ts_audit_checkpoint_parse(text, len, &cp);
 		free(text);
 		if (rc < 0) {
 			rc = bad(msg, msglen, "audit/checkpoint is damaged");
@@ -856,14 +862,14 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 		}
 		cpseq = (unsigned long long)cp.seq;
 		memcpy(cphash, cp.hash, HASHBYTES);
-		if (cp_check(&cp, vk) < 0) {
+		if (ts_audit_checkpoint_check(&cp, vk) < 0) {
 			rc = bad(msg, msglen, "audit/checkpoint (seq %llu) is not "
 			         "signed by the store's key", cpseq);
 			goto out;
 		}
 		found_cp = 1;
 	}
-	if (copy != NULL && cp_check(copy, vk) < 0) {
+	if (copy != NULL && ts_audit_checkpoint_check(copy, vk) < 0) {
 		rc = bad(msg, msglen, "the checkpoint copy (seq %llu) is not "
 		         "signed by the store's key",
 		         (unsigned long long)copy->seq);
@@ -873,7 +879,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 		char name[32], *p, *end;
 		unsigned lineno = 0;
 
-		segment_name(i, name);
+		ts_audit_segment_name(i, name);
 		if ((rc = ts_sysio_read_file(dirfd, name, 1u << 30, &text,
 		                             &len)) < 0)
 			goto out;
@@ -898,7 +904,8 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			j = json_loads(p, 0, &je);
 			if (h == NULL || strncmp(h, ",\"hash\":\"", 9) != 0 ||
 			    strcmp(h + 9 + 2 * HASHBYTES, "\"}") != 0 ||
-			    unhex(h + 9, 2 * HASHBYTES, got, HASHBYTES) < 0 ||
+			    ts_audit_unhex(h + 9, 2 * HASHBYTES, got,
+			                   HASHBYTES) < 0 ||
 			    j == NULL) {
 				json_decref(j);
 				free(text);
@@ -917,7 +924,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 				goto out;
 			}
 			json_decref(j);
-			chain(hash, p, (size_t)(h - p), want);
+			ts_audit_chain(hash, p, (size_t)(h - p), want);
 			if (sodium_memcmp(want, got, HASHBYTES) != 0) {
 				free(text);
 				rc = bad(msg, msglen, "entry %llu (segment %u line "

@@ -84,7 +84,7 @@ opendir_at(int dirfd, const char *name)
 }
 
 static void
-free_names(char **v, size_t n)
+ts_file_free_names(char **v, size_t n)
 {
 	while (n > 0)
 		free(v[--n]);
@@ -97,7 +97,7 @@ struct name_ino {
 };
 
 static int
-cmp_name_ino(const void *a, const void *b)
+ts_file_cmp_name_ino(const void *a, const void *b)
 {
 	return strcmp(((const struct name_ino *)a)->name,
 	              ((const struct name_ino *)b)->name);
@@ -105,7 +105,7 @@ cmp_name_ino(const void *a, const void *b)
 
 /*
  * The names in directory fd and their inode numbers, sorted, without
- * "rejected" and (unless dots) dotfiles.  Free with free_name_inos().
+ * "rejected" and (unless dots) dotfiles.  Free with ts_file_free_name_inos().
  */
 static int
 list_dir_dots(int fd, int dots, struct name_ino **out, size_t *n)
@@ -140,7 +140,7 @@ list_dir_dots(int fd, int dots, struct name_ino **out, size_t *n)
 	}
 	closedir(d);
 	if (cnt > 1)
-		qsort(v, cnt, sizeof(*v), cmp_name_ino);
+		qsort(v, cnt, sizeof(*v), ts_file_cmp_name_ino);
 	*out = v;
 	*n = cnt;
 	return 0;
@@ -153,13 +153,13 @@ out_nomem:
 }
 
 static int
-list_dir_ino(int fd, struct name_ino **out, size_t *n)
+ts_file_list_dir_ino(int fd, struct name_ino **out, size_t *n)
 {
 	return list_dir_dots(fd, 0, out, n);
 }
 
 static void
-free_name_inos(struct name_ino *v, size_t n)
+ts_file_free_name_inos(struct name_ino *v, size_t n)
 {
 	while (n > 0)
 		free(v[--n].name);
@@ -169,7 +169,7 @@ free_name_inos(struct name_ino *v, size_t n)
 /* The sorted names in directory fd, without "rejected" and (unless dots)
  * dotfiles. */
 static int
-list_dir_of(int fd, int dots, char ***names, size_t *n)
+ts_file_list_dir_of(int fd, int dots, char ***names, size_t *n)
 {
 	struct name_ino *v;
 	char **out;
@@ -178,7 +178,7 @@ list_dir_of(int fd, int dots, char ***names, size_t *n)
 	if ((rc = list_dir_dots(fd, dots, &v, n)) < 0)
 		return rc;
 	if ((out = malloc((*n ? *n : 1) * sizeof(*out))) == NULL) {
-		free_name_inos(v, *n);
+		ts_file_free_name_inos(v, *n);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < *n; i++)
@@ -189,9 +189,9 @@ list_dir_of(int fd, int dots, char ***names, size_t *n)
 }
 
 static int
-list_dir(int fd, char ***names, size_t *n)
+ts_file_list_dir(int fd, char ***names, size_t *n)
 {
-	return list_dir_of(fd, 0, names, n);
+	return ts_file_list_dir_of(fd, 0, names, n);
 }
 
 int
@@ -215,9 +215,9 @@ ts_store_file_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
 		char **names;
 		size_t n;
 
-		if ((rc = list_dir(dirfd, &names, &n)) < 0)
+		if ((rc = ts_file_list_dir(dirfd, &names, &n)) < 0)
 			goto out_close;
-		free_names(names, n);
+		ts_file_free_names(names, n);
 		rc = -EEXIST;
 		if (n > 0 || faccessat(dirfd, "rejected", F_OK, 0) == 0)
 			goto out_close;
@@ -309,7 +309,8 @@ ts_store_file_open(const char *path, enum ts_store_mode mode,
 		    ts_sysio_mkdirat(fs->dirfd, TRASH_DIR, 0700) == 0)
 			fs->trashfd = opendir_at(fs->dirfd, TRASH_DIR);
 		if (fs->trashfd < 0)	/* a read-only store: none, nothing */
-			fs->trashfd = -1;	/* goes there (to_trash) */
+			fs->trashfd = -1;	/* goes there
+						   (ts_file_to_trash) */
 		fs->trash_busy = 1;	/* a previous run may have left some */
 		fs->trash_seq = (uint64_t)time(NULL) << 24;
 	}
@@ -342,7 +343,7 @@ file_close(struct ts_store *st)
 	/* fs->lockfd stays open: the lock is the process's until it exits,
 	 * after every write and every other teardown of the daemon. */
 	if (fs->pass != NULL)
-		free_names(fs->pass, fs->npass);
+		ts_file_free_names(fs->pass, fs->npass);
 	free(fs);
 }
 
@@ -429,8 +430,8 @@ file_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES])
 }
 
 static int
-file_read_record(struct ts_store *st, const char *id, uint8_t **buf,
-                 size_t *len)
+ts_file_read_record(struct ts_store *st, const char *id, uint8_t **buf,
+                    size_t *len)
 {
 	struct file_store *fs = fs_of(st);
 
@@ -442,7 +443,8 @@ file_read_record(struct ts_store *st, const char *id, uint8_t **buf,
 }
 
 static int
-file_list(struct ts_store *st, int (*fn)(void *arg, const char *id), void *arg)
+ts_file_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
+             void *arg)
 {
 	struct file_store *fs = fs_of(st);
 	char **names;
@@ -451,11 +453,11 @@ file_list(struct ts_store *st, int (*fn)(void *arg, const char *id), void *arg)
 
 	if (fs->ticketsfd < 0)
 		return -EACCES;
-	if ((rc = list_dir(fs->ticketsfd, &names, &n)) < 0)
+	if ((rc = ts_file_list_dir(fs->ticketsfd, &names, &n)) < 0)
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = fn(arg, names[i]);
-	free_names(names, n);
+	ts_file_free_names(names, n);
 	return rc;
 }
 
@@ -568,7 +570,7 @@ cmp_snap_id(const void *key, const void *elem)
  * file's current inode, else from the file itself.
  */
 static int
-file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
+ts_file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 {
 	struct file_store *fs = fs_of(st);
 	struct ts_snapshot_entry *snap;
@@ -578,7 +580,7 @@ file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 
 	snapshot_read(fs, &snap, &nsnap);
 	remove_stale_tmp(fs->ticketsfd, 0);	/* the daemon's own, if it died */
-	if ((rc = list_dir_ino(fs->ticketsfd, &names, &n)) < 0) {
+	if ((rc = ts_file_list_dir_ino(fs->ticketsfd, &names, &n)) < 0) {
 		ts_snapshot_free(snap, nsnap);
 		return rc;
 	}
@@ -617,13 +619,13 @@ file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 		free(buf);
 		rc = fn(arg, id, err == 0 ? &t : NULL, err);
 	}
-	free_name_inos(names, n);
+	ts_file_free_name_inos(names, n);
 	ts_snapshot_free(snap, nsnap);
 	return rc;
 }
 
 static int
-file_set_key(struct ts_store *st, const struct ts_seckey *key)
+ts_file_set_key(struct ts_store *st, const struct ts_seckey *key)
 {
 	struct file_store *fs = fs_of(st);
 	unsigned char *k = fs->snapkey;
@@ -647,8 +649,8 @@ file_set_key(struct ts_store *st, const struct ts_seckey *key)
 }
 
 static int
-file_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
-                   size_t n)
+ts_file_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
+                      size_t n)
 {
 	struct file_store *fs = fs_of(st);
 	const struct ts_ticket **keep = NULL;
@@ -661,7 +663,7 @@ file_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
 
 	if (fs->snapkey == NULL)
 		return -ENOKEY;
-	if ((rc = list_dir_ino(fs->ticketsfd, &names, &nnames)) < 0 ||
+	if ((rc = ts_file_list_dir_ino(fs->ticketsfd, &names, &nnames)) < 0 ||
 	    (rc = tickets_stamp(fs, &stamp)) < 0)
 		goto out;
 	keep = malloc((n ? n : 1) * sizeof(*keep));
@@ -674,7 +676,8 @@ file_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
 	for (size_t i = 0; i < n; i++) {
 		struct name_ino k = { (char *)t[i]->id, 0 }, *hit;
 
-		hit = bsearch(&k, names, nnames, sizeof(*names), cmp_name_ino);
+		hit = bsearch(&k, names, nnames, sizeof(*names),
+		              ts_file_cmp_name_ino);
 		if (hit != NULL) {
 			keep[nkeep] = t[i];
 			inos[nkeep++] = hit->ino;
@@ -690,19 +693,19 @@ file_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
 out:
 	free(keep);
 	free(inos);
-	free_name_inos(names, nnames);
+	ts_file_free_name_inos(names, nnames);
 	return rc;
 }
 
 static void
-file_snapshot_info(struct ts_store *st, struct ts_store_snapinfo *out)
+ts_file_snapshot_info(struct ts_store *st, struct ts_store_snapinfo *out)
 {
 	*out = fs_of(st)->snapinfo;
 }
 
 static int
-file_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
-              uint8_t *buf)
+ts_file_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
+                 uint8_t *buf)
 {
 	struct file_store *fs = fs_of(st);
 	ssize_t n;
@@ -802,7 +805,7 @@ carried_all(const struct ts_ticket *t, const struct ts_ticket *cur)
 }
 
 static int
-file_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
+ts_file_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 {
 	struct file_store *fs = fs_of(st);
 	struct ts_ticket tmp, fresh;
@@ -881,7 +884,7 @@ out:
 }
 
 static int
-file_remove(struct ts_store *st, const char *id)
+ts_file_remove(struct ts_store *st, const char *id)
 {
 	if (!ts_id_valid(id))
 		return -ENOENT;
@@ -905,7 +908,7 @@ intake_name_matches(const char *name, int kind, const struct ts_ticket *t)
  * name is (a directory of any size or depth included).
  */
 static int
-to_trash(struct file_store *fs, int dirfd, const char *name)
+ts_file_to_trash(struct file_store *fs, int dirfd, const char *name)
 {
 	char t[24];
 	int rc, tries = 0;
@@ -952,7 +955,7 @@ trash_empty_dir(struct file_store *fs, const char *name, size_t budget)
 		done++;
 		if (unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR &&
 		    unlinkat(fd, de->d_name, AT_REMOVEDIR) < 0)
-			to_trash(fs, fd, de->d_name);
+			ts_file_to_trash(fs, fd, de->d_name);
 	}
 	closedir(d);
 	return done;
@@ -960,11 +963,11 @@ trash_empty_dir(struct file_store *fs, const char *name, size_t budget)
 
 /*
  * Deletes at most TRASH_ROUND entries from .trash (directory trees moved
- * there whole by to_trash); the next round goes on.  Nothing a front end
- * drops can make one round do more.
+ * there whole by ts_file_to_trash); the next round goes on.  Nothing a
+ * front end drops can make one round do more.
  */
 static void
-trash_drain(struct file_store *fs)
+ts_file_trash_drain(struct file_store *fs)
 {
 	struct dirent *de = NULL;
 	size_t done = 0;
@@ -981,7 +984,7 @@ trash_drain(struct file_store *fs)
 		return;
 	}
 	do {	/* again while subdirectories were moved up, budget left */
-		fs->trash_busy = 0;	/* to_trash sets it again */
+		fs->trash_busy = 0;	/* ts_file_to_trash sets it again */
 		rewinddir(d);
 		while (done < TRASH_ROUND && (de = readdir(d)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 ||
@@ -1011,7 +1014,7 @@ trash_drain(struct file_store *fs)
  * notice's err (store.h).
  */
 static int
-intake_kind_of(const struct stat *sb)
+ts_file_intake_kind_of(const struct stat *sb)
 {
 	if (S_ISLNK(sb->st_mode))
 		return -ELOOP;
@@ -1027,18 +1030,19 @@ intake_kind_of(const struct stat *sb)
 }
 
 /*
- * Removes intake/name, which is not a record (why: intake_kind_of), without
- * opening it; a directory is moved to .trash whole (one rename), to be
- * deleted there a bounded amount a round.
+ * Removes intake/name, which is not a record (why:
+ * ts_file_intake_kind_of), without opening it; a directory is moved to
+ * .trash whole (one rename), to be deleted there a bounded amount a
+ * round.
  */
 static void
-intake_remove_odd(struct file_store *fs, const char *name, int why,
-                  ts_store_intake_fn fn, void *arg)
+ts_file_intake_remove_odd(struct file_store *fs, const char *name, int why,
+                          ts_store_intake_fn fn, void *arg)
 {
 	int rc;
 
 	if (why == -EISDIR)
-		rc = to_trash(fs, fs->intakefd, name);
+		rc = ts_file_to_trash(fs, fs->intakefd, name);
 	else
 		rc = ts_sysio_unlinkat(fs->intakefd, name, 0);
 	if (rc < 0)
@@ -1092,10 +1096,11 @@ cap_rejected(struct file_store *fs, ts_store_intake_fn fn, void *arg)
 	char **names;
 	size_t n, m = 0, dropped = 0;
 
-	if (fs->rejectedfd < 0 || list_dir(fs->rejectedfd, &names, &n) < 0)
+	if (fs->rejectedfd < 0 ||
+	    ts_file_list_dir(fs->rejectedfd, &names, &n) < 0)
 		return;
 	if ((v = calloc(n ? n : 1, sizeof(*v))) == NULL) {
-		free_names(names, n);
+		ts_file_free_names(names, n);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -1105,7 +1110,8 @@ cap_rejected(struct file_store *fs, ts_store_intake_fn fn, void *arg)
 		            AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
-			if (to_trash(fs, fs->rejectedfd, names[i]) == 0) {
+			if (ts_file_to_trash(fs, fs->rejectedfd,
+			                     names[i]) == 0) {
 				dropped++;
 				note_dropped(names[i], fn, arg);
 			}
@@ -1130,7 +1136,7 @@ cap_rejected(struct file_store *fs, ts_store_intake_fn fn, void *arg)
 		ts_sysio_fsync(fs->rejectedfd);
 	fs->rejected_capped = 1;
 	free(v);
-	free_names(names, n);
+	ts_file_free_names(names, n);
 }
 
 /*
@@ -1167,18 +1173,18 @@ intake_read(struct file_store *fs, const char *name, const struct stat *sb,
  * mtime and ctime: a writer can set the one back, not the other forward).
  */
 static void
-intake_dotfile(struct file_store *fs, const char *name, const struct stat *sb,
-               ts_store_intake_fn fn, void *arg)
+ts_file_intake_dotfile(struct file_store *fs, const char *name,
+                       const struct stat *sb, ts_store_intake_fn fn, void *arg)
 {
 	time_t born = sb->st_mtime < sb->st_ctime ? sb->st_mtime : sb->st_ctime;
-	int why = intake_kind_of(sb);
+	int why = ts_file_intake_kind_of(sb);
 
 	if (S_ISREG(sb->st_mode)) {
 		if (time(NULL) - born < DOTFILE_AGE)
 			return;
 		why = -ETIMEDOUT;
 	}
-	intake_remove_odd(fs, name, why, fn, arg);
+	ts_file_intake_remove_odd(fs, name, why, fn, arg);
 }
 
 /*
@@ -1201,11 +1207,11 @@ intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
 		return 0;
 	}
 	if (name[0] == '.') {
-		intake_dotfile(fs, name, &sb, fn, arg);
+		ts_file_intake_dotfile(fs, name, &sb, fn, arg);
 		return 0;
 	}
-	if ((err = intake_kind_of(&sb)) < 0) {
-		intake_remove_odd(fs, name, err, fn, arg);
+	if ((err = ts_file_intake_kind_of(&sb)) < 0) {
+		ts_file_intake_remove_odd(fs, name, err, fn, arg);
 		return 0;
 	}
 	err = intake_read(fs, name, &sb, &buf, &len);
@@ -1251,7 +1257,7 @@ static void
 end_pass(struct file_store *fs)
 {
 	if (fs->pass != NULL)
-		free_names(fs->pass, fs->npass);
+		ts_file_free_names(fs->pass, fs->npass);
 	fs->pass = NULL;
 	fs->npass = fs->ipass = 0;
 }
@@ -1264,8 +1270,8 @@ end_pass(struct file_store *fs)
  * read another file.
  */
 static int
-file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
-                 int *more)
+ts_file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
+                    int *more)
 {
 	struct file_store *fs = fs_of(st);
 	size_t handled = 0, bytes = 0;
@@ -1298,8 +1304,8 @@ file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 			goto out_cap;
 		fs->intake_mtime = sb.st_mtim;
 		fs->intake_polled = 1;
-		if ((rc = list_dir_of(fs->intakefd, 1, &fs->pass,
-		                      &fs->npass)) < 0) {
+		if ((rc = ts_file_list_dir_of(fs->intakefd, 1, &fs->pass,
+		                              &fs->npass)) < 0) {
 			fs->pass = NULL;
 			fs->npass = 0;
 			return rc;
@@ -1320,7 +1326,7 @@ file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 out_cap:
 	if (rejected || !fs->rejected_capped)
 		cap_rejected(fs, fn, arg);
-	trash_drain(fs);
+	ts_file_trash_drain(fs);
 	return taken;
 }
 
@@ -1331,8 +1337,8 @@ out_cap:
  * appears, and all are durable on return.
  */
 static int
-file_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
-                     size_t n, size_t *done)
+ts_file_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
+                        size_t n, size_t *done)
 {
 	struct file_store *fs = fs_of(st);
 	char (*tmp)[2 * TS_NAME_MAX + 32] = calloc(n, sizeof(*tmp));
@@ -1388,7 +1394,7 @@ file_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
 }
 
 static int
-file_ticket_known(struct ts_store *st, const char *id)
+ts_file_ticket_known(struct ts_store *st, const char *id)
 {
 	struct file_store *fs = fs_of(st);
 	char want[TS_NAME_MAX + 8];
@@ -1403,13 +1409,13 @@ file_ticket_known(struct ts_store *st, const char *id)
 		return 1;
 	snprintf(want, sizeof(want), "-t-%s", id);
 	wl = strlen(want);
-	if ((rc = list_dir(fs->intakefd, &names, &n)) < 0)
+	if ((rc = ts_file_list_dir(fs->intakefd, &names, &n)) < 0)
 		return rc;
 	for (size_t i = 0; i < n && !found; i++) {
 		size_t nl = strlen(names[i]);
 		found = nl > wl && strcmp(names[i] + nl - wl, want) == 0;
 	}
-	free_names(names, n);
+	ts_file_free_names(names, n);
 	if (!found && fs->ticketsfd < 0)
 		return -EACCES;	/* cannot tell: tickets/ is not ours to see */
 	return found;
@@ -1436,18 +1442,18 @@ static const struct ts_store_ops file_ops = {
 	.lock = file_lock,
 	.wait_released = file_wait_released,
 	.pubkey = file_pubkey,
-	.load = file_load,
-	.set_key = file_set_key,
-	.snapshot_save = file_snapshot_save,
-	.snapshot_info = file_snapshot_info,
-	.read_box = file_read_box,
-	.write = file_write,
-	.remove = file_remove,
-	.intake_poll = file_intake_poll,
-	.intake_put_many = file_intake_put_many,
-	.ticket_known = file_ticket_known,
-	.read_record = file_read_record,
-	.list = file_list,
+	.load = ts_file_load,
+	.set_key = ts_file_set_key,
+	.snapshot_save = ts_file_snapshot_save,
+	.snapshot_info = ts_file_snapshot_info,
+	.read_box = ts_file_read_box,
+	.write = ts_file_write,
+	.remove = ts_file_remove,
+	.intake_poll = ts_file_intake_poll,
+	.intake_put_many = ts_file_intake_put_many,
+	.ticket_known = ts_file_ticket_known,
+	.read_record = ts_file_read_record,
+	.list = ts_file_list,
 	.audit_open = file_audit_open,
 	.audit_verify = file_audit_verify,
 };

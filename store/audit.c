@@ -1,13 +1,14 @@
 /*
- * audit: the hash-chained, checkpoint-signed audit trail.
+ * audit: the live trail: open (the chain read back from the last
+ * segment), close, append, segments and their rotation, free space, and
+ * reading the trail as one file.  The checkpoint is audit_checkpoint.c,
+ * the text audit_format.c, verifying audit_verify.c.
  */
 #include "store/audit.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,170 +18,9 @@
 
 #include <jansson.h>
 
+#include "store/audit_priv.h"
 #include "store/sysio.h"
 #include "store/util.h"
-
-#define HASHBYTES 32
-#define LINE_MAX_AUDIT 4096
-#define SUFFIX_LEN (9 + 2 * HASHBYTES + 3)	/* ,"hash":"<hex>"}\n */
-#define VERIFY_KEY "verify.key"
-#define CHECKPOINT "checkpoint"
-
-static const char SIG_DOMAIN[] = "ticketfs-audit-checkpoint-v1";
-
-struct ts_audit {
-	pthread_mutex_t lock;
-	int dirfd;		/* STORE/audit */
-	int fd;			/* the current segment, O_APPEND; guarded */
-	unsigned segno;		/* its number; guarded by lock */
-	uint64_t *segsize;	/* bytes of segment i+1; guarded by lock */
-	uint64_t total;		/* all segments; guarded by lock */
-	uint64_t seq;		/* the last entry's seq; guarded by lock */
-	unsigned char hash[HASHBYTES];	/* the last entry's hash; guarded */
-	uint64_t synced_seq;	/* covered by the last checkpoint; guarded */
-	uint64_t cp_seq;	/* the store's checkpoint's seq at open */
-	int have_cp;		/* there was one */
-	pthread_mutex_t sync_lock;	/* one ts_audit_sync at a time */
-	int copy_dirfd;		/* the checkpoint copy's directory, or -1 */
-	char *copy_name;	/* its name there; set once, before appends */
-	int space_warned;	/* under the line since the last warning;
-				   ts_audit_space_low's caller only */
-	int64_t space_warn_ms;	/* when it last warned */
-	size_t segment_max;	/* rotate past this many bytes */
-	unsigned char *sign_sk;	/* Ed25519, sodium_malloc'd */
-	unsigned char sign_pk[crypto_sign_PUBLICKEYBYTES];
-};
-
-static void
-hex(const unsigned char *b, size_t n, char *out)
-{
-	sodium_bin2hex(out, 2 * n + 1, b, n);
-}
-
-static int
-unhex(const char *s, size_t slen, unsigned char *b, size_t n)
-{
-	size_t got;
-
-	return sodium_hex2bin(b, n, s, slen, NULL, &got, NULL) == 0 && got == n
-	       ? 0 : -1;
-}
-
-static void
-chain(const unsigned char prev[HASHBYTES], const char *body, size_t len,
-      unsigned char out[HASHBYTES])
-{
-	crypto_generichash_state st;
-
-	crypto_generichash_init(&st, NULL, 0, HASHBYTES);
-	crypto_generichash_update(&st, prev, HASHBYTES);
-	crypto_generichash_update(&st, (const unsigned char *)body, len);
-	crypto_generichash_final(&st, out, HASHBYTES);
-}
-
-static void
-sig_message(uint64_t seq, const unsigned char hash[HASHBYTES],
-            unsigned char msg[sizeof(SIG_DOMAIN) + 8 + HASHBYTES])
-{
-	memcpy(msg, SIG_DOMAIN, sizeof(SIG_DOMAIN));
-	ts_le64_put(msg + sizeof(SIG_DOMAIN), seq);
-	memcpy(msg + sizeof(SIG_DOMAIN) + 8, hash, HASHBYTES);
-}
-
-/* Parses a checkpoint file's text (not its signature). */
-static int
-cp_parse(const unsigned char *text, size_t len, struct ts_audit_checkpoint *cp)
-{
-	json_t *j = json_loadb((const char *)text, len, 0, NULL);
-	json_t *seq = json_object_get(j, "seq");
-	const char *hs = json_string_value(json_object_get(j, "hash"));
-	const char *ss = json_string_value(json_object_get(j, "sig"));
-	int rc = -EBADMSG;
-
-	if (json_is_integer(seq) && json_integer_value(seq) >= 0 && hs != NULL &&
-	    ss != NULL && unhex(hs, strlen(hs), cp->hash, HASHBYTES) == 0 &&
-	    unhex(ss, strlen(ss), cp->sig, sizeof(cp->sig)) == 0) {
-		cp->seq = (uint64_t)json_integer_value(seq);
-		rc = 0;
-	}
-	json_decref(j);
-	return rc;
-}
-
-/* 0 if cp is signed by verify key vk. */
-static int
-cp_check(const struct ts_audit_checkpoint *cp, const unsigned char vk[32])
-{
-	unsigned char msg[sizeof(SIG_DOMAIN) + 8 + HASHBYTES];
-
-	sig_message(cp->seq, cp->hash, msg);
-	return crypto_sign_verify_detached(cp->sig, msg, sizeof(msg), vk) == 0 ?
-	       0 : -EBADMSG;
-}
-
-/* Signs (seq, hash) into checkpoint text; returns its length. */
-static size_t
-cp_format(const struct ts_audit *a, uint64_t seq,
-          const unsigned char hash[HASHBYTES], char text[512])
-{
-	unsigned char msg[sizeof(SIG_DOMAIN) + 8 + HASHBYTES];
-	unsigned char sig[crypto_sign_BYTES];
-	char hh[2 * HASHBYTES + 1], sh[2 * crypto_sign_BYTES + 1];
-
-	sig_message(seq, hash, msg);
-	crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sign_sk);
-	hex(hash, HASHBYTES, hh);
-	hex(sig, sizeof(sig), sh);
-	snprintf(text, 512, "{\"seq\":%llu,\"hash\":\"%s\",\"sig\":\"%s\"}\n",
-	         (unsigned long long)seq, hh, sh);
-	return strlen(text);
-}
-
-static int
-segment_name(unsigned n, char name[32])
-{
-	return snprintf(name, 32, "%06u.log", n);
-}
-
-/* The sorted segment numbers under dirfd, which must run 1..n. */
-static int
-list_segments(int dirfd, unsigned *n)
-{
-	int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-	unsigned max = 0, count = 0;
-
-	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
-		if (dfd >= 0)
-			close(dfd);
-		return -errno;
-	}
-	while ((de = readdir(d)) != NULL) {
-		unsigned v;
-		char tail[8];
-
-		if (sscanf(de->d_name, "%6u.lo%1s", &v, tail) == 2 &&
-		    strlen(de->d_name) == 10 && tail[0] == 'g') {
-			count++;
-			max = v > max ? v : max;
-		}
-	}
-	closedir(d);
-	*n = max;
-	return count == max ? 0 : -EBADMSG;	/* a gap: a segment is missing */
-}
-
-void
-ts_audit_verify_key(const struct ts_seckey *key, unsigned char vk[32])
-{
-	unsigned char seed[crypto_sign_SEEDBYTES], sk[crypto_sign_SECRETKEYBYTES];
-
-	ts_seal_derive(key, "ticketfs-audit-sign-v1", seed, sizeof(seed));
-	crypto_sign_seed_keypair(vk, sk, seed);
-	sodium_memzero(seed, sizeof(seed));
-	sodium_memzero(sk, sizeof(sk));
-}
 
 /* Reads the last complete line of segment fd: its seq and hash. */
 static int
@@ -216,7 +56,7 @@ recover_tail(int fd, uint64_t size, uint64_t *seq, unsigned char *hash,
 	start = strrchr(buf, '\n');
 	start = start ? start + 1 : buf;
 	if ((h = strstr(start, ",\"hash\":\"")) == NULL ||
-	    unhex(h + 9, 2 * HASHBYTES, hash, HASHBYTES) < 0)
+	    ts_audit_unhex(h + 9, 2 * HASHBYTES, hash, HASHBYTES) < 0)
 		return -EBADMSG;
 	if ((j = json_loads(start, 0, &je)) == NULL)
 		return -EBADMSG;
@@ -231,7 +71,7 @@ open_segment(struct ts_audit *a, unsigned n, int create)
 	char name[32];
 	int fd;
 
-	segment_name(n, name);
+	ts_audit_segment_name(n, name);
 	fd = ts_sysio_openat(a->dirfd, name, O_WRONLY | O_APPEND |
 	                     (create ? O_CREAT | O_EXCL : 0), 0600);
 	if (fd < 0)
@@ -292,18 +132,19 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 	if (rc == -ENOENT) {
 		char h[2 * sizeof(vk) + 2];
 
-		hex(a->sign_pk, sizeof(a->sign_pk), h);
+		ts_audit_hex(a->sign_pk, sizeof(a->sign_pk), h);
 		strcat(h, "\n");
 		rc = ts_sysio_write_atomic(a->dirfd, VERIFY_KEY, h, strlen(h),
 		                           0644, 1);
 	} else if (rc == 0) {
-		rc = len < 64 || unhex((char *)text, 64, vk, sizeof(vk)) < 0 ||
+		rc = len < 64 ||
+		     ts_audit_unhex((char *)text, 64, vk, sizeof(vk)) < 0 ||
 		     memcmp(vk, a->sign_pk, sizeof(vk)) != 0 ? -EKEYREJECTED : 0;
 		free(text);
 	}
 	if (rc < 0)
 		goto out_close;
-	if ((rc = list_segments(a->dirfd, &a->segno)) < 0)
+	if ((rc = ts_audit_list_segments(a->dirfd, &a->segno)) < 0)
 		goto out_close;
 	if (a->segno == 0) {
 		if ((rc = grow_sizes(a, 1)) < 0 ||
@@ -318,7 +159,7 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 			char name[32];
 			struct stat st;
 
-			segment_name(i, name);
+			ts_audit_segment_name(i, name);
 			if (fstatat(a->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 				rc = -errno;
 				goto out_close;
@@ -335,7 +176,7 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 			uint64_t good;
 			int fd;
 
-			segment_name(i, name);
+			ts_audit_segment_name(i, name);
 			fd = ts_sysio_openat(a->dirfd, name, O_RDWR, 0);
 			if (fd < 0) {
 				rc = fd;
@@ -365,7 +206,7 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 	                             &len)) == 0) {
 		struct ts_audit_checkpoint cp;
 
-		rc = cp_parse(text, len, &cp);
+		rc = ts_audit_checkpoint_parse(text, len, &cp);
 		free(text);
 		if (rc < 0 || cp.seq > a->seq) {
 			rc = -EBADMSG;
@@ -479,8 +320,8 @@ ts_audit_append(struct ts_audit *a, const struct ts_audit_entry *e)
 		pthread_mutex_unlock(&a->lock);
 		return -E2BIG;
 	}
-	chain(a->hash, line, (size_t)n, next);
-	hex(next, HASHBYTES, h);
+	ts_audit_chain(a->hash, line, (size_t)n, next);
+	ts_audit_hex(next, HASHBYTES, h);
 	n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"hash\":\"%s\"}\n",
 	              h);
 	if (a->segsize[a->segno - 1] > 0 &&
@@ -503,219 +344,6 @@ ts_audit_append(struct ts_audit *a, const struct ts_audit_entry *e)
 	a->total += (uint64_t)n;
 out:
 	pthread_mutex_unlock(&a->lock);
-	return rc;
-}
-
-int
-ts_audit_sync(struct ts_audit *a)
-{
-	unsigned char hash[HASHBYTES];
-	char text[512];
-	uint64_t seq;
-	size_t len;
-	int fd, rc;
-
-	/* Two syncs at once could put an older checkpoint over a newer one,
-	 * or the copy ahead of the store's. */
-	pthread_mutex_lock(&a->sync_lock);
-	pthread_mutex_lock(&a->lock);
-	seq = a->seq;
-	memcpy(hash, a->hash, HASHBYTES);
-	fd = dup(a->fd);
-	pthread_mutex_unlock(&a->lock);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (seq == a->synced_seq) {
-		close(fd);
-		rc = 0;
-		goto out;
-	}
-	/* Group commit: one fdatasync for all entries of the last second. */
-	rc = fdatasync(fd) < 0 ? -errno : 0;
-	close(fd);
-	if (rc < 0)
-		goto out;
-	len = cp_format(a, seq, hash, text);
-	rc = ts_sysio_write_atomic(a->dirfd, CHECKPOINT, text, len, 0644, 0);
-	if (rc == 0) {
-		pthread_mutex_lock(&a->lock);
-		if (seq > a->synced_seq)
-			a->synced_seq = seq;
-		pthread_mutex_unlock(&a->lock);
-	}
-	/* The copy after the store's: it is never ahead of it. */
-	if (rc == 0 && a->copy_dirfd >= 0)
-		rc = ts_sysio_write_atomic(a->copy_dirfd, a->copy_name, text,
-		                           len, 0600, 0);
-out:
-	pthread_mutex_unlock(&a->sync_lock);
-	return rc;
-}
-
-/*
- * The hash of entry seq (1..a->seq) into out: the tail's, or read from the
- * segment that holds it (seqs run on by one within a segment).  -ENOENT if
- * no entry has that seq.  Before appends only (no lock).
- */
-static int
-hash_at(struct ts_audit *a, uint64_t seq, unsigned char out[HASHBYTES])
-{
-	if (seq == a->seq) {
-		memcpy(out, a->hash, HASHBYTES);
-		return 0;
-	}
-	for (unsigned i = a->segno; i >= 1; i--) {
-		char name[32], *p, *end, *h;
-		unsigned char *text;
-		uint64_t first, k = 0;
-		size_t len;
-		json_t *j;
-		int rc;
-
-		segment_name(i, name);
-		if ((rc = ts_sysio_read_file(a->dirfd, name, 1u << 30, &text,
-		                             &len)) < 0)
-			return rc;
-		end = memchr(text, '\n', len);
-		j = end ? json_loadb((char *)text, (size_t)(end - (char *)text),
-		                     0, NULL) : NULL;
-		first = (uint64_t)json_integer_value(json_object_get(j, "seq"));
-		json_decref(j);
-		if (j == NULL || first > seq) {
-			free(text);
-			continue;	/* empty, or seq is in an earlier one */
-		}
-		/* Line seq - first (0-based) of this segment. */
-		for (p = (char *)text; p < (char *)text + len; p = end + 1, k++) {
-			end = memchr(p, '\n', (size_t)((char *)text + len - p));
-			if (end == NULL)
-				break;
-			if (k < seq - first)
-				continue;
-			j = json_loadb(p, (size_t)(end - p), 0, NULL);
-			rc = (uint64_t)json_integer_value(json_object_get(j,
-			        "seq")) == seq && end - p > SUFFIX_LEN - 1 ?
-			     0 : -ENOENT;
-			json_decref(j);
-			h = end - (SUFFIX_LEN - 1) + 9;
-			if (rc == 0 && unhex(h, 2 * HASHBYTES, out, HASHBYTES) < 0)
-				rc = -ENOENT;
-			free(text);
-			return rc;
-		}
-		free(text);
-		return -ENOENT;
-	}
-	return -ENOENT;
-}
-
-int
-ts_audit_checkpoint_load(const char *path, struct ts_audit_checkpoint *cp)
-{
-	unsigned char *text;
-	size_t len;
-	int fd, rc;
-
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return -errno;
-	rc = ts_sysio_read_all(fd, 4096, &text, &len);
-	close(fd);
-	if (rc < 0)
-		return rc;
-	rc = cp_parse(text, len, cp);
-	free(text);
-	return rc;
-}
-
-int
-ts_audit_set_copy(struct ts_audit *a, const char *path, char *msg,
-                  size_t msglen)
-{
-	const char *slash = strrchr(path, '/');
-	struct ts_audit_checkpoint copy;
-	unsigned char h[HASHBYTES];
-	unsigned long long cs;
-	char dir[4096], text[512];
-	unsigned char *raw;
-	size_t len;
-	int dfd, rc;
-
-	if (slash == NULL || slash[1] == '\0' ||
-	    (size_t)(slash - path) >= sizeof(dir)) {
-		snprintf(msg, msglen, "checkpoint copy %s: not an absolute file "
-		         "path", path);
-		return -EINVAL;
-	}
-	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
-	         (int)(slash - path), path);
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = -errno;
-		snprintf(msg, msglen, "checkpoint copy %s: %s", path,
-		         strerror(-rc));
-		return rc;
-	}
-	rc = ts_sysio_read_file(dfd, slash + 1, 4096, &raw, &len);
-	if (rc == -ENOENT) {
-		/* The first start with a copy: vouch for the trail as it is. */
-		len = cp_format(a, a->seq, a->hash, text);
-		rc = ts_sysio_write_atomic(dfd, slash + 1, text, len, 0600, 1);
-		if (rc < 0) {
-			snprintf(msg, msglen, "cannot write the checkpoint copy "
-			         "%s: %s", path, strerror(-rc));
-			goto out_close;
-		}
-		goto out_keep;
-	}
-	if (rc < 0) {
-		snprintf(msg, msglen, "cannot read the checkpoint copy %s: %s",
-		         path, strerror(-rc));
-		goto out_close;
-	}
-	rc = cp_parse(raw, len, &copy);
-	free(raw);
-	if (rc < 0 || cp_check(&copy, a->sign_pk) < 0) {
-		snprintf(msg, msglen, "the checkpoint copy %s is %s", path,
-		         rc < 0 ? "damaged" : "not signed by this store's key");
-		rc = -EBADMSG;
-		goto out_close;
-	}
-	cs = (unsigned long long)copy.seq;
-	if (a->seq < copy.seq) {
-		snprintf(msg, msglen, "the audit trail ends at entry %llu but "
-		         "the checkpoint copy %s covers entry %llu: entries were "
-		         "removed (an old checkpoint put back?)",
-		         (unsigned long long)a->seq, path, cs);
-		rc = -ESTALE;
-		goto out_close;
-	}
-	if ((a->have_cp ? a->cp_seq : 0) < copy.seq) {
-		snprintf(msg, msglen, "the trail's signed checkpoint is at entry "
-		         "%llu but the checkpoint copy %s at entry %llu: an old "
-		         "checkpoint was put back",
-		         (unsigned long long)a->cp_seq, path, cs);
-		rc = -ESTALE;
-		goto out_close;
-	}
-	if (copy.seq > 0 && ((rc = hash_at(a, copy.seq, h)) < 0 ||
-	                     sodium_memcmp(h, copy.hash, HASHBYTES) != 0)) {
-		snprintf(msg, msglen, "entry %llu of the audit trail differs from "
-		         "the checkpoint copy %s: the trail was rewritten", cs,
-		         path);
-		rc = -EBADMSG;
-		goto out_close;
-	}
-out_keep:
-	if ((a->copy_name = strdup(slash + 1)) == NULL) {
-		rc = -ENOMEM;
-		snprintf(msg, msglen, "out of memory");
-		goto out_close;
-	}
-	a->copy_dirfd = dfd;
-	return 0;
-out_close:
-	close(dfd);
 	return rc;
 }
 
@@ -771,7 +399,7 @@ ts_audit_read(struct ts_audit *a, void *buf, size_t len, uint64_t off)
 			base += sz;
 			continue;
 		}
-		segment_name(i, name);
+		ts_audit_segment_name(i, name);
 		if ((fd = ts_sysio_openat(a->dirfd, name, O_RDONLY, 0)) < 0) {
 			pthread_mutex_unlock(&a->lock);
 			return fd;
@@ -790,193 +418,4 @@ ts_audit_read(struct ts_audit *a, void *buf, size_t len, uint64_t off)
 	}
 	pthread_mutex_unlock(&a->lock);
 	return (ssize_t)done;
-}
-
-static int bad(char *msg, size_t msglen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Says what is wrong; returns 1, verify's "not intact". */
-static int
-bad(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-	return 1;
-}
-
-int
-ts_audit_verify(int storefd, const unsigned char *verify_key,
-                const struct ts_audit_checkpoint *copy, char *msg,
-                size_t msglen, uint64_t *entries)
-{
-	unsigned char hash[HASHBYTES] = { 0 }, vk[32], cphash[HASHBYTES];
-	struct ts_audit_checkpoint cp;
-	unsigned char *text = NULL;
-	unsigned long long seq = 0, cpseq = 0;
-	int found_cp = 0, dirfd, rc;
-	unsigned nseg;
-	size_t len;
-
-	*entries = 0;
-	if ((dirfd = ts_sysio_openat(storefd, "audit", O_RDONLY | O_DIRECTORY,
-	                             0)) < 0) {
-		snprintf(msg, msglen, "no audit trail: %s", strerror(-dirfd));
-		return dirfd;
-	}
-	rc = list_segments(dirfd, &nseg);
-	if (rc == -EBADMSG) {
-		rc = bad(msg, msglen, "a segment is missing (numbering has a "
-		         "gap)");
-		goto out;
-	}
-	if (rc < 0)
-		goto out;
-	/* The key to trust, and the latest signed checkpoint. */
-	if (verify_key != NULL) {
-		memcpy(vk, verify_key, sizeof(vk));
-	} else if (ts_sysio_read_file(dirfd, VERIFY_KEY, 1024, &text, &len) < 0 ||
-	           len < 64 || unhex((char *)text, 64, vk, sizeof(vk)) < 0) {
-		free(text);
-		rc = bad(msg, msglen, "audit/verify.key is missing or damaged"
-		         );
-		goto out;
-	} else {
-		free(text);
-	}
-	text = NULL;
-	if (ts_sysio_read_file(dirfd, CHECKPOINT, 4096, &text, &len) == 0) {
-		rc = cp_parse(text, len, &cp);
-		free(text);
-		if (rc < 0) {
-			rc = bad(msg, msglen, "audit/checkpoint is damaged");
-			goto out;
-		}
-		cpseq = (unsigned long long)cp.seq;
-		memcpy(cphash, cp.hash, HASHBYTES);
-		if (cp_check(&cp, vk) < 0) {
-			rc = bad(msg, msglen, "audit/checkpoint (seq %llu) is not "
-			         "signed by the store's key", cpseq);
-			goto out;
-		}
-		found_cp = 1;
-	}
-	if (copy != NULL && cp_check(copy, vk) < 0) {
-		rc = bad(msg, msglen, "the checkpoint copy (seq %llu) is not "
-		         "signed by the store's key",
-		         (unsigned long long)copy->seq);
-		goto out;
-	}
-	for (unsigned i = 1; i <= nseg; i++) {
-		char name[32], *p, *end;
-		unsigned lineno = 0;
-
-		segment_name(i, name);
-		if ((rc = ts_sysio_read_file(dirfd, name, 1u << 30, &text,
-		                             &len)) < 0)
-			goto out;
-		for (p = (char *)text; p < (char *)text + len; p = end + 1) {
-			unsigned char want[HASHBYTES], got[HASHBYTES];
-			json_t *j;
-			json_error_t je;
-			size_t ll;
-			char *h;
-
-			lineno++;
-			if ((end = memchr(p, '\n', (size_t)((char *)text + len - p)))
-			    == NULL) {
-				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
-				         "%u): cut short", seq + 1, i, lineno);
-				goto out;
-			}
-			*end = '\0';
-			ll = (size_t)(end - p);
-			h = ll > SUFFIX_LEN - 1 ? p + ll - (SUFFIX_LEN - 1) : NULL;
-			j = json_loads(p, 0, &je);
-			if (h == NULL || strncmp(h, ",\"hash\":\"", 9) != 0 ||
-			    strcmp(h + 9 + 2 * HASHBYTES, "\"}") != 0 ||
-			    unhex(h + 9, 2 * HASHBYTES, got, HASHBYTES) < 0 ||
-			    j == NULL) {
-				json_decref(j);
-				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
-				         "%u): not an audit entry", seq + 1, i,
-				         lineno);
-				goto out;
-			}
-			if ((unsigned long long)json_integer_value(
-			        json_object_get(j, "seq")) != seq + 1) {
-				json_decref(j);
-				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
-				         "%u): out of sequence (removed, inserted "
-				         "or reordered)", seq + 1, i, lineno);
-				goto out;
-			}
-			json_decref(j);
-			chain(hash, p, (size_t)(h - p), want);
-			if (sodium_memcmp(want, got, HASHBYTES) != 0) {
-				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
-				         "%u): hash chain broken (edited, removed, "
-				         "inserted or reordered)", seq + 1, i, lineno);
-				goto out;
-			}
-			memcpy(hash, got, HASHBYTES);
-			seq++;
-			if (found_cp && seq == cpseq &&
-			    sodium_memcmp(hash, cphash, HASHBYTES) != 0) {
-				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
-				         "%u): differs from the signed checkpoint "
-				         "(the chain was rewritten)", seq, i, lineno);
-				goto out;
-			}
-			if (copy != NULL && seq == copy->seq &&
-			    sodium_memcmp(hash, copy->hash, HASHBYTES) != 0) {
-				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
-				         "%u): differs from the checkpoint copy (the "
-				         "chain was rewritten)", seq, i, lineno);
-				goto out;
-			}
-		}
-		free(text);
-	}
-	*entries = seq;
-	if (!found_cp && seq > 0) {
-		rc = bad(msg, msglen, "no signed checkpoint: the tail cannot be "
-		         "checked");
-		goto out;
-	}
-	if (found_cp && seq < cpseq) {
-		rc = bad(msg, msglen, "the trail ends at entry %llu but the signed "
-		         "checkpoint covers entry %llu: entries were removed",
-		         seq, cpseq);
-		goto out;
-	}
-	if (copy != NULL && seq < copy->seq) {
-		rc = bad(msg, msglen, "the trail ends at entry %llu but the "
-		         "checkpoint copy covers entry %llu: entries were removed "
-		         "(an old checkpoint put back?)", seq,
-		         (unsigned long long)copy->seq);
-		goto out;
-	}
-	if (copy != NULL && cpseq < copy->seq) {
-		rc = bad(msg, msglen, "the signed checkpoint is at entry %llu but "
-		         "the checkpoint copy at entry %llu: an old checkpoint was "
-		         "put back", cpseq, (unsigned long long)copy->seq);
-		goto out;
-	}
-	snprintf(msg, msglen, "audit trail intact: %llu entries in %u "
-	         "segment%s, signed checkpoint at entry %llu%s", seq, nseg,
-	         nseg == 1 ? "" : "s", cpseq, copy != NULL ?
-	         ", not behind the checkpoint copy" : "");
-	rc = 0;
-out:
-	close(dirfd);
-	return rc;
 }

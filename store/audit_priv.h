@@ -1,0 +1,73 @@
+/*
+ * audit_priv: the audit trail's private state and the helpers its files
+ * share (audit.c, audit_format.c, audit_checkpoint.c, audit_verify.c
+ * include it; nothing else may).  Calls run one way: audit.c and
+ * audit_verify.c call audit_checkpoint.c, all three call audit_format.c,
+ * which calls none of them.
+ */
+#ifndef TS_AUDIT_PRIV_H
+#define TS_AUDIT_PRIV_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sodium.h>
+
+#include "store/audit.h"
+
+#define HASHBYTES 32
+#define LINE_MAX_AUDIT 4096
+#define SUFFIX_LEN (9 + 2 * HASHBYTES + 3)	/* ,"hash":"<hex>"}\n */
+#define VERIFY_KEY "verify.key"
+#define CHECKPOINT "checkpoint"
+
+struct ts_audit {
+	pthread_mutex_t lock;
+	int dirfd;		/* STORE/audit */
+	int fd;			/* the current segment, O_APPEND; guarded */
+	unsigned segno;		/* its number; guarded by lock */
+	uint64_t *segsize;	/* bytes of segment i+1; guarded by lock */
+	uint64_t total;		/* all segments; guarded by lock */
+	uint64_t seq;		/* the last entry's seq; guarded by lock */
+	unsigned char hash[HASHBYTES];	/* the last entry's hash; guarded */
+	uint64_t synced_seq;	/* covered by the last checkpoint; guarded */
+	uint64_t cp_seq;	/* the store's checkpoint's seq at open */
+	int have_cp;		/* there was one */
+	pthread_mutex_t sync_lock;	/* one ts_audit_sync at a time */
+	int copy_dirfd;		/* the checkpoint copy's directory, or -1 */
+	char *copy_name;	/* its name there; set once, before appends */
+	int space_warned;	/* under the line since the last warning;
+				   ts_audit_space_low's caller only */
+	int64_t space_warn_ms;	/* when it last warned */
+	size_t segment_max;	/* rotate past this many bytes */
+	unsigned char *sign_sk;	/* Ed25519, sodium_malloc'd */
+	unsigned char sign_pk[crypto_sign_PUBLICKEYBYTES];
+};
+
+
+/* audit_format.c: the trail's text. */
+
+/* Hex of b[0..n) into out (2n + 1 bytes). */
+void ts_audit_hex(const unsigned char *b, size_t n, char *out);
+/* Exactly n bytes from the slen hex digits at s into b: 0, or -1. */
+int ts_audit_unhex(const char *s, size_t slen, unsigned char *b, size_t n);
+/* The chain's step: out = BLAKE2b-256(prev || body[0..len)). */
+void ts_audit_chain(const unsigned char prev[HASHBYTES], const char *body,
+                    size_t len, unsigned char out[HASHBYTES]);
+/* Segment n's file name, "NNNNNN.log". */
+int ts_audit_segment_name(unsigned n, char name[32]);
+/* The highest segment number under dirfd into *n: 0, or -EBADMSG if the
+ * numbers do not run 1..n (a segment is missing), or -errno. */
+int ts_audit_list_segments(int dirfd, unsigned *n);
+
+/* audit_checkpoint.c: the signed checkpoint. */
+
+/* Parses a checkpoint file's text, not its signature: 0 or -EBADMSG. */
+int ts_audit_checkpoint_parse(const unsigned char *text, size_t len,
+                              struct ts_audit_checkpoint *cp);
+/* 0 if cp is signed by verify key vk, else -EBADMSG. */
+int ts_audit_checkpoint_check(const struct ts_audit_checkpoint *cp,
+                              const unsigned char vk[32]);
+
+#endif

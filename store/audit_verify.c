@@ -1,0 +1,208 @@
+/*
+ * audit_verify: checks a trail from outside the daemon (ticketctl audit
+ * verify): the chain entry by entry across segments, the signed checkpoint
+ * and a checkpoint copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "store/audit_priv.h"
+#include "store/sysio.h"
+
+static int bad(char *msg, size_t msglen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Says what is wrong; returns 1, verify's "not intact". */
+static int
+bad(char *msg, size_t msglen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+int
+ts_audit_verify(int storefd, const unsigned char *verify_key,
+                const struct ts_audit_checkpoint *copy, char *msg,
+                size_t msglen, uint64_t *entries)
+{
+	unsigned char hash[HASHBYTES] = { 0 }, vk[32], cphash[HASHBYTES];
+	struct ts_audit_checkpoint cp;
+	unsigned char *text = NULL;
+	unsigned long long seq = 0, cpseq = 0;
+	int found_cp = 0, dirfd, rc;
+	unsigned nseg;
+	size_t len;
+
+	*entries = 0;
+	if ((dirfd = ts_sysio_openat(storefd, "audit", O_RDONLY | O_DIRECTORY,
+	                             0)) < 0) {
+		snprintf(msg, msglen, "no audit trail: %s", strerror(-dirfd));
+		return dirfd;
+	}
+	rc = ts_audit_list_segments(dirfd, &nseg);
+	if (rc == -EBADMSG) {
+		rc = bad(msg, msglen, "a segment is missing (numbering has a "
+		         "gap)");
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	/* The key to trust, and the latest signed checkpoint. */
+	if (verify_key != NULL) {
+		memcpy(vk, verify_key, sizeof(vk));
+	} else if (ts_sysio_read_file(dirfd, VERIFY_KEY, 1024, &text, &len) < 0 ||
+	           len < 64 ||
+	           ts_audit_unhex((char *)text, 64, vk, sizeof(vk)) < 0) {
+		free(text);
+		rc = bad(msg, msglen, "audit/verify.key is missing or damaged"
+		         );
+		goto out;
+	} else {
+		free(text);
+	}
+	text = NULL;
+	if (ts_sysio_read_file(dirfd, CHECKPOINT, 4096, &text, &len) == 0) {
+		rc = ts_audit_checkpoint_parse(text, len, &cp);
+		free(text);
+		if (rc < 0) {
+			rc = bad(msg, msglen, "audit/checkpoint is damaged");
+			goto out;
+		}
+		cpseq = (unsigned long long)cp.seq;
+		memcpy(cphash, cp.hash, HASHBYTES);
+		if (ts_audit_checkpoint_check(&cp, vk) < 0) {
+			rc = bad(msg, msglen, "audit/checkpoint (seq %llu) is not "
+			         "signed by the store's key", cpseq);
+			goto out;
+		}
+		found_cp = 1;
+	}
+	if (copy != NULL && ts_audit_checkpoint_check(copy, vk) < 0) {
+		rc = bad(msg, msglen, "the checkpoint copy (seq %llu) is not "
+		         "signed by the store's key",
+		         (unsigned long long)copy->seq);
+		goto out;
+	}
+	for (unsigned i = 1; i <= nseg; i++) {
+		char name[32], *p, *end;
+		unsigned lineno = 0;
+
+		ts_audit_segment_name(i, name);
+		if ((rc = ts_sysio_read_file(dirfd, name, 1u << 30, &text,
+		                             &len)) < 0)
+			goto out;
+		for (p = (char *)text; p < (char *)text + len; p = end + 1) {
+			unsigned char want[HASHBYTES], got[HASHBYTES];
+			json_t *j;
+			json_error_t je;
+			size_t ll;
+			char *h;
+
+			lineno++;
+			if ((end = memchr(p, '\n', (size_t)((char *)text + len - p)))
+			    == NULL) {
+				free(text);
+				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				         "%u): cut short", seq + 1, i, lineno);
+				goto out;
+			}
+			*end = '\0';
+			ll = (size_t)(end - p);
+			h = ll > SUFFIX_LEN - 1 ? p + ll - (SUFFIX_LEN - 1) : NULL;
+			j = json_loads(p, 0, &je);
+			if (h == NULL || strncmp(h, ",\"hash\":\"", 9) != 0 ||
+			    strcmp(h + 9 + 2 * HASHBYTES, "\"}") != 0 ||
+			    ts_audit_unhex(h + 9, 2 * HASHBYTES, got,
+			                   HASHBYTES) < 0 ||
+			    j == NULL) {
+				json_decref(j);
+				free(text);
+				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				         "%u): not an audit entry", seq + 1, i,
+				         lineno);
+				goto out;
+			}
+			if ((unsigned long long)json_integer_value(
+			        json_object_get(j, "seq")) != seq + 1) {
+				json_decref(j);
+				free(text);
+				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				         "%u): out of sequence (removed, inserted "
+				         "or reordered)", seq + 1, i, lineno);
+				goto out;
+			}
+			json_decref(j);
+			ts_audit_chain(hash, p, (size_t)(h - p), want);
+			if (sodium_memcmp(want, got, HASHBYTES) != 0) {
+				free(text);
+				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				         "%u): hash chain broken (edited, removed, "
+				         "inserted or reordered)", seq + 1, i, lineno);
+				goto out;
+			}
+			memcpy(hash, got, HASHBYTES);
+			seq++;
+			if (found_cp && seq == cpseq &&
+			    sodium_memcmp(hash, cphash, HASHBYTES) != 0) {
+				free(text);
+				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				         "%u): differs from the signed checkpoint "
+				         "(the chain was rewritten)", seq, i, lineno);
+				goto out;
+			}
+			if (copy != NULL && seq == copy->seq &&
+			    sodium_memcmp(hash, copy->hash, HASHBYTES) != 0) {
+				free(text);
+				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				         "%u): differs from the checkpoint copy (the "
+				         "chain was rewritten)", seq, i, lineno);
+				goto out;
+			}
+		}
+		free(text);
+	}
+	*entries = seq;
+	if (!found_cp && seq > 0) {
+		rc = bad(msg, msglen, "no signed checkpoint: the tail cannot be "
+		         "checked");
+		goto out;
+	}
+	if (found_cp && seq < cpseq) {
+		rc = bad(msg, msglen, "the trail ends at entry %llu but the signed "
+		         "checkpoint covers entry %llu: entries were removed",
+		         seq, cpseq);
+		goto out;
+	}
+	if (copy != NULL && seq < copy->seq) {
+		rc = bad(msg, msglen, "the trail ends at entry %llu but the "
+		         "checkpoint copy covers entry %llu: entries were removed "
+		         "(an old checkpoint put back?)", seq,
+		         (unsigned long long)copy->seq);
+		goto out;
+	}
+	if (copy != NULL && cpseq < copy->seq) {
+		rc = bad(msg, msglen, "the signed checkpoint is at entry %llu but "
+		         "the checkpoint copy at entry %llu: an old checkpoint was "
+		         "put back", cpseq, (unsigned long long)copy->seq);
+		goto out;
+	}
+	snprintf(msg, msglen, "audit trail intact: %llu entries in %u "
+	         "segment%s, signed checkpoint at entry %llu%s", seq, nseg,
+	         nseg == 1 ? "" : "s", cpseq, copy != NULL ?
+	         ", not behind the checkpoint copy" : "");
+	rc = 0;
+out:
+	close(dirfd);
+	return rc;
+}

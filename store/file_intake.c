@@ -1,0 +1,382 @@
+/*
+ * file_intake: the file backend's intake/: the poll (a pass over intake/ a
+ * batch a call, each record handed over, then deleted or moved to
+ * rejected/), rejected/ kept within its cap, ticketctl's durable put, and
+ * whether a ticket is known.  What is no record goes to file_trash.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "store/record.h"
+#include "store/store_file_priv.h"
+#include "store/sysio.h"
+
+static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r' };
+
+/* Checks that intake file name "STAMP-K-ID" matches kind and t->id. */
+static int
+intake_name_matches(const char *name, int kind, const struct ts_ticket *t)
+{
+	char want[TS_NAME_MAX + 8];
+	size_t nl = strlen(name), wl;
+
+	snprintf(want, sizeof(want), "-%c-%s", KIND_LETTER[kind], t->id);
+	wl = strlen(want);
+	return nl > wl && strcmp(name + nl - wl, want) == 0;
+}
+
+struct rejected_file {
+	char *name;
+	struct timespec ctime;	/* when it was moved in (rename sets it) */
+	uint64_t size;
+};
+
+static int
+cmp_rejected(const void *a, const void *b)
+{
+	const struct rejected_file *x = a, *y = b;
+
+	if (x->ctime.tv_sec != y->ctime.tv_sec)
+		return x->ctime.tv_sec < y->ctime.tv_sec ? -1 : 1;
+	if (x->ctime.tv_nsec != y->ctime.tv_nsec)
+		return x->ctime.tv_nsec < y->ctime.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static void
+note_dropped(const char *name, ts_store_intake_fn fn, void *arg)
+{
+	char shown[300];
+
+	snprintf(shown, sizeof(shown), "rejected/%s", name);
+	if (fn != NULL)
+		fn(arg, shown, TS_INTAKE_DROPPED, NULL, NULL, 0);
+}
+
+/*
+ * Deletes the oldest files of rejected/ (by ctime: when each was renamed
+ * in, which a writer of intake/ cannot set) until it holds at most
+ * TS_INTAKE_REJECTED_FILES files and TS_INTAKE_REJECTED_BYTES bytes.
+ * Anything but a regular file of one link (a directory swapped in for a
+ * record between its check and its move) goes to .trash at once: what is
+ * kept is counted in bytes exactly.
+ */
+static void
+cap_rejected(struct file_store *fs, ts_store_intake_fn fn, void *arg)
+{
+	struct rejected_file *v;
+	uint64_t bytes = 0;
+	char **names;
+	size_t n, m = 0, dropped = 0;
+
+	if (fs->rejectedfd < 0 ||
+	    ts_file_list_dir(fs->rejectedfd, &names, &n) < 0)
+		return;
+	if ((v = calloc(n ? n : 1, sizeof(*v))) == NULL) {
+		ts_file_free_names(names, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct stat sb;
+
+		if (fstatat(fs->rejectedfd, names[i], &sb,
+		            AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+			if (ts_file_to_trash(fs, fs->rejectedfd,
+			                     names[i]) == 0) {
+				dropped++;
+				note_dropped(names[i], fn, arg);
+			}
+			continue;
+		}
+		v[m].name = names[i];
+		v[m].ctime = sb.st_ctim;
+		v[m].size = (uint64_t)sb.st_size;
+		bytes += v[m++].size;
+	}
+	if (m > 1)
+		qsort(v, m, sizeof(*v), cmp_rejected);
+	for (size_t i = 0; i < m && (m - i > TS_INTAKE_REJECTED_FILES ||
+	                             bytes > TS_INTAKE_REJECTED_BYTES); i++) {
+		if (ts_sysio_unlinkat(fs->rejectedfd, v[i].name, 0) < 0)
+			continue;
+		bytes -= v[i].size;
+		dropped++;
+		note_dropped(v[i].name, fn, arg);
+	}
+	if (dropped > 0)
+		ts_sysio_fsync(fs->rejectedfd);
+	fs->rejected_capped = 1;
+	free(v);
+	ts_file_free_names(names, n);
+}
+
+/*
+ * Reads intake/name, a regular file with one link (sb, from fstatat): open
+ * without blocking or following, and the open file must still be that
+ * inode.  -EAGAIN: it changed under us, look again next pass.
+ */
+static int
+intake_read(struct file_store *fs, const char *name, const struct stat *sb,
+            uint8_t **buf, size_t *len)
+{
+	struct stat fsb;
+	int fd, rc;
+
+	fd = ts_sysio_openat(fs->intakefd, name, O_RDONLY | O_NONBLOCK |
+	                     O_NOCTTY, 0);
+	if (fd < 0)
+		return fd == -ELOOP || fd == -ENXIO ? -EAGAIN : fd;
+	if (fstat(fd, &fsb) < 0 || !S_ISREG(fsb.st_mode) || fsb.st_nlink != 1 ||
+	    fsb.st_ino != sb->st_ino || fsb.st_dev != sb->st_dev)
+		rc = -EAGAIN;
+	else
+		rc = ts_sysio_read_all(fd, TS_RECORD_MAX, buf, len);
+	close(fd);
+	if (rc == -EFBIG || rc == -EINVAL)
+		rc = -EAGAIN;	/* it grew, or is no longer regular */
+	return rc;
+}
+
+/*
+ * Handles intake/name: hands it to fn, then deletes it, rejects it or
+ * leaves it.  Returns 1 if taken in, 2 if moved to rejected/, else 0.
+ */
+static int
+intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
+           void *arg, size_t *bytes)
+{
+	struct ts_ticket t;
+	struct stat sb;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int kind = 0, err, res;
+
+	if (fstatat(fs->intakefd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			fs->intake_polled = 0;	/* rescan next time */
+		return 0;
+	}
+	if (name[0] == '.') {
+		ts_file_intake_dotfile(fs, name, &sb, fn, arg);
+		return 0;
+	}
+	if ((err = ts_file_intake_kind_of(&sb)) < 0) {
+		ts_file_intake_remove_odd(fs, name, err, fn, arg);
+		return 0;
+	}
+	err = intake_read(fs, name, &sb, &buf, &len);
+	*bytes += len;
+	if (err == 0)
+		err = ts_record_decode(buf, len, &kind, &t);
+	if (err == 0 && (kind < TS_REC_TICKET || kind > TS_REC_REVOKE ||
+	                 !intake_name_matches(name, kind, &t))) {
+		ts_ticket_release(&t);
+		err = -EBADMSG;
+	}
+	/*
+	 * Gone (raced with another poller), changed under us, or unreadable
+	 * for now (EIO, ENOMEM...): left in place for the next poll, never
+	 * rejected; only a record that is itself bad (EBADMSG) or that the
+	 * store may not read (EACCES) is.
+	 */
+	if (err < 0 && err != -EBADMSG && err != -EACCES) {
+		free(buf);
+		if (err != -ENOENT)
+			fs->intake_polled = 0;
+		if (err != -ENOENT && err != -EAGAIN && fn != NULL)
+			fn(arg, name, TS_INTAKE_DEFERRED, NULL, NULL, err);
+		return 0;
+	}
+	if (err < 0)
+		kind = 0;
+	res = fn(arg, name, kind, err == 0 ? &t : NULL, buf, err);
+	free(buf);
+	if (res == -EAGAIN) {
+		fs->intake_polled = 0;
+		return 0;
+	}
+	if (res == 0)
+		return ts_sysio_remove_durable(fs->intakefd, name) == 0 ? 1 : 0;
+	if (ts_sysio_renameat(fs->intakefd, name, fs->rejectedfd, name, 0) < 0)
+		return 0;
+	ts_sysio_fsync(fs->intakefd);
+	return 2;
+}
+
+static void
+end_pass(struct file_store *fs)
+{
+	if (fs->pass != NULL)
+		ts_file_free_names(fs->pass, fs->npass);
+	fs->pass = NULL;
+	fs->npass = fs->ipass = 0;
+}
+
+/*
+ * A pass lists intake/ once and works through the names, a batch a call;
+ * a new pass starts when one ends (and intake/ changed since).  Nothing
+ * is opened that is not a regular file of one link, and that only with
+ * O_NONBLOCK: a FIFO, a device or a link cannot block the poll or make it
+ * read another file.
+ */
+int
+ts_file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
+                    int *more)
+{
+	struct file_store *fs = fs_of(st);
+	size_t handled = 0, bytes = 0;
+	int rc, taken = 0, rejected = 0;
+
+	*more = 0;
+	if (fs->pass == NULL) {
+		struct stat sb;
+
+		if (fstat(fs->intakefd, &sb) < 0)
+			return -errno;
+		/* A submit killed mid-batch leaves temporaries nobody will
+		 * rename, and a dotfile ages without touching intake/'s
+		 * mtime: a full pass every 5 minutes sees them (gone after an
+		 * hour: a live batch renames within minutes). */
+		if (time(NULL) - fs->tmp_swept >= 300) {
+			fs->intake_polled = 0;
+			fs->tmp_swept = time(NULL);
+		}
+		/*
+		 * Skip the scan when intake/ has not changed; but a file
+		 * renamed in within the timestamp granularity of the last scan
+		 * would not move the mtime, so a recent mtime is always
+		 * rescanned.
+		 */
+		if (fs->intake_polled &&
+		    sb.st_mtim.tv_sec == fs->intake_mtime.tv_sec &&
+		    sb.st_mtim.tv_nsec == fs->intake_mtime.tv_nsec &&
+		    time(NULL) - sb.st_mtim.tv_sec > 2)
+			goto out_cap;
+		fs->intake_mtime = sb.st_mtim;
+		fs->intake_polled = 1;
+		if ((rc = ts_file_list_dir_of(fs->intakefd, 1, &fs->pass,
+		                              &fs->npass)) < 0) {
+			fs->pass = NULL;
+			fs->npass = 0;
+			return rc;
+		}
+		fs->ipass = 0;
+	}
+	while (fs->ipass < fs->npass && handled < TS_INTAKE_BATCH &&
+	       bytes < TS_INTAKE_BATCH_BYTES) {
+		rc = intake_one(fs, fs->pass[fs->ipass++], fn, arg, &bytes);
+		taken += rc == 1;
+		rejected |= rc == 2;
+		handled++;
+	}
+	if (fs->ipass < fs->npass)
+		*more = 1;
+	else
+		end_pass(fs);
+out_cap:
+	if (rejected || !fs->rejected_capped)
+		cap_rejected(fs, fn, arg);
+	ts_file_trash_drain(fs);
+	return taken;
+}
+
+/*
+ * Writes every record to a temporary file, flushes the filesystem once
+ * (syncfs: one journal commit instead of one per file), then renames each
+ * into place and syncs the directory: every record is whole when it
+ * appears, and all are durable on return.
+ */
+int
+ts_file_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
+                        size_t n, size_t *done)
+{
+	struct file_store *fs = fs_of(st);
+	char (*tmp)[2 * TS_NAME_MAX + 32] = calloc(n, sizeof(*tmp));
+	char stamp[TS_NAME_MAX + 1], name[2 * TS_NAME_MAX + 8];
+	size_t made = 0;
+	int fd, rc = 0;
+
+	*done = 0;
+	if (tmp == NULL)
+		return -ENOMEM;
+	for (; made < n && rc == 0; made++) {
+		if (v[made].kind < TS_REC_TICKET || v[made].kind > TS_REC_REVOKE ||
+		    !ts_id_valid(v[made].id)) {
+			rc = -EINVAL;
+			break;
+		}
+		snprintf(tmp[made], sizeof(tmp[made]), ".tmp-intake-%08x%08x",
+		         randombytes_random(), randombytes_random());
+		fd = ts_sysio_openat(fs->intakefd, tmp[made], O_WRONLY | O_CREAT |
+		                     O_EXCL, 0644);
+		if (fd < 0) {
+			rc = fd;
+			break;
+		}
+		rc = ts_sysio_write_all(fd, v[made].rec, v[made].len);
+		close(fd);
+	}
+	if (rc == 0)
+		rc = ts_sysio_syncfs(fs->intakefd);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		ts_id_new(stamp);
+		snprintf(name, sizeof(name), "%s-%c-%s", stamp,
+		         KIND_LETTER[v[i].kind], v[i].id);
+		rc = ts_sysio_renameat(fs->intakefd, tmp[i], fs->intakefd, name,
+		                       RENAME_NOREPLACE);
+		if (rc == 0)
+			tmp[i][0] = '\0';
+	}
+	if (rc == 0)
+		rc = ts_sysio_fsync(fs->intakefd);
+	for (size_t i = 0; i < made && i < n; i++) {
+		if (tmp[i][0] != '\0')
+			unlinkat(fs->intakefd, tmp[i], 0);	/* never shown */
+		else
+			(*done)++;
+	}
+	if (rc < 0 && *done > 0)
+		ts_sysio_fsync(fs->intakefd);	/* what appeared, keep */
+	if (rc == 0)
+		*done = n;
+	free(tmp);
+	return rc;
+}
+
+int
+ts_file_ticket_known(struct ts_store *st, const char *id)
+{
+	struct file_store *fs = fs_of(st);
+	char want[TS_NAME_MAX + 8];
+	char **names;
+	size_t n, wl;
+	int rc, found = 0;
+
+	if (!ts_id_valid(id))
+		return 0;
+	if (fs->ticketsfd >= 0 && faccessat(fs->ticketsfd, id, F_OK,
+	                                    AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	snprintf(want, sizeof(want), "-t-%s", id);
+	wl = strlen(want);
+	if ((rc = ts_file_list_dir(fs->intakefd, &names, &n)) < 0)
+		return rc;
+	for (size_t i = 0; i < n && !found; i++) {
+		size_t nl = strlen(names[i]);
+		found = nl > wl && strcmp(names[i] + nl - wl, want) == 0;
+	}
+	ts_file_free_names(names, n);
+	if (!found && fs->ticketsfd < 0)
+		return -EACCES;	/* cannot tell: tickets/ is not ours to see */
+	return found;
+}

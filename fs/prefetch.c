@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "fs/fs_priv.h"
+#include "fs/read.h"
 
 #define MAX_THREADS 8
 #define QLEN 64			/* tickets waiting; more are dropped */

@@ -10,8 +10,7 @@
  *     while a backlog lasts, with the sweep between),
  *   - removes from the store whatever reached its deadline.
  */
-#include "fs/fs_priv.h"
-#include "store/audit.h"
+#include "fs/ticker.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,28 +18,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "fs/config.h"
+#include "fs/read.h"
+#include "fs/trail.h"
+#include "store/audit.h"
+#include "store/util.h"
+
 #define TICK_MS 200
-
-void
-ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch)
-{
-	pthread_mutex_lock(&fs->note_lock);
-	for (size_t i = 0; i < ch->n; i++)
-		ts_changes_add(&fs->notes, ch->v[i].dir_ino, ch->v[i].gone_ino,
-		               ch->v[i].name);
-	pthread_cond_signal(&fs->note_cond);
-	pthread_mutex_unlock(&fs->note_lock);
-	ts_changes_release(ch);
-}
-
-void
-ts_fs_wake(struct ts_fs *fs)
-{
-	pthread_mutex_lock(&fs->note_lock);
-	fs->wake_at = 1;
-	pthread_cond_signal(&fs->note_cond);
-	pthread_mutex_unlock(&fs->note_lock);
-}
 
 void
 ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch)

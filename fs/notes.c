@@ -1,0 +1,27 @@
+/*
+ * notes: the queue of changes for the kernel, between the request
+ * handlers (which must not notify from inside a request) and the ticker,
+ * which sends them.  Both call down into it; it calls nothing in fs/.
+ */
+#include "fs/notes.h"
+
+void
+ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch)
+{
+	pthread_mutex_lock(&fs->note_lock);
+	for (size_t i = 0; i < ch->n; i++)
+		ts_changes_add(&fs->notes, ch->v[i].dir_ino, ch->v[i].gone_ino,
+		               ch->v[i].name);
+	pthread_cond_signal(&fs->note_cond);
+	pthread_mutex_unlock(&fs->note_lock);
+	ts_changes_release(ch);
+}
+
+void
+ts_fs_wake(struct ts_fs *fs)
+{
+	pthread_mutex_lock(&fs->note_lock);
+	fs->wake_at = 1;
+	pthread_cond_signal(&fs->note_cond);
+	pthread_mutex_unlock(&fs->note_lock);
+}

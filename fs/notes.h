@@ -1,0 +1,17 @@
+/*
+ * notes: the changes waiting for the kernel (fs->notes, under
+ * fs->note_lock) and the ticker's wake-up.  Request handlers queue here
+ * and the ticker drains; this calls nothing else in fs/.
+ */
+#ifndef TS_FS_NOTES_H
+#define TS_FS_NOTES_H
+
+#include "fs/state.h"
+
+/* Queues changes for the kernel (from a request handler, which must not
+ * notify itself) and wakes the ticker; takes the list over. */
+void ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch);
+/* Tells the ticker a deadline may have moved earlier. */
+void ts_fs_wake(struct ts_fs *fs);
+
+#endif

@@ -13,5 +13,14 @@
 void ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch);
 /* Tells the ticker a deadline may have moved earlier. */
 void ts_fs_wake(struct ts_fs *fs);
+/*
+ * The ticker's wait: if wait and nothing is queued or woken, sleeps until
+ * until_ms (ts_now_ms time) or a wake-up; then takes what is queued
+ * into *out (the caller releases it) and clears the wake-up.
+ */
+void ts_notes_take(struct ts_fs *fs, int64_t until_ms, int wait,
+                   struct ts_changes *out);
+/* Wakes the ticker without queueing anything (to see fs->stop). */
+void ts_notes_kick(struct ts_fs *fs);
 
 #endif

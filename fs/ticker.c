@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "fs/config.h"
+#include "fs/notes.h"
 #include "fs/read.h"
 #include "fs/trail.h"
 #include "store/audit.h"
@@ -201,20 +202,10 @@ ticker(void *arg)
 	while (!atomic_load(&fs->stop)) {
 		struct ts_changes notes;
 		int64_t now = ts_now_ms(), until = now + TICK_MS;
-		struct timespec ts;
 
 		if (next < until)
 			until = next;
-		ts.tv_sec = (time_t)(until / 1000);
-		ts.tv_nsec = (long)(until % 1000) * 1000000;
-		pthread_mutex_lock(&fs->note_lock);
-		if (fs->notes.n == 0 && !fs->wake_at && until > now && !more)
-			pthread_cond_timedwait(&fs->note_cond, &fs->note_lock,
-			                       &ts);
-		notes = fs->notes;
-		memset(&fs->notes, 0, sizeof(fs->notes));
-		fs->wake_at = 0;
-		pthread_mutex_unlock(&fs->note_lock);
+		ts_notes_take(fs, until, until > now && !more, &notes);
 		ts_fs_notify(fs, &notes);
 		ts_changes_release(&notes);
 		now = ts_now_ms();
@@ -258,9 +249,7 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 	if (rc == 0 && (rc = -ts_prefetch_start(fs, fs->cfg.prefetch_threads,
 	                                        &fs->prefetch)) != 0) {
 		atomic_store(&fs->stop, 1);
-		pthread_mutex_lock(&fs->note_lock);
-		pthread_cond_signal(&fs->note_cond);
-		pthread_mutex_unlock(&fs->note_lock);
+		ts_notes_kick(fs);
 		pthread_join(fs->ticker, NULL);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -276,9 +265,7 @@ ts_fs_stop(struct ts_fs *fs)
 	if (!fs->ticker_running)
 		return;
 	atomic_store(&fs->stop, 1);
-	pthread_mutex_lock(&fs->note_lock);
-	pthread_cond_signal(&fs->note_cond);
-	pthread_mutex_unlock(&fs->note_lock);
+	ts_notes_kick(fs);
 	pthread_join(fs->ticker, NULL);
 	fs->ticker_running = 0;
 	ts_prefetch_stop(fs->prefetch);

@@ -15,7 +15,7 @@
 #define ACL_NAME "system.posix_acl_access"
 
 void
-acls_release(struct acl_set *s)
+ts_acl_release(struct acl_set *s)
 {
 	for (int c = 0; c < CLASS_COUNT; c++)
 		free(s->blob[c]);
@@ -23,7 +23,7 @@ acls_release(struct acl_set *s)
 }
 
 int
-acls_build(const struct ts_access *acc, uid_t owner, struct acl_set *s)
+ts_acl_build(const struct ts_access *acc, uid_t owner, struct acl_set *s)
 {
 	/* Bits for reader, agent, auditor: SPEC's table of roles. */
 	static const unsigned by_role[CLASS_COUNT][3] = {
@@ -41,7 +41,7 @@ acls_build(const struct ts_access *acc, uid_t owner, struct acl_set *s)
 		                                 &s->mode[c]);
 
 		if ((s->blob[c] = malloc(len)) == NULL) {
-			acls_release(s);
+			ts_acl_release(s);
 			return -ENOMEM;
 		}
 		s->len[c] = ts_access_acl_roles(acc, owner, by_role[c],
@@ -51,7 +51,7 @@ acls_build(const struct ts_access *acc, uid_t owner, struct acl_set *s)
 }
 
 void
-op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+ts_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct ts_fs *fs = fs_of(req);
 	struct node n;
@@ -70,12 +70,12 @@ op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	 * others), so below the root it learns nothing, cached or not.
 	 * Kernel-made fetches, not operations: refusals are not recorded.
 	 */
-	if (!(ts_fs_roles(fs, req) & TS_RIGHT_LIST)) {
+	if (!(ts_state_roles(fs, req) & TS_RIGHT_LIST)) {
 		fuse_reply_err(req, EACCES);
 		return;
 	}
 	ts_index_rdlock(fs->idx);
-	rc = ts_fs_resolve(fs, ino, &n);
+	rc = ts_tree_resolve(fs, ino, &n);
 	ts_index_unlock(fs->idx);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -83,7 +83,7 @@ op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	}
 	pthread_rwlock_rdlock(&fs->acc_lock);
 	{
-		enum acl_class c = class_of(n.kind);
+		enum acl_class c = ts_tree_class_of(n.kind);
 		size_t len = fs->acls.len[c];
 
 		if (size == 0)
@@ -97,7 +97,7 @@ op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 }
 
 void
-op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+ts_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	static const char names[] = ACL_NAME;
 	struct ts_fs *fs = fs_of(req);
@@ -105,10 +105,10 @@ op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	int rc;
 
 	ts_index_rdlock(fs->idx);
-	rc = ts_fs_resolve(fs, ino, &n);
+	rc = ts_tree_resolve(fs, ino, &n);
 	ts_index_unlock(fs->idx);
 	if (rc == 0 && ino != TS_INO_ROOT)
-		rc = gate(fs, req, ino, "listxattr", NULL);
+		rc = ts_trail_gate_list(fs, req, ino, "listxattr", NULL);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else if (size == 0)

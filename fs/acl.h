@@ -9,12 +9,12 @@
 #include "fs/state.h"
 
 /* Frees the blobs of s and zeroes it (no ACL, mode 0). */
-void acls_release(struct acl_set *s);
+void ts_acl_release(struct acl_set *s);
 /* Builds s from acc (NULL: nobody listed) for the daemon's uid owner:
  * 0, or -ENOMEM with s left empty. */
-int acls_build(const struct ts_access *acc, uid_t owner, struct acl_set *s);
-void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+int ts_acl_build(const struct ts_access *acc, uid_t owner, struct acl_set *s);
+void ts_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                  size_t size);
-void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ts_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 
 #endif

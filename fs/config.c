@@ -20,7 +20,7 @@
 #define CONFIG_MAX (1u << 20)
 
 void
-ts_fs_sig_of(const char *path, struct file_sig *sig)
+ts_config_sig_of(const char *path, struct file_sig *sig)
 {
 	struct stat st;
 
@@ -43,7 +43,7 @@ read_config(const char *path, unsigned char **text, size_t *len, char *err,
 }
 
 int
-ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
+ts_config_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 {
 	struct ts_access *acc = NULL, *oldacc;	/* NULL on any failure: the
 						   empty whitelist */
@@ -68,7 +68,7 @@ ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 		ts_access_free(acc);
 		acc = NULL;
 	}
-	if (acls_build(acc, fs->owner, &s) < 0) {
+	if (ts_acl_build(acc, fs->owner, &s) < 0) {
 		if (rc == 0) {
 			snprintf(err, errlen, "out of memory");
 			rc = -ENOMEM;
@@ -83,12 +83,12 @@ ts_fs_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
 	fs->acls = s;
 	pthread_rwlock_unlock(&fs->acc_lock);
 	ts_access_free(oldacc);
-	acls_release(&old);
+	ts_acl_release(&old);
 	return rc;
 }
 
 int
-ts_fs_reload_policy(struct ts_fs *fs, char *err, size_t errlen)
+ts_config_reload_policy(struct ts_fs *fs, char *err, size_t errlen)
 {
 	struct ts_policy p;
 	unsigned char *text;

@@ -52,7 +52,7 @@ snap_add_live(struct ts_fs *fs, struct dir_handle *d, size_t *cap,
 {
 	struct node n;
 
-	if (ts_fs_resolve(fs, ino, &n) < 0)
+	if (ts_tree_resolve(fs, ino, &n) < 0)
 		return 0;
 	return snap_add(d, cap, name, ino, type);
 }
@@ -130,14 +130,14 @@ snap_dir(struct ts_fs *fs, fuse_ino_t ino, const struct node *n,
 }
 
 void
-op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+ts_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ts_fs *fs = fs_of(req);
 	struct dir_handle *d;
 	struct node n;
 	int rc;
 
-	if ((rc = gate(fs, req, ino, "opendir", NULL)) < 0) {
+	if ((rc = ts_trail_gate_list(fs, req, ino, "opendir", NULL)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -147,8 +147,8 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* The listing itself is taken by readdir at offset 0. */
 	ts_index_rdlock(fs->idx);
-	rc = ts_fs_resolve(fs, ino, &n);
-	if (rc == 0 && !ts_fs_is_dir(n.kind))
+	rc = ts_tree_resolve(fs, ino, &n);
+	if (rc == 0 && !ts_tree_is_dir(n.kind))
 		rc = -ENOTDIR;
 	else if (rc == 0 && n.kind == N_TICKET && n.e->err)
 		rc = -EIO;	/* a damaged record */
@@ -178,7 +178,7 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 	int rc;
 
-	if ((rc = gate(fs, req, ino, "readdir", NULL)) < 0) {
+	if ((rc = ts_trail_gate_list(fs, req, ino, "readdir", NULL)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -198,7 +198,7 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct dir_handle fresh = { 0 };
 		struct node dn;
 
-		if ((rc = ts_fs_resolve(fs, ino, &dn)) == 0)
+		if ((rc = ts_tree_resolve(fs, ino, &dn)) == 0)
 			rc = snap_dir(fs, ino, &dn, &fresh);
 		if (rc < 0) {
 			ts_index_unlock(fs->idx);
@@ -229,8 +229,8 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (dot) {
 				ep.attr.st_ino = s->ino;
 				ep.attr.st_mode = s->type;
-			} else if (ts_fs_resolve(fs, s->ino, &n) == 0) {
-				ts_fs_entry(fs, s->ino, &n, &ep);
+			} else if (ts_tree_resolve(fs, s->ino, &n) == 0) {
+				ts_tree_entry(fs, s->ino, &n, &ep);
 			} else {
 				continue;	/* gone since opendir */
 			}
@@ -251,21 +251,21 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 void
-op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+ts_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
            struct fuse_file_info *fi)
 {
 	readdir_common(req, ino, size, off, fi, 0);
 }
 
 void
-op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+ts_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                struct fuse_file_info *fi)
 {
 	readdir_common(req, ino, size, off, fi, 1);
 }
 
 void
-op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+ts_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 

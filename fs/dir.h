@@ -7,12 +7,12 @@
 
 #include "fs/state.h"
 
-void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+void ts_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ts_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 struct fuse_file_info *fi);
-void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+void ts_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi);
-void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+void ts_op_releasedir(fuse_req_t req, fuse_ino_t ino,
                    struct fuse_file_info *fi);
 
 #endif

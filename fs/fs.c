@@ -58,7 +58,7 @@ static void
 op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ts_fs *fs = fs_of(req);
-	unsigned roles = ts_fs_roles(fs, req);
+	unsigned roles = ts_state_roles(fs, req);
 	int wr = (fi->flags & O_ACCMODE) != O_RDONLY;
 	char path[3 * TS_NAME_MAX + 64] = "?";
 	struct handle *h;
@@ -73,9 +73,9 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->kind = H_READ;
 	h->ino = ino;
 	ts_index_rdlock(fs->idx);
-	rc = ts_fs_resolve(fs, ino, &n);
+	rc = ts_tree_resolve(fs, ino, &n);
 	if (rc == 0)
-		ts_fs_path(&n, path, sizeof(path));
+		ts_tree_path(&n, path, sizeof(path));
 	if (rc == 0 && n.e != NULL)
 		slot = n.e->slot;	/* n.e is valid only under the lock */
 	/*
@@ -85,7 +85,7 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rc == 0 && n.kind == N_STATUS && !wr) {
 		char text[64];
 
-		h->len = meta_text(&n, text);
+		h->len = ts_tree_meta_text(&n, text);
 		if ((h->buf = malloc(h->len)) == NULL)
 			rc = -ENOMEM;
 		else
@@ -97,9 +97,9 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = !(roles & TS_RIGHT_AUDIT) ? -EACCES : wr ? -EPERM : 0;
 	else if (!(roles & TS_RIGHT_LIST))
 		rc = -EACCES;
-	if (rc == 0 && ts_fs_is_dir(n.kind))
+	if (rc == 0 && ts_tree_is_dir(n.kind))
 		rc = -EISDIR;
-	if (rc == 0 && is_sealed(n.kind) && !(roles & TS_RIGHT_SEALED))
+	if (rc == 0 && ts_tree_is_sealed(n.kind) && !(roles & TS_RIGHT_SEALED))
 		rc = -EACCES;
 	if (rc == 0 && n.kind == N_PENDING)
 		rc = -EBUSY;	/* another writer's message, not stored yet */
@@ -107,7 +107,7 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * kernel answers everyone but root (who passes its check). */
 	if (rc == 0 && wr)
 		rc = !(roles & TS_RIGHT_WRITE) || n.kind != N_STATUS ? -EACCES :
-		     ts_fs_open_status_write(fs, ino, h);
+		     ts_write_open_status(fs, ino, h);
 	if (rc == 0 && !wr && (fi->flags & O_TRUNC))
 		rc = -EPERM;
 	/*
@@ -115,8 +115,8 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * is recorded before anything is returned; if it cannot be, the open
 	 * fails (fail closed).
 	 */
-	if (rc != -ENOENT && (rc < 0 || is_sealed(n.kind) || n.kind == N_AUDIT)) {
-		int arc = ts_fs_audit(fs, req, wr ? "open-write" : "open", path,
+	if (rc != -ENOENT && (rc < 0 || ts_tree_is_sealed(n.kind) || n.kind == N_AUDIT)) {
+		int arc = ts_trail_audit(fs, req, wr ? "open-write" : "open", path,
 		                      -rc, NULL);
 		if (rc == 0 && arc < 0)
 			rc = arc;
@@ -129,17 +129,17 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if ((n.kind == N_CREATED || n.kind == N_EXPIRES) && !wr &&
 	    fs->se != NULL && ts_inodes_claim_push(fs->inodes, ino))
-		push_value(fs, ino);
+		ts_read_push_value(fs, ino);
 	/*
 	 * A sealed value never reaches the page cache: the kernel would serve
 	 * its pages to every descriptor of the inode without asking, also to
 	 * one whose uid was revoked since it opened, or that was passed to
 	 * another uid, as soon as any listed reader had the pages read in.
 	 * So every read of one is a request, decided by the uid making it
-	 * (op_read).  status and the trail change: no cache either.  created
+	 * (ts_op_read).  status and the trail change: no cache either.  created
 	 * and expires never change and any role may read them: cached.
 	 */
-	if (is_sealed(n.kind) || n.kind == N_STATUS || n.kind == N_AUDIT)
+	if (ts_tree_is_sealed(n.kind) || n.kind == N_STATUS || n.kind == N_AUDIT)
 		fi->direct_io = 1;
 	else
 		fi->keep_cache = 1;
@@ -147,9 +147,9 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!wr)
 		fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0)
-		ts_fs_free_handle(h);
+		ts_state_free_handle(h);
 	/* A reader of one sealed file of a ticket likely reads the rest. */
-	else if (is_sealed(n.kind))
+	else if (ts_tree_is_sealed(n.kind))
 		ts_prefetch_ticket(fs->prefetch, slot, ino);
 }
 
@@ -170,32 +170,32 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
  * behaviours by op).  An op not named here is ENOSYS from libfuse.
  */
 const struct fuse_lowlevel_ops ts_fs_ops = {
-	.init = op_init,			/* fs.c: capabilities asked for */
-	.lookup = op_lookup,			/* lookup.c */
-	.forget = op_forget,			/* lookup.c: kernel lookup counts */
-	.forget_multi = op_forget_multi,	/* lookup.c */
-	.getattr = op_getattr,			/* lookup.c: stat from tree.c */
-	.setattr = ts_op_setattr,		/* write.c: no-ops accepted, else EPERM */
+	.init = op_init,			/* fs.c: capabilities */
+	.lookup = ts_op_lookup,			/* lookup.c */
+	.forget = ts_op_forget,			/* lookup.c: lookup counts */
+	.forget_multi = ts_op_forget_multi,	/* lookup.c */
+	.getattr = ts_op_getattr,		/* lookup.c: stat from tree.c */
+	.setattr = ts_op_setattr,		/* write.c: no-ops or EPERM */
 	.mknod = ts_op_mknod,			/* write.c: EPERM */
 	.mkdir = ts_op_mkdir,			/* write.c: EPERM */
-	.unlink = ts_op_unlink,			/* remove.c: rm of fields, messages */
-	.rmdir = ts_op_rmdir,			/* remove.c: authorizations, tickets */
+	.unlink = ts_op_unlink,			/* remove.c: fields, messages */
+	.rmdir = ts_op_rmdir,			/* remove.c: tickets, auths */
 	.symlink = ts_op_symlink,		/* write.c: EPERM */
 	.rename = ts_op_rename,			/* write.c: EPERM */
 	.link = ts_op_link,			/* write.c: EPERM */
-	.open = op_open,			/* fs.c: read, or status write.c */
-	.read = op_read,			/* read.c: values, status, audit.log */
-	.write = ts_op_write,			/* write.c: status, new messages */
-	.flush = ts_op_flush,			/* write.c: stores / applies at close */
-	.release = op_release,			/* read.c */
-	.opendir = op_opendir,			/* dir.c */
-	.readdir = op_readdir,			/* dir.c */
-	.readdirplus = op_readdirplus,		/* dir.c */
-	.releasedir = op_releasedir,		/* dir.c */
+	.open = op_open,			/* fs.c: read or status write */
+	.read = ts_op_read,			/* read.c: values, audit.log */
+	.write = ts_op_write,			/* write.c: status, messages */
+	.flush = ts_op_flush,			/* write.c: stores at close */
+	.release = ts_op_release,		/* read.c */
+	.opendir = ts_op_opendir,		/* dir.c */
+	.readdir = ts_op_readdir,		/* dir.c */
+	.readdirplus = ts_op_readdirplus,	/* dir.c */
+	.releasedir = ts_op_releasedir,		/* dir.c */
 	.statfs = op_statfs,			/* fs.c */
-	.setxattr = ts_op_setxattr,		/* write.c: EOPNOTSUPP / EPERM */
-	.getxattr = op_getxattr,		/* acl.c: the POSIX ACL */
-	.listxattr = op_listxattr,		/* acl.c */
+	.setxattr = ts_op_setxattr,		/* write.c: EOPNOTSUPP, EPERM */
+	.getxattr = ts_op_getxattr,		/* acl.c: the POSIX ACL */
+	.listxattr = ts_op_listxattr,		/* acl.c */
 	.removexattr = ts_op_removexattr,	/* write.c: EPERM */
 	.create = ts_op_create,			/* write.c: a new message */
 };
@@ -222,28 +222,28 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	pthread_mutex_init(&fs->comm_lock, NULL);
 	pthread_mutex_init(&fs->note_lock, NULL);
 	pthread_cond_init(&fs->note_cond, NULL);
-	ts_fs_sig_of(cfg->whitelist_path, &fs->wl_sig);
-	ts_fs_sig_of(cfg->policy_path, &fs->pol_sig);
-	ts_fs_sig_of("/etc/passwd", &fs->passwd_sig);
-	ts_fs_sig_of("/etc/group", &fs->group_sig);
+	ts_config_sig_of(cfg->whitelist_path, &fs->wl_sig);
+	ts_config_sig_of(cfg->policy_path, &fs->pol_sig);
+	ts_config_sig_of("/etc/passwd", &fs->passwd_sig);
+	ts_config_sig_of("/etc/group", &fs->group_sig);
 	if ((rc = ts_inodes_new(&fs->inodes)) < 0 ||
 	    (rc = ts_cache_new(cfg->cache_bytes, &fs->cache)) < 0 ||
 	    (rc = ts_index_new(st, ts_fs_log, fs, &fs->idx)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto out_free;
 	}
-	ts_index_set_busy(fs->idx, ts_fs_item_busy, fs);
+	ts_index_set_busy(fs->idx, ts_write_item_busy, fs);
 	/* At mount a whitelist that cannot be read or parsed refuses the
 	 * start (nothing was in force yet); names that do not resolve do
 	 * not.  Not yet forked: the log goes to stderr too (NULL). */
-	if ((rc = ts_fs_reload_whitelist(fs, err, errlen)) < 0)
+	if ((rc = ts_config_reload_whitelist(fs, err, errlen)) < 0)
 		goto out_free;
 	if (ts_access_skipped(fs->acc) > 0)
 		ts_fs_log(NULL, "whitelist %s: %zu line%s nothing: %s",
 		          cfg->whitelist_path, ts_access_skipped(fs->acc),
 		          ts_access_skipped(fs->acc) == 1 ? " grants" :
 		          "s grant", ts_access_warnings(fs->acc));
-	if ((rc = ts_fs_reload_policy(fs, err, errlen)) < 0) {
+	if ((rc = ts_config_reload_policy(fs, err, errlen)) < 0) {
 		char e2[512];
 
 		snprintf(e2, sizeof(e2), "policy: %s", err);
@@ -280,10 +280,10 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	ts_index_wrlock(fs->idx);
 	ts_index_sweep(fs->idx, ts_now_ms(), &ch);
 	ts_index_unlock(fs->idx);
-	ts_fs_audit_changes(fs, &ch);
+	ts_trail_audit_changes(fs, &ch);
 	ts_changes_release(&ch);
 	ts_index_intake(fs->idx, &ch);
-	ts_fs_audit_changes(fs, &ch);
+	ts_trail_audit_changes(fs, &ch);
 	ts_changes_release(&ch);
 	*out = fs;
 	return 0;
@@ -321,7 +321,7 @@ ts_fs_free(struct ts_fs *fs)
 	ts_audit_close(fs->audit);
 	ts_inodes_free(fs->inodes);
 	ts_access_free(fs->acc);
-	acls_release(&fs->acls);
+	ts_acl_release(&fs->acls);
 	ts_changes_release(&fs->notes);
 	pthread_cond_destroy(&fs->note_cond);
 	pthread_mutex_destroy(&fs->note_lock);

@@ -12,7 +12,7 @@
 #include "fs/tree.h"
 
 void
-op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+ts_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ts_fs *fs = fs_of(req);
 	struct fuse_entry_param ep;
@@ -20,16 +20,16 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 	int rc;
 
-	if ((rc = gate(fs, req, parent, "lookup", name)) < 0) {
+	if ((rc = ts_trail_gate_list(fs, req, parent, "lookup", name)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	ts_index_rdlock(fs->idx);
-	rc = ts_fs_child(fs, parent, name, &ino);
+	rc = ts_tree_child(fs, parent, name, &ino);
 	if (rc == 0)
-		rc = ts_fs_resolve(fs, ino, &n);
+		rc = ts_tree_resolve(fs, ino, &n);
 	if (rc == 0)
-		ts_fs_entry(fs, ino, &n, &ep);
+		ts_tree_entry(fs, ino, &n, &ep);
 	ts_index_unlock(fs->idx);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);	/* ENOENT: not cached, see README */
@@ -44,14 +44,14 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 void
-op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+ts_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	ts_inodes_forget(fs_of(req)->inodes, ino, nlookup);
 	fuse_reply_none(req);
 }
 
 void
-op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *v)
+ts_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *v)
 {
 	struct ts_fs *fs = fs_of(req);
 
@@ -61,7 +61,7 @@ op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *v)
 }
 
 void
-op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+ts_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ts_fs *fs = fs_of(req);
 	struct stat st;
@@ -70,19 +70,19 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)fi;
 	/* The root's own attributes are the mount's: all may see them. */
-	if (ino != TS_INO_ROOT && (rc = gate(fs, req, ino, "stat", NULL)) < 0) {
+	if (ino != TS_INO_ROOT && (rc = ts_trail_gate_list(fs, req, ino, "stat", NULL)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	ts_index_rdlock(fs->idx);
-	rc = ts_fs_resolve(fs, ino, &n);
+	rc = ts_tree_resolve(fs, ino, &n);
 	if (rc == 0)
-		ts_fs_stat(fs, ino, &n, &st);
+		ts_tree_stat(fs, ino, &n, &st);
 	ts_index_unlock(fs->idx);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &st, n.kind == N_STATUS ? 0 :
-		                cache_time(fs, &n));
+		                ts_tree_cache_time(fs, &n));
 
 }

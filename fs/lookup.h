@@ -7,10 +7,10 @@
 
 #include "fs/state.h"
 
-void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
-void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
-void op_forget_multi(fuse_req_t req, size_t count,
+void ts_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ts_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void ts_op_forget_multi(fuse_req_t req, size_t count,
                      struct fuse_forget_data *v);
-void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ts_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 #endif

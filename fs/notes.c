@@ -9,7 +9,7 @@
 #include <time.h>
 
 void
-ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch)
+ts_notes_queue(struct ts_fs *fs, struct ts_changes *ch)
 {
 	pthread_mutex_lock(&fs->note_lock);
 	for (size_t i = 0; i < ch->n; i++)
@@ -21,7 +21,7 @@ ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch)
 }
 
 void
-ts_fs_wake(struct ts_fs *fs)
+ts_notes_wake(struct ts_fs *fs)
 {
 	pthread_mutex_lock(&fs->note_lock);
 	fs->wake_at = 1;

@@ -10,9 +10,9 @@
 
 /* Queues changes for the kernel (from a request handler, which must not
  * notify itself) and wakes the ticker; takes the list over. */
-void ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch);
+void ts_notes_queue(struct ts_fs *fs, struct ts_changes *ch);
 /* Tells the ticker a deadline may have moved earlier. */
-void ts_fs_wake(struct ts_fs *fs);
+void ts_notes_wake(struct ts_fs *fs);
 /*
  * The ticker's wait: if wait and nothing is queued or woken, sleeps until
  * until_ms (ts_now_ms time) or a wake-up; then takes what is queued

@@ -36,7 +36,7 @@ box_of(const struct node *n, char *path, size_t len)
 }
 
 size_t
-ts_fs_sealed_inos(struct ts_fs *fs, uint64_t slot, uint64_t *out, size_t max)
+ts_read_sealed_inos(struct ts_fs *fs, uint64_t slot, uint64_t *out, size_t max)
 {
 	struct ts_entry *e;
 	size_t n = 0;
@@ -83,20 +83,20 @@ fill_locked(struct ts_fs *fs, uint64_t ino, const struct node *n)
 }
 
 int
-ts_fs_cache_fill(struct ts_fs *fs, uint64_t ino)
+ts_read_cache_fill(struct ts_fs *fs, uint64_t ino)
 {
 	struct node n;
 	int rc;
 
 	ts_index_rdlock(fs->idx);
-	if ((rc = ts_fs_resolve(fs, ino, &n)) == 0)
+	if ((rc = ts_tree_resolve(fs, ino, &n)) == 0)
 		rc = fill_locked(fs, ino, &n);
 	ts_index_unlock(fs->idx);
 	return rc;
 }
 
 void
-ts_fs_cache_forget(struct ts_fs *fs, const struct ts_changes *ch)
+ts_read_cache_forget(struct ts_fs *fs, const struct ts_changes *ch)
 {
 	for (size_t i = 0; i < ch->n; i++) {
 		uint64_t ino = ch->v[i].gone_ino, slot;
@@ -163,16 +163,16 @@ read_sealed(struct ts_fs *fs, uint64_t ino, const struct node *n,
  * op_open.
  */
 void
-push_value(struct ts_fs *fs, uint64_t ino)
+ts_read_push_value(struct ts_fs *fs, uint64_t ino)
 {
 	char text[64];
 	size_t len = 0;
 	struct node n;
 
 	ts_index_rdlock(fs->idx);
-	if (ts_fs_resolve(fs, ino, &n) == 0 &&
+	if (ts_tree_resolve(fs, ino, &n) == 0 &&
 	    (n.kind == N_CREATED || n.kind == N_EXPIRES))
-		len = meta_text(&n, text);
+		len = ts_tree_meta_text(&n, text);
 	ts_index_unlock(fs->idx);
 	if (len > 0) {
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
@@ -191,12 +191,12 @@ push_value(struct ts_fs *fs, uint64_t ino)
  * sent.
  */
 void
-op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+ts_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         struct fuse_file_info *fi)
 {
 	struct ts_fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	unsigned roles = ts_fs_roles(fs, req);
+	unsigned roles = ts_state_roles(fs, req);
 	char path[3 * TS_NAME_MAX], text[64];
 	const struct ts_box *box;
 	uint8_t *plain = NULL;
@@ -209,7 +209,7 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		ssize_t got;
 
 		if (!(roles & TS_RIGHT_AUDIT)) {
-			ts_fs_audit(fs, req, "read", "audit.log", EACCES, NULL);
+			ts_trail_audit(fs, req, "read", "audit.log", EACCES, NULL);
 			fuse_reply_err(req, EACCES);
 			return;
 		}
@@ -226,8 +226,8 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	ts_index_rdlock(fs->idx);
-	rc = ts_fs_resolve(fs, ino, &n);
-	if (rc == 0 && !(roles & (is_sealed(n.kind) ? TS_RIGHT_SEALED
+	rc = ts_tree_resolve(fs, ino, &n);
+	if (rc == 0 && !(roles & (ts_tree_is_sealed(n.kind) ? TS_RIGHT_SEALED
 	                                            : TS_RIGHT_LIST)))
 		rc = -EACCES;
 	else if (rc == 0 && (box = box_of(&n, path, sizeof(path))) != NULL) {
@@ -239,11 +239,11 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		len = h->len;	/* what it was at open */
 		memcpy(text, h->buf, len);
 	} else if (rc == 0) {
-		len = meta_text(&n, text);
+		len = ts_tree_meta_text(&n, text);
 	}
 	ts_index_unlock(fs->idx);
 	if (rc == -EACCES)
-		ts_fs_audit_at(fs, req, "read", ino, NULL, EACCES, NULL);
+		ts_trail_audit_at(fs, req, "read", ino, NULL, EACCES, NULL);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else if (plain != NULL)
@@ -260,7 +260,7 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 void
-op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+ts_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ts_fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
@@ -268,7 +268,7 @@ op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)ino;
 	/* Never flushed (the writer died): drop the half message. */
 	if (h->kind == H_MESSAGE && !h->done)
-		ts_fs_drop_pending(fs, h->ino);
-	ts_fs_free_handle(h);
+		ts_write_drop_pending(fs, h->ino);
+	ts_state_free_handle(h);
 	fuse_reply_err(req, 0);
 }

@@ -42,10 +42,10 @@ removal_target(struct ts_fs *fs, uint64_t parent, const char *name,
 	uint64_t ino;
 	int rc;
 
-	if ((rc = ts_fs_resolve(fs, parent, &p)) < 0)
+	if ((rc = ts_tree_resolve(fs, parent, &p)) < 0)
 		return rc == -ENOENT && just_removed(fs, parent, NULL) ? 0 : rc;
-	if ((rc = ts_fs_child(fs, parent, name, &ino)) == 0)
-		rc = ts_fs_resolve(fs, ino, c);
+	if ((rc = ts_tree_child(fs, parent, name, &ino)) == 0)
+		rc = ts_tree_resolve(fs, ino, c);
 	if (rc == -ENOENT && just_removed(fs, parent, name))
 		return 0;
 	return rc < 0 ? rc : 1;
@@ -75,7 +75,7 @@ do_unlink(struct ts_fs *fs, uint64_t parent, const char *name,
 	case N_EXPIRES:
 		return 0;	/* goes with the authorization: see above */
 	default:
-		return ts_fs_is_dir(c.kind) ? -EISDIR : -EPERM;
+		return ts_tree_is_dir(c.kind) ? -EISDIR : -EPERM;
 	}
 }
 
@@ -110,7 +110,7 @@ do_rmdir(struct ts_fs *fs, uint64_t parent, const char *name,
 				return -ENOTEMPTY;
 		return ts_index_remove_auth(fs->idx, c.e, c.a, ch);
 	default:
-		return ts_fs_is_dir(c.kind) ? -EPERM : -ENOTDIR;
+		return ts_tree_is_dir(c.kind) ? -EPERM : -ENOTDIR;
 	}
 }
 
@@ -121,18 +121,18 @@ removal(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 	struct ts_changes ch = { 0 };
 	int rc;
 
-	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
-		refuse(req, dir ? "rmdir" : "unlink", parent, name, EACCES);
+	if (!(ts_state_roles(fs, req) & TS_RIGHT_WRITE)) {
+		ts_trail_refuse(req, dir ? "rmdir" : "unlink", parent, name, EACCES);
 		return;
 	}
 	ts_index_wrlock(fs->idx);
 	rc = dir ? do_rmdir(fs, parent, name, &ch)
 	         : do_unlink(fs, parent, name, &ch);
 	ts_index_unlock(fs->idx);
-	if (ts_fs_audit_at(fs, req, dir ? "rmdir" : "unlink", parent, name, -rc,
+	if (ts_trail_audit_at(fs, req, dir ? "rmdir" : "unlink", parent, name, -rc,
 	             NULL) < 0 && rc == 0)
 		rc = -EIO;
-	ts_fs_queue_notes(fs, &ch);
+	ts_notes_queue(fs, &ch);
 	fuse_reply_err(req, -rc);
 }
 

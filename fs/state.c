@@ -29,7 +29,7 @@ ts_fs_log(void *arg, const char *fmt, ...)
 }
 
 unsigned
-ts_fs_roles(struct ts_fs *fs, fuse_req_t req)
+ts_state_roles(struct ts_fs *fs, fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	unsigned roles;
@@ -41,7 +41,7 @@ ts_fs_roles(struct ts_fs *fs, fuse_req_t req)
 }
 
 void
-ts_fs_free_handle(struct handle *h)
+ts_state_free_handle(struct handle *h)
 {
 	if (h->buf != NULL) {
 		sodium_memzero(h->buf, h->cap);

@@ -139,8 +139,8 @@ fs_of(fuse_req_t req)
 }
 
 /* The roles (TS_RIGHT_*) of the uid making req, by the whitelist now. */
-unsigned ts_fs_roles(struct ts_fs *fs, fuse_req_t req);
+unsigned ts_state_roles(struct ts_fs *fs, fuse_req_t req);
 /* Frees an open-file handle, wiping what was written into it. */
-void ts_fs_free_handle(struct handle *h);
+void ts_state_free_handle(struct handle *h);
 
 #endif

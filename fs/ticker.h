@@ -10,8 +10,8 @@
 #include "fs/state.h"
 
 /* Sends changes to the kernel; from the ticker thread only. */
-void ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch);
+void ts_ticker_notify(struct ts_fs *fs, struct ts_changes *ch);
 /* Audits (ENOENT) the whitelist lines that grant nothing, if any. */
-void ts_fs_whitelist_audit_skipped(struct ts_fs *fs);
+void ts_ticker_audit_skipped(struct ts_fs *fs);
 
 #endif

@@ -54,7 +54,7 @@ comm_of(struct ts_fs *fs, pid_t pid, char comm[17])
 }
 
 int
-ts_fs_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
+ts_trail_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
             const char *path, int err, const char *detail)
 {
 	struct ts_audit_entry e = { .comm = "ticketfs", .op = op,
@@ -87,7 +87,7 @@ ts_fs_audit(struct ts_fs *fs, fuse_req_t req, const char *op,
 }
 
 void
-ts_fs_audit_tick(struct ts_fs *fs, int force)
+ts_trail_tick(struct ts_fs *fs, int force)
 {
 	uint64_t avail, line;
 	int rc;
@@ -108,40 +108,40 @@ ts_fs_audit_tick(struct ts_fs *fs, int force)
 }
 
 int
-ts_fs_audit_at(struct ts_fs *fs, fuse_req_t req, const char *op, uint64_t ino,
+ts_trail_audit_at(struct ts_fs *fs, fuse_req_t req, const char *op, uint64_t ino,
                const char *name, int err, const char *detail)
 {
 	char path[3 * TS_NAME_MAX + 64], full[4 * TS_NAME_MAX + 96];
 	struct node n;
 
 	ts_index_rdlock(fs->idx);
-	if (ts_fs_resolve(fs, ino, &n) == 0)
-		ts_fs_path(&n, path, sizeof(path));
+	if (ts_tree_resolve(fs, ino, &n) == 0)
+		ts_tree_path(&n, path, sizeof(path));
 	else
 		snprintf(path, sizeof(path), "?");
 	ts_index_unlock(fs->idx);
 	snprintf(full, sizeof(full), "%s%s%s", path,
 	         name && path[0] ? "/" : "", name ? name : "");
-	return ts_fs_audit(fs, req, op, full, err, detail);
+	return ts_trail_audit(fs, req, op, full, err, detail);
 }
 
 void
-ts_fs_audit_changes(struct ts_fs *fs, const struct ts_changes *ch)
+ts_trail_audit_changes(struct ts_fs *fs, const struct ts_changes *ch)
 {
 	for (size_t i = 0; i < ch->n; i++)
 		if (ch->v[i].op[0] != '\0')
-			ts_fs_audit(fs, NULL, ch->v[i].op, ch->v[i].path,
+			ts_trail_audit(fs, NULL, ch->v[i].op, ch->v[i].path,
 			            ch->v[i].err, ch->v[i].detail[0] ?
 			            ch->v[i].detail : NULL);
 }
 
 int
-ts_fs_gate(struct ts_fs *fs, fuse_req_t req, uint64_t ino, const char *op,
+ts_trail_gate(struct ts_fs *fs, fuse_req_t req, uint64_t ino, const char *op,
            const char *name, unsigned right)
 {
-	if (ts_fs_roles(fs, req) & right)
+	if (ts_state_roles(fs, req) & right)
 		return 0;
-	ts_fs_audit_at(fs, req, op, ino, name, EACCES, NULL);
+	ts_trail_audit_at(fs, req, op, ino, name, EACCES, NULL);
 	return -EACCES;
 }
 
@@ -153,22 +153,22 @@ ts_fs_gate(struct ts_fs *fs, fuse_req_t req, uint64_t ino, const char *op,
  * refusal is recorded (op on ino, or on ino's child name).
  */
 int
-gate(struct ts_fs *fs, fuse_req_t req, fuse_ino_t ino, const char *op,
+ts_trail_gate_list(struct ts_fs *fs, fuse_req_t req, fuse_ino_t ino, const char *op,
      const char *name)
 {
-	return ts_fs_gate(fs, req, ino, op, name, TS_RIGHT_LIST);
+	return ts_trail_gate(fs, req, ino, op, name, TS_RIGHT_LIST);
 }
 
 /* Refuses op on ino / name: EACCES for callers who may not write at all,
  * else err; recorded. */
 void
-refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name,
+ts_trail_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name,
        int err)
 {
 	struct ts_fs *fs = fs_of(req);
 
-	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE))
+	if (!(ts_state_roles(fs, req) & TS_RIGHT_WRITE))
 		err = EACCES;
-	ts_fs_audit_at(fs, req, op, ino, name, err, NULL);
+	ts_trail_audit_at(fs, req, op, ino, name, err, NULL);
 	fuse_reply_err(req, err);
 }

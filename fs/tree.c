@@ -15,7 +15,7 @@
 #include "store/util.h"
 
 void
-ts_fs_path(const struct node *n, char *buf, size_t len)
+ts_tree_path(const struct node *n, char *buf, size_t len)
 {
 	const char *id = n->e ? n->e->t.id : "";
 
@@ -97,7 +97,7 @@ resolve_item(struct ts_fs *fs, uint64_t ino, uint32_t item, unsigned sub,
 
 /* Finds what ino is, as of now.  Index lock held (shared is enough). */
 int
-ts_fs_resolve(struct ts_fs *fs, uint64_t ino, struct node *n)
+ts_tree_resolve(struct ts_fs *fs, uint64_t ino, struct node *n)
 {
 	uint64_t slot;
 	uint32_t item;
@@ -152,26 +152,26 @@ ts_fs_resolve(struct ts_fs *fs, uint64_t ino, struct node *n)
 }
 
 int
-ts_fs_is_dir(enum node_kind k)
+ts_tree_is_dir(enum node_kind k)
 {
 	return k == N_ROOT || k == N_TICKETS || k == N_TICKET || k == N_MSGDIR ||
 	       k == N_AUTHDIR || k == N_AUTH;
 }
 
 int
-is_sealed(enum node_kind k)
+ts_tree_is_sealed(enum node_kind k)
 {
 	return k == N_FIELD || k == N_MSG || k == N_AFIELD || k == N_PENDING;
 }
 
 enum acl_class
-class_of(enum node_kind k)
+ts_tree_class_of(enum node_kind k)
 {
 	if (k == N_ROOT)
 		return CLASS_ROOT;
-	if (ts_fs_is_dir(k))
+	if (ts_tree_is_dir(k))
 		return CLASS_DIR;
-	if (is_sealed(k))
+	if (ts_tree_is_sealed(k))
 		return CLASS_SEALED;
 	if (k == N_AUDIT)
 		return CLASS_AUDIT;
@@ -180,7 +180,7 @@ class_of(enum node_kind k)
 
 /* The text of a plain-metadata file. */
 size_t
-meta_text(const struct node *n, char buf[64])
+ts_tree_meta_text(const struct node *n, char buf[64])
 {
 	char t[32];
 
@@ -208,7 +208,7 @@ ts_of(int64_t ms)
 
 /* Fills st for n; lock held.  No decryption: sizes come from box sizes. */
 void
-ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
+ts_tree_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
            struct stat *st)
 {
 	char text[64];
@@ -220,9 +220,9 @@ ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
 	st->st_uid = fs->owner;
 	st->st_gid = fs->group;
 	pthread_rwlock_rdlock(&fs->acc_lock);
-	mode = fs->acls.mode[class_of(n->kind)];
+	mode = fs->acls.mode[ts_tree_class_of(n->kind)];
 	pthread_rwlock_unlock(&fs->acc_lock);
-	if (ts_fs_is_dir(n->kind)) {
+	if (ts_tree_is_dir(n->kind)) {
 		st->st_mode = S_IFDIR | mode;
 		st->st_nlink = 2;
 		st->st_size = 4096;
@@ -268,7 +268,7 @@ ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
 			ms = n->a->created_ms;
 			/* fall through */
 		default:
-			st->st_size = (off_t)meta_text(n, text);
+			st->st_size = (off_t)ts_tree_meta_text(n, text);
 		}
 	}
 	if (n->kind == N_STATUS && n->e->t.processing_ms)
@@ -283,7 +283,7 @@ ts_fs_stat(struct ts_fs *fs, uint64_t ino, const struct node *n,
 
 /* How long the kernel may cache n: never past its deadline. */
 double
-cache_time(struct ts_fs *fs, const struct node *n)
+ts_tree_cache_time(struct ts_fs *fs, const struct node *n)
 {
 	double t = fs->cfg.timeout;
 
@@ -298,28 +298,28 @@ cache_time(struct ts_fs *fs, const struct node *n)
 }
 
 void
-ts_fs_entry(struct ts_fs *fs, uint64_t ino, const struct node *n,
+ts_tree_entry(struct ts_fs *fs, uint64_t ino, const struct node *n,
             struct fuse_entry_param *ep)
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->ino = ino;
 	ep->generation = 1;
-	ep->entry_timeout = cache_time(fs, n);
+	ep->entry_timeout = ts_tree_cache_time(fs, n);
 	/* status changes size under writers: always ask. */
 	ep->attr_timeout = n->kind == N_STATUS ? 0 : ep->entry_timeout;
 	if (n->kind == N_AUDIT)
 		ep->entry_timeout = fs->cfg.timeout;
-	ts_fs_stat(fs, ino, n, &ep->attr);
+	ts_tree_stat(fs, ino, n, &ep->attr);
 }
 
 /* Finds child name of parent; fills *ino. Lock held. */
 int
-ts_fs_child(struct ts_fs *fs, uint64_t parent, const char *name, uint64_t *ino)
+ts_tree_child(struct ts_fs *fs, uint64_t parent, const char *name, uint64_t *ino)
 {
 	struct node p;
 	int rc;
 
-	if ((rc = ts_fs_resolve(fs, parent, &p)) < 0)
+	if ((rc = ts_tree_resolve(fs, parent, &p)) < 0)
 		return rc;
 	switch (p.kind) {
 	case N_ROOT:

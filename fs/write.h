@@ -33,12 +33,12 @@ void ts_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
  * Drops the message being written as inode ino, never stored (index lock
  * not held): its item number goes back to the ticket.
  */
-void ts_fs_drop_pending(struct ts_fs *fs, uint64_t ino);
+void ts_write_drop_pending(struct ts_fs *fs, uint64_t ino);
 /* The index's busy callback (ts_index_set_busy): item numbers held by the
  * kernel or a message being written.  Index lock held. */
-int ts_fs_item_busy(void *fs, uint64_t slot, uint32_t item);
+int ts_write_item_busy(void *fs, uint64_t slot, uint32_t item);
 /* Opens status for writing (agents); called by the open op. */
-int ts_fs_open_status_write(struct ts_fs *fs, uint64_t ino, struct handle *h);
+int ts_write_open_status(struct ts_fs *fs, uint64_t ino, struct handle *h);
 
 
 #endif

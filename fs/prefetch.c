@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "fs/fs_priv.h"
+#include "fs/read.h"
 
 #define MAX_THREADS 8
 #define QLEN 64			/* tickets waiting; more are dropped */
@@ -38,10 +38,10 @@ static void
 run_job(struct ts_prefetch *p, const struct job *j)
 {
 	uint64_t inos[PER_TICKET];
-	size_t n = ts_fs_sealed_inos(p->fs, j->slot, inos, PER_TICKET);
+	size_t n = ts_read_sealed_inos(p->fs, j->slot, inos, PER_TICKET);
 
 	for (size_t i = 0; i < n; i++)
-		if (inos[i] != j->skip && ts_fs_cache_fill(p->fs, inos[i]) > 0)
+		if (inos[i] != j->skip && ts_read_cache_fill(p->fs, inos[i]) > 0)
 			atomic_fetch_add(&p->done, 1);
 }
 

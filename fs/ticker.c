@@ -10,8 +10,7 @@
  *     while a backlog lasts, with the sweep between),
  *   - removes from the store whatever reached its deadline.
  */
-#include "fs/fs_priv.h"
-#include "store/audit.h"
+#include "fs/ticker.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,33 +18,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "fs/config.h"
+#include "fs/notes.h"
+#include "fs/read.h"
+#include "fs/trail.h"
+#include "store/audit.h"
+#include "store/util.h"
+
 #define TICK_MS 200
 
 void
-ts_fs_queue_notes(struct ts_fs *fs, struct ts_changes *ch)
+ts_ticker_notify(struct ts_fs *fs, struct ts_changes *ch)
 {
-	pthread_mutex_lock(&fs->note_lock);
-	for (size_t i = 0; i < ch->n; i++)
-		ts_changes_add(&fs->notes, ch->v[i].dir_ino, ch->v[i].gone_ino,
-		               ch->v[i].name);
-	pthread_cond_signal(&fs->note_cond);
-	pthread_mutex_unlock(&fs->note_lock);
-	ts_changes_release(ch);
-}
-
-void
-ts_fs_wake(struct ts_fs *fs)
-{
-	pthread_mutex_lock(&fs->note_lock);
-	fs->wake_at = 1;
-	pthread_cond_signal(&fs->note_cond);
-	pthread_mutex_unlock(&fs->note_lock);
-}
-
-void
-ts_fs_notify(struct ts_fs *fs, struct ts_changes *ch)
-{
-	ts_fs_cache_forget(fs, ch);
+	ts_read_cache_forget(fs, ch);
 	for (size_t i = 0; i < ch->n && fs->se != NULL; i++) {
 		struct ts_index_change *c = &ch->v[i];
 
@@ -90,7 +75,7 @@ invalidate_all(struct ts_fs *fs)
 }
 
 void
-ts_fs_whitelist_audit_skipped(struct ts_fs *fs)
+ts_ticker_audit_skipped(struct ts_fs *fs)
 {
 	char detail[TS_ACCESS_WARN_MAX + 32];
 	size_t skipped;
@@ -101,7 +86,7 @@ ts_fs_whitelist_audit_skipped(struct ts_fs *fs)
 	         ts_access_warnings(fs->acc));
 	pthread_rwlock_unlock(&fs->acc_lock);
 	if (skipped > 0)
-		ts_fs_audit(fs, NULL, "whitelist-reload", "", ENOENT, detail);
+		ts_trail_audit(fs, NULL, "whitelist-reload", "", ENOENT, detail);
 }
 
 static int
@@ -109,7 +94,7 @@ sig_changed(const char *path, struct file_sig *sig)
 {
 	struct file_sig now;
 
-	ts_fs_sig_of(path, &now);
+	ts_config_sig_of(path, &now);
 	if (memcmp(&now, sig, sizeof(now)) == 0)
 		return 0;
 	*sig = now;
@@ -130,7 +115,7 @@ maybe_reload(struct ts_fs *fs)
 	if (wl || hup) {
 		char warn[TS_ACCESS_WARN_MAX], detail[600];
 		size_t n, skipped;
-		int rc = ts_fs_reload_whitelist(fs, err, sizeof(err));
+		int rc = ts_config_reload_whitelist(fs, err, sizeof(err));
 
 		pthread_rwlock_rdlock(&fs->acc_lock);
 		n = ts_access_count(fs->acc);
@@ -145,16 +130,16 @@ maybe_reload(struct ts_fs *fs)
 			          err);
 			snprintf(detail, sizeof(detail), "nobody has a role: %s",
 			         err);
-			ts_fs_audit(fs, NULL, "whitelist-reload", "", -rc,
+			ts_trail_audit(fs, NULL, "whitelist-reload", "", -rc,
 			            detail);
 		} else if (skipped > 0) {
 			ts_fs_log(fs, "whitelist %s loaded: %zu uid%s; %zu line%s "
 			          "nothing: %s", fs->cfg.whitelist_path, n,
 			          n == 1 ? "" : "s", skipped,
 			          skipped == 1 ? " grants" : "s grant", warn);
-			ts_fs_whitelist_audit_skipped(fs);
+			ts_ticker_audit_skipped(fs);
 		} else {
-			ts_fs_audit(fs, NULL, "whitelist-reload", "", 0, NULL);
+			ts_trail_audit(fs, NULL, "whitelist-reload", "", 0, NULL);
 			ts_fs_log(fs, "whitelist %s loaded: %zu uid%s",
 			          fs->cfg.whitelist_path, n, n == 1 ? "" : "s");
 		}
@@ -162,12 +147,12 @@ maybe_reload(struct ts_fs *fs)
 			invalidate_all(fs);
 	}
 	if (pol || hup) {
-		if (ts_fs_reload_policy(fs, err, sizeof(err)) < 0) {
+		if (ts_config_reload_policy(fs, err, sizeof(err)) < 0) {
 			ts_fs_log(fs, "policy %s refused, the previous one stays "
 			          "in force: %s", fs->cfg.policy_path, err);
-			ts_fs_audit(fs, NULL, "policy-reload", "", EINVAL, err);
+			ts_trail_audit(fs, NULL, "policy-reload", "", EINVAL, err);
 		} else {
-			ts_fs_audit(fs, NULL, "policy-reload", "", 0, NULL);
+			ts_trail_audit(fs, NULL, "policy-reload", "", 0, NULL);
 			ts_fs_log(fs, "policy %s loaded", fs->cfg.policy_path);
 			/* Deadlines moved: entries cached with the old ones. */
 			if (fs->se != NULL)
@@ -185,8 +170,8 @@ take_intake(struct ts_fs *fs)
 
 	if (rc < 0)
 		ts_fs_log(fs, "intake: %s", strerror(-rc));
-	ts_fs_audit_changes(fs, &ch);
-	ts_fs_notify(fs, &ch);
+	ts_trail_audit_changes(fs, &ch);
+	ts_ticker_notify(fs, &ch);
 	ts_changes_release(&ch);
 	return rc >= 0 && more;
 }
@@ -201,8 +186,8 @@ sweep(struct ts_fs *fs)
 	ts_index_wrlock(fs->idx);
 	next = ts_index_sweep(fs->idx, ts_now_ms(), &ch);
 	ts_index_unlock(fs->idx);
-	ts_fs_audit_changes(fs, &ch);
-	ts_fs_notify(fs, &ch);
+	ts_trail_audit_changes(fs, &ch);
+	ts_ticker_notify(fs, &ch);
 	ts_changes_release(&ch);
 	return next;
 }
@@ -217,21 +202,11 @@ ticker(void *arg)
 	while (!atomic_load(&fs->stop)) {
 		struct ts_changes notes;
 		int64_t now = ts_now_ms(), until = now + TICK_MS;
-		struct timespec ts;
 
 		if (next < until)
 			until = next;
-		ts.tv_sec = (time_t)(until / 1000);
-		ts.tv_nsec = (long)(until % 1000) * 1000000;
-		pthread_mutex_lock(&fs->note_lock);
-		if (fs->notes.n == 0 && !fs->wake_at && until > now && !more)
-			pthread_cond_timedwait(&fs->note_cond, &fs->note_lock,
-			                       &ts);
-		notes = fs->notes;
-		memset(&fs->notes, 0, sizeof(fs->notes));
-		fs->wake_at = 0;
-		pthread_mutex_unlock(&fs->note_lock);
-		ts_fs_notify(fs, &notes);
+		ts_notes_take(fs, until, until > now && !more, &notes);
+		ts_ticker_notify(fs, &notes);
 		ts_changes_release(&notes);
 		now = ts_now_ms();
 		if (now - last_tick >= TICK_MS) {
@@ -245,7 +220,7 @@ ticker(void *arg)
 		if (fs->audit != NULL && now - last_sync >= 1000) {
 			int rc;
 
-			ts_fs_audit_tick(fs, 0);
+			ts_trail_tick(fs, 0);
 			rc = ts_audit_sync(fs->audit);
 			last_sync = now;
 			if (rc < 0)
@@ -265,8 +240,8 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 
 	fs->se = se;
 	atomic_store(&fs->stop, 0);
-	ts_fs_audit(fs, NULL, "mount", "", 0, NULL);
-	ts_fs_whitelist_audit_skipped(fs);	/* names unknown at mount */
+	ts_trail_audit(fs, NULL, "mount", "", 0, NULL);
+	ts_ticker_audit_skipped(fs);	/* names unknown at mount */
 	/* Signals belong to the FUSE loop's thread, whose read they end. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -274,9 +249,7 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 	if (rc == 0 && (rc = -ts_prefetch_start(fs, fs->cfg.prefetch_threads,
 	                                        &fs->prefetch)) != 0) {
 		atomic_store(&fs->stop, 1);
-		pthread_mutex_lock(&fs->note_lock);
-		pthread_cond_signal(&fs->note_cond);
-		pthread_mutex_unlock(&fs->note_lock);
+		ts_notes_kick(fs);
 		pthread_join(fs->ticker, NULL);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -292,15 +265,13 @@ ts_fs_stop(struct ts_fs *fs)
 	if (!fs->ticker_running)
 		return;
 	atomic_store(&fs->stop, 1);
-	pthread_mutex_lock(&fs->note_lock);
-	pthread_cond_signal(&fs->note_cond);
-	pthread_mutex_unlock(&fs->note_lock);
+	ts_notes_kick(fs);
 	pthread_join(fs->ticker, NULL);
 	fs->ticker_running = 0;
 	ts_prefetch_stop(fs->prefetch);
 	fs->prefetch = NULL;
-	ts_fs_audit_tick(fs, 1);
-	ts_fs_audit(fs, NULL, "unmount", "", 0, NULL);
+	ts_trail_tick(fs, 1);
+	ts_trail_audit(fs, NULL, "unmount", "", 0, NULL);
 	if (fs->audit != NULL)
 		ts_audit_sync(fs->audit);
 }

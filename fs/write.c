@@ -16,7 +16,7 @@
  * it once nothing but status and created is left; and removing what was
  * removed a moment ago succeeds (the index keeps recent tombstones).
  */
-#include "fs/fs_priv.h"
+#include "fs/write.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -24,27 +24,11 @@
 
 #include <jansson.h>
 
+#include "fs/notes.h"
+#include "fs/trail.h"
+#include "fs/tree.h"
+
 #define STATUS_MAX 64
-
-static struct ts_fs *
-fs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-/* Refuses op on ino / name: EACCES for callers who may not write at all,
- * else err; recorded. */
-static void
-refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name,
-       int err)
-{
-	struct ts_fs *fs = fs_of(req);
-
-	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE))
-		err = EACCES;
-	ts_fs_audit_at(fs, req, op, ino, name, err, NULL);
-	fuse_reply_err(req, err);
-}
 
 /* Appends to a handle's buffer (up to max bytes). */
 static int
@@ -74,7 +58,7 @@ append(struct handle *h, const char *buf, size_t size, size_t max)
 }
 
 void
-ts_fs_drop_pending(struct ts_fs *fs, uint64_t ino)
+ts_write_drop_pending(struct ts_fs *fs, uint64_t ino)
 {
 	ts_index_wrlock(fs->idx);
 	for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next)
@@ -92,7 +76,7 @@ ts_fs_drop_pending(struct ts_fs *fs, uint64_t ino)
 }
 
 int
-ts_fs_item_busy(void *arg, uint64_t slot, uint32_t item)
+ts_write_item_busy(void *arg, uint64_t slot, uint32_t item)
 {
 	struct ts_fs *fs = arg;
 
@@ -117,7 +101,7 @@ pending_count(struct ts_fs *fs, uint64_t slot)
 }
 
 int
-ts_fs_open_status_write(struct ts_fs *fs, uint64_t ino, struct handle *h)
+ts_write_open_status(struct ts_fs *fs, uint64_t ino, struct handle *h)
 {
 	(void)fs;
 	h->kind = H_STATUS;
@@ -145,16 +129,16 @@ apply_status(struct ts_fs *fs, fuse_req_t req, struct handle *h)
 		rc = -EINVAL;
 	else {
 		ts_index_wrlock(fs->idx);
-		rc = ts_fs_resolve(fs, h->ino, &nd);
+		rc = ts_tree_resolve(fs, h->ino, &nd);
 		if (rc == 0)
 			rc = ts_index_set_status(fs->idx, nd.e, status, &ch);
 		ts_index_unlock(fs->idx);
 	}
 	/* The words are the user's: no sealed value can be among them. */
-	if (ts_fs_audit_at(fs, req, "status", h->ino, NULL, -rc, word) < 0 && rc == 0)
+	if (ts_trail_audit_at(fs, req, "status", h->ino, NULL, -rc, word) < 0 && rc == 0)
 		rc = -EIO;	/* done, but not recorded: say so */
-	ts_fs_audit_changes(fs, &ch);
-	ts_fs_queue_notes(fs, &ch);
+	ts_trail_audit_changes(fs, &ch);
+	ts_notes_queue(fs, &ch);
 	return rc;
 }
 
@@ -206,10 +190,10 @@ store_message(struct ts_fs *fs, fuse_req_t req, struct handle *h)
 			m->author = (uint32_t)p->uid + 1;	/* its owner */
 	}
 	ts_index_unlock(fs->idx);
-	if (ts_fs_audit_at(fs, req, "message", h->ino, NULL, -rc, NULL) < 0 && rc == 0)
+	if (ts_trail_audit_at(fs, req, "message", h->ino, NULL, -rc, NULL) < 0 && rc == 0)
 		rc = -EIO;
 	free(p);
-	ts_fs_queue_notes(fs, &ch);
+	ts_notes_queue(fs, &ch);
 	return rc;
 }
 
@@ -228,7 +212,7 @@ ts_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		rc = h->err;
 	else if (h->done)	/* a stored message or an applied status is final */
 		rc = h->kind == H_STATUS ? -EINVAL : -EPERM;
-	else if ((rc = ts_fs_gate(fs, req, h->ino, "write", NULL,
+	else if ((rc = ts_trail_gate(fs, req, h->ino, "write", NULL,
 	                          TS_RIGHT_WRITE)) < 0)
 		;	/* revoked since the open, or another uid's descriptor */
 	else if ((size_t)off != h->len)	/* no holes, no rewriting */
@@ -281,7 +265,7 @@ ts_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->kind == H_READ || (h->done && !h->err) ||
 	    (h->len == 0 && !h->err))
 		;
-	else if (!h->err && (rc = ts_fs_gate(fs, req, h->ino, "flush", NULL,
+	else if (!h->err && (rc = ts_trail_gate(fs, req, h->ino, "flush", NULL,
 	                                     TS_RIGHT_WRITE)) < 0)
 		h->err = rc;
 	else if (h->err)
@@ -294,9 +278,9 @@ ts_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->err && !h->done) {
 		h->done = 1;
 		if (h->kind == H_MESSAGE) {
-			ts_fs_audit_at(fs, req, "message", h->ino, NULL, -h->err,
+			ts_trail_audit_at(fs, req, "message", h->ino, NULL, -h->err,
 			               "not stored");
-			ts_fs_drop_pending(fs, h->ino);
+			ts_write_drop_pending(fs, h->ino);
 		}
 	}
 	fuse_reply_err(req, -rc);
@@ -315,8 +299,8 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc;
 
 	(void)mode;
-	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
-		refuse(req, "create", parent, name, EACCES);
+	if (!(ts_state_roles(fs, req) & TS_RIGHT_WRITE)) {
+		ts_trail_refuse(req, "create", parent, name, EACCES);
 		return;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL ||
@@ -326,12 +310,12 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	ts_index_wrlock(fs->idx);
-	rc = ts_fs_resolve(fs, parent, &n);
+	rc = ts_tree_resolve(fs, parent, &n);
 	if (rc == 0 && n.kind != N_MSGDIR)
 		rc = -EPERM;	/* only messages/ takes new files */
 	if (rc == 0 && !ts_name_valid(name))
 		rc = -EINVAL;
-	if (rc == 0 && ts_fs_child(fs, parent, name, &ino) == 0)
+	if (rc == 0 && ts_tree_child(fs, parent, name, &ino) == 0)
 		rc = -EEXIST;
 	if (rc == 0 && n.e->t.nmsg + pending_count(fs, n.e->slot) >=
 	               TS_MSG_PER_TICKET)
@@ -345,15 +329,15 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		snprintf(p->name, sizeof(p->name), "%s", name);
 		p->next = fs->pending;
 		fs->pending = p;
-		rc = ts_fs_resolve(fs, p->ino, &n);
+		rc = ts_tree_resolve(fs, p->ino, &n);
 		if (rc == 0)
-			ts_fs_entry(fs, p->ino, &n, &ep);
+			ts_tree_entry(fs, p->ino, &n, &ep);
 	}
 	ts_index_unlock(fs->idx);
 	if (rc < 0) {
 		free(p);
 		free(h);
-		refuse(req, "create", parent, name, -rc);
+		ts_trail_refuse(req, "create", parent, name, -rc);
 		return;
 	}
 	h->kind = H_MESSAGE;
@@ -364,146 +348,9 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (fuse_reply_create(req, &ep, fi) != 0) {
 		ts_inodes_forget(fs->inodes, p->ino, 1);
 		/* release will not come: drop the pending message here */
-		ts_fs_drop_pending(fs, h->ino);
-		ts_fs_free_handle(h);
+		ts_write_drop_pending(fs, h->ino);
+		ts_state_free_handle(h);
 	}
-}
-
-/* 1 if parent or (parent, name) was removed a moment ago. */
-static int
-just_removed(struct ts_fs *fs, uint64_t parent, const char *name)
-{
-	uint64_t slot;
-	uint32_t item;
-	unsigned sub;
-
-	if (ts_index_tomb(fs->idx, parent, name))
-		return 1;
-	/* Anything inside a ticket that is gone. */
-	if (ts_ino_split(parent, &slot, &item, &sub) == 0 &&
-	    ts_index_slot_used(fs->idx, slot) &&
-	    ts_index_by_slot(fs->idx, slot) == NULL)
-		return 1;
-	return 0;
-}
-
-/*
- * Resolves what unlink or rmdir of (parent, name) is about: 1 and *c, or
- * 0 when it was removed a moment ago (so removing it again succeeds), or
- * -errno.
- */
-static int
-removal_target(struct ts_fs *fs, uint64_t parent, const char *name,
-               struct node *c)
-{
-	struct node p;
-	uint64_t ino;
-	int rc;
-
-	if ((rc = ts_fs_resolve(fs, parent, &p)) < 0)
-		return rc == -ENOENT && just_removed(fs, parent, NULL) ? 0 : rc;
-	if ((rc = ts_fs_child(fs, parent, name, &ino)) == 0)
-		rc = ts_fs_resolve(fs, ino, c);
-	if (rc == -ENOENT && just_removed(fs, parent, name))
-		return 0;
-	return rc < 0 ? rc : 1;
-}
-
-static int
-do_unlink(struct ts_fs *fs, uint64_t parent, const char *name,
-          struct ts_changes *ch)
-{
-	struct node c;
-	int rc;
-
-	if ((rc = removal_target(fs, parent, name, &c)) <= 0)
-		return rc;
-	switch (c.kind) {
-	case N_STATUS:
-	case N_CREATED:
-		return 0;	/* they go with the ticket: see above */
-	case N_FIELD:
-		return ts_index_remove_field(fs->idx, c.e, c.field, ch);
-	case N_MSG:
-		return ts_index_remove_msg(fs->idx, c.e, c.m, ch);
-	case N_PENDING:
-		return -EBUSY;
-	case N_AFIELD:
-		return ts_index_remove_afield(fs->idx, c.e, c.a, c.field, ch);
-	case N_EXPIRES:
-		return 0;	/* goes with the authorization: see above */
-	default:
-		return ts_fs_is_dir(c.kind) ? -EISDIR : -EPERM;
-	}
-}
-
-static int
-do_rmdir(struct ts_fs *fs, uint64_t parent, const char *name,
-         struct ts_changes *ch)
-{
-	struct node c;
-	int rc;
-
-	if ((rc = removal_target(fs, parent, name, &c)) <= 0)
-		return rc;
-	switch (c.kind) {
-	case N_TICKET: {
-		int left = 0;
-
-		if (c.e->err)	/* a damaged record can still be deleted */
-			return ts_index_remove_ticket(fs->idx, c.e, ch);
-		for (int f = 0; f < TS_F_COUNT; f++)
-			left |= c.e->t.field[f].len != 0;
-		if (left || c.e->t.nmsg || c.e->t.nauth)
-			return -ENOTEMPTY;
-		return ts_index_remove_ticket(fs->idx, c.e, ch);
-	}
-	case N_MSGDIR:
-		return c.e->t.nmsg ? -ENOTEMPTY : 0;
-	case N_AUTHDIR:
-		return c.e->t.nauth ? -ENOTEMPTY : 0;
-	case N_AUTH:
-		for (int f = 0; f < TS_A_COUNT; f++)
-			if (c.a->box[f].len != 0)
-				return -ENOTEMPTY;
-		return ts_index_remove_auth(fs->idx, c.e, c.a, ch);
-	default:
-		return ts_fs_is_dir(c.kind) ? -EPERM : -ENOTDIR;
-	}
-}
-
-static void
-removal(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
-{
-	struct ts_fs *fs = fs_of(req);
-	struct ts_changes ch = { 0 };
-	int rc;
-
-	if (!(ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
-		refuse(req, dir ? "rmdir" : "unlink", parent, name, EACCES);
-		return;
-	}
-	ts_index_wrlock(fs->idx);
-	rc = dir ? do_rmdir(fs, parent, name, &ch)
-	         : do_unlink(fs, parent, name, &ch);
-	ts_index_unlock(fs->idx);
-	if (ts_fs_audit_at(fs, req, dir ? "rmdir" : "unlink", parent, name, -rc,
-	             NULL) < 0 && rc == 0)
-		rc = -EIO;
-	ts_fs_queue_notes(fs, &ch);
-	fuse_reply_err(req, -rc);
-}
-
-void
-ts_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	removal(req, parent, name, 0);
-}
-
-void
-ts_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	removal(req, parent, name, 1);
 }
 
 /* What setattr of a kind of node the daemon accepts (and ignores). */
@@ -551,17 +398,17 @@ ts_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct stat st;
 	int ok = 0;
 
-	if (ts_fs_roles(fs, req) & TS_RIGHT_WRITE) {
+	if (ts_state_roles(fs, req) & TS_RIGHT_WRITE) {
 		ts_index_rdlock(fs->idx);
-		if (ts_fs_resolve(fs, ino, &n) == 0 &&
+		if (ts_tree_resolve(fs, ino, &n) == 0 &&
 		    (ok = setattr_noop(req, &n, attr, to_set, fi)))
-			ts_fs_stat(fs, ino, &n, &st);
+			ts_tree_stat(fs, ino, &n, &st);
 		ts_index_unlock(fs->idx);
 	}
 	if (ok)
 		fuse_reply_attr(req, &st, 0);
 	else
-		refuse(req, "setattr", ino, NULL, EPERM);	/* chmod, chown,
+		ts_trail_refuse(req, "setattr", ino, NULL, EPERM);	/* chmod, chown,
 							   utimes, truncating content */
 }
 
@@ -570,14 +417,14 @@ ts_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
             dev_t rdev)
 {
 	(void)mode, (void)rdev;
-	refuse(req, "mknod", parent, name, EPERM);
+	ts_trail_refuse(req, "mknod", parent, name, EPERM);
 }
 
 void
 ts_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	(void)mode;
-	refuse(req, "mkdir", parent, name, EPERM);
+	ts_trail_refuse(req, "mkdir", parent, name, EPERM);
 }
 
 void
@@ -585,7 +432,7 @@ ts_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
               const char *name)
 {
 	(void)link;
-	refuse(req, "symlink", parent, name, EPERM);
+	ts_trail_refuse(req, "symlink", parent, name, EPERM);
 }
 
 void
@@ -593,7 +440,7 @@ ts_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
              fuse_ino_t newparent, const char *newname, unsigned flags)
 {
 	(void)newparent, (void)newname, (void)flags;
-	refuse(req, "rename", parent, name, EPERM);
+	ts_trail_refuse(req, "rename", parent, name, EPERM);
 }
 
 void
@@ -601,7 +448,7 @@ ts_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
            const char *newname)
 {
 	(void)newname;
-	refuse(req, "link", ino, NULL, EPERM);
+	ts_trail_refuse(req, "link", ino, NULL, EPERM);
 	(void)newparent;
 }
 
@@ -622,18 +469,18 @@ ts_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	 * message keeps.  (ENOSYS, not this, would turn xattrs off for good.)
 	 */
 	ts_index_rdlock(fs->idx);
-	pending = ts_fs_resolve(fs, ino, &n) == 0 && n.kind == N_PENDING;
+	pending = ts_tree_resolve(fs, ino, &n) == 0 && n.kind == N_PENDING;
 	ts_index_unlock(fs->idx);
-	if (pending && (ts_fs_roles(fs, req) & TS_RIGHT_WRITE)) {
+	if (pending && (ts_state_roles(fs, req) & TS_RIGHT_WRITE)) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	refuse(req, "setxattr", ino, NULL, EPERM);
+	ts_trail_refuse(req, "setxattr", ino, NULL, EPERM);
 }
 
 void
 ts_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)name;
-	refuse(req, "removexattr", ino, NULL, EPERM);
+	ts_trail_refuse(req, "removexattr", ino, NULL, EPERM);
 }

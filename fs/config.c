@@ -1,0 +1,121 @@
+/*
+ * config: reloading the config files, the whitelist (and the ACLs derived
+ * from it) and the retention policy, and the stat(2) identity by which
+ * the ticker notices a changed file.
+ */
+#include "fs/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/acl.h"
+#include "store/sysio.h"
+
+/* Named entries in one page (4096 bytes: a 4-byte header, 8 a entry, four
+ * of them the owner, group, mask and other): 507 uids. */
+#define TS_FS_ACL_UIDS_MAX ((4096 - 4) / 8 - 4)
+#define CONFIG_MAX (1u << 20)
+
+void
+ts_config_sig_of(const char *path, struct file_sig *sig)
+{
+	struct stat st;
+
+	memset(sig, 0, sizeof(*sig));
+	if (stat(path, &st) < 0)
+		return;
+	*sig = (struct file_sig){ st.st_dev, st.st_ino, st.st_size, st.st_mtim,
+	                          st.st_ctim, 1 };
+}
+
+static int
+read_config(const char *path, unsigned char **text, size_t *len, char *err,
+            size_t errlen)
+{
+	int rc = ts_sysio_read_file(AT_FDCWD, path, CONFIG_MAX, text, len);
+
+	if (rc < 0)
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+int
+ts_config_reload_whitelist(struct ts_fs *fs, char *err, size_t errlen)
+{
+	struct ts_access *acc = NULL, *oldacc;	/* NULL on any failure: the
+						   empty whitelist */
+	struct acl_set s, old;
+	unsigned char *text;
+	size_t len;
+	int rc;
+
+	if ((rc = read_config(fs->cfg.whitelist_path, &text, &len, err,
+	                      errlen)) == 0) {
+		snprintf(err, errlen, "out of memory");	/* -ENOMEM says none */
+		rc = ts_access_parse((const char *)text, len, &acc, err, errlen);
+		free(text);
+	}
+	/* The kernel fetches an ACL into one page: beyond that every path
+	 * would fail (E2BIG) for everyone.  Refused like a bad file. */
+	if (rc == 0 && ts_access_count(acc) > TS_FS_ACL_UIDS_MAX) {
+		snprintf(err, errlen, "%zu uids listed; at most %d fit the "
+		         "kernel's ACL", ts_access_count(acc),
+		         TS_FS_ACL_UIDS_MAX);
+		rc = -E2BIG;
+		ts_access_free(acc);
+		acc = NULL;
+	}
+	if (ts_acl_build(acc, fs->owner, &s) < 0) {
+		if (rc == 0) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+		}
+		ts_access_free(acc);
+		acc = NULL;	/* s is left empty: no ACL, mode 0 */
+	}
+	pthread_rwlock_wrlock(&fs->acc_lock);
+	oldacc = fs->acc;
+	old = fs->acls;
+	fs->acc = acc;
+	fs->acls = s;
+	pthread_rwlock_unlock(&fs->acc_lock);
+	ts_access_free(oldacc);
+	ts_acl_release(&old);
+	return rc;
+}
+
+int
+ts_config_reload_policy(struct ts_fs *fs, char *err, size_t errlen)
+{
+	struct ts_policy p;
+	unsigned char *text;
+	size_t len;
+	int rc;
+
+	if ((rc = read_config(fs->cfg.policy_path, &text, &len, err,
+	                      errlen)) < 0)
+		return rc;
+	/*
+	 * A file caught while it is written in place can end in a line that
+	 * parses and says less than the writer meant ("ticket processed" of
+	 * "ticket processed+30d"), and a policy removes data for good: a last
+	 * line without its newline is taken for a file still being written.
+	 */
+	if (len > 0 && text[len - 1] != '\n') {
+		snprintf(err, errlen, "the last line has no newline: the file "
+		         "may be being written (replace it with mv)");
+		free(text);
+		return -EINVAL;
+	}
+	rc = ts_policy_parse((const char *)text, len, &p, err, errlen);
+	free(text);
+	if (rc < 0)
+		return rc;
+	ts_index_wrlock(fs->idx);
+	ts_index_set_policy(fs->idx, &p);
+	ts_index_unlock(fs->idx);
+	return 0;
+}

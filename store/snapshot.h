@@ -17,7 +17,7 @@
  * Little-endian.  The stamp is the tickets directory's inode and mtime
  * when the snapshot was taken; the store uses an entry only while the
  * directory still has that stamp and the record file still has the inode
- * number the entry names (store_file.c).
+ * number the entry names (file_tickets.c).
  */
 #ifndef TS_SNAPSHOT_H
 #define TS_SNAPSHOT_H

@@ -57,6 +57,8 @@ event(const char *w, enum ts_item item, struct ts_rule *r, unsigned line,
 
 	if (strcmp(w, "processed") == 0) {
 		r->on_processed = 1;
+	} else if (strcmp(w, "forgotten") == 0) {
+		r->on_forgotten = 1;
 	} else if (strcmp(w, "expired") == 0) {
 		if (item != TS_ITEM_AUTHORIZATION)
 			return ts_line_error(err, errlen, line, "\"expired\" applies to "
@@ -72,8 +74,27 @@ event(const char *w, enum ts_item item, struct ts_rule *r, unsigned line,
 		r->after_ms = r->after_ms < 0 ? d : min64(r->after_ms, d);
 	} else {
 		return ts_line_error(err, errlen, line, "unknown event \"%s\" (processed, "
-		            "expired, N<unit>, processed+N<unit>)", w);
+		            "expired, N<unit>, processed+N<unit>, forgotten)", w);
 	}
+	return 0;
+}
+
+/* `audit N<unit>`: one age, nothing else, listed once. */
+static int
+audit_age(char *rest, struct ts_policy *p, unsigned line, char *err,
+          size_t errlen)
+{
+	char *save = NULL, *w = rest ? strtok_r(rest, ", \t\r", &save) : NULL;
+
+	if (p->audit_ms >= 0)
+		return ts_line_error(err, errlen, line, "\"audit\" is listed "
+		                     "twice");
+	if (w == NULL || (p->audit_ms = duration(w)) < 0)
+		return ts_line_error(err, errlen, line, "\"audit\" takes an "
+		                     "age: N followed by s, m, h or d");
+	if (strtok_r(NULL, ", \t\r", &save) != NULL)
+		return ts_line_error(err, errlen, line, "\"audit\" takes one "
+		                     "age and no other event");
 	return 0;
 }
 
@@ -87,7 +108,8 @@ ts_policy_parse(const char *text, size_t len, struct ts_policy *out,
 	unsigned lineno = 0;
 
 	for (int i = 0; i < TS_ITEM_COUNT; i++)
-		p.rule[i] = (struct ts_rule){ 0, 0, -1, -1 };
+		p.rule[i] = (struct ts_rule){ 0, 0, -1, -1, 0 };
+	p.audit_ms = -1;
 	if (memchr(text, '\0', len) != NULL)
 		return ts_line_error(err, errlen, 1, "the file holds a NUL byte");
 	while (cur < end) {
@@ -110,6 +132,12 @@ ts_policy_parse(const char *text, size_t len, struct ts_policy *out,
 		for (int i = 0; i < TS_ITEM_COUNT; i++)
 			if (strcmp(item, ts_item_names[i]) == 0)
 				it = i;
+		if (strcmp(item, "audit") == 0) {
+			if ((rc = audit_age(strtok_r(NULL, "", &save), &p,
+			                    lineno, err, errlen)) < 0)
+				return rc;
+			continue;
+		}
 		if (it < 0)
 			return ts_line_error(err, errlen, lineno, "unknown item \"%s\"", item);
 		if (seen[it]++)

@@ -8,8 +8,10 @@
  *
  * An item goes at the first of its events: `processed` (when the ticket
  * is processed), `expired` (an authorization's own expiry), `N<unit>`
- * after the item was submitted, `processed+N<unit>`; units s m h d.  An
- * item not listed is never removed automatically.  A policy is a value:
+ * after the item was submitted, `processed+N<unit>`, `forgotten` (the
+ * customer's account was deleted); units s m h d.  An item not listed is
+ * never removed automatically.  The item `audit` takes one age alone
+ * (`audit 365d`): whole trail segments older than that are removed.  A policy is a value:
  * reloading builds a new one.
  */
 #ifndef TS_POLICY_H
@@ -38,10 +40,14 @@ struct ts_rule {
 	int on_expired;		/* removed at its own expiry (authorizations) */
 	int64_t after_ms;	/* removed this long after submission; -1 none */
 	int64_t after_processed_ms;	/* this long after processing; -1 none */
+	int on_forgotten;	/* removed when the customer's account is
+				   deleted (ticketctl forget) */
 };
 
 struct ts_policy {
 	struct ts_rule rule[TS_ITEM_COUNT];	/* by enum ts_item */
+	int64_t audit_ms;	/* `audit N<unit>`: trail segments older than
+				   this are removed; -1 if not listed */
 };
 
 extern const char *const ts_item_names[TS_ITEM_COUNT];

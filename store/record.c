@@ -3,6 +3,7 @@
  */
 #include "store/record.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,13 @@ enum tag {
 	TAG_STATUS = 3,
 	TAG_PROCESSING = 4,
 	TAG_PROCESSED = 5,
+	TAG_FORGOTTEN = 6,
+	TAG_TKEY = 7,
+	TAG_UHASH = 8,
+	TAG_KEYBOX = 9,
+	TAG_CLIENT_IP = 10,
+	TAG_ERASE = 11,
+	TAG_BEFORE = 12,
 	TAG_FIELD = 16,		/* 16 .. 16 + TS_F_COUNT - 1 */
 	TAG_MESSAGE = 32,
 	TAG_AUTH = 33,
@@ -150,6 +158,21 @@ ts_record_encode(int kind, const struct ts_ticket *t, const uint8_t *blob,
 	at = tlv_begin(&o, TAG_ID);
 	out_bytes(&o, t->id, strlen(t->id));
 	tlv_end(&o, at);
+	if (t->client_ip[0] != '\0') {
+		at = tlv_begin(&o, TAG_CLIENT_IP);
+		out_bytes(&o, t->client_ip, strlen(t->client_ip));
+		tlv_end(&o, at);
+	}
+	if (kind == TS_REC_ERASE && t->erase != 0) {
+		at = tlv_begin(&o, TAG_ERASE);
+		out_u32(&o, t->erase);
+		tlv_end(&o, at);
+	}
+	if (kind == TS_REC_PRUNE) {
+		at = tlv_begin(&o, TAG_BEFORE);
+		out_i64(&o, t->before_ms);
+		tlv_end(&o, at);
+	}
 	if (kind == TS_REC_TICKET) {
 		at = tlv_begin(&o, TAG_CREATED);
 		out_i64(&o, t->created_ms);
@@ -167,6 +190,28 @@ ts_record_encode(int kind, const struct ts_ticket *t, const uint8_t *blob,
 			out_i64(&o, t->processed_ms);
 			tlv_end(&o, at);
 		}
+		if (t->forgotten_ms) {
+			at = tlv_begin(&o, TAG_FORGOTTEN);
+			out_i64(&o, t->forgotten_ms);
+			tlv_end(&o, at);
+		}
+		if (t->keyed) {
+			at = tlv_begin(&o, TAG_TKEY);
+			out_bytes(&o, t->tpk, TS_TPK_BYTES);
+			tlv_end(&o, at);
+		}
+		if (t->has_uhash) {
+			at = tlv_begin(&o, TAG_UHASH);
+			out_bytes(&o, t->uhash, TS_UHASH_BYTES);
+			tlv_end(&o, at);
+		}
+		if (t->keybox.len != 0) {
+			at = tlv_begin(&o, TAG_KEYBOX);
+			out_bytes(&o, blob + t->keybox.off, t->keybox.len);
+			tlv_end(&o, at);
+		}
+	}
+	if (kind == TS_REC_TICKET || kind == TS_REC_FORGET) {
 		for (int f = 0; f < TS_F_COUNT; f++) {
 			if (t->field[f].len == 0)
 				continue;
@@ -354,41 +399,69 @@ decode_auth(struct in *r, struct ts_ticket *t)
 static int
 check_kind(int kind, const struct ts_ticket *t, unsigned seen)
 {
-	int has_fields = 0;
+	unsigned fields = 0, id = 1u << TAG_ID;
 
-	if (!(seen & 1u << TAG_ID) || !ts_id_valid(t->id))
+	if (!(seen & id) || !ts_id_valid(t->id))
 		return -EBADMSG;
 	for (int f = 0; f < TS_F_COUNT; f++)
-		has_fields |= t->field[f].len != 0;
+		if (t->field[f].len != 0)
+			fields |= 1u << f;
+	/* Any intake record may say where its client called from. */
+	seen &= ~(1u << TAG_CLIENT_IP);
 	switch (kind) {
 	case TS_REC_TICKET:
 		if (!(seen & 1u << TAG_CREATED) || !(seen & 1u << TAG_STATUS) ||
 		    t->created_ms <= 0 || t->status < 0 ||
 		    t->status >= TS_STATUS_COUNT)
 			return -EBADMSG;
+		if ((seen & 1u << TAG_KEYBOX) && !t->keyed)
+			return -EBADMSG;
 		/* An authorization's fields may be removed one by one. */
 		if ((t->status == TS_PROCESSED) != (t->processed_ms != 0))
 			return -EBADMSG;
 		return 0;
 	case TS_REC_MESSAGE:
-		return !has_fields && t->nmsg == 1 && t->nauth == 0 &&
-		       seen == 1u << TAG_ID ? 0 : -EBADMSG;
+		return !fields && t->nmsg == 1 && t->nauth == 0 &&
+		       seen == id ? 0 : -EBADMSG;
 	case TS_REC_AUTH:
-		if (has_fields || t->nmsg != 0 || t->nauth != 1 ||
-		    seen != 1u << TAG_ID)
+		if (fields || t->nmsg != 0 || t->nauth != 1 || seen != id)
 			return -EBADMSG;
 		return t->auth[0].box[TS_A_ACCOUNT].len &&
 		       t->auth[0].box[TS_A_PASSWORD].len ? 0 : -EBADMSG;
 	case TS_REC_REVOKE:
-		if (has_fields || t->nmsg != 0 || t->nauth != 1 ||
-		    seen != 1u << TAG_ID)
+		if (fields || t->nmsg != 0 || t->nauth != 1 || seen != id)
 			return -EBADMSG;
 		for (int f = 0; f < TS_A_COUNT; f++)
 			if (t->auth[0].box[f].len != 0)
 				return -EBADMSG;
 		return 0;
+	case TS_REC_FORGET:
+		return fields == 1u << TS_F_USERNAME && t->nmsg == 0 &&
+		       t->nauth == 0 &&
+		       seen == (id | 1u << (TAG_FIELD + TS_F_USERNAME)) ?
+		       0 : -EBADMSG;
+	case TS_REC_ERASE:
+		return !fields && t->nmsg == 0 && t->nauth == 0 &&
+		       (seen & ~(1u << TAG_ERASE)) == id ? 0 : -EBADMSG;
+	case TS_REC_PRUNE:
+		return !fields && t->nmsg == 0 && t->nauth == 0 &&
+		       seen == (id | 1u << TAG_BEFORE) ? 0 : -EBADMSG;
 	}
 	return -EBADMSG;
+}
+
+/* A client address: 1..45 bytes of an IPv4 or IPv6 address's text. */
+static int
+decode_client_ip(const uint8_t *v, size_t n, char out[TS_CLIENT_IP_MAX + 1])
+{
+	unsigned char addr[16];
+
+	if (n == 0 || n > TS_CLIENT_IP_MAX || memchr(v, '\0', n) != NULL)
+		return -EBADMSG;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return inet_pton(AF_INET, out, addr) == 1 ||
+	       inet_pton(AF_INET6, out, addr) == 1 ? 0 : -EBADMSG;
 }
 
 static int
@@ -442,6 +515,44 @@ decode_body(const uint8_t *buf, size_t len, int kind, struct ts_ticket *t)
 		case TAG_PROCESSED:
 			if (vlen != 8 || in_i64(&r, &t->processed_ms) ||
 			    t->processed_ms <= 0)
+				return -EBADMSG;
+			break;
+		case TAG_FORGOTTEN:
+			if (vlen != 8 || in_i64(&r, &t->forgotten_ms) ||
+			    t->forgotten_ms <= 0)
+				return -EBADMSG;
+			break;
+		case TAG_TKEY:
+			if (vlen != TS_TPK_BYTES)
+				return -EBADMSG;
+			memcpy(t->tpk, buf + r.pos, TS_TPK_BYTES);
+			t->keyed = 1;
+			break;
+		case TAG_UHASH:
+			if (vlen != TS_UHASH_BYTES)
+				return -EBADMSG;
+			memcpy(t->uhash, buf + r.pos, TS_UHASH_BYTES);
+			t->has_uhash = 1;
+			break;
+		case TAG_KEYBOX:
+			if (vlen != TS_SEAL_OVERHEAD + crypto_box_SECRETKEYBYTES ||
+			    in_box(&r, vlen, &t->keybox))
+				return -EBADMSG;
+			break;
+		case TAG_CLIENT_IP:
+			if (decode_client_ip(buf + r.pos, vlen, t->client_ip) < 0)
+				return -EBADMSG;
+			break;
+		case TAG_ERASE:
+			if (vlen != 4)
+				return -EBADMSG;
+			t->erase = ts_le32_get(buf + r.pos);
+			if (t->erase == 0 || t->erase >> TS_F_COUNT != 0)
+				return -EBADMSG;
+			break;
+		case TAG_BEFORE:
+			if (vlen != 8 || in_i64(&r, &t->before_ms) ||
+			    t->before_ms <= 0)
 				return -EBADMSG;
 			break;
 		case TAG_MESSAGE:

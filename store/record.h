@@ -13,6 +13,15 @@
  *   ID           ticket id (text)
  *   CREATED      i64 ms          STATUS     u8
  *   PROCESSING   i64 ms          PROCESSED  i64 ms
+ *   FORGOTTEN    i64 ms: when the customer's account was deleted
+ *   TKEY         32 bytes: the ticket's own public key (absent: its boxes
+ *                are sealed for the store's key, a ticket of before)
+ *   UHASH        16 bytes: keyed hash of the username (ts_store_uhash)
+ *   KEYBOX       intake tickets only: the ticket's secret key sealed for
+ *                the store's key, bound to (id, "ticket-key")
+ *   CLIENT_IP    intake only: the client's IPv4 or IPv6 address (text)
+ *   ERASE        erase intake: u32, bit 1 << field per erased field
+ *   BEFORE       prune intake: i64 ms
  *   FIELD+f      box of field f (subject .. confidential)
  *   MESSAGE      name_len u8 | name | stored i64 | box
  *   AUTH         name_len u8 | name | created i64 | expires i64
@@ -42,6 +51,11 @@ enum ts_record_kind {
 	TS_REC_MESSAGE = 2,	/* intake: one message, in msg[0] */
 	TS_REC_AUTH = 3,	/* intake: one authorization, in auth[0] */
 	TS_REC_REVOKE = 4,	/* intake: revoke auth[0].name */
+	TS_REC_FORGET = 5,	/* intake: forget the username in
+				   field[TS_F_USERNAME] (id: the request's) */
+	TS_REC_ERASE = 6,	/* intake: erase t->erase of ticket id */
+	TS_REC_PRUNE = 7,	/* intake: prune audit segments before
+				   before_ms (id: the request's; MAC'd) */
 };
 
 #define TS_RECORD_MAX (64u << 20)	/* largest record accepted */

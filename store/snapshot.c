@@ -14,7 +14,7 @@
 
 #include "store/util.h"
 
-static const uint8_t MAGIC[8] = { 'T', 'K', 'F', 'S', 'N', 'A', 'P', '1' };
+static const uint8_t MAGIC[8] = { 'T', 'K', 'F', 'S', 'N', 'A', 'P', '2' };
 #define HEADER_LEN (8 + 4 + 8 + 8 + 4)
 
 /* ---- writing: a growing buffer ---- */
@@ -99,12 +99,20 @@ wb_box(struct wbuf *w, const struct ts_box *b)
 static void
 put_ticket(struct wbuf *w, const struct ts_ticket *t, uint64_t ino)
 {
+	uint8_t *p;
+
 	wb_u64(w, ino);
 	wb_name(w, t->id);
 	wb_u64(w, (uint64_t)t->created_ms);
 	wb_u8(w, (uint8_t)t->status);
 	wb_u64(w, (uint64_t)t->processing_ms);
 	wb_u64(w, (uint64_t)t->processed_ms);
+	wb_u64(w, (uint64_t)t->forgotten_ms);
+	wb_u8(w, (uint8_t)((t->keyed ? 1 : 0) | (t->has_uhash ? 2 : 0)));
+	if (t->keyed && (p = wb_room(w, TS_TPK_BYTES)) != NULL)
+		memcpy(p, t->tpk, TS_TPK_BYTES);
+	if (t->has_uhash && (p = wb_room(w, TS_UHASH_BYTES)) != NULL)
+		memcpy(p, t->uhash, TS_UHASH_BYTES);
 	for (int f = 0; f < TS_F_COUNT; f++)
 		wb_box(w, &t->field[f]);
 	wb_u32(w, (uint32_t)t->nmsg);
@@ -226,10 +234,12 @@ rb_box(struct rbuf *r, struct ts_box *b)
 }
 
 static int
-get_ticket(struct rbuf *r, struct ts_snapshot_entry *e)
+get_ticket(struct rbuf *r, struct ts_snapshot_entry *e, int v1)
 {
 	struct ts_ticket *t = &e->t;
+	const uint8_t *p;
 	uint32_t nmsg, nauth;
+	uint8_t flags;
 
 	memset(e, 0, sizeof(*e));
 	e->ino = rb_u64(r);
@@ -238,6 +248,15 @@ get_ticket(struct rbuf *r, struct ts_snapshot_entry *e)
 	t->status = rb_u8(r);
 	t->processing_ms = (int64_t)rb_u64(r);
 	t->processed_ms = (int64_t)rb_u64(r);
+	t->forgotten_ms = v1 ? 0 : (int64_t)rb_u64(r);
+	flags = v1 ? 0 : rb_u8(r);
+	if (flags & ~3u)
+		return -EBADMSG;
+	if ((t->keyed = flags & 1) && (p = rb_take(r, TS_TPK_BYTES)) != NULL)
+		memcpy(t->tpk, p, TS_TPK_BYTES);
+	if ((t->has_uhash = (flags & 2) != 0) &&
+	    (p = rb_take(r, TS_UHASH_BYTES)) != NULL)
+		memcpy(t->uhash, p, TS_UHASH_BYTES);
 	for (int f = 0; f < TS_F_COUNT; f++)
 		rb_box(r, &t->field[f]);
 	nmsg = rb_u32(r);
@@ -282,11 +301,16 @@ ts_snapshot_decode(const unsigned char key[TS_SNAPSHOT_KEYBYTES],
 	struct rbuf r;
 	uint32_t count;
 	size_t i;
-	int rc = 0;
+	int rc = 0, v1;
 
-	if (len < HEADER_LEN + TS_SNAPSHOT_MACBYTES ||
-	    memcmp(buf, MAGIC, sizeof(MAGIC)) != 0)
+	if (len < HEADER_LEN + TS_SNAPSHOT_MACBYTES)
 		return -EBADMSG;
+	/* A TKFSNAP1 snapshot (before per-ticket keys) has no forgotten
+	 * time and no flags: it is read as tickets without them. */
+	if (memcmp(buf, MAGIC, sizeof(MAGIC) - 1) != 0 ||
+	    (buf[sizeof(MAGIC) - 1] != '1' && buf[sizeof(MAGIC) - 1] != '2'))
+		return -EBADMSG;
+	v1 = buf[sizeof(MAGIC) - 1] == '1';
 	len -= TS_SNAPSHOT_MACBYTES;
 	crypto_generichash(mac, sizeof(mac), buf, len, key,
 	                   TS_SNAPSHOT_KEYBYTES);
@@ -303,7 +327,7 @@ ts_snapshot_decode(const unsigned char key[TS_SNAPSHOT_KEYBYTES],
 	if ((ents = calloc(count ? count : 1, sizeof(*ents))) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < count; i++)
-		if ((rc = get_ticket(&r, &ents[i])) < 0) {
+		if ((rc = get_ticket(&r, &ents[i], v1)) < 0) {
 			ts_ticket_release(&ents[i].t);
 			break;
 		}

@@ -5,16 +5,19 @@
  * lengths) and no box: nothing in it is secret, but all of it is believed,
  * so it is authenticated with a MAC keyed from the daemon's secret key.
  *
- *   header   magic "TKFSNAP1" | count u32 | stamp: dir ino u64,
+ *   header   magic "TKFSNAP2" | count u32 | stamp: dir ino u64,
  *            mtime sec i64, mtime nsec u32
  *   entries  record file ino u64 | id_len u8 | id | created i64 | status u8
- *            | processing i64 | processed i64 | 6 x (off u32 | len u32)
+ *            | processing i64 | processed i64 | forgotten i64
+ *            | flags u8 (1 keyed, 2 uhash) | [tpk 32] | [uhash 16]
+ *            | 6 x (off u32 | len u32)
  *            | nmsg u32 | nmsg x (name_len u8 | name | stored i64 | off | len)
  *            | nauth u32 | nauth x (name_len u8 | name | created i64
  *            | expires i64 | 3 x (off | len))
  *   trailer  keyed BLAKE2b-256 of everything before it
  *
- * Little-endian.  The stamp is the tickets directory's inode and mtime
+ * A TKFSNAP1 snapshot (without forgotten, flags, tpk and uhash) is still
+ * read.  Little-endian.  The stamp is the tickets directory's inode and mtime
  * when the snapshot was taken; the store uses an entry only while the
  * directory still has that stamp and the record file still has the inode
  * number the entry names (file_tickets.c).

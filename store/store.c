@@ -4,6 +4,11 @@
  */
 #include "store/store_backend.h"
 
+#include <errno.h>
+#include <string.h>
+
+#include <sodium.h>
+
 int
 ts_store_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
                 const char *policy_text)
@@ -51,7 +56,29 @@ ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 int
 ts_store_set_key(struct ts_store *st, const struct ts_seckey *key)
 {
-	return st->ops->set_key(st, key);
+	int rc = st->ops->set_key(st, key);
+
+	st->key = rc == 0 ? key : NULL;
+	return rc;
+}
+
+int
+ts_store_uhash(struct ts_store *st, const char *name, size_t len,
+               unsigned char out[TS_UHASH_BYTES])
+{
+	unsigned char k[32];
+	int rc;
+
+	if (st->key == NULL)
+		return -ENOKEY;
+	if (len > 0 && name[len - 1] == '\n')
+		len--;		/* as stored, every value ends in a newline */
+	if ((rc = ts_seal_derive(st->key, TS_UHASH_PURPOSE, k, sizeof(k))) < 0)
+		return rc;
+	crypto_generichash(out, TS_UHASH_BYTES, (const unsigned char *)name,
+	                   len, k, sizeof(k));
+	sodium_memzero(k, sizeof(k));
+	return 0;
 }
 
 int

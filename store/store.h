@@ -90,6 +90,18 @@ int ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
 int ts_store_set_key(struct ts_store *st, const struct ts_seckey *key);
 
 /*
+ * The keyed hash of a username (name, len bytes; a final newline, as
+ * every stored value has, is not part of it) by which a customer's
+ * tickets are found without opening their username boxes: keyed
+ * BLAKE2b-128, the key derived from the store's secret key (purpose
+ * TS_UHASH_PURPOSE), so a front end holding only the public key cannot
+ * compute it.  -ENOKEY if the store was given no key.
+ */
+#define TS_UHASH_PURPOSE "username-hash"
+int ts_store_uhash(struct ts_store *st, const char *name, size_t len,
+                   unsigned char out[TS_UHASH_BYTES]);
+
+/*
  * The index snapshot (store/snapshot.h): one file holding every ticket's
  * metadata, so ts_store_load need not read every record.  Only a store
  * given the key reads or writes it.  snapshot_save takes the tickets as

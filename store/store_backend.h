@@ -45,6 +45,7 @@ struct ts_store_ops {
 /* Every backend's handle starts with this. */
 struct ts_store {
 	const struct ts_store_ops *ops;	/* the backend */
+	const struct ts_seckey *key;	/* from ts_store_set_key; NULL if none */
 };
 
 int ts_store_file_create(const char *path,

@@ -6,7 +6,9 @@
  *
  * The same struct carries every intake record: a whole ticket, one message
  * (id + msg[0]), one authorization (id + auth[0]) or a revocation (id +
- * auth[0] with its name only).
+ * auth[0] with its name only), an account deletion (a fresh request id +
+ * the username box), an erasure (id + erase) or an audit prune (a fresh
+ * request id + before_ms).
  */
 #ifndef TS_TICKET_H
 #define TS_TICKET_H
@@ -15,6 +17,10 @@
 #include <stdint.h>
 
 #include "store/util.h"
+
+#define TS_TPK_BYTES 32		/* a ticket's own public key */
+#define TS_UHASH_BYTES 16	/* the keyed hash of a username */
+#define TS_CLIENT_IP_MAX 45	/* longest text form of an IPv6 address */
 
 enum ts_field {
 	TS_F_SUBJECT,
@@ -74,6 +80,22 @@ struct ts_ticket {
 	struct ts_auth *auth;	/* nauth authorizations, in the order granted */
 	size_t nauth;
 	uint32_t next_slot;	/* in memory only: next message/auth slot */
+	int64_t forgotten_ms;	/* when the customer's account was deleted
+				   (ticketctl forget); 0 = never */
+	int keyed;		/* 1: its values are sealed for its own key
+				   pair, tpk; 0: for the store's key (a
+				   ticket stored before per-ticket keys) */
+	unsigned char tpk[TS_TPK_BYTES];
+	int has_uhash;		/* 1: uhash holds the username's keyed hash */
+	unsigned char uhash[TS_UHASH_BYTES];
+	/* Intake records only, never in a stored ticket: */
+	struct ts_box keybox;	/* ticket: its secret key, sealed for the
+				   store's key, bound to (id, "ticket-key") */
+	uint32_t erase;		/* erase: 1u << enum ts_field for each field
+				   erased; 0 = the whole ticket */
+	int64_t before_ms;	/* audit prune: segments before this go */
+	char client_ip[TS_CLIENT_IP_MAX + 1];	/* the client's address, for
+				   the trail only; "" if none */
 };
 
 /* Names as they appear in the mount: "subject", "account", "open", ... */

@@ -18,12 +18,15 @@
 static const char DEFAULT_POLICY[] =
 	"# ticketfs retention policy: an item, then the events that remove it.\n"
 	"# Events: processed, expired, N<unit> after submission,\n"
-	"# processed+N<unit>; units s m h d.\n"
-	"email          processed, 90d\n"
-	"mobile         processed, 90d\n"
+	"# processed+N<unit>, forgotten (the customer's account was deleted);\n"
+	"# units s m h d.  audit: the age after which trail segments go.\n"
+	"username       forgotten\n"
+	"email          processed, 90d, forgotten\n"
+	"mobile         processed, 90d, forgotten\n"
 	"confidential   processed\n"
 	"authorization  processed, expired\n"
-	"ticket         processed+30d\n";
+	"ticket         processed+30d\n"
+	"audit          365d\n";
 
 int
 ts_ctl_cmd_init(int argc, char **argv)

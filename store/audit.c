@@ -84,6 +84,26 @@ open_segment(struct ts_audit *a, unsigned n, int create)
 	return 0;
 }
 
+/* Loads the anchor of a pruned trail: the chain goes on from it.  A
+ * trail whose first segments are gone without one lost them. */
+static int
+open_anchor(struct ts_audit *a)
+{
+	struct ts_audit_checkpoint an;
+	int rc = ts_audit_anchor_load(a->dirfd, a->sign_pk, &an);
+
+	if (rc == -ENOENT)
+		return a->first > 1 ? -EBADMSG : 0;
+	if (rc < 0)
+		return rc;
+	a->have_anchor = 1;
+	a->anchor_seq = an.seq;
+	memcpy(a->anchor_hash, an.hash, HASHBYTES);
+	a->seq = an.seq;
+	memcpy(a->hash, an.hash, HASHBYTES);
+	return 0;
+}
+
 static int
 grow_sizes(struct ts_audit *a, unsigned n)
 {
@@ -144,7 +164,10 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 	}
 	if (rc < 0)
 		goto out_close;
-	if ((rc = ts_audit_list_segments(a->dirfd, &a->segno)) < 0)
+	if ((rc = ts_audit_list_segments(a->dirfd, &a->first, &a->segno)) < 0)
+		goto out_close;
+	/* Segments before first were pruned: the anchor vouches for them. */
+	if ((rc = open_anchor(a)) < 0)
 		goto out_close;
 	if (a->segno == 0) {
 		if ((rc = grow_sizes(a, 1)) < 0 ||
@@ -155,7 +178,9 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 	} else {
 		if ((rc = grow_sizes(a, a->segno)) < 0)
 			goto out_close;
-		for (unsigned i = 1; i <= a->segno; i++) {
+		for (unsigned i = 1; i < a->first; i++)
+			a->segsize[i - 1] = 0;
+		for (unsigned i = a->first; i <= a->segno; i++) {
 			char name[32];
 			struct stat st;
 
@@ -171,7 +196,7 @@ ts_audit_open(int storefd, const struct ts_seckey *key, size_t segment_max,
 			goto out_close;
 		/* Continue the chain from the last entry of the last segment
 		 * that has one. */
-		for (unsigned i = a->segno; i >= 1; i--) {
+		for (unsigned i = a->segno; i >= a->first; i--) {
 			char name[32];
 			uint64_t good;
 			int fd;
@@ -235,7 +260,7 @@ ts_audit_close(struct ts_audit *a)
 	if (a == NULL)
 		return;
 	if (a->fd >= 0) {
-		ts_audit_sync(a);
+		ts_audit_sync_closing(a);
 		close(a->fd);
 	}
 	if (a->dirfd >= 0)
@@ -243,6 +268,7 @@ ts_audit_close(struct ts_audit *a)
 	if (a->copy_dirfd >= 0)
 		close(a->copy_dirfd);
 	free(a->copy_name);
+	ts_audit_fss_free(a->fss);
 	sodium_free(a->sign_sk);
 	free(a->segsize);
 	pthread_mutex_destroy(&a->sync_lock);
@@ -377,7 +403,7 @@ ts_audit_size(struct ts_audit *a)
 	uint64_t n;
 
 	pthread_mutex_lock(&a->lock);
-	n = a->total;
+	n = a->hole + a->total;
 	pthread_mutex_unlock(&a->lock);
 	return n;
 }
@@ -386,10 +412,19 @@ ssize_t
 ts_audit_read(struct ts_audit *a, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
-	uint64_t base = 0;
+	uint64_t base;
 
 	pthread_mutex_lock(&a->lock);
-	for (unsigned i = 1; i <= a->segno && done < len; i++) {
+	/* What was pruned under an open descriptor reads as one blank line,
+	 * so that a follower's offset still points where it did. */
+	if (off < a->hole) {
+		done = a->hole - off < len ? (size_t)(a->hole - off) : len;
+		memset(buf, ' ', done);
+		if (off + done == a->hole)
+			((char *)buf)[done - 1] = '\n';
+	}
+	base = a->hole;
+	for (unsigned i = a->first; i <= a->segno && done < len; i++) {
 		uint64_t sz = a->segsize[i - 1];
 		char name[32];
 		ssize_t r;

@@ -139,4 +139,73 @@ int ts_audit_verify(int storefd, const unsigned char *verify_key,
 /* The checkpoint public key for a store key (32 bytes). */
 void ts_audit_verify_key(const struct ts_seckey *key, unsigned char vk[32]);
 
+/*
+ * Retention (store/audit_prune.c).  ts_audit_prune removes the oldest
+ * whole segments whose newest entry is older than before_ms, never the
+ * current one: first it writes STORE/audit/anchor, the last pruned entry's
+ * (seq, hash) signed with the checkpoint key, durably; then unlinks them.
+ * Then it appends its own entry: who's uid, pid, comm and path, op
+ * "prune", detail "N entries in M segments pruned before seq S (...)",
+ * also when nothing was old enough.  out: this prune's count of entries
+ * and segments, and the first seq left.  0, or -errno (the trail is then
+ * as it was, or pruned with the anchor written but the entry not).
+ */
+struct ts_audit_pruned {
+	uint64_t entries;
+	unsigned segments;
+	uint64_t first_seq;
+};
+int ts_audit_prune(struct ts_audit *a, int64_t before_ms,
+                   const struct ts_audit_entry *who,
+                   struct ts_audit_pruned *out);
+/* The newest entry's time of the oldest segment a prune could remove
+ * (read once, then cached until it goes): segments are due at this plus
+ * the retention age.  INT64_MAX if only the current segment is left. */
+int64_t ts_audit_prune_next(struct ts_audit *a);
+/*
+ * audit.log's descriptors: while one is open, what a prune removes reads
+ * as blanks (one blank line) at the file's start, so the file never
+ * shrinks under a reader (tail -f) and its offset still points at the
+ * same entry; once none is, the file is what remains.
+ */
+void ts_audit_view_open(struct ts_audit *a);
+void ts_audit_view_close(struct ts_audit *a);
+
+/*
+ * Forward-secure sealing (store/audit_fss.c).  The state file (mode 0600,
+ * beside the key, never in the store) holds t0, the epoch length, the
+ * epoch n and key_n (32 bytes), never the seed: key_0 = BLAKE2b keyed
+ * with the seed, key_{n+1} = BLAKE2b keyed with key_n; the old key is
+ * wiped once the new one is durable.  Each epoch (the state's n) is
+ * closed by a line of STORE/audit/seals, {"epoch":n,"next":m,"seq":S,
+ * "hash":H,"mac":M}, M keyed with key_n over (n, m, S, H): the trail up to
+ * S, and that the next seal is epoch m's.
+ *
+ * ts_audit_fss_create makes a new state at path (not replacing one):
+ * epoch_s seconds an epoch (0: 900), t0 now; the seed, to print once and
+ * keep elsewhere, into seed as text "<64 hex>-<t0 s>-<epoch s>".
+ */
+#define TS_AUDIT_SEED_MAX 96
+int ts_audit_fss_create(const char *path, unsigned epoch_s,
+                        char seed[TS_AUDIT_SEED_MAX]);
+/*
+ * Binds the trail to the state at path: from then on ts_audit_sync closes
+ * every epoch over, each with its seal, and evolves the key; close seals
+ * the current one too.  At once it seals what the last run left (a
+ * killed daemon) and catches up with the clock.  -ENOENT if there is no
+ * state (the trail runs unsealed), -EBADMSG (msg says why), -errno.
+ */
+int ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
+                     size_t msglen);
+/*
+ * Checks STORE/audit/seals against the seed (the text from create): each
+ * seal's MAC with its epoch's key, the chain of epochs from 0, and the
+ * trail's hash at each seal's seq; entries after the last seal must be of
+ * an epoch not yet over.  Returns 0 (msg says how far the trail is
+ * sealed), 1 if not intact (msg names the entries), -EINVAL for a bad
+ * seed, -errno.
+ */
+int ts_audit_verify_seed(int storefd, const char *seed, char *msg,
+                         size_t msglen);
+
 #endif

@@ -91,8 +91,8 @@ ts_audit_verify_key(const struct ts_seckey *key, unsigned char vk[32])
 	sodium_memzero(sk, sizeof(sk));
 }
 
-int
-ts_audit_sync(struct ts_audit *a)
+static int
+sync_trail(struct ts_audit *a, int closing)
 {
 	unsigned char hash[HASHBYTES];
 	char text[512];
@@ -115,7 +115,7 @@ ts_audit_sync(struct ts_audit *a)
 	if (seq == a->synced_seq) {
 		close(fd);
 		rc = 0;
-		goto out;
+		goto out_fss;
 	}
 	/* Group commit: one fdatasync for all entries of the last second. */
 	rc = fdatasync(fd) < 0 ? -errno : 0;
@@ -134,9 +134,29 @@ ts_audit_sync(struct ts_audit *a)
 	if (rc == 0 && a->copy_dirfd >= 0)
 		rc = ts_sysio_write_atomic(a->copy_dirfd, a->copy_name, text,
 		                           len, 0600, 0);
+out_fss:
+	/* Epochs over are sealed (forward-secure), entries durable first. */
+	if (a->fss != NULL) {
+		int frc = ts_audit_fss_tick(a, seq, hash, closing);
+
+		if (rc == 0)
+			rc = frc;
+	}
 out:
 	pthread_mutex_unlock(&a->sync_lock);
 	return rc;
+}
+
+int
+ts_audit_sync(struct ts_audit *a)
+{
+	return sync_trail(a, 0);
+}
+
+int
+ts_audit_sync_closing(struct ts_audit *a)
+{
+	return sync_trail(a, 1);
 }
 
 /*
@@ -151,7 +171,11 @@ hash_at(struct ts_audit *a, uint64_t seq, unsigned char out[HASHBYTES])
 		memcpy(out, a->hash, HASHBYTES);
 		return 0;
 	}
-	for (unsigned i = a->segno; i >= 1; i--) {
+	if (a->have_anchor && seq == a->anchor_seq) {
+		memcpy(out, a->anchor_hash, HASHBYTES);
+		return 0;
+	}
+	for (unsigned i = a->segno; i >= a->first; i--) {
 		char name[32], *p, *end, *h;
 		unsigned char *text;
 		uint64_t first, k = 0;
@@ -284,8 +308,11 @@ ts_audit_set_copy(struct ts_audit *a, const char *path, char *msg,
 		rc = -ESTALE;
 		goto out_close;
 	}
-	if (copy.seq > 0 && ((rc = hash_at(a, copy.seq, h)) < 0 ||
-	                     sodium_memcmp(h, copy.hash, HASHBYTES) != 0)) {
+	/* Before the anchor the entries are pruned: the signed anchor, whose
+	 * chain the trail continues, covers them. */
+	if (copy.seq > 0 && !(a->have_anchor && copy.seq < a->anchor_seq) &&
+	    ((rc = hash_at(a, copy.seq, h)) < 0 ||
+	     sodium_memcmp(h, copy.hash, HASHBYTES) != 0)) {
 		snprintf(msg, msglen, "entry %llu of the audit trail differs from "
 		         "the checkpoint copy %s: the trail was rewritten", cs,
 		         path);

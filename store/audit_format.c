@@ -45,14 +45,14 @@ ts_audit_segment_name(unsigned n, char name[32])
 	return snprintf(name, 32, "%06u.log", n);
 }
 
-/* The sorted segment numbers under dirfd, which must run 1..n. */
+/* The segment numbers under dirfd, which must run first..n. */
 int
-ts_audit_list_segments(int dirfd, unsigned *n)
+ts_audit_list_segments(int dirfd, unsigned *first, unsigned *n)
 {
 	int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
 	struct dirent *de;
-	unsigned max = 0, count = 0;
+	unsigned max = 0, min = 0, count = 0;
 
 	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
 		if (dfd >= 0)
@@ -67,9 +67,12 @@ ts_audit_list_segments(int dirfd, unsigned *n)
 		    strlen(de->d_name) == 10 && tail[0] == 'g') {
 			count++;
 			max = v > max ? v : max;
+			min = min == 0 || v < min ? v : min;
 		}
 	}
 	closedir(d);
 	*n = max;
-	return count == max ? 0 : -EBADMSG;	/* a gap: a segment is missing */
+	*first = min ? min : 1;
+	/* A gap: a segment is missing.  Pruned ones go from the start. */
+	return count == (max ? max - *first + 1 : 0) ? 0 : -EBADMSG;
 }

@@ -43,6 +43,18 @@ struct ts_audit {
 	size_t segment_max;	/* rotate past this many bytes */
 	unsigned char *sign_sk;	/* Ed25519, sodium_malloc'd */
 	unsigned char sign_pk[crypto_sign_PUBLICKEYBYTES];
+	/* audit_prune.c: segments before first were pruned; the anchor
+	 * (the last pruned entry) vouches for them.  Guarded by lock. */
+	unsigned first;		/* the oldest segment left (1 if none gone) */
+	int have_anchor;
+	uint64_t anchor_seq;	/* the last pruned entry's seq */
+	unsigned char anchor_hash[HASHBYTES];	/* and its hash */
+	int64_t first_newest_ms;	/* newest entry of segment first, if
+					   not the current one; 0: unknown */
+	uint64_t hole;		/* bytes pruned while audit.log was open:
+				   read as blanks so followers' offsets hold */
+	unsigned readers;	/* audit.log's open descriptors */
+	struct ts_audit_fss *fss;	/* audit_fss.c; NULL: no sealing */
 };
 
 
@@ -57,9 +69,10 @@ void ts_audit_chain(const unsigned char prev[HASHBYTES], const char *body,
                     size_t len, unsigned char out[HASHBYTES]);
 /* Segment n's file name, "NNNNNN.log". */
 int ts_audit_segment_name(unsigned n, char name[32]);
-/* The highest segment number under dirfd into *n: 0, or -EBADMSG if the
- * numbers do not run 1..n (a segment is missing), or -errno. */
-int ts_audit_list_segments(int dirfd, unsigned *n);
+/* The lowest and highest segment numbers under dirfd into *first (1 if
+ * there are none) and *n: 0, or -EBADMSG if the numbers do not run
+ * first..n (a segment is missing), or -errno. */
+int ts_audit_list_segments(int dirfd, unsigned *first, unsigned *n);
 
 /* audit_checkpoint.c: the signed checkpoint. */
 
@@ -69,5 +82,29 @@ int ts_audit_checkpoint_parse(const unsigned char *text, size_t len,
 /* 0 if cp is signed by verify key vk, else -EBADMSG. */
 int ts_audit_checkpoint_check(const struct ts_audit_checkpoint *cp,
                               const unsigned char vk[32]);
+
+/* ts_audit_sync, and the current epoch sealed too (at close). */
+int ts_audit_sync_closing(struct ts_audit *a);
+
+/* audit_prune.c: the anchor a prune leaves (STORE/audit/anchor). */
+#define ANCHOR "anchor"
+/* Reads and checks the anchor under dirfd against verify key vk (NULL:
+ * parse only): 0, -ENOENT if there is none, -EBADMSG if damaged or not
+ * signed by vk. */
+int ts_audit_anchor_load(int dirfd, const unsigned char *vk,
+                         struct ts_audit_checkpoint *an);
+/* The last entry of segment n under dirfd: seq, hash and time (ms).
+ * 1 if the segment holds no entry, 0, or -errno / -EBADMSG. */
+int ts_audit_segment_last(int dirfd, unsigned n, uint64_t *seq,
+                          unsigned char hash[HASHBYTES], int64_t *ms);
+
+/* audit_fss.c: forward-secure sealing of the live trail. */
+struct ts_audit_fss;
+/* Seals the epoch(s) now over (all of them, and the current one too, if
+ * closing); called by ts_audit_sync with sync_lock held, after the
+ * entries up to seq are durable. */
+int ts_audit_fss_tick(struct ts_audit *a, uint64_t seq,
+                      const unsigned char hash[HASHBYTES], int closing);
+void ts_audit_fss_free(struct ts_audit_fss *f);
 
 #endif

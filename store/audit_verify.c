@@ -39,9 +39,10 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 	unsigned char hash[HASHBYTES] = { 0 }, vk[32], cphash[HASHBYTES];
 	struct ts_audit_checkpoint cp;
 	unsigned char *text = NULL;
-	unsigned long long seq = 0, cpseq = 0;
-	int found_cp = 0, dirfd, rc;
-	unsigned nseg;
+	unsigned long long seq = 0, cpseq = 0, base = 0;
+	struct ts_audit_checkpoint an;
+	int found_cp = 0, have_an = 0, dirfd, rc;
+	unsigned first, nseg;
 	size_t len;
 
 	*entries = 0;
@@ -50,7 +51,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 		snprintf(msg, msglen, "no audit trail: %s", strerror(-dirfd));
 		return dirfd;
 	}
-	rc = ts_audit_list_segments(dirfd, &nseg);
+	rc = ts_audit_list_segments(dirfd, &first, &nseg);
 	if (rc == -EBADMSG) {
 		rc = bad(msg, msglen, "a segment is missing (numbering has a "
 		         "gap)");
@@ -88,13 +89,31 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 		}
 		found_cp = 1;
 	}
+	/* A prune's anchor: the chain of what remains runs on from it. */
+	if ((rc = ts_audit_anchor_load(dirfd, vk, &an)) == 0) {
+		have_an = 1;
+		if (first > 1) {
+			base = seq = (unsigned long long)an.seq;
+			memcpy(hash, an.hash, HASHBYTES);
+		}
+	} else if (rc == -EBADMSG) {
+		rc = bad(msg, msglen, "audit/anchor is damaged or not signed by "
+		         "the store's key (forged?)");
+		goto out;
+	} else if (rc != -ENOENT) {
+		goto out;
+	} else if (first > 1) {
+		rc = bad(msg, msglen, "segments 1 to %u are missing and no "
+		         "signed anchor covers them", first - 1);
+		goto out;
+	}
 	if (copy != NULL && ts_audit_checkpoint_check(copy, vk) < 0) {
 		rc = bad(msg, msglen, "the checkpoint copy (seq %llu) is not "
 		         "signed by the store's key",
 		         (unsigned long long)copy->seq);
 		goto out;
 	}
-	for (unsigned i = 1; i <= nseg; i++) {
+	for (unsigned i = first; i <= nseg; i++) {
 		char name[32], *p, *end;
 		unsigned lineno = 0;
 
@@ -135,8 +154,18 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			}
 			if ((unsigned long long)json_integer_value(
 			        json_object_get(j, "seq")) != seq + 1) {
+				unsigned long long got_seq = (unsigned long long)
+				        json_integer_value(json_object_get(j, "seq"));
+
 				json_decref(j);
 				free(text);
+				if (seq == base && have_an && first > 1) {
+					rc = bad(msg, msglen, "entries %llu to %llu are "
+					         "missing: the signed anchor covers "
+					         "entries up to %llu only", seq + 1,
+					         got_seq - 1, seq);
+					goto out;
+				}
 				rc = bad(msg, msglen, "entry %llu (segment %u line "
 				         "%u): out of sequence (removed, inserted "
 				         "or reordered)", seq + 1, i, lineno);
@@ -153,6 +182,14 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			}
 			memcpy(hash, got, HASHBYTES);
 			seq++;
+			if (have_an && seq == an.seq &&
+			    sodium_memcmp(hash, an.hash, HASHBYTES) != 0) {
+				free(text);
+				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				         "%u): differs from the signed anchor (the "
+				         "chain was rewritten)", seq, i, lineno);
+				goto out;
+			}
 			if (found_cp && seq == cpseq &&
 			    sodium_memcmp(hash, cphash, HASHBYTES) != 0) {
 				free(text);
@@ -172,8 +209,17 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 		}
 		free(text);
 	}
-	*entries = seq;
-	if (!found_cp && seq > 0) {
+	*entries = seq - base;
+	/* At the anchor's seq (pruned), the anchor's hash is the entry's. */
+	if (base > 0 && ((found_cp && cpseq == base &&
+	                  sodium_memcmp(cphash, an.hash, HASHBYTES) != 0) ||
+	                 (copy != NULL && copy->seq == base &&
+	                  sodium_memcmp(copy->hash, an.hash, HASHBYTES) != 0))) {
+		rc = bad(msg, msglen, "entry %llu: the signed anchor differs from "
+		         "the checkpoint (the chain was rewritten)", base);
+		goto out;
+	}
+	if (!found_cp && seq > base) {
 		rc = bad(msg, msglen, "no signed checkpoint: the tail cannot be "
 		         "checked");
 		goto out;
@@ -197,10 +243,18 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 		         "put back", cpseq, (unsigned long long)copy->seq);
 		goto out;
 	}
-	snprintf(msg, msglen, "audit trail intact: %llu entries in %u "
-	         "segment%s, signed checkpoint at entry %llu%s", seq, nseg,
-	         nseg == 1 ? "" : "s", cpseq, copy != NULL ?
-	         ", not behind the checkpoint copy" : "");
+	if (base > 0)
+		snprintf(msg, msglen, "audit trail intact: %llu entries in %u "
+		         "segment%s, signed checkpoint at entry %llu%s; %llu "
+		         "entries pruned before seq %llu (signed anchor)",
+		         seq - base, nseg - first + 1, nseg - first ? "s" : "",
+		         cpseq, copy != NULL ?
+		         ", not behind the checkpoint copy" : "", base, base + 1);
+	else
+		snprintf(msg, msglen, "audit trail intact: %llu entries in %u "
+		         "segment%s, signed checkpoint at entry %llu%s", seq, nseg,
+		         nseg == 1 ? "" : "s", cpseq, copy != NULL ?
+		         ", not behind the checkpoint copy" : "");
 	rc = 0;
 out:
 	close(dirfd);

@@ -1,0 +1,238 @@
+/*
+ * audit_prune: retention of the trail.  Whole segments go from the start,
+ * never the current one; before they go, STORE/audit/anchor is written:
+ * the last pruned entry's (seq, hash) signed with the checkpoint key, from
+ * which the chain of what remains runs on and which ts_audit_verify
+ * checks.  Also the view of audit.log while followers hold it open.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "store/audit_priv.h"
+#include "store/sysio.h"
+#include "store/util.h"
+
+static const char ANCHOR_DOMAIN[] = "ticketfs-audit-anchor-v1";
+
+static void
+anchor_message(uint64_t seq, const unsigned char hash[HASHBYTES],
+               unsigned char msg[sizeof(ANCHOR_DOMAIN) + 8 + HASHBYTES])
+{
+	memcpy(msg, ANCHOR_DOMAIN, sizeof(ANCHOR_DOMAIN));
+	ts_le64_put(msg + sizeof(ANCHOR_DOMAIN), seq);
+	memcpy(msg + sizeof(ANCHOR_DOMAIN) + 8, hash, HASHBYTES);
+}
+
+int
+ts_audit_anchor_load(int dirfd, const unsigned char *vk,
+                     struct ts_audit_checkpoint *an)
+{
+	unsigned char msg[sizeof(ANCHOR_DOMAIN) + 8 + HASHBYTES];
+	unsigned char *text;
+	size_t len;
+	int rc;
+
+	if ((rc = ts_sysio_read_file(dirfd, ANCHOR, 4096, &text, &len)) < 0)
+		return rc;
+	rc = ts_audit_checkpoint_parse(text, len, an);
+	free(text);
+	if (rc < 0 || an->seq == 0)
+		return -EBADMSG;
+	if (vk == NULL)
+		return 0;
+	anchor_message(an->seq, an->hash, msg);
+	return crypto_sign_verify_detached(an->sig, msg, sizeof(msg), vk) == 0 ?
+	       0 : -EBADMSG;
+}
+
+/* Writes the anchor (seq, hash), signed, durably. */
+static int
+anchor_write(struct ts_audit *a, uint64_t seq,
+             const unsigned char hash[HASHBYTES])
+{
+	unsigned char msg[sizeof(ANCHOR_DOMAIN) + 8 + HASHBYTES];
+	unsigned char sig[crypto_sign_BYTES];
+	char hh[2 * HASHBYTES + 1], sh[2 * crypto_sign_BYTES + 1], text[512];
+
+	anchor_message(seq, hash, msg);
+	crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sign_sk);
+	ts_audit_hex(hash, HASHBYTES, hh);
+	ts_audit_hex(sig, sizeof(sig), sh);
+	snprintf(text, sizeof(text), "{\"seq\":%llu,\"hash\":\"%s\",\"sig\":"
+	         "\"%s\"}\n", (unsigned long long)seq, hh, sh);
+	return ts_sysio_write_atomic(a->dirfd, ANCHOR, text, strlen(text),
+	                             0644, 0);
+}
+
+int
+ts_audit_segment_last(int dirfd, unsigned n, uint64_t *seq,
+                      unsigned char hash[HASHBYTES], int64_t *ms)
+{
+	char name[32], buf[2 * LINE_MAX_AUDIT + 1], *end, *start, *h;
+	const char *t;
+	struct { off_t size; } sz;
+	json_t *j;
+	ssize_t r;
+	size_t want;
+	int fd, rc = -EBADMSG;
+
+	ts_audit_segment_name(n, name);
+	if ((fd = ts_sysio_openat(dirfd, name, O_RDONLY, 0)) < 0)
+		return fd;
+	if ((sz.size = lseek(fd, 0, SEEK_END)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	want = sz.size < 2 * LINE_MAX_AUDIT ? (size_t)sz.size : 2 * LINE_MAX_AUDIT;
+	if ((r = ts_sysio_pread(fd, buf, want, sz.size - (off_t)want)) < 0) {
+		rc = (int)r;
+		goto out;
+	}
+	buf[r] = '\0';
+	if ((end = strrchr(buf, '\n')) == NULL) {
+		rc = 1;
+		goto out;
+	}
+	*end = '\0';
+	start = strrchr(buf, '\n');
+	start = start ? start + 1 : buf;
+	if ((h = strstr(start, ",\"hash\":\"")) == NULL ||
+	    ts_audit_unhex(h + 9, 2 * HASHBYTES, hash, HASHBYTES) < 0 ||
+	    (j = json_loads(start, 0, NULL)) == NULL)
+		goto out;
+	*seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+	t = json_string_value(json_object_get(j, "time"));
+	rc = t != NULL && ts_time_parse(t, ms) == 0 ? 0 : -EBADMSG;
+	json_decref(j);
+out:
+	close(fd);
+	return rc;
+}
+
+int64_t
+ts_audit_prune_next(struct ts_audit *a)
+{
+	int64_t ms = INT64_MAX;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->first < a->segno) {
+		if (a->first_newest_ms == 0) {
+			uint64_t seq;
+			unsigned char h[HASHBYTES];
+			int64_t t;
+
+			if (ts_audit_segment_last(a->dirfd, a->first, &seq, h,
+			                          &t) == 0)
+				a->first_newest_ms = t;
+		}
+		if (a->first_newest_ms != 0)
+			ms = a->first_newest_ms;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return ms;
+}
+
+int
+ts_audit_prune(struct ts_audit *a, int64_t before_ms,
+               const struct ts_audit_entry *who, struct ts_audit_pruned *out)
+{
+	struct ts_audit_entry e = *who;
+	unsigned char hash[HASHBYTES];
+	uint64_t seq = 0, removed = 0, from;
+	unsigned k, i;
+	char detail[256], t[32];
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&a->lock);
+	from = a->have_anchor ? a->anchor_seq : 0;
+	/* The oldest segments whose newest entry is older than before_ms,
+	 * never the one being written. */
+	for (k = a->first; k < a->segno; k++) {
+		uint64_t s;
+		unsigned char h[HASHBYTES];
+		int64_t ms;
+
+		rc = ts_audit_segment_last(a->dirfd, k, &s, h, &ms);
+		if (rc < 0)
+			goto out_unlock;
+		if (rc == 0 && ms >= before_ms)
+			break;
+		if (rc == 0) {
+			seq = s;
+			memcpy(hash, h, HASHBYTES);
+		}
+		rc = 0;
+	}
+	if (k == a->first)
+		goto out_unlock;	/* nothing old enough */
+	/* The anchor first: a crash before the segments go leaves entries
+	 * the anchor also covers, which verify accepts. */
+	if (seq > from && (rc = anchor_write(a, seq, hash)) < 0)
+		goto out_unlock;
+	for (i = a->first; i < k; i++) {
+		char name[32];
+
+		ts_audit_segment_name(i, name);
+		if ((rc = ts_sysio_unlinkat(a->dirfd, name, 0)) < 0 &&
+		    rc != -ENOENT)
+			break;
+		rc = 0;
+		out->segments++;
+		removed += a->segsize[i - 1];
+		a->total -= a->segsize[i - 1];
+		a->segsize[i - 1] = 0;
+		a->first = i + 1;
+	}
+	ts_sysio_fsync(a->dirfd);
+	a->first_newest_ms = 0;
+	/* Followers keep their offsets: what went reads as blanks. */
+	if (a->readers > 0)
+		a->hole += removed;
+	if (seq > from) {
+		a->have_anchor = 1;
+		a->anchor_seq = seq;
+		memcpy(a->anchor_hash, hash, HASHBYTES);
+	}
+out_unlock:
+	out->entries = seq > from ? seq - from : 0;
+	out->first_seq = (a->have_anchor ? a->anchor_seq : 0) + 1;
+	pthread_mutex_unlock(&a->lock);
+	if (rc < 0)
+		return rc;
+	ts_time_format(before_ms, t);
+	snprintf(detail, sizeof(detail), "%llu entries in %u segment%s pruned "
+	         "before seq %llu (newest entry before %s)",
+	         (unsigned long long)out->entries, out->segments,
+	         out->segments == 1 ? "" : "s",
+	         (unsigned long long)out->first_seq, t);
+	e.op = "prune";
+	e.detail = detail;
+	if (e.path == NULL)
+		e.path = "";
+	return ts_audit_append(a, &e);
+}
+
+void
+ts_audit_view_open(struct ts_audit *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->readers++;
+	pthread_mutex_unlock(&a->lock);
+}
+
+void
+ts_audit_view_close(struct ts_audit *a)
+{
+	pthread_mutex_lock(&a->lock);
+	/* Nobody holds an offset: the view is what remains again. */
+	if (a->readers > 0 && --a->readers == 0)
+		a->hole = 0;
+	pthread_mutex_unlock(&a->lock);
+}

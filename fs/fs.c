@@ -30,6 +30,7 @@
 #include "fs/trail.h"
 #include "fs/tree.h"
 #include "fs/write.h"
+#include "fs/retain.h"
 #include "store/audit.h"
 #include "store/util.h"
 
@@ -127,6 +128,8 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
+	if (n.kind == N_AUDIT)
+		ts_audit_view_open(fs->audit);	/* until release */
 	if ((n.kind == N_CREATED || n.kind == N_EXPIRES) && !wr &&
 	    fs->se != NULL && ts_inodes_claim_push(fs->inodes, ino))
 		ts_read_push_value(fs, ino);
@@ -146,8 +149,11 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Only writers need the flush at close: spare readers the round trip. */
 	if (!wr)
 		fi->noflush = 1;
-	if (fuse_reply_open(req, fi) != 0)
+	if (fuse_reply_open(req, fi) != 0) {
+		if (n.kind == N_AUDIT)
+			ts_audit_view_close(fs->audit);
 		ts_state_free_handle(h);
+	}
 	/* A reader of one sealed file of a ticket likely reads the rest. */
 	else if (ts_tree_is_sealed(n.kind))
 		ts_prefetch_ticket(fs->prefetch, slot, ino);
@@ -263,6 +269,15 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	    (rc = ts_audit_set_copy(fs->audit, cfg->checkpoint_copy, err,
 	                            errlen)) < 0)
 		goto out_free;
+	if (fs->audit != NULL && cfg->fss_path != NULL &&
+	    (rc = ts_audit_set_fss(fs->audit, cfg->fss_path, err, errlen)) < 0) {
+		if (rc != -ENOENT)
+			goto out_free;
+		ts_fs_log(NULL, "no forward-secure sealing state %s: the audit "
+		          "trail is checkpointed but not sealed (ticketctl audit "
+		          "seal KEYFILE starts it)", cfg->fss_path);
+	}
+	ts_index_set_prune(fs->idx, ts_retain_request, fs);
 	if (fs->audit != NULL && (rc = ts_fold_new(fs->audit, &fs->fold)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto out_free;

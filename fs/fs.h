@@ -33,6 +33,8 @@ struct ts_fs_config {
 	size_t audit_segment;	/* bytes per audit segment before rotation */
 	const char *checkpoint_copy;	/* the checkpoint copy outside the
 					   store (absolute), or NULL */
+	const char *fss_path;	/* the forward-secure sealing state, or
+				   NULL (store/audit.h) */
 	size_t cache_bytes;	/* the decrypted-value cache; 0 = none */
 	unsigned prefetch_threads;	/* decrypting ahead; 0 = none */
 };

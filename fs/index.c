@@ -44,6 +44,13 @@ ts_index_set_busy(struct ts_index *idx, ts_index_busy_fn fn, void *arg)
 	idx->busyarg = arg;
 }
 
+void
+ts_index_set_prune(struct ts_index *idx, ts_index_prune_fn fn, void *arg)
+{
+	idx->prune = fn;
+	idx->prunearg = arg;
+}
+
 /*
  * A free item number for a new item of ticket t (e's, or a copy of it):
  * the next one, or once those ran out, the lowest one that no item of t

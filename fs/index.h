@@ -75,6 +75,17 @@ void ts_index_free(struct ts_index *idx);
 typedef int (*ts_index_busy_fn)(void *arg, uint64_t slot, uint32_t item);
 void ts_index_set_busy(struct ts_index *idx, ts_index_busy_fn fn, void *arg);
 /*
+ * What intake does with a prune request (TS_REC_PRUNE; fs/retain.c): rec,
+ * len the record as it came, name its intake file; 0 if done, else -errno
+ * (why says why) and the record is rejected.  Set once, before the
+ * daemon serves; unset, prune requests are refused.
+ */
+typedef int (*ts_index_prune_fn)(void *arg, const char *name,
+                                 const uint8_t *rec, size_t len,
+                                 int64_t before_ms, char *why, size_t whylen);
+void ts_index_set_prune(struct ts_index *idx, ts_index_prune_fn fn,
+                        void *arg);
+/*
  * Takes a free item number of e for a message about to be written (write
  * lock held): -EMLINK if every one is in use.  ts_index_give_item gives a
  * number back that was never stored, so that `touch` after `touch` uses

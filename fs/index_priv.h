@@ -42,6 +42,8 @@ struct ts_index {
 				   removed; guarded by lock */
 	ts_index_busy_fn busy;	/* item numbers in use outside; set once */
 	void *busyarg;
+	ts_index_prune_fn prune;	/* prune requests; set once */
+	void *prunearg;
 };
 
 /* index.c */

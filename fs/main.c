@@ -30,6 +30,7 @@ struct options {
 	char *policy;		/* -o policy= */
 	unsigned long audit_segment;	/* -o audit_segment= (bytes) */
 	char *checkpoint_copy;	/* -o checkpoint_copy= */
+	char *fss;		/* -o fss= */
 	unsigned long cache_mb;		/* -o cache= (MiB) */
 	int cache_set;
 	unsigned long prefetch;		/* -o prefetch= (threads) */
@@ -48,6 +49,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("policy=%s", policy),
 	OPT("audit_segment=%lu", audit_segment),
 	OPT("checkpoint_copy=%s", checkpoint_copy),
+	OPT("fss=%s", fss),
 	OPT("cache=%lu", cache_mb),
 	OPT("cache=", cache_set),
 	OPT("prefetch=%lu", prefetch),
@@ -114,6 +116,8 @@ usage(FILE *out)
 	      "  -o audit_segment=N bytes per audit segment (default 64 MiB)\n"
 	      "  -o checkpoint_copy=FILE  the audit checkpoint's copy outside\n"
 	      "                     the store (default KEYFILE.checkpoint)\n"
+	      "  -o fss=FILE        forward-secure sealing state (default\n"
+	      "                     KEYFILE.fss; none: trail not sealed)\n"
 	      "  -o cache=MB        decrypted values kept in locked memory\n"
 	      "                     (default 32; 0 = none)\n"
 	      "  -o prefetch=N      threads decrypting ahead (default: one a\n"
@@ -229,8 +233,12 @@ main(int argc, char **argv)
 		sprintf(o.checkpoint_copy, "%s.checkpoint", o.key);
 	if (o.checkpoint_copy != NULL)
 		o.checkpoint_copy = absolute(o.checkpoint_copy);
+	if (o.fss == NULL && (o.fss = malloc(strlen(o.key) + 5)) != NULL)
+		sprintf(o.fss, "%s.fss", o.key);
+	if (o.fss != NULL)
+		o.fss = absolute(o.fss);
 	if (o.whitelist == NULL || o.policy == NULL ||
-	    o.checkpoint_copy == NULL)
+	    o.checkpoint_copy == NULL || o.fss == NULL)
 		goto out;
 	if (ts_keyfile_load(o.key, o.passfile, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ticketfs: %s\n", err);
@@ -268,6 +276,7 @@ main(int argc, char **argv)
 #endif
 	cfg.audit_segment = o.audit_segment ? o.audit_segment : 64u << 20;
 	cfg.checkpoint_copy = o.checkpoint_copy;
+	cfg.fss_path = o.fss;
 	cfg.cache_bytes = (o.cache_set ? o.cache_mb : 32ul) << 20;
 	cfg.prefetch_threads = o.prefetch_set ? (unsigned)o.prefetch :
 	                       (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
@@ -335,5 +344,6 @@ out:
 	free(o.whitelist);
 	free(o.policy);
 	free(o.checkpoint_copy);
+	free(o.fss);
 	return status;
 }

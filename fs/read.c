@@ -269,6 +269,8 @@ ts_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Never flushed (the writer died): drop the half message. */
 	if (h->kind == H_MESSAGE && !h->done)
 		ts_write_drop_pending(fs, h->ino);
+	if (h->ino == TS_INO_AUDIT && fs->audit != NULL)
+		ts_audit_view_close(fs->audit);
 	ts_state_free_handle(h);
 	fuse_reply_err(req, 0);
 }

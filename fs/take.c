@@ -276,6 +276,23 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 	return -ENOENT;
 }
 
+/*
+ * A prune request: the hook (fs/retain.c) checks its MAC, made with the
+ * daemon's record key (only a holder of the secret key, not a front end,
+ * can ask), and prunes.  Returns 0 or -errno, c->why saying why.
+ */
+static int
+take_prune(struct intake_ctx *c, const char *name, const struct ts_ticket *in,
+           const uint8_t *buf)
+{
+	if (c->idx->prune == NULL) {
+		snprintf(c->why, sizeof(c->why), "prune requests are not taken");
+		return -EPERM;
+	}
+	return c->idx->prune(c->idx->prunearg, name, buf, ts_record_size(buf),
+	                     in->before_ms, c->why, sizeof(c->why));
+}
+
 /* Records an intake record refused, or (err 0) handled with nothing to
  * apply (for the audit trail only). */
 static void
@@ -356,7 +373,9 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 		refused(c, name, err);
 		return err;
 	}
-	if (kind == TS_REC_TICKET)
+	if (kind == TS_REC_PRUNE)
+		rc = take_prune(c, name, t, buf);
+	else if (kind == TS_REC_TICKET)
 		rc = take_ticket(c, t, buf);
 	else
 		rc = take_item(c, kind, t, buf);

@@ -21,6 +21,7 @@
 #include "fs/config.h"
 #include "fs/notes.h"
 #include "fs/read.h"
+#include "fs/retain.h"
 #include "fs/trail.h"
 #include "store/audit.h"
 #include "store/util.h"
@@ -221,6 +222,7 @@ ticker(void *arg)
 			int rc;
 
 			ts_trail_tick(fs, 0);
+			ts_retain_tick(fs, now);
 			rc = ts_audit_sync(fs->audit);
 			last_sync = now;
 			if (rc < 0)

@@ -602,6 +602,12 @@ ts_record_decode(const uint8_t *buf, size_t len, int *kind,
 	return rc;
 }
 
+size_t
+ts_record_size(const uint8_t *buf)
+{
+	return HDR_LEN + (size_t)ts_le32_get(buf + 8) + SUM_LEN;
+}
+
 int
 ts_record_verify_mac(const uint8_t *buf, size_t len,
                      const unsigned char key[TS_RECORD_MACKEYBYTES])

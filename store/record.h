@@ -89,5 +89,8 @@ int ts_record_decode(const uint8_t *buf, size_t len, int *kind,
  */
 int ts_record_verify_mac(const uint8_t *buf, size_t len,
                          const unsigned char key[TS_RECORD_MACKEYBYTES]);
+/* The length of the record in buf, from its header (ts_record_decode has
+ * checked it). */
+size_t ts_record_size(const uint8_t *buf);
 
 #endif

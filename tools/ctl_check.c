@@ -171,13 +171,20 @@ ts_ctl_cmd_audit(int argc, char **argv)
 		"-o checkpoint_copy, by default KEYFILE.checkpoint); a trail behind\n"
 		"it (cut back, an old checkpoint put back) or rewritten below it is\n"
 		"bad.  Without it such a replay verifies.  Names the first bad\n"
-		"entry; exit 1 if there is one.\n";
+		"entry; exit 1 if there is one.  A pruned trail verifies from its\n"
+		"signed anchor (\"N entries pruned before seq S\").  --seed SEED\n"
+		"(from init or audit seal): also the forward-secure seals, so a\n"
+		"rewrite of a sealed epoch is found even if re-signed with every\n"
+		"key the host holds.\n"
+		"       ticketctl audit prune STORE --before DATE --key KEYFILE\n"
+		"       ticketctl audit seal KEYFILE    (see COMMAND -h)\n";
 	static const struct option lo[] = {
 		{ "verify-key", required_argument, NULL, 'v' },
 		{ "key", required_argument, NULL, 'k' },
-		{ "checkpoint", required_argument, NULL, 'c' }, { 0 }
+		{ "checkpoint", required_argument, NULL, 'c' },
+		{ "seed", required_argument, NULL, 's' }, { 0 }
 	};
-	const char *vk_path = NULL, *key_path = NULL;
+	const char *vk_path = NULL, *key_path = NULL, *seed = NULL;
 	unsigned char vk[32], *vkp = NULL;
 	struct ts_audit_checkpoint copy, *copyp = NULL;
 	const char *copy_path = NULL;
@@ -186,9 +193,13 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	uint64_t n;
 	int c, rc;
 
+	if (argc >= 2 && strcmp(argv[1], "prune") == 0)
+		return ts_ctl_audit_prune(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "seal") == 0)
+		return ts_ctl_audit_seal(argc - 1, argv + 1);
 	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
-		*(c == 'v' ? &vk_path : c == 'k' ? &key_path : &copy_path) =
-			optarg;
+		*(c == 'v' ? &vk_path : c == 'k' ? &key_path : c == 's' ? &seed :
+		  &copy_path) = optarg;
 	if (argc - optind != 2 || strcmp(argv[optind], "verify") != 0 ||
 	    (vk_path != NULL && key_path != NULL))
 		ts_ctl_bad_usage(usage);
@@ -225,13 +236,20 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	}
 	st = ts_ctl_open_store(argv[optind + 1], TS_STORE_DAEMON);
 	rc = ts_store_audit_verify(st, vkp, copyp, msg, sizeof(msg), &n);
-	ts_store_close(st);
-	if (rc < 0)
+	if (rc < 0) {
+		ts_store_close(st);
 		ts_ctl_die("%s", msg);
+	}
 	if (copyp != NULL)
 		printf("%s%s (checkpoint copy %s: entry %llu)\n", rc ? "BAD: " :
 		       "", msg, copy_path, (unsigned long long)copy.seq);
 	else
 		printf("%s%s\n", rc ? "BAD: " : "", msg);
+	if (seed != NULL) {
+		int frc = ts_ctl_audit_verify_seed(st, argv[optind + 1], seed);
+
+		rc = rc ? rc : frc;
+	}
+	ts_store_close(st);
 	return rc ? EXIT_FOUND : 0;
 }

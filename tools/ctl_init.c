@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "store/audit.h"
 #include "store/keyfile.h"
 #include "store/seal.h"
 #include "store/store.h"
@@ -37,16 +39,24 @@ ts_ctl_cmd_init(int argc, char **argv)
 		"whitelist and the default policy, and writes the secret key to\n"
 		"KEYFILE (mode 0600), wrapped with the passphrase if one is given.\n";
 	static const struct option lo[] = {
-		{ "passphrase-file", required_argument, NULL, 'p' }, { 0 }
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "fss-epoch", required_argument, NULL, 'e' }, { 0 }
 	};
 	const char *passfile = NULL, *store, *keyfile;
+	unsigned long fss_epoch = 0;	/* hidden, for tests: seconds */
+	char seed[TS_AUDIT_SEED_MAX], *fss;
+	int c;
 	struct ts_seckey *key;
 	char *text, *pass = NULL;
 	size_t passlen = 0;
 	int fd, rc;
 
-	while (ts_ctl_next_opt(argc, argv, lo, usage) == 'p')
-		passfile = optarg;
+	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1) {
+		if (c == 'p')
+			passfile = optarg;
+		else
+			fss_epoch = strtoul(optarg, NULL, 10);
+	}
 	if (argc - optind != 2)
 		ts_ctl_bad_usage(usage);
 	store = argv[optind];
@@ -87,5 +97,15 @@ ts_ctl_cmd_init(int argc, char **argv)
 		    rc == -EEXIST ? "it exists and is not empty" : strerror(-rc));
 	}
 	printf("store %s created; secret key in %s\n", store, keyfile);
+	/* Forward-secure sealing from the start (store/audit.h). */
+	if ((fss = malloc(strlen(keyfile) + 5)) == NULL)
+		ts_ctl_die("out of memory");
+	sprintf(fss, "%s.fss", keyfile);
+	if ((rc = ts_audit_fss_create(fss, (unsigned)fss_epoch, seed)) < 0)
+		ts_ctl_die("cannot create the sealing state %s: %s", fss,
+		    strerror(-rc));
+	ts_ctl_print_seed(seed, fss);
+	sodium_memzero(seed, sizeof(seed));
+	free(fss);
 	return 0;
 }

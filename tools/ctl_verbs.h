@@ -22,6 +22,16 @@ int ts_ctl_cmd_revoke(int argc, char **argv);
 int ts_ctl_cmd_fsck(int argc, char **argv);
 int ts_ctl_cmd_audit(int argc, char **argv);
 
+/* ctl_prune.c: audit prune and audit seal (from ts_ctl_cmd_audit), and
+ * the seed's one printing (ticketctl init too). */
+int ts_ctl_audit_prune(int argc, char **argv);
+int ts_ctl_audit_seal(int argc, char **argv);
+void ts_ctl_print_seed(const char *seed, const char *state);
+struct ts_store;
+/* Prints the seal check of STORE with seed; 0 intact, 1 not. */
+int ts_ctl_audit_verify_seed(struct ts_store *st, const char *store,
+                             const char *seed);
+
 /* ctl_wait.c: waiting until no daemon holds the store. */
 int ts_ctl_cmd_wait(int argc, char **argv);
 

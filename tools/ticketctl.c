@@ -41,7 +41,9 @@ usage(FILE *out)
 	      "  revoke STORE ID NAME\n"
 	      "  fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
 	      "  audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
-	      "               [--checkpoint FILE]\n"
+	      "               [--checkpoint FILE] [--seed SEED]\n"
+	      "  audit prune STORE --before DATE --key KEYFILE\n"
+	      "  audit seal KEYFILE\n"
 	      "  wait STORE [--timeout SECONDS]\n"
 	      "  -h, --help     this text;  --version  the version\n", out);
 }

@@ -177,7 +177,8 @@ void ts_audit_view_close(struct ts_audit *a);
  * epoch n and key_n (32 bytes), never the seed: key_0 = BLAKE2b keyed
  * with the seed, key_{n+1} = BLAKE2b keyed with key_n; the old key is
  * wiped once the new one is durable.  Each epoch (the state's n) is
- * closed by a line of STORE/audit/seals, {"epoch":n,"next":m,"seq":S,
+ * closed by a line of STORE/audit/seals-ID (ID: 16 hex digits of a hash
+ * of the seed, named in the state), {"epoch":n,"next":m,"seq":S,
  * "hash":H,"mac":M}, M keyed with key_n over (n, m, S, H): the trail up to
  * S, and that the next seal is epoch m's.
  *
@@ -198,7 +199,7 @@ int ts_audit_fss_create(const char *path, unsigned epoch_s,
 int ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
                      size_t msglen);
 /*
- * Checks STORE/audit/seals against the seed (the text from create): each
+ * Checks STORE/audit/seals-ID against the seed (the text from create): each
  * seal's MAC with its epoch's key, the chain of epochs from 0, and the
  * trail's hash at each seal's seq; entries after the last seal must be of
  * an epoch not yet over.  Returns 0 (msg says how far the trail is

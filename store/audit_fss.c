@@ -23,12 +23,13 @@
 #include "store/util.h"
 
 #define KEYBYTES 32
-#define SEALS "seals"
+#define IDBYTES 8
 #define DEFAULT_EPOCH_S 900
 
 static const char KEY0_DOMAIN[] = "ticketfs-fss-key0-v1";
 static const char EVOLVE_DOMAIN[] = "ticketfs-fss-evolve-v1";
 static const char SEAL_DOMAIN[] = "ticketfs-fss-seal-v1";
+static const char ID_DOMAIN[] = "ticketfs-fss-id-v1";
 
 struct ts_audit_fss {
 	int dirfd;		/* the state file's directory */
@@ -37,7 +38,23 @@ struct ts_audit_fss {
 	unsigned epoch_s;	/* seconds an epoch */
 	uint64_t n;		/* the epoch whose key this is */
 	unsigned char *key;	/* key_n, sodium_malloc'd */
+	char seals[32];		/* "seals-<id>" in STORE/audit */
 };
+
+/* The seals file of the sealing that seed began: "seals-" and 16 hex
+ * digits of a hash of the seed, so a sealing started anew (a lost state)
+ * writes a file of its own and never continues another's. */
+static void
+seals_name(const unsigned char *seed, char name[32])
+{
+	unsigned char id[IDBYTES];
+	char h[2 * IDBYTES + 1];
+
+	crypto_generichash(id, sizeof(id), (const unsigned char *)ID_DOMAIN,
+	                   sizeof(ID_DOMAIN), seed, KEYBYTES);
+	ts_audit_hex(id, sizeof(id), h);
+	snprintf(name, 32, "seals-%s", h);
+}
 
 /* key_{n+1} from key_n, in place (the old one is gone). */
 static void
@@ -91,8 +108,9 @@ open_dir(const char *path, const char **name)
 }
 
 static int
-state_write(int dirfd, const char *name, int64_t t0, unsigned epoch_s,
-            uint64_t n, const unsigned char *key, int noreplace)
+state_write(int dirfd, const char *name, const char *seals, int64_t t0,
+            unsigned epoch_s, uint64_t n, const unsigned char *key,
+            int noreplace)
 {
 	char *text = sodium_malloc(512), kh[2 * KEYBYTES + 1];
 	int rc;
@@ -100,8 +118,9 @@ state_write(int dirfd, const char *name, int64_t t0, unsigned epoch_s,
 	if (text == NULL)
 		return -ENOMEM;
 	ts_audit_hex(key, KEYBYTES, kh);
-	snprintf(text, 512, "{\"t0\":%" PRId64 ",\"epoch_s\":%u,\"n\":%" PRIu64
-	         ",\"key\":\"%s\"}\n", t0, epoch_s, n, kh);
+	snprintf(text, 512, "{\"seals\":\"%s\",\"t0\":%" PRId64 ",\"epoch_s\":%u,"
+	         "\"n\":%" PRIu64 ",\"key\":\"%s\"}\n", seals, t0, epoch_s, n,
+	         kh);
 	sodium_memzero(kh, sizeof(kh));
 	rc = ts_sysio_write_atomic(dirfd, name, text, strlen(text), 0600,
 	                           noreplace);
@@ -114,7 +133,7 @@ ts_audit_fss_create(const char *path, unsigned epoch_s,
                     char seed[TS_AUDIT_SEED_MAX])
 {
 	unsigned char *s = sodium_malloc(2 * KEYBYTES);
-	char sh[2 * KEYBYTES + 1];
+	char sh[2 * KEYBYTES + 1], seals[32];
 	const char *name;
 	int64_t t0 = ts_now_ms() / 1000;
 	int dfd, rc;
@@ -131,7 +150,8 @@ ts_audit_fss_create(const char *path, unsigned epoch_s,
 	crypto_generichash(s + KEYBYTES, KEYBYTES,
 	                   (const unsigned char *)KEY0_DOMAIN,
 	                   sizeof(KEY0_DOMAIN), s, KEYBYTES);
-	rc = state_write(dfd, name, t0, epoch_s, 0, s + KEYBYTES, 1);
+	seals_name(s, seals);
+	rc = state_write(dfd, name, seals, t0, epoch_s, 0, s + KEYBYTES, 1);
 	close(dfd);
 	if (rc == 0) {
 		ts_audit_hex(s, KEYBYTES, sh);
@@ -211,7 +231,7 @@ seal_epoch(struct ts_audit *a, uint64_t next, uint64_t seq,
 	snprintf(line, sizeof(line), "{\"epoch\":%" PRIu64 ",\"next\":%" PRIu64
 	         ",\"seq\":%" PRIu64 ",\"hash\":\"%s\",\"mac\":\"%s\"}\n", f->n,
 	         next, seq, hh, mh);
-	if ((fd = ts_sysio_openat(a->dirfd, SEALS, O_WRONLY | O_APPEND |
+	if ((fd = ts_sysio_openat(a->dirfd, f->seals, O_WRONLY | O_APPEND |
 	                          O_CREAT, 0644)) < 0)
 		return fd;
 	rc = ts_sysio_write_all(fd, line, strlen(line));
@@ -233,8 +253,8 @@ advance(struct ts_audit_fss *f, uint64_t next)
 		evolve(f->key);
 		f->n++;
 	}
-	return state_write(f->dirfd, f->name, f->t0, f->epoch_s, f->n, f->key,
-	                   0);
+	return state_write(f->dirfd, f->name, f->seals, f->t0, f->epoch_s, f->n,
+	                   f->key, 0);
 }
 
 int
@@ -255,14 +275,14 @@ ts_audit_fss_tick(struct ts_audit *a, uint64_t seq,
 
 /* The last seal in the trail's seals file: 0, 1 if none, -errno. */
 static int
-last_seal(int dirfd, struct seal *s)
+last_seal(int dirfd, const char *seals, struct seal *s)
 {
 	unsigned char *text;
 	char *p, *end;
 	size_t len;
 	int rc;
 
-	rc = ts_sysio_read_file(dirfd, SEALS, 1u << 30, &text, &len);
+	rc = ts_sysio_read_file(dirfd, seals, 1u << 30, &text, &len);
 	if (rc == -ENOENT)
 		return 1;
 	if (rc < 0)
@@ -284,7 +304,7 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 {
 	struct ts_audit_fss *f = calloc(1, sizeof(*f));
 	unsigned char *text = NULL;
-	const char *name, *kh;
+	const char *name, *kh, *sn;
 	struct seal ls;
 	struct stat sb;
 	json_t *j = NULL;
@@ -322,11 +342,15 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 	}
 	j = json_loadb((char *)text, len, 0, NULL);
 	kh = json_string_value(json_object_get(j, "key"));
+	sn = json_string_value(json_object_get(j, "seals"));
 	if (!json_is_integer(json_object_get(j, "t0")) ||
 	    !json_is_integer(json_object_get(j, "epoch_s")) ||
 	    json_integer_value(json_object_get(j, "epoch_s")) <= 0 ||
 	    !json_is_integer(json_object_get(j, "n")) ||
 	    json_integer_value(json_object_get(j, "n")) < 0 || kh == NULL ||
+	    sn == NULL || strlen(sn) != 6 + 2 * IDBYTES ||
+	    strncmp(sn, "seals-", 6) != 0 || strspn(sn + 6,
+	    "0123456789abcdef") != 2 * IDBYTES ||
 	    ts_audit_unhex(kh, strlen(kh), f->key, KEYBYTES) < 0) {
 		snprintf(msg, msglen, "forward-secure state %s is damaged", path);
 		rc = -EBADMSG;
@@ -335,11 +359,12 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 	f->t0 = json_integer_value(json_object_get(j, "t0"));
 	f->epoch_s = (unsigned)json_integer_value(json_object_get(j, "epoch_s"));
 	f->n = (uint64_t)json_integer_value(json_object_get(j, "n"));
+	snprintf(f->seals, sizeof(f->seals), "%s", sn);
 	a->fss = f;
 	/* A seal written but the state not (a crash between): go on from
 	 * the seal, which already named the next epoch. */
-	if ((rc = last_seal(a->dirfd, &ls)) < 0) {
-		snprintf(msg, msglen, "audit/seals is damaged");
+	if ((rc = last_seal(a->dirfd, f->seals, &ls)) < 0) {
+		snprintf(msg, msglen, "audit/%s is damaged", f->seals);
 		goto fail_unbind;
 	}
 	if (rc == 0 && ls.epoch == f->n && (rc = advance(f, ls.next)) < 0)
@@ -484,7 +509,7 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 	struct seal s = { 0 }, ls = { 0 };
 	unsigned epoch_s;
 	int64_t t0;
-	char *p, *end, t[32];
+	char *p, *end, t[32], seals[32];
 	int dirfd = -1, rc;
 
 	if (key == NULL)
@@ -497,6 +522,7 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 	}
 	crypto_generichash(key, KEYBYTES, (const unsigned char *)KEY0_DOMAIN,
 	                   sizeof(KEY0_DOMAIN), key + KEYBYTES, KEYBYTES);
+	seals_name(key + KEYBYTES, seals);
 	sodium_memzero(key + KEYBYTES, KEYBYTES);
 	if ((dirfd = ts_sysio_openat(storefd, "audit", O_RDONLY | O_DIRECTORY,
 	                             0)) < 0) {
@@ -510,10 +536,10 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 		goto out;
 	}
 	last_seq = nh > 0 ? hv[nh - 1].seq : 0;
-	rc = ts_sysio_read_file(dirfd, SEALS, 1u << 30, &text, &len);
+	rc = ts_sysio_read_file(dirfd, seals, 1u << 30, &text, &len);
 	if (rc == -ENOENT) {
-		rc = vbad(msg, msglen, "no forward-secure seals: audit/seals is "
-		          "missing");
+		rc = vbad(msg, msglen, "no forward-secure seals of this seed: "
+		          "audit/%s is missing", seals);
 		goto out;
 	}
 	if (rc < 0)
@@ -521,20 +547,20 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 	for (p = (char *)text; p < (char *)text + len; p = end + 1) {
 		if ((end = memchr(p, '\n', (size_t)((char *)text + len - p))) ==
 		    NULL || seal_parse(p, (size_t)(end - p), &s) < 0) {
-			rc = vbad(msg, msglen, "audit/seals line %zu is damaged",
+			rc = vbad(msg, msglen, "audit/%s line %zu is damaged", seals,
 			          nseals + 1);
 			goto out;
 		}
 		nseals++;
 		if (s.epoch != (nseals == 1 ? 0 : ls.next)) {
-			rc = vbad(msg, msglen, "audit/seals line %zu: epoch %"
+			rc = vbad(msg, msglen, "audit/%s line %zu: epoch %"
 			          PRIu64 " where epoch %" PRIu64 " was due: seals "
-			          "were removed or forged", nseals, s.epoch,
+			          "were removed or forged", seals, nseals, s.epoch,
 			          nseals == 1 ? 0 : ls.next);
 			goto out;
 		}
 		if (s.seq < prev_seq) {
-			rc = vbad(msg, msglen, "audit/seals line %zu: out of order",
+			rc = vbad(msg, msglen, "audit/%s line %zu: out of order", seals,
 			          nseals);
 			goto out;
 		}
@@ -578,8 +604,8 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 		ls = s;
 	}
 	if (nseals == 0) {
-		rc = vbad(msg, msglen, "no forward-secure seals: audit/seals is "
-		          "empty");
+		rc = vbad(msg, msglen, "no forward-secure seals: audit/%s is "
+		          "empty", seals);
 		goto out;
 	}
 	/* After the last seal: only entries of an epoch not over yet (the

@@ -103,8 +103,13 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 	} else if (rc != -ENOENT) {
 		goto out;
 	} else if (first > 1) {
-		rc = bad(msg, msglen, "segments 1 to %u are missing and no "
-		         "signed anchor covers them", first - 1);
+		if (first > 2)
+			rc = bad(msg, msglen, "a segment is missing: segments 1 "
+			         "to %u are gone and no signed anchor covers "
+			         "them", first - 1);
+		else
+			rc = bad(msg, msglen, "a segment is missing: segment 1 "
+			         "is gone and no signed anchor covers it");
 		goto out;
 	}
 	if (copy != NULL && ts_audit_checkpoint_check(copy, vk) < 0) {

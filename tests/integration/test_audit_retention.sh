@@ -133,7 +133,7 @@ tamper() {	# tamper DESCRIPTION WANT SCRIPT (run in the copy's audit dir)
 }
 tamper "a forged anchor" "anchor is damaged or not signed" "python3 -c \"
 import json; c = json.load(open('anchor')); c['seq'] -= 1; json.dump(c, open('anchor', 'w'))\""
-tamper "pruned segments without an anchor" "no signed anchor covers them" "rm anchor"
+tamper "pruned segments without an anchor" "are gone and no signed anchor covers them" "rm anchor"
 tamper "a gap the anchor does not cover" "are missing: the signed anchor covers" \
 	"rm \$(ls *.log | head -1)"
 

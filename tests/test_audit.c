@@ -7,7 +7,8 @@
  * chain, a foreign key), failures injected through store/sysio.h (fail
  * closed, no half line), recovery from a crash mid-write, the verify
  * key, folded entries' count, and the checkpoint copy outside the store
- * against a replayed old checkpoint.
+ * against a replayed old checkpoint; retention (prune, the signed
+ * anchor, audit.log's view across a prune) and forward-secure sealing.
  */
 #include <check.h>
 
@@ -31,6 +32,7 @@
 #include "store/audit.h"
 #include "store/seal.h"
 #include "store/sysio.h"
+#include "store/util.h"
 
 #define BIG_SEGMENT (1u << 20)	/* never rotates in these tests */
 #define SMALL_SEGMENT 300	/* about one entry per segment */
@@ -1803,6 +1805,333 @@ START_TEST(space_low_once_per_crossing)
 }
 END_TEST
 
+
+/* ---- retention: prune, the anchor, the view (store/audit_prune.c) ---- */
+
+static void
+expect_intact_msg(const char *needle)
+{
+	char msg[512];
+	uint64_t n;
+	int rc = verify(NULL, msg, sizeof(msg), &n);
+
+	ck_assert_msg(rc == 0 && strstr(msg, needle) != NULL,
+	              "verify %d: \"%s\", wanted 0 and \"%s\"", rc, msg, needle);
+}
+
+static const struct ts_audit_entry pruner = { .uid = 0, .comm = "ticketctl",
+                                              .path = "" };
+
+/* A trail of 6 small segments, then a prune of all that is older than
+ * now + 1 s: every segment but the current one goes. */
+START_TEST(prune_all_but_current)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	char want[64];
+
+	make_trail(6, SMALL_SEGMENT);
+	ck_assert_uint_eq(nsegments(), 6);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 1000, &pruner,
+	                                &p), 0);
+	ck_assert_uint_eq(p.segments, 5);
+	ck_assert_uint_eq(p.entries, 5);
+	ck_assert_uint_eq(p.first_seq, 6);
+	ts_audit_close(a);
+	ck_assert(!exists(seg(1)) && !exists(seg(5)) && exists(seg(6)));
+	ck_assert(exists(ap("anchor")));
+	snprintf(want, sizeof(want), "5 entries pruned before seq 6");
+	expect_intact_msg(want);
+	/* The prune is an entry, the last one. */
+	{
+		size_t len;
+		char *b = slurp(seg(nsegments() + 5), &len);
+
+		ck_assert_ptr_nonnull(strstr(b, "\"op\":\"prune\""));
+		ck_assert_ptr_nonnull(strstr(b, "5 entries in 5 segments pruned "
+		                              "before seq 6"));
+		free(b);
+	}
+}
+END_TEST
+
+START_TEST(prune_nothing_old_enough)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+
+	make_trail(4, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, 1000, &pruner, &p), 0);
+	ck_assert_uint_eq(p.segments, 0);
+	ck_assert_uint_eq(p.entries, 0);
+	ts_audit_close(a);
+	ck_assert(exists(seg(1)) && !exists(ap("anchor")));
+	expect_intact(5);
+}
+END_TEST
+
+/* The chain runs on from the anchor across reopens and further prunes. */
+START_TEST(prune_twice_and_reopen)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+
+	make_trail(4, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 1000, &pruner,
+	                                &p), 0);
+	append_n(a, 10, 3);
+	ts_audit_close(a);
+	a = open_trail(SMALL_SEGMENT);
+	append_n(a, 20, 2);
+	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 1000, &pruner,
+	                                &p), 0);
+	ck_assert_uint_eq(p.entries, 6);	/* 4..9: one a segment */
+	ts_audit_close(a);
+	expect_intact_msg("9 entries pruned before seq 10");
+}
+END_TEST
+
+START_TEST(prune_forged_or_missing_anchor)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	size_t len;
+	char *b;
+
+	make_trail(4, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 1000, &pruner,
+	                                &p), 0);
+	ts_audit_close(a);
+	b = slurp(ap("anchor"), &len);
+	/* Another seq under the same signature: forged. */
+	{
+		char *q = strstr(b, "\"seq\":");
+
+		ck_assert_ptr_nonnull(q);
+		q[6] = q[6] == '3' ? '2' : '3';
+	}
+	spit(ap("anchor"), b, len);
+	expect_tampered("anchor is damaged or not signed");
+	unlink(ap("anchor"));
+	expect_tampered("no signed anchor covers them");
+	free(b);
+	/* And the daemon refuses to open it. */
+	{
+		struct ts_audit *x = NULL;
+
+		ck_assert_int_eq(ts_audit_open(storefd, key, SMALL_SEGMENT, &x),
+		                 -EBADMSG);
+	}
+}
+END_TEST
+
+START_TEST(prune_gap_not_covered)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+
+	make_trail(6, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 1000, &pruner,
+	                                &p), 0);
+	append_n(a, 10, 3);
+	ts_audit_close(a);
+	unlink(seg(6));
+	expect_tampered("are missing: the signed anchor covers entries up to 5");
+}
+END_TEST
+
+/* A descriptor open across a prune: the size never shrinks, its offsets
+ * keep pointing at the same bytes; closed, the file is what remains. */
+START_TEST(prune_view_keeps_offsets)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	uint64_t size0, size1;
+	char buf[8192], tail0[64];
+	ssize_t r;
+
+	make_trail(6, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ts_audit_view_open(a);
+	size0 = ts_audit_size(a);
+	r = ts_audit_read(a, tail0, sizeof(tail0), size0 - sizeof(tail0));
+	ck_assert_int_eq(r, (ssize_t)sizeof(tail0));
+	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 1000, &pruner,
+	                                &p), 0);
+	size1 = ts_audit_size(a);
+	ck_assert_uint_gt(size1, size0);	/* grew by the prune's entry */
+	r = ts_audit_read(a, buf, sizeof(tail0), size0 - sizeof(tail0));
+	ck_assert_int_eq(r, (ssize_t)sizeof(tail0));
+	ck_assert_int_eq(memcmp(buf, tail0, sizeof(tail0)), 0);
+	r = ts_audit_read(a, buf, sizeof(buf), size0);
+	ck_assert_int_eq(r, (ssize_t)(size1 - size0));
+	ck_assert_ptr_nonnull(memmem(buf, (size_t)r, "\"op\":\"prune\"", 12));
+	/* The pruned part reads as blanks ending in a newline. */
+	r = ts_audit_read(a, buf, 16, 0);
+	ck_assert_int_eq(r, 16);
+	ck_assert_int_eq(buf[0], ' ');
+	ts_audit_view_close(a);
+	ck_assert_uint_lt(ts_audit_size(a), size0);
+	r = ts_audit_read(a, buf, 8, 0);
+	ck_assert_int_eq(r, 8);
+	ck_assert_int_eq(memcmp(buf, "{\"seq\":6", 8), 0);
+	ts_audit_close(a);
+}
+END_TEST
+
+START_TEST(prune_next_deadline)
+{
+	struct ts_audit *a;
+	int64_t t0 = ts_now_ms();
+
+	make_trail(1, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert(ts_audit_prune_next(a) == INT64_MAX);	/* only current */
+	append_n(a, 2, 2);
+	ck_assert(ts_audit_prune_next(a) <= ts_now_ms());
+	ck_assert(ts_audit_prune_next(a) >= t0 - 1000);
+	ts_audit_close(a);
+}
+END_TEST
+
+/* ---- forward-secure sealing (store/audit_fss.c) ---- */
+
+static char fss_path[300], seedtext[TS_AUDIT_SEED_MAX];
+
+static struct ts_audit *
+open_sealed(void)
+{
+	struct ts_audit *a = open_trail(BIG_SEGMENT);
+	char msg[512];
+
+	ck_assert_msg(ts_audit_set_fss(a, fss_path, msg, sizeof(msg)) == 0,
+	              "set_fss: %s", msg);
+	return a;
+}
+
+static int
+verify_seed(char *msg, size_t msglen)
+{
+	msg[0] = '\0';
+	return ts_audit_verify_seed(storefd, seedtext, msg, msglen);
+}
+
+/* Entries over three 1-second epochs, sealed each. */
+static void
+make_sealed_trail(void)
+{
+	struct ts_audit *a;
+
+	snprintf(fss_path, sizeof(fss_path), "%s/key.fss", dir);
+	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), 0);
+	a = open_sealed();
+	for (int e = 0; e < 3; e++) {
+		append_n(a, 1 + 3 * e, 3);
+		usleep(1100 * 1000);
+		ck_assert_int_eq(ts_audit_sync(a), 0);
+	}
+	ts_audit_close(a);
+}
+
+START_TEST(fss_state_and_seals)
+{
+	unsigned char seed[32], k[32], want[32];
+	struct stat sb;
+	char msg[512], kh[65], *text;
+	size_t len;
+	json_t *j;
+	long long n;
+
+	make_sealed_trail();
+	ck_assert_int_eq(verify_seed(msg, sizeof(msg)), 0);
+	ck_assert_msg(strstr(msg, "forward-secure seals intact") != NULL, "%s",
+	              msg);
+	ck_assert_int_eq(stat(fss_path, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+	text = slurp(fss_path, &len);
+	ck_assert_int_eq(sodium_hex2bin(seed, 32, seedtext, 64, NULL, NULL,
+	                                NULL), 0);
+	sodium_bin2hex(kh, sizeof(kh), seed, 32);
+	ck_assert_ptr_null(strstr(text, kh));	/* never the seed */
+	/* key_n = evolve^n(key_0), key_0 keyed with the seed. */
+	j = json_loadb(text, len, 0, NULL);
+	n = json_integer_value(json_object_get(j, "n"));
+	ck_assert_int_ge(n, 3);
+	crypto_generichash(k, 32, (const unsigned char *)"ticketfs-fss-key0-v1",
+	                   sizeof("ticketfs-fss-key0-v1"), seed, 32);
+	for (long long i = 0; i < n; i++)
+		crypto_generichash(k, 32,
+		                   (const unsigned char *)"ticketfs-fss-evolve-v1",
+		                   sizeof("ticketfs-fss-evolve-v1"), k, 32);
+	ck_assert_int_eq(sodium_hex2bin(want, 32, json_string_value(
+	        json_object_get(j, "key")), 64, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(memcmp(k, want, 32), 0);
+	json_decref(j);
+	free(text);
+}
+END_TEST
+
+/* Whoever holds the secret key and the state as it is now rewrites an
+ * entry of a sealed epoch, re-chains and re-signs: the checkpoint
+ * verifies, the seals do not. */
+START_TEST(fss_detects_rewrite_with_every_key)
+{
+	struct ts_audit *a;
+	char msg[512];
+	uint64_t n;
+	size_t len;
+	char *b, *q;
+
+	make_sealed_trail();
+	b = slurp(seg(1), &len);
+	q = strstr(b, "\"uid\":1002");
+	ck_assert_ptr_nonnull(q);
+	q[9] = '7';
+	spit(seg(1), b, len);
+	free(b);
+	rechain();
+	unlink(ap("checkpoint"));
+	a = open_sealed();	/* the attacker's daemon: every key */
+	append_n(a, 50, 1);
+	ts_audit_close(a);
+	ck_assert_int_eq(verify(NULL, msg, sizeof(msg), &n), 0);
+	ck_assert_int_eq(verify_seed(msg, sizeof(msg)), 1);
+	ck_assert_msg(strstr(msg, "entries 1 to ") != NULL &&
+	              strstr(msg, "differ from their forward-secure seal"),
+	              "%s", msg);
+}
+END_TEST
+
+START_TEST(fss_bad_seed_and_no_seals)
+{
+	char msg[512];
+
+	make_trail(2, BIG_SEGMENT);
+	strcpy(seedtext, "00-1-1");
+	ck_assert_int_eq(verify_seed(msg, sizeof(msg)), -EINVAL);
+	snprintf(fss_path, sizeof(fss_path), "%s/key.fss", dir);
+	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), 0);
+	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), -EEXIST);
+	ck_assert_int_eq(verify_seed(msg, sizeof(msg)), 1);
+	ck_assert_ptr_nonnull(strstr(msg, "no forward-secure seals"));
+	/* No state: the trail runs unsealed. */
+	{
+		struct ts_audit *a = open_trail(BIG_SEGMENT);
+		char p[300];
+
+		snprintf(p, sizeof(p), "%s/none.fss", dir);
+		ck_assert_int_eq(ts_audit_set_fss(a, p, msg, sizeof(msg)),
+		                 -ENOENT);
+		ts_audit_close(a);
+	}
+}
+END_TEST
+
 static Suite *
 audit_suite(void)
 {
@@ -1813,6 +2142,8 @@ audit_suite(void)
 	TCase *ft = tcase_create("faults");
 	TCase *ky = tcase_create("keys");
 	TCase *cp = tcase_create("copy");
+	TCase *pr = tcase_create("prune");
+	TCase *fss = tcase_create("fss");
 
 	tcase_add_checked_fixture(fm, setup, teardown);
 	tcase_add_test(fm, open_creates_files);
@@ -1871,6 +2202,23 @@ audit_suite(void)
 	tcase_add_test(cp, copy_concurrent_syncs);
 	tcase_add_test(cp, space_low_once_per_crossing);
 	suite_add_tcase(s, cp);
+
+	tcase_add_checked_fixture(pr, setup, teardown);
+	tcase_add_test(pr, prune_all_but_current);
+	tcase_add_test(pr, prune_nothing_old_enough);
+	tcase_add_test(pr, prune_twice_and_reopen);
+	tcase_add_test(pr, prune_forged_or_missing_anchor);
+	tcase_add_test(pr, prune_gap_not_covered);
+	tcase_add_test(pr, prune_view_keeps_offsets);
+	tcase_add_test(pr, prune_next_deadline);
+	suite_add_tcase(s, pr);
+
+	tcase_set_timeout(fss, 30);
+	tcase_add_checked_fixture(fss, setup, teardown);
+	tcase_add_test(fss, fss_state_and_seals);
+	tcase_add_test(fss, fss_detects_rewrite_with_every_key);
+	tcase_add_test(fss, fss_bad_seed_and_no_seals);
+	suite_add_tcase(s, fss);
 	return s;
 }
 

@@ -1423,6 +1423,41 @@ END_TEST
  * one, with another key's, or altered and re-checksummed is rejected; a
  * MAC item anywhere but last, or of the wrong size, does not decode.
  */
+/* A prune request as ticketctl makes it: before_ms kept, the MAC checks
+ * with the key it was made with only, and ts_record_size reads the
+ * record's length from its header (the daemon's take-in has no other). */
+START_TEST(prune_record_size_and_mac)
+{
+	unsigned char k1[TS_RECORD_MACKEYBYTES], k2[TS_RECORD_MACKEYBYTES];
+	struct ts_ticket t, back;
+	uint8_t *rec = NULL, *plain = NULL;
+	size_t reclen, plainlen;
+	int kind;
+
+	memset(k1, 1, sizeof(k1));
+	memset(k2, 2, sizeof(k2));
+	memset(&t, 0, sizeof(t));
+	strcpy(t.id, "20261202-010000-prune1");
+	t.before_ms = 1764633600000;
+	ck_assert_int_eq(ts_record_encode(TS_REC_PRUNE, &t, NULL, k1, &rec,
+	                                  &reclen), 0);
+	ck_assert_int_eq(ts_record_encode(TS_REC_PRUNE, &t, NULL, NULL, &plain,
+	                                  &plainlen), 0);
+	ck_assert_uint_eq(ts_record_size(rec), reclen);
+	ck_assert_uint_eq(ts_record_size(plain), plainlen);
+	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
+	ck_assert_int_eq(kind, TS_REC_PRUNE);
+	ck_assert(back.before_ms == t.before_ms);
+	ts_ticket_release(&back);
+	ck_assert_int_eq(ts_record_verify_mac(rec, ts_record_size(rec), k1), 0);
+	ck_assert_int_eq(ts_record_verify_mac(rec, reclen, k2), -EKEYREJECTED);
+	ck_assert_int_eq(ts_record_verify_mac(plain, plainlen, k1),
+	                 -EKEYREJECTED);
+	free(rec);
+	free(plain);
+}
+END_TEST
+
 START_TEST(mac_made_and_checked)
 {
 	unsigned char k1[TS_RECORD_MACKEYBYTES], k2[TS_RECORD_MACKEYBYTES];
@@ -1555,6 +1590,7 @@ record_suite(void)
 	tcase_add_loop_test(forged, forged_record_refused, 0, NFORGERIES);
 	tcase_add_test(forged, body_length_mismatch_refused);
 	tcase_add_test(forged, mac_made_and_checked);
+	tcase_add_test(forged, prune_record_size_and_mac);
 	tcase_add_test(forged, mac_not_last_refused);
 	tcase_add_test(forged, unknown_tags_refused);
 	suite_add_tcase(s, forged);

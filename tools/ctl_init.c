@@ -61,6 +61,14 @@ ts_ctl_cmd_init(int argc, char **argv)
 		ts_ctl_bad_usage(usage);
 	store = argv[optind];
 	keyfile = argv[optind + 1];
+	/* The sealing state goes beside the key: one of another key there
+	 * is refused before anything is made. */
+	if ((fss = malloc(strlen(keyfile) + 5)) == NULL)
+		ts_ctl_die("out of memory");
+	sprintf(fss, "%s.fss", keyfile);
+	if (access(fss, F_OK) == 0)
+		ts_ctl_die("%s exists (the audit sealing state of another key?): "
+		    "move it aside first", fss);
 	if (passfile != NULL) {
 		char err[512];
 
@@ -98,9 +106,6 @@ ts_ctl_cmd_init(int argc, char **argv)
 	}
 	printf("store %s created; secret key in %s\n", store, keyfile);
 	/* Forward-secure sealing from the start (store/audit.h). */
-	if ((fss = malloc(strlen(keyfile) + 5)) == NULL)
-		ts_ctl_die("out of memory");
-	sprintf(fss, "%s.fss", keyfile);
 	if ((rc = ts_audit_fss_create(fss, (unsigned)fss_epoch, seed)) < 0)
 		ts_ctl_die("cannot create the sealing state %s: %s", fss,
 		    strerror(-rc));

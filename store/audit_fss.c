@@ -360,6 +360,8 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 	f->epoch_s = (unsigned)json_integer_value(json_object_get(j, "epoch_s"));
 	f->n = (uint64_t)json_integer_value(json_object_get(j, "n"));
 	snprintf(f->seals, sizeof(f->seals), "%s", sn);
+	/* jansson's copy of key_n would outlive it in freed memory. */
+	sodium_memzero((char *)kh, strlen(kh));
 	a->fss = f;
 	/* A seal written but the state not (a crash between): go on from
 	 * the seal, which already named the next epoch. */

@@ -109,6 +109,22 @@ M=$(echo hi | "$TICKETCTL" message --client-ip 203.0.113.5 "$STORE" "$T")
 check "a message's entry carries it" wait_within 1.2 sh -c "cat '$SEG'/*.log | jq -r 'select(.op==\"intake\" and .path==\"tickets/$T/messages/$M\") | .client_ip' | grep -qx 203.0.113.5"
 check "the addresses are nowhere in the store but the trail" sh -c "! grep -rqaE '$IP|2001:db8::99|203.0.113.5|192.0.2.10|2001:db8::7' --exclude-dir=audit '$STORE'"
 
+# A front end's uid, not root, with the store's directory readable and
+# intake/ writable (ACLs) and nothing else, runs both.
+D1=$(echo "{\"username\":\"dave-$C\",\"subject\":\"s\",\"email\":\"e-d1-$C\",\"mobile\":\"m-d1-$C\"}" | "$TICKETCTL" submit "$STORE")
+D2=$(echo '{"username":"erin","subject":"s","email":"erin@example.com"}' | "$TICKETCTL" submit "$STORE")
+check "their tickets arrive" wait_within 1.2 ag test -d "$MNT/tickets/$D2"
+setfacl -m u:$STRANGER:rx "$STORE" && setfacl -m u:$STRANGER:rwx "$STORE/intake"
+expect_err $STRANGER "Permission denied" "the front end cannot read tickets/" ls "$STORE/tickets"
+check "the front end's forget exits 0" as $STRANGER "$TICKETCTL" forget --client-ip 192.0.2.55 "$STORE" "dave-$C"
+check "the front end's erase exits 0" as $STRANGER "$TICKETCTL" erase "$STORE" "$D2" email
+check "its forget applied within 1 s" wait_within 1.2 ag sh -c "! test -e '$MNT/tickets/$D1/username' && ! test -e '$MNT/tickets/$D1/email' && ! test -e '$MNT/tickets/$D1/mobile'"
+check "its erase applied within 1 s" wait_within 1.2 ag sh -c "! test -e '$MNT/tickets/$D2/email'"
+expect_out $AGENT "erin" "erin's username stays" cat "$MNT/tickets/$D2/username"
+setfacl -b "$STORE" "$STORE/intake"
+printf 'erin\n' | "$TICKETCTL" forget "$STORE" -
+check "forget - reads the username from stdin" wait_within 1.2 ag sh -c "! test -e '$MNT/tickets/$D2/username'"
+
 # Forget while the daemon is down: applied at its next start.
 umount_fs
 "$TICKETCTL" forget "$STORE" "$U2"
@@ -121,7 +137,7 @@ umount_fs
 
 # Gone from the store: every record checks, no plaintext of what went.
 check "fsck --key passes" "$TICKETCTL" fsck "$STORE" --key "$KEY"
-for v in "$U1" "$U2" "e-a1-$C" "m-a1-$C" "e-b1-$C" "c-b1-$C" "s-a2-$C"; do
+for v in "$U1" "$U2" "dave-$C" "e-d1-$C" "e-a1-$C" "m-a1-$C" "e-b1-$C" "c-b1-$C" "s-a2-$C"; do
 	check "no plaintext of '$v' under STORE" sh -c "! grep -rqa -- '$v' '$STORE'"
 done
 check "the canary is nowhere under STORE" sh -c "! grep -rqa -- '$C' '$STORE'"

@@ -122,8 +122,9 @@ forget_one(struct ts_index *idx, const char *id, int64_t now,
 	struct ts_ticket nt;
 	int rc;
 
+	/* Removed meanwhile, or damaged (find_tickets skipped it). */
 	if (e == NULL || e->err)
-		return 0;	/* removed meanwhile; damaged: nothing to read */
+		return 0;
 	if (e->t.forgotten_ms == 0) {
 		if ((rc = ts_ticket_copy(&nt, &e->t)) < 0)
 			return rc;
@@ -157,8 +158,9 @@ ts_rights_forget(struct ts_index *idx, const struct ts_ticket *in,
 		rc = forget_one(idx, ids[i], now, ch);
 		pthread_rwlock_unlock(&idx->lock);
 		if (rc < 0)
-			idx->log(idx->logarg, "ticket %s: cannot apply an account "
-			         "deletion: %s; retried", ids[i], strerror(-rc));
+			idx->log(idx->logarg, "ticket %s: cannot apply an "
+			         "account deletion: %s; retried", ids[i],
+			         strerror(-rc));
 	}
 	free(ids);
 	ts_changes_label(ch, from, "forget");
@@ -178,8 +180,8 @@ ts_rights_erase(struct ts_index *idx, const struct ts_ticket *in,
 	pthread_rwlock_wrlock(&idx->lock);
 	if ((e = ts_index_find(idx, in->id)) == NULL)
 		rc = -ENOENT;
-	else if (e->err)
-		rc = -EAGAIN;	/* a damaged ticket: keep it for after repair */
+	else if (e->err)	/* damaged: keep the request for after repair */
+		rc = -EAGAIN;
 	else if (in->erase == 0)
 		rc = ts_index_remove_ticket(idx, e, ch);
 	else

@@ -50,8 +50,11 @@ of_user(struct ts_index *idx, const struct ts_entry *e,
 	uint8_t *sealed;
 	int rc, same;
 
-	if (e->err)
+	if (e->err) {
+		idx->log(idx->logarg, "ticket %s: damaged (%s); not checked for "
+		         "an account deletion", e->t.id, strerror(-e->err));
 		return 0;
+	}
 	if (e->t.has_uhash)
 		return sodium_memcmp(e->t.uhash, uh, TS_UHASH_BYTES) == 0;
 	/* A ticket of before the hash: its own box tells (they are few, and

@@ -54,11 +54,15 @@ check "erase --help" sh -c "'$TICKETCTL' erase --help | grep -q 'usage: ticketct
 
 # Forget a user with two tickets: username, email and mobile (the default
 # policy) gone from both within a second; the other user's untouched.
+# Read first, so that the kernel holds their entries and pages.
+expect_out $READER "$U1" "the username reads back before" cat "$MNT/tickets/$A1/username"
+expect_out $READER "e-a1-$C" "the email reads back before" cat "$MNT/tickets/$A1/email"
 n0=$(trail | wc -l)
 out=$("$TICKETCTL" forget --client-ip 2001:db8::7 "$STORE" "$U1" 2>&1); rc=$?
 check "forget prints nothing and exits 0" test $rc -eq 0 -a -z "$out"
 for id in $A1 $A2; do
 	check "$id: username gone within 1 s" wait_within 1.2 ag sh -c "! test -e '$MNT/tickets/$id/username'"
+	check "$id: not readable either" as $READER sh -c "! cat '$MNT/tickets/$id/username' '$MNT/tickets/$id/email' 2>/dev/null"
 	check "$id: email and mobile gone" ag sh -c "! test -e '$MNT/tickets/$id/email' && ! test -e '$MNT/tickets/$id/mobile'"
 	check "$id: subject, description, confidential stay" ag sh -c "cat '$MNT/tickets/$id/subject' '$MNT/tickets/$id/description' '$MNT/tickets/$id/confidential' >/dev/null"
 done

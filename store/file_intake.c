@@ -19,7 +19,7 @@
 #include "store/store_file_priv.h"
 #include "store/sysio.h"
 
-static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r' };
+static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r', 'f', 'e' };
 
 /* Checks that intake file name "STAMP-K-ID" matches kind and t->id. */
 static int
@@ -178,7 +178,7 @@ intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
 	*bytes += len;
 	if (err == 0)
 		err = ts_record_decode(buf, len, &kind, &t);
-	if (err == 0 && (kind < TS_REC_TICKET || kind > TS_REC_REVOKE ||
+	if (err == 0 && (kind < TS_REC_TICKET || kind > TS_REC_ERASE ||
 	                 !intake_name_matches(name, kind, &t))) {
 		ts_ticket_release(&t);
 		err = -EBADMSG;
@@ -310,7 +310,7 @@ ts_file_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
 	if (tmp == NULL)
 		return -ENOMEM;
 	for (; made < n && rc == 0; made++) {
-		if (v[made].kind < TS_REC_TICKET || v[made].kind > TS_REC_REVOKE ||
+		if (v[made].kind < TS_REC_TICKET || v[made].kind > TS_REC_ERASE ||
 		    !ts_id_valid(v[made].id)) {
 			rc = -EINVAL;
 			break;

@@ -14,13 +14,22 @@ min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+/* When e's item goes by its customer's account deletion (TS_NEVER). */
+static int64_t
+forgotten(struct ts_index *idx, const struct ts_entry *e, enum ts_item item)
+{
+	return ts_policy_deadline_forgotten(&idx->policy, item,
+	                                    e->t.forgotten_ms);
+}
+
 int64_t
 ts_index_deadline_ticket(struct ts_index *idx, const struct ts_entry *e)
 {
 	if (!idx->has_policy || e->err)
 		return TS_NEVER;
-	return ts_policy_deadline(&idx->policy, TS_ITEM_TICKET,
-	                          e->t.created_ms, e->t.processed_ms, 0);
+	return min64(ts_policy_deadline(&idx->policy, TS_ITEM_TICKET,
+	                                e->t.created_ms, e->t.processed_ms, 0),
+	             forgotten(idx, e, TS_ITEM_TICKET));
 }
 
 int64_t
@@ -29,7 +38,8 @@ ts_index_deadline_field(struct ts_index *idx, const struct ts_entry *e,
 {
 	if (!idx->has_policy)
 		return TS_NEVER;
-	return min64(ts_index_deadline_ticket(idx, e),
+	return min64(min64(ts_index_deadline_ticket(idx, e),
+	                   forgotten(idx, e, ts_policy_field_item(field))),
 	             ts_policy_deadline(&idx->policy,
 	                                ts_policy_field_item(field),
 	                                e->t.created_ms, e->t.processed_ms, 0));
@@ -41,7 +51,8 @@ ts_index_deadline_msg(struct ts_index *idx, const struct ts_entry *e,
 {
 	if (!idx->has_policy)
 		return TS_NEVER;
-	return min64(ts_index_deadline_ticket(idx, e),
+	return min64(min64(ts_index_deadline_ticket(idx, e),
+	                   forgotten(idx, e, TS_ITEM_MESSAGE)),
 	             ts_policy_deadline(&idx->policy, TS_ITEM_MESSAGE,
 	                                m->stored_ms, e->t.processed_ms, 0));
 }
@@ -52,7 +63,8 @@ ts_index_deadline_auth(struct ts_index *idx, const struct ts_entry *e,
 {
 	if (!idx->has_policy)
 		return TS_NEVER;
-	return min64(ts_index_deadline_ticket(idx, e),
+	return min64(min64(ts_index_deadline_ticket(idx, e),
+	                   forgotten(idx, e, TS_ITEM_AUTHORIZATION)),
 	             ts_policy_deadline(&idx->policy, TS_ITEM_AUTHORIZATION,
 	                                a->created_ms, e->t.processed_ms,
 	                                a->expires_ms));

@@ -320,7 +320,7 @@ void
 ts_changes_label(struct ts_changes *c, size_t from, const char *op)
 {
 	for (size_t i = from; i < c->n; i++)
-		if (c->v[i].path[0] != '\0')
+		if (c->v[i].path[0] != '\0' && c->v[i].op[0] == '\0')
 			snprintf(c->v[i].op, sizeof(c->v[i].op), "%s", op);
 }
 

@@ -39,6 +39,8 @@ struct ts_index_change {
 				   when the caller audits it itself */
 	int err;		/* for the audit trail: 0, or why it failed */
 	char detail[128];	/* for the audit trail: more of why; "" */
+	char client_ip[TS_CLIENT_IP_MAX + 1];	/* for the audit trail: the
+				   address of the intake's client; "" */
 };
 
 /* A list of changes, for the kernel's caches. */
@@ -50,7 +52,8 @@ struct ts_changes {
 
 void ts_changes_add(struct ts_changes *c, uint64_t dir, uint64_t gone,
                     const char *name);
-/* Labels changes from index `from` on with op (for the audit trail). */
+/* Labels changes from index `from` on with op (for the audit trail),
+ * those not labelled yet. */
 void ts_changes_label(struct ts_changes *c, size_t from, const char *op);
 void ts_changes_release(struct ts_changes *c);
 
@@ -130,6 +133,7 @@ int ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
 #include "fs/due.h"
 #include "fs/load.h"
 #include "fs/mutate.h"
+#include "fs/rights.h"
 #include "fs/take.h"
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * index_priv: the index's layout and the helpers its files share
  * (index.c the table, due.c the deadlines, mutate.c the changes, take.c
- * intake, load.c the store at mount).  Nothing outside those files
+ * intake, rights.c a customer's forget and erase, load.c the store at
+ * mount).  Nothing outside those files
  * includes it: callers see fs/index.h.
  */
 #ifndef TS_INDEX_PRIV_H
@@ -73,5 +74,13 @@ void ts_index_schedule(struct ts_index *idx, struct ts_entry *e);
 /* mutate.c */
 /* Reads e's record back after a failed write (fs/mutate.c says why). */
 void ts_index_reload(struct ts_index *idx, struct ts_entry *e);
+/* Durably replaces e's ticket with *nt (taken over, zeroed); on failure
+ * e is as stored.  Write lock held. */
+int ts_index_commit(struct ts_index *idx, struct ts_entry *e,
+                    struct ts_ticket *nt);
+/* Removes whatever of e is due at now, the ticket and all if it is due
+ * (e is then freed); what went is appended to ch.  Write lock held. */
+int ts_index_purge(struct ts_index *idx, struct ts_entry *e, int64_t now,
+                   struct ts_changes *ch);
 
 #endif

@@ -161,6 +161,19 @@ purge(struct ts_index *idx, struct ts_entry *e, int64_t now,
 	return commit(idx, e, &nt, NULL);
 }
 
+int
+ts_index_commit(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt)
+{
+	return commit(idx, e, nt, NULL);
+}
+
+int
+ts_index_purge(struct ts_index *idx, struct ts_entry *e, int64_t now,
+               struct ts_changes *ch)
+{
+	return purge(idx, e, now, ch);
+}
+
 int64_t
 ts_index_sweep(struct ts_index *idx, int64_t now, struct ts_changes *ch)
 {

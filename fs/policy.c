@@ -181,6 +181,14 @@ ts_policy_deadline(const struct ts_policy *p, enum ts_item item,
 	return d;
 }
 
+int64_t
+ts_policy_deadline_forgotten(const struct ts_policy *p, enum ts_item item,
+                             int64_t forgotten_ms)
+{
+	return forgotten_ms > 0 && p->rule[item].on_forgotten ? forgotten_ms
+	                                                       : TS_NEVER;
+}
+
 enum ts_item
 ts_policy_field_item(int field)
 {

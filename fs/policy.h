@@ -70,6 +70,15 @@ int64_t ts_policy_deadline(const struct ts_policy *p, enum ts_item item,
                            int64_t submitted_ms, int64_t processed_ms,
                            int64_t expires_ms);
 
+/*
+ * When item goes because the customer's account was deleted at
+ * forgotten_ms (ticketctl forget; 0 = never): forgotten_ms if the policy
+ * ties item to `forgotten`, else TS_NEVER.  Callers take the earlier of
+ * this and ts_policy_deadline().
+ */
+int64_t ts_policy_deadline_forgotten(const struct ts_policy *p,
+                                     enum ts_item item, int64_t forgotten_ms);
+
 /* The item a ticket field (enum ts_field) is governed by. */
 enum ts_item ts_policy_field_item(int field);
 

@@ -277,6 +277,40 @@ take_item(struct intake_ctx *c, int kind, struct ts_ticket *in,
 }
 
 /*
+ * A customer's account deletion or erasure (fs/rights.h).  Returns 1, with
+ * c->why saying what it did, when it is done: the request then has its
+ * own entry in the trail (never naming the user), beside one per removal.
+ */
+static int
+take_rights(struct intake_ctx *c, int kind, struct ts_ticket *in,
+            const uint8_t *buf)
+{
+	size_t n;
+	int rc;
+
+	if (kind == TS_REC_FORGET) {
+		if ((rc = ts_rights_forget(c->idx, in, buf, c->ch, &n)) < 0)
+			return rc;
+		if (n == 0)
+			snprintf(c->why, sizeof(c->why), "forget: no ticket of "
+			         "that user");
+		else
+			snprintf(c->why, sizeof(c->why), "forget: %zu ticket%s",
+			         n, n == 1 ? "" : "s");
+		return 1;
+	}
+	if ((rc = ts_rights_erase(c->idx, in, c->ch)) < 0) {
+		if (rc == -EINVAL)
+			snprintf(c->why, sizeof(c->why), "erase of a field the "
+			         "customer may not erase");
+		return rc;
+	}
+	snprintf(c->why, sizeof(c->why), "erase: %s", rc == 1 ?
+	         "already gone" : in->erase == 0 ? "the ticket" : "fields");
+	return 1;
+}
+
+/*
  * A prune request: the hook (fs/retain.c) checks its MAC, made with the
  * daemon's record key (only a holder of the secret key, not a front end,
  * can ask), and prunes.  Returns 0 or -errno, c->why saying why.
@@ -333,8 +367,8 @@ odd_kind(int err)
 }
 
 static int
-take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
-         const uint8_t *buf, int err)
+take_record(void *arg, const char *name, int kind, struct ts_ticket *t,
+            const uint8_t *buf, int err)
 {
 	struct intake_ctx *c = arg;
 	char shown[TS_NAME_MAX * 4];
@@ -377,10 +411,12 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 		rc = take_prune(c, name, t, buf);
 	else if (kind == TS_REC_TICKET)
 		rc = take_ticket(c, t, buf);
+	else if (kind == TS_REC_FORGET || kind == TS_REC_ERASE)
+		rc = take_rights(c, kind, t, buf);
 	else
 		rc = take_item(c, kind, t, buf);
 	ts_ticket_release(t);
-	if (rc == 1) {		/* nothing to apply: the trail still shows it */
+	if (rc == 1) {		/* nothing (more) to apply: the trail shows it */
 		refused(c, name, 0);
 		return 0;
 	}
@@ -393,6 +429,29 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 		rc = -EAGAIN;
 	else if (rc < 0)
 		refused(c, name, rc);
+	return rc;
+}
+
+/*
+ * One intake record.  Its client's address goes into the trail entries of
+ * what it changed, and nowhere else: cleared before anything is stored.
+ */
+static int
+take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
+         const uint8_t *buf, int err)
+{
+	struct intake_ctx *c = arg;
+	char ip[TS_CLIENT_IP_MAX + 1] = "";
+	size_t from = c->ch->n;
+	int rc;
+
+	if (t != NULL) {
+		memcpy(ip, t->client_ip, sizeof(ip));
+		memset(t->client_ip, 0, sizeof(t->client_ip));
+	}
+	rc = take_record(arg, name, kind, t, buf, err);
+	for (size_t i = from; i < c->ch->n; i++)
+		memcpy(c->ch->v[i].client_ip, ip, sizeof(ip));
 	return rc;
 }
 

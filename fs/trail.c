@@ -125,14 +125,31 @@ ts_trail_audit_at(struct ts_fs *fs, fuse_req_t req, const char *op, uint64_t ino
 	return ts_trail_audit(fs, req, op, full, err, detail);
 }
 
+/* The daemon's entry for change c (of intake: with its client's address). */
+static void
+audit_change(struct ts_fs *fs, const struct ts_index_change *c)
+{
+	struct ts_audit_entry e = { .comm = "ticketfs", .op = c->op,
+	                            .path = c->path, .err = c->err,
+	                            .detail = c->detail[0] ? c->detail : NULL,
+	                            .client_ip = c->client_ip };
+	int rc;
+
+	if (c->client_ip[0] == '\0') {
+		ts_trail_audit(fs, NULL, c->op, c->path, c->err, e.detail);
+		return;
+	}
+	if (fs->audit != NULL && (rc = ts_audit_append(fs->audit, &e)) < 0)
+		ts_fs_log(fs, "cannot write the audit trail (%s): %s %s",
+		          strerror(-rc), c->op, c->path);
+}
+
 void
 ts_trail_audit_changes(struct ts_fs *fs, const struct ts_changes *ch)
 {
 	for (size_t i = 0; i < ch->n; i++)
 		if (ch->v[i].op[0] != '\0')
-			ts_trail_audit(fs, NULL, ch->v[i].op, ch->v[i].path,
-			            ch->v[i].err, ch->v[i].detail[0] ?
-			            ch->v[i].detail : NULL);
+			audit_change(fs, &ch->v[i]);
 }
 
 int

@@ -315,7 +315,7 @@ int
 ts_audit_append(struct ts_audit *a, const struct ts_audit_entry *e)
 {
 	char line[LINE_MAX_AUDIT], t[32], comm[128], path[2048], detail[512];
-	char h[2 * HASHBYTES + 1];
+	char h[2 * HASHBYTES + 1], ip[64];
 	unsigned char next[HASHBYTES];
 	const char *result;
 	int n, rc;
@@ -323,6 +323,7 @@ ts_audit_append(struct ts_audit *a, const struct ts_audit_entry *e)
 	escape(comm, sizeof(comm), e->comm ? e->comm : "");
 	escape(path, sizeof(path), e->path ? e->path : "");
 	escape(detail, sizeof(detail), e->detail ? e->detail : "");
+	escape(ip, sizeof(ip), e->client_ip ? e->client_ip : "");
 	result = e->err == 0 ? "ok" : e->err == EACCES || e->err == EPERM ?
 	         "denied" : "error";
 	pthread_mutex_lock(&a->lock);
@@ -342,6 +343,9 @@ ts_audit_append(struct ts_audit *a, const struct ts_audit_entry *e)
 	if (detail[0] != '\0' && n > 0 && (size_t)n < sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n,
 		              ",\"detail\":\"%s\"", detail);
+	if (ip[0] != '\0' && n > 0 && (size_t)n < sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+		              ",\"client_ip\":\"%s\"", ip);
 	if (n < 0 || (size_t)n + SUFFIX_LEN >= sizeof(line)) {
 		pthread_mutex_unlock(&a->lock);
 		return -E2BIG;

@@ -50,6 +50,9 @@ struct ts_audit_entry {
 	const char *detail;	/* optional extra words (never a sealed value) */
 	uint64_t count;		/* N > 0: this entry stands for N refusals
 				   (folded), "count":N; 0: for one */
+	const char *client_ip;	/* intake: the address the front end's
+				   client called from, "client_ip"; NULL or
+				   "" for none */
 };
 
 /* A signed checkpoint: the trail's (seq, hash) as the daemon signed it. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <malloc.h>
 
 #include <jansson.h>
@@ -164,6 +165,46 @@ check_keys(json_t *obj, const char *what, const char *const *allowed,
 	return 0;
 }
 
+/* Copies ip (len bytes) into out if it is an IPv4 or IPv6 address. */
+static int
+check_client_ip(const char *ip, size_t len, char out[TS_CLIENT_IP_MAX + 1],
+                char *err, size_t errlen)
+{
+	unsigned char addr[16];
+
+	if (len == 0 || len > TS_CLIENT_IP_MAX || memchr(ip, '\0', len) != NULL)
+		return fail(err, errlen, "\"client_ip\" is not an IPv4 or IPv6 "
+		            "address: \"%.*s\"", (int)(len > 64 ? 64 : len), ip);
+	memcpy(out, ip, len);
+	out[len] = '\0';
+	if (inet_pton(AF_INET, out, addr) == 1 ||
+	    inet_pton(AF_INET6, out, addr) == 1)
+		return 0;
+	fail(err, errlen, "\"client_ip\" is not an IPv4 or IPv6 address: "
+	     "\"%s\"", out);
+	out[0] = '\0';
+	return -EINVAL;
+}
+
+/* Takes obj's "client_ip" (if any) into out and deletes the key, so that
+ * the rest of obj is checked as before. */
+static int
+take_client_ip(json_t *obj, char out[TS_CLIENT_IP_MAX + 1], char *err,
+               size_t errlen)
+{
+	json_t *v = json_object_get(obj, "client_ip");
+	int rc;
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v))
+		return fail(err, errlen, "\"client_ip\" must be a string");
+	rc = check_client_ip(json_string_value(v), json_string_length(v), out,
+	                     err, errlen);
+	json_object_del(obj, "client_ip");
+	return rc;
+}
+
 /* Validates one authorization object and seals it into t and *blob. */
 static int
 seal_auth(const unsigned char pk[TS_SEAL_PKBYTES], struct ts_ticket *t,
@@ -248,7 +289,8 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 		return fail(err, errlen, "invalid ticket id \"%s\"", id);
 	if ((root = parse_object(json, len, err, errlen)) == NULL)
 		return -EINVAL;
-	if ((rc = check_keys(root, "", keys, err, errlen)) < 0)
+	if ((rc = take_client_ip(root, t.client_ip, err, errlen)) < 0 ||
+	    (rc = check_keys(root, "", keys, err, errlen)) < 0)
 		goto out;
 	snprintf(t.id, sizeof(t.id), "%s", id);
 	t.created_ms = now_ms;
@@ -319,8 +361,10 @@ ts_intake_auth(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 	if ((root = parse_object(json, len, err, errlen)) == NULL)
 		return -EINVAL;
 	snprintf(t.id, sizeof(t.id), "%s", id);
-	rc = seal_auth(pk, &t, name, root, "", now_ms, &blob, &bloblen, err,
-	               errlen);
+	rc = take_client_ip(root, t.client_ip, err, errlen);
+	if (rc == 0)
+		rc = seal_auth(pk, &t, name, root, "", now_ms, &blob, &bloblen,
+		               err, errlen);
 	json_decref(root);
 	if (rc < 0) {
 		free(blob);
@@ -392,4 +436,94 @@ ts_intake_revoke(const char *id, const char *name, uint8_t **rec,
 		return -ENOMEM;
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	return finish(TS_REC_REVOKE, &t, NULL, rec, reclen);
+}
+
+int
+ts_intake_forget(const unsigned char pk[TS_SEAL_PKBYTES], const char *reqid,
+                 const char *username, size_t len, uint8_t **rec,
+                 size_t *reclen, char *err, size_t errlen)
+{
+	struct ts_ticket t = { 0 };
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	json_t *check;
+	int rc;
+
+	if (!ts_id_valid(reqid))
+		return fail(err, errlen, "invalid request id \"%s\"", reqid);
+	if (len == 0)
+		return fail(err, errlen, "the username is empty");
+	if (len + (username[len - 1] != '\n') > ts_field_max[TS_F_USERNAME])
+		return fail(err, errlen, "the username is %zu bytes, over its "
+		            "limit of %u", len, ts_field_max[TS_F_USERNAME] - 1);
+	if (memchr(username, '\0', len) != NULL)
+		return fail(err, errlen, "the username holds a NUL byte");
+	json_set_alloc_funcs(malloc, wiping_free);
+	if ((check = json_stringn(username, len)) == NULL)
+		return fail(err, errlen, "the username is not valid UTF-8");
+	json_decref(check);
+	snprintf(t.id, sizeof(t.id), "%s", reqid);
+	rc = ts_intake_seal_append(pk, reqid, ts_field_names[TS_F_USERNAME],
+	                           username, len, &blob, &bloblen,
+	                           &t.field[TS_F_USERNAME]);
+	if (rc < 0) {
+		free(blob);
+		return rc;
+	}
+	return finish(TS_REC_FORGET, &t, blob, rec, reclen);
+}
+
+int
+ts_intake_erase(const char *id, uint32_t mask, uint8_t **rec, size_t *reclen,
+                char *err, size_t errlen)
+{
+	struct ts_ticket t = { 0 };
+
+	if (!ts_id_valid(id))
+		return fail(err, errlen, "invalid ticket id \"%s\"", id);
+	for (int f = 0; f < TS_F_COUNT; f++)
+		if ((mask & 1u << f) && !(TS_INTAKE_ERASABLE & 1u << f))
+			return fail(err, errlen, "the customer may not erase "
+			            "\"%s\"", ts_field_names[f]);
+	if (mask >> TS_F_COUNT != 0)
+		return fail(err, errlen, "erase mask 0x%x names no field", mask);
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	t.erase = mask;
+	return finish(TS_REC_ERASE, &t, NULL, rec, reclen);
+}
+
+int
+ts_intake_set_client_ip(uint8_t **rec, size_t *reclen, const char *ip,
+                        char *err, size_t errlen)
+{
+	struct ts_ticket t;
+	uint8_t *out;
+	size_t outlen;
+	int kind, rc;
+
+	if (ip == NULL)
+		return 0;
+	if (ts_record_decode(*rec, *reclen, &kind, &t) < 0)
+		return fail(err, errlen, "not an intake record");
+	if ((rc = check_client_ip(ip, strlen(ip), t.client_ip, err,
+	                          errlen)) < 0) {
+		ts_ticket_release(&t);
+		return rc;
+	}
+	rc = ts_record_encode(kind, &t, *rec, NULL, &out, &outlen);
+	ts_ticket_release(&t);
+	if (rc < 0)
+		return rc;
+	free(*rec);
+	*rec = out;
+	*reclen = outlen;
+	return 0;
+}
+
+int
+ts_intake_client_ip_check(const char *ip, char *err, size_t errlen)
+{
+	char out[TS_CLIENT_IP_MAX + 1];
+
+	return check_client_ip(ip, strlen(ip), out, err, errlen);
 }

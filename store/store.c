@@ -82,6 +82,15 @@ ts_store_uhash(struct ts_store *st, const char *name, size_t len,
 }
 
 int
+ts_store_seal_open(struct ts_store *st, const char *id, const char *field,
+                   const uint8_t *box, size_t boxlen, uint8_t *plain)
+{
+	if (st->key == NULL)
+		return -ENOKEY;
+	return ts_seal_open(st->key, id, field, box, boxlen, plain);
+}
+
+int
 ts_store_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
                        size_t n)
 {

@@ -11,7 +11,7 @@
  * The file backend's layout under STORE (mode 0700):
  *   public.key  whitelist  policy
  *   tickets/ID      one record a ticket (store/record.h), replaced whole
- *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r
+ *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r f e
  *   intake/rejected/    intake the daemon could not take in, kept aside
  *                       (the newest TS_INTAKE_REJECTED_FILES / _BYTES)
  *   .trash/         what hostile intake left, deleted a bounded amount a
@@ -100,6 +100,16 @@ int ts_store_set_key(struct ts_store *st, const struct ts_seckey *key);
 #define TS_UHASH_PURPOSE "username-hash"
 int ts_store_uhash(struct ts_store *st, const char *name, size_t len,
                    unsigned char out[TS_UHASH_BYTES]);
+
+/*
+ * Opens box (boxlen bytes, sealed for the store's own key, bound to
+ * (id, field)) with the key ts_store_set_key gave into plain (room for
+ * boxlen - TS_SEAL_OVERHEAD bytes): an intake request's box (forget), or
+ * a box of a ticket of before.  -ENOKEY without a key; -EBADMSG as
+ * ts_seal_open (plain then wiped).
+ */
+int ts_store_seal_open(struct ts_store *st, const char *id, const char *field,
+                       const uint8_t *box, size_t boxlen, uint8_t *plain);
 
 /*
  * The index snapshot (store/snapshot.h): one file holding every ticket's

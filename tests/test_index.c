@@ -311,6 +311,233 @@ START_TEST(test_intake_again_audited)
 }
 END_TEST
 
+/* ---- a customer's forget and erase (fs/rights.c) ---- */
+
+/* Drops record rec (freed) of kind for id into intake. */
+static void
+put_rec(int kind, const char *id, uint8_t *rec, size_t len)
+{
+	struct ts_store *in;
+
+	ck_assert_int_eq(ts_store_open(dir, TS_STORE_INTAKE, &in), 0);
+	ck_assert_int_eq(ts_store_intake_put(in, kind, id, rec, len), 0);
+	free(rec);
+	ts_store_close(in);
+}
+
+static void
+put_ticket(const char *id, const char *json)
+{
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+
+	ck_assert_int_eq(ts_intake_ticket(ts_seal_seckey_pk(key), id, json,
+	                                  strlen(json), ts_now_ms(), &rec, &len,
+	                                  err, sizeof(err)), 0);
+	put_rec(TS_REC_TICKET, id, rec, len);
+}
+
+static void
+put_forget(const char *user, const char *ip)
+{
+	char reqid[TS_NAME_MAX + 1], err[256];
+	uint8_t *rec;
+	size_t len;
+
+	ts_id_new(reqid);
+	ck_assert_int_eq(ts_intake_forget(ts_seal_seckey_pk(key), reqid, user,
+	                                  strlen(user), &rec, &len, err,
+	                                  sizeof(err)), 0);
+	ck_assert_int_eq(ts_intake_set_client_ip(&rec, &len, ip, err,
+	                                         sizeof(err)), 0);
+	put_rec(TS_REC_FORGET, reqid, rec, len);
+}
+
+static void
+put_erase(const char *id, uint32_t mask)
+{
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+
+	ck_assert_int_eq(ts_intake_erase(id, mask, &rec, &len, err,
+	                                 sizeof(err)), 0);
+	put_rec(TS_REC_ERASE, id, rec, len);
+}
+
+/* How many changes of ch have op and a path ending in tail. */
+static size_t
+count_changes(const struct ts_changes *ch, const char *op, const char *tail)
+{
+	size_t n = 0, tl = strlen(tail);
+
+	for (size_t i = 0; i < ch->n; i++) {
+		size_t pl = strlen(ch->v[i].path);
+
+		n += strcmp(ch->v[i].op, op) == 0 && pl >= tl &&
+		     strcmp(ch->v[i].path + pl - tl, tail) == 0;
+	}
+	return n;
+}
+
+static void
+set_policy(const char *text)
+{
+	struct ts_policy p;
+	char err[256];
+
+	ck_assert_int_eq(ts_policy_parse(text, strlen(text), &p, err,
+	                                 sizeof(err)), 0);
+	ts_index_wrlock(idx);
+	ts_index_set_policy(idx, &p);
+	ts_index_unlock(idx);
+}
+
+/*
+ * Forget finds a user's tickets by their keyed username hash, and a
+ * ticket without one (a store of before) by its own username box; it
+ * removes what the policy ties to `forgotten`, durably, audited per item
+ * as "forget", the request itself as intake with its client's address.
+ */
+START_TEST(test_forget)
+{
+	struct ts_changes ch = { 0 };
+	const struct ts_index_change *c;
+	struct ts_index *again;
+	struct ts_entry *e;
+
+	set_policy("username forgotten\nemail processed, forgotten\n"
+	           "message forgotten\n");
+	put_ticket("t-2", "{\"username\":\"bob\",\"subject\":\"b\","
+	           "\"email\":\"bob@example.com\"}");
+	put_ticket("t-3", "{\"username\":\"carol\",\"subject\":\"c\","
+	           "\"email\":\"carol@example.com\"}");
+	intake_message("m1");
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 3);
+	ts_changes_release(&ch);
+	/* t-1 (alice) has no hash, as before; t-2 is bob's, but its hash
+	 * says alice: the hash, not the box, is what a hashed ticket is
+	 * found by; t-3 has carol's own. */
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-2");
+	ck_assert_int_eq(ts_store_uhash(st, "alice\n", 6, e->t.uhash), 0);
+	e->t.has_uhash = 1;
+	e = ts_index_find(idx, "t-3");
+	ck_assert_int_eq(ts_store_uhash(st, "carol", 5, e->t.uhash), 0);
+	e->t.has_uhash = 1;
+	ck_assert_int_eq(ts_index_find(idx, "t-1")->t.has_uhash, 0);
+	ts_index_unlock(idx);
+
+	put_forget("alice", "192.0.2.1");
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ck_assert_uint_eq(count_changes(&ch, "forget", "t-1/username"), 1);
+	ck_assert_uint_eq(count_changes(&ch, "forget", "t-1/email"), 1);
+	ck_assert_uint_eq(count_changes(&ch, "forget", "t-1/messages/m1"), 1);
+	ck_assert_uint_eq(count_changes(&ch, "forget", "t-2/username"), 1);
+	ck_assert_uint_eq(count_changes(&ch, "forget", "t-2/email"), 1);
+	ck_assert_uint_eq(count_changes(&ch, "forget", "t-3/username"), 0);
+	c = change_for(&ch, "-f-");
+	ck_assert_str_eq(c->op, "intake");
+	ck_assert_int_eq(c->err, 0);
+	ck_assert_str_eq(c->detail, "forget: 2 tickets");
+	for (size_t i = 0; i < ch.n; i++) {
+		ck_assert_str_eq(ch.v[i].client_ip, "192.0.2.1");
+		ck_assert_ptr_null(strstr(ch.v[i].path, "alice"));
+		ck_assert_ptr_null(strstr(ch.v[i].detail, "alice"));
+	}
+	ts_changes_release(&ch);
+	ts_index_rdlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_int_gt(e->t.forgotten_ms, 0);
+	ck_assert_uint_eq(e->t.field[TS_F_USERNAME].len, 0);
+	ck_assert_uint_eq(e->t.field[TS_F_EMAIL].len, 0);
+	ck_assert_uint_ne(e->t.field[TS_F_MOBILE].len, 0);	/* not tied */
+	ck_assert_uint_ne(e->t.field[TS_F_SUBJECT].len, 0);
+	ck_assert_uint_eq(e->t.nmsg, 0);
+	ck_assert_uint_eq(ts_index_find(idx, "t-2")->t.field[TS_F_EMAIL].len, 0);
+	e = ts_index_find(idx, "t-3");
+	ck_assert_int_eq(e->t.forgotten_ms, 0);
+	ck_assert_uint_ne(e->t.field[TS_F_USERNAME].len, 0);
+	ck_assert_uint_ne(e->t.field[TS_F_EMAIL].len, 0);
+	ts_index_unlock(idx);
+	/* Durable: a remount sees the same. */
+	e = reloaded(&again);
+	ck_assert_int_gt(e->t.forgotten_ms, 0);
+	ck_assert_uint_eq(e->t.field[TS_F_USERNAME].len, 0);
+	ck_assert_uint_eq(e->t.field[TS_F_EMAIL].len, 0);
+	ts_index_free(again);
+
+	/* An unknown user: one entry, no change. */
+	put_forget("nobody", NULL);
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ck_assert_uint_eq(ch.n, 1);
+	ck_assert_str_eq(ch.v[0].op, "intake");
+	ck_assert_str_eq(ch.v[0].detail, "forget: no ticket of that user");
+	ck_assert_str_eq(ch.v[0].client_ip, "");
+	ck_assert_uint_eq(ch.v[0].dir_ino, 0);
+	ts_changes_release(&ch);
+}
+END_TEST
+
+/* A ticket whose policy ties the ticket itself to `forgotten` goes whole. */
+START_TEST(test_forget_whole_ticket)
+{
+	struct ts_changes ch = { 0 };
+
+	set_policy("ticket forgotten\n");
+	put_forget("alice", NULL);
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ck_assert_uint_eq(count_changes(&ch, "forget", "tickets/t-1"), 1);
+	ts_changes_release(&ch);
+	ts_index_rdlock(idx);
+	ck_assert_ptr_null(ts_index_find(idx, "t-1"));
+	ts_index_unlock(idx);
+	ck_assert_int_eq(ts_store_ticket_known(st, "t-1"), 0);
+}
+END_TEST
+
+START_TEST(test_erase)
+{
+	struct ts_changes ch = { 0 };
+	struct ts_entry *e;
+
+	put_erase("t-1", 1u << TS_F_EMAIL | 1u << TS_F_CONFIDENTIAL);
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ck_assert_uint_eq(count_changes(&ch, "erase", "tickets/t-1/email"), 1);
+	/* confidential was never given: nothing for it. */
+	ck_assert_uint_eq(count_changes(&ch, "erase", "confidential"), 0);
+	ck_assert_str_eq(change_for(&ch, "-e-")->detail, "erase: fields");
+	ts_changes_release(&ch);
+	ts_index_rdlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_uint_eq(e->t.field[TS_F_EMAIL].len, 0);
+	ck_assert_uint_ne(e->t.field[TS_F_MOBILE].len, 0);
+	ts_index_unlock(idx);
+	/* Again: nothing to do, said so. */
+	put_erase("t-1", 1u << TS_F_EMAIL);
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ck_assert_uint_eq(ch.n, 1);
+	ck_assert_str_eq(ch.v[0].detail, "erase: already gone");
+	ts_changes_release(&ch);
+	/* An unknown ticket: refused, set aside. */
+	put_erase("t-9", 0);
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 0);
+	ck_assert_uint_eq(ch.n, 1);
+	ck_assert_int_eq(ch.v[0].err, ENOENT);
+	ts_changes_release(&ch);
+	/* The whole ticket. */
+	put_erase("t-1", 0);
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ck_assert_uint_eq(count_changes(&ch, "erase", "tickets/t-1"), 1);
+	ts_changes_release(&ch);
+	ts_index_rdlock(idx);
+	ck_assert_ptr_null(ts_index_find(idx, "t-1"));
+	ts_index_unlock(idx);
+	ck_assert_int_eq(ts_store_ticket_known(st, "t-1"), 0);
+}
+END_TEST
+
 /*
  * At the limit: a ticket holds TS_MSG_PER_TICKET messages.  The last one
  * is taken in; one more, through intake or the mount, is refused with
@@ -553,6 +780,9 @@ main(void)
 	tcase_add_test(tc, test_intake_clock);
 	tcase_add_test(tc, test_intake_leaves_lock_free);
 	tcase_add_test(tc, test_intake_again_audited);
+	tcase_add_test(tc, test_forget);
+	tcase_add_test(tc, test_forget_whole_ticket);
+	tcase_add_test(tc, test_erase);
 	suite_add_tcase(s, tc);
 	/* A 6.5 MB record written three times: seconds under ASan. */
 	big = tcase_create("limits");

@@ -884,6 +884,247 @@ START_TEST(id_new_increasing)
 }
 END_TEST
 
+/* ---- account deletion, erasure, client addresses ---- */
+
+START_TEST(forget_round_trip)
+{
+	struct ts_ticket t;
+	uint8_t *rec = NULL;
+	size_t reclen;
+	char err[256];
+	int kind;
+
+	ck_assert_int_eq(ts_intake_forget(pk(), ID, "alice", 5, &rec, &reclen,
+	                                  err, sizeof(err)), 0);
+	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &t), 0);
+	ck_assert_int_eq(kind, TS_REC_FORGET);
+	ck_assert_str_eq(t.id, ID);
+	ck_assert_str_eq(t.client_ip, "");
+	for (int f = 0; f < TS_F_COUNT; f++)
+		if (f != TS_F_USERNAME)
+			ck_assert_uint_eq(t.field[f].len, 0);
+	/* Sealed for the store's key, bound to (request id, "username"),
+	 * with the final newline every stored username has. */
+	check_opens(rec, &t.field[TS_F_USERNAME], "username", "alice\n");
+	ck_assert_ptr_null(memmem(rec, reclen, "alice", 5));
+	ts_ticket_release(&t);
+	free(rec);
+}
+END_TEST
+
+START_TEST(forget_refused)
+{
+	static const struct {
+		const char *what, *id, *name;
+		size_t len;
+		const char *want;
+	} cases[] = {
+		{ "empty", ID, "", 0, "the username is empty" },
+		{ "NUL", ID, "a\0b", 3, "NUL" },
+		{ "0xff", ID, "a\xff", 2, "UTF-8" },
+		{ "bad request id", "../x", "alice", 5, "invalid request id" },
+	};
+	char big[300], err[256];
+	uint8_t *rec = NULL;
+	size_t reclen;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		ck_assert_msg(ts_intake_forget(pk(), cases[i].id, cases[i].name,
+		                               cases[i].len, &rec, &reclen, err,
+		                               sizeof(err)) == -EINVAL,
+		              "%s accepted", cases[i].what);
+		ck_assert_msg(strstr(err, cases[i].want) != NULL, "%s: \"%s\"",
+		              cases[i].what, err);
+	}
+	/* The username's limit counts the final newline: 255 + 1 fits. */
+	memset(big, 'u', sizeof(big));
+	ck_assert_int_eq(ts_intake_forget(pk(), ID, big, 255, &rec, &reclen,
+	                                  err, sizeof(err)), 0);
+	free(rec);
+	rec = NULL;
+	ck_assert_int_eq(ts_intake_forget(pk(), ID, big, 256, &rec, &reclen,
+	                                  err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "over its limit of 255"));
+	ck_assert_ptr_null(rec);
+}
+END_TEST
+
+START_TEST(erase_round_trip)
+{
+	uint32_t masks[] = { 0, 1u << TS_F_EMAIL,
+	                     1u << TS_F_MOBILE | 1u << TS_F_CONFIDENTIAL };
+	struct ts_ticket t;
+	uint8_t *rec;
+	size_t reclen;
+	char err[256];
+	int kind;
+
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		ck_assert_int_eq(ts_intake_erase(ID, masks[i], &rec, &reclen,
+		                                 err, sizeof(err)), 0);
+		ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &t), 0);
+		ck_assert_int_eq(kind, TS_REC_ERASE);
+		ck_assert_str_eq(t.id, ID);
+		ck_assert_uint_eq(t.erase, masks[i]);
+		ts_ticket_release(&t);
+		free(rec);
+	}
+}
+END_TEST
+
+START_TEST(erase_refused)
+{
+	uint8_t *rec = NULL;
+	size_t reclen;
+	char err[256];
+
+	ck_assert_int_eq(ts_intake_erase(ID, 1u << TS_F_SUBJECT, &rec, &reclen,
+	                                 err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "the customer may not erase \"subject\"");
+	ck_assert_int_eq(ts_intake_erase(ID, 1u << TS_F_USERNAME, &rec, &reclen,
+	                                 err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "\"username\""));
+	ck_assert_int_eq(ts_intake_erase(ID, 1u << TS_F_COUNT, &rec, &reclen,
+	                                 err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "names no field"));
+	ck_assert_int_eq(ts_intake_erase("a/b", 0, &rec, &reclen, err,
+	                                 sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "invalid ticket id"));
+	ck_assert_ptr_null(rec);
+}
+END_TEST
+
+/* The client address a decoded record carries. */
+static void
+check_ip(const uint8_t *rec, size_t len, int want_kind, const char *want)
+{
+	struct ts_ticket t;
+	int kind;
+
+	ck_assert_int_eq(ts_record_decode(rec, len, &kind, &t), 0);
+	ck_assert_int_eq(kind, want_kind);
+	ck_assert_str_eq(t.client_ip, want);
+	ts_ticket_release(&t);
+}
+
+START_TEST(client_ip_json_and_setter)
+{
+	static const char tj[] = "{\"username\":\"a\",\"subject\":\"s\","
+	                         "\"client_ip\":\"192.0.2.1\"}";
+	static const char aj[] = "{\"account\":\"a\",\"password\":\"p\","
+	                         "\"expires\":\"2026-12-01T00:00:00Z\","
+	                         "\"client_ip\":\"2001:db8::1\"}";
+	uint8_t *rec;
+	size_t len;
+	char err[256];
+
+	ck_assert_int_eq(ts_intake_ticket(pk(), ID, tj, strlen(tj), T0, &rec,
+	                                  &len, err, sizeof(err)), 0);
+	check_ip(rec, len, TS_REC_TICKET, "192.0.2.1");
+	/* The setter overrides, and keeps every box where it opens. */
+	ck_assert_int_eq(ts_intake_set_client_ip(&rec, &len, "::ffff:10.0.0.1",
+	                                         err, sizeof(err)), 0);
+	check_ip(rec, len, TS_REC_TICKET, "::ffff:10.0.0.1");
+	{
+		struct ts_ticket t;
+		int kind;
+
+		ck_assert_int_eq(ts_record_decode(rec, len, &kind, &t), 0);
+		check_opens(rec, &t.field[TS_F_SUBJECT], "subject", "s\n");
+		ts_ticket_release(&t);
+	}
+	free(rec);
+	ck_assert_int_eq(ts_intake_auth(pk(), ID, "a1", aj, strlen(aj), T0,
+	                                &rec, &len, err, sizeof(err)), 0);
+	check_ip(rec, len, TS_REC_AUTH, "2001:db8::1");
+	free(rec);
+	/* Every builder's record takes one. */
+	ck_assert_int_eq(ts_intake_message(pk(), ID, "m1", "hi", 2, T0, &rec,
+	                                   &len, err, sizeof(err)), 0);
+	ck_assert_int_eq(ts_intake_set_client_ip(&rec, &len, "10.1.2.3", err,
+	                                         sizeof(err)), 0);
+	check_ip(rec, len, TS_REC_MESSAGE, "10.1.2.3");
+	free(rec);
+	ck_assert_int_eq(ts_intake_revoke(ID, "a1", &rec, &len, err,
+	                                  sizeof(err)), 0);
+	ck_assert_int_eq(ts_intake_set_client_ip(&rec, &len, "10.1.2.3", err,
+	                                         sizeof(err)), 0);
+	check_ip(rec, len, TS_REC_REVOKE, "10.1.2.3");
+	free(rec);
+	ck_assert_int_eq(ts_intake_forget(pk(), ID, "u", 1, &rec, &len, err,
+	                                  sizeof(err)), 0);
+	ck_assert_int_eq(ts_intake_set_client_ip(&rec, &len, "fe80::1", err,
+	                                         sizeof(err)), 0);
+	check_ip(rec, len, TS_REC_FORGET, "fe80::1");
+	free(rec);
+	ck_assert_int_eq(ts_intake_erase(ID, 0, &rec, &len, err, sizeof(err)),
+	                 0);
+	ck_assert_int_eq(ts_intake_set_client_ip(&rec, &len, "127.0.0.1", err,
+	                                         sizeof(err)), 0);
+	check_ip(rec, len, TS_REC_ERASE, "127.0.0.1");
+	/* NULL: nothing changes. */
+	ck_assert_int_eq(ts_intake_set_client_ip(&rec, &len, NULL, err,
+	                                         sizeof(err)), 0);
+	check_ip(rec, len, TS_REC_ERASE, "127.0.0.1");
+	free(rec);
+}
+END_TEST
+
+START_TEST(client_ip_refused)
+{
+	static const char *const bad[] = {
+		"", "1.2.3", "10.0.0.256", "example.com", "1.2.3.4 ", " ::1",
+		"::1::2", "1.2.3.4/24", "fe80::1%eth0",
+		"0000:0000:0000:0000:0000:0000:0000:0000:0000",
+	};
+	uint8_t *rec, *before;
+	size_t len, beforelen;
+	char err[256], json[256];
+
+	ck_assert_int_eq(ts_intake_revoke(ID, "a1", &rec, &len, err,
+	                                  sizeof(err)), 0);
+	before = malloc(len);
+	memcpy(before, rec, len);
+	beforelen = len;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint8_t *r = NULL;
+		size_t rl;
+
+		err[0] = '\0';
+		ck_assert_msg(ts_intake_client_ip_check(bad[i], err,
+		              sizeof(err)) == -EINVAL, "\"%s\" accepted", bad[i]);
+		ck_assert_msg(strstr(err, "is not an IPv4 or IPv6 address") !=
+		              NULL, "\"%s\": %s", bad[i], err);
+		ck_assert_int_eq(ts_intake_set_client_ip(&rec, &len, bad[i], err,
+		                                         sizeof(err)), -EINVAL);
+		ck_assert_uint_eq(len, beforelen);	/* record unchanged */
+		ck_assert_mem_eq(rec, before, len);
+		snprintf(json, sizeof(json), "{\"username\":\"a\",\"subject\":"
+		         "\"s\",\"client_ip\":\"%s\"}", bad[i]);
+		ck_assert_int_eq(ts_intake_ticket(pk(), ID, json, strlen(json),
+		                                  T0, &r, &rl, err, sizeof(err)),
+		                 -EINVAL);
+		ck_assert_ptr_nonnull(strstr(err, "\"client_ip\" is not"));
+		ck_assert_ptr_null(r);
+	}
+	{
+		static const char num[] = "{\"username\":\"a\",\"subject\":"
+		                          "\"s\",\"client_ip\":1}";
+		uint8_t *r = NULL;
+		size_t rl;
+
+		ck_assert_int_eq(ts_intake_ticket(pk(), ID, num, strlen(num), T0,
+		                                  &r, &rl, err, sizeof(err)),
+		                 -EINVAL);
+		ck_assert_str_eq(err, "\"client_ip\" must be a string");
+		ck_assert_ptr_null(r);
+	}
+	free(before);
+	free(rec);
+}
+END_TEST
+
 static Suite *
 intake_suite(void)
 {
@@ -914,6 +1155,12 @@ intake_suite(void)
 	tcase_add_test(am, message_refused);
 	tcase_add_test(am, message_size_limit);
 	tcase_add_test(am, seal_append_grows_blob);
+	tcase_add_test(am, forget_round_trip);
+	tcase_add_test(am, forget_refused);
+	tcase_add_test(am, erase_round_trip);
+	tcase_add_test(am, erase_refused);
+	tcase_add_test(am, client_ip_json_and_setter);
+	tcase_add_test(am, client_ip_refused);
 	suite_add_tcase(s, am);
 
 	tcase_add_test(ut, time_parse_valid);

@@ -145,6 +145,70 @@ START_TEST(test_field_items)
 }
 END_TEST
 
+START_TEST(test_forgotten_deadlines)
+{
+	static const char text[] =
+		"username       forgotten\n"
+		"email          processed, 90d, forgotten\n"
+		"message        forgotten, 10d\n"
+		"authorization  expired, forgotten\n"
+		"ticket         forgotten\n"
+		"subject        processed\n";
+	struct ts_policy p = parse_ok(text);
+	int64_t sub = 1000 * DAY, forgot = sub + 3 * DAY;
+
+	/* Never forgotten: no deadline from the event. */
+	for (int it = 0; it < TS_ITEM_COUNT; it++)
+		ck_assert_int_eq(ts_policy_deadline_forgotten(&p, it, 0),
+		                 TS_NEVER);
+	/* Forgotten: every item tied to it goes then, whatever its kind. */
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_USERNAME,
+	                                              forgot), forgot);
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_EMAIL,
+	                                              forgot), forgot);
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_MESSAGE,
+	                                              forgot), forgot);
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p,
+	                 TS_ITEM_AUTHORIZATION, forgot), forgot);
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_TICKET,
+	                                              forgot), forgot);
+	/* Items not tied to it: the event changes nothing. */
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_SUBJECT,
+	                                              forgot), TS_NEVER);
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_MOBILE,
+	                                              forgot), TS_NEVER);
+	/* The other events of a forgotten item still hold. */
+	ck_assert_int_eq(ts_policy_deadline(&p, TS_ITEM_EMAIL, sub, 0, 0),
+	                 sub + 90 * DAY);
+	ck_assert_int_eq(ts_policy_deadline(&p, TS_ITEM_USERNAME, sub, 0, 0),
+	                 TS_NEVER);
+}
+END_TEST
+
+START_TEST(test_default_policy_forgets_contact)
+{
+	static const char text[] =
+		"username       forgotten\n"
+		"email          processed, 90d, forgotten\n"
+		"mobile         processed, 90d, forgotten\n"
+		"confidential   processed\n"
+		"authorization  processed, expired\n"
+		"ticket         processed+30d\n"
+		"audit          365d\n";
+	struct ts_policy p = parse_ok(text);
+	int64_t t = 2000 * DAY;
+
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_USERNAME, t),
+	                 t);
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_EMAIL, t), t);
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_MOBILE, t), t);
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_CONFIDENTIAL,
+	                                              t), TS_NEVER);
+	ck_assert_int_eq(ts_policy_deadline_forgotten(&p, TS_ITEM_TICKET, t),
+	                 TS_NEVER);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -157,6 +221,8 @@ main(void)
 	tcase_add_test(tc, test_errors_name_the_line);
 	tcase_add_test(tc, test_nul_refused);
 	tcase_add_test(tc, test_field_items);
+	tcase_add_test(tc, test_forgotten_deadlines);
+	tcase_add_test(tc, test_default_policy_forgets_contact);
 	suite_add_tcase(s, tc);
 	return ts_check_run(s);
 }

@@ -491,6 +491,80 @@ START_TEST(revoke_record_round_trip)
 }
 END_TEST
 
+START_TEST(forget_record_round_trip)
+{
+	struct ts_ticket t = { 0 }, back;
+	uint8_t blob[8192], *rec = NULL;
+	size_t bloblen = 0, reclen;
+	int kind = 0;
+
+	strcpy(t.id, FIXED_ID);
+	strcpy(t.client_ip, "2001:db8::42");
+	add_box(blob, &bloblen, 21, O + 6, &t.field[TS_F_USERNAME]);
+	ck_assert_int_eq(ts_record_encode(TS_REC_FORGET, &t, blob, NULL, &rec,
+	                                  &reclen), 0);
+	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
+	ck_assert_int_eq(kind, TS_REC_FORGET);
+	ck_assert_str_eq(back.id, FIXED_ID);
+	ck_assert_str_eq(back.client_ip, "2001:db8::42");
+	ck_assert(is_fake_box(rec, &back.field[TS_F_USERNAME], 21, O + 6));
+	ts_ticket_release(&back);
+	free(rec);
+	/* Without the username, or with another field, it is no request. */
+	t.field[TS_F_EMAIL] = t.field[TS_F_USERNAME];
+	ck_assert_int_eq(ts_record_encode(TS_REC_FORGET, &t, blob, NULL, &rec,
+	                                  &reclen), 0);
+	check_refused(rec, reclen, "forget with an email");
+	free(rec);
+	t.field[TS_F_USERNAME] = (struct ts_box){ 0, 0 };
+	t.field[TS_F_EMAIL] = (struct ts_box){ 0, 0 };
+	ck_assert_int_eq(ts_record_encode(TS_REC_FORGET, &t, blob, NULL, &rec,
+	                                  &reclen), 0);
+	check_refused(rec, reclen, "forget without a username");
+	free(rec);
+	ts_ticket_release(&t);
+}
+END_TEST
+
+START_TEST(erase_record_round_trip)
+{
+	uint32_t masks[] = { 0, 1u << TS_F_EMAIL,
+	                     1u << TS_F_MOBILE | 1u << TS_F_CONFIDENTIAL };
+	struct ts_ticket t = { 0 }, back;
+	uint8_t *rec = NULL;
+	size_t reclen;
+	int kind = 0;
+
+	strcpy(t.id, FIXED_ID);
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		t.erase = masks[i];
+		snprintf(t.client_ip, sizeof(t.client_ip), "192.0.2.%zu", i);
+		ck_assert_int_eq(ts_record_encode(TS_REC_ERASE, &t, NULL, NULL,
+		                                  &rec, &reclen), 0);
+		ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &back), 0);
+		ck_assert_int_eq(kind, TS_REC_ERASE);
+		ck_assert_str_eq(back.id, FIXED_ID);
+		ck_assert_uint_eq(back.erase, masks[i]);
+		ck_assert_str_eq(back.client_ip, t.client_ip);
+		ts_ticket_release(&back);
+		free(rec);
+	}
+	/* An address that is none is damage, at decode too. */
+	strcpy(t.client_ip, "10.0.0.300");
+	ck_assert_int_eq(ts_record_encode(TS_REC_ERASE, &t, NULL, NULL, &rec,
+	                                  &reclen), 0);
+	check_refused(rec, reclen, "erase with a bad client_ip");
+	free(rec);
+	/* A mask naming no field is refused. */
+	t.client_ip[0] = '\0';
+	t.erase = 1u << TS_F_COUNT;
+	ck_assert_int_eq(ts_record_encode(TS_REC_ERASE, &t, NULL, NULL, &rec,
+	                                  &reclen), 0);
+	check_refused(rec, reclen, "erase of no field");
+	free(rec);
+}
+END_TEST
+
 START_TEST(kind_is_checked_against_content)
 {
 	/* The fixed ticket is not a valid MESSAGE, AUTH or REVOKE record, and
@@ -1573,6 +1647,8 @@ record_suite(void)
 	tcase_add_test(rt, message_record_round_trip);
 	tcase_add_test(rt, auth_record_round_trip);
 	tcase_add_test(rt, revoke_record_round_trip);
+	tcase_add_test(rt, forget_record_round_trip);
+	tcase_add_test(rt, erase_record_round_trip);
 	tcase_add_test(rt, kind_is_checked_against_content);
 	tcase_add_test(rt, encode_refuses_oversize);
 	suite_add_tcase(s, rt);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/intake.h"
 #include "store/seal.h"
 #include "tools/ctl_common.h"
 
@@ -154,4 +155,68 @@ ts_ctl_wipe_free(char *buf, size_t len)
 	if (buf != NULL)
 		sodium_memzero(buf, len);
 	free(buf);
+}
+
+const struct option ts_ctl_client_ip_opt[] = {
+	{ "client-ip", required_argument, NULL, 'i' }, { 0 }
+};
+
+struct ts_store *
+ts_ctl_open_intake(const char *path, unsigned char *pk)
+{
+	struct ts_store *st = ts_ctl_open_store(path, TS_STORE_INTAKE);
+	int rc;
+
+	if ((rc = ts_store_pubkey(st, pk)) < 0)
+		ts_ctl_die("cannot read the public key of store %s: %s", path,
+		    rc == -EINVAL ? "not a ticketfs public key" : strerror(-rc));
+	return st;
+}
+
+void
+ts_ctl_put_intake(struct ts_store *st, int kind, const char *id, uint8_t *rec,
+                  size_t len)
+{
+	int rc = ts_store_intake_put(st, kind, id, rec, len);
+
+	free(rec);
+	if (rc < 0)
+		ts_ctl_die("cannot write to the intake area: %s",
+		    strerror(-rc));
+}
+
+/* The ticket must exist (or be waiting in intake) for message & co. */
+void
+ts_ctl_require_ticket(struct ts_store *st, const char *id)
+{
+	int known = ts_store_ticket_known(st, id);
+
+	if (known == 0)
+		ts_ctl_die("no ticket %s in this store", id);
+	if (known < 0)
+		fprintf(stderr, "ticketctl: cannot check that ticket %s exists "
+		        "(%s); the daemon will reject it if not\n", id,
+		        strerror(-known));
+}
+
+void
+ts_ctl_check_client_ip(const char *ip)
+{
+	char err[160];
+
+	if (ip != NULL && ts_intake_client_ip_check(ip, err, sizeof(err)) < 0)
+		ts_ctl_die("--client-ip: %s", err);
+}
+
+void
+ts_ctl_set_client_ip(uint8_t **rec, size_t *len, const char *ip)
+{
+	char err[160];
+	int rc = ts_intake_set_client_ip(rec, len, ip, err, sizeof(err));
+
+	if (rc == -EINVAL)
+		ts_ctl_die("--client-ip: %s", err);
+	if (rc < 0)
+		ts_ctl_die("cannot set the client's address: %s",
+		    strerror(-rc));
 }

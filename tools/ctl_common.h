@@ -9,6 +9,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -50,5 +51,23 @@ char *ts_ctl_read_input(const char *path, size_t *len);
 
 /* Wipes len bytes of buf (NULL: nothing) and frees it. */
 void ts_ctl_wipe_free(char *buf, size_t len);
+
+/*
+ * For the intake verbs, which need only the store's public key and write
+ * access to its intake area: opens the store at path for intake and reads
+ * its public key into pk; drops a record (freed) into intake, durably;
+ * says whether ticket id exists (dies if it does not; warns if it cannot
+ * tell); checks a --client-ip address (NULL: none), dies naming the
+ * problem; sets it on a record made by store/intake.h (NULL: nothing).
+ * Each exits 2 with a message on failure.
+ */
+struct ts_store *ts_ctl_open_intake(const char *path, unsigned char *pk);
+void ts_ctl_put_intake(struct ts_store *st, int kind, const char *id,
+                       uint8_t *rec, size_t len);
+void ts_ctl_require_ticket(struct ts_store *st, const char *id);
+void ts_ctl_check_client_ip(const char *ip);
+void ts_ctl_set_client_ip(uint8_t **rec, size_t *len, const char *ip);
+/* The option list of a verb whose one option is --client-ip ADDR. */
+extern const struct option ts_ctl_client_ip_opt[];
 
 #endif

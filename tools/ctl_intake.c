@@ -1,7 +1,8 @@
 /*
  * ctl_intake: the verbs a front end runs, with only the store's public
  * key and write access to its intake area: submit (one ticket or a JSON
- * Lines batch, sealed on every core), message, authorize and revoke.
+ * Lines batch, sealed on every core), message, authorize and revoke
+ * (forget and erase are in ctl_rights.c); each takes --client-ip.
  * Nothing is written unless all of the input is good.
  */
 #include <errno.h>
@@ -18,44 +19,6 @@
 #include "store/store.h"
 #include "tools/ctl_common.h"
 #include "tools/ctl_verbs.h"
-
-static struct ts_store *
-open_intake(const char *path, unsigned char pk[TS_SEAL_PKBYTES])
-{
-	struct ts_store *st = ts_ctl_open_store(path, TS_STORE_INTAKE);
-	int rc;
-
-	if ((rc = ts_store_pubkey(st, pk)) < 0)
-		ts_ctl_die("cannot read the public key of store %s: %s", path,
-		    rc == -EINVAL ? "not a ticketfs public key" : strerror(-rc));
-	return st;
-}
-
-static void
-put_intake(struct ts_store *st, int kind, const char *id, uint8_t *rec,
-           size_t len)
-{
-	int rc = ts_store_intake_put(st, kind, id, rec, len);
-
-	free(rec);
-	if (rc < 0)
-		ts_ctl_die("cannot write to the intake area: %s",
-		    strerror(-rc));
-}
-
-/* The ticket must exist (or be waiting in intake) for message & co. */
-static void
-require_ticket(struct ts_store *st, const char *id)
-{
-	int known = ts_store_ticket_known(st, id);
-
-	if (known == 0)
-		ts_ctl_die("no ticket %s in this store", id);
-	if (known < 0)
-		fprintf(stderr, "ticketctl: cannot check that ticket %s exists "
-		        "(%s); the daemon will reject it if not\n", id,
-		        strerror(-known));
-}
 
 /* Seals one JSON ticket; on bad input prints why and returns NULL. */
 static uint8_t *
@@ -216,29 +179,36 @@ int
 ts_ctl_cmd_submit(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: ticketctl submit [--batch] STORE [FILE]\n"
+		"usage: ticketctl submit [--batch] [--client-ip ADDR] STORE [FILE]\n"
 		"Seals one ticket (a JSON object) from FILE or stdin with the\n"
 		"store's public key and drops it into the intake area; prints its\n"
 		"id.  With --batch, FILE holds JSON Lines, one ticket a line, and\n"
 		"the ids are printed one a line.  If any ticket is rejected,\n"
-		"nothing is written.\n";
+		"nothing is written.  --client-ip: the customer's IPv4 or IPv6\n"
+		"address, for the audit trail only (over a \"client_ip\" key).\n";
 	static const struct option lo[] = {
-		{ "batch", no_argument, NULL, 'b' }, { 0 }
+		{ "batch", no_argument, NULL, 'b' },
+		{ "client-ip", required_argument, NULL, 'i' }, { 0 }
 	};
 	unsigned char pk[TS_SEAL_PKBYTES];
 	struct ts_store *st;
-	int batch = 0, bad = 0;
+	const char *ip = NULL;
+	int batch = 0, bad = 0, c;
 	char *in;
 	size_t inlen, n = 0;
 	struct pending *v = NULL;
 
-	while (ts_ctl_next_opt(argc, argv, lo, usage) == 'b')
-		batch = 1;
+	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
+		if (c == 'b')
+			batch = 1;
+		else
+			ip = optarg;
 	argc -= optind - 1;	/* then argv[1] is STORE, as before */
 	argv += optind - 1;
 	if (argc < 2 || argc > 3)
 		ts_ctl_bad_usage(usage);
-	st = open_intake(argv[1], pk);
+	ts_ctl_check_client_ip(ip);
+	st = ts_ctl_open_intake(argv[1], pk);
 	if (!batch) {
 		in = ts_ctl_read_input(argc == 3 ? argv[2] : NULL, &inlen);
 		if (memchr(in, '\0', inlen) != NULL)
@@ -268,9 +238,11 @@ ts_ctl_cmd_submit(int argc, char **argv)
 
 		if (items == NULL)
 			ts_ctl_die("out of memory");
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			ts_ctl_set_client_ip(&v[i].rec, &v[i].len, ip);
 			items[i] = (struct ts_intake_item){ TS_REC_TICKET, v[i].id,
 			                                    v[i].rec, v[i].len };
+		}
 		rc = ts_store_intake_put_many(st, items, n, &done);
 		/* Print what was submitted, even when the store failed midway. */
 		for (size_t i = 0; i < done; i++)
@@ -298,22 +270,24 @@ add_item(int argc, char **argv, int kind, const char *usage)
 	unsigned char pk[TS_SEAL_PKBYTES];
 	char name[TS_NAME_MAX + 1], err[256];
 	const char *what = kind == TS_REC_MESSAGE ? "message" : "authorization";
+	const char *ip = NULL;
 	struct ts_store *st;
 	uint8_t *rec;
 	size_t inlen, reclen;
 	char *in;
 	int rc;
 
-	while (ts_ctl_next_opt(argc, argv, NULL, usage) != -1)
-		;
+	while (ts_ctl_next_opt(argc, argv, ts_ctl_client_ip_opt, usage) != -1)
+		ip = optarg;
 	argc -= optind - 1;
 	argv += optind - 1;
 	if (argc < 3 || argc > 4)
 		ts_ctl_bad_usage(usage);
+	ts_ctl_check_client_ip(ip);
 	if (!ts_id_valid(argv[2]))
 		ts_ctl_die("invalid ticket id \"%s\"", argv[2]);
-	st = open_intake(argv[1], pk);
-	require_ticket(st, argv[2]);
+	st = ts_ctl_open_intake(argv[1], pk);
+	ts_ctl_require_ticket(st, argv[2]);
 	in = ts_ctl_read_input(argc == 4 ? argv[3] : NULL, &inlen);
 	ts_id_new(name);
 	if (kind == TS_REC_MESSAGE)
@@ -327,7 +301,8 @@ add_item(int argc, char **argv, int kind, const char *usage)
 		ts_ctl_die("%s", err);
 	if (rc < 0)
 		ts_ctl_die("cannot seal the %s: %s", what, strerror(-rc));
-	put_intake(st, kind, argv[2], rec, reclen);
+	ts_ctl_set_client_ip(&rec, &reclen, ip);
+	ts_ctl_put_intake(st, kind, argv[2], rec, reclen);
 	printf("%s\n", name);
 	ts_store_close(st);
 	return 0;
@@ -337,48 +312,54 @@ int
 ts_ctl_cmd_message(int argc, char **argv)
 {
 	return add_item(argc, argv, TS_REC_MESSAGE,
-		"usage: ticketctl message STORE ID [FILE]\n"
+		"usage: ticketctl message [--client-ip ADDR] STORE ID [FILE]\n"
 		"Adds a customer's message (UTF-8 text from FILE or stdin) to\n"
-		"ticket ID; prints the message's name.\n");
+		"ticket ID; prints the message's name.  --client-ip: the\n"
+		"customer's address, for the audit trail only.\n");
 }
 
 int
 ts_ctl_cmd_authorize(int argc, char **argv)
 {
 	return add_item(argc, argv, TS_REC_AUTH,
-		"usage: ticketctl authorize STORE ID [FILE]\n"
+		"usage: ticketctl authorize [--client-ip ADDR] STORE ID [FILE]\n"
 		"Adds an authorization to ticket ID: a JSON object with account,\n"
 		"password, expires (RFC 3339, in the future) and optionally\n"
-		"resource, from FILE or stdin.  Prints its name.\n");
+		"resource and client_ip, from FILE or stdin.  Prints its name.\n"
+		"--client-ip: the customer's address, for the audit trail only.\n");
 }
 
 int
 ts_ctl_cmd_revoke(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: ticketctl revoke STORE ID NAME\n"
-		"The customer cancels authorization NAME of ticket ID.\n";
+		"usage: ticketctl revoke [--client-ip ADDR] STORE ID NAME\n"
+		"The customer cancels authorization NAME of ticket ID.\n"
+		"--client-ip: the customer's address, for the audit trail only.\n";
 	unsigned char pk[TS_SEAL_PKBYTES];
+	const char *ip = NULL;
 	char err[256];
 	struct ts_store *st;
 	uint8_t *rec;
 	size_t reclen;
 	int rc;
 
-	while (ts_ctl_next_opt(argc, argv, NULL, usage) != -1)
-		;
+	while (ts_ctl_next_opt(argc, argv, ts_ctl_client_ip_opt, usage) != -1)
+		ip = optarg;
 	argc -= optind - 1;
 	argv += optind - 1;
 	if (argc != 4)
 		ts_ctl_bad_usage(usage);
-	st = open_intake(argv[1], pk);
+	ts_ctl_check_client_ip(ip);
+	st = ts_ctl_open_intake(argv[1], pk);
 	rc = ts_intake_revoke(argv[2], argv[3], &rec, &reclen, err, sizeof(err));
 	if (rc == -EINVAL)
 		ts_ctl_die("%s", err);
 	if (rc < 0)
 		ts_ctl_die("cannot encode the revocation: %s", strerror(-rc));
-	require_ticket(st, argv[2]);
-	put_intake(st, TS_REC_REVOKE, argv[2], rec, reclen);
+	ts_ctl_set_client_ip(&rec, &reclen, ip);
+	ts_ctl_require_ticket(st, argv[2]);
+	ts_ctl_put_intake(st, TS_REC_REVOKE, argv[2], rec, reclen);
 	ts_store_close(st);
 	return 0;
 }

@@ -18,6 +18,10 @@ int ts_ctl_cmd_message(int argc, char **argv);
 int ts_ctl_cmd_authorize(int argc, char **argv);
 int ts_ctl_cmd_revoke(int argc, char **argv);
 
+/* ctl_rights.c: a customer's account deletion and own erasure. */
+int ts_ctl_cmd_forget(int argc, char **argv);
+int ts_ctl_cmd_erase(int argc, char **argv);
+
 /* ctl_check.c: checking the records and the audit trail. */
 int ts_ctl_cmd_fsck(int argc, char **argv);
 int ts_ctl_cmd_audit(int argc, char **argv);

@@ -3,8 +3,9 @@
  * the verb table, the usage text and --help/--version; each verb group
  * lives in its own file (ctl_init.c, ctl_intake.c, ctl_check.c,
  * ctl_wait.c, entry points in ctl_verbs.h), on the helpers of
- * ctl_common.c.  submit, message, authorize and revoke need only the
- * store's public key and write access to its intake area.
+ * ctl_common.c.  submit, message, authorize, revoke, forget and erase
+ * (ctl_rights.c) need only the store's public key and write access to its
+ * intake area.
  *
  * Exit status: 0 success; 1 the operation ran and found a problem (fsck);
  * 2 bad usage or bad input, and then nothing was written.
@@ -25,6 +26,8 @@ static const struct verb {
 	{ "message", ts_ctl_cmd_message },
 	{ "authorize", ts_ctl_cmd_authorize },
 	{ "revoke", ts_ctl_cmd_revoke },
+	{ "forget", ts_ctl_cmd_forget },
+	{ "erase", ts_ctl_cmd_erase },
 	{ "fsck", ts_ctl_cmd_fsck },
 	{ "audit", ts_ctl_cmd_audit },
 	{ "wait", ts_ctl_cmd_wait },
@@ -39,6 +42,9 @@ usage(FILE *out)
 	      "  message STORE ID [FILE]\n"
 	      "  authorize STORE ID [FILE]\n"
 	      "  revoke STORE ID NAME\n"
+	      "  forget STORE USERNAME\n"
+	      "  erase STORE ID [FIELD...]\n"
+	      "  (submit ... erase each take --client-ip ADDR)\n"
 	      "  fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
 	      "  audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
 	      "               [--checkpoint FILE] [--seed SEED]\n"

@@ -87,7 +87,7 @@ expect 2 err 'ticketctl: unknown command "bogus"' "ticketctl bogus" "$TICKETCTL"
 before=$(ls "$STORE/intake" | wc -l)
 run sh -c "echo '{\"username\":\"u\",\"subject\":\"s\"}' | '$TICKETCTL' submit --bogus '$STORE'"
 if [ "$RC" -eq 2 ] && [[ $ERR == *"ticketctl submit: unknown option --bogus"* ]] &&
-   [[ $ERR == *"usage: ticketctl submit [--batch] STORE [FILE]"* ]] &&
+   [[ $ERR == *"usage: ticketctl submit [--batch] [--client-ip ADDR] STORE [FILE]"* ]] &&
    [ "$(ls "$STORE/intake" | wc -l)" -eq "$before" ]; then
 	pass "submit --bogus STORE: exit 2, names the option, nothing submitted"
 else

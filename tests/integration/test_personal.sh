@@ -14,11 +14,13 @@ faketime() { ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=
 mount_at() {
 	san_opts
 	ASAN_OPTIONS=$SAN_ASAN:verify_asan_link_order=0 UBSAN_OPTIONS=$SAN_UBSAN \
-		command faketime -f "$1" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY" -f 2>>"$LOG" &
+		command faketime -f "$1" "$TICKETFS" "$STORE" "$MNT" -o key="$KEY" -o "$SEG" -f 2>>"$LOG" &
 	DAEMON_PID=$!
 	FG_PID=$DAEMON_PID
 	wait_for mountpoint -q "$MNT"
 }
+# Small trail segments, so that whole ones can age out.
+SEG=audit_segment=1024
 has() { ag test -e "$MNT/tickets/$1/$2"; }
 hasnt() { ag sh -c "! test -e '$MNT/tickets/$1/$2'"; }
 
@@ -41,7 +43,7 @@ full='"email":"e@example.com","mobile":"+1 555","confidential":"card 4111"'
 auth='"authorizations":[{"account":"acc","password":"pw","expires":"'"$EXP"'"}]'
 KEEP=$(echo '{"username":"kim","subject":"open one",'"$full"','"$auth"'}' | submit)
 DONE=$(echo '{"username":"dan","subject":"processed one",'"$full"','"$auth"'}' | submit)
-mount_fs
+mount_fs -o "$SEG"
 check "(both tickets taken in)" wait_within 1.2 has "$DONE" email
 check "(each with its authorization a1)" has "$KEEP" authorizations/a1
 check "(the second's too)" has "$DONE" authorizations/a1
@@ -80,6 +82,17 @@ check "91 days: and the mobile" hasnt "$KEEP" mobile
 check "91 days: confidential stays until processing" has "$KEEP" confidential
 check "91 days: username and subject stay" has "$KEEP" username
 umount_fs
+check "(the trail spans several segments)" test "$(ls "$STORE/audit" | grep -c '\.log$')" -gt 2
+check "the trail verifies, nothing pruned yet" sh -c "'$TICKETCTL' audit verify '$STORE' | grep -v pruned"
+segs=$(ls "$STORE/audit" | grep -c '\.log$')
+
+mount_at +364d
+check "364 days: every segment is still there" test "$(ls "$STORE/audit" | grep -c '\.log$')" -ge "$segs"
+umount_fs
+mount_at +367d
+check "367 days: the segments of the first year are pruned" wait_within 3 sh -c "test \$(ls '$STORE/audit' | grep -c '\.log\$') -lt $segs"
+umount_fs
+check "the trail verifies and says what was pruned" sh -c "'$TICKETCTL' audit verify '$STORE' | grep -q 'entries pruned before seq'"
+check "the prune is itself in the trail" sh -c "cat '$STORE'/audit/*.log | jq -r .op | grep -qx prune"
 check "the store still passes fsck" "$TICKETCTL" fsck "$STORE" --key "$KEY"
-check "the trail verifies" "$TICKETCTL" audit verify "$STORE"
 finish

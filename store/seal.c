@@ -351,3 +351,30 @@ out_wipe:
 	free(inner);
 	return rc;
 }
+
+const unsigned char *
+ts_seal_seckey_sk(const struct ts_seckey *key)
+{
+	return key->sk;
+}
+
+int
+ts_seal_open_seckey(const struct ts_seckey *key, const char *ticket,
+                    const char *field, const unsigned char *box,
+                    size_t boxlen, struct ts_seckey **out)
+{
+	struct ts_seckey *k;
+	int rc;
+
+	if (boxlen != crypto_box_SECRETKEYBYTES + TS_SEAL_OVERHEAD)
+		return -EBADMSG;
+	if ((k = seckey_alloc()) == NULL)
+		return -ENOMEM;
+	if ((rc = ts_seal_open(key, ticket, field, box, boxlen, k->sk)) < 0 ||
+	    crypto_scalarmult_base(k->pk, k->sk) != 0) {
+		sodium_free(k);
+		return rc < 0 ? rc : -EBADMSG;
+	}
+	*out = k;
+	return 0;
+}

@@ -1,0 +1,771 @@
+/*
+ * shred: per-ticket keys in the generic store layer, above any backend
+ * (store_backend.h key ops), so that every backend crypto-shreds alike.
+ *
+ * A ticket's values are sealed for its own public key (t->tpk); its secret
+ * key, sealed for the store's key, is in a key file apart from the record.
+ * Writing a ticket that drops any box its stored record has (an item
+ * removed or replaced), or a ticket of before (sealed for the store key),
+ * reseals every remaining value for a fresh ticket key:
+ *   1. key_put(next)   the new key, durably
+ *   2. write           the record, every box sealed for the new tpk
+ *   3. key_promote     next -> current; the old key is gone
+ * A crash after 1 leaves a next key that matches no record (deleted at the
+ * next load); after 2 one that matches its record (promoted at load, and
+ * used by readers meanwhile).  Removing a ticket removes the record, then
+ * its keys; a crash between leaves an orphan key, deleted at the next load.
+ *
+ * Plaintext exists only in sodium_malloc'd scratch memory (and in
+ * ts_seal_open's wiped buffer), wiped before it is freed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/record.h"
+#include "store/store_backend.h"
+#include "store/tkey.h"
+
+#define CACHE_N 64	/* opened ticket keys kept */
+#define BOX_FLAGS (TS_BOX_NEW | TS_BOX_STOREKEY)
+
+struct tk_ent {
+	unsigned refs;		/* holders, the cache's own included */
+	char id[TS_NAME_MAX + 1];
+	unsigned char tpk[TS_TPK_BYTES];
+	struct ts_seckey *key;
+};
+
+struct ts_shred {
+	pthread_mutex_t mu;
+	struct tk_ent *slot[CACHE_N];
+	unsigned hand;		/* the next slot to reuse */
+	unsigned char *reckey;	/* records' MAC key (sodium_malloc'd) */
+};
+
+static void
+ent_unref_locked(struct tk_ent *e)
+{
+	if (e != NULL && --e->refs == 0) {
+		ts_tkey_free(e->key);
+		free(e);
+	}
+}
+
+static void
+ent_put(struct ts_store *st, struct tk_ent *e)
+{
+	pthread_mutex_lock(&st->shred->mu);
+	ent_unref_locked(e);
+	pthread_mutex_unlock(&st->shred->mu);
+}
+
+int
+ts_shred_init(struct ts_store *st)
+{
+	struct ts_shred *s = st->shred;
+	int rc;
+
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			return -ENOMEM;
+		if ((s->reckey = sodium_malloc(TS_RECORD_MACKEYBYTES)) == NULL) {
+			free(s);
+			return -ENOMEM;
+		}
+		pthread_mutex_init(&s->mu, NULL);
+		st->shred = s;
+	}
+	rc = ts_seal_derive(st->key, TS_RECORD_MAC_PURPOSE, s->reckey,
+	                    TS_RECORD_MACKEYBYTES);
+	return rc;
+}
+
+void
+ts_shred_free(struct ts_store *st)
+{
+	struct ts_shred *s = st->shred;
+
+	if (s == NULL)
+		return;
+	for (unsigned i = 0; i < CACHE_N; i++)
+		ent_unref_locked(s->slot[i]);
+	sodium_free(s->reckey);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+	st->shred = NULL;
+}
+
+/* Drops id's keys from the cache (a rekey or removal). */
+static void
+evict(struct ts_store *st, const char *id)
+{
+	struct ts_shred *s = st->shred;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	for (unsigned i = 0; i < CACHE_N; i++)
+		if (s->slot[i] != NULL && strcmp(s->slot[i]->id, id) == 0) {
+			ent_unref_locked(s->slot[i]);
+			s->slot[i] = NULL;
+		}
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Opens ticket id's current or next key file for tpk. */
+static int
+open_keyfile(struct ts_store *st, const char *id, int next,
+             const unsigned char tpk[TS_TPK_BYTES], struct ts_seckey **out)
+{
+	struct ts_tkey_file kf;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	rc = st->ops->key_get(st, id, next, &buf, &len);
+	if (rc == -ENOENT)
+		return -ENOKEY;
+	if (rc < 0)
+		return rc;
+	rc = ts_tkey_decode(buf, len, &kf);
+	free(buf);
+	if (rc < 0)
+		return rc;
+	if (sodium_memcmp(kf.tpk, tpk, TS_TPK_BYTES) != 0)
+		return -ENOKEY;	/* another key: the record's is gone */
+	return ts_tkey_open(st->key, id, tpk, kf.keybox, out);
+}
+
+/*
+ * The secret key of keyed ticket t, held (ent_put when done).  The
+ * current key file, else (a rekey under way, or interrupted after its
+ * record was written) the next one.  -ENOKEY if neither is t's.
+ */
+static int
+get_key(struct ts_store *st, const struct ts_ticket *t, struct tk_ent **out)
+{
+	struct ts_shred *s = st->shred;
+	struct ts_seckey *k = NULL;
+	struct tk_ent *e;
+	int rc;
+
+	if (st->key == NULL || s == NULL)
+		return -ENOKEY;
+	pthread_mutex_lock(&s->mu);
+	for (unsigned i = 0; i < CACHE_N; i++) {
+		e = s->slot[i];
+		if (e != NULL && strcmp(e->id, t->id) == 0 &&
+		    memcmp(e->tpk, t->tpk, TS_TPK_BYTES) == 0) {
+			e->refs++;
+			pthread_mutex_unlock(&s->mu);
+			*out = e;
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	rc = open_keyfile(st, t->id, 0, t->tpk, &k);
+	if (rc == -ENOKEY && open_keyfile(st, t->id, 1, t->tpk, &k) == 0)
+		rc = 0;
+	if (rc < 0)
+		return rc;
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		ts_tkey_free(k);
+		return -ENOMEM;
+	}
+	memcpy(e->id, t->id, sizeof(e->id));
+	memcpy(e->tpk, t->tpk, TS_TPK_BYTES);
+	e->key = k;
+	e->refs = 2;		/* the cache's and the caller's */
+	pthread_mutex_lock(&s->mu);
+	ent_unref_locked(s->slot[s->hand]);
+	s->slot[s->hand] = e;
+	s->hand = (s->hand + 1) % CACHE_N;
+	pthread_mutex_unlock(&s->mu);
+	*out = e;
+	return 0;
+}
+
+int
+ts_store_ticket_key(struct ts_store *st, const struct ts_ticket *t)
+{
+	struct tk_ent *e;
+	int rc;
+
+	if (!t->keyed)
+		return st->key != NULL ? 0 : -ENOKEY;
+	if ((rc = get_key(st, t, &e)) == 0)
+		ent_put(st, e);
+	return rc;
+}
+
+int
+ts_store_open_box(struct ts_store *st, const struct ts_ticket *t,
+                  const char *field, const uint8_t *box, size_t len,
+                  uint8_t *plain)
+{
+	struct tk_ent *e;
+	int rc;
+
+	if (!t->keyed)
+		return st->key != NULL ?
+		       ts_seal_open(st->key, t->id, field, box, len, plain) :
+		       -ENOKEY;
+	if ((rc = get_key(st, t, &e)) < 0)
+		return rc;
+	rc = ts_seal_open(e->key, t->id, field, box, len, plain);
+	ent_put(st, e);
+	return rc;
+}
+
+/* ---- walking a ticket's boxes ---- */
+
+typedef int (*box_fn)(void *arg, struct ts_box *b, const char *path);
+
+/* fn over every present box of t with its field path; stops at non-0. */
+static int
+each_box(struct ts_ticket *t, box_fn fn, void *arg)
+{
+	char path[2 * TS_NAME_MAX + 32];
+	int rc = 0;
+
+	for (int f = 0; f < TS_F_COUNT && rc == 0; f++)
+		if (t->field[f].len != 0)
+			rc = fn(arg, &t->field[f], ts_field_names[f]);
+	for (size_t i = 0; i < t->nmsg && rc == 0; i++) {
+		if (t->msg[i].box.len == 0)
+			continue;
+		snprintf(path, sizeof(path), "messages/%s", t->msg[i].name);
+		rc = fn(arg, &t->msg[i].box, path);
+	}
+	for (size_t i = 0; i < t->nauth && rc == 0; i++)
+		for (int f = 0; f < TS_A_COUNT && rc == 0; f++) {
+			if (t->auth[i].box[f].len == 0)
+				continue;
+			snprintf(path, sizeof(path), "authorizations/%s/%s",
+			         t->auth[i].name, ts_afield_names[f]);
+			rc = fn(arg, &t->auth[i].box[f], path);
+		}
+	return rc;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct offs {
+	uint32_t *v;
+	size_t n, cap;
+	int storekey;		/* a box is sealed for the store key */
+};
+
+static int
+collect_carried(void *arg, struct ts_box *b, const char *path)
+{
+	struct offs *o = arg;
+
+	(void)path;
+	if (b->off & TS_BOX_STOREKEY)
+		o->storekey = 1;
+	if (b->off & TS_BOX_NEW)
+		return 0;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? 2 * o->cap : 64;
+		uint32_t *v = realloc(o->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->n++] = b->off;
+	return 0;
+}
+
+static int
+find_dropped(void *arg, struct ts_box *b, const char *path)
+{
+	struct offs *o = arg;
+
+	(void)path;
+	return bsearch(&b->off, o->v, o->n, sizeof(*o->v), cmp_u32) ? 0 : 1;
+}
+
+/*
+ * Whether t, to be written over the stored ticket cur (NULL: none), drops
+ * a box cur has (an item removed, or its value replaced): 1, 0 or -errno.
+ * *storekey says whether t holds a box marked TS_BOX_STOREKEY.
+ */
+static int
+drops_box(struct ts_ticket *t, struct ts_ticket *cur, int *storekey)
+{
+	struct offs o = { 0 };
+	int rc;
+
+	if ((rc = each_box(t, collect_carried, &o)) == 0 && cur != NULL) {
+		qsort(o.v, o.n, sizeof(*o.v), cmp_u32);
+		rc = each_box(cur, find_dropped, &o);
+	}
+	*storekey = o.storekey;
+	free(o.v);
+	return rc;
+}
+
+/* ---- resealing ---- */
+
+struct reseal {
+	struct ts_store *st;
+	struct ts_ticket *t;
+	const uint8_t *old;	/* the stored record; NULL if none */
+	size_t oldlen;
+	const uint8_t *extra;	/* the write's new boxes */
+	const struct ts_seckey *tkey;	/* what t's boxes are sealed for */
+	const unsigned char *pk;	/* what to seal for */
+	int all;		/* 1: every box; 0: TS_BOX_STOREKEY ones */
+	uint8_t *blob;		/* the resealed boxes: the write's extra */
+	size_t bloblen;
+	unsigned char *scratch;	/* plaintext, sodium_malloc'd */
+	size_t scratchcap;
+};
+
+static int
+blob_room(struct reseal *r, size_t len)
+{
+	uint8_t *nb;
+
+	if (r->bloblen + len > TS_RECORD_MAX)
+		return -EFBIG;
+	if ((nb = realloc(r->blob, r->bloblen + len)) == NULL)
+		return -ENOMEM;
+	r->blob = nb;
+	return 0;
+}
+
+/* Opens box b (bytes at src) with key into r->scratch. */
+static int
+open_into_scratch(struct reseal *r, const struct ts_seckey *key,
+                  const char *path, const uint8_t *src, size_t len)
+{
+	if (len < TS_SEAL_OVERHEAD)
+		return -EBADMSG;
+	if (r->scratchcap < len) {
+		sodium_free(r->scratch);
+		r->scratchcap = 0;
+		if ((r->scratch = sodium_malloc(len)) == NULL)
+			return -ENOMEM;
+		r->scratchcap = len;
+	}
+	return ts_seal_open(key, r->t->id, path, src, len, r->scratch);
+}
+
+static int
+reseal_one(void *arg, struct ts_box *b, const char *path)
+{
+	struct reseal *r = arg;
+	const struct ts_seckey *from;
+	const uint8_t *src;
+	uint32_t off = b->off & ~BOX_FLAGS;
+	size_t plen = b->len - TS_SEAL_OVERHEAD;
+	int rc;
+
+	if (b->off & TS_BOX_NEW) {
+		src = r->extra + off;
+	} else {
+		if (!r->all)
+			return 0;	/* carried over as it is */
+		if (r->old == NULL || (size_t)off + b->len > r->oldlen)
+			return -ESTALE;
+		src = r->old + off;
+	}
+	if ((rc = blob_room(r, b->len)) < 0)
+		return rc;
+	if (!r->all && !(b->off & TS_BOX_STOREKEY)) {
+		memcpy(r->blob + r->bloblen, src, b->len);	/* as it is */
+		goto done;
+	}
+	from = (b->off & TS_BOX_STOREKEY) ? r->st->key : r->tkey;
+	if ((rc = open_into_scratch(r, from, path, src, b->len)) < 0)
+		return rc;
+	if (strcmp(path, ts_field_names[TS_F_USERNAME]) == 0 &&
+	    !r->t->has_uhash &&
+	    ts_store_uhash(r->st, (const char *)r->scratch, plen,
+	                   r->t->uhash) == 0)
+		r->t->has_uhash = 1;
+	rc = ts_seal_box(r->pk, r->t->id, path, r->scratch, plen,
+	                 r->blob + r->bloblen);
+	sodium_memzero(r->scratch, plen);
+	if (rc < 0)
+		return rc;
+done:
+	b->off = (uint32_t)r->bloblen | TS_BOX_NEW;
+	r->bloblen += b->len;
+	return 0;
+}
+
+/* The box offsets (and the rest) of what was written, back into t. */
+static void
+take_back(struct ts_ticket *t, const struct ts_ticket *w)
+{
+	for (int f = 0; f < TS_F_COUNT; f++)
+		t->field[f] = w->field[f];
+	for (size_t i = 0; i < t->nmsg; i++)
+		t->msg[i].box = w->msg[i].box;
+	for (size_t i = 0; i < t->nauth; i++)
+		memcpy(t->auth[i].box, w->auth[i].box, sizeof(t->auth[i].box));
+	t->keyed = w->keyed;
+	memcpy(t->tpk, w->tpk, TS_TPK_BYTES);
+	t->has_uhash = w->has_uhash;
+	memcpy(t->uhash, w->uhash, TS_UHASH_BYTES);
+}
+
+/* The stored ticket id as its record holds it, MAC checked; -ENOENT. */
+static int
+read_current(struct ts_store *st, const char *id, uint8_t **buf, size_t *len,
+             struct ts_ticket *cur)
+{
+	int kind, rc;
+
+	if ((rc = st->ops->read_record(st, id, buf, len)) < 0)
+		return rc;
+	if ((rc = ts_record_decode(*buf, *len, &kind, cur)) < 0)
+		goto fail;
+	if (kind != TS_REC_TICKET || strcmp(cur->id, id) != 0) {
+		ts_ticket_release(cur);
+		rc = -EBADMSG;
+		goto fail;
+	}
+	if ((rc = ts_record_verify_mac(*buf, *len, st->shred->reckey)) < 0) {
+		ts_ticket_release(cur);
+		goto fail;
+	}
+	return 0;
+fail:
+	free(*buf);
+	*buf = NULL;
+	return rc;
+}
+
+/* After a failed step 2: the record holds the new key or the old. */
+static void
+rekey_undo(struct ts_store *st, const char *id,
+           const unsigned char tpk[TS_TPK_BYTES])
+{
+	struct ts_ticket cur;
+	uint8_t *buf;
+	size_t len;
+
+	if (read_current(st, id, &buf, &len, &cur) < 0)
+		return;		/* the next load sorts it out */
+	if (cur.keyed && memcmp(cur.tpk, tpk, TS_TPK_BYTES) == 0)
+		st->ops->key_promote(st, id);
+	else
+		st->ops->key_del(st, id, TS_KEY_NEXT);
+	ts_ticket_release(&cur);
+	free(buf);
+}
+
+/*
+ * Step 3 failed with rc, its record written.  If the next key is still
+ * there (the rename failed), deleting the old key instead shreds as well:
+ * readers find the new key as the next one, and the next load promotes
+ * it; 0 once that is durable.  If it is gone the rename happened and
+ * only its durability is in doubt: rc.
+ */
+static int
+promote_failed(struct ts_store *st, const char *id, int rc)
+{
+	uint8_t *buf;
+	size_t len;
+
+	if (st->ops->key_get(st, id, 1, &buf, &len) != 0)
+		return rc;
+	free(buf);
+	return st->ops->key_del(st, id, TS_KEY_CURRENT) == 0 ? 0 : rc;
+}
+
+/*
+ * Writes w (a copy of t) with the boxes r resealed into r->blob; with
+ * rekey, under the fresh key tk (kf its file), in the three steps.
+ */
+static int
+write_resealed(struct ts_store *st, struct ts_ticket *t, struct reseal *r,
+               int rekey, struct ts_seckey *tk, const struct ts_tkey_file *kf)
+{
+	uint8_t file[TS_TKEY_FILEBYTES];
+	struct ts_ticket w;
+	int rc;
+
+	if ((rc = ts_ticket_copy(&w, t)) < 0)
+		return rc;
+	r->t = &w;
+	if ((rc = each_box(&w, reseal_one, r)) < 0)
+		goto out;
+	if (!rekey) {
+		if ((rc = st->ops->write(st, &w, r->blob)) == 0)
+			take_back(t, &w);
+		goto out;
+	}
+	w.keyed = 1;
+	memcpy(w.tpk, ts_seal_seckey_pk(tk), TS_TPK_BYTES);
+	ts_tkey_encode(kf, file);
+	if ((rc = st->ops->key_put(st, t->id, 1, file, sizeof(file))) < 0)
+		goto out;
+	if ((rc = st->ops->write(st, &w, r->blob)) < 0) {
+		rekey_undo(st, t->id, w.tpk);
+		goto out;
+	}
+	evict(st, t->id);
+	take_back(t, &w);
+	if ((rc = st->ops->key_promote(st, t->id)) < 0)
+		rc = promote_failed(st, t->id, rc);
+out:
+	ts_ticket_release(&w);
+	return rc;
+}
+
+/* (a) A new ticket from intake, with its key box. */
+static int
+write_new(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra,
+          int storekey)
+{
+	struct ts_tkey_file kf;
+	struct ts_seckey *tk;
+	uint8_t file[TS_TKEY_FILEBYTES];
+	const struct ts_box *u = &t->field[TS_F_USERNAME];
+	int rc;
+
+	if (!t->keyed || t->keybox.len != TS_TKEY_BOXBYTES || storekey)
+		return -EBADMSG;
+	memcpy(kf.tpk, t->tpk, TS_TPK_BYTES);
+	memcpy(kf.keybox, extra + (t->keybox.off & ~BOX_FLAGS),
+	       TS_TKEY_BOXBYTES);
+	/* Sealed for another key, or for another ticket: refused. */
+	if ((rc = ts_tkey_open(st->key, t->id, t->tpk, kf.keybox, &tk)) < 0)
+		return -EBADMSG;
+	if (u->len != 0) {
+		struct reseal r = { .st = st, .t = t };
+
+		rc = open_into_scratch(&r, tk, ts_field_names[TS_F_USERNAME],
+		                       extra + (u->off & ~BOX_FLAGS), u->len);
+		if (rc == 0)
+			rc = ts_store_uhash(st, (const char *)r.scratch,
+			                    u->len - TS_SEAL_OVERHEAD, t->uhash);
+		sodium_free(r.scratch);
+		if (rc < 0) {
+			ts_tkey_free(tk);
+			return rc == -ENOMEM ? rc : -EBADMSG;
+		}
+		t->has_uhash = 1;
+	}
+	ts_tkey_free(tk);
+	ts_tkey_encode(&kf, file);
+	if ((rc = st->ops->key_put(st, t->id, 0, file, sizeof(file))) < 0)
+		return rc;
+	t->keybox = (struct ts_box){ 0, 0 };	/* never in the record */
+	/* A failed write leaves the key: an orphan until the next load, or
+	 * replaced when the intake is taken in again. */
+	return st->ops->write(st, t, extra);
+}
+
+int
+ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
+{
+	struct reseal r = { .st = st, .extra = extra };
+	struct ts_ticket cur;
+	struct ts_tkey_file kf;
+	struct ts_seckey *tk = NULL;
+	struct tk_ent *e = NULL;
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	int rc, drops, storekey, have_cur = 0;
+
+	if (st->key == NULL) {	/* no key (tools, tests): as it is */
+		if ((rc = drops_box(t, NULL, &storekey)) < 0)
+			return rc;
+		if (t->keybox.len != 0 || storekey)
+			return -ENOKEY;
+		return st->ops->write(st, t, extra);
+	}
+	if (t->keybox.len != 0) {
+		if ((rc = drops_box(t, NULL, &storekey)) < 0)
+			return rc;
+		return write_new(st, t, extra, storekey);
+	}
+	rc = read_current(st, t->id, &old, &oldlen, &cur);
+	if (rc == 0)
+		have_cur = 1;
+	else if (rc != -ENOENT)
+		return rc;
+	if ((drops = drops_box(t, have_cur ? &cur : NULL, &storekey)) < 0) {
+		rc = drops;
+		goto out;
+	}
+	/* The index's ticket must be the stored one's, key and all. */
+	rc = -ESTALE;
+	if (have_cur && (cur.keyed != t->keyed ||
+	                 (t->keyed && memcmp(cur.tpk, t->tpk,
+	                                     TS_TPK_BYTES) != 0)))
+		goto out;
+	if (t->keyed && !drops && !storekey) {
+		rc = st->ops->write(st, t, extra);	/* nothing to reseal */
+		goto out;
+	}
+	if (t->keyed) {
+		if ((rc = get_key(st, t, &e)) < 0)
+			goto out;
+		r.tkey = e->key;
+	} else {
+		r.tkey = st->key;	/* a ticket of before */
+	}
+	r.old = old;
+	r.oldlen = oldlen;
+	if (t->keyed && !drops) {
+		/* (c) only boxes sealed for the store key: for t's key */
+		r.pk = t->tpk;
+		rc = write_resealed(st, t, &r, 0, NULL, NULL);
+		goto out;
+	}
+	/* (b) an item dropped, or a ticket of before: a fresh key */
+	if ((rc = ts_tkey_new(ts_seal_seckey_pk(st->key), t->id, &tk,
+	                      &kf)) < 0)
+		goto out;
+	r.pk = ts_seal_seckey_pk(tk);
+	r.all = 1;
+	rc = write_resealed(st, t, &r, 1, tk, &kf);
+out:
+	if (e != NULL)
+		ent_put(st, e);
+	ts_tkey_free(tk);
+	sodium_free(r.scratch);
+	free(r.blob);
+	if (have_cur)
+		ts_ticket_release(&cur);
+	free(old);
+	return rc;
+}
+
+int
+ts_store_remove(struct ts_store *st, const char *id)
+{
+	int rc = st->ops->remove(st, id), krc;
+
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	evict(st, id);
+	/* Its key goes too, durably: every copy of the record is shredded.
+	 * A store opened without keys/ (intake mode) has none to delete. */
+	krc = st->ops->key_del(st, id, TS_KEY_CURRENT | TS_KEY_NEXT);
+	if (krc < 0 && krc != -EACCES)
+		return krc;
+	return rc;
+}
+
+/* ---- at load ---- */
+
+struct load_tap {
+	ts_store_ticket_fn fn;
+	void *arg;
+	struct ts_shred_seen *v;
+	size_t n, cap;
+};
+
+static int
+tap_one(void *arg, const char *id, struct ts_ticket *t, int err)
+{
+	struct load_tap *c = arg;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 256;
+		struct ts_shred_seen *v = realloc(c->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			if (t != NULL)
+				ts_ticket_release(t);
+			return -ENOMEM;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	snprintf(c->v[c->n].id, sizeof(c->v[c->n].id), "%s", id);
+	c->v[c->n].keyed = t == NULL ? -1 : t->keyed;
+	if (t != NULL)
+		memcpy(c->v[c->n].tpk, t->tpk, TS_TPK_BYTES);
+	c->n++;
+	return c->fn(c->arg, id, t, err);
+}
+
+static int
+cmp_seen(const void *a, const void *b)
+{
+	return strcmp(((const struct ts_shred_seen *)a)->id,
+	              ((const struct ts_shred_seen *)b)->id);
+}
+
+int
+ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
+{
+	struct load_tap c = { fn, arg, NULL, 0, 0 };
+	int rc;
+
+	if (st->key == NULL)
+		return st->ops->load(st, fn, arg);
+	rc = st->ops->load(st, tap_one, &c);
+	if (rc == 0) {
+		qsort(c.v, c.n, sizeof(*c.v), cmp_seen);
+		ts_shred_load_fix(st, c.v, c.n);
+	}
+	free(c.v);
+	return rc;
+}
+
+struct fix {
+	struct ts_store *st;
+	const struct ts_shred_seen *v;
+	size_t n;
+};
+
+static int
+fix_one(void *arg, const char *id, int next)
+{
+	struct fix *x = arg;
+	struct ts_store *st = x->st;
+	struct ts_shred_seen k;
+	const struct ts_shred_seen *s;
+	struct ts_tkey_file kf;
+	uint8_t *buf;
+	size_t len;
+
+	snprintf(k.id, sizeof(k.id), "%s", id);
+	s = bsearch(&k, x->v, x->n, sizeof(*x->v), cmp_seen);
+	if (s == NULL) {	/* its ticket is gone: a removal's crash */
+		st->ops->key_del(st, id, next ? TS_KEY_NEXT : TS_KEY_CURRENT);
+		return 0;
+	}
+	if (!next || s->keyed < 0)
+		return 0;	/* unreadable record: keep what it may need */
+	if (s->keyed == 1 &&
+	    st->ops->key_get(st, id, 1, &buf, &len) == 0) {
+		int rc = ts_tkey_decode(buf, len, &kf);
+
+		free(buf);
+		if (rc == 0 && memcmp(kf.tpk, s->tpk, TS_TPK_BYTES) == 0) {
+			st->ops->key_promote(st, id);	/* step 2 was done */
+			return 0;
+		}
+	}
+	st->ops->key_del(st, id, TS_KEY_NEXT);	/* step 2 was not */
+	return 0;
+}
+
+int
+ts_shred_load_fix(struct ts_store *st, const struct ts_shred_seen *v, size_t n)
+{
+	struct fix x = { st, v, n };
+
+	return st->ops->key_list(st, fix_one, &x);
+}

@@ -611,21 +611,26 @@ ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	                 (t->keyed && memcmp(cur.tpk, t->tpk,
 	                                     TS_TPK_BYTES) != 0)))
 		goto out;
+	if (t->keyed && drops) {
+		rc = get_key(st, t, &e);
+		if (rc == -ENOKEY)
+			drops = 0;	/* shredded already: nothing opens */
+		else if (rc < 0)
+			goto out;
+		else
+			r.tkey = e->key;
+	} else if (!t->keyed) {
+		r.tkey = st->key;	/* a ticket of before */
+	}
 	if (t->keyed && !drops && !storekey) {
 		rc = st->ops->write(st, t, extra);	/* nothing to reseal */
 		goto out;
 	}
-	if (t->keyed) {
-		if ((rc = get_key(st, t, &e)) < 0)
-			goto out;
-		r.tkey = e->key;
-	} else {
-		r.tkey = st->key;	/* a ticket of before */
-	}
 	r.old = old;
 	r.oldlen = oldlen;
 	if (t->keyed && !drops) {
-		/* (c) only boxes sealed for the store key: for t's key */
+		/* (c) only boxes sealed for the store key: for t's key (its
+		 * public half is all that takes) */
 		r.pk = t->tpk;
 		rc = write_resealed(st, t, &r, 0, NULL, NULL);
 		goto out;

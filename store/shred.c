@@ -541,6 +541,9 @@ write_new(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra,
 
 	if (!t->keyed || t->keybox.len != TS_TKEY_BOXBYTES || storekey)
 		return -EBADMSG;
+	/* The hash is the daemon's to compute, never the front end's. */
+	t->has_uhash = 0;
+	memset(t->uhash, 0, TS_UHASH_BYTES);
 	memcpy(kf.tpk, t->tpk, TS_TPK_BYTES);
 	memcpy(kf.keybox, extra + (t->keybox.off & ~BOX_FLAGS),
 	       TS_TKEY_BOXBYTES);
@@ -597,10 +600,16 @@ ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 		return write_new(st, t, extra, storekey);
 	}
 	rc = read_current(st, t->id, &old, &oldlen, &cur);
-	if (rc == 0)
+	if (rc == 0) {
 		have_cur = 1;
-	else if (rc != -ENOENT)
+	} else if (rc == -ENOENT) {
+		/* A new ticket of an older front end: its hash is computed
+		 * here, whatever the intake record said. */
+		t->has_uhash = 0;
+		memset(t->uhash, 0, TS_UHASH_BYTES);
+	} else {
 		return rc;
+	}
 	if ((drops = drops_box(t, have_cur ? &cur : NULL, &storekey)) < 0) {
 		rc = drops;
 		goto out;

@@ -464,6 +464,31 @@ START_TEST(orphan_key_deleted_damaged_kept)
 }
 END_TEST
 
+/* A key file is opened only if it is a regular file: a symbolic link put
+ * in its place (to a copy of the very key) is not followed. */
+START_TEST(key_file_symlink_not_followed)
+{
+	struct ts_ticket t;
+	uint8_t *k;
+	size_t len;
+	char target[256];
+
+	new_ticket(&t);
+	k = slurp("keys/20260101-000000-000001-0001", &len);
+	snprintf(target, sizeof(target), "%s", sp("copy.key"));
+	spit("copy.key", k, len);
+	ck_assert_int_eq(unlink(sp("keys/20260101-000000-000001-0001")), 0);
+	ck_assert_int_eq(symlink(target,
+	                         sp("keys/20260101-000000-000001-0001")), 0);
+	ts_store_close(st);	/* nothing cached */
+	ck_assert_int_eq(ts_store_open(dir, TS_STORE_DAEMON, &st), 0);
+	ck_assert_int_eq(ts_store_set_key(st, key), 0);
+	ck_assert_int_eq(ts_store_ticket_key(st, &t), -ELOOP);
+	free(k);
+	ts_ticket_release(&t);
+}
+END_TEST
+
 /* Seals value for pk into a new box of *blob: TS_BOX_NEW offsets. */
 static void
 seal_new(const unsigned char *pk, const char *field, const char *value,
@@ -585,6 +610,7 @@ tkey_suite(void)
 	tcase_add_test(ts, orphan_key_deleted_damaged_kept);
 	tcase_add_test(ts, legacy_ticket_converted_when_rewritten);
 	tcase_add_test(ts, storekey_item_resealed_for_the_ticket);
+	tcase_add_test(ts, key_file_symlink_not_followed);
 	suite_add_tcase(s, ts);
 	return s;
 }

@@ -240,22 +240,17 @@ static int
 intake_ticket_key(const unsigned char pk[TS_SEAL_PKBYTES],
                   struct ts_ticket *t, uint8_t **blob, size_t *bloblen)
 {
-	struct ts_tkey_file kf;
-	struct ts_seckey *tk;
 	uint8_t *nb;
 	int rc;
 
-	if ((rc = ts_tkey_new(pk, t->id, &tk, &kf)) < 0)
-		return rc;
-	ts_tkey_free(tk);
 	if ((nb = realloc(*blob, *bloblen + TS_TKEY_BOXBYTES)) == NULL)
 		return -ENOMEM;
 	*blob = nb;
-	memcpy(nb + *bloblen, kf.keybox, TS_TKEY_BOXBYTES);
+	if ((rc = ts_tkey_new_sealed(pk, t->id, t->tpk, nb + *bloblen)) < 0)
+		return rc;
 	t->keybox = (struct ts_box){ (uint32_t)*bloblen, TS_TKEY_BOXBYTES };
 	*bloblen += TS_TKEY_BOXBYTES;
 	t->keyed = 1;
-	memcpy(t->tpk, kf.tpk, TS_TPK_BYTES);
 	return 0;
 }
 

@@ -329,6 +329,17 @@ ts_seal_open(const struct ts_seckey *key, const char *ticket,
              const char *field, const unsigned char *box, size_t boxlen,
              unsigned char *plain)
 {
+	return ts_seal_open_raw(key->pk, key->sk, ticket, field, box, boxlen,
+	                        plain);
+}
+
+int
+ts_seal_open_raw(const unsigned char pk[TS_SEAL_PKBYTES],
+                 const unsigned char sk[crypto_box_SECRETKEYBYTES],
+                 const char *ticket, const char *field,
+                 const unsigned char *box, size_t boxlen,
+                 unsigned char *plain)
+{
 	unsigned char tag[TS_SEAL_TAGBYTES];
 	unsigned char *inner;
 	size_t innerlen;
@@ -339,7 +350,7 @@ ts_seal_open(const struct ts_seckey *key, const char *ticket,
 	innerlen = boxlen - crypto_box_SEALBYTES;
 	if ((inner = malloc(innerlen)) == NULL)
 		return -ENOMEM;
-	if (crypto_box_seal_open(inner, box, boxlen, key->pk, key->sk) != 0)
+	if (crypto_box_seal_open(inner, box, boxlen, pk, sk) != 0)
 		goto out_wipe;
 	bind_tag(ticket, field, tag);
 	if (sodium_memcmp(tag, inner, TS_SEAL_TAGBYTES) != 0)

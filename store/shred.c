@@ -29,37 +29,32 @@
 
 #define CACHE_N 64	/* opened ticket keys kept */
 #define BOX_FLAGS (TS_BOX_NEW | TS_BOX_STOREKEY)
+#define SKB crypto_box_SECRETKEYBYTES
 
+/* One opened ticket key; its secret half is in the shred's secret block. */
 struct tk_ent {
-	unsigned refs;		/* holders, the cache's own included */
+	unsigned refs;		/* holders now */
+	int used, dead;		/* holds a key; evicted, wiped once unheld */
 	char id[TS_NAME_MAX + 1];
 	unsigned char tpk[TS_TPK_BYTES];
-	struct ts_seckey *key;
 };
 
 struct ts_shred {
-	pthread_mutex_t mu;
-	struct tk_ent *slot[CACHE_N];
-	unsigned hand;		/* the next slot to reuse */
-	unsigned char *reckey;	/* records' MAC key (sodium_malloc'd) */
+	pthread_mutex_t mu;	/* guards ent, hand, ik */
+	struct tk_ent ent[CACHE_N];
+	unsigned hand;		/* where to look for a slot to reuse */
+	unsigned char *secret;	/* one sodium_malloc'd block: */
+	unsigned char *reckey;	/*   records' MAC key */
+	unsigned char *wkey;	/*   what wraps ticket keys (tkey.h) */
+	unsigned char *ik;	/*   scratch of wrap and unwrap */
+	unsigned char *sk;	/*   CACHE_N secret keys */
 };
 
-static void
-ent_unref_locked(struct tk_ent *e)
-{
-	if (e != NULL && --e->refs == 0) {
-		ts_tkey_free(e->key);
-		free(e);
-	}
-}
-
-static void
-ent_put(struct ts_store *st, struct tk_ent *e)
-{
-	pthread_mutex_lock(&st->shred->mu);
-	ent_unref_locked(e);
-	pthread_mutex_unlock(&st->shred->mu);
-}
+/* A held ticket key: the slot, and its halves. */
+struct tk_ref {
+	int slot;
+	const unsigned char *pk, *sk;
+};
 
 int
 ts_shred_init(struct ts_store *st)
@@ -70,16 +65,24 @@ ts_shred_init(struct ts_store *st)
 	if (s == NULL) {
 		if ((s = calloc(1, sizeof(*s))) == NULL)
 			return -ENOMEM;
-		if ((s->reckey = sodium_malloc(TS_RECORD_MACKEYBYTES)) == NULL) {
+		s->secret = sodium_malloc(TS_RECORD_MACKEYBYTES +
+		                          2 * TS_TKEY_WKEYBYTES + CACHE_N * SKB);
+		if (s->secret == NULL) {
 			free(s);
 			return -ENOMEM;
 		}
+		s->reckey = s->secret;
+		s->wkey = s->reckey + TS_RECORD_MACKEYBYTES;
+		s->ik = s->wkey + TS_TKEY_WKEYBYTES;
+		s->sk = s->ik + TS_TKEY_WKEYBYTES;
 		pthread_mutex_init(&s->mu, NULL);
 		st->shred = s;
 	}
-	rc = ts_seal_derive(st->key, TS_RECORD_MAC_PURPOSE, s->reckey,
-	                    TS_RECORD_MACKEYBYTES);
-	return rc;
+	if ((rc = ts_seal_derive(st->key, TS_RECORD_MAC_PURPOSE, s->reckey,
+	                         TS_RECORD_MACKEYBYTES)) < 0 ||
+	    (rc = ts_tkey_wrap_key(st->key, s->wkey)) < 0)
+		return rc;
+	return 0;
 }
 
 void
@@ -89,12 +92,29 @@ ts_shred_free(struct ts_store *st)
 
 	if (s == NULL)
 		return;
-	for (unsigned i = 0; i < CACHE_N; i++)
-		ent_unref_locked(s->slot[i]);
-	sodium_free(s->reckey);
+	sodium_free(s->secret);	/* wipes */
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 	st->shred = NULL;
+}
+
+static void
+slot_wipe(struct ts_shred *s, int i)
+{
+	sodium_memzero(s->sk + (size_t)i * SKB, SKB);
+	s->ent[i].used = s->ent[i].dead = 0;
+}
+
+static void
+ent_put(struct ts_store *st, const struct tk_ref *k)
+{
+	struct ts_shred *s = st->shred;
+	struct tk_ent *e = &s->ent[k->slot];
+
+	pthread_mutex_lock(&s->mu);
+	if (--e->refs == 0 && e->dead)
+		slot_wipe(s, k->slot);
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* Drops id's keys from the cache (a rekey or removal). */
@@ -106,20 +126,41 @@ evict(struct ts_store *st, const char *id)
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->mu);
-	for (unsigned i = 0; i < CACHE_N; i++)
-		if (s->slot[i] != NULL && strcmp(s->slot[i]->id, id) == 0) {
-			ent_unref_locked(s->slot[i]);
-			s->slot[i] = NULL;
-		}
+	for (int i = 0; i < CACHE_N; i++) {
+		struct tk_ent *e = &s->ent[i];
+
+		if (!e->used || e->dead || strcmp(e->id, id) != 0)
+			continue;
+		if (e->refs == 0)
+			slot_wipe(s, i);
+		else
+			e->dead = 1;
+	}
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Opens ticket id's current or next key file for tpk. */
+/* A held slot with id's key for tpk; -1 if none.  Lock held. */
 static int
-open_keyfile(struct ts_store *st, const char *id, int next,
-             const unsigned char tpk[TS_TPK_BYTES], struct ts_seckey **out)
+find_locked(struct ts_shred *s, const char *id,
+            const unsigned char tpk[TS_TPK_BYTES])
 {
-	struct ts_tkey_file kf;
+	for (int i = 0; i < CACHE_N; i++) {
+		struct tk_ent *e = &s->ent[i];
+
+		if (e->used && !e->dead && strcmp(e->id, id) == 0 &&
+		    memcmp(e->tpk, tpk, TS_TPK_BYTES) == 0) {
+			e->refs++;
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* Reads ticket id's current or next key file, if it is the one of tpk. */
+static int
+read_keyfile(struct ts_store *st, const char *id, int next,
+             const unsigned char tpk[TS_TPK_BYTES], struct ts_tkey_file *kf)
+{
 	uint8_t *buf;
 	size_t len;
 	int rc;
@@ -129,74 +170,98 @@ open_keyfile(struct ts_store *st, const char *id, int next,
 		return -ENOKEY;
 	if (rc < 0)
 		return rc;
-	rc = ts_tkey_decode(buf, len, &kf);
+	rc = ts_tkey_decode(buf, len, kf);
 	free(buf);
 	if (rc < 0)
 		return rc;
-	if (sodium_memcmp(kf.tpk, tpk, TS_TPK_BYTES) != 0)
+	if (sodium_memcmp(kf->tpk, tpk, TS_TPK_BYTES) != 0)
 		return -ENOKEY;	/* another key: the record's is gone */
-	return ts_tkey_open(st->key, id, tpk, kf.keybox, out);
+	return 0;
 }
 
 /*
- * The secret key of keyed ticket t, held (ent_put when done).  The
- * current key file, else (a rekey under way, or interrupted after its
- * record was written) the next one.  -ENOKEY if neither is t's.
+ * The secret key of keyed ticket t, held (ent_put when done): from the
+ * cache, else from the current key file, else (a rekey under way, or one
+ * interrupted after its record was written) the next one.  -ENOKEY if
+ * neither is t's.  Unwrapping costs no X25519; a key file whose secret
+ * half is not its tpk's makes every box fail to open (EBADMSG).
  */
 static int
-get_key(struct ts_store *st, const struct ts_ticket *t, struct tk_ent **out)
+get_key(struct ts_store *st, const struct ts_ticket *t, struct tk_ref *out)
 {
 	struct ts_shred *s = st->shred;
-	struct ts_seckey *k = NULL;
-	struct tk_ent *e;
-	int rc;
+	struct ts_tkey_file kf;
+	int i, rc;
 
 	if (st->key == NULL || s == NULL)
 		return -ENOKEY;
 	pthread_mutex_lock(&s->mu);
-	for (unsigned i = 0; i < CACHE_N; i++) {
-		e = s->slot[i];
-		if (e != NULL && strcmp(e->id, t->id) == 0 &&
-		    memcmp(e->tpk, t->tpk, TS_TPK_BYTES) == 0) {
-			e->refs++;
-			pthread_mutex_unlock(&s->mu);
-			*out = e;
-			return 0;
+	i = find_locked(s, t->id, t->tpk);
+	pthread_mutex_unlock(&s->mu);
+	if (i < 0) {
+		rc = read_keyfile(st, t->id, 0, t->tpk, &kf);
+		if (rc == -ENOKEY && read_keyfile(st, t->id, 1, t->tpk,
+		                                  &kf) == 0)
+			rc = 0;
+		if (rc < 0)
+			return rc;
+		pthread_mutex_lock(&s->mu);
+		if ((i = find_locked(s, t->id, t->tpk)) < 0) {
+			for (int n = 0; n < CACHE_N && i < 0; n++) {
+				int j = (int)((s->hand + (unsigned)n) % CACHE_N);
+
+				if (!s->ent[j].used || s->ent[j].refs == 0)
+					i = j;
+			}
+			rc = i < 0 ? -EBUSY :
+			     ts_tkey_unwrap(s->wkey, t->id, &kf,
+			                    s->sk + (size_t)i * SKB, s->ik);
+			if (rc < 0) {
+				if (i >= 0)
+					slot_wipe(s, i);
+				pthread_mutex_unlock(&s->mu);
+				return rc;
+			}
+			s->ent[i] = (struct tk_ent){ .refs = 1, .used = 1 };
+			memcpy(s->ent[i].id, t->id, sizeof(s->ent[i].id));
+			memcpy(s->ent[i].tpk, t->tpk, TS_TPK_BYTES);
+			s->hand = (unsigned)(i + 1) % CACHE_N;
 		}
+		pthread_mutex_unlock(&s->mu);
 	}
-	pthread_mutex_unlock(&s->mu);
-	rc = open_keyfile(st, t->id, 0, t->tpk, &k);
-	if (rc == -ENOKEY && open_keyfile(st, t->id, 1, t->tpk, &k) == 0)
-		rc = 0;
-	if (rc < 0)
-		return rc;
-	if ((e = calloc(1, sizeof(*e))) == NULL) {
-		ts_tkey_free(k);
-		return -ENOMEM;
-	}
-	memcpy(e->id, t->id, sizeof(e->id));
-	memcpy(e->tpk, t->tpk, TS_TPK_BYTES);
-	e->key = k;
-	e->refs = 2;		/* the cache's and the caller's */
-	pthread_mutex_lock(&s->mu);
-	ent_unref_locked(s->slot[s->hand]);
-	s->slot[s->hand] = e;
-	s->hand = (s->hand + 1) % CACHE_N;
-	pthread_mutex_unlock(&s->mu);
-	*out = e;
+	out->slot = i;
+	out->pk = s->ent[i].tpk;
+	out->sk = s->sk + (size_t)i * SKB;
 	return 0;
+}
+
+/* A ticket key file record for tk, wrapped for ticket id. */
+static int
+wrap_key(struct ts_store *st, const char *id, const struct ts_seckey *tk,
+         uint8_t file[TS_TKEY_FILEBYTES])
+{
+	struct ts_shred *s = st->shred;
+	struct ts_tkey_file kf;
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = ts_tkey_wrap(s->wkey, id, tk, &kf, s->ik);
+	pthread_mutex_unlock(&s->mu);
+	if (rc == 0)
+		ts_tkey_encode(&kf, file);
+	return rc;
 }
 
 int
 ts_store_ticket_key(struct ts_store *st, const struct ts_ticket *t)
 {
-	struct tk_ent *e;
+	struct tk_ref k;
 	int rc;
 
 	if (!t->keyed)
 		return st->key != NULL ? 0 : -ENOKEY;
-	if ((rc = get_key(st, t, &e)) == 0)
-		ent_put(st, e);
+	if ((rc = get_key(st, t, &k)) == 0)
+		ent_put(st, &k);
 	return rc;
 }
 
@@ -205,17 +270,17 @@ ts_store_open_box(struct ts_store *st, const struct ts_ticket *t,
                   const char *field, const uint8_t *box, size_t len,
                   uint8_t *plain)
 {
-	struct tk_ent *e;
+	struct tk_ref k;
 	int rc;
 
 	if (!t->keyed)
 		return st->key != NULL ?
 		       ts_seal_open(st->key, t->id, field, box, len, plain) :
 		       -ENOKEY;
-	if ((rc = get_key(st, t, &e)) < 0)
+	if ((rc = get_key(st, t, &k)) < 0)
 		return rc;
-	rc = ts_seal_open(e->key, t->id, field, box, len, plain);
-	ent_put(st, e);
+	rc = ts_seal_open_raw(k.pk, k.sk, t->id, field, box, len, plain);
+	ent_put(st, &k);
 	return rc;
 }
 
@@ -324,7 +389,7 @@ struct reseal {
 	const uint8_t *old;	/* the stored record; NULL if none */
 	size_t oldlen;
 	const uint8_t *extra;	/* the write's new boxes */
-	const struct ts_seckey *tkey;	/* what t's boxes are sealed for */
+	const unsigned char *tpk, *tsk;	/* what t's boxes are sealed for */
 	const unsigned char *pk;	/* what to seal for */
 	int all;		/* 1: every box; 0: TS_BOX_STOREKEY ones */
 	uint8_t *blob;		/* the resealed boxes: the write's extra */
@@ -348,8 +413,9 @@ blob_room(struct reseal *r, size_t len)
 
 /* Opens box b (bytes at src) with key into r->scratch. */
 static int
-open_into_scratch(struct reseal *r, const struct ts_seckey *key,
-                  const char *path, const uint8_t *src, size_t len)
+open_into_scratch(struct reseal *r, const unsigned char *pk,
+                  const unsigned char *sk, const char *path,
+                  const uint8_t *src, size_t len)
 {
 	if (len < TS_SEAL_OVERHEAD)
 		return -EBADMSG;
@@ -360,14 +426,13 @@ open_into_scratch(struct reseal *r, const struct ts_seckey *key,
 			return -ENOMEM;
 		r->scratchcap = len;
 	}
-	return ts_seal_open(key, r->t->id, path, src, len, r->scratch);
+	return ts_seal_open_raw(pk, sk, r->t->id, path, src, len, r->scratch);
 }
 
 static int
 reseal_one(void *arg, struct ts_box *b, const char *path)
 {
 	struct reseal *r = arg;
-	const struct ts_seckey *from;
 	const uint8_t *src;
 	uint32_t off = b->off & ~BOX_FLAGS;
 	size_t plen = b->len - TS_SEAL_OVERHEAD;
@@ -388,8 +453,13 @@ reseal_one(void *arg, struct ts_box *b, const char *path)
 		memcpy(r->blob + r->bloblen, src, b->len);	/* as it is */
 		goto done;
 	}
-	from = (b->off & TS_BOX_STOREKEY) ? r->st->key : r->tkey;
-	if ((rc = open_into_scratch(r, from, path, src, b->len)) < 0)
+	if (b->off & TS_BOX_STOREKEY)
+		rc = open_into_scratch(r, ts_seal_seckey_pk(r->st->key),
+		                       ts_seal_seckey_sk(r->st->key), path, src,
+		                       b->len);
+	else
+		rc = open_into_scratch(r, r->tpk, r->tsk, path, src, b->len);
+	if (rc < 0)
 		return rc;
 	if (strcmp(path, ts_field_names[TS_F_USERNAME]) == 0 &&
 	    !r->t->has_uhash &&
@@ -490,11 +560,11 @@ promote_failed(struct ts_store *st, const char *id, int rc)
 
 /*
  * Writes w (a copy of t) with the boxes r resealed into r->blob; with
- * rekey, under the fresh key tk (kf its file), in the three steps.
+ * rekey, under the fresh key tk, in the three steps.
  */
 static int
 write_resealed(struct ts_store *st, struct ts_ticket *t, struct reseal *r,
-               int rekey, struct ts_seckey *tk, const struct ts_tkey_file *kf)
+               int rekey, struct ts_seckey *tk)
 {
 	uint8_t file[TS_TKEY_FILEBYTES];
 	struct ts_ticket w;
@@ -512,8 +582,8 @@ write_resealed(struct ts_store *st, struct ts_ticket *t, struct reseal *r,
 	}
 	w.keyed = 1;
 	memcpy(w.tpk, ts_seal_seckey_pk(tk), TS_TPK_BYTES);
-	ts_tkey_encode(kf, file);
-	if ((rc = st->ops->key_put(st, t->id, 1, file, sizeof(file))) < 0)
+	if ((rc = wrap_key(st, t->id, tk, file)) < 0 ||
+	    (rc = st->ops->key_put(st, t->id, 1, file, sizeof(file))) < 0)
 		goto out;
 	if ((rc = st->ops->write(st, &w, r->blob)) < 0) {
 		rekey_undo(st, t->id, w.tpk);
@@ -533,7 +603,7 @@ static int
 write_new(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra,
           int storekey)
 {
-	struct ts_tkey_file kf;
+	unsigned char keybox[TS_TKEY_BOXBYTES];
 	struct ts_seckey *tk;
 	uint8_t file[TS_TKEY_FILEBYTES];
 	const struct ts_box *u = &t->field[TS_F_USERNAME];
@@ -544,16 +614,16 @@ write_new(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra,
 	/* The hash is the daemon's to compute, never the front end's. */
 	t->has_uhash = 0;
 	memset(t->uhash, 0, TS_UHASH_BYTES);
-	memcpy(kf.tpk, t->tpk, TS_TPK_BYTES);
-	memcpy(kf.keybox, extra + (t->keybox.off & ~BOX_FLAGS),
-	       TS_TKEY_BOXBYTES);
-	/* Sealed for another key, or for another ticket: refused. */
-	if ((rc = ts_tkey_open(st->key, t->id, t->tpk, kf.keybox, &tk)) < 0)
+	memcpy(keybox, extra + (t->keybox.off & ~BOX_FLAGS), TS_TKEY_BOXBYTES);
+	/* Sealed for another key or ticket, or not tpk's: refused. */
+	if ((rc = ts_tkey_open(st->key, t->id, t->tpk, keybox, &tk)) < 0)
 		return -EBADMSG;
 	if (u->len != 0) {
 		struct reseal r = { .st = st, .t = t };
 
-		rc = open_into_scratch(&r, tk, ts_field_names[TS_F_USERNAME],
+		rc = open_into_scratch(&r, ts_seal_seckey_pk(tk),
+		                       ts_seal_seckey_sk(tk),
+		                       ts_field_names[TS_F_USERNAME],
 		                       extra + (u->off & ~BOX_FLAGS), u->len);
 		if (rc == 0)
 			rc = ts_store_uhash(st, (const char *)r.scratch,
@@ -565,9 +635,10 @@ write_new(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra,
 		}
 		t->has_uhash = 1;
 	}
+	rc = wrap_key(st, t->id, tk, file);
 	ts_tkey_free(tk);
-	ts_tkey_encode(&kf, file);
-	if ((rc = st->ops->key_put(st, t->id, 0, file, sizeof(file))) < 0)
+	if (rc < 0 ||
+	    (rc = st->ops->key_put(st, t->id, 0, file, sizeof(file))) < 0)
 		return rc;
 	t->keybox = (struct ts_box){ 0, 0 };	/* never in the record */
 	/* A failed write leaves the key: an orphan until the next load, or
@@ -580,9 +651,9 @@ ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 {
 	struct reseal r = { .st = st, .extra = extra };
 	struct ts_ticket cur;
-	struct ts_tkey_file kf;
 	struct ts_seckey *tk = NULL;
-	struct tk_ent *e = NULL;
+	struct tk_ref k;
+	int held = 0;
 	uint8_t *old = NULL;
 	size_t oldlen = 0;
 	int rc, drops, storekey, have_cur = 0;
@@ -621,15 +692,19 @@ ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	                                     TS_TPK_BYTES) != 0)))
 		goto out;
 	if (t->keyed && drops) {
-		rc = get_key(st, t, &e);
-		if (rc == -ENOKEY)
+		rc = get_key(st, t, &k);
+		if (rc == -ENOKEY) {
 			drops = 0;	/* shredded already: nothing opens */
-		else if (rc < 0)
+		} else if (rc < 0) {
 			goto out;
-		else
-			r.tkey = e->key;
+		} else {
+			held = 1;
+			r.tpk = k.pk;
+			r.tsk = k.sk;
+		}
 	} else if (!t->keyed) {
-		r.tkey = st->key;	/* a ticket of before */
+		r.tpk = ts_seal_seckey_pk(st->key);	/* a ticket of */
+		r.tsk = ts_seal_seckey_sk(st->key);	/* before */
 	}
 	if (t->keyed && !drops && !storekey) {
 		rc = st->ops->write(st, t, extra);	/* nothing to reseal */
@@ -641,19 +716,18 @@ ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 		/* (c) only boxes sealed for the store key: for t's key (its
 		 * public half is all that takes) */
 		r.pk = t->tpk;
-		rc = write_resealed(st, t, &r, 0, NULL, NULL);
+		rc = write_resealed(st, t, &r, 0, NULL);
 		goto out;
 	}
 	/* (b) an item dropped, or a ticket of before: a fresh key */
-	if ((rc = ts_tkey_new(ts_seal_seckey_pk(st->key), t->id, &tk,
-	                      &kf)) < 0)
+	if ((rc = ts_seal_keypair(&tk)) < 0)
 		goto out;
 	r.pk = ts_seal_seckey_pk(tk);
 	r.all = 1;
-	rc = write_resealed(st, t, &r, 1, tk, &kf);
+	rc = write_resealed(st, t, &r, 1, tk);
 out:
-	if (e != NULL)
-		ent_put(st, e);
+	if (held)
+		ent_put(st, &k);
 	ts_tkey_free(tk);
 	sodium_free(r.scratch);
 	free(r.blob);

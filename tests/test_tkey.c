@@ -202,19 +202,32 @@ START_TEST(codec_round_trip_and_damage)
 {
 	struct ts_tkey_file k, back;
 	struct ts_seckey *tk, *opened;
+	unsigned char tpk[TS_TPK_BYTES], box[TS_TKEY_BOXBYTES];
+	unsigned char *w = sodium_malloc(3 * 32), *sk = w + 32, *ik = w + 64;
 	uint8_t file[TS_TKEY_FILEBYTES], bad[TS_TKEY_FILEBYTES];
 
-	ck_assert_int_eq(ts_tkey_new(ts_seal_seckey_pk(key), ID, &tk, &k), 0);
-	ck_assert_mem_eq(k.tpk, ts_seal_seckey_pk(tk), TS_TPK_BYTES);
+	/* Intake's key box: sealed for the store key, bound to the ticket,
+	 * checked against tpk. */
+	ck_assert_int_eq(ts_tkey_new_sealed(ts_seal_seckey_pk(key), ID, tpk,
+	                                    box), 0);
+	ck_assert_int_eq(ts_tkey_open(key, ID, tpk, box, &tk), 0);
+	ck_assert_mem_eq(ts_seal_seckey_pk(tk), tpk, TS_TPK_BYTES);
+	ck_assert_int_eq(ts_tkey_open(key, "another-ticket", tpk, box,
+	                              &opened), -EBADMSG);
+	ck_assert_int_eq(ts_tkey_open(key, ID, ts_seal_seckey_pk(key), box,
+	                              &opened), -ENOKEY);
+	/* The key file: wrapped with the store's key, bound to the id. */
+	ck_assert_int_eq(ts_tkey_wrap_key(key, w), 0);
+	ck_assert_int_eq(ts_tkey_wrap(w, ID, tk, &k, ik), 0);
+	ck_assert_mem_eq(k.tpk, tpk, TS_TPK_BYTES);
 	ts_tkey_encode(&k, file);
 	ck_assert_mem_eq(file, "TKFK\x01", 5);
 	ck_assert_int_eq(ts_tkey_decode(file, sizeof(file), &back), 0);
 	ck_assert_mem_eq(&back, &k, sizeof(k));
-	ck_assert_int_eq(ts_tkey_open(key, ID, back.tpk, back.keybox, &opened),
-	                 0);
-	ck_assert_mem_eq(ts_seal_seckey_sk(opened), ts_seal_seckey_sk(tk),
-	                 crypto_box_SECRETKEYBYTES);
-	ts_tkey_free(opened);
+	ck_assert_int_eq(ts_tkey_unwrap(w, ID, &back, sk, ik), 0);
+	ck_assert_mem_eq(sk, ts_seal_seckey_sk(tk), crypto_box_SECRETKEYBYTES);
+	ck_assert_int_eq(ts_tkey_unwrap(w, "another-ticket", &back, sk, ik),
+	                 -EBADMSG);
 	/* Every byte flipped is noticed; a short or long file is no key. */
 	for (size_t i = 0; i < sizeof(file); i++) {
 		memcpy(bad, file, sizeof(bad));
@@ -224,13 +237,12 @@ START_TEST(codec_round_trip_and_damage)
 	}
 	ck_assert_int_eq(ts_tkey_decode(file, sizeof(file) - 1, &back),
 	                 -EBADMSG);
-	/* Bound to its ticket; and the key of its tpk only. */
-	ck_assert_int_eq(ts_tkey_open(key, "another-ticket", k.tpk, k.keybox,
-	                              &opened), -EBADMSG);
-	memcpy(back.tpk, ts_seal_seckey_pk(key), TS_TPK_BYTES);
-	ck_assert_int_eq(ts_tkey_open(key, ID, back.tpk, k.keybox, &opened),
-	                 -ENOKEY);
+	/* A wrapped key altered (checksum made good) does not open. */
+	memcpy(&back, &k, sizeof(back));
+	back.wrapped[30] ^= 1;
+	ck_assert_int_eq(ts_tkey_unwrap(w, ID, &back, sk, ik), -EBADMSG);
 	ts_tkey_free(tk);
+	sodium_free(w);
 }
 END_TEST
 
@@ -386,9 +398,13 @@ START_TEST(crash_after_next_key_put)
 	struct ts_tkey_file kf;
 	struct ts_seckey *tk;
 	uint8_t file[TS_TKEY_FILEBYTES];
+	unsigned char *w = sodium_malloc(64);
 
 	new_ticket(&t);
-	ck_assert_int_eq(ts_tkey_new(ts_seal_seckey_pk(key), ID, &tk, &kf), 0);
+	ck_assert_int_eq(ts_seal_keypair(&tk), 0);
+	ck_assert_int_eq(ts_tkey_wrap_key(key, w), 0);
+	ck_assert_int_eq(ts_tkey_wrap(w, ID, tk, &kf, w + 32), 0);
+	sodium_free(w);
 	ts_tkey_encode(&kf, file);
 	ck_assert_int_eq(st->ops->key_put(st, ID, 1, file, sizeof(file)), 0);
 	ts_tkey_free(tk);

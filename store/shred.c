@@ -358,7 +358,8 @@ find_dropped(void *arg, struct ts_box *b, const char *path)
 	struct offs *o = arg;
 
 	(void)path;
-	return bsearch(&b->off, o->v, o->n, sizeof(*o->v), cmp_u32) ? 0 : 1;
+	return o->n > 0 && bsearch(&b->off, o->v, o->n, sizeof(*o->v),
+	                           cmp_u32) ? 0 : 1;
 }
 
 /*
@@ -373,7 +374,8 @@ drops_box(struct ts_ticket *t, struct ts_ticket *cur, int *storekey)
 	int rc;
 
 	if ((rc = each_box(t, collect_carried, &o)) == 0 && cur != NULL) {
-		qsort(o.v, o.n, sizeof(*o.v), cmp_u32);
+		if (o.n > 0)
+			qsort(o.v, o.n, sizeof(*o.v), cmp_u32);
 		rc = each_box(cur, find_dropped, &o);
 	}
 	*storekey = o.storekey;
@@ -804,7 +806,8 @@ ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 		return st->ops->load(st, fn, arg);
 	rc = st->ops->load(st, tap_one, &c);
 	if (rc == 0) {
-		qsort(c.v, c.n, sizeof(*c.v), cmp_seen);
+		if (c.n > 0)
+			qsort(c.v, c.n, sizeof(*c.v), cmp_seen);
 		ts_shred_load_fix(st, c.v, c.n);
 	}
 	free(c.v);
@@ -829,7 +832,7 @@ fix_one(void *arg, const char *id, int next)
 	size_t len;
 
 	snprintf(k.id, sizeof(k.id), "%s", id);
-	s = bsearch(&k, x->v, x->n, sizeof(*x->v), cmp_seen);
+	s = x->n > 0 ? bsearch(&k, x->v, x->n, sizeof(*x->v), cmp_seen) : NULL;
 	if (s == NULL) {	/* its ticket is gone: a removal's crash */
 		st->ops->key_del(st, id, next ? TS_KEY_NEXT : TS_KEY_CURRENT);
 		return 0;

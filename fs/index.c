@@ -389,10 +389,19 @@ ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
 		free(sealed);
 		return -ENOMEM;
 	}
+	(void)key;	/* the store holds it, and the tickets' own keys */
 	rc = ts_store_read_box(idx->st, e->t.id, box, sealed);
 	if (rc == 0)
-		rc = ts_seal_open(key, e->t.id, field, sealed, box->len, p);
+		rc = ts_store_open_box(idx->st, &e->t, field, sealed, box->len,
+		                       p);
 	free(sealed);
+	if (rc == -ENOKEY && e->t.keyed) {
+		idx->log(idx->logarg, "ticket %s: shredded (its key is gone)",
+		         e->t.id);
+		sodium_memzero(p, plen + 1);
+		free(p);
+		return -EIO;
+	}
 	if (rc < 0) {
 		idx->log(idx->logarg, "ticket %s: %s does not open (%s)",
 		         e->t.id, field, rc == -EBADMSG ?

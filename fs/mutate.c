@@ -346,8 +346,9 @@ ts_index_add_msg(struct ts_index *idx, struct ts_entry *e, const char *name,
 	if (e->t.nmsg >= TS_MSG_PER_TICKET)
 		return -EMLINK;	/* the most a ticket holds */
 	snprintf(path, sizeof(path), "messages/%s", name);
-	rc = ts_intake_seal_append(pk, e->t.id, path, text, len, &blob,
-	                           &bloblen, &box);
+	/* A keyed ticket's values are sealed for its own key. */
+	rc = ts_intake_seal_append(e->t.keyed ? e->t.tpk : pk, e->t.id, path,
+	                           text, len, &blob, &bloblen, &box);
 	if (rc < 0)
 		return rc;
 	if ((rc = ts_ticket_copy(&nt, &e->t)) < 0)

@@ -45,6 +45,15 @@ mark_new(struct ts_box *b)
 		b->off |= TS_BOX_NEW;
 }
 
+/* An intake item is sealed for the store's key: a keyed ticket's write
+ * reseals it for the ticket's own (store.h). */
+static void
+mark_storekey(const struct ts_ticket *t, struct ts_box *b)
+{
+	if (b->len != 0 && t->keyed)
+		b->off |= TS_BOX_STOREKEY;
+}
+
 /* How far a front end's clock may run ahead of the daemon's, or behind. */
 #define INTAKE_SKEW_MS (5 * 60 * 1000)
 
@@ -183,6 +192,7 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		use_item(&nt, &m->slot, item);
 		memcpy(m->name, in->msg[0].name, sizeof(m->name));
 		mark_new(&m->box);
+		mark_storekey(&nt, &m->box);
 	} else if (kind == TS_REC_AUTH) {
 		struct ts_auth *a;
 		uint32_t slot;
@@ -200,8 +210,10 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 		nt.next_slot--;		/* add_auth's own number: unused */
 		*a = in->auth[0];
 		use_item(&nt, &a->slot, slot);
-		for (int f = 0; f < TS_A_COUNT; f++)
+		for (int f = 0; f < TS_A_COUNT; f++) {
 			mark_new(&a->box[f]);
+			mark_storekey(&nt, &a->box[f]);
+		}
 	} else {
 		struct ts_auth *a = ts_ticket_find_auth(&nt, in->auth[0].name);
 		size_t i;

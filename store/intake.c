@@ -18,6 +18,7 @@
 
 #include "store/record.h"
 #include "store/ticket.h"
+#include "store/tkey.h"
 
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
@@ -271,6 +272,29 @@ finish(int kind, struct ts_ticket *t, uint8_t *blob, uint8_t **rec,
 	return rc;
 }
 
+/*
+ * Gives new ticket t its own key pair: every value is then sealed for
+ * t->tpk, and the secret key, sealed for the store's key pk, goes in the
+ * record's key box (appended to *blob).  The secret is wiped here.
+ */
+static int
+intake_ticket_key(const unsigned char pk[TS_SEAL_PKBYTES],
+                  struct ts_ticket *t, uint8_t **blob, size_t *bloblen)
+{
+	uint8_t *nb;
+	int rc;
+
+	if ((nb = realloc(*blob, *bloblen + TS_TKEY_BOXBYTES)) == NULL)
+		return -ENOMEM;
+	*blob = nb;
+	if ((rc = ts_tkey_new_sealed(pk, t->id, t->tpk, nb + *bloblen)) < 0)
+		return rc;
+	t->keybox = (struct ts_box){ (uint32_t)*bloblen, TS_TKEY_BOXBYTES };
+	*bloblen += TS_TKEY_BOXBYTES;
+	t->keyed = 1;
+	return 0;
+}
+
 int
 ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
                  const char *json, size_t len, int64_t now_ms,
@@ -293,6 +317,8 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 	    (rc = check_keys(root, "", keys, err, errlen)) < 0)
 		goto out;
 	snprintf(t.id, sizeof(t.id), "%s", id);
+	if ((rc = intake_ticket_key(pk, &t, &blob, &bloblen)) < 0)
+		goto out;
 	t.created_ms = now_ms;
 	t.status = TS_OPEN;
 	for (int f = 0; f < TS_F_COUNT; f++) {
@@ -304,7 +330,7 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 		                 err, errlen);
 		if (rc < 0)
 			goto out;
-		if (s != NULL && (rc = ts_intake_seal_append(pk, id,
+		if (s != NULL && (rc = ts_intake_seal_append(t.tpk, id,
 		                  ts_field_names[f], s, n, &blob, &bloblen,
 		                  &t.field[f])) < 0)
 			goto out;
@@ -326,7 +352,7 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 
 			snprintf(what, sizeof(what), "authorizations[%zu]: ", i);
 			snprintf(name, sizeof(name), "a%zu", i + 1);
-			rc = seal_auth(pk, &t, name, a, what, now_ms, &blob,
+			rc = seal_auth(t.tpk, &t, name, a, what, now_ms, &blob,
 			               &bloblen, err, errlen);
 			if (rc < 0)
 				goto out;

@@ -329,6 +329,17 @@ ts_seal_open(const struct ts_seckey *key, const char *ticket,
              const char *field, const unsigned char *box, size_t boxlen,
              unsigned char *plain)
 {
+	return ts_seal_open_raw(key->pk, key->sk, ticket, field, box, boxlen,
+	                        plain);
+}
+
+int
+ts_seal_open_raw(const unsigned char pk[TS_SEAL_PKBYTES],
+                 const unsigned char sk[crypto_box_SECRETKEYBYTES],
+                 const char *ticket, const char *field,
+                 const unsigned char *box, size_t boxlen,
+                 unsigned char *plain)
+{
 	unsigned char tag[TS_SEAL_TAGBYTES];
 	unsigned char *inner;
 	size_t innerlen;
@@ -339,7 +350,7 @@ ts_seal_open(const struct ts_seckey *key, const char *ticket,
 	innerlen = boxlen - crypto_box_SEALBYTES;
 	if ((inner = malloc(innerlen)) == NULL)
 		return -ENOMEM;
-	if (crypto_box_seal_open(inner, box, boxlen, key->pk, key->sk) != 0)
+	if (crypto_box_seal_open(inner, box, boxlen, pk, sk) != 0)
 		goto out_wipe;
 	bind_tag(ticket, field, tag);
 	if (sodium_memcmp(tag, inner, TS_SEAL_TAGBYTES) != 0)
@@ -350,4 +361,31 @@ out_wipe:
 	sodium_memzero(inner, innerlen);
 	free(inner);
 	return rc;
+}
+
+const unsigned char *
+ts_seal_seckey_sk(const struct ts_seckey *key)
+{
+	return key->sk;
+}
+
+int
+ts_seal_open_seckey(const struct ts_seckey *key, const char *ticket,
+                    const char *field, const unsigned char *box,
+                    size_t boxlen, struct ts_seckey **out)
+{
+	struct ts_seckey *k;
+	int rc;
+
+	if (boxlen != crypto_box_SECRETKEYBYTES + TS_SEAL_OVERHEAD)
+		return -EBADMSG;
+	if ((k = seckey_alloc()) == NULL)
+		return -ENOMEM;
+	if ((rc = ts_seal_open(key, ticket, field, box, boxlen, k->sk)) < 0 ||
+	    crypto_scalarmult_base(k->pk, k->sk) != 0) {
+		sodium_free(k);
+		return rc < 0 ? rc : -EBADMSG;
+	}
+	*out = k;
+	return 0;
 }

@@ -90,4 +90,26 @@ int ts_seal_open(const struct ts_seckey *key, const char *ticket,
                  const char *field, const unsigned char *box, size_t boxlen,
                  unsigned char *plain);
 
+/* ts_seal_open with a key pair given as its halves (pk, sk), for keys kept
+ * in the caller's own sodium_malloc'd memory. */
+int ts_seal_open_raw(const unsigned char pk[TS_SEAL_PKBYTES],
+                     const unsigned char sk[crypto_box_SECRETKEYBYTES],
+                     const char *ticket, const char *field,
+                     const unsigned char *box, size_t boxlen,
+                     unsigned char *plain);
+
+/* The secret half of a key pair (crypto_box_SECRETKEYBYTES bytes), to seal
+ * a ticket's key; valid while the key lives. */
+const unsigned char *ts_seal_seckey_sk(const struct ts_seckey *key);
+/*
+ * Opens a box sealed by ts_seal_box holding a secret key (boxlen must be
+ * crypto_box_SECRETKEYBYTES + TS_SEAL_OVERHEAD) straight into a new key
+ * pair *out, its public half computed from the secret one: the secret
+ * never lies outside sodium_malloc'd memory but in ts_seal_open's wiped
+ * buffer.  -EBADMSG as ts_seal_open, or if boxlen is not that.
+ */
+int ts_seal_open_seckey(const struct ts_seckey *key, const char *ticket,
+                        const char *field, const unsigned char *box,
+                        size_t boxlen, struct ts_seckey **out);
+
 #endif

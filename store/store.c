@@ -1,6 +1,7 @@
 /*
  * store: dispatch to the backend.  Only the file backend exists today; a
- * backend is chosen by the form of the STORE argument.
+ * backend is chosen by the form of the STORE argument.  Writes, removals
+ * and loads go through store/shred.c first (per-ticket keys).
  */
 #include "store/store_backend.h"
 
@@ -25,8 +26,10 @@ ts_store_open(const char *path, enum ts_store_mode mode, struct ts_store **out)
 void
 ts_store_close(struct ts_store *st)
 {
-	if (st != NULL)
+	if (st != NULL) {
+		ts_shred_free(st);
 		st->ops->close(st);
+	}
 }
 
 int
@@ -47,11 +50,6 @@ ts_store_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES])
 	return st->ops->pubkey(st, pk);
 }
 
-int
-ts_store_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
-{
-	return st->ops->load(st, fn, arg);
-}
 
 int
 ts_store_set_key(struct ts_store *st, const struct ts_seckey *key)
@@ -59,6 +57,8 @@ ts_store_set_key(struct ts_store *st, const struct ts_seckey *key)
 	int rc = st->ops->set_key(st, key);
 
 	st->key = rc == 0 ? key : NULL;
+	if (rc == 0 && (rc = ts_shred_init(st)) < 0)
+		st->key = NULL;
 	return rc;
 }
 
@@ -110,17 +110,7 @@ ts_store_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
 	return st->ops->read_box(st, id, box, buf);
 }
 
-int
-ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
-{
-	return st->ops->write(st, t, extra);
-}
 
-int
-ts_store_remove(struct ts_store *st, const char *id)
-{
-	return st->ops->remove(st, id);
-}
 
 int
 ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,

@@ -11,7 +11,10 @@
  * The file backend's layout under STORE (mode 0700):
  *   public.key  whitelist  policy
  *   tickets/ID      one record a ticket (store/record.h), replaced whole
- *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r f e
+ *   keys/ID         the ticket's secret key, wrapped with a key derived
+ *                   from the store's
+ *                   (store/tkey.h); keys/ID.next while a rekey is under way
+ *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r f e p
  *   intake/rejected/    intake the daemon could not take in, kept aside
  *                       (the newest TS_INTAKE_REJECTED_FILES / _BYTES)
  *   .trash/         what hostile intake left, deleted a bounded amount a
@@ -143,18 +146,46 @@ int ts_store_read_box(struct ts_store *st, const char *id,
 
 /* Marks a box offset as pointing into the `extra` buffer of a write. */
 #define TS_BOX_NEW 0x80000000u
+/* With TS_BOX_NEW: the box is sealed for the store's key (a front end's
+ * message or authorization for a keyed ticket); the write reseals it for
+ * the ticket's own key. */
+#define TS_BOX_STOREKEY 0x40000000u
+
+/*
+ * Opens box (len bytes) of ticket t (its id, keyed, tpk) bound to field
+ * into plain (len - TS_SEAL_OVERHEAD bytes): with the ticket's own key
+ * (from its key file, a few kept open in sodium_malloc'd memory) or, for a
+ * ticket of before, the store's.  -ENOKEY if t is keyed and its key file
+ * is gone or holds another key (the ticket was shredded) or the store has
+ * no key; -EBADMSG if the box or the key file is damaged.
+ */
+int ts_store_open_box(struct ts_store *st, const struct ts_ticket *t,
+                      const char *field, const uint8_t *box, size_t len,
+                      uint8_t *plain);
+/* 0 if t's key opens (or t is of before), else as ts_store_open_box. */
+int ts_store_ticket_key(struct ts_store *st, const struct ts_ticket *t);
 
 /*
  * Durably replaces ticket t->id with t.  Boxes whose offset has TS_BOX_NEW
- * set are read from extra (offset without the flag); the others from the
+ * set are read from extra (offset without the flags); the others from the
  * ticket's current record, and must be where that record has the same
  * item's box (-ESTALE if not).  On success t's offsets point into the new
  * record; on failure the stored ticket is unchanged.
+ *
+ * With the store's key (the daemon): a new ticket carrying t->keybox has
+ * it opened (-EBADMSG if it does not open or is not the key of t->tpk),
+ * its username hashed into t->uhash, its key file written; the record
+ * never holds the key box.  A write that drops a box the stored record
+ * has, or rewrites a ticket of before (keyed 0), reseals every value kept
+ * for a fresh ticket key and deletes the old key (t's tpk, keyed, uhash
+ * and offsets are updated); TS_BOX_STOREKEY boxes are resealed for the
+ * ticket's key.  -ENOKEY if the ticket's key is gone (shredded).
  */
 int ts_store_write(struct ts_store *st, struct ts_ticket *t,
                    const uint8_t *extra);
 
-/* Durably removes ticket id.  -ENOENT if there is none. */
+/* Durably removes ticket id, then its key files (also durably: no copy
+ * of the record opens after).  -ENOENT if there is no record. */
 int ts_store_remove(struct ts_store *st, const char *id);
 
 /*

@@ -40,13 +40,64 @@ struct ts_store_ops {
 	int (*audit_verify)(struct ts_store *st, const unsigned char *vk,
 	                    const struct ts_audit_checkpoint *copy,
 	                    char *msg, size_t msglen, uint64_t *entries);
+
+	/*
+	 * Ticket key files (store/tkey.h), kept apart from the records so
+	 * that they can be backed up apart (and kept a shorter time): each
+	 * ticket has a current key and, while a rekey is under way, a next
+	 * one.  Only the generic layer (store/shred.c) calls these.
+	 *
+	 * key_get: the current (next == 0) or next key file of ticket id
+	 *   into *buf (malloc'd, *len bytes); -ENOENT if there is none.
+	 * key_put: makes the current or next key file of id hold exactly
+	 *   buf, atomically and durably (replacing one there).
+	 * key_promote: the next key file of id becomes the current one (the
+	 *   old current is gone), atomically and durably; -ENOENT if there
+	 *   is no next.
+	 * key_del: deletes the key files of id named by what (TS_KEY_CURRENT,
+	 *   TS_KEY_NEXT or both), durably; 0 if there were none.
+	 * key_list: fn(arg, id, next) for each key file, in no set order; a
+	 *   non-zero return stops the walk and is returned.  fn may delete or
+	 *   promote keys.
+	 */
+	int (*key_get)(struct ts_store *st, const char *id, int next,
+	               uint8_t **buf, size_t *len);
+	int (*key_put)(struct ts_store *st, const char *id, int next,
+	               const uint8_t *buf, size_t len);
+	int (*key_promote)(struct ts_store *st, const char *id);
+	int (*key_del)(struct ts_store *st, const char *id, int what);
+	int (*key_list)(struct ts_store *st,
+	                int (*fn)(void *arg, const char *id, int next),
+	                void *arg);
 };
+#define TS_KEY_CURRENT 1
+#define TS_KEY_NEXT 2
+
+struct ts_shred;	/* store/shred.c: the cache of opened ticket keys */
 
 /* Every backend's handle starts with this. */
 struct ts_store {
 	const struct ts_store_ops *ops;	/* the backend */
 	const struct ts_seckey *key;	/* from ts_store_set_key; NULL if none */
+	struct ts_shred *shred;	/* opened ticket keys; NULL until needed */
 };
+
+/* store/shred.c: the generic layer's ticket keys (store.h has the
+ * contracts of the ts_store_* functions it implements). */
+/* Sets up st's cache of opened ticket keys once st->key is set. */
+int ts_shred_init(struct ts_store *st);
+/* Frees st's cache of opened ticket keys (ts_store_close). */
+void ts_shred_free(struct ts_store *st);
+/* Finishes interrupted rekeys and deletes orphan key files, given the
+ * ticket ids (sorted) and what each record's tpk is (keyed[i]: 1 tpk
+ * known, 0 legacy, -1 record unreadable). */
+struct ts_shred_seen {
+	char id[TS_NAME_MAX + 1];
+	int keyed;
+	unsigned char tpk[TS_TPK_BYTES];
+};
+int ts_shred_load_fix(struct ts_store *st, const struct ts_shred_seen *v,
+                      size_t n);
 
 int ts_store_file_create(const char *path,
                          const unsigned char pk[TS_SEAL_PKBYTES],

@@ -27,6 +27,7 @@
 #define PUBKEY_FILE "public.key"
 #define TRASH_DIR ".trash"
 #define LOCK_FILE "lock"
+#define KEYS_DIR "keys"
 #define WHITELIST_TEXT \
 	"# ticketfs whitelist: one entry a line, then its role\n" \
 	"# (reader, agent or auditor).  Entries: a numeric uid, a user name,\n" \
@@ -85,6 +86,7 @@ ts_store_file_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
 	    (rc = ts_sysio_write_atomic(dirfd, "policy", policy_text,
 	                                strlen(policy_text), 0600, 1)) < 0 ||
 	    (rc = ts_sysio_mkdirat(dirfd, "tickets", 0700)) < 0 ||
+	    (rc = ts_sysio_mkdirat(dirfd, KEYS_DIR, 0700)) < 0 ||
 	    (rc = ts_sysio_mkdirat(dirfd, "intake", 0700)) < 0)
 		goto out_clean;
 	if ((fd = opendir_at(dirfd, "intake")) < 0) {
@@ -107,6 +109,7 @@ out_clean:
 		close(fd);
 	}
 	unlinkat(dirfd, "intake", AT_REMOVEDIR);
+	unlinkat(dirfd, KEYS_DIR, AT_REMOVEDIR);
 	unlinkat(dirfd, "tickets", AT_REMOVEDIR);
 	unlinkat(dirfd, "policy", 0);
 	unlinkat(dirfd, "whitelist", 0);
@@ -130,7 +133,7 @@ ts_store_file_open(const char *path, enum ts_store_mode mode,
 		return -ENOMEM;
 	fs->base.ops = &file_ops;
 	fs->ticketsfd = fs->intakefd = fs->rejectedfd = fs->trashfd =
-	    fs->lockfd = -1;
+	    fs->lockfd = fs->keysfd = -1;
 	fs->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->dirfd < 0) {
 		rc = -errno;
@@ -146,6 +149,14 @@ ts_store_file_open(const char *path, enum ts_store_mode mode,
 			rc = fs->ticketsfd;
 			goto out_close;
 		}
+		/* A store made before per-ticket keys has no keys/ yet. */
+		fs->keysfd = opendir_at(fs->dirfd, KEYS_DIR);
+		if (fs->keysfd == -ENOENT &&
+		    ts_sysio_mkdirat(fs->dirfd, KEYS_DIR, 0700) == 0 &&
+		    ts_sysio_fsync(fs->dirfd) == 0)
+			fs->keysfd = opendir_at(fs->dirfd, KEYS_DIR);
+		if (fs->keysfd < 0)	/* read-only: keyed tickets answer EIO */
+			fs->keysfd = -1;
 		fs->rejectedfd = opendir_at(fs->intakefd, "rejected");
 		if (fs->rejectedfd == -ENOENT &&
 		    ts_sysio_mkdirat(fs->intakefd, "rejected", 0700) == 0)
@@ -188,6 +199,8 @@ file_close(struct ts_store *st)
 		close(fs->intakefd);
 	if (fs->ticketsfd >= 0)
 		close(fs->ticketsfd);
+	if (fs->keysfd >= 0)
+		close(fs->keysfd);
 	if (fs->dirfd >= 0)
 		close(fs->dirfd);
 	/* fs->lockfd stays open: the lock is the process's until it exits,
@@ -314,4 +327,9 @@ static const struct ts_store_ops file_ops = {
 	.list = ts_file_list,
 	.audit_open = file_audit_open,
 	.audit_verify = file_audit_verify,
+	.key_get = ts_file_key_get,
+	.key_put = ts_file_key_put,
+	.key_promote = ts_file_key_promote,
+	.key_del = ts_file_key_del,
+	.key_list = ts_file_key_list,
 };

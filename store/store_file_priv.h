@@ -1,7 +1,8 @@
 /*
  * store_file_priv: the file backend's private state, and the functions
  * its files share.  Only the file backend's .c files include it
- * (store_file.c, file_dir.c, file_tickets.c, file_intake.c, file_trash.c);
+ * (store_file.c, file_dir.c, file_tickets.c, file_intake.c, file_trash.c,
+ * file_keys.c);
  * the rest of the store reaches the backend through struct ts_store_ops.
  * Calls run one way: store_file.c (the ops table) names file_tickets.c and
  * file_intake.c; file_intake.c calls file_trash.c; all may call
@@ -21,6 +22,7 @@ struct file_store {
 	struct ts_store base;	/* ops; must stay first */
 	int dirfd;		/* STORE */
 	int ticketsfd;		/* STORE/tickets; -1 if not reachable */
+	int keysfd;		/* STORE/keys; -1 if not reachable */
 	int intakefd;		/* STORE/intake */
 	int rejectedfd;		/* STORE/intake/rejected; -1 in intake mode */
 	int trashfd;		/* STORE/.trash: what hostile intake left,
@@ -91,6 +93,19 @@ int ts_file_read_box(struct ts_store *st, const char *id,
 int ts_file_write(struct ts_store *st, struct ts_ticket *t,
                   const uint8_t *extra);
 int ts_file_remove(struct ts_store *st, const char *id);
+
+/* file_keys.c: keys/, the tickets' key files.  Each has the contract of
+ * the op of the same name (store_backend.h). */
+
+int ts_file_key_get(struct ts_store *st, const char *id, int next,
+                    uint8_t **buf, size_t *len);
+int ts_file_key_put(struct ts_store *st, const char *id, int next,
+                    const uint8_t *buf, size_t len);
+int ts_file_key_promote(struct ts_store *st, const char *id);
+int ts_file_key_del(struct ts_store *st, const char *id, int what);
+int ts_file_key_list(struct ts_store *st,
+                     int (*fn)(void *arg, const char *id, int next),
+                     void *arg);
 
 /* file_intake.c: intake/ and rejected/.  Each has the contract of the
  * ts_store_* function of the same name (store.h). */

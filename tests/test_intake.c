@@ -15,6 +15,7 @@
 #include "store/intake.h"
 #include "store/record.h"
 #include "store/seal.h"
+#include "store/tkey.h"
 #include "store/ticket.h"
 #include "store/util.h"
 
@@ -23,6 +24,9 @@
 static const char ID[] = "20260101-000000-000000-0001";
 
 static struct ts_seckey *key;	/* per test (CK_FORK: one per child) */
+/* What a ticket's boxes are sealed for: its own key (use_ticket_key),
+ * else the store's. */
+static struct ts_seckey *tkey;
 
 static void
 setup(void)
@@ -35,12 +39,33 @@ teardown(void)
 {
 	ts_seal_seckey_free(key);
 	key = NULL;
+	ts_tkey_free(tkey);
+	tkey = NULL;
 }
 
 static const unsigned char *
 pk(void)
 {
 	return ts_seal_seckey_pk(key);
+}
+
+
+/*
+ * A new ticket's record carries its own key pair: the public half, and the
+ * secret half sealed for the store's key, bound to the ticket.  Opens it
+ * (checking the store key alone does not open the ticket's values) for
+ * open_box.
+ */
+static void
+use_ticket_key(const uint8_t *rec, const struct ts_ticket *t)
+{
+	if (!t->keyed)
+		return;
+	ck_assert_uint_eq(t->keybox.len, TS_TKEY_BOXBYTES);
+	ts_tkey_free(tkey);
+	tkey = NULL;
+	ck_assert_int_eq(ts_tkey_open(key, ID, t->tpk, rec + t->keybox.off,
+	                              &tkey), 0);
 }
 
 /* Opens box (in rec) for field path into a malloc'd NUL-terminated string. */
@@ -52,7 +77,12 @@ open_box(const uint8_t *rec, const struct ts_box *box, const char *field)
 	ck_assert_uint_ge(box->len, TS_SEAL_OVERHEAD);
 	plain = calloc(1, box->len - TS_SEAL_OVERHEAD + 1);
 	ck_assert_ptr_nonnull(plain);
-	ck_assert_msg(ts_seal_open(key, ID, field, rec + box->off, box->len,
+	if (tkey != NULL)	/* sealed for the ticket, not the store */
+		ck_assert_int_eq(ts_seal_open(key, ID, field, rec + box->off,
+		                              box->len,
+		                              (unsigned char *)plain), -EBADMSG);
+	ck_assert_msg(ts_seal_open(tkey ? tkey : key, ID, field,
+	                           rec + box->off, box->len,
 	                           (unsigned char *)plain) == 0,
 	              "box of %s does not open", field);
 	return plain;
@@ -98,6 +128,7 @@ START_TEST(ticket_full)
 	ck_assert_ptr_null(memmem(rec, reclen, "alice", 5));
 	ck_assert_ptr_null(memmem(rec, reclen, "s3cret", 6));
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &t), 0);
+	use_ticket_key(rec, &t);
 	ck_assert_int_eq(kind, TS_REC_TICKET);
 	ck_assert_str_eq(t.id, ID);
 	ck_assert_int_eq(t.created_ms, T0);
@@ -158,6 +189,7 @@ START_TEST(ticket_minimal)
 	ck_assert_int_eq(ts_intake_ticket(pk(), ID, json, strlen(json), T0,
 	                                  &rec, &reclen, err, sizeof(err)), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &t), 0);
+	use_ticket_key(rec, &t);
 	ck_assert_int_eq(kind, TS_REC_TICKET);
 	check_opens(rec, &t.field[TS_F_SUBJECT], "subject", "s\n");
 	check_opens(rec, &t.field[TS_F_USERNAME], "username", "u\n");
@@ -180,6 +212,7 @@ START_TEST(ticket_minimal)
 		ck_assert_int_eq(ts_intake_ticket(pk(), ID, j2, strlen(j2), T0,
 		                 &rec, &reclen, err, sizeof(err)), 0);
 		ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &t), 0);
+	use_ticket_key(rec, &t);
 		ck_assert_uint_eq(t.nauth, 0);
 		ts_ticket_release(&t);
 		free(rec);
@@ -208,6 +241,7 @@ START_TEST(ticket_value_at_limit)
 	ck_assert_int_eq(ts_intake_ticket(pk(), ID, json, strlen(json), T0,
 	                                  &rec, &reclen, err, sizeof(err)), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &t), 0);
+	use_ticket_key(rec, &t);
 	ck_assert_uint_eq(ts_box_plain_len(&t.field[TS_F_DESCRIPTION]), n + 1);
 	check_opens(rec, &t.field[TS_F_SUBJECT], "subject", "s\n");
 	ts_ticket_release(&t);
@@ -434,6 +468,7 @@ START_TEST(auth_round_trip)
 	                                T0, &rec, &reclen, err, sizeof(err)),
 	                 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &t), 0);
+	use_ticket_key(rec, &t);
 	ck_assert_int_eq(kind, TS_REC_AUTH);
 	ck_assert_str_eq(t.id, ID);
 	ck_assert_uint_eq(t.nauth, 1);
@@ -519,6 +554,7 @@ START_TEST(revoke_round_trip)
 	ck_assert_int_eq(ts_intake_revoke(ID, "a1", &rec, &reclen, err,
 	                                  sizeof(err)), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &t), 0);
+	use_ticket_key(rec, &t);
 	ck_assert_int_eq(kind, TS_REC_REVOKE);
 	ck_assert_str_eq(t.id, ID);
 	ck_assert_uint_eq(t.nauth, 1);
@@ -554,6 +590,7 @@ message_text(const char *text, size_t len)
 	ck_assert_int_eq(ts_intake_message(pk(), ID, "m-1.txt", text, len, T0,
 	                                   &rec, &reclen, err, sizeof(err)), 0);
 	ck_assert_int_eq(ts_record_decode(rec, reclen, &kind, &t), 0);
+	use_ticket_key(rec, &t);
 	ck_assert_int_eq(kind, TS_REC_MESSAGE);
 	ck_assert_str_eq(t.id, ID);
 	ck_assert_uint_eq(t.nmsg, 1);

@@ -1,7 +1,7 @@
 /*
  * ctl_check: the verbs that check a store and change nothing: fsck (each
- * record's structure and checksum; with the key its MAC and every sealed
- * box) and audit verify (the hash chain, the signed checkpoint, and a
+ * record's structure and checksum; with the key its MAC, its ticket key
+ * and every sealed box) and audit verify (the hash chain, the signed checkpoint, and a
  * checkpoint copy kept apart).
  */
 #include <errno.h>
@@ -22,6 +22,8 @@ struct fsck {
 	struct ts_seckey *key;	/* NULL: structure and checksums only */
 	unsigned char *mackey;	/* records' MAC key (sodium_malloc), with key */
 	unsigned checked, bad;	/* records checked; problems found */
+	unsigned shredded;	/* keyed tickets whose key is gone */
+	unsigned legacy;	/* tickets still sealed for the store key */
 };
 
 static void
@@ -31,11 +33,13 @@ finding(struct fsck *f, const char *id, const char *what)
 	f->bad++;
 }
 
-/* Opens one box; reports it if it fails. */
+/* Opens one box (with t's own key, or the store's for a ticket of
+ * before); reports it if it fails. */
 static void
-fsck_box(struct fsck *f, const char *id, const char *field,
+fsck_box(struct fsck *f, const struct ts_ticket *t, const char *field,
          const uint8_t *rec, const struct ts_box *box)
 {
+	const char *id = t->id;
 	uint8_t *plain;
 	char what[3 * TS_NAME_MAX + 64];
 
@@ -43,14 +47,45 @@ fsck_box(struct fsck *f, const char *id, const char *field,
 		return;
 	if ((plain = malloc(box->len)) == NULL)
 		ts_ctl_die("out of memory");
-	if (ts_seal_open(f->key, id, field, rec + box->off, box->len,
-	                 plain) < 0) {
+	if (ts_store_open_box(f->st, t, field, rec + box->off, box->len,
+	                      plain) < 0) {
 		snprintf(what, sizeof(what), "sealed %s does not open or is "
 		         "bound elsewhere", field);
 		finding(f, id, what);
 	}
 	sodium_memzero(plain, box->len);
 	free(plain);
+}
+
+/*
+ * Whether t's boxes can be opened: a ticket of before (counted) with the
+ * store key, a keyed one with its own key.  A keyed ticket without its
+ * key (or with another ticket key in its place) was shredded: a deletion
+ * reached this copy, which is no damage.  0 if its boxes are not to be
+ * opened.
+ */
+static int
+fsck_key(struct fsck *f, const struct ts_ticket *t)
+{
+	int rc;
+
+	if (!t->keyed) {
+		f->legacy++;
+		return 1;
+	}
+	if ((rc = ts_store_ticket_key(f->st, t)) == -ENOKEY) {
+		printf("SHREDDED %s: its key is gone (the ticket or an item "
+		       "was deleted after this record was written); nothing "
+		       "of it opens\n", t->id);
+		f->shredded++;
+		return 0;
+	}
+	if (rc < 0) {
+		finding(f, t->id, rc == -EBADMSG ? "its key file (keys/) is "
+		        "damaged or sealed for another store" : strerror(-rc));
+		return 0;
+	}
+	return 1;
 }
 
 static int
@@ -86,18 +121,21 @@ fsck_ticket(void *arg, const char *id)
 	    ts_record_verify_mac(rec, len, f->mackey) < 0)
 		finding(f, id, "not authenticated: no valid daemon MAC (forged, "
 		        "altered, or written behind the daemon's back)");
+	if (f->key != NULL && !fsck_key(f, &t))
+		goto out;	/* shredded, or its key file damaged */
 	for (int i = 0; i < TS_F_COUNT; i++)
-		fsck_box(f, id, ts_field_names[i], rec, &t.field[i]);
+		fsck_box(f, &t, ts_field_names[i], rec, &t.field[i]);
 	for (size_t i = 0; i < t.nmsg; i++) {
 		snprintf(path, sizeof(path), "messages/%s", t.msg[i].name);
-		fsck_box(f, id, path, rec, &t.msg[i].box);
+		fsck_box(f, &t, path, rec, &t.msg[i].box);
 	}
 	for (size_t i = 0; i < t.nauth; i++)
 		for (int j = 0; j < TS_A_COUNT; j++) {
 			snprintf(path, sizeof(path), "authorizations/%s/%s",
 			         t.auth[i].name, ts_afield_names[j]);
-			fsck_box(f, id, path, rec, &t.auth[i].box[j]);
+			fsck_box(f, &t, path, rec, &t.auth[i].box[j]);
 		}
+out:
 	ts_ticket_release(&t);
 	free(rec);
 	return 0;
@@ -112,7 +150,9 @@ ts_ctl_cmd_fsck(int argc, char **argv)
 		"key, also checks each record carries the daemon's MAC (nobody\n"
 		"wrote or altered it behind the daemon's back) and opens every\n"
 		"sealed box, checking it is bound to its ticket and field.  Prints\n"
-		"one line per problem; exit 1 if any.\n";
+		"one line per problem; exit 1 if any.  A ticket whose own key is\n"
+		"gone (deleted since this copy of its record: crypto-shredded) is\n"
+		"named SHREDDED and counted apart, not as a problem.\n";
 	static const struct option lo[] = {
 		{ "key", required_argument, NULL, 'k' },
 		{ "passphrase-file", required_argument, NULL, 'p' }, { 0 }
@@ -139,6 +179,9 @@ ts_ctl_cmd_fsck(int argc, char **argv)
 		    sodium_memcmp(pk, ts_seal_seckey_pk(f.key), sizeof(pk)) != 0)
 			ts_ctl_die("key %s does not belong to store %s",
 			    keyfile, store);
+		/* Opens the tickets' key files, and boxes with them. */
+		if ((rc = ts_store_set_key(f.st, f.key)) < 0)
+			ts_ctl_die("cannot use the key: %s", strerror(-rc));
 		if ((f.mackey = sodium_malloc(TS_RECORD_MACKEYBYTES)) == NULL ||
 		    ts_seal_derive(f.key, TS_RECORD_MAC_PURPOSE, f.mackey,
 		                   TS_RECORD_MACKEYBYTES) < 0)
@@ -149,6 +192,13 @@ ts_ctl_cmd_fsck(int argc, char **argv)
 	printf("%u record%s checked%s, %u problem%s\n", f.checked,
 	       f.checked == 1 ? "" : "s", f.key ? " with the key" : "",
 	       f.bad, f.bad == 1 ? "" : "s");
+	if (f.key != NULL && f.shredded > 0)
+		printf("%u shredded ticket%s (%s key is gone: not damage)\n",
+		       f.shredded, f.shredded == 1 ? "" : "s",
+		       f.shredded == 1 ? "its" : "their");
+	if (f.key != NULL)
+		printf("%u ticket%s of before per-ticket keys; converted when "
+		       "rewritten\n", f.legacy, f.legacy == 1 ? "" : "s");
 	ts_seal_seckey_free(f.key);
 	if (f.mackey != NULL)
 		sodium_free(f.mackey);

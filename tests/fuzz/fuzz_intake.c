@@ -27,6 +27,7 @@
 #include "store/intake.h"
 #include "store/record.h"
 #include "store/seal.h"
+#include "store/tkey.h"
 #include "store/ticket.h"
 #include "store/util.h"
 
@@ -57,6 +58,8 @@ key(void)
 	return k;
 }
 
+static struct ts_seckey *tkey;	/* the ticket's own key; NULL: the store's */
+
 /*
  * Checks that box (in rec) opens for path to want plus a final newline
  * if want has none; want NULL: the box must be absent.
@@ -80,7 +83,8 @@ check_box(const uint8_t *rec, const struct ts_box *box, const char *path,
 	plen = box->len - TS_SEAL_OVERHEAD;
 	if ((plain = malloc(plen)) == NULL)
 		die("out of memory", NULL);
-	if (ts_seal_open(key(), ID, path, rec + box->off, box->len, plain))
+	if (ts_seal_open(tkey ? tkey : key(), ID, path, rec + box->off,
+	                 box->len, plain))
 		die("a box does not open", path);
 	if (memcmp(plain, want, wantlen) != 0 || (nl && plain[wantlen] != '\n'))
 		die("a box holds another value", path);
@@ -140,6 +144,14 @@ check_record(int which, const char *in, size_t len, const uint8_t *rec,
 		    NULL);
 	if (kind != kinds[which] || strcmp(t.id, ID) != 0)
 		die("a record of the wrong kind or id", NULL);
+	ts_tkey_free(tkey);
+	tkey = NULL;
+	/* A new ticket's values are sealed for its own key, in its record
+	 * sealed for the store's. */
+	if (which == 0 && (!t.keyed || t.keybox.len != TS_TKEY_BOXBYTES ||
+	                   ts_tkey_open(key(), ID, t.tpk, rec + t.keybox.off,
+	                                &tkey) != 0))
+		die("a new ticket without its own key", NULL);
 	if (which != 2 && (root = json_loadb(in, len, 0, NULL)) == NULL)
 		die("accepted JSON does not parse again", NULL);
 	if (which == 0) {

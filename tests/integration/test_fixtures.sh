@@ -77,6 +77,37 @@ says_snapshot "refused: no snapshot; $READ_ALL" "without a snapshot: the daemon 
 check "and without the snapshot, reading every record" shows_expected
 umount_fs
 
+# Its tickets are of before per-ticket keys (sealed for the store key):
+# fsck counts them, and a write converts one, ticket by ticket.
+fresh store_v1
+out=$("$TICKETCTL" fsck "$STORE" --key "$KEY")
+check "fsck counts the fixture's 2 tickets of before" \
+	grep -q "^2 tickets of before per-ticket keys; converted when rewritten$" <<<"$out"
+mount_log
+check "rm of A's mobile (a write of a ticket of before)" as $AGENT rm "$MNT/tickets/$A/mobile"
+check "A is converted: it has its own key file" test -f "$STORE/keys/$A"
+check "B, not rewritten, has none" test ! -e "$STORE/keys/$B"
+grep -v "^$A/mobile	" "$FIX/store_v1.expect" > "$WORK/expect.converted"
+shows_converted() {
+	local path want got bad=0
+	while IFS=$'\t' read -r path want; do
+		got=$(as $AGENT cat "$MNT/tickets/$path" 2>&1 | tr '\n' '|')
+		[ "$got" == "$want" ] || { echo "  $path: got '$got', want '$want'" >&2; bad=1; }
+	done < "$WORK/expect.converted"
+	[ $bad -eq 0 ]
+}
+check "every other value still shows what it showed" shows_converted
+umount_fs
+out=$("$TICKETCTL" fsck "$STORE" --key "$KEY"); rc=$?
+if [ $rc -eq 0 ] && grep -q "^1 ticket of before per-ticket keys" <<<"$out"; then
+	pass "fsck --key passes on the converted store, 1 ticket of before left"
+else
+	fail "fsck --key on the converted store (exit $rc: $out)"
+fi
+mount_log
+check "remounted, the converted ticket shows what it showed" shows_converted
+umount_fs
+
 fresh store_v1_damaged
 out=$("$TICKETCTL" fsck "$STORE" --key "$KEY"); rc=$?
 if [ $rc -eq 1 ] && [[ $out == *"$A"* ]] && [[ $out == *"$B"* ]]; then

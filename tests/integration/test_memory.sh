@@ -1,5 +1,6 @@
 # Secrets in the daemon's memory: after an agent's `grep -r` has every
-# sealed value decrypted, no plaintext lies outside the value cache (a
+# sealed value decrypted, and after per-ticket keys re-sealed a ticket's
+# values, no plaintext lies outside the value cache (a
 # locked, MADV_DONTDUMP arena): not in a core taken with gcore, not in any
 # other mapping of /proc/PID/mem; and an authorization's plaintext is gone
 # from all of the daemon's memory, cache included, once it expired.
@@ -64,11 +65,38 @@ cpu() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 quiet() { local a; a=$(cpu); sleep 0.3; [ "$a" == "$(cpu)" ]; }
 check "the daemon is idle after grep" wait_for quiet
 
+# The re-sealing of per-ticket keys: a ticket taken in now (its username
+# opened for its hash), a front end's message for it (sealed for the store
+# key, resealed for the ticket's), then an item removed (every value it
+# keeps opened and sealed for a fresh key): no canary left behind either.
+CR=$(canary)	# a ticket whose values only the re-sealing opens
+CRM=$(canary)	# its message from intake
+ID3=$(jq -cn --arg c "$CR" '{username:("u-"+$c), subject:("s-"+$c),
+  email:("e-"+$c), mobile:("m-"+$c), confidential:("c-"+$c)}' | "$TICKETCTL" submit "$STORE")
+check "a third ticket is taken in" wait_within 5 as $AGENT test -d "$MNT/tickets/$ID3"
+printf 'a message for the third ticket: %s\n' "$CRM" | "$TICKETCTL" message "$STORE" "$ID3" >/dev/null
+check "its message is taken in" wait_within 5 as $AGENT sh -c "ls '$MNT/tickets/$ID3/messages' | grep -q ."
+cp "$STORE/keys/$ID3" "$WORK/k3.before"
+check "rm of its email" as $AGENT rm "$MNT/tickets/$ID3/email"
+check "which sealed what it keeps for a fresh key" \
+	sh -c "! cmp -s '$STORE/keys/$ID3' '$WORK/k3.before'"
+check "the daemon is idle after the re-sealing" wait_for quiet
+ALL="$ALL $CR $CRM"
+
 # (2) /proc/PID/mem: every hit inside a dont-dump mapping (the cache).
 out=$("$PY" "$SCAN" "$PID" --outside-dd $ALL); rc=$?
 echo "$out" | grep -v '^hit ' | sed 's/^/# /'
 if [ $rc -eq 0 ]; then pass "no canary outside the dont-dump cache in /proc/$PID/mem"; else
 	fail "no canary outside the dont-dump cache in /proc/$PID/mem (memscan exit $rc)"; fi
+# The third ticket was read by nobody: its values were only ever opened to
+# be hashed or re-sealed, in wiped sodium_malloc'd memory, so they are
+# nowhere, the cache included.
+if "$PY" "$SCAN" "$PID" --nowhere "$CR" "$CRM" > "$WORK/scan.reseal" 2>&1; then
+	pass "the re-sealed values are nowhere in /proc/$PID/mem"
+else
+	fail "the re-sealed values are nowhere in /proc/$PID/mem"
+	sed 's/^/# /' "$WORK/scan.reseal"
+fi
 before=$(awk -v c="$CX" '$1 == "in-dd" && $2 == c {print $3}' <<<"$out")
 if [ "$(date +%s)" -lt "$exp_s" ]; then
 	check "the short-lived authorization's values are in the cache before expiry" \

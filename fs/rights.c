@@ -16,8 +16,20 @@
 #include "store/record.h"
 #include "store/store.h"
 
-/* Opens box (sealed for the store's key, bound to (id, "username")) and
- * puts the keyed hash of the username in out.  Plaintext wiped. */
+/* Hashes plain (plen bytes) into out, then wipes and frees plain. */
+static int
+hash_plain(struct ts_index *idx, uint8_t *plain, size_t plen, int rc,
+           unsigned char out[TS_UHASH_BYTES])
+{
+	if (rc == 0)
+		rc = ts_store_uhash(idx->st, (const char *)plain, plen, out);
+	sodium_memzero(plain, plen + 1);
+	free(plain);
+	return rc;
+}
+
+/* Opens a forget request's box (sealed for the store's key, bound to
+ * (id, "username")) and puts the keyed hash of the username in out. */
 static int
 uhash_of_box(struct ts_index *idx, const char *id, const uint8_t *box,
              size_t boxlen, unsigned char out[TS_UHASH_BYTES])
@@ -33,11 +45,25 @@ uhash_of_box(struct ts_index *idx, const char *id, const uint8_t *box,
 		return -ENOMEM;
 	rc = ts_store_seal_open(idx->st, id, ts_field_names[TS_F_USERNAME], box,
 	                        boxlen, plain);
-	if (rc == 0)
-		rc = ts_store_uhash(idx->st, (const char *)plain, plen, out);
-	sodium_memzero(plain, plen + 1);
-	free(plain);
-	return rc;
+	return hash_plain(idx, plain, plen, rc, out);
+}
+
+/* The keyed hash of ticket t's own username box (sealed, boxlen bytes):
+ * for its own key, or the store's for a ticket of before. */
+static int
+uhash_of_ticket(struct ts_index *idx, const struct ts_ticket *t,
+                const uint8_t *box, size_t boxlen,
+                unsigned char out[TS_UHASH_BYTES])
+{
+	size_t plen = boxlen - TS_SEAL_OVERHEAD;
+	uint8_t *plain;
+	int rc;
+
+	if ((plain = malloc(plen + 1)) == NULL)
+		return -ENOMEM;
+	rc = ts_store_open_box(idx->st, t, ts_field_names[TS_F_USERNAME], box,
+	                       boxlen, plain);
+	return hash_plain(idx, plain, plen, rc, out);
 }
 
 /* 1 if e is a ticket of the username whose hash is uh.  Lock held. */
@@ -65,7 +91,7 @@ of_user(struct ts_index *idx, const struct ts_entry *e,
 		return 0;
 	rc = ts_store_read_box(idx->st, e->t.id, b, sealed);
 	if (rc == 0)
-		rc = uhash_of_box(idx, e->t.id, sealed, b->len, h);
+		rc = uhash_of_ticket(idx, &e->t, sealed, b->len, h);
 	free(sealed);
 	if (rc < 0) {
 		idx->log(idx->logarg, "ticket %s: its username does not open "

@@ -12,8 +12,8 @@
  *   public.key  whitelist  policy
  *   tickets/ID      one record a ticket (store/record.h), replaced whole
  *   keys/ID         the ticket's secret key, wrapped with a key derived
- *                   from the store's
- *                   (store/tkey.h); keys/ID.next while a rekey is under way
+ *                   from the store's secret key (store/tkey.h);
+ *                   keys/ID.next while a rekey is under way
  *   intake/STAMP-K-ID   records dropped by ticketctl; K = t m a r f e p
  *   intake/rejected/    intake the daemon could not take in, kept aside
  *                       (the newest TS_INTAKE_REJECTED_FILES / _BYTES)

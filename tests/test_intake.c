@@ -1068,6 +1068,7 @@ START_TEST(client_ip_json_and_setter)
 		int kind;
 
 		ck_assert_int_eq(ts_record_decode(rec, len, &kind, &t), 0);
+		use_ticket_key(rec, &t);
 		check_opens(rec, &t.field[TS_F_SUBJECT], "subject", "s\n");
 		ts_ticket_release(&t);
 	}

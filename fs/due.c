@@ -96,6 +96,9 @@ ts_index_schedule(struct ts_index *idx, struct ts_entry *e)
 		for (size_t i = 0; i < e->t.nauth; i++)
 			d = min64(d, ts_index_deadline_auth(idx, e,
 			                                    &e->t.auth[i]));
+		/* A removal's deferred re-sealing (store/shred.c). */
+		if (e->t.shred_due_ms != 0)
+			d = min64(d, e->t.shred_due_ms);
 	}
 	ts_index_queue(idx, e, d);
 }

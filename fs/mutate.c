@@ -153,10 +153,15 @@ purge(struct ts_index *idx, struct ts_entry *e, int64_t now,
 		return ts_index_remove_ticket(idx, e, ch);
 	if ((rc = ts_ticket_copy(&nt, &e->t)) < 0)
 		return rc;
+	/* Nothing due but a removal's re-sealing for a fresh key: the same
+	 * write, which the store re-seals (store/shred.c). */
 	if (!drop_due(idx, e, &nt, now, ch)) {
-		ts_ticket_release(&nt);
-		ts_index_schedule(idx, e);
-		return 0;
+		if (nt.shred_due_ms == 0 || nt.shred_due_ms > now) {
+			ts_ticket_release(&nt);
+			ts_index_schedule(idx, e);
+			return 0;
+		}
+		nt.shred_due_ms = 0;	/* asks the store to re-seal now */
 	}
 	return commit(idx, e, &nt, NULL);
 }

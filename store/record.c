@@ -32,6 +32,7 @@ enum tag {
 	TAG_CLIENT_IP = 10,
 	TAG_ERASE = 11,
 	TAG_BEFORE = 12,
+	TAG_SHRED_DUE = 13,
 	TAG_FIELD = 16,		/* 16 .. 16 + TS_F_COUNT - 1 */
 	TAG_MESSAGE = 32,
 	TAG_AUTH = 33,
@@ -193,6 +194,11 @@ ts_record_encode(int kind, const struct ts_ticket *t, const uint8_t *blob,
 		if (t->forgotten_ms) {
 			at = tlv_begin(&o, TAG_FORGOTTEN);
 			out_i64(&o, t->forgotten_ms);
+			tlv_end(&o, at);
+		}
+		if (t->shred_due_ms) {
+			at = tlv_begin(&o, TAG_SHRED_DUE);
+			out_i64(&o, t->shred_due_ms);
 			tlv_end(&o, at);
 		}
 		if (t->keyed) {
@@ -414,7 +420,8 @@ check_kind(int kind, const struct ts_ticket *t, unsigned seen)
 		    t->created_ms <= 0 || t->status < 0 ||
 		    t->status >= TS_STATUS_COUNT)
 			return -EBADMSG;
-		if ((seen & 1u << TAG_KEYBOX) && !t->keyed)
+		if ((seen & 1u << TAG_KEYBOX || seen & 1u << TAG_SHRED_DUE) &&
+		    !t->keyed)
 			return -EBADMSG;
 		/* An authorization's fields may be removed one by one. */
 		if ((t->status == TS_PROCESSED) != (t->processed_ms != 0))
@@ -520,6 +527,11 @@ decode_body(const uint8_t *buf, size_t len, int kind, struct ts_ticket *t)
 		case TAG_FORGOTTEN:
 			if (vlen != 8 || in_i64(&r, &t->forgotten_ms) ||
 			    t->forgotten_ms <= 0)
+				return -EBADMSG;
+			break;
+		case TAG_SHRED_DUE:
+			if (vlen != 8 || in_i64(&r, &t->shred_due_ms) ||
+			    t->shred_due_ms <= 0)
 				return -EBADMSG;
 			break;
 		case TAG_TKEY:

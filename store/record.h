@@ -17,6 +17,8 @@
  *   TKEY         32 bytes: the ticket's own public key (absent: its boxes
  *                are sealed for the store's key, a ticket of before)
  *   UHASH        16 bytes: keyed hash of the username (ts_store_uhash)
+ *   SHRED_DUE    i64 ms: when the re-sealing after a removal is due
+ *                (store/shred.c), in a keyed ticket
  *   KEYBOX       intake tickets only: the ticket's secret key sealed for
  *                the store's key, bound to (id, "ticket-key")
  *   CLIENT_IP    intake only: the client's IPv4 or IPv6 address (text)

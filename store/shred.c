@@ -15,11 +15,21 @@
  * used by readers meanwhile).  Removing a ticket removes the record, then
  * its keys; a crash between leaves an orphan key, deleted at the next load.
  *
+ * A removal from a ticket re-sealed less than TS_SHRED_BATCH_MS ago is
+ * not re-sealed at once: the record is written without the item and with
+ * t->shred_due_ms, and the write that the daemon's sweep makes at that
+ * time with shred_due_ms cleared (fs/mutate.c) re-seals what is left
+ * once.  So `rm -r` of a ticket
+ * of n messages costs O(n) re-sealings a second rather than O(n^2); the
+ * old key outlives a removal by at most about two seconds, across a
+ * crash too (the due time is in the record).
+ *
  * Plaintext exists only in sodium_malloc'd scratch memory (and in
  * ts_seal_open's wiped buffer), wiped before it is freed.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +38,7 @@
 #include "store/tkey.h"
 
 #define CACHE_N 64	/* opened ticket keys kept */
+#define RECENT_N 64	/* tickets whose last re-sealing time is kept */
 #define BOX_FLAGS (TS_BOX_NEW | TS_BOX_STOREKEY)
 #define SKB crypto_box_SECRETKEYBYTES
 
@@ -48,7 +59,44 @@ struct ts_shred {
 	unsigned char *wkey;	/*   what wraps ticket keys (tkey.h) */
 	unsigned char *ik;	/*   scratch of wrap and unwrap */
 	unsigned char *sk;	/*   CACHE_N secret keys */
+	struct {		/* the last re-sealings (guarded by mu) */
+		char id[TS_NAME_MAX + 1];
+		int64_t ms;
+	} recent[RECENT_N];
+	unsigned recent_hand;
 };
+
+/* When ticket id was last re-sealed for a fresh key, if lately; else 0. */
+static int64_t
+resealed_at(struct ts_store *st, const char *id)
+{
+	struct ts_shred *s = st->shred;
+	int64_t ms = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (unsigned i = 0; i < RECENT_N; i++)
+		if (s->recent[i].ms != 0 && strcmp(s->recent[i].id, id) == 0)
+			ms = s->recent[i].ms;
+	pthread_mutex_unlock(&s->mu);
+	return ms;
+}
+
+static void
+note_resealed(struct ts_store *st, const char *id, int64_t ms)
+{
+	struct ts_shred *s = st->shred;
+	unsigned i;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < RECENT_N; i++)
+		if (s->recent[i].ms != 0 && strcmp(s->recent[i].id, id) == 0)
+			break;
+	if (i == RECENT_N)
+		i = s->recent_hand++ % RECENT_N;
+	snprintf(s->recent[i].id, sizeof(s->recent[i].id), "%s", id);
+	s->recent[i].ms = ms;
+	pthread_mutex_unlock(&s->mu);
+}
 
 /* A held ticket key: the slot, and its halves. */
 struct tk_ref {
@@ -493,6 +541,7 @@ take_back(struct ts_ticket *t, const struct ts_ticket *w)
 	memcpy(t->tpk, w->tpk, TS_TPK_BYTES);
 	t->has_uhash = w->has_uhash;
 	memcpy(t->uhash, w->uhash, TS_UHASH_BYTES);
+	t->shred_due_ms = w->shred_due_ms;
 }
 
 /* The stored ticket id as its record holds it, MAC checked; -ENOENT. */
@@ -583,6 +632,7 @@ write_resealed(struct ts_store *st, struct ts_ticket *t, struct reseal *r,
 		goto out;
 	}
 	w.keyed = 1;
+	w.shred_due_ms = 0;	/* re-sealed now */
 	memcpy(w.tpk, ts_seal_seckey_pk(tk), TS_TPK_BYTES);
 	if ((rc = wrap_key(st, t->id, tk, file)) < 0 ||
 	    (rc = st->ops->key_put(st, t->id, 1, file, sizeof(file))) < 0)
@@ -593,6 +643,7 @@ write_resealed(struct ts_store *st, struct ts_ticket *t, struct reseal *r,
 	}
 	evict(st, t->id);
 	take_back(t, &w);
+	note_resealed(st, t->id, ts_now_ms());
 	if ((rc = st->ops->key_promote(st, t->id)) < 0)
 		rc = promote_failed(st, t->id, rc);
 out:
@@ -648,6 +699,12 @@ write_new(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra,
 	return st->ops->write(st, t, extra);
 }
 
+void
+ts_store_set_shred_batch(struct ts_store *st, int64_t ms)
+{
+	st->shred_batch_ms = ms > 0 ? ms : 0;
+}
+
 int
 ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 {
@@ -693,10 +750,26 @@ ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	                 (t->keyed && memcmp(cur.tpk, t->tpk,
 	                                     TS_TPK_BYTES) != 0)))
 		goto out;
+	if (t->keyed && have_cur && cur.shred_due_ms != 0 &&
+	    t->shred_due_ms == 0) {
+		drops = 1;	/* the sweep: a deferred re-sealing is due */
+	} else if (t->keyed && drops) {
+		int64_t last = resealed_at(st, t->id);
+
+		int64_t batch = st->shred_batch_ms > 0 ? st->shred_batch_ms :
+		                TS_SHRED_BATCH_MS;
+
+		if (last != 0 && ts_now_ms() - last < batch) {
+			drops = 0;	/* in a burst: re-sealed once, later */
+			if (t->shred_due_ms == 0)
+				t->shred_due_ms = last + batch;
+		}
+	}
 	if (t->keyed && drops) {
 		rc = get_key(st, t, &k);
 		if (rc == -ENOKEY) {
 			drops = 0;	/* shredded already: nothing opens */
+			t->shred_due_ms = 0;
 		} else if (rc < 0) {
 			goto out;
 		} else {

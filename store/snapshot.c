@@ -108,6 +108,7 @@ put_ticket(struct wbuf *w, const struct ts_ticket *t, uint64_t ino)
 	wb_u64(w, (uint64_t)t->processing_ms);
 	wb_u64(w, (uint64_t)t->processed_ms);
 	wb_u64(w, (uint64_t)t->forgotten_ms);
+	wb_u64(w, (uint64_t)t->shred_due_ms);
 	wb_u8(w, (uint8_t)((t->keyed ? 1 : 0) | (t->has_uhash ? 2 : 0)));
 	if (t->keyed && (p = wb_room(w, TS_TPK_BYTES)) != NULL)
 		memcpy(p, t->tpk, TS_TPK_BYTES);
@@ -249,6 +250,7 @@ get_ticket(struct rbuf *r, struct ts_snapshot_entry *e, int v1)
 	t->processing_ms = (int64_t)rb_u64(r);
 	t->processed_ms = (int64_t)rb_u64(r);
 	t->forgotten_ms = v1 ? 0 : (int64_t)rb_u64(r);
+	t->shred_due_ms = v1 ? 0 : (int64_t)rb_u64(r);
 	flags = v1 ? 0 : rb_u8(r);
 	if (flags & ~3u)
 		return -EBADMSG;

@@ -8,7 +8,7 @@
  *   header   magic "TKFSNAP2" | count u32 | stamp: dir ino u64,
  *            mtime sec i64, mtime nsec u32
  *   entries  record file ino u64 | id_len u8 | id | created i64 | status u8
- *            | processing i64 | processed i64 | forgotten i64
+ *            | processing i64 | processed i64 | forgotten i64 | shred due i64
  *            | flags u8 (1 keyed, 2 uhash) | [tpk 32] | [uhash 16]
  *            | 6 x (off u32 | len u32)
  *            | nmsg u32 | nmsg x (name_len u8 | name | stored i64 | off | len)

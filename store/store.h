@@ -151,6 +151,13 @@ int ts_store_read_box(struct ts_store *st, const char *id,
  * the ticket's own key. */
 #define TS_BOX_STOREKEY 0x40000000u
 
+/* How long after a re-sealing for a fresh key a further removal from the
+ * same ticket waits for its own (t->shred_due_ms; store/shred.c). */
+#define TS_SHRED_BATCH_MS 1000
+/* Sets that time for st (tests: a longer one makes the batching certain
+ * on a slow machine); ms <= 0 restores TS_SHRED_BATCH_MS. */
+void ts_store_set_shred_batch(struct ts_store *st, int64_t ms);
+
 /*
  * Opens box (len bytes) of ticket t (its id, keyed, tpk) bound to field
  * into plain (len - TS_SEAL_OVERHEAD bytes): with the ticket's own key
@@ -178,8 +185,12 @@ int ts_store_ticket_key(struct ts_store *st, const struct ts_ticket *t);
  * never holds the key box.  A write that drops a box the stored record
  * has, or rewrites a ticket of before (keyed 0), reseals every value kept
  * for a fresh ticket key and deletes the old key (t's tpk, keyed, uhash
- * and offsets are updated); TS_BOX_STOREKEY boxes are resealed for the
- * ticket's key.  -ENOKEY if the ticket's key is gone (shredded).
+ * and offsets are updated), unless the ticket was re-sealed less than
+ * TS_SHRED_BATCH_MS ago: then t->shred_due_ms is set (to that time +
+ * TS_SHRED_BATCH_MS, if it was not yet) and written with the record, and
+ * a later write of t with shred_due_ms cleared to 0 makes the re-sealing
+ * (the daemon's sweep does it at that time).  TS_BOX_STOREKEY boxes are
+ * resealed for the ticket's key.  -ENOKEY if the ticket's key is gone (shredded).
  */
 int ts_store_write(struct ts_store *st, struct ts_ticket *t,
                    const uint8_t *extra);

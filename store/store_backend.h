@@ -80,6 +80,7 @@ struct ts_store {
 	const struct ts_store_ops *ops;	/* the backend */
 	const struct ts_seckey *key;	/* from ts_store_set_key; NULL if none */
 	struct ts_shred *shred;	/* opened ticket keys; NULL until needed */
+	int64_t shred_batch_ms;	/* 0: TS_SHRED_BATCH_MS (store.h) */
 };
 
 /* store/shred.c: the generic layer's ticket keys (store.h has the

@@ -86,6 +86,10 @@ struct ts_ticket {
 				   pair, tpk; 0: for the store's key (a
 				   ticket stored before per-ticket keys) */
 	unsigned char tpk[TS_TPK_BYTES];
+	int64_t shred_due_ms;	/* an item was removed under the current key,
+				   whose re-sealing waits until then so that
+				   a burst of removals (rm -r) is re-sealed
+				   once; 0 = none (store/shred.c) */
 	int has_uhash;		/* 1: uhash holds the username's keyed hash */
 	unsigned char uhash[TS_UHASH_BYTES];
 	/* Intake records only, never in a stored ticket: */

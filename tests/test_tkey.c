@@ -347,6 +347,62 @@ START_TEST(rekey_on_removal)
 }
 END_TEST
 
+/*
+ * A burst of removals (rm -r) is re-sealed once: a removal within
+ * TS_SHRED_BATCH_MS of the last re-sealing keeps the key, and records when
+ * its own is due; the write that clears that time (the sweep's) re-seals,
+ * and then the removed items open with no key there is.
+ */
+START_TEST(removals_in_a_burst_resealed_once)
+{
+	struct ts_ticket t, mid, now;
+	uint8_t *midrec, *rec, *k1, *k2;
+	size_t midlen, len, l1, l2;
+	char got[256];
+
+	new_ticket(&t);
+	t.field[TS_F_EMAIL] = (struct ts_box){ 0, 0 };	/* rm email */
+	ck_assert_int_eq(ts_store_write(st, &t, NULL), 0);
+	ck_assert_int_eq(t.shred_due_ms, 0);		/* re-sealed at once */
+	k1 = slurp("keys/20260101-000000-000001-0001", &l1);
+	midrec = stored(&mid, &midlen);
+	t.field[TS_F_MOBILE] = (struct ts_box){ 0, 0 };	/* rm mobile, at once */
+	ck_assert_int_eq(ts_store_write(st, &t, NULL), 0);
+	ck_assert_int_gt(t.shred_due_ms, ts_now_ms());	/* waits */
+	ck_assert_int_le(t.shred_due_ms, ts_now_ms() + TS_SHRED_BATCH_MS);
+	k2 = slurp("keys/20260101-000000-000001-0001", &l2);
+	ck_assert_mem_eq(k1, k2, l1);			/* the same key */
+	free(k2);
+	/* It is in the record: a crash keeps it due. */
+	rec = stored(&now, &len);
+	ck_assert_int_eq(now.shred_due_ms, t.shred_due_ms);
+	ts_ticket_release(&now);
+	free(rec);
+	/* The sweep's write, the time cleared: re-sealed for a fresh key. */
+	t.shred_due_ms = 0;
+	ck_assert_int_eq(ts_store_write(st, &t, NULL), 0);
+	ck_assert_int_eq(t.shred_due_ms, 0);
+	ck_assert_mem_ne(t.tpk, mid.tpk, TS_TPK_BYTES);
+	k2 = slurp("keys/20260101-000000-000001-0001", &l2);
+	ck_assert(l1 != l2 || memcmp(k1, k2, l1) != 0);
+	/* A backup taken between the removals: its mobile opens no more. */
+	ck_assert_int_eq(open_in(&mid, midrec, &mid.field[TS_F_MOBILE], "mobile",
+	                         got), -ENOKEY);
+	rec = stored(&now, &len);
+	ck_assert_int_eq(now.shred_due_ms, 0);
+	ck_assert_uint_eq(now.field[TS_F_MOBILE].len, 0);
+	ck_assert_int_eq(open_in(&now, rec, &now.field[TS_F_SUBJECT], "subject",
+	                         got), 0);
+	ts_ticket_release(&now);
+	ts_ticket_release(&mid);
+	ts_ticket_release(&t);
+	free(rec);
+	free(midrec);
+	free(k1);
+	free(k2);
+}
+END_TEST
+
 START_TEST(status_change_keeps_the_key)
 {
 	struct ts_ticket t;
@@ -619,6 +675,7 @@ tkey_suite(void)
 	tcase_add_test(ts, new_ticket_key_taken_in);
 	tcase_add_test(ts, new_ticket_with_a_foreign_key_refused);
 	tcase_add_test(ts, rekey_on_removal);
+	tcase_add_test(ts, removals_in_a_burst_resealed_once);
 	tcase_add_test(ts, status_change_keeps_the_key);
 	tcase_add_test(ts, remove_deletes_the_key);
 	tcase_add_test(ts, crash_after_next_key_put);

@@ -96,4 +96,28 @@ mount_fg
 expect_out $AGENT "bob@example.com" "with the old keys/ as well, B's old email opens (so keys/ must not be kept)" \
 	cat "$MNT/tickets/$B/email"
 umount_fs
+
+# A burst of removals is re-sealed once, not once each: rm -r of a ticket
+# of 300 messages.  And the old key outlives a removal by at most ~2 s.
+D=$(jq -cn '{username:"dee", subject:"D subject"}' | submit)
+E=$(jq -cn '{username:"eve", subject:"E subject", email:"eve@example.com",
+  mobile:"+1 555 0102", confidential:"E secret"}' | submit)
+: > "$LOG"
+mount_fg
+check "(D and E are taken in)" wait_for as $AGENT test -e "$MNT/tickets/$E/email"
+as $AGENT sh -c 'for i in $(seq 300); do echo "note $i" > "$1/m$i"; done' sh "$MNT/tickets/$D/messages"
+check "(D holds 300 messages)" test "$(as $AGENT ls "$MNT/tickets/$D/messages" | wc -l)" -eq 300
+t0=${EPOCHREALTIME/./}
+check "rm -r of a ticket of 300 messages exits 0" as $AGENT rm -r "$MNT/tickets/$D"
+echo "# rm -r of 300 messages: $(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms"
+check "its key file is gone" test ! -e "$STORE/keys/$D"
+as $AGENT rm "$MNT/tickets/$E/email"
+k1=$(sha256sum < "$STORE/keys/$E")
+as $AGENT rm "$MNT/tickets/$E/mobile"
+check "a second removal right after: E's key is replaced within 2.5 s" \
+	wait_within 2.5 sh -c "[ \"\$(sha256sum < '$STORE/keys/$E')\" != '$k1' ]"
+check "and no next key is left" test ! -e "$STORE/keys/$E.next"
+expect_out $AGENT "E secret" "E's confidential reads back" cat "$MNT/tickets/$E/confidential"
+umount_fs
+check "fsck --key passes after it" "$TICKETCTL" fsck "$STORE" --key "$KEY"
 finish

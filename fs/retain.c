@@ -51,7 +51,10 @@ ts_retain_tick(struct ts_fs *fs, int64_t now)
 		return;		/* not due yet */
 	if ((rc = ts_audit_prune(fs->audit, now - age, &who, &p)) < 0)
 		ts_fs_log(fs, "audit trail: cannot prune what the policy's "
-		          "audit age removes: %s", strerror(-rc));
+		          "audit age removes: %s", rc == -EBADMSG ? "its oldest "
+		          "segments do not chain (edited? run ticketctl audit "
+		          "verify); left alone until the next start" :
+		          strerror(-rc));
 	else
 		log_pruned(fs, "policy", &p);
 }

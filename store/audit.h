@@ -151,7 +151,10 @@ void ts_audit_verify_key(const struct ts_seckey *key, unsigned char vk[32]);
  * "prune", detail "N entries in M segments pruned before seq S (...)",
  * also when nothing was old enough.  out: this prune's count of entries
  * and segments, and the first seq left.  0, or -errno (the trail is then
- * as it was, or pruned with the anchor written but the entry not).
+ * as it was, or pruned with the anchor written but the entry not);
+ * -EBADMSG, nothing removed, if the last entry to go is not the chain's
+ * own step from the one before (its time edited to have it pruned early),
+ * and ts_audit_prune_next() then says nothing is due.
  */
 struct ts_audit_pruned {
 	uint64_t entries;

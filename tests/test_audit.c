@@ -1945,6 +1945,87 @@ START_TEST(prune_gap_not_covered)
 }
 END_TEST
 
+/* Makes the time of the last line of segment n 2000-01-01 (same length),
+ * its hash kept: what someone who can write audit/ but holds no key would
+ * do to have old evidence pruned at once, under a signed anchor. */
+static void
+backdate_last_line(unsigned n)
+{
+	size_t len;
+	char *b = slurp(seg(n), &len), *last, *t;
+
+	ck_assert(len > 1 && b[len - 1] == '\n');
+	b[len - 1] = '\0';
+	last = strrchr(b, '\n');
+	last = last ? last + 1 : b;
+	ck_assert_ptr_nonnull(t = strstr(last, "\"time\":\""));
+	memcpy(t + 8, "2000-01-01T00:00:00.000Z", 24);
+	b[len - 1] = '\n';
+	spit(seg(n), b, len);
+	free(b);
+}
+
+/* The prune's criterion is the time in a segment's last line; an edited
+ * one must not get old segments pruned and the gap signed over. */
+static void
+expect_backdated_refused(size_t segment_max)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	int64_t y2001 = 978307200000;
+
+	a = open_trail(segment_max);
+	ck_assert_int_eq(ts_audit_prune(a, y2001, &pruner, &p), -EBADMSG);
+	ck_assert_uint_eq(p.segments, 0);
+	/* Refused once, not again at every tick of the policy. */
+	ck_assert(ts_audit_prune_next(a) == INT64_MAX);
+	ts_audit_close(a);
+	ck_assert(exists(seg(1)) && !exists(ap("anchor")));
+	expect_tampered("entry ");
+}
+
+START_TEST(prune_refuses_backdated_single_line)
+{
+	make_trail(6, SMALL_SEGMENT);
+	backdate_last_line(1);
+	expect_backdated_refused(SMALL_SEGMENT);
+}
+END_TEST
+
+START_TEST(prune_refuses_backdated_after_anchor)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	unsigned first = 1;
+
+	make_trail(6, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 1000, &pruner,
+	                                &p), 0);
+	append_n(a, 20, 6);
+	ts_audit_close(a);
+	while (!exists(seg(first)))
+		first++;
+	ck_assert(exists(ap("anchor")) && exists(seg(first + 2)));
+	/* The first segment that remains chains from the anchor. */
+	backdate_last_line(first);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, 978307200000, &pruner, &p),
+	                 -EBADMSG);
+	ts_audit_close(a);
+	ck_assert(exists(seg(first)));
+}
+END_TEST
+
+START_TEST(prune_refuses_backdated_multi_line)
+{
+	make_trail(12, 1000);
+	ck_assert_uint_gt(nsegments(), 2);
+	backdate_last_line(1);
+	expect_backdated_refused(1000);
+}
+END_TEST
+
 /* A descriptor open across a prune: the size never shrinks, its offsets
  * keep pointing at the same bytes; closed, the file is what remains. */
 START_TEST(prune_view_keeps_offsets)
@@ -2211,6 +2292,9 @@ audit_suite(void)
 	tcase_add_test(pr, prune_gap_not_covered);
 	tcase_add_test(pr, prune_view_keeps_offsets);
 	tcase_add_test(pr, prune_next_deadline);
+	tcase_add_test(pr, prune_refuses_backdated_single_line);
+	tcase_add_test(pr, prune_refuses_backdated_after_anchor);
+	tcase_add_test(pr, prune_refuses_backdated_multi_line);
 	suite_add_tcase(s, pr);
 
 	tcase_set_timeout(fss, 30);

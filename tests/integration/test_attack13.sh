@@ -1,0 +1,117 @@
+# Issue 13 under attack: what someone who can write the store's audit/
+# and intake/ (no secret key) can make the daemon and ticketctl do with
+# audit retention, and ticketctl's hidden options.
+. "$(dirname "$0")/lib.sh"
+
+new_store
+cat > "$STORE/whitelist" <<WL
+$AGENT   agent
+$AUDITOR auditor
+WL
+ID=$(echo '{"username":"u","subject":"s","email":"e@x"}' | "$TICKETCTL" submit "$STORE")
+T=$MNT/tickets/$ID
+ag() { as $AGENT "$@"; }
+segs() { ls "$STORE/audit" | grep -c '\.log$'; }
+first_seg() { ls "$STORE/audit" | grep '\.log$' | head -1; }
+anchor_seq() { jq .seq "$STORE/audit/anchor" 2>/dev/null || echo 0; }
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+# -- a segment's last time edited: no early prune under a signed anchor ---
+mount_fg -o audit_segment=2048 || { echo "mount failed"; exit 1; }
+for i in $(seq 30); do ag cat "$T/email" >/dev/null; done
+umount_fs
+check "the trail has several segments" test "$(segs)" -ge 3
+first=$(first_seg)
+# Whoever can write audit/ backdates the first segment's last entry,
+# keeping its hash (what the next entry chains from).
+python3 - "$STORE/audit/$first" <<'PY'
+import re, sys
+f = sys.argv[1]; L = open(f).read().splitlines()
+L[-1] = re.sub(r'"time":"[^"]*"', '"time":"2000-01-01T00:00:00.000Z"', L[-1])
+open(f, 'w').write('\n'.join(L) + '\n')
+PY
+out=$("$TICKETCTL" audit prune "$STORE" --before 2001-01-01T00:00:00Z --key "$KEY" 2>&1); rc=$?
+if [ $rc -eq 1 ] && [[ $out == *"do not chain"* ]] && [ -e "$STORE/audit/$first" ] &&
+   [ ! -e "$STORE/audit/anchor" ]; then
+	pass "a backdated segment is not pruned: $out"; else
+	fail "a backdated segment (exit $rc, $first $([ -e "$STORE/audit/$first" ] && echo kept || echo PRUNED): $out)"; fi
+out=$("$TICKETCTL" audit verify "$STORE" 2>&1); rc=$?
+check "and verify still names the edit (exit $rc: $out)" test $rc -eq 1
+# The daemon's policy ticker leaves it alone too, and says why, once.
+sed -i 's/^audit .*/audit 1s/' "$STORE/policy"
+mount_fg -o audit_segment=2048 || { echo "mount failed"; exit 1; }
+sleep 2.5
+check "the policy does not prune the backdated segment" test -e "$STORE/audit/$first"
+n=$(grep -c 'do not chain' "$LOG")
+check "the daemon logs it once ($n)" test "$n" -eq 1
+umount_fs
+
+# -- a prune request replayed later prunes no more than it did ------------
+rm -rf "$STORE" "$KEY"*
+new_store
+cat > "$STORE/whitelist" <<WL
+$AGENT   agent
+$AUDITOR auditor
+WL
+ID=$(echo '{"username":"u","subject":"s","email":"e@x"}' | "$TICKETCTL" submit "$STORE")
+T=$MNT/tickets/$ID
+mount_fg -o audit_segment=2048 || { echo "mount failed"; exit 1; }
+for i in $(seq 30); do ag cat "$T/email" >/dev/null; done
+umount_fs
+sleep 1.1
+# A running daemon (its lock held) makes ticketctl ask through intake; a
+# front end that can read intake/ keeps a copy of the request.
+exec 9<"$STORE/lock"; flock -x 9
+"$TICKETCTL" audit prune "$STORE" --before 2099-01-01T00:00:00Z --key "$KEY" --timeout 0 >/dev/null 2>&1
+REQ=$(ls "$STORE/intake" | grep -- '-p-' | head -1)
+check "the prune request waits in intake ($REQ)" test -n "$REQ"
+cp -a "$STORE/intake/$REQ" "$WORK/req.copy"
+flock -u 9; exec 9<&-
+mount_fg -o audit_segment=2048 || { echo "mount failed"; exit 1; }
+check "the daemon takes the request in" wait_within 3 sh -c "[ ! -e '$STORE/intake/$REQ' ]"
+A1=$(anchor_seq)
+check "it pruned (anchor at $A1)" test "$A1" -gt 0
+sleep 1.1
+for i in $(seq 30); do ag cat "$T/email" >/dev/null; done
+check "new segments since ($(segs))" test "$(segs)" -ge 3
+# The first entry written after the request was made (its id's time).
+S_NEW=$(cat "$STORE"/audit/*.log | python3 -c '
+import json, sys, calendar, time
+rid = sys.argv[1].split("-p-")[1]
+t0 = calendar.timegm(time.strptime(rid[:15], "%Y%m%d-%H%M%S")) * 1000 + int(rid[16:22]) // 1000
+for l in sys.stdin:
+    e = json.loads(l)
+    t = e["time"]
+    ms = calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + int(t[20:23])
+    if ms >= t0:
+        print(e["seq"]); break' "$REQ")
+check "entries were written after the request was made (from seq $S_NEW)" test -n "$S_NEW"
+cp -a "$WORK/req.copy" "$STORE/intake/.t" && mv "$STORE/intake/.t" "$STORE/intake/$REQ"
+check "the replayed request is taken in" wait_within 3 sh -c "[ ! -e '$STORE/intake/$REQ' ]"
+sleep 0.3
+A2=$(anchor_seq)
+if [ "$A2" -lt "${S_NEW:-0}" ]; then
+	pass "the replay pruned nothing written after the request was made (anchor $A1 -> $A2)"; else
+	fail "the replay pruned entries newer than the request (anchor $A1 -> $A2, the first newer is $S_NEW)"; fi
+umount_fs
+check "the trail verifies" "$TICKETCTL" audit verify "$STORE" --checkpoint "$KEY.checkpoint"
+
+# -- hidden test options are checked like any other -----------------------
+# usage_err TEXT DESCRIPTION COMMAND...: exit 2, TEXT on stderr, no stdout.
+usage_err() {
+	local text=$1 what=$2 out err rc; shift 2
+	out=$("$@" 2>"$WORK/err"); rc=$?; err=$(cat "$WORK/err")
+	if [ $rc -eq 2 ] && [ -z "$out" ] && [[ $err == *"$text"* ]]; then
+		pass "$what: $err"; else fail "$what (exit $rc, out '$out', err '$err')"; fi
+}
+for bad in abc 0 -1 99999999999; do
+	rm -rf "$WORK/k2" "$WORK/k2.fss" "$WORK/s2" "$WORK/k3"*; cp -a "$KEY" "$WORK/k2"
+	usage_err "--epoch" "audit seal --epoch $bad is bad usage" \
+		"$TICKETCTL" audit seal "$WORK/k2" --epoch $bad
+	check "and writes no state" test ! -e "$WORK/k2.fss"
+	usage_err "--fss-epoch" "init --fss-epoch $bad is bad usage" \
+		"$TICKETCTL" init "$WORK/s2" "$WORK/k3" --fss-epoch $bad
+	check "and makes no store" test ! -e "$WORK/s2" -a ! -e "$WORK/k3"
+done
+
+finish

@@ -371,6 +371,25 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 	}
 	if (rc == 0 && ls.epoch == f->n && (rc = advance(f, ls.next)) < 0)
 		goto fail_io;
+	/* Else the state is where the last seal left it (or at epoch 0,
+	 * nothing sealed yet).  One behind (put back from a backup) would
+	 * seal sealed epochs again; one past epoch 0 without seals is
+	 * another trail's, or this one's seals were removed. */
+	if ((rc == 0 && ls.next != f->n) || (rc == 1 && f->n != 0)) {
+		if (rc == 0)
+			snprintf(msg, msglen, "forward-secure state %s is at "
+			         "epoch %" PRIu64 ", but audit/%s sealed up to "
+			         "epoch %" PRIu64 ": the state was rolled back "
+			         "(or seals were removed)", path, f->n, f->seals,
+			         ls.next);
+		else
+			snprintf(msg, msglen, "forward-secure state %s is at "
+			         "epoch %" PRIu64 ", but audit/%s is missing: the "
+			         "state of another trail, or its seals were "
+			         "removed", path, f->n, f->seals);
+		rc = -ESTALE;
+		goto fail_unbind;
+	}
 	/* What the last run left unsealed (killed), and epochs passed. */
 	pthread_mutex_lock(&a->sync_lock);
 	rc = ts_audit_fss_tick(a, a->seq, a->hash, 0);

@@ -2188,6 +2188,61 @@ START_TEST(fss_detects_rewrite_with_every_key)
 }
 END_TEST
 
+/* A state put back from before (a backup of KEYFILE.fss) would seal
+ * epochs already sealed again; a state of another trail (or this one's
+ * seals removed) would start sealing mid-way.  Either is refused. */
+START_TEST(fss_state_rolled_back_or_foreign)
+{
+	struct ts_audit *a;
+	char msg[512], *old, *now, *seals = NULL;
+	size_t oldlen, nowlen;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(fss_path, sizeof(fss_path), "%s/key.fss", dir);
+	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), 0);
+	old = slurp(fss_path, &oldlen);		/* epoch 0 */
+	a = open_sealed();
+	append_n(a, 1, 3);
+	usleep(1100 * 1000);
+	ck_assert_int_eq(ts_audit_sync(a), 0);	/* seals epoch 0 */
+	ts_audit_close(a);
+	now = slurp(fss_path, &nowlen);
+	spit(fss_path, old, oldlen);
+	chmod(fss_path, 0600);
+	a = open_trail(BIG_SEGMENT);
+	ck_assert_int_eq(ts_audit_set_fss(a, fss_path, msg, sizeof(msg)),
+	                 -ESTALE);
+	ck_assert_msg(strstr(msg, "rolled back") != NULL, "%s", msg);
+	ts_audit_close(a);
+	/* The state as it was: accepted again. */
+	spit(fss_path, now, nowlen);
+	a = open_sealed();
+	ts_audit_close(a);
+	/* No seals file for a state past epoch 0. */
+	ck_assert_ptr_nonnull(d = opendir(ap("")));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "seals-", 6) == 0 &&
+		    strlen(de->d_name) < 32) {
+			char nm[32];
+
+			memcpy(nm, de->d_name, strlen(de->d_name) + 1);
+			seals = strdup(ap(nm));
+		}
+	closedir(d);
+	ck_assert_ptr_nonnull(seals);
+	unlink(seals);
+	a = open_trail(BIG_SEGMENT);
+	ck_assert_int_eq(ts_audit_set_fss(a, fss_path, msg, sizeof(msg)),
+	                 -ESTALE);
+	ck_assert_msg(strstr(msg, "another trail") != NULL, "%s", msg);
+	ts_audit_close(a);
+	free(seals);
+	free(old);
+	free(now);
+}
+END_TEST
+
 START_TEST(fss_bad_seed_and_no_seals)
 {
 	char msg[512];
@@ -2302,6 +2357,7 @@ audit_suite(void)
 	tcase_add_test(fss, fss_state_and_seals);
 	tcase_add_test(fss, fss_detects_rewrite_with_every_key);
 	tcase_add_test(fss, fss_bad_seed_and_no_seals);
+	tcase_add_test(fss, fss_state_rolled_back_or_foreign);
 	suite_add_tcase(s, fss);
 	return s;
 }

@@ -96,6 +96,28 @@ if [ "$A2" -lt "${S_NEW:-0}" ]; then
 umount_fs
 check "the trail verifies" "$TICKETCTL" audit verify "$STORE" --checkpoint "$KEY.checkpoint"
 
+# -- a sealing state put back from a backup, or another trail's ----------
+rm -f "$KEY.fss"; "$TICKETCTL" audit seal "$KEY" --epoch 1 >/dev/null
+cp -a "$KEY.fss" "$WORK/fss.old"
+mount_fg || { echo "mount failed"; exit 1; }
+sleep 2.3
+umount_fs
+check "epochs were sealed" jq -e '.n > 0' "$KEY.fss"
+cp -a "$KEY.fss" "$WORK/fss.now"
+cp -a "$WORK/fss.old" "$KEY.fss"
+out=$("$TICKETFS" "$STORE" "$MNT" -o key="$KEY" 2>&1); rc=$?
+mountpoint -q "$MNT" && umount_fs
+if [ $rc -eq 1 ] && [[ $out == *"rolled back"* ]]; then
+	pass "the daemon refuses a sealing state rolled back: $out"; else
+	fail "a rolled-back sealing state (exit $rc: $out)"; fi
+cp -a "$WORK/fss.now" "$KEY.fss"
+rm -f "$STORE"/audit/seals-*
+out=$("$TICKETFS" "$STORE" "$MNT" -o key="$KEY" 2>&1); rc=$?
+mountpoint -q "$MNT" && umount_fs
+if [ $rc -eq 1 ] && [[ $out == *"another trail"* ]]; then
+	pass "and one whose seals are not in this trail: $out"; else
+	fail "a sealing state without its seals (exit $rc: $out)"; fi
+
 # -- hidden test options are checked like any other -----------------------
 # usage_err TEXT DESCRIPTION COMMAND...: exit 2, TEXT on stderr, no stdout.
 usage_err() {

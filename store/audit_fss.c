@@ -245,16 +245,43 @@ seal_epoch(struct ts_audit *a, uint64_t next, uint64_t seq,
 	return 1;	/* sealed: evolve */
 }
 
-/* Evolves f's key to epoch next and makes it durable. */
+/* Overwrites what fd holds with zeros, durably. */
+static void
+wipe_file(int fd)
+{
+	char zero[512] = { 0 };
+	struct stat sb;
+
+	if (fstat(fd, &sb) < 0)
+		return;
+	for (off_t off = 0; off < sb.st_size; off += (off_t)sizeof(zero))
+		if (pwrite(fd, zero, (size_t)(sb.st_size - off) < sizeof(zero) ?
+		           (size_t)(sb.st_size - off) : sizeof(zero), off) < 0)
+			return;
+	ts_sysio_fsync(fd);
+}
+
+/* Evolves f's key to epoch next and makes it durable.  The old state's
+ * inode, which the rename frees, is overwritten once the new one is
+ * durable: the old key is not left in its freed blocks (a filesystem that
+ * writes elsewhere, copy-on-write, may still keep them). */
 static int
 advance(struct ts_audit_fss *f, uint64_t next)
 {
+	int old = ts_sysio_openat(f->dirfd, f->name, O_WRONLY, 0), rc;
+
 	while (f->n < next) {
 		evolve(f->key);
 		f->n++;
 	}
-	return state_write(f->dirfd, f->name, f->seals, f->t0, f->epoch_s, f->n,
-	                   f->key, 0);
+	rc = state_write(f->dirfd, f->name, f->seals, f->t0, f->epoch_s, f->n,
+	                 f->key, 0);
+	if (old >= 0) {
+		if (rc == 0)
+			wipe_file(old);
+		close(old);
+	}
+	return rc;
 }
 
 int

@@ -2243,6 +2243,39 @@ START_TEST(fss_state_rolled_back_or_foreign)
 }
 END_TEST
 
+/* key_n must not outlive its epoch on disk: the old state's inode, freed
+ * by the rename of the new one, is overwritten (a descriptor held to it
+ * reads no key). */
+START_TEST(fss_old_state_wiped)
+{
+	struct ts_audit *a;
+	char buf[512];
+	ssize_t r;
+	int fd;
+
+	snprintf(fss_path, sizeof(fss_path), "%s/key.fss", dir);
+	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), 0);
+	ck_assert_int_ge(fd = open(fss_path, O_RDONLY), 0);
+	r = pread(fd, buf, sizeof(buf) - 1, 0);
+	ck_assert_int_gt(r, 0);
+	buf[r] = '\0';
+	ck_assert_ptr_nonnull(strstr(buf, "\"key\":\""));
+	a = open_sealed();
+	append_n(a, 1, 2);
+	usleep(1100 * 1000);
+	ck_assert_int_eq(ts_audit_sync(a), 0);	/* epoch 0 sealed, key_1 */
+	ts_audit_close(a);
+	r = pread(fd, buf, sizeof(buf) - 1, 0);
+	ck_assert_int_ge(r, 0);
+	buf[r] = '\0';
+	ck_assert_msg(strstr(buf, "\"key\":\"") == NULL,
+	              "the old state still holds its key: %s", buf);
+	for (ssize_t i = 0; i < r; i++)
+		ck_assert_int_eq(buf[i], 0);
+	close(fd);
+}
+END_TEST
+
 START_TEST(fss_bad_seed_and_no_seals)
 {
 	char msg[512];
@@ -2357,6 +2390,7 @@ audit_suite(void)
 	tcase_add_test(fss, fss_state_and_seals);
 	tcase_add_test(fss, fss_detects_rewrite_with_every_key);
 	tcase_add_test(fss, fss_bad_seed_and_no_seals);
+	tcase_add_test(fss, fss_old_state_wiped);
 	tcase_add_test(fss, fss_state_rolled_back_or_foreign);
 	suite_add_tcase(s, fss);
 	return s;

@@ -396,8 +396,23 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 		snprintf(msg, msglen, "audit/%s is damaged", f->seals);
 		goto fail_unbind;
 	}
-	if (rc == 0 && ls.epoch == f->n && (rc = advance(f, ls.next)) < 0)
-		goto fail_io;
+	if (rc == 0 && ls.epoch == f->n) {
+		unsigned char mac[KEYBYTES];
+
+		/* Made with key_n, which we hold: believed only if its MAC
+		 * says so (anyone who can write audit/ can append a line,
+		 * and a far "next" would evolve the key past every epoch). */
+		seal_mac(f->key, ls.epoch, ls.next, ls.seq, ls.hash, mac);
+		if (sodium_memcmp(mac, ls.mac, KEYBYTES) != 0) {
+			snprintf(msg, msglen, "audit/%s: its last seal, of epoch "
+			         "%" PRIu64 ", is not made with the key of %s: "
+			         "forged", f->seals, ls.epoch, path);
+			rc = -EBADMSG;
+			goto fail_unbind;
+		}
+		if ((rc = advance(f, ls.next)) < 0)
+			goto fail_io;
+	}
 	/* Else the state is where the last seal left it (or at epoch 0,
 	 * nothing sealed yet).  One behind (put back from a backup) would
 	 * seal sealed epochs again; one past epoch 0 without seals is

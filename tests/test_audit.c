@@ -2276,6 +2276,56 @@ START_TEST(fss_old_state_wiped)
 }
 END_TEST
 
+/* The seals file is in the store, writable by whoever can write audit/;
+ * its last line, a seal the state's own key made, is believed only with
+ * that key's MAC: else a forged "next" would evolve the key far ahead
+ * (for ever, at 2^62) and no epoch would be sealed again. */
+START_TEST(fss_forged_last_seal_refused)
+{
+	struct ts_audit *a;
+	char msg[512], line[400], *text, *seals = NULL;
+	size_t len;
+	DIR *d;
+	struct dirent *de;
+	json_t *j;
+
+	snprintf(fss_path, sizeof(fss_path), "%s/key.fss", dir);
+	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), 0);
+	a = open_sealed();
+	append_n(a, 1, 2);
+	ts_audit_close(a);		/* seals epoch 0: state at epoch >= 1 */
+	text = slurp(fss_path, &len);
+	j = json_loadb(text, len, 0, NULL);
+	ck_assert_ptr_nonnull(d = opendir(ap("")));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "seals-", 6) == 0 &&
+		    strlen(de->d_name) < 32) {
+			char nm[32];
+
+			memcpy(nm, de->d_name, strlen(de->d_name) + 1);
+			seals = strdup(ap(nm));
+		}
+	closedir(d);
+	ck_assert_ptr_nonnull(seals);
+	snprintf(line, sizeof(line), "{\"epoch\":%lld,\"next\":2000000,"
+	         "\"seq\":2,\"hash\":\"%064d\",\"mac\":\"%064d\"}\n",
+	         (long long)json_integer_value(json_object_get(j, "n")), 0, 0);
+	append_bytes(seals, line);
+	a = open_trail(BIG_SEGMENT);
+	ck_assert_int_eq(ts_audit_set_fss(a, fss_path, msg, sizeof(msg)),
+	                 -EBADMSG);
+	ck_assert_msg(strstr(msg, "forged") != NULL, "%s", msg);
+	ts_audit_close(a);
+	free(text);
+	text = slurp(fss_path, &len);
+	ck_assert_msg(strstr(text, "\"n\":2000000") == NULL,
+	              "the state was moved on by a forged seal: %s", text);
+	json_decref(j);
+	free(text);
+	free(seals);
+}
+END_TEST
+
 START_TEST(fss_bad_seed_and_no_seals)
 {
 	char msg[512];
@@ -2390,6 +2440,7 @@ audit_suite(void)
 	tcase_add_test(fss, fss_state_and_seals);
 	tcase_add_test(fss, fss_detects_rewrite_with_every_key);
 	tcase_add_test(fss, fss_bad_seed_and_no_seals);
+	tcase_add_test(fss, fss_forged_last_seal_refused);
 	tcase_add_test(fss, fss_old_state_wiped);
 	tcase_add_test(fss, fss_state_rolled_back_or_foreign);
 	suite_add_tcase(s, fss);

@@ -232,7 +232,7 @@ seal_epoch(struct ts_audit *a, uint64_t next, uint64_t seq,
 	         ",\"seq\":%" PRIu64 ",\"hash\":\"%s\",\"mac\":\"%s\"}\n", f->n,
 	         next, seq, hh, mh);
 	if ((fd = ts_sysio_openat(a->dirfd, f->seals, O_WRONLY | O_APPEND |
-	                          O_CREAT, 0644)) < 0)
+	                          O_NONBLOCK | O_CREAT, 0644)) < 0)
 		return fd;
 	rc = ts_sysio_write_all(fd, line, strlen(line));
 	if (rc == 0)
@@ -268,7 +268,8 @@ wipe_file(int fd)
 static int
 advance(struct ts_audit_fss *f, uint64_t next)
 {
-	int old = ts_sysio_openat(f->dirfd, f->name, O_WRONLY, 0), rc;
+	int old = ts_sysio_openat(f->dirfd, f->name, O_WRONLY | O_NONBLOCK, 0);
+	int rc;
 
 	while (f->n < next) {
 		evolve(f->key);

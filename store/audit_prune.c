@@ -83,7 +83,7 @@ ts_audit_segment_last(int dirfd, unsigned n, uint64_t *seq,
 	int fd, rc = -EBADMSG;
 
 	ts_audit_segment_name(n, name);
-	if ((fd = ts_sysio_openat(dirfd, name, O_RDONLY, 0)) < 0)
+	if ((fd = ts_sysio_openat(dirfd, name, O_RDONLY | O_NONBLOCK, 0)) < 0)
 		return fd;
 	if ((sz.size = lseek(fd, 0, SEEK_END)) < 0) {
 		rc = -errno;
@@ -137,7 +137,7 @@ tail_sound(int dirfd, unsigned n, const unsigned char prev[HASHBYTES])
 	if (buf == NULL)
 		return -ENOMEM;
 	ts_audit_segment_name(n, name);
-	if ((fd = ts_sysio_openat(dirfd, name, O_RDONLY, 0)) < 0) {
+	if ((fd = ts_sysio_openat(dirfd, name, O_RDONLY | O_NONBLOCK, 0)) < 0) {
 		free(buf);
 		return fd;
 	}

@@ -2026,6 +2026,28 @@ START_TEST(prune_refuses_backdated_multi_line)
 }
 END_TEST
 
+/* Whoever can write audit/ puts a FIFO where a segment was: the daemon
+ * reads segments under the trail's lock (the ticker, audit.log's
+ * readers), so an open that blocked would hang every request. */
+START_TEST(fifo_segment_never_blocks)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	char buf[256];
+
+	make_trail(4, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(unlink(seg(1)), 0);
+	ck_assert_int_eq(mkfifo(seg(1), 0600), 0);
+	alarm(3);
+	(void)ts_audit_prune_next(a);
+	ck_assert_int_lt(ts_audit_prune(a, ts_now_ms() + 1000, &pruner, &p), 0);
+	(void)ts_audit_read(a, buf, sizeof(buf), 0);
+	alarm(0);
+	ts_audit_close(a);
+}
+END_TEST
+
 /* A descriptor open across a prune: the size never shrinks, its offsets
  * keep pointing at the same bytes; closed, the file is what remains. */
 START_TEST(prune_view_keeps_offsets)
@@ -2430,6 +2452,7 @@ audit_suite(void)
 	tcase_add_test(pr, prune_gap_not_covered);
 	tcase_add_test(pr, prune_view_keeps_offsets);
 	tcase_add_test(pr, prune_next_deadline);
+	tcase_add_test(pr, fifo_segment_never_blocks);
 	tcase_add_test(pr, prune_refuses_backdated_single_line);
 	tcase_add_test(pr, prune_refuses_backdated_after_anchor);
 	tcase_add_test(pr, prune_refuses_backdated_multi_line);

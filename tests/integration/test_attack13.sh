@@ -16,6 +16,52 @@ first_seg() { ls "$STORE/audit" | grep '\.log$' | head -1; }
 anchor_seq() { jq .seq "$STORE/audit/anchor" 2>/dev/null || echo 0; }
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
+# -- hand-made intake records from a front end -----------------------------
+# craft KIND LETTER ID ITEMS-PYTHON: drops a record of kind KIND (items a
+# python expression over tlv()), prints its name.
+craft() {
+	python3 - "$STORE/intake" "$1" "$2" "$3" "$4" <<'PY'
+import ctypes, os, struct, sys, time
+xx = ctypes.CDLL("libxxhash.so.0"); xx.XXH3_64bits.restype = ctypes.c_uint64
+d, kind, letter, rid, items = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+def tlv(tag, v): return struct.pack("<HI", tag, len(v)) + v
+body = tlv(1, rid.encode()) + eval(items)
+rec = b"TKFR" + struct.pack("<BBHI", 1, kind, 0, len(body)) + body
+rec += struct.pack("<Q", xx.XXH3_64bits(rec, len(rec)))
+name = time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + os.urandom(3).hex() + "-" + letter + "-" + rid
+open(os.path.join(d, ".t"), "wb").write(rec)
+os.rename(os.path.join(d, ".t"), os.path.join(d, name))
+print(name)
+PY
+}
+refused() {	# refused DESCRIPTION NAME DETAIL-REGEX
+	local what=$1 name=$2 re=$3
+	if wait_within 3 test -e "$STORE/intake/rejected/$name" &&
+	   wait_for sh -c "cat '$STORE'/audit/*.log | jq -e -s 'map(select(.path == \"intake/$name\" and .result != \"ok\" and (.detail // \"\" | test(\"$re\")))) | length == 1' >/dev/null"; then
+		pass "$what: refused, moved to intake/rejected, audited"; else
+		fail "$what (rejected: $(ls "$STORE/intake/rejected" | grep -c -- "$name"))"; fi
+}
+RID=$(date -u +%Y%m%d-%H%M%S)-000001-beef
+mount_fg || { echo "mount failed"; exit 1; }
+refused "an erase naming username and subject" \
+	"$(craft 6 e "$ID" 'tlv(11, struct.pack("<I", 1 << 2 | 1 << 0))')" "may not erase"
+refused "an erase naming no field there is" "$(craft 6 e "$ID" 'tlv(11, struct.pack("<I", 1 << 31))')" ""
+refused "a record of a kind there is not" "$(craft 9 x "$ID" 'b""')" ""
+refused "a forget whose username box opens for nobody" \
+	"$(craft 5 f "$RID" 'tlv(16 + 2, os.urandom(80))')" ""
+refused "a forget also carrying an erase mask" \
+	"$(craft 5 f "$RID" 'tlv(16 + 2, os.urandom(80)) + tlv(11, struct.pack("<I", 8))')" ""
+refused "a client_ip meant to break the trail's JSON" \
+	"$(craft 6 e "$ID" 'tlv(10, b"1.2.3.4\",\"op\":\"x") + tlv(11, struct.pack("<I", 8))')" ""
+refused "a prune with a forged MAC" \
+	"$(craft 7 p "$RID" 'tlv(12, struct.pack("<q", 4102444800000)) + tlv(48, os.urandom(32))')" "MAC"
+refused "a prune before 0" "$(craft 7 p "$RID" 'tlv(12, struct.pack("<q", 0))')" ""
+keeps() { ag cat "$T/username" | grep -qx u && ag cat "$T/email" | grep -q e@x; }
+check "the ticket keeps its username and email" keeps
+check "nothing was pruned" test ! -e "$STORE/audit/anchor"
+check "every trail line parses" sh -c "cat '$STORE'/audit/*.log | jq -e -s 'length > 0' >/dev/null"
+umount_fs
+
 # -- a segment's last time edited: no early prune under a signed anchor ---
 mount_fg -o audit_segment=2048 || { echo "mount failed"; exit 1; }
 for i in $(seq 30); do ag cat "$T/email" >/dev/null; done

@@ -4,6 +4,7 @@
 #include "fs/retain.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,10 +52,11 @@ ts_retain_tick(struct ts_fs *fs, int64_t now)
 		return;		/* not due yet */
 	if ((rc = ts_audit_prune(fs->audit, now - age, &who, &p)) < 0)
 		ts_fs_log(fs, "audit trail: cannot prune what the policy's "
-		          "audit age removes: %s", rc == -EBADMSG ? "its oldest "
-		          "segments do not chain (edited? run ticketctl audit "
-		          "verify); left alone until the next start" :
-		          strerror(-rc));
+		          "audit age removes: %s%s", rc == -EBADMSG ? "its "
+		          "oldest segments are damaged or do not chain (edited? "
+		          "run ticketctl audit verify)" : strerror(-rc),
+		          ts_audit_prune_next(fs->audit) == INT64_MAX ?
+		          "; left alone until the next start" : "");
 	else
 		log_pruned(fs, "policy", &p);
 }

@@ -229,8 +229,10 @@ ts_audit_prune(struct ts_audit *a, int64_t before_ms,
 		int64_t ms;
 
 		rc = ts_audit_segment_last(a->dirfd, k, &s, h, &ms);
-		if (rc < 0)
+		if (rc < 0) {	/* damaged: not retried every tick */
+			a->first_newest_ms = INT64_MAX;
 			goto out_unlock;
+		}
 		if (rc == 0 && ms >= before_ms)
 			break;
 		if (rc == 0) {

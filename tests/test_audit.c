@@ -2026,6 +2026,24 @@ START_TEST(prune_refuses_backdated_multi_line)
 }
 END_TEST
 
+/* A later segment whose last line does not parse: the prune fails, and
+ * the policy's ticker does not retry (and log) it every second. */
+START_TEST(prune_damaged_segment_not_retried)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+
+	make_trail(4, SMALL_SEGMENT);
+	append_bytes(seg(2), "garbage\n");
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert(ts_audit_prune_next(a) < ts_now_ms());	/* seg 1 is due */
+	ck_assert_int_lt(ts_audit_prune(a, ts_now_ms() + 1000, &pruner, &p), 0);
+	ck_assert(ts_audit_prune_next(a) == INT64_MAX);
+	ts_audit_close(a);
+	ck_assert(exists(seg(1)));
+}
+END_TEST
+
 /* Whoever can write audit/ puts a FIFO where a segment was: the daemon
  * reads segments under the trail's lock (the ticker, audit.log's
  * readers), so an open that blocked would hang every request. */
@@ -2453,6 +2471,7 @@ audit_suite(void)
 	tcase_add_test(pr, prune_view_keeps_offsets);
 	tcase_add_test(pr, prune_next_deadline);
 	tcase_add_test(pr, fifo_segment_never_blocks);
+	tcase_add_test(pr, prune_damaged_segment_not_retried);
 	tcase_add_test(pr, prune_refuses_backdated_single_line);
 	tcase_add_test(pr, prune_refuses_backdated_after_anchor);
 	tcase_add_test(pr, prune_refuses_backdated_multi_line);

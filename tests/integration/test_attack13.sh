@@ -164,6 +164,20 @@ if [ $rc -eq 1 ] && [[ $out == *"another trail"* ]]; then
 	pass "and one whose seals are not in this trail: $out"; else
 	fail "a sealing state without its seals (exit $rc: $out)"; fi
 
+# A loose or linked state is refused like a loose key.
+refuses_fss() {	# refuses_fss DESCRIPTION WANT
+	local out rc
+	out=$("$TICKETFS" "$STORE" "$MNT" -o key="$KEY" 2>&1); rc=$?
+	mountpoint -q "$MNT" && umount_fs
+	if [ $rc -eq 1 ] && [[ $out == *"$2"* ]]; then pass "$1: $out"; else
+		fail "$1 (exit $rc: $out)"; fi
+}
+cp -a "$WORK/fss.now" "$KEY.fss"; chmod 644 "$KEY.fss"
+refuses_fss "the daemon refuses a sealing state others may read" "must be mode 0600"
+mv "$KEY.fss" "$WORK/fss.elsewhere"; chmod 600 "$WORK/fss.elsewhere"
+ln -s "$WORK/fss.elsewhere" "$KEY.fss"
+refuses_fss "and one that is a symbolic link" "symbolic links"
+
 # -- hidden test options are checked like any other -----------------------
 # usage_err TEXT DESCRIPTION COMMAND...: exit 2, TEXT on stderr, no stdout.
 usage_err() {

@@ -139,6 +139,42 @@ A2=$(anchor_seq)
 if [ "$A2" -lt "${S_NEW:-0}" ]; then
 	pass "the replay pruned nothing written after the request was made (anchor $A1 -> $A2)"; else
 	fail "the replay pruned entries newer than the request (anchor $A1 -> $A2, the first newer is $S_NEW)"; fi
+# Two readers of audit.log across a prune: one open (and read) before,
+# one opened while the first is held; both then see the same bytes
+# (blanks where the pruned part was, the rest where it was), every line
+# blank or JSON; closed, the file is what remains.
+for i in $(seq 30); do ag cat "$T/email" >/dev/null; done
+sleep 1.1
+RD=$WORK/readers; mkdir -p "$RD"; chmod 777 "$RD"
+setpriv --reuid=$AUDITOR --regid=$AUDITOR --clear-groups /usr/bin/python3 - "$MNT/audit.log" "$RD" <<'PY' &
+import json, os, sys, time
+log, w = sys.argv[1], sys.argv[2]
+a = open(log, "rb"); first = a.read(); open(w + "/opened", "w").close()
+while not os.path.exists(w + "/go"): time.sleep(0.05)
+b = open(log, "rb")
+ra = first + a.read(); a.seek(0); whole_a = a.read(); rb = b.read()
+# What a was past stays where it was; before it, the pruned part is blank.
+ok = whole_a == rb and ra[len(first):] == whole_a[len(first):] and len(rb) >= len(first)
+lines = rb.split(b"\n")[:-1]
+for l in lines:
+    if l.strip():
+        json.loads(l)
+blank = lines[0].strip() == b""
+out = open(w + "/views", "w")
+out.write("%d %d %d %d\n" % (ok, blank, len(first), len(rb)))
+PY
+READERS=$!
+wait_for test -e "$RD/opened"
+"$TICKETCTL" audit prune "$STORE" --before "$(now)" --key "$KEY" >/dev/null 2>&1
+touch "$RD/go"
+wait $READERS
+same=0 blank=0 n0=1 n1=0
+read -r same blank n0 n1 < "$RD/views"
+check "two readers across a prune read the same bytes, all lines parse (${same:-?})" test "${same:-0}" = 1
+check "and the pruned part reads as blanks ($n0 -> $n1 bytes)" test "${blank:-0}" = 1 -a "${n1:-0}" -ge "${n0:-1}"
+A3=$(anchor_seq)
+view_first() { as $AUDITOR head -n1 "$MNT/audit.log" | jq -e ".seq == $1"; }
+check "closed, audit.log starts after the anchor (seq $((A3 + 1)))" wait_for view_first $((A3 + 1))
 umount_fs
 check "the trail verifies" "$TICKETCTL" audit verify "$STORE" --checkpoint "$KEY.checkpoint"
 

@@ -48,7 +48,12 @@ ts_retain_tick(struct ts_fs *fs, int64_t now)
 	if (fs->audit == NULL || (age = audit_age(fs)) < 0)
 		return;
 	oldest = ts_audit_prune_next(fs->audit);
-	if (oldest == INT64_MAX || oldest >= now - age)
+	if (oldest == INT64_MIN)
+		ts_fs_log(fs, "audit trail: its oldest segments do not chain "
+		          "(a time edited? run ticketctl audit verify): the "
+		          "policy's audit age is not applied until the next "
+		          "start");
+	if (oldest == INT64_MIN || oldest == INT64_MAX || oldest >= now - age)
 		return;		/* not due yet */
 	if ((rc = ts_audit_prune(fs->audit, now - age, &who, &p)) < 0)
 		ts_fs_log(fs, "audit trail: cannot prune what the policy's "

@@ -166,7 +166,10 @@ int ts_audit_prune(struct ts_audit *a, int64_t before_ms,
                    struct ts_audit_pruned *out);
 /* The newest entry's time of the oldest segment a prune could remove
  * (read once, then cached until it goes): segments are due at this plus
- * the retention age.  INT64_MAX if only the current segment is left. */
+ * the retention age.  INT64_MAX if only the current segment is left.
+ * INT64_MIN, once, if that segment's last entry is not the chain's step
+ * from the one before (its time edited, maybe never to be due): nothing
+ * is due after. */
 int64_t ts_audit_prune_next(struct ts_audit *a);
 /*
  * audit.log's descriptors: while one is open, what a prune removes reads

@@ -190,14 +190,26 @@ ts_audit_prune_next(struct ts_audit *a)
 	if (a->first < a->segno) {
 		if (a->first_newest_ms == 0) {
 			uint64_t seq;
-			unsigned char h[HASHBYTES];
+			unsigned char h[HASHBYTES], prev[HASHBYTES] = { 0 };
 			int64_t t;
 
+			if (a->have_anchor)
+				memcpy(prev, a->anchor_hash, HASHBYTES);
+			/* A time edited (into the future: never due) shows
+			 * as a tail that does not chain; an anchor past it
+			 * (a crash mid-prune) covers it already. */
 			if (ts_audit_segment_last(a->dirfd, a->first, &seq, h,
-			                          &t) == 0)
+			                          &t) == 0) {
 				a->first_newest_ms = t;
+				if ((!a->have_anchor || seq > a->anchor_seq) &&
+				    tail_sound(a->dirfd, a->first, prev) ==
+				    -EBADMSG) {
+					a->first_newest_ms = INT64_MAX;
+					ms = INT64_MIN;
+				}
+			}
 		}
-		if (a->first_newest_ms != 0)
+		if (a->first_newest_ms != 0 && ms != INT64_MIN)
 			ms = a->first_newest_ms;
 	}
 	pthread_mutex_unlock(&a->lock);

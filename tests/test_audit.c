@@ -2026,6 +2026,29 @@ START_TEST(prune_refuses_backdated_multi_line)
 }
 END_TEST
 
+/* The oldest segment's last time edited into the future: the policy would
+ * never find it due (personal data kept past its age, silently).  Its
+ * deadline is read once: an edit is reported then, once (INT64_MIN), and
+ * nothing is due after. */
+START_TEST(prune_next_reports_forward_dated)
+{
+	struct ts_audit *a;
+	size_t len;
+	char *b, *t;
+
+	make_trail(6, SMALL_SEGMENT);
+	b = slurp(seg(1), &len);
+	ck_assert_ptr_nonnull(t = strstr(b, "\"time\":\""));
+	memcpy(t + 8, "2099", 4);
+	spit(seg(1), b, len);
+	free(b);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert(ts_audit_prune_next(a) == INT64_MIN);
+	ck_assert(ts_audit_prune_next(a) == INT64_MAX);
+	ts_audit_close(a);
+}
+END_TEST
+
 /* A later segment whose last line does not parse: the prune fails, and
  * the policy's ticker does not retry (and log) it every second. */
 START_TEST(prune_damaged_segment_not_retried)
@@ -2471,6 +2494,7 @@ audit_suite(void)
 	tcase_add_test(pr, prune_view_keeps_offsets);
 	tcase_add_test(pr, prune_next_deadline);
 	tcase_add_test(pr, fifo_segment_never_blocks);
+	tcase_add_test(pr, prune_next_reports_forward_dated);
 	tcase_add_test(pr, prune_damaged_segment_not_retried);
 	tcase_add_test(pr, prune_refuses_backdated_single_line);
 	tcase_add_test(pr, prune_refuses_backdated_after_anchor);

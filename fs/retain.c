@@ -4,6 +4,7 @@
 #include "fs/retain.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,11 +48,20 @@ ts_retain_tick(struct ts_fs *fs, int64_t now)
 	if (fs->audit == NULL || (age = audit_age(fs)) < 0)
 		return;
 	oldest = ts_audit_prune_next(fs->audit);
-	if (oldest == INT64_MAX || oldest >= now - age)
+	if (oldest == INT64_MIN)
+		ts_fs_log(fs, "audit trail: its oldest segments do not chain "
+		          "(a time edited? run ticketctl audit verify): the "
+		          "policy's audit age is not applied until the next "
+		          "start");
+	if (oldest == INT64_MIN || oldest == INT64_MAX || oldest >= now - age)
 		return;		/* not due yet */
 	if ((rc = ts_audit_prune(fs->audit, now - age, &who, &p)) < 0)
 		ts_fs_log(fs, "audit trail: cannot prune what the policy's "
-		          "audit age removes: %s", strerror(-rc));
+		          "audit age removes: %s%s", rc == -EBADMSG ? "its "
+		          "oldest segments are damaged or do not chain (edited? "
+		          "run ticketctl audit verify)" : strerror(-rc),
+		          ts_audit_prune_next(fs->audit) == INT64_MAX ?
+		          "; left alone until the next start" : "");
 	else
 		log_pruned(fs, "policy", &p);
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs/index_priv.h"
 #include "fs/inode.h"
@@ -322,21 +323,50 @@ take_rights(struct intake_ctx *c, int kind, struct ts_ticket *in,
 	return 1;
 }
 
+/* The time ts_id_new() wrote into id ("YYYYMMDD-HHMMSS-uuuuuu-..."), in
+ * ms; -1 if id holds none. */
+static int64_t
+id_time(const char *id)
+{
+	struct tm tm = { 0 };
+	int us, n = 0;
+
+	if (strlen(id) < 23 || strspn(id, "0123456789") != 8 || id[8] != '-' ||
+	    strspn(id + 9, "0123456789") != 6 || id[15] != '-' ||
+	    strspn(id + 16, "0123456789") != 6 || id[22] != '-' ||
+	    sscanf(id, "%4d%2d%2d-%2d%2d%2d-%6d%n", &tm.tm_year, &tm.tm_mon,
+	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us,
+	           &n) != 7 || n != 22)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + us / 1000;
+}
+
 /*
  * A prune request: the hook (fs/retain.c) checks its MAC, made with the
  * daemon's record key (only a holder of the secret key, not a front end,
- * can ask), and prunes.  Returns 0 or -errno, c->why saying why.
+ * can ask), and prunes.  It prunes nothing newer than when it was made
+ * (its id's time, under the MAC; else its take-in), so a copy dropped in
+ * again later prunes no more than it did.  Returns 0 or -errno, c->why
+ * saying why.
  */
 static int
 take_prune(struct intake_ctx *c, const char *name, const struct ts_ticket *in,
            const uint8_t *buf)
 {
+	int64_t made = id_time(in->id), before = in->before_ms;
+
 	if (c->idx->prune == NULL) {
 		snprintf(c->why, sizeof(c->why), "prune requests are not taken");
 		return -EPERM;
 	}
+	if (made < 0)
+		made = ts_now_ms();
+	if (before > made)
+		before = made;
 	return c->idx->prune(c->idx->prunearg, name, buf, ts_record_size(buf),
-	                     in->before_ms, c->why, sizeof(c->why));
+	                     before, c->why, sizeof(c->why));
 }
 
 /* Records an intake record refused, or (err 0) handled with nothing to

@@ -72,8 +72,8 @@ open_segment(struct ts_audit *a, unsigned n, int create)
 	int fd;
 
 	ts_audit_segment_name(n, name);
-	fd = ts_sysio_openat(a->dirfd, name, O_WRONLY | O_APPEND |
-	                     (create ? O_CREAT | O_EXCL : 0), 0600);
+	fd = ts_sysio_openat(a->dirfd, name, O_WRONLY | O_APPEND | O_NONBLOCK
+	                     | (create ? O_CREAT | O_EXCL : 0), 0600);
 	if (fd < 0)
 		return fd;
 	if (create)
@@ -439,7 +439,9 @@ ts_audit_read(struct ts_audit *a, void *buf, size_t len, uint64_t off)
 			continue;
 		}
 		ts_audit_segment_name(i, name);
-		if ((fd = ts_sysio_openat(a->dirfd, name, O_RDONLY, 0)) < 0) {
+		/* Never blocks on a FIFO put in a segment's place. */
+		if ((fd = ts_sysio_openat(a->dirfd, name, O_RDONLY |
+		                          O_NONBLOCK, 0)) < 0) {
 			pthread_mutex_unlock(&a->lock);
 			return fd;
 		}

@@ -151,7 +151,10 @@ void ts_audit_verify_key(const struct ts_seckey *key, unsigned char vk[32]);
  * "prune", detail "N entries in M segments pruned before seq S (...)",
  * also when nothing was old enough.  out: this prune's count of entries
  * and segments, and the first seq left.  0, or -errno (the trail is then
- * as it was, or pruned with the anchor written but the entry not).
+ * as it was, or pruned with the anchor written but the entry not);
+ * -EBADMSG, nothing removed, if the last entry to go is not the chain's
+ * own step from the one before (its time edited to have it pruned early),
+ * and ts_audit_prune_next() then says nothing is due.
  */
 struct ts_audit_pruned {
 	uint64_t entries;
@@ -163,7 +166,10 @@ int ts_audit_prune(struct ts_audit *a, int64_t before_ms,
                    struct ts_audit_pruned *out);
 /* The newest entry's time of the oldest segment a prune could remove
  * (read once, then cached until it goes): segments are due at this plus
- * the retention age.  INT64_MAX if only the current segment is left. */
+ * the retention age.  INT64_MAX if only the current segment is left.
+ * INT64_MIN, once, if that segment's last entry is not the chain's step
+ * from the one before (its time edited, maybe never to be due): nothing
+ * is due after. */
 int64_t ts_audit_prune_next(struct ts_audit *a);
 /*
  * audit.log's descriptors: while one is open, what a prune removes reads

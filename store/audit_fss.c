@@ -232,7 +232,7 @@ seal_epoch(struct ts_audit *a, uint64_t next, uint64_t seq,
 	         ",\"seq\":%" PRIu64 ",\"hash\":\"%s\",\"mac\":\"%s\"}\n", f->n,
 	         next, seq, hh, mh);
 	if ((fd = ts_sysio_openat(a->dirfd, f->seals, O_WRONLY | O_APPEND |
-	                          O_CREAT, 0644)) < 0)
+	                          O_NONBLOCK | O_CREAT, 0644)) < 0)
 		return fd;
 	rc = ts_sysio_write_all(fd, line, strlen(line));
 	if (rc == 0)
@@ -245,16 +245,44 @@ seal_epoch(struct ts_audit *a, uint64_t next, uint64_t seq,
 	return 1;	/* sealed: evolve */
 }
 
-/* Evolves f's key to epoch next and makes it durable. */
+/* Overwrites what fd holds with zeros, durably. */
+static void
+wipe_file(int fd)
+{
+	char zero[512] = { 0 };
+	struct stat sb;
+
+	if (fstat(fd, &sb) < 0)
+		return;
+	for (off_t off = 0; off < sb.st_size; off += (off_t)sizeof(zero))
+		if (pwrite(fd, zero, (size_t)(sb.st_size - off) < sizeof(zero) ?
+		           (size_t)(sb.st_size - off) : sizeof(zero), off) < 0)
+			return;
+	ts_sysio_fsync(fd);
+}
+
+/* Evolves f's key to epoch next and makes it durable.  The old state's
+ * inode, which the rename frees, is overwritten once the new one is
+ * durable: the old key is not left in its freed blocks (a filesystem that
+ * writes elsewhere, copy-on-write, may still keep them). */
 static int
 advance(struct ts_audit_fss *f, uint64_t next)
 {
+	int old = ts_sysio_openat(f->dirfd, f->name, O_WRONLY | O_NONBLOCK, 0);
+	int rc;
+
 	while (f->n < next) {
 		evolve(f->key);
 		f->n++;
 	}
-	return state_write(f->dirfd, f->name, f->seals, f->t0, f->epoch_s, f->n,
-	                   f->key, 0);
+	rc = state_write(f->dirfd, f->name, f->seals, f->t0, f->epoch_s, f->n,
+	                 f->key, 0);
+	if (old >= 0) {
+		if (rc == 0)
+			wipe_file(old);
+		close(old);
+	}
+	return rc;
 }
 
 int
@@ -369,8 +397,42 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 		snprintf(msg, msglen, "audit/%s is damaged", f->seals);
 		goto fail_unbind;
 	}
-	if (rc == 0 && ls.epoch == f->n && (rc = advance(f, ls.next)) < 0)
-		goto fail_io;
+	if (rc == 0 && ls.epoch == f->n) {
+		unsigned char mac[KEYBYTES];
+
+		/* Made with key_n, which we hold: believed only if its MAC
+		 * says so (anyone who can write audit/ can append a line,
+		 * and a far "next" would evolve the key past every epoch). */
+		seal_mac(f->key, ls.epoch, ls.next, ls.seq, ls.hash, mac);
+		if (sodium_memcmp(mac, ls.mac, KEYBYTES) != 0) {
+			snprintf(msg, msglen, "audit/%s: its last seal, of epoch "
+			         "%" PRIu64 ", is not made with the key of %s: "
+			         "forged", f->seals, ls.epoch, path);
+			rc = -EBADMSG;
+			goto fail_unbind;
+		}
+		if ((rc = advance(f, ls.next)) < 0)
+			goto fail_io;
+	}
+	/* Else the state is where the last seal left it (or at epoch 0,
+	 * nothing sealed yet).  One behind (put back from a backup) would
+	 * seal sealed epochs again; one past epoch 0 without seals is
+	 * another trail's, or this one's seals were removed. */
+	if ((rc == 0 && ls.next != f->n) || (rc == 1 && f->n != 0)) {
+		if (rc == 0)
+			snprintf(msg, msglen, "forward-secure state %s is at "
+			         "epoch %" PRIu64 ", but audit/%s sealed up to "
+			         "epoch %" PRIu64 ": the state was rolled back "
+			         "(or seals were removed)", path, f->n, f->seals,
+			         ls.next);
+		else
+			snprintf(msg, msglen, "forward-secure state %s is at "
+			         "epoch %" PRIu64 ", but audit/%s is missing: the "
+			         "state of another trail, or its seals were "
+			         "removed", path, f->n, f->seals);
+		rc = -ESTALE;
+		goto fail_unbind;
+	}
 	/* What the last run left unsealed (killed), and epochs passed. */
 	pthread_mutex_lock(&a->sync_lock);
 	rc = ts_audit_fss_tick(a, a->seq, a->hash, 0);

@@ -83,7 +83,7 @@ ts_audit_segment_last(int dirfd, unsigned n, uint64_t *seq,
 	int fd, rc = -EBADMSG;
 
 	ts_audit_segment_name(n, name);
-	if ((fd = ts_sysio_openat(dirfd, name, O_RDONLY, 0)) < 0)
+	if ((fd = ts_sysio_openat(dirfd, name, O_RDONLY | O_NONBLOCK, 0)) < 0)
 		return fd;
 	if ((sz.size = lseek(fd, 0, SEEK_END)) < 0) {
 		rc = -errno;
@@ -115,6 +115,72 @@ out:
 	return rc;
 }
 
+/*
+ * 0 if the last line of segment n is the chain's step from the line
+ * before it, or from prev when it is the segment's only line; else
+ * -EBADMSG.  A prune trusts that line's time and signs its hash into the
+ * anchor: the hash is what the next entry chains from (verify checks it
+ * against the anchor), so only the time could be edited unseen, and this
+ * catches that.
+ */
+static int
+tail_sound(int dirfd, unsigned n, const unsigned char prev[HASHBYTES])
+{
+	size_t cap = 3 * LINE_MAX_AUDIT;
+	char name[32], *buf = malloc(cap + 1), *end, *start, *h, *ph;
+	unsigned char want[HASHBYTES], got[HASHBYTES], p[HASHBYTES];
+	off_t size;
+	ssize_t r;
+	size_t want_n;
+	int fd, rc = -EBADMSG;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	ts_audit_segment_name(n, name);
+	if ((fd = ts_sysio_openat(dirfd, name, O_RDONLY | O_NONBLOCK, 0)) < 0) {
+		free(buf);
+		return fd;
+	}
+	if ((size = lseek(fd, 0, SEEK_END)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	want_n = (uint64_t)size < cap ? (size_t)size : cap;
+	if ((r = ts_sysio_pread(fd, buf, want_n, size - (off_t)want_n)) < 0) {
+		rc = (int)r;
+		goto out;
+	}
+	buf[r] = '\0';
+	if ((end = strrchr(buf, '\n')) == NULL)
+		goto out;
+	*end = '\0';
+	start = strrchr(buf, '\n');
+	if (start != NULL) {		/* the line before, in this segment */
+		*start++ = '\0';
+		ph = strrchr(buf, '\n');
+		ph = ph ? ph + 1 : buf;
+		if (ph == buf && (size_t)r < (size_t)size)
+			goto out;	/* longer than a line can be */
+		if ((ph = strstr(ph, ",\"hash\":\"")) == NULL ||
+		    ts_audit_unhex(ph + 9, 2 * HASHBYTES, p, HASHBYTES) < 0)
+			goto out;
+	} else if ((size_t)r == (size_t)size) {
+		start = buf;
+		memcpy(p, prev, HASHBYTES);
+	} else {
+		goto out;
+	}
+	if ((h = strstr(start, ",\"hash\":\"")) == NULL ||
+	    ts_audit_unhex(h + 9, 2 * HASHBYTES, got, HASHBYTES) < 0)
+		goto out;
+	ts_audit_chain(p, start, (size_t)(h - start), want);
+	rc = sodium_memcmp(want, got, HASHBYTES) == 0 ? 0 : -EBADMSG;
+out:
+	close(fd);
+	free(buf);
+	return rc;
+}
+
 int64_t
 ts_audit_prune_next(struct ts_audit *a)
 {
@@ -124,14 +190,26 @@ ts_audit_prune_next(struct ts_audit *a)
 	if (a->first < a->segno) {
 		if (a->first_newest_ms == 0) {
 			uint64_t seq;
-			unsigned char h[HASHBYTES];
+			unsigned char h[HASHBYTES], prev[HASHBYTES] = { 0 };
 			int64_t t;
 
+			if (a->have_anchor)
+				memcpy(prev, a->anchor_hash, HASHBYTES);
+			/* A time edited (into the future: never due) shows
+			 * as a tail that does not chain; an anchor past it
+			 * (a crash mid-prune) covers it already. */
 			if (ts_audit_segment_last(a->dirfd, a->first, &seq, h,
-			                          &t) == 0)
+			                          &t) == 0) {
 				a->first_newest_ms = t;
+				if ((!a->have_anchor || seq > a->anchor_seq) &&
+				    tail_sound(a->dirfd, a->first, prev) ==
+				    -EBADMSG) {
+					a->first_newest_ms = INT64_MAX;
+					ms = INT64_MIN;
+				}
+			}
 		}
-		if (a->first_newest_ms != 0)
+		if (a->first_newest_ms != 0 && ms != INT64_MIN)
 			ms = a->first_newest_ms;
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -143,15 +221,18 @@ ts_audit_prune(struct ts_audit *a, int64_t before_ms,
                const struct ts_audit_entry *who, struct ts_audit_pruned *out)
 {
 	struct ts_audit_entry e = *who;
-	unsigned char hash[HASHBYTES];
+	unsigned char hash[HASHBYTES], prev[HASHBYTES] = { 0 },
+	              seq_prev[HASHBYTES];
 	uint64_t seq = 0, removed = 0, from;
-	unsigned k, i;
+	unsigned k, i, seq_seg = 0;
 	char detail[256], t[32];
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&a->lock);
 	from = a->have_anchor ? a->anchor_seq : 0;
+	if (a->have_anchor)
+		memcpy(prev, a->anchor_hash, HASHBYTES);
 	/* The oldest segments whose newest entry is older than before_ms,
 	 * never the one being written. */
 	for (k = a->first; k < a->segno; k++) {
@@ -160,18 +241,30 @@ ts_audit_prune(struct ts_audit *a, int64_t before_ms,
 		int64_t ms;
 
 		rc = ts_audit_segment_last(a->dirfd, k, &s, h, &ms);
-		if (rc < 0)
+		if (rc < 0) {	/* damaged: not retried every tick */
+			a->first_newest_ms = INT64_MAX;
 			goto out_unlock;
+		}
 		if (rc == 0 && ms >= before_ms)
 			break;
 		if (rc == 0) {
 			seq = s;
 			memcpy(hash, h, HASHBYTES);
+			memcpy(seq_prev, prev, HASHBYTES);
+			memcpy(prev, h, HASHBYTES);
+			seq_seg = k;
 		}
 		rc = 0;
 	}
 	if (k == a->first)
 		goto out_unlock;	/* nothing old enough */
+	/* The last entry to go is the one whose time decided and whose
+	 * hash the anchor signs: it must be the chain's own.  Refused once;
+	 * the policy's ticker then leaves the trail alone until a restart. */
+	if (seq > from && (rc = tail_sound(a->dirfd, seq_seg, seq_prev)) < 0) {
+		a->first_newest_ms = INT64_MAX;
+		goto out_unlock;
+	}
 	/* The anchor first: a crash before the segments go leaves entries
 	 * the anchor also covers, which verify accepts. */
 	if (seq > from && (rc = anchor_write(a, seq, hash)) < 0)

@@ -1945,6 +1945,150 @@ START_TEST(prune_gap_not_covered)
 }
 END_TEST
 
+/* Makes the time of the last line of segment n 2000-01-01 (same length),
+ * its hash kept: what someone who can write audit/ but holds no key would
+ * do to have old evidence pruned at once, under a signed anchor. */
+static void
+backdate_last_line(unsigned n)
+{
+	size_t len;
+	char *b = slurp(seg(n), &len), *last, *t;
+
+	ck_assert(len > 1 && b[len - 1] == '\n');
+	b[len - 1] = '\0';
+	last = strrchr(b, '\n');
+	last = last ? last + 1 : b;
+	ck_assert_ptr_nonnull(t = strstr(last, "\"time\":\""));
+	memcpy(t + 8, "2000-01-01T00:00:00.000Z", 24);
+	b[len - 1] = '\n';
+	spit(seg(n), b, len);
+	free(b);
+}
+
+/* The prune's criterion is the time in a segment's last line; an edited
+ * one must not get old segments pruned and the gap signed over. */
+static void
+expect_backdated_refused(size_t segment_max)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	int64_t y2001 = 978307200000;
+
+	a = open_trail(segment_max);
+	ck_assert_int_eq(ts_audit_prune(a, y2001, &pruner, &p), -EBADMSG);
+	ck_assert_uint_eq(p.segments, 0);
+	/* Refused once, not again at every tick of the policy. */
+	ck_assert(ts_audit_prune_next(a) == INT64_MAX);
+	ts_audit_close(a);
+	ck_assert(exists(seg(1)) && !exists(ap("anchor")));
+	expect_tampered("entry ");
+}
+
+START_TEST(prune_refuses_backdated_single_line)
+{
+	make_trail(6, SMALL_SEGMENT);
+	backdate_last_line(1);
+	expect_backdated_refused(SMALL_SEGMENT);
+}
+END_TEST
+
+START_TEST(prune_refuses_backdated_after_anchor)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	unsigned first = 1;
+
+	make_trail(6, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 1000, &pruner,
+	                                &p), 0);
+	append_n(a, 20, 6);
+	ts_audit_close(a);
+	while (!exists(seg(first)))
+		first++;
+	ck_assert(exists(ap("anchor")) && exists(seg(first + 2)));
+	/* The first segment that remains chains from the anchor. */
+	backdate_last_line(first);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, 978307200000, &pruner, &p),
+	                 -EBADMSG);
+	ts_audit_close(a);
+	ck_assert(exists(seg(first)));
+}
+END_TEST
+
+START_TEST(prune_refuses_backdated_multi_line)
+{
+	make_trail(12, 1000);
+	ck_assert_uint_gt(nsegments(), 2);
+	backdate_last_line(1);
+	expect_backdated_refused(1000);
+}
+END_TEST
+
+/* The oldest segment's last time edited into the future: the policy would
+ * never find it due (personal data kept past its age, silently).  Its
+ * deadline is read once: an edit is reported then, once (INT64_MIN), and
+ * nothing is due after. */
+START_TEST(prune_next_reports_forward_dated)
+{
+	struct ts_audit *a;
+	size_t len;
+	char *b, *t;
+
+	make_trail(6, SMALL_SEGMENT);
+	b = slurp(seg(1), &len);
+	ck_assert_ptr_nonnull(t = strstr(b, "\"time\":\""));
+	memcpy(t + 8, "2099", 4);
+	spit(seg(1), b, len);
+	free(b);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert(ts_audit_prune_next(a) == INT64_MIN);
+	ck_assert(ts_audit_prune_next(a) == INT64_MAX);
+	ts_audit_close(a);
+}
+END_TEST
+
+/* A later segment whose last line does not parse: the prune fails, and
+ * the policy's ticker does not retry (and log) it every second. */
+START_TEST(prune_damaged_segment_not_retried)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+
+	make_trail(4, SMALL_SEGMENT);
+	append_bytes(seg(2), "garbage\n");
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert(ts_audit_prune_next(a) < ts_now_ms());	/* seg 1 is due */
+	ck_assert_int_lt(ts_audit_prune(a, ts_now_ms() + 1000, &pruner, &p), 0);
+	ck_assert(ts_audit_prune_next(a) == INT64_MAX);
+	ts_audit_close(a);
+	ck_assert(exists(seg(1)));
+}
+END_TEST
+
+/* Whoever can write audit/ puts a FIFO where a segment was: the daemon
+ * reads segments under the trail's lock (the ticker, audit.log's
+ * readers), so an open that blocked would hang every request. */
+START_TEST(fifo_segment_never_blocks)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	char buf[256];
+
+	make_trail(4, SMALL_SEGMENT);
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(unlink(seg(1)), 0);
+	ck_assert_int_eq(mkfifo(seg(1), 0600), 0);
+	alarm(3);
+	(void)ts_audit_prune_next(a);
+	ck_assert_int_lt(ts_audit_prune(a, ts_now_ms() + 1000, &pruner, &p), 0);
+	(void)ts_audit_read(a, buf, sizeof(buf), 0);
+	alarm(0);
+	ts_audit_close(a);
+}
+END_TEST
+
 /* A descriptor open across a prune: the size never shrinks, its offsets
  * keep pointing at the same bytes; closed, the file is what remains. */
 START_TEST(prune_view_keeps_offsets)
@@ -2107,6 +2251,144 @@ START_TEST(fss_detects_rewrite_with_every_key)
 }
 END_TEST
 
+/* A state put back from before (a backup of KEYFILE.fss) would seal
+ * epochs already sealed again; a state of another trail (or this one's
+ * seals removed) would start sealing mid-way.  Either is refused. */
+START_TEST(fss_state_rolled_back_or_foreign)
+{
+	struct ts_audit *a;
+	char msg[512], *old, *now, *seals = NULL;
+	size_t oldlen, nowlen;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(fss_path, sizeof(fss_path), "%s/key.fss", dir);
+	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), 0);
+	old = slurp(fss_path, &oldlen);		/* epoch 0 */
+	a = open_sealed();
+	append_n(a, 1, 3);
+	usleep(1100 * 1000);
+	ck_assert_int_eq(ts_audit_sync(a), 0);	/* seals epoch 0 */
+	ts_audit_close(a);
+	now = slurp(fss_path, &nowlen);
+	spit(fss_path, old, oldlen);
+	chmod(fss_path, 0600);
+	a = open_trail(BIG_SEGMENT);
+	ck_assert_int_eq(ts_audit_set_fss(a, fss_path, msg, sizeof(msg)),
+	                 -ESTALE);
+	ck_assert_msg(strstr(msg, "rolled back") != NULL, "%s", msg);
+	ts_audit_close(a);
+	/* The state as it was: accepted again. */
+	spit(fss_path, now, nowlen);
+	a = open_sealed();
+	ts_audit_close(a);
+	/* No seals file for a state past epoch 0. */
+	ck_assert_ptr_nonnull(d = opendir(ap("")));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "seals-", 6) == 0 &&
+		    strlen(de->d_name) < 32) {
+			char nm[32];
+
+			memcpy(nm, de->d_name, strlen(de->d_name) + 1);
+			seals = strdup(ap(nm));
+		}
+	closedir(d);
+	ck_assert_ptr_nonnull(seals);
+	unlink(seals);
+	a = open_trail(BIG_SEGMENT);
+	ck_assert_int_eq(ts_audit_set_fss(a, fss_path, msg, sizeof(msg)),
+	                 -ESTALE);
+	ck_assert_msg(strstr(msg, "another trail") != NULL, "%s", msg);
+	ts_audit_close(a);
+	free(seals);
+	free(old);
+	free(now);
+}
+END_TEST
+
+/* key_n must not outlive its epoch on disk: the old state's inode, freed
+ * by the rename of the new one, is overwritten (a descriptor held to it
+ * reads no key). */
+START_TEST(fss_old_state_wiped)
+{
+	struct ts_audit *a;
+	char buf[512];
+	ssize_t r;
+	int fd;
+
+	snprintf(fss_path, sizeof(fss_path), "%s/key.fss", dir);
+	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), 0);
+	ck_assert_int_ge(fd = open(fss_path, O_RDONLY), 0);
+	r = pread(fd, buf, sizeof(buf) - 1, 0);
+	ck_assert_int_gt(r, 0);
+	buf[r] = '\0';
+	ck_assert_ptr_nonnull(strstr(buf, "\"key\":\""));
+	a = open_sealed();
+	append_n(a, 1, 2);
+	usleep(1100 * 1000);
+	ck_assert_int_eq(ts_audit_sync(a), 0);	/* epoch 0 sealed, key_1 */
+	ts_audit_close(a);
+	r = pread(fd, buf, sizeof(buf) - 1, 0);
+	ck_assert_int_ge(r, 0);
+	buf[r] = '\0';
+	ck_assert_msg(strstr(buf, "\"key\":\"") == NULL,
+	              "the old state still holds its key: %s", buf);
+	for (ssize_t i = 0; i < r; i++)
+		ck_assert_int_eq(buf[i], 0);
+	close(fd);
+}
+END_TEST
+
+/* The seals file is in the store, writable by whoever can write audit/;
+ * its last line, a seal the state's own key made, is believed only with
+ * that key's MAC: else a forged "next" would evolve the key far ahead
+ * (for ever, at 2^62) and no epoch would be sealed again. */
+START_TEST(fss_forged_last_seal_refused)
+{
+	struct ts_audit *a;
+	char msg[512], line[400], *text, *seals = NULL;
+	size_t len;
+	DIR *d;
+	struct dirent *de;
+	json_t *j;
+
+	snprintf(fss_path, sizeof(fss_path), "%s/key.fss", dir);
+	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), 0);
+	a = open_sealed();
+	append_n(a, 1, 2);
+	ts_audit_close(a);		/* seals epoch 0: state at epoch >= 1 */
+	text = slurp(fss_path, &len);
+	j = json_loadb(text, len, 0, NULL);
+	ck_assert_ptr_nonnull(d = opendir(ap("")));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "seals-", 6) == 0 &&
+		    strlen(de->d_name) < 32) {
+			char nm[32];
+
+			memcpy(nm, de->d_name, strlen(de->d_name) + 1);
+			seals = strdup(ap(nm));
+		}
+	closedir(d);
+	ck_assert_ptr_nonnull(seals);
+	snprintf(line, sizeof(line), "{\"epoch\":%lld,\"next\":2000000,"
+	         "\"seq\":2,\"hash\":\"%064d\",\"mac\":\"%064d\"}\n",
+	         (long long)json_integer_value(json_object_get(j, "n")), 0, 0);
+	append_bytes(seals, line);
+	a = open_trail(BIG_SEGMENT);
+	ck_assert_int_eq(ts_audit_set_fss(a, fss_path, msg, sizeof(msg)),
+	                 -EBADMSG);
+	ck_assert_msg(strstr(msg, "forged") != NULL, "%s", msg);
+	ts_audit_close(a);
+	free(text);
+	text = slurp(fss_path, &len);
+	ck_assert_msg(strstr(text, "\"n\":2000000") == NULL,
+	              "the state was moved on by a forged seal: %s", text);
+	json_decref(j);
+	free(text);
+	free(seals);
+}
+END_TEST
+
 START_TEST(fss_bad_seed_and_no_seals)
 {
 	char msg[512];
@@ -2211,6 +2493,12 @@ audit_suite(void)
 	tcase_add_test(pr, prune_gap_not_covered);
 	tcase_add_test(pr, prune_view_keeps_offsets);
 	tcase_add_test(pr, prune_next_deadline);
+	tcase_add_test(pr, fifo_segment_never_blocks);
+	tcase_add_test(pr, prune_next_reports_forward_dated);
+	tcase_add_test(pr, prune_damaged_segment_not_retried);
+	tcase_add_test(pr, prune_refuses_backdated_single_line);
+	tcase_add_test(pr, prune_refuses_backdated_after_anchor);
+	tcase_add_test(pr, prune_refuses_backdated_multi_line);
 	suite_add_tcase(s, pr);
 
 	tcase_set_timeout(fss, 30);
@@ -2218,6 +2506,9 @@ audit_suite(void)
 	tcase_add_test(fss, fss_state_and_seals);
 	tcase_add_test(fss, fss_detects_rewrite_with_every_key);
 	tcase_add_test(fss, fss_bad_seed_and_no_seals);
+	tcase_add_test(fss, fss_forged_last_seal_refused);
+	tcase_add_test(fss, fss_old_state_wiped);
+	tcase_add_test(fss, fss_state_rolled_back_or_foreign);
 	suite_add_tcase(s, fss);
 	return s;
 }

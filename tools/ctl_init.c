@@ -54,8 +54,17 @@ ts_ctl_cmd_init(int argc, char **argv)
 	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1) {
 		if (c == 'p')
 			passfile = optarg;
-		else
-			fss_epoch = strtoul(optarg, NULL, 10);
+		else {
+			char *end;
+
+			errno = 0;
+			fss_epoch = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end != '\0' ||
+			    optarg[0] == '-' || fss_epoch == 0 ||
+			    fss_epoch > 86400)
+				ts_ctl_die("init: bad --fss-epoch \"%s\": give "
+				    "seconds, 1 to 86400", optarg);
+		}
 	}
 	if (argc - optind != 2)
 		ts_ctl_bad_usage(usage);

@@ -135,6 +135,12 @@ prune_offline(struct ts_store *st, const struct ts_seckey *key,
 	}
 	rc = ts_audit_prune(a, before, &who, &p);
 	ts_audit_close(a);
+	if (rc == -EBADMSG) {
+		fprintf(stderr, "ticketctl: the trail's oldest segments do not "
+		        "chain (edited?): nothing pruned; run ticketctl audit "
+		        "verify\n");
+		return EXIT_FOUND;
+	}
 	if (rc < 0)
 		ts_ctl_die("cannot prune the audit trail: %s", strerror(-rc));
 	printf("pruned: %llu entries in %u segment%s; %llu entries pruned "
@@ -266,10 +272,18 @@ ts_ctl_audit_seal(int argc, char **argv)
 
 	optind = 0;
 	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1) {
-		if (c == 'f')
+		char *end;
+
+		if (c == 'f') {
 			fss = optarg;
-		else
-			epoch = strtoul(optarg, NULL, 10);
+			continue;
+		}
+		errno = 0;
+		epoch = strtoul(optarg, &end, 10);
+		if (errno || end == optarg || *end != '\0' ||
+		    optarg[0] == '-' || epoch == 0 || epoch > 86400)
+			ts_ctl_die("audit seal: bad --epoch \"%s\": give "
+			    "seconds, 1 to 86400", optarg);
 	}
 	if (argc - optind != 1)
 		ts_ctl_bad_usage(usage);

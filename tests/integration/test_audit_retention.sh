@@ -192,8 +192,10 @@ PY
 attack "a rewritten sealed epoch" ":" "differ from their forward-secure seal" names
 attack "a rewritten epoch, its seals removed" \
 	"python3 -c \"
-import glob; f = glob.glob('seals-*')[0]; L = open(f).read().splitlines()
-open(f, 'w').write(L[0] + '\n')\"" "seals were removed or forged" ""
+import glob, json; f = glob.glob('seals-*')[0]; L = open(f).read().splitlines()
+open(f, 'w').write(L[0] + '\n')
+s = json.load(open('../../evil.key.fss')); s['n'] = json.loads(L[0])['next']
+open('../../evil.key.fss', 'w').write(json.dumps(s))\"" "forged" ""
 
 # A key of before: no state, the daemon runs as before and says so;
 # audit seal starts sealing.

@@ -215,6 +215,8 @@ int ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
  * sealed), 1 if not intact (msg names the entries), -EINVAL for a bad
  * seed, -errno.
  */
+/* 0 if seed has the form of a verification seed, else -EINVAL. */
+int ts_audit_seed_check(const char *seed);
 int ts_audit_verify_seed(int storefd, const char *seed, char *msg,
                          size_t msglen);
 

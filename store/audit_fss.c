@@ -475,6 +475,21 @@ vbad(char *msg, size_t msglen, const char *fmt, ...)
 
 /* The seed's parts: 0 or -EINVAL. */
 static int
+seed_parse(const char *seed, unsigned char *s, int64_t *t0, unsigned *epoch_s);
+
+int
+ts_audit_seed_check(const char *seed)
+{
+	unsigned char s[KEYBYTES];
+	unsigned e;
+	int64_t t0;
+	int rc = seed_parse(seed, s, &t0, &e);
+
+	sodium_memzero(s, sizeof(s));
+	return rc;
+}
+
+static int
 seed_parse(const char *seed, unsigned char *s, int64_t *t0, unsigned *epoch_s)
 {
 	long long t;
@@ -601,13 +616,12 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 	}
 	last_seq = nh > 0 ? hv[nh - 1].seq : 0;
 	rc = ts_sysio_read_file(dirfd, seals, 1u << 30, &text, &len);
-	if (rc == -ENOENT) {
-		rc = vbad(msg, msglen, "no forward-secure seals of this seed: "
-		          "audit/%s is missing", seals);
+	if (rc == -ENOENT) {	/* none yet: fine while epoch 0 lasts */
+		text = NULL;
+		len = 0;
+	} else if (rc < 0) {
 		goto out;
 	}
-	if (rc < 0)
-		goto out;
 	for (p = (char *)text; p < (char *)text + len; p = end + 1) {
 		if ((end = memchr(p, '\n', (size_t)((char *)text + len - p))) ==
 		    NULL || seal_parse(p, (size_t)(end - p), &s) < 0) {
@@ -668,8 +682,20 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 		ls = s;
 	}
 	if (nseals == 0) {
-		rc = vbad(msg, msglen, "no forward-secure seals: audit/%s is "
-		          "empty", seals);
+		/* The first epoch is sealed within a second of its end. */
+		ts_time_format((t0 + (int64_t)epoch_s) * 1000, t);
+		if (ts_now_ms() / 1000 > t0 + (int64_t)epoch_s + 5) {
+			rc = vbad(msg, msglen, "no forward-secure seals of this "
+			          "seed (audit/%s %s), though its first epoch "
+			          "ended at %s: seals were removed, or the daemon "
+			          "never ran with this sealing state", seals,
+			          text == NULL ? "is missing" : "is empty", t);
+			goto out;
+		}
+		snprintf(msg, msglen, "forward-secure seals: none yet; the "
+		         "first epoch ends at %s (entries up to %" PRIu64
+		         ", not sealed yet)", t, last_seq);
+		rc = 0;
 		goto out;
 	}
 	/* After the last seal: only entries of an epoch not over yet (the

@@ -2399,6 +2399,25 @@ START_TEST(fss_bad_seed_and_no_seals)
 	snprintf(fss_path, sizeof(fss_path), "%s/key.fss", dir);
 	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), 0);
 	ck_assert_int_eq(ts_audit_fss_create(fss_path, 1, seedtext), -EEXIST);
+	/* No seal yet while the first epoch lasts (and the second it
+	 * takes to make one): fine, and said. */
+	ck_assert_int_eq(verify_seed(msg, sizeof(msg)), 0);
+	ck_assert_msg(strstr(msg, "none yet") != NULL, "%s", msg);
+	/* The same seed, its first epoch long over (its t0 moved back):
+	 * seals are missing. */
+	{
+		char *dash = strchr(seedtext, '-'), hex[70];
+		long long t0;
+		unsigned e;
+
+		ck_assert_ptr_nonnull(dash);
+		ck_assert_int_eq(sscanf(dash, "-%lld-%u", &t0, &e), 2);
+		ck_assert_int_lt(dash - seedtext, (long)sizeof(hex));
+		memcpy(hex, seedtext, (size_t)(dash - seedtext));
+		hex[dash - seedtext] = '\0';
+		ck_assert_int_lt(snprintf(seedtext, sizeof(seedtext), "%.64s-%lld-%u",
+		                          hex, t0 - 100, e), (int)sizeof(seedtext));
+	}
 	ck_assert_int_eq(verify_seed(msg, sizeof(msg)), 1);
 	ck_assert_ptr_nonnull(strstr(msg, "no forward-secure seals"));
 	/* No state: the trail runs unsealed. */

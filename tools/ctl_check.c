@@ -243,10 +243,17 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	uint64_t n;
 	int c, rc;
 
-	if (argc >= 2 && strcmp(argv[1], "prune") == 0)
+	/* argv[0] of a subcommand names it in its messages. */
+	static char prune_name[] = "audit prune", seal_name[] = "audit seal";
+
+	if (argc >= 2 && strcmp(argv[1], "prune") == 0) {
+		argv[1] = prune_name;
 		return ts_ctl_audit_prune(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "seal") == 0)
+	}
+	if (argc >= 2 && strcmp(argv[1], "seal") == 0) {
+		argv[1] = seal_name;
 		return ts_ctl_audit_seal(argc - 1, argv + 1);
+	}
 	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
 		*(c == 'v' ? &vk_path : c == 'k' ? &key_path : c == 's' ? &seed :
 		  &copy_path) = optarg;
@@ -272,6 +279,9 @@ ts_ctl_cmd_audit(int argc, char **argv)
 		ts_seal_seckey_free(key);
 		vkp = vk;
 	}
+	if (seed != NULL && ts_audit_seed_check(seed) < 0)
+		ts_ctl_die("--seed: not a verification seed (it reads <64 hex "
+		    "digits>-<t0>-<epoch seconds>)");
 	if (copy_path != NULL) {
 		rc = ts_audit_checkpoint_load(copy_path, &copy);
 		if (rc == -EBADMSG) {

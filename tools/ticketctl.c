@@ -49,7 +49,8 @@ usage(FILE *out)
 	      "  audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
 	      "               [--checkpoint FILE] [--seed SEED]\n"
 	      "  audit prune STORE --before DATE --key KEYFILE\n"
-	      "  audit seal KEYFILE\n"
+	      "              [--passphrase-file F] [--timeout SECONDS]\n"
+	      "  audit seal KEYFILE [--fss FILE]\n"
 	      "  wait STORE [--timeout SECONDS]\n"
 	      "  -h, --help     this text;  --version  the version\n", out);
 }

@@ -220,5 +220,22 @@ run "$TICKETFS" "$STORE" "$MNT" -o key="$KEY"
 fusermount3 -u "$MNT" && "$TICKETCTL" wait "$STORE" --timeout 60 ||
 	fail "the last unmount and wait"
 
+# Forward-secure seals on a new store: before its first epoch (15 min)
+# ends, verify --seed passes and says none is made yet; a seed that is no
+# seed is bad usage, and nothing else is printed.
+rm -rf "$WORK/fss"; mkdir "$WORK/fss"
+SEED=$("$TICKETCTL" init "$WORK/fss/store" "$WORK/fss/key" | grep -E '^[0-9a-f]{64}-[0-9]+-[0-9]+$')
+"$TICKETFS" "$WORK/fss/store" "$MNT" -o key="$WORK/fss/key" && cat "$MNT/audit.log" >/dev/null
+for _ in $(seq 60); do	# the first signed checkpoint, within a second
+	[ -e "$WORK/fss/store/audit/checkpoint" ] && break; sleep 0.05
+done
+expect 0 out "forward-secure seals: none yet" "verify --seed on a new store, its first epoch not over: exit 0" \
+	"$TICKETCTL" audit verify "$WORK/fss/store" --seed "$SEED"
+fusermount3 -u "$MNT"; "$TICKETCTL" wait "$WORK/fss/store" --timeout 20
+expect 0 out "forward-secure seals intact: entries up to" "after the unmount the first epoch is sealed" \
+	"$TICKETCTL" audit verify "$WORK/fss/store" --seed "$SEED"
+expect 2 err "--seed: not a verification seed" "verify --seed garbage: exit 2, nothing on stdout" \
+	"$TICKETCTL" audit verify "$WORK/fss/store" --seed garbage
+
 echo "# $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -201,7 +201,8 @@ ts_ctl_audit_prune(int argc, char **argv)
 	if (ts_time_parse(before_s, &before) < 0)
 		ts_ctl_die("audit prune: --before \"%s\" is not an RFC 3339 date",
 		    before_s);
-	if (ts_keyfile_load(key_path, pass, &key, err, sizeof(err)) < 0)
+	if (ts_keyfile_load_hint(key_path, pass, "--passphrase-file F", &key,
+	                         err, sizeof(err)) < 0)
 		ts_ctl_die("%s", err);
 	st = ts_ctl_open_store(argv[optind], TS_STORE_DAEMON);
 	{

@@ -17,6 +17,7 @@
 #include "fs/inode.h"
 
 #define TOMB_MS (60 * 1000)
+#define QUIET_MS (60 * 1000)
 
 /* Item numbers 0 .. ITEM_LIMIT - 1: item + 1 fits an inode's item bits. */
 #define ITEM_LIMIT (TS_ITEM_MAX - 1)
@@ -30,6 +31,7 @@ ts_index_new(struct ts_store *st, ts_index_log_fn log, void *logarg,
 	if (idx == NULL)
 		return -ENOMEM;
 	pthread_rwlock_init(&idx->lock, NULL);
+	pthread_mutex_init(&idx->quiet_lock, NULL);
 	idx->st = st;
 	idx->log = log;
 	idx->logarg = logarg;
@@ -132,6 +134,7 @@ ts_index_free(struct ts_index *idx)
 	free(idx->by_slot);
 	ts_deadline_release(&idx->heap);
 	pthread_rwlock_destroy(&idx->lock);
+	pthread_mutex_destroy(&idx->quiet_lock);
 	free(idx);
 }
 
@@ -372,6 +375,37 @@ ts_index_tomb(struct ts_index *idx, uint64_t dir, const char *name)
 	return 0;
 }
 
+/*
+ * Whether ticket id's shredding is to be logged now: not if it was in the
+ * last minute (one cat reads a box several times; each read fails).
+ * Any lock or none held.
+ */
+static int
+shred_log_due(struct ts_index *idx, const char *id)
+{
+	int64_t now = ts_now_ms();
+	struct quiet *q;
+	int due = 1;
+
+	pthread_mutex_lock(&idx->quiet_lock);
+	for (unsigned i = 0; i < NQUIET; i++) {
+		q = &idx->quiet[i];
+		if (q->ms == 0 || strcmp(q->id, id) != 0)
+			continue;
+		if (now - q->ms < QUIET_MS && now >= q->ms)
+			due = 0;
+		else
+			q->ms = now;
+		goto out;
+	}
+	q = &idx->quiet[idx->nquiet++ % NQUIET];
+	snprintf(q->id, sizeof(q->id), "%s", id);
+	q->ms = now;
+out:
+	pthread_mutex_unlock(&idx->quiet_lock);
+	return due;
+}
+
 int
 ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
                   struct ts_entry *e, const char *field,
@@ -396,8 +430,9 @@ ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
 		                       p);
 	free(sealed);
 	if (rc == -ENOKEY && e->t.keyed) {
-		idx->log(idx->logarg, "ticket %s: shredded (its key is gone)",
-		         e->t.id);
+		if (shred_log_due(idx, e->t.id))
+			idx->log(idx->logarg, "ticket %s: shredded (its key "
+			         "is gone)", e->t.id);
 		sodium_memzero(p, plen + 1);
 		free(p);
 		return -EIO;

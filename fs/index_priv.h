@@ -25,6 +25,14 @@ struct tomb {
 
 #define NTOMBS 256
 
+/* A shredded ticket logged a moment ago: it is logged once a minute. */
+struct quiet {
+	char id[TS_NAME_MAX + 1];
+	int64_t ms;		/* when; 0 = unused */
+};
+
+#define NQUIET 32
+
 struct ts_index {
 	pthread_rwlock_t lock;
 	struct ts_store *st;	/* the store; written under lock */
@@ -39,6 +47,9 @@ struct ts_index {
 	unsigned ntomb;		/* next slot of the ring; guarded by lock */
 	ts_index_log_fn log;	/* where problems are reported */
 	void *logarg;
+	pthread_mutex_t quiet_lock;	/* guards quiet, nquiet */
+	struct quiet quiet[NQUIET];	/* a ring */
+	unsigned nquiet;	/* next slot of the ring */
 	int64_t tickets_ms;	/* tickets/' last change: a ticket added or
 				   removed; guarded by lock */
 	ts_index_busy_fn busy;	/* item numbers in use outside; set once */

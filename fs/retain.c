@@ -30,9 +30,10 @@ audit_age(struct ts_fs *fs)
 static void
 log_pruned(struct ts_fs *fs, const char *why, const struct ts_audit_pruned *p)
 {
-	ts_fs_log(fs, "audit trail: %s: %llu entries in %u segment%s pruned, "
+	ts_fs_log(fs, "audit trail: %s: %llu entr%s in %u segment%s pruned, "
 	          "the trail now starts at seq %llu", why,
-	          (unsigned long long)p->entries, p->segments,
+	          (unsigned long long)p->entries,
+	          p->entries == 1 ? "y" : "ies", p->segments,
 	          p->segments == 1 ? "" : "s",
 	          (unsigned long long)p->first_seq);
 }
@@ -99,8 +100,9 @@ ts_retain_request(void *arg, const char *name, const uint8_t *rec,
 		snprintf(why, whylen, "cannot prune: %s", strerror(-rc));
 		return rc == -EIO || rc == -ENOSPC ? -EAGAIN : rc;
 	}
-	snprintf(why, whylen, "%llu entries in %u segment%s pruned before "
-	         "seq %llu", (unsigned long long)p.entries, p.segments,
+	snprintf(why, whylen, "%llu entr%s in %u segment%s pruned before "
+	         "seq %llu", (unsigned long long)p.entries,
+	         p.entries == 1 ? "y" : "ies", p.segments,
 	         p.segments == 1 ? "" : "s", (unsigned long long)p.first_seq);
 	log_pruned(fs, path, &p);
 	return 0;

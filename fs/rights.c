@@ -66,16 +66,79 @@ uhash_of_ticket(struct ts_index *idx, const struct ts_ticket *t,
 	return hash_plain(idx, plain, plen, rc, out);
 }
 
-/* 1 if e is a ticket of the username whose hash is uh.  Lock held. */
+/* A hash computed for a ticket of before, while the read lock was held:
+ * set on it under the write lock, if it is still the same. */
+struct learned {
+	const struct ts_entry *e;
+	char id[TS_NAME_MAX + 1];
+	struct ts_box box;	/* its username box then */
+	unsigned char h[TS_UHASH_BYTES];
+};
+
+/* Keeps h for e in *l (grown; best effort: the hash is only an economy). */
+static void
+learn(struct learned **l, size_t *n, size_t *cap, const struct ts_entry *e,
+      const unsigned char h[TS_UHASH_BYTES])
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 16;
+		void *v = realloc(*l, c * sizeof(**l));
+
+		if (v == NULL)
+			return;
+		*l = v;
+		*cap = c;
+	}
+	(*l)[*n].e = e;
+	memcpy((*l)[*n].id, e->t.id, sizeof((*l)[*n].id));
+	(*l)[*n].box = e->t.field[TS_F_USERNAME];
+	memcpy((*l)[*n].h, h, TS_UHASH_BYTES);
+	(*n)++;
+}
+
+/*
+ * Sets the hashes learnt on their tickets, so that the next forget
+ * compares hashes only, and the next write of each keeps it in its
+ * record: only where the entry is still the one hashed, without a hash,
+ * its username box the same.  Then wipes and frees l.  No lock held.
+ */
+static void
+set_learned(struct ts_index *idx, struct learned *l, size_t n)
+{
+	if (n > 0) {
+		pthread_rwlock_wrlock(&idx->lock);
+		for (size_t i = 0; i < n; i++) {
+			struct ts_entry *e = ts_index_find(idx, l[i].id);
+			const struct ts_box *b;
+
+			if (e == NULL || e != l[i].e || e->err || e->t.has_uhash)
+				continue;
+			b = &e->t.field[TS_F_USERNAME];
+			if (b->off != l[i].box.off || b->len != l[i].box.len)
+				continue;
+			memcpy(e->t.uhash, l[i].h, TS_UHASH_BYTES);
+			e->t.has_uhash = 1;
+		}
+		pthread_rwlock_unlock(&idx->lock);
+	}
+	if (l != NULL)
+		sodium_memzero(l, n * sizeof(*l));
+	free(l);
+}
+
+/* 1 if e is a ticket of the username whose hash is uh; a hash computed
+ * from its box (a ticket of before) goes into h, *computed set.  Lock
+ * held. */
 static int
 of_user(struct ts_index *idx, const struct ts_entry *e,
-        const unsigned char uh[TS_UHASH_BYTES])
+        const unsigned char uh[TS_UHASH_BYTES],
+        unsigned char h[TS_UHASH_BYTES], int *computed)
 {
 	const struct ts_box *b = &e->t.field[TS_F_USERNAME];
-	unsigned char h[TS_UHASH_BYTES];
 	uint8_t *sealed;
-	int rc, same;
+	int rc;
 
+	*computed = 0;
 	if (e->err) {
 		idx->log(idx->logarg, "ticket %s: damaged (%s); not checked for "
 		         "an account deletion", e->t.id, strerror(-e->err));
@@ -99,18 +162,20 @@ of_user(struct ts_index *idx, const struct ts_entry *e,
 		         strerror(-rc));
 		return 0;
 	}
-	same = sodium_memcmp(h, uh, TS_UHASH_BYTES) == 0;
-	sodium_memzero(h, sizeof(h));
-	return same;
+	*computed = 1;
+	return sodium_memcmp(h, uh, TS_UHASH_BYTES) == 0;
 }
 
-/* The ids of every ticket of the user hashed uh, into *ids (malloc'd). */
+/* The ids of every ticket of the user hashed uh, into *ids (malloc'd).
+ * The hashes computed for tickets of before are kept on them. */
 static int
 find_tickets(struct ts_index *idx, const unsigned char uh[TS_UHASH_BYTES],
              char (**ids)[TS_NAME_MAX + 1], size_t *n)
 {
-	size_t cap = 0;
-	int rc = 0;
+	struct learned *l = NULL;
+	size_t cap = 0, nl = 0, lcap = 0;
+	unsigned char h[TS_UHASH_BYTES];
+	int rc = 0, computed, mine;
 
 	*ids = NULL;
 	*n = 0;
@@ -118,7 +183,10 @@ find_tickets(struct ts_index *idx, const unsigned char uh[TS_UHASH_BYTES],
 	for (size_t i = 0; i < idx->n; i++) {
 		struct ts_entry *e = idx->by_id[i];
 
-		if (!of_user(idx, e, uh))
+		mine = of_user(idx, e, uh, h, &computed);
+		if (computed)
+			learn(&l, &nl, &lcap, e, h);
+		if (!mine)
 			continue;
 		if (*n == cap) {
 			void *v;
@@ -133,6 +201,8 @@ find_tickets(struct ts_index *idx, const unsigned char uh[TS_UHASH_BYTES],
 		memcpy((*ids)[(*n)++], e->t.id, sizeof(**ids));
 	}
 	pthread_rwlock_unlock(&idx->lock);
+	sodium_memzero(h, sizeof(h));
+	set_learned(idx, l, nl);
 	if (rc < 0) {
 		free(*ids);
 		*ids = NULL;

@@ -300,9 +300,10 @@ out_unlock:
 	if (rc < 0)
 		return rc;
 	ts_time_format(before_ms, t);
-	snprintf(detail, sizeof(detail), "%llu entries in %u segment%s pruned "
+	snprintf(detail, sizeof(detail), "%llu entr%s in %u segment%s pruned "
 	         "before seq %llu (newest entry before %s)",
-	         (unsigned long long)out->entries, out->segments,
+	         (unsigned long long)out->entries,
+	         out->entries == 1 ? "y" : "ies", out->segments,
 	         out->segments == 1 ? "" : "s",
 	         (unsigned long long)out->first_seq, t);
 	e.op = "prune";

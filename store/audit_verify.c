@@ -249,16 +249,18 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 		goto out;
 	}
 	if (base > 0)
-		snprintf(msg, msglen, "audit trail intact: %llu entries in %u "
+		snprintf(msg, msglen, "audit trail intact: %llu entr%s in %u "
 		         "segment%s, signed checkpoint at entry %llu%s; %llu "
-		         "entries pruned before seq %llu (signed anchor)",
-		         seq - base, nseg - first + 1, nseg - first ? "s" : "",
+		         "entr%s pruned before seq %llu (signed anchor)",
+		         seq - base, seq - base == 1 ? "y" : "ies",
+		         nseg - first + 1, nseg - first ? "s" : "",
 		         cpseq, copy != NULL ?
-		         ", not behind the checkpoint copy" : "", base, base + 1);
+		         ", not behind the checkpoint copy" : "", base,
+		         base == 1 ? "y" : "ies", base + 1);
 	else
-		snprintf(msg, msglen, "audit trail intact: %llu entries in %u "
-		         "segment%s, signed checkpoint at entry %llu%s", seq, nseg,
-		         nseg == 1 ? "" : "s", cpseq, copy != NULL ?
+		snprintf(msg, msglen, "audit trail intact: %llu entr%s in %u "
+		         "segment%s, signed checkpoint at entry %llu%s", seq,
+		         seq == 1 ? "y" : "ies", nseg, nseg == 1 ? "" : "s", cpseq, copy != NULL ?
 		         ", not behind the checkpoint copy" : "");
 	rc = 0;
 out:

@@ -126,6 +126,15 @@ int
 ts_keyfile_load(const char *path, const char *passfile,
                 struct ts_seckey **out, char *err, size_t errlen)
 {
+	return ts_keyfile_load_hint(path, passfile, "-o passfile=FILE", out,
+	                            err, errlen);
+}
+
+int
+ts_keyfile_load_hint(const char *path, const char *passfile,
+                     const char *hint, struct ts_seckey **out, char *err,
+                     size_t errlen)
+{
 	unsigned char *text = NULL;
 	char *pass = NULL;
 	size_t len, passlen = 0;
@@ -162,7 +171,7 @@ ts_keyfile_load(const char *path, const char *passfile,
 			                          errlen);
 		else if ((rc = ask_tty(&pass, &passlen)) < 0)
 			fail(err, errlen, rc, "key %s needs a passphrase: give "
-			     "-o passfile=FILE or run on a terminal", path);
+			     "%s or run on a terminal", path, hint);
 		if (rc < 0)
 			goto out_wipe;
 	}

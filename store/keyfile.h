@@ -25,6 +25,15 @@ int ts_keyfile_load(const char *path, const char *passfile,
                     struct ts_seckey **out, char *err, size_t errlen);
 
 /*
+ * ts_keyfile_load, whose reason for a wrapped key without passfile and
+ * terminal names hint as the way to give the passphrase (the daemon's is
+ * "-o passfile=FILE", ticketctl's "--passphrase-file F").
+ */
+int ts_keyfile_load_hint(const char *path, const char *passfile,
+                         const char *hint, struct ts_seckey **out,
+                         char *err, size_t errlen);
+
+/*
  * Reads a passphrase: the first line of passfile, which must pass the
  * same owner and mode check (-EPERM).  *pass is sodium_malloc'd; free it
  * with sodium_free (which wipes it).  On failure returns -errno and a

@@ -1856,6 +1856,31 @@ START_TEST(prune_all_but_current)
 }
 END_TEST
 
+/* One entry is "1 entry", in verify's count, its pruned count and the
+ * prune entry's detail. */
+START_TEST(prune_one_entry_says_entry)
+{
+	struct ts_audit_pruned p;
+	struct ts_audit *a;
+	size_t len;
+	char *b;
+
+	make_trail(1, SMALL_SEGMENT);
+	expect_intact_msg("audit trail intact: 1 entry in 1 segment,");
+	make_trail(1, SMALL_SEGMENT);	/* its second, in a new segment */
+	a = open_trail(SMALL_SEGMENT);
+	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 1000, &pruner,
+	                                &p), 0);
+	ck_assert_uint_eq(p.entries, 1);
+	ts_audit_close(a);
+	expect_intact_msg("; 1 entry pruned before seq 2 (signed anchor)");
+	b = slurp(seg(nsegments() + 1), &len);
+	ck_assert_ptr_nonnull(strstr(b, "\"1 entry in 1 segment pruned "
+	                              "before seq 2"));
+	free(b);
+}
+END_TEST
+
 START_TEST(prune_nothing_old_enough)
 {
 	struct ts_audit_pruned p;
@@ -2506,6 +2531,7 @@ audit_suite(void)
 
 	tcase_add_checked_fixture(pr, setup, teardown);
 	tcase_add_test(pr, prune_all_but_current);
+	tcase_add_test(pr, prune_one_entry_says_entry);
 	tcase_add_test(pr, prune_nothing_old_enough);
 	tcase_add_test(pr, prune_twice_and_reopen);
 	tcase_add_test(pr, prune_forged_or_missing_anchor);

@@ -485,6 +485,44 @@ START_TEST(test_forget)
 }
 END_TEST
 
+/* The hash a forget computes for a ticket of before stays on it: the
+ * next forget compares hashes and opens no box; it still finds it. */
+START_TEST(test_forget_keeps_hash)
+{
+	struct ts_changes ch = { 0 };
+	unsigned char was[TS_UHASH_BYTES];
+	struct ts_entry *e;
+
+	set_policy("username forgotten\n");
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_int_eq(e->t.has_uhash, 1);
+	memcpy(was, e->t.uhash, sizeof(was));
+	memset(e->t.uhash, 0, sizeof(e->t.uhash));
+	e->t.has_uhash = 0;	/* as a ticket of before the hash */
+	ts_index_unlock(idx);
+
+	put_forget("nobody", NULL);
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ck_assert_str_eq(ch.v[0].detail, "forget: no ticket of that user");
+	ts_changes_release(&ch);
+	ts_index_rdlock(idx);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_int_eq(e->t.has_uhash, 1);
+	ck_assert_mem_eq(e->t.uhash, was, sizeof(was));
+	ck_assert_int_eq(e->t.forgotten_ms, 0);
+	ts_index_unlock(idx);
+
+	put_forget("alice", NULL);
+	ck_assert_int_eq(ts_index_intake(idx, &ch), 1);
+	ck_assert_uint_eq(count_changes(&ch, "forget", "t-1/username"), 1);
+	ts_changes_release(&ch);
+	ts_index_rdlock(idx);
+	ck_assert_int_gt(ts_index_find(idx, "t-1")->t.forgotten_ms, 0);
+	ts_index_unlock(idx);
+}
+END_TEST
+
 /* A ticket whose policy ties the ticket itself to `forgotten` goes whole. */
 START_TEST(test_forget_whole_ticket)
 {
@@ -787,6 +825,7 @@ main(void)
 	tcase_add_test(tc, test_intake_again_audited);
 	tcase_add_test(tc, test_forget);
 	tcase_add_test(tc, test_forget_whole_ticket);
+	tcase_add_test(tc, test_forget_keeps_hash);
 	tcase_add_test(tc, test_erase);
 	suite_add_tcase(s, tc);
 	/* A 6.5 MB record written three times: seconds under ASan. */

@@ -172,8 +172,8 @@ ts_ctl_cmd_fsck(int argc, char **argv)
 	if (keyfile != NULL) {
 		unsigned char pk[TS_SEAL_PKBYTES];
 
-		if (ts_keyfile_load(keyfile, passfile, &f.key, err,
-		                    sizeof(err)) < 0)
+		if (ts_keyfile_load_hint(keyfile, passfile, "--passphrase-file F",
+		                         &f.key, err, sizeof(err)) < 0)
 			ts_ctl_die("%s", err);
 		if (ts_store_pubkey(f.st, pk) < 0 ||
 		    sodium_memcmp(pk, ts_seal_seckey_pk(f.key), sizeof(pk)) != 0)
@@ -210,14 +210,15 @@ int
 ts_ctl_cmd_audit(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: ticketctl audit verify STORE [--verify-key FILE | --key KEYFILE]\n"
-		"                              [--checkpoint FILE]\n"
+		"usage: ticketctl audit verify STORE [--verify-key FILE | --key KEYFILE\n"
+		"                              [--passphrase-file F]] [--checkpoint FILE]\n"
 		"Checks the audit trail: every entry's place in the hash chain\n"
 		"(edited, removed, inserted or reordered entries), across all\n"
 		"segments, and the daemon's signed checkpoint (a rewritten chain, a\n"
 		"cut tail).  The checkpoint key is STORE/audit/verify.key unless a\n"
 		"copy kept elsewhere (--verify-key) or the secret key (--key) is\n"
-		"given.  --checkpoint FILE: the daemon's checkpoint copy (its\n"
+		"given (--passphrase-file F: the passphrase of a wrapped\n"
+		"KEYFILE).  --checkpoint FILE: the daemon's checkpoint copy (its\n"
 		"-o checkpoint_copy, by default KEYFILE.checkpoint); a trail behind\n"
 		"it (cut back, an old checkpoint put back) or rewritten below it is\n"
 		"bad.  Without it such a replay verifies.  Names the first bad\n"
@@ -232,9 +233,11 @@ ts_ctl_cmd_audit(int argc, char **argv)
 		{ "verify-key", required_argument, NULL, 'v' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "checkpoint", required_argument, NULL, 'c' },
-		{ "seed", required_argument, NULL, 's' }, { 0 }
+		{ "seed", required_argument, NULL, 's' },
+		{ "passphrase-file", required_argument, NULL, 'p' }, { 0 }
 	};
 	const char *vk_path = NULL, *key_path = NULL, *seed = NULL;
+	const char *passfile = NULL;
 	unsigned char vk[32], *vkp = NULL;
 	struct ts_audit_checkpoint copy, *copyp = NULL;
 	const char *copy_path = NULL;
@@ -256,9 +259,10 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	}
 	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
 		*(c == 'v' ? &vk_path : c == 'k' ? &key_path : c == 's' ? &seed :
-		  &copy_path) = optarg;
+		  c == 'p' ? &passfile : &copy_path) = optarg;
 	if (argc - optind != 2 || strcmp(argv[optind], "verify") != 0 ||
-	    (vk_path != NULL && key_path != NULL))
+	    (vk_path != NULL && key_path != NULL) ||
+	    (passfile != NULL && key_path == NULL))
 		ts_ctl_bad_usage(usage);
 	if (vk_path != NULL) {
 		size_t len;
@@ -272,8 +276,9 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	} else if (key_path != NULL) {
 		struct ts_seckey *key;
 
-		if (ts_keyfile_load(key_path, NULL, &key, err,
-		                    sizeof(err)) < 0)
+		if (ts_keyfile_load_hint(key_path, passfile,
+		                         "--passphrase-file F", &key, err,
+		                         sizeof(err)) < 0)
 			ts_ctl_die("%s", err);
 		ts_audit_verify_key(key, vk);
 		ts_seal_seckey_free(key);

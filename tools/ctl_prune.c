@@ -104,8 +104,9 @@ prune_live(struct ts_store *st, const char *store,
 	}
 	snprintf(path, sizeof(path), "%s/audit/anchor", store);
 	if (ts_audit_checkpoint_load(path, &an) == 0)
-		printf("pruned by the daemon: %llu entries pruned before seq "
+		printf("pruned by the daemon: %llu entr%s pruned before seq "
 		       "%llu\n", (unsigned long long)an.seq,
+		       an.seq == 1 ? "y" : "ies",
 		       (unsigned long long)an.seq + 1);
 	else
 		printf("pruned by the daemon: nothing was old enough\n");
@@ -143,10 +144,12 @@ prune_offline(struct ts_store *st, const struct ts_seckey *key,
 	}
 	if (rc < 0)
 		ts_ctl_die("cannot prune the audit trail: %s", strerror(-rc));
-	printf("pruned: %llu entries in %u segment%s; %llu entries pruned "
-	       "before seq %llu\n", (unsigned long long)p.entries, p.segments,
+	printf("pruned: %llu entr%s in %u segment%s; %llu entr%s pruned "
+	       "before seq %llu\n", (unsigned long long)p.entries,
+	       p.entries == 1 ? "y" : "ies", p.segments,
 	       p.segments == 1 ? "" : "s",
 	       (unsigned long long)p.first_seq - 1,
+	       p.first_seq - 1 == 1 ? "y" : "ies",
 	       (unsigned long long)p.first_seq);
 	return 0;
 }
@@ -201,7 +204,8 @@ ts_ctl_audit_prune(int argc, char **argv)
 	if (ts_time_parse(before_s, &before) < 0)
 		ts_ctl_die("audit prune: --before \"%s\" is not an RFC 3339 date",
 		    before_s);
-	if (ts_keyfile_load(key_path, pass, &key, err, sizeof(err)) < 0)
+	if (ts_keyfile_load_hint(key_path, pass, "--passphrase-file F", &key,
+	                         err, sizeof(err)) < 0)
 		ts_ctl_die("%s", err);
 	st = ts_ctl_open_store(argv[optind], TS_STORE_DAEMON);
 	{

@@ -123,12 +123,13 @@ run "$TICKETCTL" fsck
 	pass "fsck's usage line names --key and --passphrase-file" || fail "fsck usage: [$ERR]"
 run "$TICKETCTL" audit
 [ "$RC" -eq 2 ] && [[ $ERR == *"--verify-key"* && $ERR == *"--key KEYFILE"* &&
-                      $ERR == *"--checkpoint"* ]] &&
-	pass "audit's usage names --verify-key, --key, --checkpoint" || fail "audit usage: [$ERR]"
+                      $ERR == *"--checkpoint"* && $ERR == *"--passphrase-file"* ]] &&
+	pass "audit's usage names --verify-key, --key, --passphrase-file, --checkpoint" || fail "audit usage: [$ERR]"
 run "$TICKETCTL" --help
 ok=1
 for o in "init STORE KEYFILE [--passphrase-file F]" "submit [--batch]" \
          "fsck STORE [--key KEYFILE [--passphrase-file F]]" "--verify-key FILE" \
+         $'--key KEYFILE\n               [--passphrase-file F]]' \
          "--checkpoint FILE" "wait STORE [--timeout SECONDS]" "--version"; do
 	[[ $OUT == *"$o"* ]] || { ok=0; fail "ticketctl --help lacks [$o]"; }
 done
@@ -236,6 +237,23 @@ expect 0 out "forward-secure seals intact: entries up to" "after the unmount the
 	"$TICKETCTL" audit verify "$WORK/fss/store" --seed "$SEED"
 expect 2 err "--seed: not a verification seed" "verify --seed garbage: exit 2, nothing on stdout" \
 	"$TICKETCTL" audit verify "$WORK/fss/store" --seed garbage
+
+# audit verify --key takes a passphrase-wrapped key as fsck does, and
+# without the passphrase (and no terminal) names its own option.
+rm -rf "$WORK/pw"; mkdir "$WORK/pw"
+printf 'correct horse\n' >"$WORK/pw/pass"; chmod 600 "$WORK/pw/pass"
+"$TICKETCTL" init "$WORK/pw/store" "$WORK/pw/key" --passphrase-file "$WORK/pw/pass" >/dev/null
+"$TICKETFS" "$WORK/pw/store" "$MNT" -o key="$WORK/pw/key",passfile="$WORK/pw/pass" &&
+	cat "$MNT/audit.log" >/dev/null
+fusermount3 -u "$MNT"; "$TICKETCTL" wait "$WORK/pw/store" --timeout 20
+expect 0 out "intact" "audit verify --key KEY --passphrase-file F: a wrapped key verifies" \
+	"$TICKETCTL" audit verify "$WORK/pw/store" --key "$WORK/pw/key" --passphrase-file "$WORK/pw/pass"
+expect 2 err "needs a passphrase: give --passphrase-file F" \
+	"audit verify of a wrapped key without its passphrase names --passphrase-file" \
+	setsid -w "$TICKETCTL" audit verify "$WORK/pw/store" --key "$WORK/pw/key"
+[[ $ERR != *"-o passfile"* ]] || fail "ticketctl named the daemon's -o passfile: [$ERR]"
+expect 2 err "usage: ticketctl audit verify" "audit verify --passphrase-file without --key: exit 2" \
+	"$TICKETCTL" audit verify "$WORK/pw/store" --passphrase-file "$WORK/pw/pass"
 
 echo "# $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -79,6 +79,9 @@ expect_err $AGENT "Input/output error" "A's password does not open" \
 expect_err $AGENT "Input/output error" "B's old email does not open" cat "$MNT/tickets/$B/email"
 check "the daemon logs A as shredded" grep -q "ticket $A: shredded (its key is gone)" "$LOG"
 check "and B" grep -q "ticket $B: shredded (its key is gone)" "$LOG"
+expect_err $AGENT "Input/output error" "A's subject still does not open" cat "$MNT/tickets/$A/subject"
+n=$(grep -c "ticket $A: shredded (its key is gone)" "$LOG")
+check "A is logged once for its three reads (once a minute): $n line(s)" test "$n" -eq 1
 dump "$C" > "$WORK/C.after"
 if cmp -s "$WORK/C.before" "$WORK/C.after"; then pass "C reads back exactly"; else
 	fail "C reads back exactly: $(diff "$WORK/C.before" "$WORK/C.after" | head -5)"; fi

@@ -459,20 +459,6 @@ fail:
 
 /* ---- verifying with the seed ---- */
 
-static int vbad(char *msg, size_t msglen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int
-vbad(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-	return 1;
-}
-
 /* The seed's parts: 0 or -EINVAL. */
 static int
 seed_parse(const char *seed, unsigned char *s, int64_t *t0, unsigned *epoch_s);
@@ -625,20 +611,20 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 	for (p = (char *)text; p < (char *)text + len; p = end + 1) {
 		if ((end = memchr(p, '\n', (size_t)((char *)text + len - p))) ==
 		    NULL || seal_parse(p, (size_t)(end - p), &s) < 0) {
-			rc = vbad(msg, msglen, "audit/%s line %zu is damaged", seals,
+			rc = ts_audit_bad(msg, msglen, "audit/%s line %zu is damaged", seals,
 			          nseals + 1);
 			goto out;
 		}
 		nseals++;
 		if (s.epoch != (nseals == 1 ? 0 : ls.next)) {
-			rc = vbad(msg, msglen, "audit/%s line %zu: epoch %"
+			rc = ts_audit_bad(msg, msglen, "audit/%s line %zu: epoch %"
 			          PRIu64 " where epoch %" PRIu64 " was due: seals "
 			          "were removed or forged", seals, nseals, s.epoch,
 			          nseals == 1 ? 0 : ls.next);
 			goto out;
 		}
 		if (s.seq < prev_seq) {
-			rc = vbad(msg, msglen, "audit/%s line %zu: out of order", seals,
+			rc = ts_audit_bad(msg, msglen, "audit/%s line %zu: out of order", seals,
 			          nseals);
 			goto out;
 		}
@@ -648,7 +634,7 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 		}
 		seal_mac(key, s.epoch, s.next, s.seq, s.hash, mac);
 		if (sodium_memcmp(mac, s.mac, KEYBYTES) != 0) {
-			rc = vbad(msg, msglen, "the seal of epoch %" PRIu64 " (entries "
+			rc = ts_audit_bad(msg, msglen, "the seal of epoch %" PRIu64 " (entries "
 			          "%" PRIu64 " to %" PRIu64 ") is not made with its "
 			          "key: forged", s.epoch, prev_seq + 1, s.seq);
 			goto out;
@@ -657,7 +643,7 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 		while (k < nh && hv[k].seq < s.seq)
 			k++;
 		if (s.seq > last_seq) {
-			rc = vbad(msg, msglen, "the trail ends at entry %" PRIu64
+			rc = ts_audit_bad(msg, msglen, "the trail ends at entry %" PRIu64
 			          " but the seal of epoch %" PRIu64 " covers entry %"
 			          PRIu64 ": entries were removed", last_seq,
 			          s.epoch, s.seq);
@@ -665,7 +651,7 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 		}
 		if (k < nh && hv[k].seq == s.seq &&
 		    sodium_memcmp(hv[k].hash, s.hash, HASHBYTES) != 0) {
-			rc = vbad(msg, msglen, "entries %" PRIu64 " to %" PRIu64
+			rc = ts_audit_bad(msg, msglen, "entries %" PRIu64 " to %" PRIu64
 			          " (epoch %" PRIu64 ") differ from their "
 			          "forward-secure seal: an entry among them was "
 			          "rewritten after the epoch was sealed",
@@ -674,7 +660,7 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 			goto out;
 		}
 		if (s.seq == 0 && !sodium_is_zero(s.hash, HASHBYTES)) {
-			rc = vbad(msg, msglen, "the seal of epoch %" PRIu64 " is "
+			rc = ts_audit_bad(msg, msglen, "the seal of epoch %" PRIu64 " is "
 			          "damaged", s.epoch);
 			goto out;
 		}
@@ -685,7 +671,7 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 		/* The first epoch is sealed within a second of its end. */
 		ts_time_format((t0 + (int64_t)epoch_s) * 1000, t);
 		if (ts_now_ms() / 1000 > t0 + (int64_t)epoch_s + 5) {
-			rc = vbad(msg, msglen, "no forward-secure seals of this "
+			rc = ts_audit_bad(msg, msglen, "no forward-secure seals of this "
 			          "seed (audit/%s %s), though its first epoch "
 			          "ended at %s: seals were removed, or the daemon "
 			          "never ran with this sealing state", seals,
@@ -703,7 +689,7 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 	ts_time_format((t0 + (int64_t)(ls.next + 1) * epoch_s) * 1000, t);
 	if (last_seq > ls.seq &&
 	    ts_now_ms() / 1000 > t0 + (int64_t)(ls.next + 1) * epoch_s + 5) {
-		rc = vbad(msg, msglen, "entries %" PRIu64 " to %" PRIu64 " are not "
+		rc = ts_audit_bad(msg, msglen, "entries %" PRIu64 " to %" PRIu64 " are not "
 		          "sealed, though their epoch (%" PRIu64 ") ended at %s: "
 		          "seals were removed (or the daemon was killed and not "
 		          "started since)", ls.seq + 1, last_seq, ls.next, t);

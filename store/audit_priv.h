@@ -107,4 +107,9 @@ int ts_audit_fss_tick(struct ts_audit *a, uint64_t seq,
                       const unsigned char hash[HASHBYTES], int closing);
 void ts_audit_fss_free(struct ts_audit_fss *f);
 
+/* Writes what is wrong into msg; returns 1, a verify's "not intact"
+ * (audit_verify.c, audit_fss.c). */
+int ts_audit_bad(char *msg, size_t msglen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

@@ -16,12 +16,8 @@
 #include "store/audit_priv.h"
 #include "store/sysio.h"
 
-static int bad(char *msg, size_t msglen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Says what is wrong; returns 1, verify's "not intact". */
-static int
-bad(char *msg, size_t msglen, const char *fmt, ...)
+int
+ts_audit_bad(char *msg, size_t msglen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -53,7 +49,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 	}
 	rc = ts_audit_list_segments(dirfd, &first, &nseg);
 	if (rc == -EBADMSG) {
-		rc = bad(msg, msglen, "a segment is missing (numbering has a "
+		rc = ts_audit_bad(msg, msglen, "a segment is missing (numbering has a "
 		         "gap)");
 		goto out;
 	}
@@ -66,7 +62,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 	           len < 64 ||
 	           ts_audit_unhex((char *)text, 64, vk, sizeof(vk)) < 0) {
 		free(text);
-		rc = bad(msg, msglen, "audit/verify.key is missing or damaged"
+		rc = ts_audit_bad(msg, msglen, "audit/verify.key is missing or damaged"
 		         );
 		goto out;
 	} else {
@@ -77,13 +73,13 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 		rc = ts_audit_checkpoint_parse(text, len, &cp);
 		free(text);
 		if (rc < 0) {
-			rc = bad(msg, msglen, "audit/checkpoint is damaged");
+			rc = ts_audit_bad(msg, msglen, "audit/checkpoint is damaged");
 			goto out;
 		}
 		cpseq = (unsigned long long)cp.seq;
 		memcpy(cphash, cp.hash, HASHBYTES);
 		if (ts_audit_checkpoint_check(&cp, vk) < 0) {
-			rc = bad(msg, msglen, "audit/checkpoint (seq %llu) is not "
+			rc = ts_audit_bad(msg, msglen, "audit/checkpoint (seq %llu) is not "
 			         "signed by the store's key", cpseq);
 			goto out;
 		}
@@ -97,23 +93,23 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			memcpy(hash, an.hash, HASHBYTES);
 		}
 	} else if (rc == -EBADMSG) {
-		rc = bad(msg, msglen, "audit/anchor is damaged or not signed by "
+		rc = ts_audit_bad(msg, msglen, "audit/anchor is damaged or not signed by "
 		         "the store's key (forged?)");
 		goto out;
 	} else if (rc != -ENOENT) {
 		goto out;
 	} else if (first > 1) {
 		if (first > 2)
-			rc = bad(msg, msglen, "a segment is missing: segments 1 "
+			rc = ts_audit_bad(msg, msglen, "a segment is missing: segments 1 "
 			         "to %u are gone and no signed anchor covers "
 			         "them", first - 1);
 		else
-			rc = bad(msg, msglen, "a segment is missing: segment 1 "
+			rc = ts_audit_bad(msg, msglen, "a segment is missing: segment 1 "
 			         "is gone and no signed anchor covers it");
 		goto out;
 	}
 	if (copy != NULL && ts_audit_checkpoint_check(copy, vk) < 0) {
-		rc = bad(msg, msglen, "the checkpoint copy (seq %llu) is not "
+		rc = ts_audit_bad(msg, msglen, "the checkpoint copy (seq %llu) is not "
 		         "signed by the store's key",
 		         (unsigned long long)copy->seq);
 		goto out;
@@ -137,7 +133,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			if ((end = memchr(p, '\n', (size_t)((char *)text + len - p)))
 			    == NULL) {
 				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				rc = ts_audit_bad(msg, msglen, "entry %llu (segment %u line "
 				         "%u): cut short", seq + 1, i, lineno);
 				goto out;
 			}
@@ -152,7 +148,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			    j == NULL) {
 				json_decref(j);
 				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				rc = ts_audit_bad(msg, msglen, "entry %llu (segment %u line "
 				         "%u): not an audit entry", seq + 1, i,
 				         lineno);
 				goto out;
@@ -165,13 +161,13 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 				json_decref(j);
 				free(text);
 				if (seq == base && have_an && first > 1) {
-					rc = bad(msg, msglen, "entries %llu to %llu are "
+					rc = ts_audit_bad(msg, msglen, "entries %llu to %llu are "
 					         "missing: the signed anchor covers "
 					         "entries up to %llu only", seq + 1,
 					         got_seq - 1, seq);
 					goto out;
 				}
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				rc = ts_audit_bad(msg, msglen, "entry %llu (segment %u line "
 				         "%u): out of sequence (removed, inserted "
 				         "or reordered)", seq + 1, i, lineno);
 				goto out;
@@ -180,7 +176,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			ts_audit_chain(hash, p, (size_t)(h - p), want);
 			if (sodium_memcmp(want, got, HASHBYTES) != 0) {
 				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				rc = ts_audit_bad(msg, msglen, "entry %llu (segment %u line "
 				         "%u): hash chain broken (edited, removed, "
 				         "inserted or reordered)", seq + 1, i, lineno);
 				goto out;
@@ -190,7 +186,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			if (have_an && seq == an.seq &&
 			    sodium_memcmp(hash, an.hash, HASHBYTES) != 0) {
 				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				rc = ts_audit_bad(msg, msglen, "entry %llu (segment %u line "
 				         "%u): differs from the signed anchor (the "
 				         "chain was rewritten)", seq, i, lineno);
 				goto out;
@@ -198,7 +194,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			if (found_cp && seq == cpseq &&
 			    sodium_memcmp(hash, cphash, HASHBYTES) != 0) {
 				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				rc = ts_audit_bad(msg, msglen, "entry %llu (segment %u line "
 				         "%u): differs from the signed checkpoint "
 				         "(the chain was rewritten)", seq, i, lineno);
 				goto out;
@@ -206,7 +202,7 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 			if (copy != NULL && seq == copy->seq &&
 			    sodium_memcmp(hash, copy->hash, HASHBYTES) != 0) {
 				free(text);
-				rc = bad(msg, msglen, "entry %llu (segment %u line "
+				rc = ts_audit_bad(msg, msglen, "entry %llu (segment %u line "
 				         "%u): differs from the checkpoint copy (the "
 				         "chain was rewritten)", seq, i, lineno);
 				goto out;
@@ -220,30 +216,30 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 	                  sodium_memcmp(cphash, an.hash, HASHBYTES) != 0) ||
 	                 (copy != NULL && copy->seq == base &&
 	                  sodium_memcmp(copy->hash, an.hash, HASHBYTES) != 0))) {
-		rc = bad(msg, msglen, "entry %llu: the signed anchor differs from "
+		rc = ts_audit_bad(msg, msglen, "entry %llu: the signed anchor differs from "
 		         "the checkpoint (the chain was rewritten)", base);
 		goto out;
 	}
 	if (!found_cp && seq > base) {
-		rc = bad(msg, msglen, "no signed checkpoint: the tail cannot be "
+		rc = ts_audit_bad(msg, msglen, "no signed checkpoint: the tail cannot be "
 		         "checked");
 		goto out;
 	}
 	if (found_cp && seq < cpseq) {
-		rc = bad(msg, msglen, "the trail ends at entry %llu but the signed "
+		rc = ts_audit_bad(msg, msglen, "the trail ends at entry %llu but the signed "
 		         "checkpoint covers entry %llu: entries were removed",
 		         seq, cpseq);
 		goto out;
 	}
 	if (copy != NULL && seq < copy->seq) {
-		rc = bad(msg, msglen, "the trail ends at entry %llu but the "
+		rc = ts_audit_bad(msg, msglen, "the trail ends at entry %llu but the "
 		         "checkpoint copy covers entry %llu: entries were removed "
 		         "(an old checkpoint put back?)", seq,
 		         (unsigned long long)copy->seq);
 		goto out;
 	}
 	if (copy != NULL && cpseq < copy->seq) {
-		rc = bad(msg, msglen, "the signed checkpoint is at entry %llu but "
+		rc = ts_audit_bad(msg, msglen, "the signed checkpoint is at entry %llu but "
 		         "the checkpoint copy at entry %llu: an old checkpoint was "
 		         "put back", cpseq, (unsigned long long)copy->seq);
 		goto out;

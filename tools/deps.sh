@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential cmake pkg-config libfuse3-dev fuse3 libsodium-dev
       libxxhash-dev libjansson-dev check jq acl attr util-linux passwd gdb
-      python3 rsync tar diffutils faketime"
+      python3 rsync tar diffutils faketime
+      libpq-dev postgresql"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

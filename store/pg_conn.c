@@ -1,0 +1,265 @@
+/*
+ * pg_conn: a libpq connection with deadlines, errno mapping and
+ * reconnection (contract in pg_conn.h).
+ */
+#include "store/pg_conn.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct ts_pg {
+	char *uri;
+	PGconn *conn;		/* NULL or broken: reconnect before use */
+	pthread_mutex_t mu;	/* recursive: statements, transactions */
+	unsigned long gen;	/* connections made */
+	long long last_try_ms;	/* of the last failed connect */
+	char err[256];
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+ts_pg_is_uri(const char *s)
+{
+	return s != NULL && (strncmp(s, "postgresql://", 13) == 0 ||
+	                     strncmp(s, "postgres://", 11) == 0);
+}
+
+static void
+set_err(struct ts_pg *pg, const char *msg)
+{
+	size_t n;
+
+	snprintf(pg->err, sizeof(pg->err), "%s", msg ? msg : "");
+	n = strlen(pg->err);
+	while (n > 0 && (pg->err[n - 1] == '\n' || pg->err[n - 1] == ' '))
+		pg->err[--n] = '\0';
+}
+
+static void
+ignore_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* Connects (pg->mu held).  0 or -EIO. */
+static int
+connect_now(struct ts_pg *pg)
+{
+	static const char *const keys[] = {
+		"dbname", "connect_timeout", "application_name",
+		"options", NULL
+	};
+	const char *vals[] = {
+		pg->uri, "5", "ticketfs",
+		"-c statement_timeout=10000 -c lock_timeout=10000 "
+		"-c idle_in_transaction_session_timeout=30000 "
+		"-c client_min_messages=warning",
+		NULL
+	};
+	PGconn *c;
+
+	if (pg->conn != NULL) {
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+	}
+	/* expand_dbname: the uri's own settings win over none of these but
+	 * dbname; the deadlines are ours unless the uri sets options. */
+	c = PQconnectdbParams(keys, vals, 1);
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		set_err(pg, c ? PQerrorMessage(c) : "out of memory");
+		PQfinish(c);
+		pg->last_try_ms = now_ms();
+		return -EIO;
+	}
+	PQsetNoticeProcessor(c, ignore_notice, NULL);
+	pg->conn = c;
+	pg->gen++;
+	return 0;
+}
+
+/* A usable connection (pg->mu held): 0, or -EIO if none can be made now. */
+static int
+ensure(struct ts_pg *pg)
+{
+	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK)
+		return 0;
+	if (pg->last_try_ms != 0 && now_ms() - pg->last_try_ms < TS_PG_RETRY_MS)
+		return -EIO;
+	return connect_now(pg);
+}
+
+int
+ts_pg_open(const char *uri, struct ts_pg **out, char *errbuf, size_t errlen)
+{
+	struct ts_pg *pg = calloc(1, sizeof(*pg));
+	pthread_mutexattr_t a;
+	int rc;
+
+	if (pg == NULL || (pg->uri = strdup(uri)) == NULL) {
+		free(pg);
+		return -ENOMEM;
+	}
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&pg->mu, &a);
+	pthread_mutexattr_destroy(&a);
+	if ((rc = connect_now(pg)) < 0) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "%s", pg->err);
+		ts_pg_close(pg);
+		return rc;
+	}
+	*out = pg;
+	return 0;
+}
+
+void
+ts_pg_close(struct ts_pg *pg)
+{
+	if (pg == NULL)
+		return;
+	if (pg->conn != NULL)
+		PQfinish(pg->conn);
+	pthread_mutex_destroy(&pg->mu);
+	free(pg->uri);
+	free(pg);
+}
+
+static int
+errno_of(PGresult *r, PGconn *c)
+{
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		return -EIO;
+	if (st == NULL)
+		return -EIO;
+	if (strcmp(st, "23505") == 0)
+		return -EEXIST;
+	if (strcmp(st, "42501") == 0)
+		return -EACCES;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+		return -EAGAIN;
+	if (strcmp(st, "57014") == 0 || strcmp(st, "55P03") == 0)
+		return -ETIMEDOUT;
+	if (strcmp(st, "42P01") == 0)
+		return -ENOENT;
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0)
+		return -EIO;	/* connection exception, admin shutdown */
+	return -EPROTO;
+}
+
+int
+ts_pg_query(struct ts_pg *pg, const char *sql, int n, const char *const *v,
+            const int *len, const int *fmt, int binary, PGresult **res)
+{
+	PGresult *r;
+	int rc;
+
+	if (res != NULL)
+		*res = NULL;
+	pthread_mutex_lock(&pg->mu);
+	if ((rc = ensure(pg)) < 0)
+		goto out;
+	r = PQexecParams(pg->conn, sql, n, NULL, v, len, fmt, binary);
+	switch (r ? PQresultStatus(r) : PGRES_FATAL_ERROR) {
+	case PGRES_TUPLES_OK:
+	case PGRES_COMMAND_OK:
+		if (res != NULL)
+			*res = r;
+		else
+			PQclear(r);
+		rc = 0;
+		break;
+	default:
+		set_err(pg, r ? PQresultErrorMessage(r)
+		              : PQerrorMessage(pg->conn));
+		rc = errno_of(r, pg->conn);
+		PQclear(r);
+		if (rc == -EIO && PQstatus(pg->conn) != CONNECTION_OK) {
+			PQfinish(pg->conn);
+			pg->conn = NULL;
+			pg->last_try_ms = 0;	/* reconnect at the next call */
+		}
+	}
+out:
+	pthread_mutex_unlock(&pg->mu);
+	return rc;
+}
+
+int
+ts_pg_exec(struct ts_pg *pg, const char *sql)
+{
+	return ts_pg_query(pg, sql, 0, NULL, NULL, NULL, 0, NULL);
+}
+
+int
+ts_pg_begin(struct ts_pg *pg)
+{
+	int rc;
+
+	pthread_mutex_lock(&pg->mu);
+	if ((rc = ts_pg_exec(pg, "BEGIN")) < 0)
+		pthread_mutex_unlock(&pg->mu);
+	return rc;
+}
+
+int
+ts_pg_commit(struct ts_pg *pg)
+{
+	int rc = ts_pg_exec(pg, "COMMIT");
+
+	if (rc < 0 && rc != -EIO)
+		ts_pg_exec(pg, "ROLLBACK");
+	pthread_mutex_unlock(&pg->mu);
+	return rc;
+}
+
+void
+ts_pg_rollback(struct ts_pg *pg)
+{
+	ts_pg_exec(pg, "ROLLBACK");
+	pthread_mutex_unlock(&pg->mu);
+}
+
+const char *
+ts_pg_error(struct ts_pg *pg)
+{
+	return pg->err;
+}
+
+PGconn *
+ts_pg_conn(struct ts_pg *pg)
+{
+	PGconn *c;
+
+	pthread_mutex_lock(&pg->mu);
+	c = ensure(pg) == 0 ? pg->conn : NULL;
+	pthread_mutex_unlock(&pg->mu);
+	return c;
+}
+
+unsigned long
+ts_pg_generation(struct ts_pg *pg)
+{
+	return pg->gen;
+}
+
+const char *
+ts_pg_uri(struct ts_pg *pg)
+{
+	return pg->uri;
+}

@@ -1,0 +1,76 @@
+/*
+ * pg_conn: one libpq connection of the PostgreSQL backend, shared by the
+ * threads of one process, that reconnects by itself.
+ *
+ * Every statement runs with a deadline: connect_timeout 5 s, and
+ * statement_timeout / lock_timeout 10 s set on each new session, so a
+ * write fails (with -EIO or -ETIMEDOUT) within about 10 s and never hangs.
+ * A connection found broken is reset before the next statement (at most
+ * one try a TS_PG_RETRY_MS, so an unreachable database fails fast); a
+ * statement that fails because the connection broke is NOT run again
+ * (the caller cannot know whether it committed), it returns -EIO.
+ *
+ * Errors map to errno values by SQLSTATE: unique_violation -EEXIST,
+ * insufficient_privilege -EACCES, serialization_failure and
+ * deadlock_detected -EAGAIN, query_canceled / lock_not_available
+ * -ETIMEDOUT, undefined_table -ENOENT, a lost or refused connection -EIO,
+ * anything else -EPROTO.  ts_pg_error gives the server's message (never a
+ * parameter's value: no statement logs its data).
+ *
+ * Thread safety: statements are serialised by a recursive mutex;
+ * ts_pg_begin takes it and holds it until ts_pg_commit / ts_pg_rollback,
+ * so a transaction's statements are not interleaved with another thread's.
+ */
+#ifndef TS_PG_CONN_H
+#define TS_PG_CONN_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#define TS_PG_RETRY_MS 500
+
+struct ts_pg;
+
+/* 1 if s is a libpq URI (postgresql:// or postgres://), else 0. */
+int ts_pg_is_uri(const char *s);
+
+/* Connects to uri.  -EIO (message in errbuf) if the database cannot be
+ * reached; the handle is not made then. */
+int ts_pg_open(const char *uri, struct ts_pg **out, char *errbuf,
+               size_t errlen);
+void ts_pg_close(struct ts_pg *pg);
+
+/*
+ * Runs sql with n parameters (v[i], len[i] bytes, fmt[i] 0 text / 1
+ * binary; len and fmt may be NULL for all-text, NUL-terminated values;
+ * v[i] NULL is SQL NULL).  Results in text unless binary.  0 with *res
+ * (PGRES_TUPLES_OK or PGRES_COMMAND_OK; PQclear it; res may be NULL if
+ * the caller wants no rows), or -errno as above (*res NULL).
+ */
+int ts_pg_query(struct ts_pg *pg, const char *sql, int n,
+                const char *const *v, const int *len, const int *fmt,
+                int binary, PGresult **res);
+/* ts_pg_query with no parameters and no result wanted. */
+int ts_pg_exec(struct ts_pg *pg, const char *sql);
+
+/* BEGIN (takes the mutex), COMMIT / ROLLBACK (release it).  A failed
+ * COMMIT returns -errno; the transaction is then rolled back (or was, if
+ * the connection broke: -EIO, the outcome unknown). */
+int ts_pg_begin(struct ts_pg *pg);
+int ts_pg_commit(struct ts_pg *pg);
+void ts_pg_rollback(struct ts_pg *pg);
+
+/* The last error's message (the server's, or libpq's), "" if none. */
+const char *ts_pg_error(struct ts_pg *pg);
+/* The connection (for PQsocket / PQconsumeInput / PQnotifies by a
+ * listener that owns this handle alone); NULL while broken.  Reconnects
+ * first if broken (at most one try a TS_PG_RETRY_MS). */
+PGconn *ts_pg_conn(struct ts_pg *pg);
+/* How many times the handle has (re)connected: a listener that sees it
+ * change re-issues its LISTEN and catches up. */
+unsigned long ts_pg_generation(struct ts_pg *pg);
+/* The URI it was opened with. */
+const char *ts_pg_uri(struct ts_pg *pg);
+
+#endif

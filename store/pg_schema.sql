@@ -1,0 +1,90 @@
+-- ticketfs's PostgreSQL schema, version 1 (store/store_pg.c creates it
+-- with `ticketctl init URI KEYFILE`, and migrates older versions: each
+-- later version is a block of its own in store/pg_migrate.sql).  No column
+-- holds a plaintext sealed value: a ticket's record (store/record.h) is the
+-- same bytes as a directory store's tickets/ID file, boxes and MAC
+-- included; a ticket key is its wrapped key file (store/tkey.h).
+
+-- The schema's version: one row.
+CREATE TABLE ts_schema_version (version integer NOT NULL);
+INSERT INTO ts_schema_version VALUES (1);
+
+-- The store's public key, as STORE/public.key holds it: the one table a
+-- front end's role may read (ticketctl grant).
+CREATE TABLE ts_public_key (pk text NOT NULL);
+
+-- Store-wide settings: 'policy' (the policy file's text).
+CREATE TABLE ts_meta (name text PRIMARY KEY, value text NOT NULL);
+
+-- One row a ticket: its record, and a version that each write bumps (a
+-- write names the version it read: two hosts writing one ticket at once,
+-- one wins, the other re-reads; store/pg_tickets.c).
+CREATE TABLE ts_tickets (
+	id text PRIMARY KEY,
+	ver bigint NOT NULL,
+	rec bytea NOT NULL
+);
+
+-- Ticket keys, apart from the records so that they can be backed up (and
+-- kept) apart: the current key (next = false) and, while a rekey is under
+-- way, the next.
+CREATE TABLE ts_ticket_keys (
+	id text NOT NULL,
+	next boolean NOT NULL,
+	key bytea NOT NULL,
+	PRIMARY KEY (id, next)
+);
+
+-- Intake: records dropped by front ends (kind: enum ts_record_kind),
+-- taken in by exactly one daemon (claimed: by whom and when; a claim older
+-- than a minute is a dead daemon's and is taken over).
+CREATE TABLE ts_intake (
+	seq bigserial PRIMARY KEY,
+	kind smallint NOT NULL,
+	id text NOT NULL,
+	rec bytea NOT NULL,
+	at timestamptz NOT NULL DEFAULT now(),
+	claimed_by text,
+	claimed_at timestamptz
+);
+CREATE INDEX ts_intake_id ON ts_intake (id);
+-- What no daemon could take in, kept aside (the newest 1,000 / 64 MiB).
+CREATE TABLE ts_intake_rejected (
+	seq bigint PRIMARY KEY,
+	kind smallint NOT NULL,
+	id text NOT NULL,
+	rec bytea NOT NULL,
+	at timestamptz NOT NULL,
+	why text NOT NULL
+);
+
+-- The audit trail: one hash chain a host (seq counts per host), gseq the
+-- order of all hosts' entries together (MOUNT/audit.log).  line is the
+-- entry as a directory store's segment file holds it, hash included.
+CREATE TABLE ts_audit (
+	gseq bigserial PRIMARY KEY,
+	host text NOT NULL,
+	seq bigint NOT NULL,
+	line text NOT NULL,
+	UNIQUE (host, seq)
+);
+-- Each host's latest signed checkpoint, and its prune anchor.
+CREATE TABLE ts_audit_checkpoint (
+	host text NOT NULL,
+	kind text NOT NULL CHECK (kind IN ('checkpoint', 'anchor')),
+	seq bigint NOT NULL,
+	hash bytea NOT NULL,
+	sig bytea NOT NULL,
+	PRIMARY KEY (host, kind)
+);
+
+-- Changes to tickets, for the other hosts: a row for each write or
+-- removal (id only, never data), announced by NOTIFY ts_changes with
+-- payload "N ID HOST"; a host that was away reads the rows after the last
+-- N it saw.  Old rows are pruned by the daemons.
+CREATE TABLE ts_changes (
+	n bigserial PRIMARY KEY,
+	id text NOT NULL,
+	host text NOT NULL,
+	at timestamptz NOT NULL DEFAULT now()
+);

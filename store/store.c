@@ -1,12 +1,16 @@
 /*
- * store: dispatch to the backend.  Only the file backend exists today; a
- * backend is chosen by the form of the STORE argument.  Writes, removals
+ * store: dispatch to the backend, chosen by the form of the STORE
+ * argument: a libpq URI (postgresql://, postgres://) is the PostgreSQL
+ * backend (store_pg.c), anything else a directory (store_file.c).  Writes, removals
  * and loads go through store/shred.c first (per-ticket keys).
  */
 #include "store/store_backend.h"
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "store/pg_conn.h"
 
 #include <sodium.h>
 
@@ -14,12 +18,16 @@ int
 ts_store_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
                 const char *policy_text)
 {
+	if (ts_pg_is_uri(path))
+		return ts_store_pg_create(path, pk, policy_text);
 	return ts_store_file_create(path, pk, policy_text);
 }
 
 int
 ts_store_open(const char *path, enum ts_store_mode mode, struct ts_store **out)
 {
+	if (ts_pg_is_uri(path))
+		return ts_store_pg_open(path, mode, out);
 	return ts_store_file_open(path, mode, out);
 }
 
@@ -171,4 +179,99 @@ ts_store_audit_verify(struct ts_store *st, const unsigned char *vk,
                       size_t msglen, uint64_t *entries)
 {
 	return st->ops->audit_verify(st, vk, copy, msg, msglen, entries);
+}
+
+int
+ts_store_shared(struct ts_store *st)
+{
+	return st->ops->shared;
+}
+
+static int
+host_ok(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > TS_HOST_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+ts_store_set_host(struct ts_store *st, const char *name)
+{
+	if (!host_ok(name))
+		return -EINVAL;
+	strcpy(st->host, name);
+	return 0;
+}
+
+const char *
+ts_store_host(struct ts_store *st)
+{
+	char h[256];
+
+	if (st->host[0] == '\0') {
+		if (gethostname(h, sizeof(h)) < 0)
+			strcpy(h, "localhost");
+		h[sizeof(h) - 1] = '\0';
+		if (strlen(h) > TS_HOST_MAX)
+			h[TS_HOST_MAX] = '\0';
+		if (!host_ok(h))
+			strcpy(h, "localhost");
+		strcpy(st->host, h);
+	}
+	return st->host;
+}
+
+int
+ts_store_load_one(struct ts_store *st, const char *id, struct ts_ticket **t)
+{
+	if (st->ops->load_one == NULL)
+		return -ENOSYS;
+	return st->ops->load_one(st, id, t);
+}
+
+int
+ts_store_changes_fd(struct ts_store *st)
+{
+	return st->ops->changes_fd ? st->ops->changes_fd(st) : -1;
+}
+
+int
+ts_store_changes(struct ts_store *st, ts_store_change_fn fn, void *arg)
+{
+	return st->ops->changes ? st->ops->changes(st, fn, arg) : 0;
+}
+
+int
+ts_store_policy_get(struct ts_store *st, char **text, size_t *len)
+{
+	if (st->ops->policy_get == NULL)
+		return -ENOSYS;
+	return st->ops->policy_get(st, text, len);
+}
+
+int
+ts_store_policy_set(struct ts_store *st, const char *text, size_t len)
+{
+	if (st->ops->policy_set == NULL)
+		return -ENOSYS;
+	return st->ops->policy_set(st, text, len);
+}
+
+int
+ts_store_policy_version(struct ts_store *st, uint64_t *version)
+{
+	if (st->ops->policy_version == NULL)
+		return -ENOSYS;
+	return st->ops->policy_version(st, version);
 }

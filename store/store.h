@@ -191,6 +191,9 @@ int ts_store_ticket_key(struct ts_store *st, const struct ts_ticket *t);
  * a later write of t with shred_due_ms cleared to 0 makes the re-sealing
  * (the daemon's sweep does it at that time).  TS_BOX_STOREKEY boxes are
  * resealed for the ticket's key.  -ENOKEY if the ticket's key is gone (shredded).
+ * A shared store: -EAGAIN if another host wrote ticket id since this
+ * process last loaded (ts_store_load, ts_store_load_one) or wrote it;
+ * nothing is written then, and the caller re-reads the ticket.
  */
 int ts_store_write(struct ts_store *st, struct ts_ticket *t,
                    const uint8_t *extra);
@@ -289,5 +292,59 @@ int ts_store_audit_open(struct ts_store *st, const struct ts_seckey *key,
 int ts_store_audit_verify(struct ts_store *st, const unsigned char *vk,
                           const struct ts_audit_checkpoint *copy,
                           char *msg, size_t msglen, uint64_t *entries);
+
+/*
+ * Shared stores (the PostgreSQL backend: several daemons on several
+ * hosts serve one store).  A directory store is never shared.
+ */
+/* 1 if st is a shared store: uids are per host, so the daemon takes its
+ * whitelist from -o whitelist=FILE. */
+int ts_store_shared(struct ts_store *st);
+
+/* Names this process's host: the daemon's -o hostname, else the machine's
+ * host name (the default).  At most TS_HOST_MAX bytes of [A-Za-z0-9._-]
+ * (-EINVAL otherwise).  Every audit entry carries it ("host"); a shared
+ * store keeps one audit chain a host, and tells other hosts which host
+ * made a change.  Call before ts_store_lock and ts_store_audit_open. */
+#define TS_HOST_MAX 64
+int ts_store_set_host(struct ts_store *st, const char *name);
+const char *ts_store_host(struct ts_store *st);
+
+/*
+ * Reads ticket id's record now and decodes it as ts_store_load does (the
+ * MAC checked): *t malloc'd (free with ts_ticket_free), or -ENOENT if
+ * there is no such ticket, -EBADMSG / -EKEYREJECTED as ts_store_load's
+ * err.  A shared store then expects the next ts_store_write of id to
+ * replace this version.
+ */
+int ts_store_load_one(struct ts_store *st, const char *id, struct ts_ticket **t);
+
+/*
+ * Other hosts' changes.  ts_store_changes_fd: a descriptor to poll(2) for
+ * POLLIN, readable when changes may be waiting; -1 if the store has no
+ * other hosts (a directory store).  ts_store_changes: calls fn(arg, id)
+ * once for each ticket another host wrote or removed since the last call
+ * (after a lost connection, every one since the last change seen: none
+ * is missed); fn re-reads it with ts_store_load_one.  A non-zero return of
+ * fn stops the walk; the rest are offered again next call.  Returns how
+ * many were offered, or -errno (-EIO: the database is unreachable; call
+ * again later).  A write by another host to a ticket this process then
+ * writes from its older copy fails that write with -EAGAIN (ts_store_write).
+ */
+typedef int (*ts_store_change_fn)(void *arg, const char *id);
+int ts_store_changes_fd(struct ts_store *st);
+int ts_store_changes(struct ts_store *st, ts_store_change_fn fn, void *arg);
+
+/*
+ * The store's retention policy (fs/policy.h's format), one a store: a
+ * directory store's STORE/policy, a shared store's in the database.  get:
+ * *text malloc'd, NUL-terminated, *len bytes.  set: replaces it durably
+ * (the caller validated it); the daemons apply it within a second.
+ * policy_version: changes whenever the policy does (the daemon polls it
+ * once a second; cheap).
+ */
+int ts_store_policy_get(struct ts_store *st, char **text, size_t *len);
+int ts_store_policy_set(struct ts_store *st, const char *text, size_t len);
+int ts_store_policy_version(struct ts_store *st, uint64_t *version);
 
 #endif

@@ -69,6 +69,17 @@ struct ts_store_ops {
 	int (*key_list)(struct ts_store *st,
 	                int (*fn)(void *arg, const char *id, int next),
 	                void *arg);
+
+	/* Shared stores (store.h); NULL where a backend has none: changes_fd
+	 * NULL is -1, changes NULL offers none. */
+	int shared;
+	int (*load_one)(struct ts_store *st, const char *id,
+	                struct ts_ticket **t);
+	int (*changes_fd)(struct ts_store *st);
+	int (*changes)(struct ts_store *st, ts_store_change_fn fn, void *arg);
+	int (*policy_get)(struct ts_store *st, char **text, size_t *len);
+	int (*policy_set)(struct ts_store *st, const char *text, size_t len);
+	int (*policy_version)(struct ts_store *st, uint64_t *version);
 };
 #define TS_KEY_CURRENT 1
 #define TS_KEY_NEXT 2
@@ -81,6 +92,8 @@ struct ts_store {
 	const struct ts_seckey *key;	/* from ts_store_set_key; NULL if none */
 	struct ts_shred *shred;	/* opened ticket keys; NULL until needed */
 	int64_t shred_batch_ms;	/* 0: TS_SHRED_BATCH_MS (store.h) */
+	char host[TS_HOST_MAX + 1];	/* ts_store_set_host; "" until set
+					   (ts_store_host then fills it in) */
 };
 
 /* store/shred.c: the generic layer's ticket keys (store.h has the
@@ -105,5 +118,10 @@ int ts_store_file_create(const char *path,
                          const char *policy_text);
 int ts_store_file_open(const char *path, enum ts_store_mode mode,
                        struct ts_store **out);
+/* The PostgreSQL backend (store/store_pg.c): path is a libpq URI. */
+int ts_store_pg_create(const char *uri, const unsigned char pk[TS_SEAL_PKBYTES],
+                       const char *policy_text);
+int ts_store_pg_open(const char *uri, enum ts_store_mode mode,
+                     struct ts_store **out);
 
 #endif

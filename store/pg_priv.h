@@ -1,0 +1,48 @@
+/*
+ * pg_priv: the PostgreSQL backend's private state, and the functions its
+ * files share.  Only the backend's .c files include it.  Each file owns
+ * one part of the state (its own struct, defined in that file):
+ *   store_pg.c    the ops table; create (schema, migrations), open, close,
+ *                 the host lock, the public key, set_key
+ *   pg_tickets.c  tickets: load, load_one, write (versioned), remove,
+ *                 read_box, read_record, list; ticket keys (pg_keys.c)
+ *   pg_intake.c   intake: put_many, poll (claims), rejected, ticket_known
+ *   pg_changes.c  LISTEN ts_changes: changes_fd, changes
+ *   pg_meta.c     the policy (and its version)
+ *   pg_audit.c    the audit trail: one chain a host (store/pg_audit.h)
+ * Calls run one way: store_pg.c names the others; the others may call
+ * pg_conn.c (and store_pg.c's pg_of), none calls store_pg.c's ops.
+ */
+#ifndef TS_PG_PRIV_H
+#define TS_PG_PRIV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/pg_conn.h"
+#include "store/store_backend.h"
+
+struct pg_tickets;
+struct pg_intake;
+struct pg_changes;
+
+struct pg_store {
+	struct ts_store base;	/* ops; must stay first */
+	enum ts_store_mode mode;
+	struct ts_pg *pg;	/* this handle's connection */
+	char *uri;		/* as given (never logged: it may hold a
+				   password) */
+	unsigned char *reckey;	/* the records' MAC key (sodium_malloc'd);
+				   NULL: no key given (ticketctl) */
+	struct pg_tickets *tickets;	/* pg_tickets.c's state */
+	struct pg_intake *intake;	/* pg_intake.c's state */
+	struct pg_changes *changes;	/* pg_changes.c's; NULL until used */
+};
+
+static inline struct pg_store *
+pg_of(struct ts_store *st)
+{
+	return (struct pg_store *)st;
+}
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * pg_audit: the audit trail of a PostgreSQL store (store/audit.h's
+ * ts_audit_* functions work on the handle it opens).  One hash chain a
+ * host, in table ts_audit (host, seq, line); each host's signed checkpoint
+ * and prune anchor in ts_audit_checkpoint.  MOUNT/audit.log reads every
+ * host's entries, in the order they were committed.
+ */
+#ifndef TS_PG_AUDIT_H
+#define TS_PG_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/audit.h"
+#include "store/seal.h"
+
+/* Opens host's chain of the store at uri for appending (its own
+ * connection), as ts_audit_open does a directory store's trail. */
+int ts_pg_audit_open(const char *uri, const char *host,
+                     const struct ts_seckey *key, size_t segment_max,
+                     struct ts_audit **out);
+/* Verifies every host's chain, as ts_audit_verify: 0 intact, 1 not (msg
+ * names the first bad entry and its host), -errno. */
+int ts_pg_audit_verify(const char *uri, const unsigned char *vk,
+                       const struct ts_audit_checkpoint *copy, char *msg,
+                       size_t msglen, uint64_t *entries);
+
+#endif

@@ -119,6 +119,22 @@ record_size() {
 in_store() {
 	[ "$(record_size "$1")" -gt 0 ]
 }
+# intake_waiting / intake_rejected: how many intake records wait to be
+# taken in / were rejected.
+intake_waiting() {
+	if [ "$TS_BACKEND" = pg ]; then
+		psql_do "$PGDB" "SELECT count(*) FROM ts_intake"
+	else
+		ls -A "$STORE/intake" | grep -v -e '^rejected$' -e '^\.' | wc -l
+	fi
+}
+intake_rejected() {
+	if [ "$TS_BACKEND" = pg ]; then
+		psql_do "$PGDB" "SELECT count(*) FROM ts_intake_rejected"
+	else
+		ls -A "$STORE/intake/rejected" 2>/dev/null | wc -l
+	fi
+}
 # policy_set < TEXT: makes TEXT the store's policy (a directory store:
 # STORE/policy, as an operator edits it; a shared one: ticketctl policy).
 policy_set() {

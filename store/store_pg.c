@@ -501,4 +501,5 @@ static const struct ts_store_ops pg_ops = {
 	.key_list = ts_pg_key_list,
 	.shared = 1,
 	.load_one = ts_pg_load_one,
+	.read_for_write = ts_pg_read_for_write,
 };

@@ -126,7 +126,7 @@ ts_pg_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
 }
 
 int
-ts_pg_ticket_known(struct ts_store *st, const char *id)
+ts_pg_intake_ticket_known(struct ts_store *st, const char *id)
 {
 	struct pg_store *ps = pg_of(st);
 	const char *v[1] = { id };

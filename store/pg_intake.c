@@ -172,9 +172,9 @@ static const char CLAIM_SQL[] =
 	"  RETURNING t.seq, t.kind, t.id, t.claimed_at,"
 	"            CASE WHEN octet_length(t.rec) <= $4::bigint"
 	"                 THEN t.rec END AS rec)"
-	" SELECT seq::text, kind::text, id, claimed_at::text, rec,"
+	" SELECT c.seq::text, c.kind::text, c.id, c.claimed_at::text, c.rec,"
 	"        (SELECT count(*) FROM cand)::text"
-	"   FROM c ORDER BY seq";
+	"   FROM c ORDER BY c.seq";
 
 /* Acts on row seq only while the claim (claimed_by, claimed_at) is ours. */
 #define MINE "seq = $1::bigint AND claimed_by = $2 AND " \
@@ -203,7 +203,8 @@ static const char CAP_SQL[] =
 	"  DELETE FROM ts_intake_rejected x USING r"
 	"   WHERE x.seq = r.seq AND (r.i > $1::bigint OR r.run > $2::bigint)"
 	"  RETURNING x.seq, x.kind, x.id, x.rejected_at)"
-	" SELECT seq::text, kind::text, id FROM d ORDER BY rejected_at, seq";
+	" SELECT d.seq::text, d.kind::text, d.id FROM d"
+	"  ORDER BY d.rejected_at, d.seq";
 
 /* One claimed row. */
 struct claim {

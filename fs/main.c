@@ -217,7 +217,7 @@ main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	unsigned char pk[TS_SEAL_PKBYTES];
 	char err[512], *fsname = NULL, *shown = NULL;
-	int rc, status = 1, whitelist_given, policy_given;
+	int rc, status = 1, whitelist_given;
 
 	harden();
 	if (ts_seal_init() < 0) {
@@ -253,7 +253,6 @@ main(int argc, char **argv)
 	}
 	openlog("ticketfs", LOG_PID, LOG_DAEMON);
 	whitelist_given = o.whitelist != NULL;
-	policy_given = o.policy != NULL;
 	if ((shown = store_shown(o.store)) == NULL)
 		goto out;
 	if (o.whitelist == NULL)
@@ -298,12 +297,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "ticketfs: store %s is shared by several hosts "
 		        "(PostgreSQL): give the local whitelist with -o "
 		        "whitelist=FILE\n", shown);
-		goto out;
-	}
-	if (ts_store_shared(st) && !policy_given) {
-		fprintf(stderr, "ticketfs: store %s is shared by several hosts "
-		        "(PostgreSQL): give the policy with -o policy=FILE\n",
-		        shown);
 		goto out;
 	}
 	/* One daemon a store (a host name, for a shared store); held until

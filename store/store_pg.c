@@ -340,13 +340,19 @@ pg_lock(struct ts_store *st)
 }
 
 /* After a reconnect the lock is gone with the old session: take it again
- * before writing.  -EIO if another daemon took this host's name meanwhile. */
+ * before writing.  -EIO if another daemon took this host's name meanwhile
+ * (each write fails so until it lets go). */
 static int
 relock(struct pg_store *ps)
 {
 	int rc;
 
-	if (!ps->locked || ps->lock_gen == ts_pg_generation(ps->pg))
+	if (!ps->locked)
+		return 0;
+	/* A connection found broken is made again here, not by the write's
+	 * own statement: the write never runs on a session without it. */
+	ts_pg_conn(ps->pg);
+	if (ps->lock_gen == ts_pg_generation(ps->pg))
 		return 0;
 	if ((rc = try_host_lock(ps, 0)) < 0)
 		return rc;

@@ -172,8 +172,9 @@ migrate(struct ts_pg *pg, char *err, size_t errlen)
 	if (rc < 0)
 		goto out_rollback;
 	for (const struct pg_migration *m = migrations; m->sql != NULL; m++) {
-		if (m->from < from)
-			continue;
+		if (m->from != from)
+			continue;	/* steps are in order: each from where the
+					   last left it */
 		if ((rc = run_script(pg, m->sql)) < 0) {
 			say(err, errlen, "migrating the schema to version %d "
 			    "failed: %s", m->from + 1, ts_pg_error(pg));

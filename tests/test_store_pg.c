@@ -881,6 +881,13 @@ now_s(void)
 }
 
 #define NBIG 100000
+/* The goal (a mount of 100,000 tickets under a second) is the optimised
+ * build's; a sanitizer or unoptimised build gets a bound of its own. */
+#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
+#define LOAD_MAX_S 6.0
+#else
+#define LOAD_MAX_S 1.0
+#endif
 
 /* COPYs NBIG tickets (subject, username, a message; MAC'd with the
  * store's key) into ts_tickets. */
@@ -944,7 +951,8 @@ START_TEST(load_100k_under_1s)
 	dt = now_s() - t0;
 	fprintf(stderr, "load of %d tickets: %.3f s\n", NBIG, dt);
 	ck_assert_uint_eq(n, NBIG);
-	ck_assert_msg(dt < 1.0, "load of %d tickets took %.3f s", NBIG, dt);
+	ck_assert_msg(dt < LOAD_MAX_S, "load of %d tickets took %.3f s (at "
+	              "most %.1f)", NBIG, dt, LOAD_MAX_S);
 	ts_store_close(st);
 }
 END_TEST

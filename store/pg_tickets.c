@@ -430,13 +430,15 @@ ts_pg_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	if (!ts_id_valid(t->id))
 		return -EINVAL;
 	known = ver_get(ps, t->id, &seen);
+	/* The copy shred.c's read left (taken in any case: not kept past
+	 * the write it was for), if it is of the version this write
+	 * replaces; else the row as it is now. */
+	if (take_last(ps, t->id, &cur, &old, &oldlen) &&
+	    (cur != known || !ts_record_needs_old(t))) {
+		free(old);
+		old = NULL;
+	}
 	if (ts_record_needs_old(t)) {
-		/* The copy shred.c's read left, if it is of the version this
-		 * write replaces; else the row as it is now. */
-		if (take_last(ps, t->id, &cur, &old, &oldlen) && cur != known) {
-			free(old);
-			old = NULL;
-		}
 		if (old == NULL &&
 		    (rc = read_current(ps, t->id, &cur, &old, &oldlen)) < 0)
 			return rc;

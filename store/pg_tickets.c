@@ -31,7 +31,6 @@
 
 #define LOAD_BATCH "2000"	/* rows a FETCH at load */
 
-
 struct ver_slot {
 	uint64_t hash;		/* of id */
 	int64_t ver;		/* 0: not known (no row, or unsure) */

@@ -8,6 +8,11 @@
 -- The schema's version: one row.
 CREATE TABLE ts_schema_version (version integer NOT NULL);
 INSERT INTO ts_schema_version VALUES (1);
+-- The version for any role, a front end's too (which may read no table
+-- but ts_public_key): store_pg.c checks it at every open.
+CREATE FUNCTION ts_schema_version_get() RETURNS integer
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT
+	AS 'SELECT max(version) FROM ts_schema_version';
 
 -- The store's public key, as STORE/public.key holds it: the one table a
 -- front end's role may read (ticketctl grant).
@@ -19,19 +24,24 @@ CREATE TABLE ts_meta (name text PRIMARY KEY, value text NOT NULL);
 -- One row a ticket: its record, and a version that each write bumps (a
 -- write names the version it read: two hosts writing one ticket at once,
 -- one wins, the other re-reads; store/pg_tickets.c).
+-- id sorts as strcmp does (COLLATE "C"): a load reads the rows in the
+-- primary key's order, as a directory store lists its sorted names.
 CREATE TABLE ts_tickets (
-	id text PRIMARY KEY,
+	id text COLLATE "C" PRIMARY KEY,
 	ver bigint NOT NULL,
 	rec bytea NOT NULL
 );
 
 -- Ticket keys, apart from the records so that they can be backed up (and
 -- kept) apart: the current key (next = false) and, while a rekey is under
--- way, the next.
+-- way, the next.  at: when it was put; a load's clean-up of orphan keys
+-- leaves young ones alone (another host may be between writing a key and
+-- its record; store/pg_keys.c).
 CREATE TABLE ts_ticket_keys (
 	id text NOT NULL,
 	next boolean NOT NULL,
 	key bytea NOT NULL,
+	at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (id, next)
 );
 
@@ -48,19 +58,39 @@ CREATE TABLE ts_intake (
 	claimed_at timestamptz
 );
 CREATE INDEX ts_intake_id ON ts_intake (id);
--- What no daemon could take in, kept aside (the newest 1,000 / 64 MiB).
+-- What no daemon could take in, kept aside (the newest 1,000 / 64 MiB:
+-- the rows rejected longest ago go first; store/pg_intake.c).
 CREATE TABLE ts_intake_rejected (
 	seq bigint PRIMARY KEY,
 	kind smallint NOT NULL,
 	id text NOT NULL,
 	rec bytea NOT NULL,
 	at timestamptz NOT NULL,
-	why text NOT NULL
+	why text NOT NULL,
+	rejected_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Whether ticket tid exists, taken in or waiting in intake as a ticket:
+-- for `ticketctl submit`'s and `message`'s check by a front end's role,
+-- which may read no table but ts_public_key.  It runs as its owner
+-- (SECURITY DEFINER) on a fixed search path with the tables named by
+-- schema (no table of the caller's, a temporary one included, can stand
+-- in), and tells only yes or no.  EXECUTE is granted by `ticketctl grant`.
+CREATE FUNCTION ts_ticket_known(tid text) RETURNS boolean
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, public, pg_temp
+AS $$
+	SELECT EXISTS (SELECT 1 FROM public.ts_tickets WHERE id = tid)
+	    OR EXISTS (SELECT 1 FROM public.ts_intake
+	                WHERE id = tid AND kind = 1)
+$$;
+REVOKE ALL ON FUNCTION ts_ticket_known(text) FROM PUBLIC;
 
 -- The audit trail: one hash chain a host (seq counts per host), gseq the
 -- order of all hosts' entries together (MOUNT/audit.log).  line is the
--- entry as a directory store's segment file holds it, hash included.
+-- entry as a directory store's segment file holds it, hash included, but
+-- not its newline.  Rows are added by ts_audit_append() only (below), so
+-- that gseq order is commit order.
 CREATE TABLE ts_audit (
 	gseq bigserial PRIMARY KEY,
 	host text NOT NULL,
@@ -77,6 +107,23 @@ CREATE TABLE ts_audit_checkpoint (
 	sig bytea NOT NULL,
 	PRIMARY KEY (host, kind)
 );
+-- Appends entry s of host h's chain (store/pg_audit.c), in one statement:
+-- one lock for every host's appends (gseq is then assigned in commit
+-- order), and synchronous_commit off for this transaction only (the
+-- daemon's checkpoint, committed synchronously, flushes the entries
+-- before it).  Runs as its caller: it needs INSERT on ts_audit.
+CREATE FUNCTION ts_audit_append(h text, s bigint, l text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	g bigint;
+BEGIN
+	PERFORM pg_advisory_xact_lock(hashtext('ticketfs-audit-order'), 0);
+	PERFORM set_config('synchronous_commit', 'off', true);
+	INSERT INTO ts_audit (host, seq, line) VALUES (h, s, l)
+		RETURNING gseq INTO g;
+	RETURN g;
+END
+$$;
 
 -- Changes to tickets, for the other hosts: a row for each write or
 -- removal (id only, never data), announced by NOTIFY ts_changes with

@@ -52,6 +52,11 @@ int ts_store_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
 /* Opens the store at path; free with ts_store_close(). */
 int ts_store_open(const char *path, enum ts_store_mode mode,
                   struct ts_store **out);
+/* ts_store_open that also says why it failed in err (errlen bytes): a
+ * database without a ticketfs schema, one of a newer schema, a
+ * connection refused (never the URI itself: it may hold a password). */
+int ts_store_open_err(const char *path, enum ts_store_mode mode,
+                      struct ts_store **out, char *err, size_t errlen);
 void ts_store_close(struct ts_store *st);
 
 /*
@@ -60,6 +65,10 @@ void ts_store_close(struct ts_store *st);
  * by ts_store_close; a fork shares it), so that ts_store_wait_released
  * returns only once the daemon has made its last write (the index
  * snapshot) and exited.  Once per process: a second call on st is a no-op.
+ * A shared store is locked by host name (ts_store_host: another daemon of
+ * the same -o hostname gets -EBUSY, one of another name does not), held
+ * by st's connection until ts_store_close (after the daemon's last write)
+ * and taken again after a reconnect, before the next write.
  */
 int ts_store_lock(struct ts_store *st);
 

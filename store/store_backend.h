@@ -75,6 +75,11 @@ struct ts_store_ops {
 	int shared;
 	int (*load_one)(struct ts_store *st, const char *id,
 	                struct ts_ticket **t);
+	/* The record a write of id would replace (store/shred.c reads it
+	 * first): as read_record, but -EAGAIN if another host wrote id since
+	 * this process last loaded or wrote it.  NULL: read_record. */
+	int (*read_for_write)(struct ts_store *st, const char *id,
+	                      uint8_t **buf, size_t *len);
 	int (*changes_fd)(struct ts_store *st);
 	int (*changes)(struct ts_store *st, ts_store_change_fn fn, void *arg);
 	int (*policy_get)(struct ts_store *st, char **text, size_t *len);
@@ -121,7 +126,8 @@ int ts_store_file_open(const char *path, enum ts_store_mode mode,
 /* The PostgreSQL backend (store/store_pg.c): path is a libpq URI. */
 int ts_store_pg_create(const char *uri, const unsigned char pk[TS_SEAL_PKBYTES],
                        const char *policy_text);
+/* err (errlen bytes; may be NULL) says why an open failed. */
 int ts_store_pg_open(const char *uri, enum ts_store_mode mode,
-                     struct ts_store **out);
+                     struct ts_store **out, char *err, size_t errlen);
 
 #endif

@@ -714,8 +714,9 @@ pg_prune(struct ts_audit *a, int64_t before_ms, struct ts_audit_pruned *out)
 	a->anchor_seq = seq;
 	memcpy(a->anchor_hash, hash, HASHBYTES);
 	s->first_ms = 0;
+	/* Held open: blanks until closed; else what remains at once. */
 	pthread_mutex_lock(&s->vlock);
-	s->pruned = 1;
+	*(a->readers > 0 ? &s->pruned : &s->stale) = 1;
 	pthread_mutex_unlock(&s->vlock);
 out:
 	out->entries = seq > from && rc == 0 ? seq - from : 0;

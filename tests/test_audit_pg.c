@@ -661,6 +661,10 @@ START_TEST(prune_per_host)
 	                 -EBADMSG);
 	ts_audit_close(a);
 	expect_tampered("host h1: entry 5: ", "hash chain broken");
+	/* Every row after the anchor gone: which ones, said. */
+	sql("DELETE FROM ts_audit WHERE host = 'h1'");
+	expect_tampered("host h1: entries 5 to 7 are missing: the signed anchor "
+	                "covers entries up to 4 only", NULL);
 }
 END_TEST
 

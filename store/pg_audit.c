@@ -245,6 +245,8 @@ pg_prepare(struct ts_audit *a)
 {
 	struct pg_sink *s = pg_sink_of(a);
 	struct ts_audit_checkpoint cp;
+	unsigned char hash[HASHBYTES];
+	uint64_t seq;
 	int have_cp, rc;
 
 	if (ts_pg_conn(s->pg) == NULL)
@@ -254,7 +256,15 @@ pg_prepare(struct ts_audit *a)
 	s->locked_gen = 0;
 	if ((rc = chain_lock(a)) < 0)
 		return rc == -EBUSY ? -EIO : rc;
-	if ((rc = tail_load(a, &cp, &have_cp)) < 0) {
+	/* Rows removed while this process was away: as at open, no more
+	 * appends (nor checkpoints) over the gap; the chain as it knew it
+	 * stays, and every append fails (closed) until a restart. */
+	seq = a->seq;
+	memcpy(hash, a->hash, HASHBYTES);
+	if ((rc = tail_load(a, &cp, &have_cp)) < 0 ||
+	    (have_cp && cp.seq > a->seq && (rc = -EBADMSG))) {
+		a->seq = seq;
+		memcpy(a->hash, hash, HASHBYTES);
 		s->locked_gen = 0;
 		return rc;
 	}
@@ -312,7 +322,8 @@ pg_checkpoint_put(struct ts_audit *a, const struct ts_audit_checkpoint *cp,
 	                      "kind, seq, hash, sig) VALUES ($1, 'checkpoint', "
 	                      "$2, $3, $4) ON CONFLICT (host, kind) DO UPDATE "
 	                      "SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, "
-	                      "sig = EXCLUDED.sig", 4, v, lens, fmts, 0,
+	                      "sig = EXCLUDED.sig WHERE ts_audit_checkpoint.seq "
+	                      "<= EXCLUDED.seq", 4, v, lens, fmts, 0,
 	                      NULL)) < 0) {
 		ts_pg_rollback(s->pg);
 		return rc;

@@ -112,7 +112,7 @@ usage(FILE *out)
 	      "  -o key=FILE        the secret key (required; mode 0600)\n"
 	      "  -o passfile=FILE   passphrase of a passphrase-protected key\n"
 	      "  -o whitelist=FILE  default STORE/whitelist\n"
-	      "  -o policy=FILE     default STORE/policy\n"
+	      "  -o policy=FILE     default the store's (STORE/policy)\n"
 	      "  -o audit_segment=N bytes per audit segment (default 64 MiB)\n"
 	      "  -o checkpoint_copy=FILE  the audit checkpoint's copy outside\n"
 	      "                     the store (default KEYFILE.checkpoint)\n"
@@ -223,10 +223,10 @@ main(int argc, char **argv)
 		o.whitelist = store_file(o.store, "whitelist");
 	else
 		o.whitelist = absolute(o.whitelist);
-	if (o.policy == NULL)
-		o.policy = store_file(o.store, "policy");
-	else
-		o.policy = absolute(o.policy);
+	/* No -o policy: the store's own (STORE/policy, or the database's),
+	 * read through the store. */
+	if (o.policy != NULL && (o.policy = absolute(o.policy)) == NULL)
+		goto out;
 	/* Beside the key: somewhere whoever can write the store cannot. */
 	if (o.checkpoint_copy == NULL &&
 	    (o.checkpoint_copy = malloc(strlen(o.key) + 12)) != NULL)
@@ -237,7 +237,7 @@ main(int argc, char **argv)
 		sprintf(o.fss, "%s.fss", o.key);
 	if (o.fss != NULL)
 		o.fss = absolute(o.fss);
-	if (o.whitelist == NULL || o.policy == NULL ||
+	if (o.whitelist == NULL ||
 	    o.checkpoint_copy == NULL || o.fss == NULL)
 		goto out;
 	if (ts_keyfile_load(o.key, o.passfile, &key, err, sizeof(err)) < 0) {

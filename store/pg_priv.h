@@ -45,4 +45,10 @@ pg_of(struct ts_store *st)
 	return (struct pg_store *)st;
 }
 
+/* pg_meta.c: the policy (ts_meta 'policy').  Each has the contract of the
+ * ts_store_* function of the same name (store.h). */
+int ts_pg_policy_get(struct ts_store *st, char **text, size_t *len);
+int ts_pg_policy_set(struct ts_store *st, const char *text, size_t len);
+int ts_pg_policy_version(struct ts_store *st, uint64_t *version);
+
 #endif

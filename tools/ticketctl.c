@@ -31,6 +31,8 @@ static const struct verb {
 	{ "fsck", ts_ctl_cmd_fsck },
 	{ "audit", ts_ctl_cmd_audit },
 	{ "wait", ts_ctl_cmd_wait },
+	{ "policy", ts_ctl_cmd_policy },
+	{ "grant", ts_ctl_cmd_grant },
 };
 
 static void
@@ -53,6 +55,8 @@ usage(FILE *out)
 	      "              [--passphrase-file F] [--timeout SECONDS]\n"
 	      "  audit seal KEYFILE [--fss FILE]\n"
 	      "  wait STORE [--timeout SECONDS]\n"
+	      "  policy STORE [FILE]\n"
+	      "  grant STORE ROLE frontend|daemon\n"
 	      "  -h, --help     this text;  --version  the version\n", out);
 }
 

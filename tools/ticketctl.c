@@ -33,6 +33,7 @@ static const struct verb {
 	{ "wait", ts_ctl_cmd_wait },
 	{ "policy", ts_ctl_cmd_policy },
 	{ "grant", ts_ctl_cmd_grant },
+	{ "migrate", ts_ctl_cmd_migrate },
 };
 
 static void
@@ -57,6 +58,7 @@ usage(FILE *out)
 	      "  wait STORE [--timeout SECONDS]\n"
 	      "  policy STORE [FILE]\n"
 	      "  grant STORE ROLE frontend|daemon\n"
+	      "  migrate DIR URI [--host NAME]\n"
 	      "  -h, --help     this text;  --version  the version\n", out);
 }
 

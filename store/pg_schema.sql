@@ -8,6 +8,11 @@
 -- The schema's version: one row.
 CREATE TABLE ts_schema_version (version integer NOT NULL);
 INSERT INTO ts_schema_version VALUES (1);
+-- The version for any role, a front end's too (which may read no table
+-- but ts_public_key): store_pg.c checks it at every open.
+CREATE FUNCTION ts_schema_version_get() RETURNS integer
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT
+	AS 'SELECT max(version) FROM ts_schema_version';
 
 -- The store's public key, as STORE/public.key holds it: the one table a
 -- front end's role may read (ticketctl grant).
@@ -27,11 +32,14 @@ CREATE TABLE ts_tickets (
 
 -- Ticket keys, apart from the records so that they can be backed up (and
 -- kept) apart: the current key (next = false) and, while a rekey is under
--- way, the next.
+-- way, the next.  at: when it was put; a load's clean-up of orphan keys
+-- leaves young ones alone (another host may be between writing a key and
+-- its record; store/pg_keys.c).
 CREATE TABLE ts_ticket_keys (
 	id text NOT NULL,
 	next boolean NOT NULL,
 	key bytea NOT NULL,
+	at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (id, next)
 );
 
@@ -48,15 +56,33 @@ CREATE TABLE ts_intake (
 	claimed_at timestamptz
 );
 CREATE INDEX ts_intake_id ON ts_intake (id);
--- What no daemon could take in, kept aside (the newest 1,000 / 64 MiB).
+-- What no daemon could take in, kept aside (the newest 1,000 / 64 MiB:
+-- the rows rejected longest ago go first; store/pg_intake.c).
 CREATE TABLE ts_intake_rejected (
 	seq bigint PRIMARY KEY,
 	kind smallint NOT NULL,
 	id text NOT NULL,
 	rec bytea NOT NULL,
 	at timestamptz NOT NULL,
-	why text NOT NULL
+	why text NOT NULL,
+	rejected_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Whether ticket tid exists, taken in or waiting in intake as a ticket:
+-- for `ticketctl submit`'s and `message`'s check by a front end's role,
+-- which may read no table but ts_public_key.  It runs as its owner
+-- (SECURITY DEFINER) on a fixed search path with the tables named by
+-- schema (no table of the caller's, a temporary one included, can stand
+-- in), and tells only yes or no.  EXECUTE is granted by `ticketctl grant`.
+CREATE FUNCTION ts_ticket_known(tid text) RETURNS boolean
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, public, pg_temp
+AS $$
+	SELECT EXISTS (SELECT 1 FROM public.ts_tickets WHERE id = tid)
+	    OR EXISTS (SELECT 1 FROM public.ts_intake
+	                WHERE id = tid AND kind = 1)
+$$;
+REVOKE ALL ON FUNCTION ts_ticket_known(text) FROM PUBLIC;
 
 -- The audit trail: one hash chain a host (seq counts per host), gseq the
 -- order of all hosts' entries together (MOUNT/audit.log).  line is the

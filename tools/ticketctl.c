@@ -59,7 +59,9 @@ usage(FILE *out)
 	      "  policy STORE [FILE]\n"
 	      "  grant STORE ROLE frontend|daemon\n"
 	      "  migrate DIR URI [--host NAME]\n"
-	      "  -h, --help     this text;  --version  the version\n", out);
+	      "  -h, --help     this text;  --version  the version\n"
+	      "STORE: a store's directory, or a PostgreSQL store's libpq URI\n"
+	      "(postgresql://... or postgres://...)\n", out);
 }
 
 int

@@ -531,6 +531,7 @@ copy_audit(struct mig *g, const char *uri, uint64_t entries)
 		           "that name wrote to the target?)",
 		           (unsigned long long)n, g->c->host,
 		           (unsigned long long)entries);
+	msg[0] = '\0';
 	rc = ts_pg_audit_verify(uri, hv ? vk : NULL, NULL, msg, sizeof(msg),
 	                        &n);
 	if (rc == 1)
@@ -588,6 +589,7 @@ migrate(struct mig *g, const char *uri)
 	int rc, trail;
 
 	/* The source's trail verifies before anything is copied. */
+	msg[0] = '\0';
 	rc = ts_store_audit_verify(g->src, NULL, NULL, msg, sizeof(msg),
 	                           &entries);
 	if (rc == 1)

@@ -32,6 +32,7 @@ const char *const ts_migrate_phase_names[TS_MIG_PHASES] = {
  * by: it goes in one transaction with this mark). */
 #define META_RUNNING "migration"
 #define META_INTAKE "migration_intake"
+#define META_VK "audit_verify_key"	/* store/pg_audit.c's */
 
 struct mig {
 	struct ts_store *src;
@@ -488,6 +489,27 @@ pick_host(struct mig *g, struct line_walk *w)
 	return 0;
 }
 
+/* The trail's verify key, where a shared store keeps it (ts_meta, hex,
+ * store/pg_audit.c): one there already must be the same. */
+static int
+copy_verify_key(struct mig *g, const unsigned char vk[32])
+{
+	char hex[65], *there;
+	int rc;
+
+	sodium_bin2hex(hex, sizeof(hex), vk, 32);
+	if ((rc = ts_pg_mig_meta_get(g->m, META_VK, &there)) == 0) {
+		rc = strncmp(there, hex, 64) == 0 ? 0 :
+		     say(g, -EKEYREJECTED, "the target's audit verify key is "
+		         "not the directory store's");
+		free(there);
+		return rc;
+	}
+	if (rc != -ENOENT || (rc = ts_pg_mig_meta_set(g->m, META_VK, hex)) < 0)
+		return db_fail(g, rc, "cannot write the audit verify key");
+	return 0;
+}
+
 static int
 copy_audit(struct mig *g, const char *uri, uint64_t entries)
 {
@@ -515,6 +537,8 @@ copy_audit(struct mig *g, const char *uri, uint64_t entries)
 			    strerror(-rc));
 		return rc;
 	}
+	if (hv && (rc = copy_verify_key(g, vk)) < 0)
+		return rc;
 	/* The signed marks last: the chain they vouch for is all there. */
 	if ((hc && (rc = ts_pg_mig_audit_mark(g->m, g->c->host, "checkpoint",
 	                                      &cp)) < 0) ||

@@ -239,9 +239,11 @@ ts_pg_mig_in_use(struct ts_pg_mig *m)
 	int rc;
 
 	/* A daemon holds its host's advisory lock as long as it runs
-	 * (store_pg.c); nothing else of ticketfs holds one for long. */
+	 * (store_pg.c; a one-key lock: objsubid 1); the audit's ordering
+	 * lock, two keys, is held for a statement. */
 	rc = ts_pg_mig_count(m, "SELECT count(*) FROM pg_locks WHERE locktype "
-	                     "= 'advisory' AND granted AND pid <> "
+	                     "= 'advisory' AND objsubid = 1 AND granted AND "
+	                     "pid <> "
 	                     "pg_backend_pid() AND database = (SELECT oid FROM "
 	                     "pg_database WHERE datname = current_database())",
 	                     NULL, &n);

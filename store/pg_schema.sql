@@ -24,8 +24,10 @@ CREATE TABLE ts_meta (name text PRIMARY KEY, value text NOT NULL);
 -- One row a ticket: its record, and a version that each write bumps (a
 -- write names the version it read: two hosts writing one ticket at once,
 -- one wins, the other re-reads; store/pg_tickets.c).
+-- id sorts as strcmp does (COLLATE "C"): a load reads the rows in the
+-- primary key's order, as a directory store lists its sorted names.
 CREATE TABLE ts_tickets (
-	id text PRIMARY KEY,
+	id text COLLATE "C" PRIMARY KEY,
 	ver bigint NOT NULL,
 	rec bytea NOT NULL
 );

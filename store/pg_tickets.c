@@ -30,8 +30,9 @@
 #define LOAD_BATCH "2000"	/* rows a FETCH at load */
 
 struct ver_slot {
-	char id[TS_NAME_MAX + 1];	/* "" = free */
+	uint64_t hash;		/* of id */
 	int64_t ver;		/* 0: not known (no row, or unsure) */
+	char id[TS_NAME_MAX + 1];	/* "" = free */
 };
 
 struct pg_tickets {
@@ -39,6 +40,10 @@ struct pg_tickets {
 	struct ver_slot *v;	/* open addressing, linear probing */
 	size_t cap;		/* a power of two, or 0 */
 	size_t n;		/* slots in use */
+	int loaded;		/* ts_pg_load ran: a ticket not in v is one
+				   this process has not seen (another host
+				   made it since); else (a tool) any row
+				   there is the one it writes over */
 };
 
 static uint64_t
@@ -51,13 +56,15 @@ hash_id(const char *id)
 	return h;
 }
 
-/* The slot of id, or the free one where it would go (mu held, cap > 0). */
+/* The slot of id (of hash h), or the free one where it would go (mu
+ * held, cap > 0). */
 static struct ver_slot *
-slot_of(struct ver_slot *v, size_t cap, const char *id)
+slot_of(struct ver_slot *v, size_t cap, uint64_t h, const char *id)
 {
-	size_t i = (size_t)hash_id(id) & (cap - 1);
+	size_t i = (size_t)h & (cap - 1);
 
-	while (v[i].id[0] != '\0' && strcmp(v[i].id, id) != 0)
+	while (v[i].id[0] != '\0' &&
+	       (v[i].hash != h || strcmp(v[i].id, id) != 0))
 		i = (i + 1) & (cap - 1);
 	return &v[i];
 }
@@ -72,22 +79,27 @@ grow(struct pg_tickets *pt)
 		return -ENOMEM;
 	for (size_t i = 0; i < pt->cap; i++)
 		if (pt->v[i].id[0] != '\0')
-			*slot_of(v, cap, pt->v[i].id) = pt->v[i];
+			*slot_of(v, cap, pt->v[i].hash, pt->v[i].id) =
+			    pt->v[i];
 	free(pt->v);
 	pt->v = v;
 	pt->cap = cap;
 	return 0;
 }
 
+/* id's known ver; 0 if none (and *seen: whether this process would
+ * know it if it had one). */
 static int64_t
-ver_get(struct pg_store *ps, const char *id)
+ver_get(struct pg_store *ps, const char *id, int *seen)
 {
 	struct pg_tickets *pt = ps->tickets;
+	uint64_t h = hash_id(id);
 	int64_t ver = 0;
 
 	pthread_mutex_lock(&pt->mu);
 	if (pt->cap > 0)
-		ver = slot_of(pt->v, pt->cap, id)->ver;
+		ver = slot_of(pt->v, pt->cap, h, id)->ver;
+	*seen = pt->loaded;
 	pthread_mutex_unlock(&pt->mu);
 	return ver;
 }
@@ -98,20 +110,22 @@ static int
 ver_set(struct pg_store *ps, const char *id, int64_t ver)
 {
 	struct pg_tickets *pt = ps->tickets;
+	uint64_t h = hash_id(id);
 	struct ver_slot *s;
 	int rc = 0;
 
 	pthread_mutex_lock(&pt->mu);
 	if ((pt->n + 1) * 2 > pt->cap && (rc = grow(pt)) < 0) {
 		if (pt->cap > 0)
-			slot_of(pt->v, pt->cap, id)->ver = 0;
+			slot_of(pt->v, pt->cap, h, id)->ver = 0;
 		goto out;
 	}
-	s = slot_of(pt->v, pt->cap, id);
+	s = slot_of(pt->v, pt->cap, h, id);
 	if (s->id[0] == '\0') {
 		if (ver == 0)
 			goto out;
 		snprintf(s->id, sizeof(s->id), "%s", id);
+		s->hash = h;
 		pt->n++;
 	}
 	s->ver = ver;
@@ -202,6 +216,9 @@ ts_pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 
 	if ((rc = ts_pg_begin(ps->pg)) < 0)
 		return rc;
+	pthread_mutex_lock(&ps->tickets->mu);
+	ps->tickets->loaded = 1;
+	pthread_mutex_unlock(&ps->tickets->mu);
 	rc = ts_pg_exec(ps->pg, "DECLARE ts_load BINARY NO SCROLL CURSOR FOR "
 	                "SELECT id, ver, rec FROM ts_tickets "
 	                "ORDER BY id COLLATE \"C\"");
@@ -358,15 +375,15 @@ ts_pg_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	uint8_t *old = NULL;
 	size_t oldlen = 0;
 	int64_t known, cur, ver;
-	int rc;
+	int rc, seen;
 
 	if (!ts_id_valid(t->id))
 		return -EINVAL;
-	known = ver_get(ps, t->id);
+	known = ver_get(ps, t->id, &seen);
 	if (ts_record_needs_old(t)) {
 		if ((rc = read_current(ps, t->id, &cur, &old, &oldlen)) < 0)
 			return rc;
-		if (known != 0 && cur != known) {
+		if (cur != known && (known != 0 || seen)) {
 			free(old);
 			return -EAGAIN;	/* another host wrote it since */
 		}
@@ -461,6 +478,27 @@ ts_pg_read_record(struct ts_store *st, const char *id, uint8_t **buf,
 	if (!ts_id_valid(id))
 		return -ENOENT;
 	return read_current(ps, id, &ver, buf, len);
+}
+
+int
+ts_pg_read_for_write(struct ts_store *st, const char *id, uint8_t **buf,
+                     size_t *len)
+{
+	struct pg_store *ps = pg_of(st);
+	int64_t ver, known;
+	int rc, seen;
+
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	known = ver_get(ps, id, &seen);
+	if ((rc = read_current(ps, id, &ver, buf, len)) < 0)
+		return rc;
+	if (ver != known && (known != 0 || seen)) {
+		free(*buf);
+		*buf = NULL;
+		return -EAGAIN;	/* another host wrote it since */
+	}
+	return 0;
 }
 
 int

@@ -115,7 +115,8 @@ usage(FILE *out)
 	      "  -o passfile=FILE   passphrase of a passphrase-protected key\n"
 	      "  -o whitelist=FILE  default STORE/whitelist (required for a\n"
 	      "                     PostgreSQL store: uids are per host)\n"
-	      "  -o policy=FILE     default STORE/policy\n"
+	      "  -o policy=FILE     default the store's (STORE/policy, or the\n"
+	      "                     database's for a PostgreSQL store)\n"
 	      "  -o hostname=NAME   this daemon's name in the audit trail and\n"
 	      "                     to other hosts (default: the host name)\n"
 	      "  -o audit_segment=N bytes per audit segment (default 64 MiB)\n"
@@ -217,7 +218,7 @@ main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	unsigned char pk[TS_SEAL_PKBYTES];
 	char err[512], *fsname = NULL, *shown = NULL;
-	int rc, status = 1, whitelist_given, policy_given;
+	int rc, status = 1, whitelist_given;
 
 	harden();
 	if (ts_seal_init() < 0) {
@@ -253,17 +254,16 @@ main(int argc, char **argv)
 	}
 	openlog("ticketfs", LOG_PID, LOG_DAEMON);
 	whitelist_given = o.whitelist != NULL;
-	policy_given = o.policy != NULL;
 	if ((shown = store_shown(o.store)) == NULL)
 		goto out;
 	if (o.whitelist == NULL)
 		o.whitelist = store_file(o.store, "whitelist");
 	else
 		o.whitelist = absolute(o.whitelist);
-	if (o.policy == NULL)
-		o.policy = store_file(o.store, "policy");
-	else
-		o.policy = absolute(o.policy);
+	/* No -o policy: the store's own (STORE/policy, or the database's),
+	 * read through the store. */
+	if (o.policy != NULL && (o.policy = absolute(o.policy)) == NULL)
+		goto out;
 	/* Beside the key: somewhere whoever can write the store cannot. */
 	if (o.checkpoint_copy == NULL &&
 	    (o.checkpoint_copy = malloc(strlen(o.key) + 12)) != NULL)
@@ -274,7 +274,7 @@ main(int argc, char **argv)
 		sprintf(o.fss, "%s.fss", o.key);
 	if (o.fss != NULL)
 		o.fss = absolute(o.fss);
-	if (o.whitelist == NULL || o.policy == NULL ||
+	if (o.whitelist == NULL ||
 	    o.checkpoint_copy == NULL || o.fss == NULL)
 		goto out;
 	if (ts_keyfile_load(o.key, o.passfile, &key, err, sizeof(err)) < 0) {
@@ -298,12 +298,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "ticketfs: store %s is shared by several hosts "
 		        "(PostgreSQL): give the local whitelist with -o "
 		        "whitelist=FILE\n", shown);
-		goto out;
-	}
-	if (ts_store_shared(st) && !policy_given) {
-		fprintf(stderr, "ticketfs: store %s is shared by several hosts "
-		        "(PostgreSQL): give the policy with -o policy=FILE\n",
-		        shown);
 		goto out;
 	}
 	/* One daemon a store (a host name, for a shared store); held until

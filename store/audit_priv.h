@@ -222,7 +222,10 @@ int ts_audit_bad(char *msg, size_t msglen, const char *fmt, ...)
  */
 struct ts_audit_walk {
 	const char *who;	/* msg's prefix: "" or "host NAME: " */
-	const char *host;	/* NULL, or the "host" every line must name */
+	const char *host;	/* NULL, or the "host" every line must name
+				   (but a first run of lines naming none:
+				   a trail of before "host", migrated) */
+	int named;		/* a line naming host was walked */
 	unsigned char hash[HASHBYTES];	/* the chain so far */
 	uint64_t seq;		/* the last entry walked */
 	uint64_t base;		/* the anchor's seq the chain runs on from */

@@ -78,9 +78,15 @@ ts_audit_walk_line(struct ts_audit_walk *w, char *p, size_t ll,
 		                    "(removed, inserted or reordered)", w->who,
 		                    seq + 1, where);
 	}
-	/* A chain of one host's: an entry naming another was moved here. */
+	/* A chain of one host's: an entry naming another was moved here.
+	 * Entries of before "host" (a directory store's trail that ticketctl
+	 * migrate copied) name none: only at the chain's start, before the
+	 * first that names its host. */
 	host = json_string_value(json_object_get(j, "host"));
-	bad = w->host != NULL && (host == NULL || strcmp(host, w->host) != 0);
+	bad = w->host != NULL && (host == NULL ? w->named :
+	                          strcmp(host, w->host) != 0);
+	if (host != NULL)
+		w->named = 1;
 	json_decref(j);
 	if (bad)
 		return ts_audit_bad(msg, msglen, "%sentry %llu%s: another host's "

@@ -50,6 +50,7 @@ rows() { psql_do "$PGDB" "SELECT count(*) FROM ts_intake WHERE kind = $1 AND id 
 expect 0 out "created; secret key in $KEY" "init on an empty database" \
 	"$TICKETCTL" init "$PGURI" "$KEY"
 check "the key file is mode 0600" test "$(stat -c %a "$KEY")" = 600
+check "no forward-secure state beside it (a shared store's trail has none)" test ! -e "$KEY.fss"
 check "the schema is there, version 1" test "$(psql_do "$PGDB" 'SELECT version FROM ts_schema_version')" = 1
 check "with the store's public key" test "$(psql_do "$PGDB" 'SELECT count(*) FROM ts_public_key')" = 1
 expect 2 err "already holds a ticketfs store" "init again on that database is refused" \
@@ -157,10 +158,12 @@ sleep 1.5
 check "intake waits in the database while no daemon runs ($n0 rows)" test "$(waiting)" = "$n0" -a "$n0" -gt 2000
 
 # pg_mount MNT HOST: a daemon of host HOST on MNT, in the foreground
-# (its log $WORK/HOST.log); mounted on return.
+# (its log $WORK/HOST.log); mounted on return.  Two hosts on one machine
+# share the key file, so each keeps its checkpoint copy apart (the
+# default is beside the key: one a key file, as one a host).
 PIDS=
 pg_mount() {
-	"$TICKETFS" "$PGURI" "$1" -o key="$KEY",whitelist="$WL",hostname="$2" -f \
+	"$TICKETFS" "$PGURI" "$1" -o key="$KEY",whitelist="$WL",hostname="$2",checkpoint_copy="$WORK/$2.checkpoint" -f \
 		2>>"$WORK/$2.log" &
 	PIDS="$PIDS $!"
 	eval "PID_$2=$!"
@@ -180,7 +183,7 @@ if ! pg_mount "$MNT" h1; then
 	finish
 fi
 pass "a daemon mounts the PostgreSQL store"
-check "the waiting intake is taken in when it mounts" wait_within 20 test "$(waiting)" = 0
+check "the waiting intake is taken in when it mounts" wait_within 20 sh -c "test \$(psql -X -At '$PGURI' -c 'SELECT count(*) FROM ts_intake') = 0"
 check "... none of it rejected" test "$(psql_do "$PGDB" 'SELECT count(*) FROM ts_intake_rejected')" = 0
 check "the ticket is in ts_tickets" test "$(psql_do "$PGDB" "SELECT count(*) FROM ts_tickets WHERE id = '$ID1'")" = 1
 check "... and on the mount" as $AGENT test -d "$MNT/tickets/$ID1"
@@ -196,8 +199,8 @@ expect 0 out "$nt records checked with the key, 0 problems" "fsck --key against 
 pg_umount "$MNT" h1
 
 # --- two daemons, one store: 500 tickets, each taken in exactly once ---
-pg_mount "$MNT" h1 || fail "h1 mounts"
-pg_mount "$MNT2" h2 || fail "h2 mounts"
+pg_mount "$MNT" h1 || fail "h1 mounts: $(tail -n 3 "$WORK/h1.log")"
+pg_mount "$MNT2" h2 || fail "h2 mounts: $(tail -n 3 "$WORK/h2.log")"
 head -500 "$WORK/batch.jsonl" > "$WORK/b500.jsonl"
 subs=
 for part in 0 1 2 3 4; do
@@ -209,9 +212,14 @@ wait $subs
 cat "$WORK"/ids500.* > "$WORK/ids500"
 check "500 tickets submitted (5 batches at once)" test "$(wc -l < "$WORK/ids500")" = 500
 ARR="{$(paste -sd, "$WORK/ids500")}"
-check "ts_intake is empty after (both daemons running)" wait_within 20 test "$(waiting)" = 0
+if wait_within 20 sh -c "test \$(psql -X -At '$PGURI' -c 'SELECT count(*) FROM ts_intake') = 0"; then
+	pass "ts_intake is empty after (both daemons running)"
+else
+	fail "ts_intake is empty after (both daemons running): $(psql_do "$PGDB" "SELECT count(*) || ' left, e.g. ' || min(seq) || ' kind ' || min(kind) || ' claimed by ' || coalesce(min(claimed_by), '-') FROM ts_intake")"
+fi
 check "every one of the 500 is in ts_tickets" test "$(psql_do "$PGDB" "SELECT count(*) FROM ts_tickets WHERE id = ANY ('$ARR'::text[])")" = 500
 check "... each written once, by one host (ts_changes)" test "$(psql_do "$PGDB" "SELECT count(*) || ' ' || count(DISTINCT id) FROM ts_changes WHERE id = ANY ('$ARR'::text[])")" = "500 500"
+check "... and audited once each, as intake, by the host that took it in" test "$(psql_do "$PGDB" "SELECT (SELECT count(*) FROM ts_audit WHERE line::json->>'op' = 'intake' AND line::json->>'path' IN (SELECT 'tickets/' || unnest('$ARR'::text[]))) || ' ' || (SELECT count(DISTINCT a.line::json->>'path') FROM ts_audit a JOIN ts_changes c ON a.line::json->>'path' = 'tickets/' || c.id AND a.host = c.host WHERE a.line::json->>'op' = 'intake' AND c.id = ANY ('$ARR'::text[]))")" = "500 500"
 check "none rejected" test "$(psql_do "$PGDB" 'SELECT count(*) FROM ts_intake_rejected')" = 0
 echo "# taken in by host: $(psql_do "$PGDB" "SELECT string_agg(host || ' ' || n, ', ' ORDER BY host) FROM (SELECT host, count(*) AS n FROM ts_changes WHERE id = ANY ('$ARR'::text[]) GROUP BY host) x")"
 pg_umount "$MNT" h1

@@ -65,8 +65,7 @@ ts_ctl_cmd_init(int argc, char **argv)
 		"whitelist and the default policy, and writes the secret key to\n"
 		"KEYFILE (mode 0600), wrapped with the passphrase if one is given.\n"
 		"STORE a postgresql:// URI: the store's schema in that existing,\n"
-		"empty database (refused if it holds one); its audit trail has\n"
-		"signed checkpoints, no forward-secure sealing state.\n";
+		"empty database (refused if it holds one).\n";
 	static const struct option lo[] = {
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "fss-epoch", required_argument, NULL, 'e' }, { 0 }
@@ -104,7 +103,7 @@ ts_ctl_cmd_init(int argc, char **argv)
 	if ((fss = malloc(strlen(keyfile) + 5)) == NULL)
 		ts_ctl_die("out of memory");
 	sprintf(fss, "%s.fss", keyfile);
-	if (!ts_pg_is_uri(store) && access(fss, F_OK) == 0)
+	if (access(fss, F_OK) == 0)
 		ts_ctl_die("%s exists (the audit sealing state of another key?): "
 		    "move it aside first", fss);
 	if (passfile != NULL) {
@@ -144,13 +143,7 @@ ts_ctl_cmd_init(int argc, char **argv)
 	}
 	printf("store %s created; secret key in %s\n",
 	       ts_ctl_store_shown(store), keyfile);
-	/* Forward-secure sealing from the start (store/audit.h); its seals
-	 * are files beside a directory store's segments, so a PostgreSQL
-	 * store's trail has signed checkpoints only (one chain a host). */
-	if (ts_pg_is_uri(store)) {
-		free(fss);
-		return 0;
-	}
+	/* Forward-secure sealing from the start (store/audit.h). */
 	if ((rc = ts_audit_fss_create(fss, (unsigned)fss_epoch, seed)) < 0)
 		ts_ctl_die("cannot create the sealing state %s: %s", fss,
 		    strerror(-rc));

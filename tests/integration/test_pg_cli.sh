@@ -50,7 +50,6 @@ rows() { psql_do "$PGDB" "SELECT count(*) FROM ts_intake WHERE kind = $1 AND id 
 expect 0 out "created; secret key in $KEY" "init on an empty database" \
 	"$TICKETCTL" init "$PGURI" "$KEY"
 check "the key file is mode 0600" test "$(stat -c %a "$KEY")" = 600
-check "no forward-secure state beside it (a shared store's trail has none)" test ! -e "$KEY.fss"
 check "the schema is there, version 1" test "$(psql_do "$PGDB" 'SELECT version FROM ts_schema_version')" = 1
 check "with the store's public key" test "$(psql_do "$PGDB" 'SELECT count(*) FROM ts_public_key')" = 1
 expect 2 err "already holds a ticketfs store" "init again on that database is refused" \
@@ -160,10 +159,11 @@ check "intake waits in the database while no daemon runs ($n0 rows)" test "$(wai
 # pg_mount MNT HOST: a daemon of host HOST on MNT, in the foreground
 # (its log $WORK/HOST.log); mounted on return.  Two hosts on one machine
 # share the key file, so each keeps its checkpoint copy apart (the
-# default is beside the key: one a key file, as one a host).
+# default is beside the key: one a key file, as one a host), and neither
+# seals (the sealing state beside the key is one host's).
 PIDS=
 pg_mount() {
-	"$TICKETFS" "$PGURI" "$1" -o key="$KEY",whitelist="$WL",hostname="$2",checkpoint_copy="$WORK/$2.checkpoint" -f \
+	"$TICKETFS" "$PGURI" "$1" -o key="$KEY",whitelist="$WL",hostname="$2",checkpoint_copy="$WORK/$2.checkpoint",fss="$WORK/$2.fss" -f \
 		2>>"$WORK/$2.log" &
 	PIDS="$PIDS $!"
 	eval "PID_$2=$!"

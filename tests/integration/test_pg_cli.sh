@@ -229,6 +229,22 @@ pg_mount "$MNT2" h2 || fail "h2 mounts again"
 for m in "$MNT" "$MNT2"; do
 	check "after a remount, $m lists all 500 once" test "$(as $AGENT ls "$m/tickets" | grep -xFf "$WORK/ids500" | sort | uniq | wc -l)" = 500
 done
+expect 2 err "a ticketfs daemon of host h1 holds store" \
+	"audit prune --host h1 while h1's daemon runs is refused" \
+	"$TICKETCTL" audit prune "$PGURI" --before 2000-01-01T00:00:00Z --key "$KEY" --host h1 --fss "$WORK/h1.fss"
 pg_umount "$MNT" h1
 pg_umount "$MNT2" h2
+
+# --- the audit verbs and wait, against the URI ---
+expect 0 out "pruned: 0 entries" "audit prune --host h1 once it stopped" \
+	"$TICKETCTL" audit prune "$PGURI" --before 2000-01-01T00:00:00Z --key "$KEY" --host h1 --fss "$WORK/h1.fss"
+check "... its entry is in h1's chain, none in this machine's" test "$(psql_do "$PGDB" "SELECT string_agg(DISTINCT host, ',') FROM ts_audit WHERE line::json->>'op' = 'prune'")" = h1
+expect 2 err "--host is for a shared" "audit prune --host on a directory store is refused" \
+	"$TICKETCTL" audit prune "$STORE" --before 2000-01-01T00:00:00Z --key "$WORK/dir.key" --host h1
+expect 0 out "audit trail intact" "audit verify against the URI" \
+	"$TICKETCTL" audit verify "$PGURI" --key "$KEY"
+if [[ $OUT == *h1:* && $OUT == *h2:* ]]; then pass "... it names both hosts' chains"
+else fail "... it names both hosts' chains: $OUT"; fi
+expect 0 out "" "wait against the URI, no daemon running" \
+	"$TICKETCTL" wait "$PGURI" --timeout 5
 finish

@@ -169,12 +169,17 @@ pg_mount() {
 	eval "PID_$2=$!"
 	wait_within 10 mountpoint -q "$1"
 }
+# pg_umount MNT HOST: unmounts; the daemon exits 0 within 10 s, its log
+# free of sanitizer reports.
 pg_umount() {
-	local pid
+	local pid rc san
 	eval "pid=\$PID_$2"
 	fusermount3 -u "$1" 2>/dev/null || umount -l "$1"
 	wait_within 10 sh -c "! kill -0 $pid" || kill -9 "$pid"
-	wait "$pid"
+	wait "$pid"; rc=$?
+	[ $rc -eq 0 ] || fail "the daemon of $2 exited with status $rc: $(tail -n 3 "$WORK/$2.log")"
+	san=$(grep -E -m 3 "$SAN_RE" "$WORK/$2.log")
+	[ -z "$san" ] || fail "the daemon of $2 logged a sanitizer report: $san"
 }
 EXTRA_CLEANUP="$EXTRA_CLEANUP; for m in '$MNT' '$MNT2'; do mountpoint -q \$m && { fusermount3 -u \$m || umount -l \$m; }; done; for p in \$PIDS; do kill \$p 2>/dev/null; done"
 

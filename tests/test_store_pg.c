@@ -745,6 +745,65 @@ START_TEST(host_lock)
 }
 END_TEST
 
+/* Ends every ticketfs session on the test's database but the caller's. */
+static void
+kill_sessions(void)
+{
+	sql_do("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+	       "datname = current_database() AND pid <> pg_backend_pid()");
+}
+
+/*
+ * A lost connection loses the host lock with its session: the next write
+ * takes it again before it writes, so a second daemon of the same name is
+ * still refused; if one took the name meanwhile, writes fail -EIO.
+ */
+START_TEST(host_lock_after_reconnect)
+{
+	struct ts_store *a = create_open(), *b2;
+	struct built x;
+	int rc;
+
+	ck_assert_int_eq(ts_store_set_host(a, "host-a"), 0);
+	ck_assert_int_eq(ts_store_lock(a), 0);
+	build(&x, ID1);
+	ck_assert_int_eq(ts_store_write(a, &x.t, x.extra), 0);
+	built_clear_extra(&x);
+
+	kill_sessions();
+	x.t.status = TS_PROCESSING;
+	/* The write in flight when the connection broke: -EIO, not run
+	 * again; the next one reconnects, relocks, writes. */
+	rc = ts_store_write(a, &x.t, NULL);
+	ck_assert_msg(rc == -EIO || rc == 0, "first write after: %d", rc);
+	if (rc < 0)
+		ck_assert_int_eq(ts_store_write(a, &x.t, NULL), 0);
+	ck_assert_int_eq(ts_store_open(uri, TS_STORE_DAEMON, &b2), 0);
+	ck_assert_int_eq(ts_store_set_host(b2, "host-a"), 0);
+	ck_assert_int_eq(ts_store_lock(b2), -EBUSY);
+	ts_store_close(b2);
+
+	/* Lost again, and another daemon named host-a takes the name. */
+	kill_sessions();
+	ck_assert_int_eq(ts_store_open(uri, TS_STORE_DAEMON, &b2), 0);
+	ck_assert_int_eq(ts_store_set_host(b2, "host-a"), 0);
+	ck_assert_int_eq(ts_store_lock(b2), 0);
+	x.t.status = TS_PROCESSED;
+	ck_assert_int_eq(ts_store_write(a, &x.t, NULL), -EIO);
+	ck_assert_int_eq(ts_store_write(a, &x.t, NULL), -EIO);
+	{
+		struct ts_ticket *cur;
+
+		ck_assert_int_eq(ts_store_load_one(b2, ID1, &cur), 0);
+		ck_assert_int_eq(cur->status, TS_PROCESSING);	/* not written */
+		ts_ticket_free(cur);
+	}
+	ts_store_close(b2);
+	ts_store_close(a);
+	built_release(&x);
+}
+END_TEST
+
 /* ---- no plaintext in the database ---- */
 
 /* 1 if the text needle is in pg_dump's output, as text or as the hex
@@ -822,6 +881,13 @@ now_s(void)
 }
 
 #define NBIG 100000
+/* The goal (a mount of 100,000 tickets under a second) is the optimised
+ * build's; a sanitizer or unoptimised build gets a bound of its own. */
+#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
+#define LOAD_MAX_S 6.0
+#else
+#define LOAD_MAX_S 1.0
+#endif
 
 /* COPYs NBIG tickets (subject, username, a message; MAC'd with the
  * store's key) into ts_tickets. */
@@ -885,7 +951,8 @@ START_TEST(load_100k_under_1s)
 	dt = now_s() - t0;
 	fprintf(stderr, "load of %d tickets: %.3f s\n", NBIG, dt);
 	ck_assert_uint_eq(n, NBIG);
-	ck_assert_msg(dt < 1.0, "load of %d tickets took %.3f s", NBIG, dt);
+	ck_assert_msg(dt < LOAD_MAX_S, "load of %d tickets took %.3f s (at "
+	              "most %.1f)", NBIG, dt, LOAD_MAX_S);
 	ts_store_close(st);
 }
 END_TEST
@@ -902,6 +969,7 @@ store_pg_suite(void)
 	tcase_add_test(cr, create_refuses_used_database);
 	tcase_add_test(cr, open_needs_schema);
 	tcase_add_test(cr, host_lock);
+	tcase_add_test(cr, host_lock_after_reconnect);
 	suite_add_tcase(s, cr);
 
 	tcase_add_checked_fixture(tk, setup, teardown);

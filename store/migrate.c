@@ -410,9 +410,9 @@ copy_intake(struct mig *g)
 
 struct line_walk {
 	struct mig *g;
-	char host[TS_HOST_MAX + 1];	/* the first entry's, if it has one */
+	char host[TS_HOST_MAX + 1];	/* the first host an entry names */
 	uint64_t total;
-	int first_only;
+	int first_only;		/* only looking for the host */
 };
 
 /* The entry's seq, and its host (if it carries one). */
@@ -447,8 +447,9 @@ line_one(void *arg, const char *line, size_t len)
 	int rc;
 
 	if (w->first_only) {
+		/* Entries of before "host" name none: the first that does. */
 		line_fields(line, len, &seq, w->host, sizeof(w->host));
-		return 1;	/* stop: the host is known */
+		return w->host[0] != '\0';	/* 1 stops the walk */
 	}
 	if (line_fields(line, len, &seq, NULL, 0) < 0)
 		return say(g, -EBADMSG, "an audit entry has no seq");
@@ -466,26 +467,30 @@ line_one(void *arg, const char *line, size_t len)
 
 /* The chain's host: --host, else what the entries say, else ours. */
 static int
-pick_host(struct mig *g, struct line_walk *w)
+pick_host(struct mig *g)
 {
+	struct line_walk lw = { .g = g, .first_only = 1 }, *w = &lw;
 	struct ts_audit_checkpoint cp, an;
 	unsigned char vk[32];
 	int hc, ha, hv, rc;
 	const char *h;
 
-	w->first_only = 1;
 	rc = ts_file_mig_audit(g->src, line_one, w, &cp, &hc, &an, &ha, vk,
 	                       &hv);
-	w->first_only = 0;
 	if (rc < 0)
 		return say(g, rc, "cannot read the audit trail: %s",
 		           strerror(-rc));
+	/* The entries' own name binds the chain (audit verify checks it). */
+	if (g->o->host != NULL && w->host[0] != '\0' &&
+	    strcmp(g->o->host, w->host) != 0)
+		return say(g, -EINVAL, "the trail's entries name host %s: its "
+		           "chain is that host's (leave --host out)", w->host);
 	h = g->o->host != NULL ? g->o->host : w->host[0] != '\0' ? w->host :
 	    ts_store_host(g->src);
-	if ((rc = ts_store_set_host(g->src, h)) < 0)
+	snprintf(g->c->host, sizeof(g->c->host), "%s", h);
+	if ((rc = ts_store_set_host(g->src, g->c->host)) < 0)
 		return say(g, rc, "\"%s\" is no host name ([A-Za-z0-9._-], at "
 		           "most %d bytes): give --host NAME", h, TS_HOST_MAX);
-	snprintf(g->c->host, sizeof(g->c->host), "%s", h);
 	return 0;
 }
 
@@ -523,8 +528,6 @@ copy_audit(struct mig *g, const char *uri, uint64_t entries)
 	g->c->audit = entries;
 	g->ph = TS_MIG_AUDIT;
 	g->done = 0;
-	if ((rc = pick_host(g, &w)) < 0)
-		return rc;
 	progress(g, entries);
 	rc = ts_file_mig_audit(g->src, line_one, &w, &cp, &hc, &an, &ha, vk,
 	                       &hv);
@@ -623,6 +626,10 @@ migrate(struct mig *g, const char *uri)
 		return say(g, rc, "cannot verify the directory store's audit "
 		           "trail: %s", msg);
 	trail = rc == 0;
+	/* The chain's host, before anything is copied: a bad one copies
+	 * nothing. */
+	if (trail && (rc = pick_host(g)) < 0)
+		return rc;
 	if ((rc = ts_store_policy_get(g->src, &policy, &plen)) < 0)
 		return say(g, rc, "cannot read the directory store's policy: "
 		           "%s", strerror(-rc));

@@ -125,6 +125,8 @@ pg_newdb
 bad "from a store a daemon serves: refused" "a daemon serves" 2 "$STORE" "$PGURI"
 umount_fs
 check "and nothing was made" test -z "$(psql_do "$PGDB" "SELECT to_regclass('ts_tickets')")"
+bad "--host other than the entries' own: refused" "the trail's entries name host $(hostname)" 2 --host not-this-one "$STORE" "$PGURI"
+check "and nothing was made" test -z "$(psql_do "$PGDB" "SELECT to_regclass('ts_tickets')")"
 cp -a "$STORE" "$WORK/cut"
 sed -i '2s/"uid":0/"uid":7/' "$WORK/cut"/audit/000001.log
 bad "from a store whose trail does not verify: refused, exit 1" "does not verify, nothing copied" 1 "$WORK/cut" "$PGURI"
@@ -171,6 +173,8 @@ cp -a "$FIX/store_v1" "$WORK/fix"
 chmod 0700 "$WORK/fix"
 install -m 0600 "$FIX/store_v1.key" "$WORK/fix.key"
 pg_newdb
+bad "a --host that is no host name: refused" '"bad name" is no host name' 2 --host "bad name" "$WORK/fix" "$PGURI"
+check "and nothing was made" test -z "$(psql_do "$PGDB" "SELECT to_regclass('ts_tickets')")"
 out=$("$TICKETCTL" migrate --host golden "$WORK/fix" "$PGURI" 2>&1); rc=$?
 check "the golden fixture migrates ($out)" test $rc -eq 0
 check "as host golden (its entries name none)" test "$(psql_do "$PGDB" 'SELECT DISTINCT host FROM ts_audit')" == golden

@@ -5,8 +5,8 @@
  * order and bounds, two daemons polling at once taking each record exactly
  * once, -EAGAIN giving a record back, rejection and the rejected cap,
  * claims (a live one respected, a dead daemon's taken over, a lost one
- * not acted on, a slow poll's renewed), ts_ticket_known, and a front end's role that may only
- * INSERT.  What the backend did is checked in the tables themselves.
+ * not acted on, a slow poll's renewed), ts_ticket_known, and a front
+ * end's role that may only INSERT.  What the backend did is checked in the tables themselves.
  */
 #include <check.h>
 
@@ -373,9 +373,10 @@ START_TEST(poll_bytes_bounded)
 
 		snprintf(name, sizeof(name), "m%d", i);
 		ck_assert_int_eq(ts_intake_message(ts_seal_seckey_pk(key), id,
-		                                   name, text, TS_MESSAGE_MAX - 1,
-		                                   T0, &rec, &lens[i], err,
-		                                   sizeof(err)), 0);
+		                                   name, text,
+		                                   TS_MESSAGE_MAX - 1, T0, &rec,
+		                                   &lens[i], err, sizeof(err)),
+		                 0);
 		ck_assert_int_eq(ts_store_intake_put(w, TS_REC_MESSAGE, id, rec,
 		                                     lens[i]), 0);
 		free(rec);

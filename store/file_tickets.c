@@ -1,8 +1,9 @@
 /*
  * file_tickets: the file backend's tickets/: loading every record (from
- * the snapshot where it still holds), reading a box, writing a record
- * (carrying its old boxes over), removing one, listing, the snapshot's
- * key and save, and removing dead writes' temporaries.
+ * the snapshot where it still holds) or one, reading a box, writing a
+ * record (built by record_write.c, carrying its old boxes over), removing
+ * one, listing, the snapshot's key and save, and removing dead writes'
+ * temporaries.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <sodium.h>
 
 #include "store/record.h"
+#include "store/record_write.h"
 #include "store/snapshot.h"
 #include "store/store_file_priv.h"
 #include "store/sysio.h"
@@ -185,7 +187,7 @@ ts_file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 		struct ts_ticket t;
 		uint8_t *buf = NULL;
 		size_t len;
-		int kind, err;
+		int err;
 
 		if (!ts_id_valid(id))
 			continue;	/* not ours: leave it alone */
@@ -202,21 +204,44 @@ ts_file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 		err = ts_sysio_read_file(fs->ticketsfd, id, TS_RECORD_MAX,
 		                         &buf, &len);
 		if (err == 0)
-			err = ts_record_decode(buf, len, &kind, &t);
-		if (err == 0 && (kind != TS_REC_TICKET || strcmp(t.id, id) != 0)) {
-			ts_ticket_release(&t);
-			err = -EBADMSG;
-		}
-		/* Well formed, but is it the daemon's own? */
-		if (err == 0 && fs->reckey != NULL &&
-		    (err = ts_record_verify_mac(buf, len, fs->reckey)) < 0)
-			ts_ticket_release(&t);
+			err = ts_record_decode_ticket(buf, len, id, fs->reckey,
+			                              &t);
 		free(buf);
 		rc = fn(arg, id, err == 0 ? &t : NULL, err);
 	}
 	ts_file_free_name_inos(names, n);
 	ts_snapshot_free(snap, nsnap);
 	return rc;
+}
+
+int
+ts_file_load_one(struct ts_store *st, const char *id, struct ts_ticket **out)
+{
+	struct file_store *fs = fs_of(st);
+	struct ts_ticket *t;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if (fs->ticketsfd < 0)
+		return -EACCES;
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	if ((rc = ts_sysio_read_file(fs->ticketsfd, id, TS_RECORD_MAX, &buf,
+	                             &len)) < 0)
+		return rc;
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		free(buf);
+		return -ENOMEM;
+	}
+	rc = ts_record_decode_ticket(buf, len, id, fs->reckey, t);
+	free(buf);
+	if (rc < 0) {
+		free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
 }
 
 int
@@ -231,9 +256,7 @@ ts_file_set_key(struct ts_store *st, const struct ts_seckey *key)
 		return -ENOMEM;
 	if ((rc = ts_seal_derive(key, "index-snapshot", k,
 	                         TS_SNAPSHOT_KEYBYTES)) < 0 ||
-	    (rc = ts_seal_derive(key, TS_RECORD_MAC_PURPOSE,
-	                         k + TS_SNAPSHOT_KEYBYTES,
-	                         TS_RECORD_MACKEYBYTES)) < 0) {
+	    (rc = ts_record_mackey(key, k + TS_SNAPSHOT_KEYBYTES)) < 0) {
 		sodium_free(k);
 		fs->snapkey = fs->reckey = NULL;
 		return rc;
@@ -315,166 +338,29 @@ ts_file_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
 	return (size_t)n == box->len ? 0 : -EIO;
 }
 
-/* Points box at the merged blob: old record first, then extra. */
-static void
-remap(struct ts_box *box, size_t oldlen)
-{
-	if (box->len != 0 && (box->off & TS_BOX_NEW))
-		box->off = (uint32_t)(oldlen + (box->off & ~TS_BOX_NEW));
-}
-
-/* Largest end of a TS_BOX_NEW box; whether any box is old. */
-static size_t
-extra_extent(const struct ts_ticket *t, int *needs_old)
-{
-	size_t end = 0;
-
-#define SEE(b) do { \
-		if ((b).len == 0) \
-			break; \
-		if ((b).off & TS_BOX_NEW) { \
-			size_t e = ((b).off & ~TS_BOX_NEW) + (size_t)(b).len; \
-			end = e > end ? e : end; \
-		} else { \
-			*needs_old = 1; \
-		} \
-	} while (0)
-	*needs_old = 0;
-	for (int f = 0; f < TS_F_COUNT; f++)
-		SEE(t->field[f]);
-	for (size_t i = 0; i < t->nmsg; i++)
-		SEE(t->msg[i].box);
-	for (size_t i = 0; i < t->nauth; i++)
-		for (int f = 0; f < TS_A_COUNT; f++)
-			SEE(t->auth[i].box[f]);
-#undef SEE
-	return end;
-}
-
-/* 1 if box b is new, absent, or exactly cur: where the stored record has
- * the same item's box (cur NULL: the record has no such item). */
-static int
-carried(const struct ts_box *b, const struct ts_box *cur)
-{
-	return b->len == 0 || (b->off & TS_BOX_NEW) ||
-	       (cur != NULL && b->off == cur->off && b->len == cur->len);
-}
-
-/*
- * 1 if every box t carries over from the stored record cur is that item's
- * box there.  Offsets from an older version of the record (a write that
- * failed after its rename, a record replaced behind the daemon's back)
- * would otherwise copy the wrong bytes, or bytes past the end, into the
- * new record.
- */
-static int
-carried_all(const struct ts_ticket *t, const struct ts_ticket *cur)
-{
-	for (int f = 0; f < TS_F_COUNT; f++)
-		if (!carried(&t->field[f], &cur->field[f]))
-			return 0;
-	/* Messages keep their order across rewrites: look ahead from the
-	 * last match first, so 65,535 messages cost a pass, not n^2. */
-	for (size_t i = 0, j = 0; i < t->nmsg; i++) {
-		const struct ts_message *m = NULL;
-
-		for (size_t k = j; k < cur->nmsg && m == NULL; k++)
-			if (strcmp(cur->msg[k].name, t->msg[i].name) == 0) {
-				m = &cur->msg[k];
-				j = k + 1;
-			}
-		if (m == NULL)
-			m = ts_ticket_find_msg(cur, t->msg[i].name);
-		if (!carried(&t->msg[i].box, m ? &m->box : NULL))
-			return 0;
-	}
-	for (size_t i = 0; i < t->nauth; i++) {
-		const struct ts_auth *a = ts_ticket_find_auth(cur,
-		                                              t->auth[i].name);
-
-		for (int f = 0; f < TS_A_COUNT; f++)
-			if (!carried(&t->auth[i].box[f], a ? &a->box[f] : NULL))
-				return 0;
-	}
-	return 1;
-}
-
 int
 ts_file_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 {
 	struct file_store *fs = fs_of(st);
-	struct ts_ticket tmp, fresh;
-	uint8_t *old = NULL, *blob = NULL, *rec = NULL;
-	size_t oldlen = 0, extlen, reclen;
-	int needs_old, kind, rc;
+	struct ts_record_built b;
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	int rc;
 
 	if (!ts_id_valid(t->id))
 		return -EINVAL;
-	extlen = extra_extent(t, &needs_old);
-	if (needs_old) {
-		struct ts_ticket check;
-
-		rc = ts_sysio_read_file(fs->ticketsfd, t->id, TS_RECORD_MAX,
-		                        &old, &oldlen);
-		if (rc < 0)
-			return rc;
-		/* Never carry boxes over from a record that fails its check,
-		 * nor from one the daemon did not write. */
-		if ((rc = ts_record_decode(old, oldlen, &kind, &check)) < 0)
-			goto out;
-		if (fs->reckey != NULL &&
-		    (rc = ts_record_verify_mac(old, oldlen, fs->reckey)) < 0) {
-			ts_ticket_release(&check);
-			goto out;
-		}
-		rc = carried_all(t, &check) ? 0 : -ESTALE;
-		ts_ticket_release(&check);
-		if (rc < 0)
-			goto out;
-	}
-	rc = -ENOMEM;
-	if ((blob = malloc(oldlen + extlen + 1)) == NULL)
-		goto out;
-	if (oldlen)
-		memcpy(blob, old, oldlen);
-	if (extlen)
-		memcpy(blob + oldlen, extra, extlen);
-	if ((rc = ts_ticket_copy(&tmp, t)) < 0)
-		goto out;
-	for (int f = 0; f < TS_F_COUNT; f++)
-		remap(&tmp.field[f], oldlen);
-	for (size_t i = 0; i < tmp.nmsg; i++)
-		remap(&tmp.msg[i].box, oldlen);
-	for (size_t i = 0; i < tmp.nauth; i++)
-		for (int f = 0; f < TS_A_COUNT; f++)
-			remap(&tmp.auth[i].box[f], oldlen);
-	rc = ts_record_encode(TS_REC_TICKET, &tmp, blob, fs->reckey, &rec,
-	                      &reclen);
-	ts_ticket_release(&tmp);
-	if (rc < 0)
-		goto out;
-	if ((rc = ts_record_decode(rec, reclen, &kind, &fresh)) < 0)
-		goto out;	/* t did not make a valid ticket */
-	if (fresh.nmsg != t->nmsg || fresh.nauth != t->nauth) {
-		rc = -EINVAL;
-		goto out_fresh;
-	}
-	rc = ts_sysio_write_atomic(fs->ticketsfd, t->id, rec, reclen, 0600, 0);
-	if (rc < 0)
-		goto out_fresh;
-	for (int f = 0; f < TS_F_COUNT; f++)
-		t->field[f] = fresh.field[f];
-	for (size_t i = 0; i < t->nmsg; i++)
-		t->msg[i].box = fresh.msg[i].box;
-	for (size_t i = 0; i < t->nauth; i++)
-		memcpy(t->auth[i].box, fresh.auth[i].box,
-		       sizeof(t->auth[i].box));
-out_fresh:
-	ts_ticket_release(&fresh);
-out:
-	free(rec);
-	free(blob);
+	if (ts_record_needs_old(t) &&
+	    (rc = ts_sysio_read_file(fs->ticketsfd, t->id, TS_RECORD_MAX,
+	                             &old, &oldlen)) < 0)
+		return rc;
+	rc = ts_record_build(t, extra, old, oldlen, fs->reckey, &b);
 	free(old);
+	if (rc < 0)
+		return rc;
+	rc = ts_sysio_write_atomic(fs->ticketsfd, t->id, b.rec, b.len, 0600, 0);
+	if (rc == 0)
+		ts_record_built_apply(&b, t);
+	ts_record_built_release(&b);
 	return rc;
 }
 

@@ -37,6 +37,9 @@ struct pg_store {
 	struct pg_tickets *tickets;	/* pg_tickets.c's state */
 	struct pg_intake *intake;	/* pg_intake.c's state */
 	struct pg_changes *changes;	/* pg_changes.c's; NULL until used */
+	int locked;		/* the host lock is held (store_pg.c) */
+	unsigned long lock_gen;	/* ts_pg_generation when it was taken: a
+				   reconnect lost it, it is taken again */
 };
 
 static inline struct pg_store *
@@ -44,6 +47,47 @@ pg_of(struct ts_store *st)
 {
 	return (struct pg_store *)st;
 }
+
+/* pg_tickets.c: ts_tickets.  Each has the contract of the ts_store_*
+ * function of the same name (store.h); writes and removals add a
+ * ts_changes row and NOTIFY ts_changes in their transaction. */
+int ts_pg_tickets_init(struct pg_store *ps);
+void ts_pg_tickets_free(struct pg_store *ps);
+int ts_pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
+int ts_pg_load_one(struct ts_store *st, const char *id, struct ts_ticket **t);
+int ts_pg_write(struct ts_store *st, struct ts_ticket *t,
+                const uint8_t *extra);
+int ts_pg_remove(struct ts_store *st, const char *id);
+int ts_pg_read_box(struct ts_store *st, const char *id,
+                   const struct ts_box *box, uint8_t *buf);
+int ts_pg_read_record(struct ts_store *st, const char *id, uint8_t **buf,
+                      size_t *len);
+int ts_pg_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
+               void *arg);
+/* ts_store_ticket_known of a daemon-mode handle (reads ts_tickets and
+ * ts_intake; an intake-mode one has pg_intake.c's). */
+int pg_ticket_known(struct ts_store *st, const char *id);
+
+/* pg_keys.c: ts_ticket_keys.  Each has the contract of the op of the
+ * same name (store_backend.h). */
+int ts_pg_key_get(struct ts_store *st, const char *id, int next,
+                  uint8_t **buf, size_t *len);
+int ts_pg_key_put(struct ts_store *st, const char *id, int next,
+                  const uint8_t *buf, size_t len);
+int ts_pg_key_promote(struct ts_store *st, const char *id);
+int ts_pg_key_del(struct ts_store *st, const char *id, int what);
+int ts_pg_key_list(struct ts_store *st,
+                   int (*fn)(void *arg, const char *id, int next),
+                   void *arg);
+
+/* pg_intake.c (helper A2): intake.  Contracts as store.h's. */
+int ts_pg_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
+                      int *more);
+int ts_pg_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
+                          size_t n, size_t *done);
+/* ts_store_ticket_known of an intake-mode handle (the SECURITY DEFINER
+ * function ts_ticket_known: a front end's role reads no table). */
+int ts_pg_intake_ticket_known(struct ts_store *st, const char *id);
 
 /* pg_changes.c: other hosts' changes (LISTEN ts_changes on a connection
  * of its own; the file's header says how nothing is missed). */

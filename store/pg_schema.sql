@@ -8,6 +8,11 @@
 -- The schema's version: one row.
 CREATE TABLE ts_schema_version (version integer NOT NULL);
 INSERT INTO ts_schema_version VALUES (1);
+-- The version for any role, a front end's too (which may read no table
+-- but ts_public_key): store_pg.c checks it at every open.
+CREATE FUNCTION ts_schema_version_get() RETURNS integer
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT
+	AS 'SELECT max(version) FROM ts_schema_version';
 
 -- The store's public key, as STORE/public.key holds it: the one table a
 -- front end's role may read (ticketctl grant).
@@ -27,11 +32,14 @@ CREATE TABLE ts_tickets (
 
 -- Ticket keys, apart from the records so that they can be backed up (and
 -- kept) apart: the current key (next = false) and, while a rekey is under
--- way, the next.
+-- way, the next.  at: when it was put; a load's clean-up of orphan keys
+-- leaves young ones alone (another host may be between writing a key and
+-- its record; store/pg_keys.c).
 CREATE TABLE ts_ticket_keys (
 	id text NOT NULL,
 	next boolean NOT NULL,
 	key bytea NOT NULL,
+	at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (id, next)
 );
 

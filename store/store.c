@@ -7,6 +7,7 @@
 #include "store/store_backend.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,9 +27,21 @@ ts_store_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
 int
 ts_store_open(const char *path, enum ts_store_mode mode, struct ts_store **out)
 {
+	return ts_store_open_err(path, mode, out, NULL, 0);
+}
+
+int
+ts_store_open_err(const char *path, enum ts_store_mode mode,
+                  struct ts_store **out, char *err, size_t errlen)
+{
+	int rc;
+
 	if (ts_pg_is_uri(path))
-		return ts_store_pg_open(path, mode, out);
-	return ts_store_file_open(path, mode, out);
+		return ts_store_pg_open(path, mode, out, err, errlen);
+	rc = ts_store_file_open(path, mode, out);
+	if (rc < 0 && err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s", strerror(-rc));
+	return rc;
 }
 
 void

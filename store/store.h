@@ -52,6 +52,11 @@ int ts_store_create(const char *path, const unsigned char pk[TS_SEAL_PKBYTES],
 /* Opens the store at path; free with ts_store_close(). */
 int ts_store_open(const char *path, enum ts_store_mode mode,
                   struct ts_store **out);
+/* ts_store_open that also says why it failed in err (errlen bytes): a
+ * database without a ticketfs schema, one of a newer schema, a
+ * connection refused (never the URI itself: it may hold a password). */
+int ts_store_open_err(const char *path, enum ts_store_mode mode,
+                      struct ts_store **out, char *err, size_t errlen);
 void ts_store_close(struct ts_store *st);
 
 /*

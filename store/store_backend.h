@@ -121,7 +121,8 @@ int ts_store_file_open(const char *path, enum ts_store_mode mode,
 /* The PostgreSQL backend (store/store_pg.c): path is a libpq URI. */
 int ts_store_pg_create(const char *uri, const unsigned char pk[TS_SEAL_PKBYTES],
                        const char *policy_text);
+/* err (errlen bytes; may be NULL) says why an open failed. */
 int ts_store_pg_open(const char *uri, enum ts_store_mode mode,
-                     struct ts_store **out);
+                     struct ts_store **out, char *err, size_t errlen);
 
 #endif

@@ -332,4 +332,5 @@ static const struct ts_store_ops file_ops = {
 	.key_promote = ts_file_key_promote,
 	.key_del = ts_file_key_del,
 	.key_list = ts_file_key_list,
+	.load_one = ts_file_load_one,
 };

@@ -84,6 +84,8 @@ int ts_file_read_record(struct ts_store *st, const char *id, uint8_t **buf,
 int ts_file_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
                  void *arg);
 int ts_file_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
+int ts_file_load_one(struct ts_store *st, const char *id,
+                     struct ts_ticket **t);
 int ts_file_set_key(struct ts_store *st, const struct ts_seckey *key);
 int ts_file_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
                           size_t n);

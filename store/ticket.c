@@ -156,3 +156,12 @@ ts_ticket_release(struct ts_ticket *t)
 	free(t->auth);
 	memset(t, 0, sizeof(*t));
 }
+
+void
+ts_ticket_free(struct ts_ticket *t)
+{
+	if (t != NULL) {
+		ts_ticket_release(t);
+		free(t);
+	}
+}

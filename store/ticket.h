@@ -137,5 +137,7 @@ int ts_ticket_copy(struct ts_ticket *dst, const struct ts_ticket *src);
 
 /* Frees what t holds and zeroes it; t itself is the caller's. */
 void ts_ticket_release(struct ts_ticket *t);
+/* Releases t, then frees it (a malloc'd ticket: ts_store_load_one). */
+void ts_ticket_free(struct ts_ticket *t);
 
 #endif

@@ -1,0 +1,505 @@
+/*
+ * pg_tickets: a PostgreSQL store's tickets, one row of ts_tickets each
+ * (id, ver, rec): rec is exactly the bytes a directory store's tickets/ID
+ * file holds (records built and checked by record_write.c, as the file
+ * backend's), ver counts the row's writes.
+ *
+ * Writes are versioned: this process remembers the ver of each ticket as
+ * it last loaded or wrote it (a hash table keyed by id, under its own
+ * mutex), and a write replaces the row only if it still has that ver
+ * (UPDATE ... WHERE ver = known); else another host wrote it since, and
+ * the write fails with -EAGAIN, writing nothing.  A new ticket is an
+ * INSERT (a row there already: -EAGAIN too).  Each write and removal adds
+ * a ts_changes row and NOTIFYs ts_changes ("N ID HOST": ids, never data)
+ * in its own transaction, so the others see exactly what committed.
+ *
+ * A box is read with substring() of the row: the offsets the caller has
+ * are the record's it loaded; if another host rewrote the row meanwhile
+ * the bytes are another box's or none, which the box's binding to its
+ * ticket and field refuses (never another value).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/pg_priv.h"
+#include "store/record_write.h"
+
+#define LOAD_BATCH "2000"	/* rows a FETCH at load */
+
+struct ver_slot {
+	char id[TS_NAME_MAX + 1];	/* "" = free */
+	int64_t ver;		/* 0: not known (no row, or unsure) */
+};
+
+struct pg_tickets {
+	pthread_mutex_t mu;	/* guards v, cap, n */
+	struct ver_slot *v;	/* open addressing, linear probing */
+	size_t cap;		/* a power of two, or 0 */
+	size_t n;		/* slots in use */
+};
+
+static uint64_t
+hash_id(const char *id)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ull;
+	return h;
+}
+
+/* The slot of id, or the free one where it would go (mu held, cap > 0). */
+static struct ver_slot *
+slot_of(struct ver_slot *v, size_t cap, const char *id)
+{
+	size_t i = (size_t)hash_id(id) & (cap - 1);
+
+	while (v[i].id[0] != '\0' && strcmp(v[i].id, id) != 0)
+		i = (i + 1) & (cap - 1);
+	return &v[i];
+}
+
+static int
+grow(struct pg_tickets *pt)
+{
+	size_t cap = pt->cap ? 2 * pt->cap : 1024;
+	struct ver_slot *v = calloc(cap, sizeof(*v));
+
+	if (v == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < pt->cap; i++)
+		if (pt->v[i].id[0] != '\0')
+			*slot_of(v, cap, pt->v[i].id) = pt->v[i];
+	free(pt->v);
+	pt->v = v;
+	pt->cap = cap;
+	return 0;
+}
+
+static int64_t
+ver_get(struct pg_store *ps, const char *id)
+{
+	struct pg_tickets *pt = ps->tickets;
+	int64_t ver = 0;
+
+	pthread_mutex_lock(&pt->mu);
+	if (pt->cap > 0)
+		ver = slot_of(pt->v, pt->cap, id)->ver;
+	pthread_mutex_unlock(&pt->mu);
+	return ver;
+}
+
+/* Remembers id's ver (0: forget it).  -ENOMEM leaves it unknown: the
+ * next write of id then fails -EAGAIN and the caller re-reads. */
+static int
+ver_set(struct pg_store *ps, const char *id, int64_t ver)
+{
+	struct pg_tickets *pt = ps->tickets;
+	struct ver_slot *s;
+	int rc = 0;
+
+	pthread_mutex_lock(&pt->mu);
+	if ((pt->n + 1) * 2 > pt->cap && (rc = grow(pt)) < 0) {
+		if (pt->cap > 0)
+			slot_of(pt->v, pt->cap, id)->ver = 0;
+		goto out;
+	}
+	s = slot_of(pt->v, pt->cap, id);
+	if (s->id[0] == '\0') {
+		if (ver == 0)
+			goto out;
+		snprintf(s->id, sizeof(s->id), "%s", id);
+		pt->n++;
+	}
+	s->ver = ver;
+out:
+	pthread_mutex_unlock(&pt->mu);
+	return rc;
+}
+
+int
+ts_pg_tickets_init(struct pg_store *ps)
+{
+	struct pg_tickets *pt = calloc(1, sizeof(*pt));
+
+	if (pt == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&pt->mu, NULL);
+	ps->tickets = pt;
+	return 0;
+}
+
+void
+ts_pg_tickets_free(struct pg_store *ps)
+{
+	struct pg_tickets *pt = ps->tickets;
+
+	if (pt == NULL)
+		return;
+	pthread_mutex_destroy(&pt->mu);
+	free(pt->v);
+	free(pt);
+	ps->tickets = NULL;
+}
+
+/* A big-endian int8 of a binary result. */
+static int64_t
+int8_of(const char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char)p[i];
+	return (int64_t)v;
+}
+
+/* The text id of a binary result's column into id; 0 if it is none. */
+static int
+id_of(PGresult *r, int row, int col, char id[TS_NAME_MAX + 1])
+{
+	int len = PQgetlength(r, row, col);
+
+	if (len < 1 || len > TS_NAME_MAX)
+		return 0;
+	memcpy(id, PQgetvalue(r, row, col), (size_t)len);
+	id[len] = '\0';
+	return ts_id_valid(id);
+}
+
+/* Decodes row i of a (id, ver, rec) result and hands it to fn. */
+static int
+load_row(struct pg_store *ps, PGresult *r, int i, ts_store_ticket_fn fn,
+         void *arg)
+{
+	char id[TS_NAME_MAX + 1];
+	struct ts_ticket t;
+	int err;
+
+	if (!id_of(r, i, 0, id) || PQgetlength(r, i, 1) != 8)
+		return 0;	/* not ours: leave it alone */
+	if ((err = ver_set(ps, id, int8_of(PQgetvalue(r, i, 1)))) < 0)
+		return err;
+	err = ts_record_decode_ticket((const uint8_t *)PQgetvalue(r, i, 2),
+	                              (size_t)PQgetlength(r, i, 2), id,
+	                              ps->reckey, &t);
+	return fn(arg, id, err == 0 ? &t : NULL, err);
+}
+
+/*
+ * Every row through one cursor in one transaction (a consistent
+ * snapshot), a batch of rows a round trip, in id order (strcmp's, as a
+ * directory's sorted names).
+ */
+int
+ts_pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
+{
+	struct pg_store *ps = pg_of(st);
+	PGresult *r;
+	int rc, n;
+
+	if ((rc = ts_pg_begin(ps->pg)) < 0)
+		return rc;
+	rc = ts_pg_exec(ps->pg, "DECLARE ts_load BINARY NO SCROLL CURSOR FOR "
+	                "SELECT id, ver, rec FROM ts_tickets "
+	                "ORDER BY id COLLATE \"C\"");
+	while (rc == 0) {
+		rc = ts_pg_query(ps->pg, "FETCH " LOAD_BATCH " FROM ts_load",
+		                 0, NULL, NULL, NULL, 1, &r);
+		if (rc < 0)
+			break;
+		n = PQntuples(r);
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = load_row(ps, r, i, fn, arg);
+		PQclear(r);
+		if (n == 0)
+			break;
+	}
+	if (rc != 0) {
+		ts_pg_rollback(ps->pg);
+		return rc;
+	}
+	return ts_pg_commit(ps->pg);
+}
+
+int
+ts_pg_load_one(struct ts_store *st, const char *id, struct ts_ticket **out)
+{
+	struct pg_store *ps = pg_of(st);
+	const char *v[] = { id };
+	struct ts_ticket *t;
+	PGresult *r;
+	int rc;
+
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	rc = ts_pg_query(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
+	                 1, v, NULL, NULL, 1, &r);
+	if (rc < 0)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		ver_set(ps, id, 0);
+		return -ENOENT;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = ver_set(ps, id, int8_of(PQgetvalue(r, 0, 0)));
+	if (rc == 0)
+		rc = ts_record_decode_ticket((const uint8_t *)PQgetvalue(r, 0, 1),
+		                             (size_t)PQgetlength(r, 0, 1), id,
+		                             ps->reckey, t);
+	if (rc < 0) {
+		free(t);
+		goto out;
+	}
+	*out = t;
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* The changes row and its NOTIFY, in the caller's transaction. */
+static int
+announce(struct pg_store *ps, const char *id)
+{
+	const char *v[] = { id, ts_store_host(&ps->base) };
+
+	return ts_pg_query(ps->pg,
+	    "WITH c AS (INSERT INTO ts_changes (id, host) VALUES ($1, $2) "
+	    "RETURNING n) SELECT pg_notify('ts_changes', n || ' ' || $1 || "
+	    "' ' || $2) FROM c", 2, v, NULL, NULL, 0, NULL);
+}
+
+/* The row's current ver and a copy of its record (for the boxes carried
+ * over); -ENOENT if there is none. */
+static int
+read_current(struct pg_store *ps, const char *id, int64_t *ver,
+             uint8_t **rec, size_t *len)
+{
+	const char *v[] = { id };
+	PGresult *r;
+	int rc;
+
+	rc = ts_pg_query(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
+	                 1, v, NULL, NULL, 1, &r);
+	if (rc < 0)
+		return rc;
+	if (PQntuples(r) != 1) {
+		rc = -ENOENT;
+		goto out;
+	}
+	*ver = int8_of(PQgetvalue(r, 0, 0));
+	*len = (size_t)PQgetlength(r, 0, 1);
+	if ((*rec = malloc(*len ? *len : 1)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(*rec, PQgetvalue(r, 0, 1), *len);
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* UPDATE (known > 0) or INSERT (known == 0) of the row, announced, in one
+ * transaction: the new ver, 0 if another host wrote it first, or -errno. */
+static int64_t
+store_row(struct pg_store *ps, const char *id, int64_t known,
+          const struct ts_record_built *b)
+{
+	char kv[24];
+	const char *v[] = { id, (const char *)b->rec, kv };
+	int len[] = { 0, (int)b->len, 0 };
+	int fmt[] = { 0, 1, 0 };
+	PGresult *r;
+	int64_t ver;
+	int rc;
+
+	snprintf(kv, sizeof(kv), "%lld", (long long)known);
+	if ((rc = ts_pg_begin(ps->pg)) < 0)
+		return rc;
+	if (known > 0)
+		rc = ts_pg_query(ps->pg, "UPDATE ts_tickets SET rec = $2, "
+		                 "ver = ver + 1 WHERE id = $1 AND ver = $3 "
+		                 "RETURNING ver", 3, v, len, fmt, 0, &r);
+	else
+		rc = ts_pg_query(ps->pg, "INSERT INTO ts_tickets (id, ver, rec) "
+		                 "VALUES ($1, 1, $2) RETURNING ver", 2, v, len,
+		                 fmt, 0, &r);
+	if (rc == -EEXIST)
+		rc = -EAGAIN;	/* another host made it first */
+	if (rc < 0)
+		goto out_rollback;
+	ver = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	PQclear(r);
+	if (ver <= 0) {
+		rc = -EAGAIN;
+		goto out_rollback;
+	}
+	if ((rc = announce(ps, id)) < 0)
+		goto out_rollback;
+	if ((rc = ts_pg_commit(ps->pg)) < 0)
+		return rc;
+	return ver;
+out_rollback:
+	ts_pg_rollback(ps->pg);
+	return rc == -EAGAIN ? 0 : rc;
+}
+
+int
+ts_pg_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
+{
+	struct pg_store *ps = pg_of(st);
+	struct ts_record_built b;
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	int64_t known, cur, ver;
+	int rc;
+
+	if (!ts_id_valid(t->id))
+		return -EINVAL;
+	known = ver_get(ps, t->id);
+	if (ts_record_needs_old(t)) {
+		if ((rc = read_current(ps, t->id, &cur, &old, &oldlen)) < 0)
+			return rc;
+		if (known != 0 && cur != known) {
+			free(old);
+			return -EAGAIN;	/* another host wrote it since */
+		}
+		known = cur;	/* a process that never loaded it (a tool) */
+	}
+	rc = ts_record_build(t, extra, old, oldlen, ps->reckey, &b);
+	free(old);
+	if (rc < 0)
+		return rc;
+	ver = store_row(ps, t->id, known, &b);
+	if (ver > 0) {
+		ver_set(ps, t->id, ver);
+		ts_record_built_apply(&b, t);
+		rc = 0;
+	} else {
+		rc = ver == 0 ? -EAGAIN : (int)ver;
+		if (rc == -EIO)	/* committed or not: unknown */
+			ver_set(ps, t->id, 0);
+	}
+	ts_record_built_release(&b);
+	return rc;
+}
+
+/* The row and its key rows go in one transaction: no copy of the record
+ * opens after it commits. */
+int
+ts_pg_remove(struct ts_store *st, const char *id)
+{
+	struct pg_store *ps = pg_of(st);
+	const char *v[] = { id };
+	PGresult *r;
+	int rc;
+
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	if ((rc = ts_pg_begin(ps->pg)) < 0)
+		return rc;
+	rc = ts_pg_query(ps->pg, "DELETE FROM ts_tickets WHERE id = $1", 1, v,
+	                 NULL, NULL, 0, &r);
+	if (rc < 0)
+		goto out_rollback;
+	rc = strcmp(PQcmdTuples(r), "0") == 0 ? -ENOENT : 0;
+	PQclear(r);
+	if (rc < 0 ||
+	    (rc = ts_pg_query(ps->pg, "DELETE FROM ts_ticket_keys WHERE id = $1",
+	                      1, v, NULL, NULL, 0, NULL)) < 0 ||
+	    (rc = announce(ps, id)) < 0)
+		goto out_rollback;
+	rc = ts_pg_commit(ps->pg);
+	if (rc == 0 || rc == -EIO)
+		ver_set(ps, id, 0);
+	return rc;
+out_rollback:
+	ts_pg_rollback(ps->pg);
+	return rc;
+}
+
+int
+ts_pg_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
+               uint8_t *buf)
+{
+	struct pg_store *ps = pg_of(st);
+	char off[16], len[16];
+	const char *v[] = { id, off, len };
+	PGresult *r;
+	int rc;
+
+	snprintf(off, sizeof(off), "%lu", (unsigned long)box->off + 1);
+	snprintf(len, sizeof(len), "%lu", (unsigned long)box->len);
+	rc = ts_pg_query(ps->pg, "SELECT substring(rec FROM $2::integer FOR "
+	                 "$3::integer) FROM ts_tickets WHERE id = $1", 3, v,
+	                 NULL, NULL, 1, &r);
+	if (rc < 0)
+		return rc;
+	if (PQntuples(r) != 1)
+		rc = -ENOENT;
+	else if ((size_t)PQgetlength(r, 0, 0) != box->len)
+		rc = -EIO;	/* as a short read of the record file */
+	else
+		memcpy(buf, PQgetvalue(r, 0, 0), box->len);
+	PQclear(r);
+	return rc;
+}
+
+int
+ts_pg_read_record(struct ts_store *st, const char *id, uint8_t **buf,
+                  size_t *len)
+{
+	struct pg_store *ps = pg_of(st);
+	int64_t ver;
+
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	return read_current(ps, id, &ver, buf, len);
+}
+
+int
+ts_pg_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
+           void *arg)
+{
+	struct pg_store *ps = pg_of(st);
+	PGresult *r;
+	int rc, n;
+
+	rc = ts_pg_query(ps->pg, "SELECT id FROM ts_tickets ORDER BY id "
+	                 "COLLATE \"C\"", 0, NULL, NULL, NULL, 0, &r);
+	if (rc < 0)
+		return rc;
+	n = PQntuples(r);
+	for (int i = 0; i < n && rc == 0; i++)
+		if (ts_id_valid(PQgetvalue(r, i, 0)))
+			rc = fn(arg, PQgetvalue(r, i, 0));
+	PQclear(r);
+	return rc;
+}
+
+int
+pg_ticket_known(struct ts_store *st, const char *id)
+{
+	struct pg_store *ps = pg_of(st);
+	const char *v[] = { id };
+	PGresult *r;
+	int rc;
+
+	if (!ts_id_valid(id))
+		return 0;
+	rc = ts_pg_query(ps->pg, "SELECT EXISTS (SELECT 1 FROM ts_tickets "
+	                 "WHERE id = $1) OR EXISTS (SELECT 1 FROM ts_intake "
+	                 "WHERE id = $1 AND kind = 1)", 1, v, NULL, NULL, 0,
+	                 &r);
+	if (rc < 0)
+		return rc;
+	rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return rc;
+}

@@ -15,23 +15,10 @@
 
 #include <sodium.h>
 
+#include "store/intake_rec.h"
 #include "store/record.h"
 #include "store/store_file_priv.h"
 #include "store/sysio.h"
-
-static const char KIND_LETTER[] = { 0, 't', 'm', 'a', 'r', 'f', 'e', 'p' };
-
-/* Checks that intake file name "STAMP-K-ID" matches kind and t->id. */
-static int
-intake_name_matches(const char *name, int kind, const struct ts_ticket *t)
-{
-	char want[TS_NAME_MAX + 8];
-	size_t nl = strlen(name), wl;
-
-	snprintf(want, sizeof(want), "-%c-%s", KIND_LETTER[kind], t->id);
-	wl = strlen(want);
-	return nl > wl && strcmp(name + nl - wl, want) == 0;
-}
 
 struct rejected_file {
 	char *name;
@@ -177,12 +164,7 @@ intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
 	err = intake_read(fs, name, &sb, &buf, &len);
 	*bytes += len;
 	if (err == 0)
-		err = ts_record_decode(buf, len, &kind, &t);
-	if (err == 0 && (kind < TS_REC_TICKET || kind > TS_REC_PRUNE ||
-	                 !intake_name_matches(name, kind, &t))) {
-		ts_ticket_release(&t);
-		err = -EBADMSG;
-	}
+		err = ts_intake_rec_decode(name, buf, len, &kind, &t);
 	/*
 	 * Gone (raced with another poller), changed under us, or unreadable
 	 * for now (EIO, ENOMEM...): left in place for the next poll, never
@@ -310,7 +292,7 @@ ts_file_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
 	if (tmp == NULL)
 		return -ENOMEM;
 	for (; made < n && rc == 0; made++) {
-		if (v[made].kind < TS_REC_TICKET || v[made].kind > TS_REC_PRUNE ||
+		if (ts_intake_rec_letter(v[made].kind) == 0 ||
 		    !ts_id_valid(v[made].id)) {
 			rc = -EINVAL;
 			break;
@@ -331,7 +313,7 @@ ts_file_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		ts_id_new(stamp);
 		snprintf(name, sizeof(name), "%s-%c-%s", stamp,
-		         KIND_LETTER[v[i].kind], v[i].id);
+		         ts_intake_rec_letter(v[i].kind), v[i].id);
 		rc = ts_sysio_renameat(fs->intakefd, tmp[i], fs->intakefd, name,
 		                       RENAME_NOREPLACE);
 		if (rc == 0)

@@ -80,14 +80,21 @@ int ts_pg_key_list(struct ts_store *st,
                    int (*fn)(void *arg, const char *id, int next),
                    void *arg);
 
-/* pg_intake.c (helper A2): intake.  Contracts as store.h's. */
+/*
+ * pg_intake.c: intake, each with the contract of the ts_store_* function
+ * of the same name (store.h): put_many (one transaction, INSERT only, so
+ * a front end's role suffices), intake_poll (claims: exactly one daemon
+ * takes each row), ticket_known of an intake-mode handle (the SECURITY
+ * DEFINER function ts_ticket_known: a front end's role reads no table).
+ * ts_pg_intake_free frees ps->intake (NULL: nothing), for close; the
+ * state is made at the first poll.
+ */
 int ts_pg_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
                       int *more);
 int ts_pg_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
                           size_t n, size_t *done);
-/* ts_store_ticket_known of an intake-mode handle (the SECURITY DEFINER
- * function ts_ticket_known: a front end's role reads no table). */
 int ts_pg_intake_ticket_known(struct ts_store *st, const char *id);
+void ts_pg_intake_free(struct pg_store *ps);
 
 /* pg_changes.c: other hosts' changes (LISTEN ts_changes on a connection
  * of its own; the file's header says how nothing is missed). */

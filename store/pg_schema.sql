@@ -56,15 +56,33 @@ CREATE TABLE ts_intake (
 	claimed_at timestamptz
 );
 CREATE INDEX ts_intake_id ON ts_intake (id);
--- What no daemon could take in, kept aside (the newest 1,000 / 64 MiB).
+-- What no daemon could take in, kept aside (the newest 1,000 / 64 MiB:
+-- the rows rejected longest ago go first; store/pg_intake.c).
 CREATE TABLE ts_intake_rejected (
 	seq bigint PRIMARY KEY,
 	kind smallint NOT NULL,
 	id text NOT NULL,
 	rec bytea NOT NULL,
 	at timestamptz NOT NULL,
-	why text NOT NULL
+	why text NOT NULL,
+	rejected_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Whether ticket tid exists, taken in or waiting in intake as a ticket:
+-- for `ticketctl submit`'s and `message`'s check by a front end's role,
+-- which may read no table but ts_public_key.  It runs as its owner
+-- (SECURITY DEFINER) on a fixed search path with the tables named by
+-- schema (no table of the caller's, a temporary one included, can stand
+-- in), and tells only yes or no.  EXECUTE is granted by `ticketctl grant`.
+CREATE FUNCTION ts_ticket_known(tid text) RETURNS boolean
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, public, pg_temp
+AS $$
+	SELECT EXISTS (SELECT 1 FROM public.ts_tickets WHERE id = tid)
+	    OR EXISTS (SELECT 1 FROM public.ts_intake
+	                WHERE id = tid AND kind = 1)
+$$;
+REVOKE ALL ON FUNCTION ts_ticket_known(text) FROM PUBLIC;
 
 -- The audit trail: one hash chain a host (seq counts per host), gseq the
 -- order of all hosts' entries together (MOUNT/audit.log).  line is the

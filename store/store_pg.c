@@ -294,6 +294,7 @@ pg_close(struct ts_store *st)
 	struct pg_store *ps = pg_of(st);
 
 	ts_pg_tickets_free(ps);
+	ts_pg_intake_free(ps);
 	pg_changes_free(ps);
 	/* The host lock goes with the connection: after the last write. */
 	ts_pg_close(ps->pg);

@@ -178,7 +178,7 @@ ts_ctl_cmd_fsck(int argc, char **argv)
 		if (ts_store_pubkey(f.st, pk) < 0 ||
 		    sodium_memcmp(pk, ts_seal_seckey_pk(f.key), sizeof(pk)) != 0)
 			ts_ctl_die("key %s does not belong to store %s",
-			    keyfile, store);
+			    keyfile, ts_ctl_store_shown(store));
 		/* Opens the tickets' key files, and boxes with them. */
 		if ((rc = ts_store_set_key(f.st, f.key)) < 0)
 			ts_ctl_die("cannot use the key: %s", strerror(-rc));

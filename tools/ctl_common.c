@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "store/intake.h"
+#include "store/pg_conn.h"
 #include "store/seal.h"
 #include "tools/ctl_common.h"
 
@@ -86,19 +87,63 @@ ts_ctl_next_opt(int argc, char **argv, const struct option *lo,
 	return c;
 }
 
+/*
+ * STORE as a message may show it: a directory as given; a libpq URI with
+ * any password (user:PASSWORD@ or password=) replaced by "***".
+ */
+const char *
+ts_ctl_store_shown(const char *path)
+{
+	static char out[1024];
+	const char *p = path, *auth, *end, *at = NULL, *colon = NULL;
+	size_t o = 0;
+
+	if (!ts_pg_is_uri(path))
+		return path;
+	auth = strstr(path, "://") + 3;
+	end = auth + strcspn(auth, "/?");
+	for (const char *q = auth; q < end; q++)
+		if (*q == '@')
+			at = q;
+	for (const char *q = auth; at != NULL && q < at && colon == NULL; q++)
+		if (*q == ':')
+			colon = q;
+	while (*p != '\0' && o + 16 < sizeof(out)) {
+		int param = p > end && (p[-1] == '?' || p[-1] == '&') &&
+		            strncmp(p, "password=", 9) == 0;
+
+		if (colon != NULL && p == colon + 1) {
+			memcpy(out + o, "***", 3);
+			o += 3;
+			p = at;
+		} else if (param) {
+			memcpy(out + o, "password=***", 12);
+			o += 12;
+			p += 9 + strcspn(p + 9, "&");
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* Opens the store at path or says why not (exit 2). */
 struct ts_store *
 ts_ctl_open_store(const char *path, enum ts_store_mode mode)
 {
 	struct ts_store *st;
 	struct stat sb;
+	char err[512] = "";
 	int rc;
 
-	if ((rc = ts_store_open(path, mode, &st)) == 0)
+	if ((rc = ts_store_open_err(path, mode, &st, err, sizeof(err))) == 0)
 		return st;
-	if (rc == -ENOENT && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+	if (rc == -ENOENT && !ts_pg_is_uri(path) && stat(path, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode))
 		ts_ctl_die("%s: not a ticketfs store", path);
-	ts_ctl_die("cannot open store %s: %s", path, strerror(-rc));
+	ts_ctl_die("cannot open store %s: %s", ts_ctl_store_shown(path),
+	    err[0] != '\0' ? err : strerror(-rc));
 	return NULL;
 }
 
@@ -168,7 +213,8 @@ ts_ctl_open_intake(const char *path, unsigned char *pk)
 	int rc;
 
 	if ((rc = ts_store_pubkey(st, pk)) < 0)
-		ts_ctl_die("cannot read the public key of store %s: %s", path,
+		ts_ctl_die("cannot read the public key of store %s: %s",
+		    ts_ctl_store_shown(path),
 		    rc == -EINVAL ? "not a ticketfs public key" : strerror(-rc));
 	return st;
 }

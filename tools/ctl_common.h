@@ -41,6 +41,9 @@ int ts_ctl_next_opt(int argc, char **argv, const struct option *lo,
  * ts_store_close.  Says why not and exits 2 if it cannot.
  */
 struct ts_store *ts_ctl_open_store(const char *path, enum ts_store_mode mode);
+/* STORE (a directory or a libpq URI) as a message may show it: a URI's
+ * password, if it holds one, replaced by "***".  Static: one at a time. */
+const char *ts_ctl_store_shown(const char *path);
 
 /*
  * Reads all of path (stdin for NULL or "-", at most 256 MiB) into a

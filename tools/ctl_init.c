@@ -11,6 +11,7 @@
 
 #include "store/audit.h"
 #include "store/keyfile.h"
+#include "store/pg_conn.h"
 #include "store/seal.h"
 #include "store/store.h"
 #include "store/sysio.h"
@@ -30,6 +31,31 @@ static const char DEFAULT_POLICY[] =
 	"ticket         processed+30d\n"
 	"audit          365d\n";
 
+/* Why ts_store_create(store) failed with rc, in words. */
+static const char *
+why_not(const char *store, int rc)
+{
+	static char err[512];
+	struct ts_store *st;
+
+	if (!ts_pg_is_uri(store))
+		return rc == -EEXIST ? "it exists and is not empty" :
+		       strerror(-rc);
+	if (rc == -EEXIST)
+		return "the database already holds a ticketfs store (or other "
+		       "ts_* tables or functions); init makes a store only in "
+		       "an empty database";
+	/* The reason a connection failed (no such database, refused, a
+	 * password wanted) is libpq's: an open says it. */
+	err[0] = '\0';
+	if (ts_store_open_err(store, TS_STORE_INTAKE, &st, err,
+	                      sizeof(err)) == 0)
+		ts_store_close(st);
+	if (rc == -EACCES)
+		return "permission denied (the role may not create tables)";
+	return err[0] != '\0' && rc == -EIO ? err : strerror(-rc);
+}
+
 int
 ts_ctl_cmd_init(int argc, char **argv)
 {
@@ -37,7 +63,9 @@ ts_ctl_cmd_init(int argc, char **argv)
 		"usage: ticketctl init STORE KEYFILE [--passphrase-file F]\n"
 		"Creates a new store (mode 0700) with its public key, an empty\n"
 		"whitelist and the default policy, and writes the secret key to\n"
-		"KEYFILE (mode 0600), wrapped with the passphrase if one is given.\n";
+		"KEYFILE (mode 0600), wrapped with the passphrase if one is given.\n"
+		"STORE a postgresql:// URI: the store's schema in that existing,\n"
+		"empty database (refused if it holds one).\n";
 	static const struct option lo[] = {
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "fss-epoch", required_argument, NULL, 'e' }, { 0 }
@@ -110,10 +138,11 @@ ts_ctl_cmd_init(int argc, char **argv)
 	ts_seal_seckey_free(key);
 	if (rc < 0) {
 		unlink(keyfile);
-		ts_ctl_die("cannot create store %s: %s", store,
-		    rc == -EEXIST ? "it exists and is not empty" : strerror(-rc));
+		ts_ctl_die("cannot create store %s: %s", ts_ctl_store_shown(store),
+		    why_not(store, rc));
 	}
-	printf("store %s created; secret key in %s\n", store, keyfile);
+	printf("store %s created; secret key in %s\n",
+	       ts_ctl_store_shown(store), keyfile);
 	/* Forward-secure sealing from the start (store/audit.h). */
 	if ((rc = ts_audit_fss_create(fss, (unsigned)fss_epoch, seed)) < 0)
 		ts_ctl_die("cannot create the sealing state %s: %s", fss,

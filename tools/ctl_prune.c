@@ -214,13 +214,22 @@ ts_ctl_audit_prune(int argc, char **argv)
 		if (ts_store_pubkey(st, pk) < 0 ||
 		    sodium_memcmp(pk, ts_seal_seckey_pk(key), sizeof(pk)) != 0)
 			ts_ctl_die("key %s does not belong to store %s", key_path,
-			    argv[optind]);
+			    ts_ctl_store_shown(argv[optind]));
 	}
 	rc = ts_store_lock(st);
-	if (rc == -EBUSY) {
+	if (rc == -EBUSY && ts_store_shared(st)) {
+		/* The request would be taken in by any host's daemon, and
+		 * its reply is looked for in STORE/intake: not for a shared
+		 * store (yet). */
+		ts_ctl_die("a ticketfs daemon of host %s holds store %s: stop "
+		    "it to prune that host's audit trail (audit prune through "
+		    "a running daemon is for a directory store)",
+		    ts_store_host(st), ts_ctl_store_shown(argv[optind]));
+	} else if (rc == -EBUSY) {
 		rc = prune_live(st, argv[optind], key, before, timeout_ms);
 	} else if (rc < 0) {
-		ts_ctl_die("cannot lock store %s: %s", argv[optind],
+		ts_ctl_die("cannot lock store %s: %s",
+		    ts_ctl_store_shown(argv[optind]),
 		    strerror(-rc));
 	} else {
 		char *def = NULL;
@@ -242,7 +251,10 @@ ts_ctl_audit_verify_seed(struct ts_store *st, const char *store,
 	char msg[512];
 	int fd, rc;
 
-	(void)st;
+	if (ts_store_shared(st))
+		ts_ctl_die("--seed: forward-secure seals are checked for a "
+		    "directory store only; without --seed, audit verify checks "
+		    "every host's chain of store %s", ts_ctl_store_shown(store));
 	if ((fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		ts_ctl_die("cannot open store %s: %s", store, strerror(errno));
 	rc = ts_audit_verify_seed(fd, seed, msg, sizeof(msg));

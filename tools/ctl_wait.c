@@ -44,11 +44,12 @@ ts_ctl_cmd_wait(int argc, char **argv)
 	ts_store_close(st);
 	if (rc == -ETIMEDOUT) {
 		fprintf(stderr, "ticketctl: store %s is still in use by a "
-		        "ticketfs daemon\n", argv[optind]);
+		        "ticketfs daemon\n", ts_ctl_store_shown(argv[optind]));
 		return EXIT_FOUND;
 	}
 	if (rc < 0)
-		ts_ctl_die("cannot wait for store %s: %s", argv[optind],
+		ts_ctl_die("cannot wait for store %s: %s",
+		    ts_ctl_store_shown(argv[optind]),
 		    strerror(-rc));
 	return 0;
 }

@@ -53,7 +53,9 @@ usage(FILE *out)
 	      "              [--passphrase-file F] [--timeout SECONDS]\n"
 	      "  audit seal KEYFILE [--fss FILE]\n"
 	      "  wait STORE [--timeout SECONDS]\n"
-	      "  -h, --help     this text;  --version  the version\n", out);
+	      "  -h, --help     this text;  --version  the version\n"
+	      "STORE: a store's directory, or a PostgreSQL store's libpq URI\n"
+	      "(postgresql://... or postgres://...)\n", out);
 }
 
 int

@@ -31,6 +31,7 @@ struct options {
 	unsigned long audit_segment;	/* -o audit_segment= (bytes) */
 	char *checkpoint_copy;	/* -o checkpoint_copy= */
 	char *fss;		/* -o fss= */
+	char *hostname;		/* -o hostname= */
 	unsigned long cache_mb;		/* -o cache= (MiB) */
 	int cache_set;
 	unsigned long prefetch;		/* -o prefetch= (threads) */
@@ -50,6 +51,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("audit_segment=%lu", audit_segment),
 	OPT("checkpoint_copy=%s", checkpoint_copy),
 	OPT("fss=%s", fss),
+	OPT("hostname=%s", hostname),
 	OPT("cache=%lu", cache_mb),
 	OPT("cache=", cache_set),
 	OPT("prefetch=%lu", prefetch),
@@ -118,6 +120,7 @@ usage(FILE *out)
 	      "                     the store (default KEYFILE.checkpoint)\n"
 	      "  -o fss=FILE        forward-secure sealing state (default\n"
 	      "                     KEYFILE.fss; none: trail not sealed)\n"
+	      "  -o hostname=NAME   this daemon's name (default: the host's)\n"
 	      "  -o cache=MB        decrypted values kept in locked memory\n"
 	      "                     (default 32; 0 = none)\n"
 	      "  -o prefetch=N      threads decrypting ahead (default: one a\n"
@@ -249,6 +252,12 @@ main(int argc, char **argv)
 		        strerror(-rc));
 		goto out;
 	}
+	if (o.hostname != NULL &&
+	    (rc = ts_store_set_host(st, o.hostname)) < 0) {
+		fprintf(stderr, "ticketfs: -o hostname=%s: at most %d of "
+		        "A-Z a-z 0-9 . _ -\n", o.hostname, TS_HOST_MAX);
+		goto out;
+	}
 	/* One daemon a store; held until exit, after the snapshot. */
 	if ((rc = ts_store_lock(st)) < 0) {
 		if (rc == -EBUSY)
@@ -345,5 +354,6 @@ out:
 	free(o.policy);
 	free(o.checkpoint_copy);
 	free(o.fss);
+	free(o.hostname);
 	return status;
 }

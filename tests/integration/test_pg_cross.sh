@@ -271,4 +271,7 @@ check "within 1 s" wait_within 1 rd test -e "$M2/tickets/$K/messages/after"
 unhost 1
 unhost 2
 check "no daemon crashed (no sanitizer report in the logs)" sh -c "! grep -E -q '$SAN_RE' '$WORK/h1.log' '$WORK/h2.log'"
+if [ "$FAILED" -gt 0 ]; then
+	for n in 1 2; do echo "# h$n's log:"; tail -n 30 "$WORK/h$n.log" | sed 's/^/#   /'; done
+fi
 finish

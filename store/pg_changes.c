@@ -34,9 +34,10 @@
  * Rows older than PRUNE_AGE are deleted now and then (each daemon does
  * it; the DELETE is idempotent).  A daemon away for longer than that
  * misses the rows pruned meanwhile: it re-reads them only at its next
- * mount (documented in README).
+ * mount (a known limit: an outage of an hour is not followed live).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,27 +101,42 @@ gap_add(struct pg_changes *pc, int64_t n, int64_t now)
 	pc->gaps[pc->ngaps++] = (struct gap){ n, now };
 }
 
-/* Takes n out of the gaps: 1 if it was one. */
-static int
-gap_take(struct pg_changes *pc, int64_t n)
+/* Where gap n is in the gaps, or -1. */
+static ptrdiff_t
+gap_find(const struct pg_changes *pc, int64_t n)
 {
 	size_t lo = 0, hi = pc->ngaps;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (pc->gaps[mid].n == n) {
-			memmove(&pc->gaps[mid], &pc->gaps[mid + 1],
-			        (pc->ngaps - mid - 1) * sizeof(*pc->gaps));
-			pc->ngaps--;
-			return 1;
-		}
+		if (pc->gaps[mid].n == n)
+			return (ptrdiff_t)mid;
 		if (pc->gaps[mid].n < n)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return 0;
+	return -1;
+}
+
+static int
+gap_has(const struct pg_changes *pc, int64_t n)
+{
+	return gap_find(pc, n) >= 0;
+}
+
+/* Takes n out of the gaps. */
+static void
+gap_take(struct pg_changes *pc, int64_t n)
+{
+	ptrdiff_t i = gap_find(pc, n);
+
+	if (i < 0)
+		return;
+	memmove(&pc->gaps[i], &pc->gaps[i + 1],
+	        (pc->ngaps - (size_t)i - 1) * sizeof(*pc->gaps));
+	pc->ngaps--;
 }
 
 static void
@@ -163,8 +179,15 @@ static int
 seen(struct pg_store *ps, int64_t n, const char *id, const char *host)
 {
 	struct pg_changes *pc = ps->changes;
-	int fresh = 0;
+	int fresh = n > pc->hwm || gap_has(pc, n);
 
+	/* Queued first: if that fails nothing is marked seen, and the
+	 * catch-up that follows reads the row again. */
+	if (fresh && strcmp(host, ts_store_host(&ps->base)) != 0 &&
+	    todo_add(pc, id) < 0) {
+		pc->catchup = 1;
+		return -ENOMEM;
+	}
 	if (n > pc->hwm) {
 		int64_t now = mono_ms(), from = pc->hwm + 1;
 
@@ -173,13 +196,10 @@ seen(struct pg_store *ps, int64_t n, const char *id, const char *host)
 		for (int64_t m = from; m < n; m++)
 			gap_add(pc, m, now);
 		pc->hwm = n;
-		fresh = 1;
-	} else {
-		fresh = gap_take(pc, n);
+	} else if (fresh) {
+		gap_take(pc, n);
 	}
-	if (!fresh || strcmp(host, ts_store_host(&ps->base)) == 0)
-		return 0;
-	return todo_add(pc, id);
+	return 0;
 }
 
 /* Parses "N ID HOST"; 0 or -EINVAL. */

@@ -28,10 +28,10 @@ struct options {
 	char *passfile;		/* -o passfile= */
 	char *whitelist;	/* -o whitelist= */
 	char *policy;		/* -o policy= */
+	char *hostname;		/* -o hostname= */
 	unsigned long audit_segment;	/* -o audit_segment= (bytes) */
 	char *checkpoint_copy;	/* -o checkpoint_copy= */
 	char *fss;		/* -o fss= */
-	char *hostname;		/* -o hostname= */
 	unsigned long cache_mb;		/* -o cache= (MiB) */
 	int cache_set;
 	unsigned long prefetch;		/* -o prefetch= (threads) */
@@ -48,10 +48,10 @@ static const struct fuse_opt option_spec[] = {
 	OPT("passfile=%s", passfile),
 	OPT("whitelist=%s", whitelist),
 	OPT("policy=%s", policy),
+	OPT("hostname=%s", hostname),
 	OPT("audit_segment=%lu", audit_segment),
 	OPT("checkpoint_copy=%s", checkpoint_copy),
 	OPT("fss=%s", fss),
-	OPT("hostname=%s", hostname),
 	OPT("cache=%lu", cache_mb),
 	OPT("cache=", cache_set),
 	OPT("prefetch=%lu", prefetch),
@@ -113,14 +113,16 @@ usage(FILE *out)
 	      "       ticketfs -h | --help | --version\n"
 	      "  -o key=FILE        the secret key (required; mode 0600)\n"
 	      "  -o passfile=FILE   passphrase of a passphrase-protected key\n"
-	      "  -o whitelist=FILE  default STORE/whitelist\n"
+	      "  -o whitelist=FILE  default STORE/whitelist (required for a\n"
+	      "                     PostgreSQL store: uids are per host)\n"
 	      "  -o policy=FILE     default STORE/policy\n"
+	      "  -o hostname=NAME   this daemon's name in the audit trail and\n"
+	      "                     to other hosts (default: the host name)\n"
 	      "  -o audit_segment=N bytes per audit segment (default 64 MiB)\n"
 	      "  -o checkpoint_copy=FILE  the audit checkpoint's copy outside\n"
 	      "                     the store (default KEYFILE.checkpoint)\n"
 	      "  -o fss=FILE        forward-secure sealing state (default\n"
 	      "                     KEYFILE.fss; none: trail not sealed)\n"
-	      "  -o hostname=NAME   this daemon's name (default: the host's)\n"
 	      "  -o cache=MB        decrypted values kept in locked memory\n"
 	      "                     (default 32; 0 = none)\n"
 	      "  -o prefetch=N      threads decrypting ahead (default: one a\n"
@@ -158,6 +160,34 @@ store_file(const char *store, const char *name)
 	return p;
 }
 
+/*
+ * The store as messages and the mount table show it: a URI without its
+ * user and password, and without its query if that names a password
+ * (a URI's settings are not for the logs).
+ */
+static char *
+store_shown(const char *store)
+{
+	const char *rest, *at, *slash, *q;
+	char *p;
+
+	if (strstr(store, "://") == NULL)	/* a directory */
+		return strdup(store);
+	rest = strstr(store, "://") + 3;
+	slash = strchr(rest, '/');
+	at = strchr(rest, '@');
+	if (at != NULL && (slash == NULL || at < slash))
+		rest = at + 1;
+	q = strchr(rest, '?');
+	if ((p = malloc(strlen(store) + 1)) == NULL)
+		return NULL;
+	snprintf(p, strlen(store) + 1, "%.*s%.*s",
+	         (int)(strstr(store, "://") + 3 - store), store,
+	         (int)(q != NULL && strstr(q, "password") != NULL ?
+	               (size_t)(q - rest) : strlen(rest)), rest);
+	return p;
+}
+
 /* An absolute form of path (which may not exist yet); frees path. */
 static char *
 absolute(char *path)
@@ -186,8 +216,8 @@ main(int argc, char **argv)
 	struct ts_fs *fs = NULL;
 	struct fuse_session *se = NULL;
 	unsigned char pk[TS_SEAL_PKBYTES];
-	char err[512], *fsname = NULL;
-	int rc, status = 1;
+	char err[512], *fsname = NULL, *shown = NULL;
+	int rc, status = 1, whitelist_given;
 
 	harden();
 	if (ts_seal_init() < 0) {
@@ -222,6 +252,9 @@ main(int argc, char **argv)
 		fuse_opt_add_arg(&args, "-d");
 	}
 	openlog("ticketfs", LOG_PID, LOG_DAEMON);
+	whitelist_given = o.whitelist != NULL;
+	if ((shown = store_shown(o.store)) == NULL)
+		goto out;
 	if (o.whitelist == NULL)
 		o.whitelist = store_file(o.store, "whitelist");
 	else
@@ -247,31 +280,44 @@ main(int argc, char **argv)
 		fprintf(stderr, "ticketfs: %s\n", err);
 		goto out;
 	}
-	if ((rc = ts_store_open(o.store, TS_STORE_DAEMON, &st)) < 0) {
-		fprintf(stderr, "ticketfs: cannot open store %s: %s\n", o.store,
-		        strerror(-rc));
+	if ((rc = ts_store_open_err(o.store, TS_STORE_DAEMON, &st, err,
+	                            sizeof(err))) < 0) {
+		fprintf(stderr, "ticketfs: cannot open store %s: %s\n", shown,
+		        err);
 		goto out;
 	}
-	if (o.hostname != NULL &&
-	    (rc = ts_store_set_host(st, o.hostname)) < 0) {
-		fprintf(stderr, "ticketfs: -o hostname=%s: at most %d of "
-		        "A-Z a-z 0-9 . _ -\n", o.hostname, TS_HOST_MAX);
+	if (o.hostname != NULL && ts_store_set_host(st, o.hostname) < 0) {
+		fprintf(stderr, "ticketfs: bad -o hostname=%s: 1 to %d "
+		        "characters of A-Z a-z 0-9 . _ -\n", o.hostname,
+		        TS_HOST_MAX);
 		goto out;
 	}
-	/* One daemon a store; held until exit, after the snapshot. */
+	/* Uids are per host: a shared store's whitelist is a local file. */
+	if (ts_store_shared(st) && !whitelist_given) {
+		fprintf(stderr, "ticketfs: store %s is shared by several hosts "
+		        "(PostgreSQL): give the local whitelist with -o "
+		        "whitelist=FILE\n", shown);
+		goto out;
+	}
+	/* One daemon a store (a host name, for a shared store); held until
+	 * exit, after the snapshot. */
 	if ((rc = ts_store_lock(st)) < 0) {
-		if (rc == -EBUSY)
+		if (rc == -EBUSY && ts_store_shared(st))
+			fprintf(stderr, "ticketfs: another daemon named %s holds "
+			        "store %s (give each host its own -o "
+			        "hostname=NAME)\n", ts_store_host(st), shown);
+		else if (rc == -EBUSY)
 			fprintf(stderr, "ticketfs: store %s is in use by another "
-			        "ticketfs\n", o.store);
+			        "ticketfs\n", shown);
 		else
 			fprintf(stderr, "ticketfs: cannot lock store %s: %s\n",
-			        o.store, strerror(-rc));
+			        shown, strerror(-rc));
 		goto out;
 	}
 	if ((rc = ts_store_pubkey(st, pk)) < 0 ||
 	    sodium_memcmp(pk, ts_seal_seckey_pk(key), sizeof(pk)) != 0) {
 		fprintf(stderr, "ticketfs: key %s does not belong to store %s\n",
-		        o.key, o.store);
+		        o.key, shown);
 		goto out;
 	}
 	cfg.whitelist_path = o.whitelist;
@@ -293,9 +339,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "ticketfs: %s\n", err);
 		goto out;
 	}
-	fsname = malloc(strlen(o.store) + 32);
+	fsname = malloc(strlen(shown) + 32);
 	if (fsname != NULL)
-		sprintf(fsname, "-ofsname=ticketfs:%s", o.store);
+		sprintf(fsname, "-ofsname=ticketfs:%s", shown);
 	if (fsname == NULL ||
 	    fuse_opt_add_arg(&args, "-oallow_other,default_permissions,"
 	                     "subtype=ticketfs") < 0 ||
@@ -325,7 +371,7 @@ main(int argc, char **argv)
 		ts_fs_log(fs, "cannot start the ticker: %s", strerror(-rc));
 		goto out_unmount;
 	}
-	ts_fs_log(fs, "mounted %s on %s", o.store, o.mountpoint);
+	ts_fs_log(fs, "mounted %s on %s", shown, o.mountpoint);
 	status = fuse_session_loop(se) < 0 ? 1 : 0;
 	ts_fs_stop(fs);
 	ts_fs_log(fs, "unmounting %s", o.mountpoint);
@@ -352,8 +398,9 @@ out:
 	free(o.passfile);
 	free(o.whitelist);
 	free(o.policy);
+	free(o.hostname);
+	free(shown);
 	free(o.checkpoint_copy);
 	free(o.fss);
-	free(o.hostname);
 	return status;
 }

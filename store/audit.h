@@ -2,9 +2,9 @@
  * audit: the tamper-evident audit trail.  JSON Lines in segment files
  * STORE/audit/NNNNNN.log, each line
  *
- *   {"seq":41,"time":"2026-11-25T08:18:45.123Z","uid":1001,"pid":4242,
- *    "comm":"cat","op":"open","path":"tickets/ID/email","result":"ok",
- *    "hash":"<64 hex>"}
+ *   {"seq":41,"time":"2026-11-25T08:18:45.123Z","host":"h1","uid":1001,
+ *    "pid":4242,"comm":"cat","op":"open","path":"tickets/ID/email",
+ *    "result":"ok","hash":"<64 hex>"}
  *
  * where hash = BLAKE2b-256(previous entry's hash || this line up to, not
  * including, `,"hash"`), the first entry chaining from 32 zero bytes.  The
@@ -21,6 +21,18 @@
  * the trail verifies.  So the daemon also writes every checkpoint to a copy
  * outside the store (ts_audit_set_copy), refuses to start on a trail behind
  * it, and ts_audit_verify compares with it when given one.
+ *
+ * "host" (after "time", in every entry) names the daemon that wrote it
+ * (ts_store_host: -o hostname, or the machine's name).  Entries written
+ * before it was added have none; they verify as ever: a verifier checks
+ * the chain, not the keys (a PostgreSQL store's verify checks that each
+ * entry names the chain's host, store/pg_audit.h).
+ *
+ * A PostgreSQL store keeps one chain a host in rows instead of segment
+ * files (store/pg_audit.h); the functions below work on both, but for
+ * ts_audit_open and ts_audit_verify (a directory's) and forward-secure
+ * sealing (a directory's only: ts_audit_set_fss refuses a PostgreSQL
+ * trail with -EOPNOTSUPP).
  *
  * An entry that stands for several refusals (fs/fold.h) carries
  * "count":N after "result"/"errno"; entries without it stand for one.
@@ -64,13 +76,14 @@ struct ts_audit_checkpoint {
 
 /*
  * Opens (creating if need be) the trail of the store whose directory fd is
- * storefd, for appending.  key derives the checkpoint signing key; the
+ * storefd, for appending, as host (1 to 64 bytes of [A-Za-z0-9._-], else
+ * -EINVAL; the "host" of its entries).  key derives the checkpoint signing key; the
  * verify key is written if missing.  The last segment's chain is read back
  * so appends continue it.  segment_max: bytes before a new segment.
  * -EBADMSG if the trail is shorter than its signed checkpoint (entries
  * were removed): the daemon must not go on signing over the gap.
  */
-int ts_audit_open(int storefd, const struct ts_seckey *key,
+int ts_audit_open(int storefd, const char *host, const struct ts_seckey *key,
                   size_t segment_max, struct ts_audit **out);
 /*
  * Binds the trail to a checkpoint copy kept outside the store, at path (an

@@ -1,7 +1,7 @@
 /*
  * audit_checkpoint: the trail's signed checkpoint: its text, signing and
- * checking it, writing it (ts_audit_sync) and its copy outside the store
- * (ts_audit_set_copy), and the verify key.
+ * checking it, writing it through the sink (ts_audit_sync) and its copy
+ * outside the store (ts_audit_set_copy), and the verify key.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,19 +62,20 @@ ts_audit_checkpoint_check(const struct ts_audit_checkpoint *cp,
 	       0 : -EBADMSG;
 }
 
-/* Signs (seq, hash) into checkpoint text; returns its length. */
-static size_t
-cp_format(const struct ts_audit *a, uint64_t seq,
-          const unsigned char hash[HASHBYTES], char text[512])
+size_t
+ts_audit_checkpoint_sign(const struct ts_audit *a, uint64_t seq,
+                         const unsigned char hash[HASHBYTES],
+                         struct ts_audit_checkpoint *cp, char text[512])
 {
 	unsigned char msg[sizeof(SIG_DOMAIN) + 8 + HASHBYTES];
-	unsigned char sig[crypto_sign_BYTES];
 	char hh[2 * HASHBYTES + 1], sh[2 * crypto_sign_BYTES + 1];
 
 	sig_message(seq, hash, msg);
-	crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sign_sk);
+	crypto_sign_detached(cp->sig, NULL, msg, sizeof(msg), a->sign_sk);
+	cp->seq = seq;
+	memcpy(cp->hash, hash, HASHBYTES);
 	ts_audit_hex(hash, HASHBYTES, hh);
-	ts_audit_hex(sig, sizeof(sig), sh);
+	ts_audit_hex(cp->sig, sizeof(cp->sig), sh);
 	snprintf(text, 512, "{\"seq\":%llu,\"hash\":\"%s\",\"sig\":\"%s\"}\n",
 	         (unsigned long long)seq, hh, sh);
 	return strlen(text);
@@ -94,11 +95,12 @@ ts_audit_verify_key(const struct ts_seckey *key, unsigned char vk[32])
 static int
 sync_trail(struct ts_audit *a, int closing)
 {
+	struct ts_audit_checkpoint cp;
 	unsigned char hash[HASHBYTES];
 	char text[512];
 	uint64_t seq;
 	size_t len;
-	int fd, rc;
+	int rc = 0;
 
 	/* Two syncs at once could put an older checkpoint over a newer one,
 	 * or the copy ahead of the store's. */
@@ -106,24 +108,14 @@ sync_trail(struct ts_audit *a, int closing)
 	pthread_mutex_lock(&a->lock);
 	seq = a->seq;
 	memcpy(hash, a->hash, HASHBYTES);
-	fd = dup(a->fd);
 	pthread_mutex_unlock(&a->lock);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (seq == a->synced_seq) {
-		close(fd);
-		rc = 0;
+	if (seq == a->synced_seq)
 		goto out_fss;
-	}
-	/* Group commit: one fdatasync for all entries of the last second. */
-	rc = fdatasync(fd) < 0 ? -errno : 0;
-	close(fd);
-	if (rc < 0)
+	/* The entries durable first: a checkpoint vouches for stored ones. */
+	if (a->ops->flush != NULL && (rc = a->ops->flush(a)) < 0)
 		goto out;
-	len = cp_format(a, seq, hash, text);
-	rc = ts_sysio_write_atomic(a->dirfd, CHECKPOINT, text, len, 0644, 0);
+	len = ts_audit_checkpoint_sign(a, seq, hash, &cp, text);
+	rc = a->ops->checkpoint_put(a, &cp, text, len);
 	if (rc == 0) {
 		pthread_mutex_lock(&a->lock);
 		if (seq > a->synced_seq)
@@ -157,68 +149,6 @@ int
 ts_audit_sync_closing(struct ts_audit *a)
 {
 	return sync_trail(a, 1);
-}
-
-/*
- * The hash of entry seq (1..a->seq) into out: the tail's, or read from the
- * segment that holds it (seqs run on by one within a segment).  -ENOENT if
- * no entry has that seq.  Before appends only (no lock).
- */
-static int
-hash_at(struct ts_audit *a, uint64_t seq, unsigned char out[HASHBYTES])
-{
-	if (seq == a->seq) {
-		memcpy(out, a->hash, HASHBYTES);
-		return 0;
-	}
-	if (a->have_anchor && seq == a->anchor_seq) {
-		memcpy(out, a->anchor_hash, HASHBYTES);
-		return 0;
-	}
-	for (unsigned i = a->segno; i >= a->first; i--) {
-		char name[32], *p, *end, *h;
-		unsigned char *text;
-		uint64_t first, k = 0;
-		size_t len;
-		json_t *j;
-		int rc;
-
-		ts_audit_segment_name(i, name);
-		if ((rc = ts_sysio_read_file(a->dirfd, name, 1u << 30, &text,
-		                             &len)) < 0)
-			return rc;
-		end = memchr(text, '\n', len);
-		j = end ? json_loadb((char *)text, (size_t)(end - (char *)text),
-		                     0, NULL) : NULL;
-		first = (uint64_t)json_integer_value(json_object_get(j, "seq"));
-		json_decref(j);
-		if (j == NULL || first > seq) {
-			free(text);
-			continue;	/* empty, or seq is in an earlier one */
-		}
-		/* Line seq - first (0-based) of this segment. */
-		for (p = (char *)text; p < (char *)text + len; p = end + 1, k++) {
-			end = memchr(p, '\n', (size_t)((char *)text + len - p));
-			if (end == NULL)
-				break;
-			if (k < seq - first)
-				continue;
-			j = json_loadb(p, (size_t)(end - p), 0, NULL);
-			rc = (uint64_t)json_integer_value(json_object_get(j,
-			        "seq")) == seq && end - p > SUFFIX_LEN - 1 ?
-			     0 : -ENOENT;
-			json_decref(j);
-			h = end - (SUFFIX_LEN - 1) + 9;
-			if (rc == 0 && ts_audit_unhex(h, 2 * HASHBYTES, out,
-			                              HASHBYTES) < 0)
-				rc = -ENOENT;
-			free(text);
-			return rc;
-		}
-		free(text);
-		return -ENOENT;
-	}
-	return -ENOENT;
 }
 
 int
@@ -269,7 +199,8 @@ ts_audit_set_copy(struct ts_audit *a, const char *path, char *msg,
 	rc = ts_sysio_read_file(dfd, slash + 1, 4096, &raw, &len);
 	if (rc == -ENOENT) {
 		/* The first start with a copy: vouch for the trail as it is. */
-		len = cp_format(a, a->seq, a->hash, text);
+		len = ts_audit_checkpoint_sign(a, a->seq, a->hash, &copy,
+		                               text);
 		rc = ts_sysio_write_atomic(dfd, slash + 1, text, len, 0600, 1);
 		if (rc < 0) {
 			snprintf(msg, msglen, "cannot write the checkpoint copy "
@@ -311,7 +242,7 @@ ts_audit_set_copy(struct ts_audit *a, const char *path, char *msg,
 	/* Before the anchor the entries are pruned: the signed anchor, whose
 	 * chain the trail continues, covers them. */
 	if (copy.seq > 0 && !(a->have_anchor && copy.seq < a->anchor_seq) &&
-	    ((rc = hash_at(a, copy.seq, h)) < 0 ||
+	    ((rc = a->ops->hash_at(a, copy.seq, h)) < 0 ||
 	     sodium_memcmp(h, copy.hash, HASHBYTES) != 0)) {
 		snprintf(msg, msglen, "entry %llu of the audit trail differs from "
 		         "the checkpoint copy %s: the trail was rewritten", cs,

@@ -1,7 +1,7 @@
 /*
  * audit_format: the audit trail's text, which the writer and the verifier
  * share: hex, the hash chain's step, segment names and the segment
- * listing.
+ * listing, and an entry's seq, hash and time.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "store/audit_priv.h"
+#include "store/util.h"
 
 void
 ts_audit_hex(const unsigned char *b, size_t n, char *out)
@@ -75,4 +78,32 @@ ts_audit_list_segments(int dirfd, unsigned *first, unsigned *n)
 	*first = min ? min : 1;
 	/* A gap: a segment is missing.  Pruned ones go from the start. */
 	return count == (max ? max - *first + 1 : 0) ? 0 : -EBADMSG;
+}
+
+int
+ts_audit_line_parse(const char *line, size_t len, uint64_t *seq,
+                    unsigned char hash[HASHBYTES], int64_t *ms)
+{
+	const char *h = len > SUFFIX_LEN - 1 ? line + len - (SUFFIX_LEN - 1)
+	                                     : NULL;
+	json_t *j, *s;
+	const char *t;
+	int rc = -EBADMSG;
+
+	/* The hash is last: ,"hash":"<64 hex>"} */
+	if (h == NULL || strncmp(h, ",\"hash\":\"", 9) != 0 ||
+	    memcmp(h + 9 + 2 * HASHBYTES, "\"}", 2) != 0 ||
+	    ts_audit_unhex(h + 9, 2 * HASHBYTES, hash, HASHBYTES) < 0)
+		return -EBADMSG;
+	if ((j = json_loadb(line, len, 0, NULL)) == NULL)
+		return -EBADMSG;
+	s = json_object_get(j, "seq");
+	t = json_string_value(json_object_get(j, "time"));
+	if (json_is_integer(s) && json_integer_value(s) > 0 &&
+	    (ms == NULL || (t != NULL && ts_time_parse(t, ms) == 0))) {
+		*seq = (uint64_t)json_integer_value(s);
+		rc = 0;
+	}
+	json_decref(j);
+	return rc;
 }

@@ -342,6 +342,22 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 	if (f == NULL)
 		return -ENOMEM;
 	f->dirfd = -1;
+	/* Seals are files beside the segments: a trail in rows (a
+	 * PostgreSQL store's) has none; without a state it runs unsealed
+	 * as a directory store's would. */
+	if (a->dirfd < 0) {
+		free(f);
+		if (stat(path, &sb) < 0) {
+			rc = -errno;
+			snprintf(msg, msglen, "forward-secure state %s: %s", path,
+			         strerror(-rc));
+			return rc;
+		}
+		snprintf(msg, msglen, "forward-secure state %s: sealing is not "
+		         "supported for a PostgreSQL store's audit trail (remove "
+		         "the state to run with checkpoints only)", path);
+		return -EOPNOTSUPP;
+	}
 	if ((f->key = sodium_malloc(KEYBYTES)) == NULL) {
 		rc = -ENOMEM;
 		goto fail;

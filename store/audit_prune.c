@@ -1,9 +1,10 @@
 /*
- * audit_prune: retention of the trail.  Whole segments go from the start,
- * never the current one; before they go, STORE/audit/anchor is written:
- * the last pruned entry's (seq, hash) signed with the checkpoint key, from
- * which the chain of what remains runs on and which ts_audit_verify
- * checks.  Also the view of audit.log while followers hold it open.
+ * audit_prune: retention of the trail.  The anchor: the last pruned
+ * entry's (seq, hash) signed with the checkpoint key, from which the chain
+ * of what remains runs on and which a verify checks; a prune (the sink
+ * removes, then the prune's own entry).  And the segment sink's removal:
+ * whole segments go from the start, never the current one; before they
+ * go, STORE/audit/anchor is written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,11 +30,42 @@ anchor_message(uint64_t seq, const unsigned char hash[HASHBYTES],
 	memcpy(msg + sizeof(ANCHOR_DOMAIN) + 8, hash, HASHBYTES);
 }
 
+size_t
+ts_audit_anchor_sign(const struct ts_audit *a, uint64_t seq,
+                     const unsigned char hash[HASHBYTES],
+                     struct ts_audit_checkpoint *an, char text[512])
+{
+	unsigned char msg[sizeof(ANCHOR_DOMAIN) + 8 + HASHBYTES];
+	char hh[2 * HASHBYTES + 1], sh[2 * crypto_sign_BYTES + 1];
+
+	anchor_message(seq, hash, msg);
+	crypto_sign_detached(an->sig, NULL, msg, sizeof(msg), a->sign_sk);
+	an->seq = seq;
+	memcpy(an->hash, hash, HASHBYTES);
+	ts_audit_hex(hash, HASHBYTES, hh);
+	ts_audit_hex(an->sig, sizeof(an->sig), sh);
+	snprintf(text, 512, "{\"seq\":%llu,\"hash\":\"%s\",\"sig\":\"%s\"}\n",
+	         (unsigned long long)seq, hh, sh);
+	return strlen(text);
+}
+
+int
+ts_audit_anchor_check(const struct ts_audit_checkpoint *an,
+                      const unsigned char vk[32])
+{
+	unsigned char msg[sizeof(ANCHOR_DOMAIN) + 8 + HASHBYTES];
+
+	if (an->seq == 0)
+		return -EBADMSG;
+	anchor_message(an->seq, an->hash, msg);
+	return crypto_sign_verify_detached(an->sig, msg, sizeof(msg), vk) == 0 ?
+	       0 : -EBADMSG;
+}
+
 int
 ts_audit_anchor_load(int dirfd, const unsigned char *vk,
                      struct ts_audit_checkpoint *an)
 {
-	unsigned char msg[sizeof(ANCHOR_DOMAIN) + 8 + HASHBYTES];
 	unsigned char *text;
 	size_t len;
 	int rc;
@@ -44,11 +76,7 @@ ts_audit_anchor_load(int dirfd, const unsigned char *vk,
 	free(text);
 	if (rc < 0 || an->seq == 0)
 		return -EBADMSG;
-	if (vk == NULL)
-		return 0;
-	anchor_message(an->seq, an->hash, msg);
-	return crypto_sign_verify_detached(an->sig, msg, sizeof(msg), vk) == 0 ?
-	       0 : -EBADMSG;
+	return vk == NULL ? 0 : ts_audit_anchor_check(an, vk);
 }
 
 /* Writes the anchor (seq, hash), signed, durably. */
@@ -56,18 +84,11 @@ static int
 anchor_write(struct ts_audit *a, uint64_t seq,
              const unsigned char hash[HASHBYTES])
 {
-	unsigned char msg[sizeof(ANCHOR_DOMAIN) + 8 + HASHBYTES];
-	unsigned char sig[crypto_sign_BYTES];
-	char hh[2 * HASHBYTES + 1], sh[2 * crypto_sign_BYTES + 1], text[512];
+	struct ts_audit_checkpoint an;
+	char text[512];
+	size_t len = ts_audit_anchor_sign(a, seq, hash, &an, text);
 
-	anchor_message(seq, hash, msg);
-	crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sign_sk);
-	ts_audit_hex(hash, HASHBYTES, hh);
-	ts_audit_hex(sig, sizeof(sig), sh);
-	snprintf(text, sizeof(text), "{\"seq\":%llu,\"hash\":\"%s\",\"sig\":"
-	         "\"%s\"}\n", (unsigned long long)seq, hh, sh);
-	return ts_sysio_write_atomic(a->dirfd, ANCHOR, text, strlen(text),
-	                             0644, 0);
+	return ts_sysio_write_atomic(a->dirfd, ANCHOR, text, len, 0644, 0);
 }
 
 int
@@ -182,7 +203,7 @@ out:
 }
 
 int64_t
-ts_audit_prune_next(struct ts_audit *a)
+ts_audit_file_prune_next(struct ts_audit *a)
 {
 	int64_t ms = INT64_MAX;
 
@@ -217,18 +238,15 @@ ts_audit_prune_next(struct ts_audit *a)
 }
 
 int
-ts_audit_prune(struct ts_audit *a, int64_t before_ms,
-               const struct ts_audit_entry *who, struct ts_audit_pruned *out)
+ts_audit_file_prune(struct ts_audit *a, int64_t before_ms,
+                    struct ts_audit_pruned *out)
 {
-	struct ts_audit_entry e = *who;
 	unsigned char hash[HASHBYTES], prev[HASHBYTES] = { 0 },
 	              seq_prev[HASHBYTES];
 	uint64_t seq = 0, removed = 0, from;
 	unsigned k, i, seq_seg = 0;
-	char detail[256], t[32];
 	int rc = 0;
 
-	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&a->lock);
 	from = a->have_anchor ? a->anchor_seq : 0;
 	if (a->have_anchor)
@@ -297,36 +315,37 @@ out_unlock:
 	out->entries = seq > from ? seq - from : 0;
 	out->first_seq = (a->have_anchor ? a->anchor_seq : 0) + 1;
 	pthread_mutex_unlock(&a->lock);
-	if (rc < 0)
+	return rc;
+}
+
+int64_t
+ts_audit_prune_next(struct ts_audit *a)
+{
+	return a->ops->prune_next(a);
+}
+
+int
+ts_audit_prune(struct ts_audit *a, int64_t before_ms,
+               const struct ts_audit_entry *who, struct ts_audit_pruned *out)
+{
+	struct ts_audit_entry e = *who;
+	char detail[256], t[32], segs[48] = "";
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = a->ops->prune(a, before_ms, out)) < 0)
 		return rc;
+	if (a->ops->segmented)
+		snprintf(segs, sizeof(segs), " in %u segment%s", out->segments,
+		         out->segments == 1 ? "" : "s");
 	ts_time_format(before_ms, t);
-	snprintf(detail, sizeof(detail), "%llu entr%s in %u segment%s pruned "
-	         "before seq %llu (newest entry before %s)",
-	         (unsigned long long)out->entries,
-	         out->entries == 1 ? "y" : "ies", out->segments,
-	         out->segments == 1 ? "" : "s",
+	snprintf(detail, sizeof(detail), "%llu entr%s%s pruned before seq %llu "
+	         "(newest entry before %s)", (unsigned long long)out->entries,
+	         out->entries == 1 ? "y" : "ies", segs,
 	         (unsigned long long)out->first_seq, t);
 	e.op = "prune";
 	e.detail = detail;
 	if (e.path == NULL)
 		e.path = "";
 	return ts_audit_append(a, &e);
-}
-
-void
-ts_audit_view_open(struct ts_audit *a)
-{
-	pthread_mutex_lock(&a->lock);
-	a->readers++;
-	pthread_mutex_unlock(&a->lock);
-}
-
-void
-ts_audit_view_close(struct ts_audit *a)
-{
-	pthread_mutex_lock(&a->lock);
-	/* Nobody holds an offset: the view is what remains again. */
-	if (a->readers > 0 && --a->readers == 0)
-		a->hole = 0;
-	pthread_mutex_unlock(&a->lock);
 }

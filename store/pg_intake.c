@@ -11,9 +11,12 @@
  * LOCKED: two daemons polling at once claim disjoint rows), committed at
  * once, then hands them to fn one by one and, for each, deletes it (taken
  * in), moves it to ts_intake_rejected (refused) or gives up the claim
- * (-EAGAIN: offered again).  Each of those acts only while the claim is
- * still this poll's (claimed_by and claimed_at as claimed), and a claim
- * held 30 s is renewed before its row is handed over: a claim older than
+ * (-EAGAIN: offered again at the next pass: a poll goes on after the
+ * last row it claimed, as a directory store's pass through intake/ does,
+ * so rows given back never hold up the ones behind them).  Each of those
+ * acts only while the claim is still this poll's (claimed_by and
+ * claimed_at as claimed), and a claim held 30 s is renewed before its
+ * row is handed over: a claim older than
  * 60 s is a dead daemon's and another daemon takes it over.  A daemon
  * killed between taking a record in and deleting its row has it taken in
  * again, as a directory store's intake file would be.
@@ -35,6 +38,8 @@
 
 struct pg_intake {
 	int rejected_capped;	/* ts_intake_rejected capped since open */
+	char after[24];		/* the pass under way goes on after this
+				   seq ("0": a new pass, from the oldest) */
 };
 
 void
@@ -147,8 +152,8 @@ ts_pg_intake_ticket_known(struct ts_store *st, const char *id)
 /* ---- the daemon side ---- */
 
 /*
- * Claims the oldest rows nobody holds (or whose claim is a dead
- * daemon's): at most TS_INTAKE_BATCH, and no more after the one that
+ * Claims the oldest rows after seq $5 that nobody holds (or whose claim
+ * is a dead daemon's): at most TS_INTAKE_BATCH, and no more after the one that
  * reaches TS_INTAKE_BATCH_BYTES.  Result columns: seq, kind, id,
  * claimed_at (text), rec (NULL if over TS_RECORD_MAX: not fetched), and
  * how many rows were free to claim (one more than the batch: intake is
@@ -157,8 +162,8 @@ ts_pg_intake_ticket_known(struct ts_store *st, const char *id)
 static const char CLAIM_SQL[] =
 	"WITH cand AS ("
 	"  SELECT seq, octet_length(rec)::bigint AS len FROM ts_intake"
-	"   WHERE claimed_by IS NULL"
-	"      OR claimed_at < now() - interval '60 seconds'"
+	"   WHERE seq > $5::bigint AND (claimed_by IS NULL"
+	"      OR claimed_at < now() - interval '60 seconds')"
 	"   ORDER BY seq LIMIT $2::int + 1 FOR UPDATE SKIP LOCKED),"
 	" pick AS ("
 	"  SELECT seq FROM (SELECT seq, row_number() OVER w AS i,"
@@ -323,7 +328,7 @@ ts_pg_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 {
 	struct pg_store *ps = pg_of(st);
 	char batch[24], bytes[24], max[24];
-	const char *v[4] = { ts_store_host(st), batch, bytes, max };
+	const char *v[5] = { ts_store_host(st), batch, bytes, max, NULL };
 	int rc, n, taken = 0, rejected = 0;
 	long long at_ms;
 	PGresult *r;
@@ -331,22 +336,38 @@ ts_pg_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 	*more = 0;
 	if (ps->mode != TS_STORE_DAEMON)
 		return -EPERM;
-	if (ps->intake == NULL &&
-	    (ps->intake = calloc(1, sizeof(*ps->intake))) == NULL)
-		return -ENOMEM;
+	if (ps->intake == NULL) {
+		if ((ps->intake = calloc(1, sizeof(*ps->intake))) == NULL)
+			return -ENOMEM;
+		strcpy(ps->intake->after, "0");
+	}
 	if (fn == NULL)
 		goto out_cap;
 	snprintf(batch, sizeof(batch), "%d", TS_INTAKE_BATCH);
 	snprintf(bytes, sizeof(bytes), "%lu", TS_INTAKE_BATCH_BYTES);
 	snprintf(max, sizeof(max), "%u", TS_RECORD_MAX);
-	at_ms = mono_ms();
-	/* Binary results: rec as its bytes (the others are text anyway). */
-	rc = ts_pg_query(ps->pg, CLAIM_SQL, 4, v, NULL, NULL, 1, &r);
-	if (rc < 0)
-		return rc;
-	n = PQntuples(r);
+	/*
+	 * A pass goes through the rows in order, a batch a call, as a
+	 * directory store's does through intake/: rows given back (-EAGAIN)
+	 * wait for the next pass, and cannot hold up the ones behind them.
+	 * Binary results: rec as its bytes (the others are text anyway).
+	 */
+	for (;;) {
+		v[4] = ps->intake->after;
+		at_ms = mono_ms();
+		rc = ts_pg_query(ps->pg, CLAIM_SQL, 5, v, NULL, NULL, 1, &r);
+		if (rc < 0)
+			return rc;
+		n = PQntuples(r);
+		if (n > 0 || strcmp(ps->intake->after, "0") == 0)
+			break;
+		PQclear(r);
+		strcpy(ps->intake->after, "0");	/* the pass ended: anew */
+	}
 	if (n > 0 && atoi(PQgetvalue(r, 0, 5)) > n)
 		*more = 1;
+	snprintf(ps->intake->after, sizeof(ps->intake->after), "%s",
+	         *more ? PQgetvalue(r, n - 1, 0) : "0");
 	for (int i = 0; i < n; i++) {
 		rc = take_row(ps, r, i, at_ms, fn, arg);
 		taken += rc == 1;

@@ -62,6 +62,8 @@ int ts_pg_read_box(struct ts_store *st, const char *id,
                    const struct ts_box *box, uint8_t *buf);
 int ts_pg_read_record(struct ts_store *st, const char *id, uint8_t **buf,
                       size_t *len);
+int ts_pg_read_for_write(struct ts_store *st, const char *id, uint8_t **buf,
+                         size_t *len);
 int ts_pg_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
                void *arg);
 /* ts_store_ticket_known of a daemon-mode handle (reads ts_tickets and

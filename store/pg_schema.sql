@@ -24,8 +24,10 @@ CREATE TABLE ts_meta (name text PRIMARY KEY, value text NOT NULL);
 -- One row a ticket: its record, and a version that each write bumps (a
 -- write names the version it read: two hosts writing one ticket at once,
 -- one wins, the other re-reads; store/pg_tickets.c).
+-- id sorts as strcmp does (COLLATE "C"): a load reads the rows in the
+-- primary key's order, as a directory store lists its sorted names.
 CREATE TABLE ts_tickets (
-	id text PRIMARY KEY,
+	id text COLLATE "C" PRIMARY KEY,
 	ver bigint NOT NULL,
 	rec bytea NOT NULL
 );
@@ -86,7 +88,9 @@ REVOKE ALL ON FUNCTION ts_ticket_known(text) FROM PUBLIC;
 
 -- The audit trail: one hash chain a host (seq counts per host), gseq the
 -- order of all hosts' entries together (MOUNT/audit.log).  line is the
--- entry as a directory store's segment file holds it, hash included.
+-- entry as a directory store's segment file holds it, hash included, but
+-- not its newline.  Rows are added by ts_audit_append() only (below), so
+-- that gseq order is commit order.
 CREATE TABLE ts_audit (
 	gseq bigserial PRIMARY KEY,
 	host text NOT NULL,
@@ -103,6 +107,23 @@ CREATE TABLE ts_audit_checkpoint (
 	sig bytea NOT NULL,
 	PRIMARY KEY (host, kind)
 );
+-- Appends entry s of host h's chain (store/pg_audit.c), in one statement:
+-- one lock for every host's appends (gseq is then assigned in commit
+-- order), and synchronous_commit off for this transaction only (the
+-- daemon's checkpoint, committed synchronously, flushes the entries
+-- before it).  Runs as its caller: it needs INSERT on ts_audit.
+CREATE FUNCTION ts_audit_append(h text, s bigint, l text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	g bigint;
+BEGIN
+	PERFORM pg_advisory_xact_lock(hashtext('ticketfs-audit-order'), 0);
+	PERFORM set_config('synchronous_commit', 'off', true);
+	INSERT INTO ts_audit (host, seq, line) VALUES (h, s, l)
+		RETURNING gseq INTO g;
+	RETURN g;
+END
+$$;
 
 -- Changes to tickets, for the other hosts: a row for each write or
 -- removal (id only, never data), announced by NOTIFY ts_changes with

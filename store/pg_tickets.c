@@ -11,7 +11,9 @@
  * the write fails with -EAGAIN, writing nothing.  A new ticket is an
  * INSERT (a row there already: -EAGAIN too).  Each write and removal adds
  * a ts_changes row and NOTIFYs ts_changes ("N ID HOST": ids, never data)
- * in its own transaction, so the others see exactly what committed.
+ * in the same statement (one transaction, one round trip), so the others
+ * see exactly what committed.  The record a write carries boxes over from
+ * is the one store/shred.c just read (read_for_write), kept for it.
  *
  * A box is read with substring() of the row: the offsets the caller has
  * are the record's it loaded; if another host rewrote the row meanwhile
@@ -30,8 +32,9 @@
 #define LOAD_BATCH "2000"	/* rows a FETCH at load */
 
 struct ver_slot {
-	char id[TS_NAME_MAX + 1];	/* "" = free */
+	uint64_t hash;		/* of id */
 	int64_t ver;		/* 0: not known (no row, or unsure) */
+	char id[TS_NAME_MAX + 1];	/* "" = free */
 };
 
 struct pg_tickets {
@@ -39,6 +42,17 @@ struct pg_tickets {
 	struct ver_slot *v;	/* open addressing, linear probing */
 	size_t cap;		/* a power of two, or 0 */
 	size_t n;		/* slots in use */
+	struct {
+		char id[TS_NAME_MAX + 1];	/* "": none */
+		int64_t ver;
+		uint8_t *rec;	/* malloc'd */
+		size_t len;
+	} last;			/* the record read_for_write read last, for
+				   the write that follows it */
+	int loaded;		/* ts_pg_load ran: a ticket not in v is one
+				   this process has not seen (another host
+				   made it since); else (a tool) any row
+				   there is the one it writes over */
 };
 
 static uint64_t
@@ -48,16 +62,25 @@ hash_id(const char *id)
 
 	for (; *id; id++)
 		h = (h ^ (unsigned char)*id) * 1099511628211ull;
+	/* FNV's low bits (the slot) mix poorly for ids that differ in a few
+	 * digits: fold the high bits in (MurmurHash3's finaliser). */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
 	return h;
 }
 
-/* The slot of id, or the free one where it would go (mu held, cap > 0). */
+/* The slot of id (of hash h), or the free one where it would go (mu
+ * held, cap > 0). */
 static struct ver_slot *
-slot_of(struct ver_slot *v, size_t cap, const char *id)
+slot_of(struct ver_slot *v, size_t cap, uint64_t h, const char *id)
 {
-	size_t i = (size_t)hash_id(id) & (cap - 1);
+	size_t i = (size_t)h & (cap - 1);
 
-	while (v[i].id[0] != '\0' && strcmp(v[i].id, id) != 0)
+	while (v[i].id[0] != '\0' &&
+	       (v[i].hash != h || strcmp(v[i].id, id) != 0))
 		i = (i + 1) & (cap - 1);
 	return &v[i];
 }
@@ -72,22 +95,27 @@ grow(struct pg_tickets *pt)
 		return -ENOMEM;
 	for (size_t i = 0; i < pt->cap; i++)
 		if (pt->v[i].id[0] != '\0')
-			*slot_of(v, cap, pt->v[i].id) = pt->v[i];
+			*slot_of(v, cap, pt->v[i].hash, pt->v[i].id) =
+			    pt->v[i];
 	free(pt->v);
 	pt->v = v;
 	pt->cap = cap;
 	return 0;
 }
 
+/* id's known ver; 0 if none (and *seen: whether this process would
+ * know it if it had one). */
 static int64_t
-ver_get(struct pg_store *ps, const char *id)
+ver_get(struct pg_store *ps, const char *id, int *seen)
 {
 	struct pg_tickets *pt = ps->tickets;
+	uint64_t h = hash_id(id);
 	int64_t ver = 0;
 
 	pthread_mutex_lock(&pt->mu);
 	if (pt->cap > 0)
-		ver = slot_of(pt->v, pt->cap, id)->ver;
+		ver = slot_of(pt->v, pt->cap, h, id)->ver;
+	*seen = pt->loaded;
 	pthread_mutex_unlock(&pt->mu);
 	return ver;
 }
@@ -98,20 +126,22 @@ static int
 ver_set(struct pg_store *ps, const char *id, int64_t ver)
 {
 	struct pg_tickets *pt = ps->tickets;
+	uint64_t h = hash_id(id);
 	struct ver_slot *s;
 	int rc = 0;
 
 	pthread_mutex_lock(&pt->mu);
 	if ((pt->n + 1) * 2 > pt->cap && (rc = grow(pt)) < 0) {
 		if (pt->cap > 0)
-			slot_of(pt->v, pt->cap, id)->ver = 0;
+			slot_of(pt->v, pt->cap, h, id)->ver = 0;
 		goto out;
 	}
-	s = slot_of(pt->v, pt->cap, id);
+	s = slot_of(pt->v, pt->cap, h, id);
 	if (s->id[0] == '\0') {
 		if (ver == 0)
 			goto out;
 		snprintf(s->id, sizeof(s->id), "%s", id);
+		s->hash = h;
 		pt->n++;
 	}
 	s->ver = ver;
@@ -140,6 +170,7 @@ ts_pg_tickets_free(struct pg_store *ps)
 	if (pt == NULL)
 		return;
 	pthread_mutex_destroy(&pt->mu);
+	free(pt->last.rec);
 	free(pt->v);
 	free(pt);
 	ps->tickets = NULL;
@@ -202,6 +233,9 @@ ts_pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 
 	if ((rc = ts_pg_begin(ps->pg)) < 0)
 		return rc;
+	pthread_mutex_lock(&ps->tickets->mu);
+	ps->tickets->loaded = 1;
+	pthread_mutex_unlock(&ps->tickets->mu);
 	rc = ts_pg_exec(ps->pg, "DECLARE ts_load BINARY NO SCROLL CURSOR FOR "
 	                "SELECT id, ver, rec FROM ts_tickets "
 	                "ORDER BY id COLLATE \"C\"");
@@ -263,16 +297,47 @@ out:
 	return rc;
 }
 
-/* The changes row and its NOTIFY, in the caller's transaction. */
-static int
-announce(struct pg_store *ps, const char *id)
+/* Keeps a copy of id's record at ver for the write that follows (none
+ * kept if there is no memory: the write reads it again). */
+static void
+keep_last(struct pg_store *ps, const char *id, int64_t ver,
+          const uint8_t *rec, size_t len)
 {
-	const char *v[] = { id, ts_store_host(&ps->base) };
+	struct pg_tickets *pt = ps->tickets;
+	uint8_t *copy = malloc(len ? len : 1);
 
-	return ts_pg_query(ps->pg,
-	    "WITH c AS (INSERT INTO ts_changes (id, host) VALUES ($1, $2) "
-	    "RETURNING n) SELECT pg_notify('ts_changes', n || ' ' || $1 || "
-	    "' ' || $2) FROM c", 2, v, NULL, NULL, 0, NULL);
+	pthread_mutex_lock(&pt->mu);
+	free(pt->last.rec);
+	pt->last.rec = copy;
+	pt->last.id[0] = '\0';
+	if (copy != NULL) {
+		memcpy(copy, rec, len);
+		snprintf(pt->last.id, sizeof(pt->last.id), "%s", id);
+		pt->last.ver = ver;
+		pt->last.len = len;
+	}
+	pthread_mutex_unlock(&pt->mu);
+}
+
+/* Takes the record kept for id, if it is id's: 1 (*rec malloc'd), else 0. */
+static int
+take_last(struct pg_store *ps, const char *id, int64_t *ver, uint8_t **rec,
+          size_t *len)
+{
+	struct pg_tickets *pt = ps->tickets;
+	int got = 0;
+
+	pthread_mutex_lock(&pt->mu);
+	if (pt->last.rec != NULL && strcmp(pt->last.id, id) == 0) {
+		*ver = pt->last.ver;
+		*rec = pt->last.rec;
+		*len = pt->last.len;
+		pt->last.rec = NULL;
+		pt->last.id[0] = '\0';
+		got = 1;
+	}
+	pthread_mutex_unlock(&pt->mu);
+	return got;
 }
 
 /* The row's current ver and a copy of its record (for the boxes carried
@@ -305,49 +370,50 @@ out:
 	return rc;
 }
 
+/*
+ * The changes row and its NOTIFY for what statement w (a CTE) returned:
+ * appended to w, so that the row, its change and the notice commit
+ * together as one statement (one round trip, no BEGIN / COMMIT).
+ */
+#define ANNOUNCED(w, host) \
+	"WITH " w ", c AS (INSERT INTO ts_changes (id, host) SELECT w.id, " \
+	host " FROM w RETURNING n, id) SELECT w.ver, pg_notify('ts_changes', " \
+	"c.n || ' ' || c.id || ' ' || " host ") FROM w, c"
+
 /* UPDATE (known > 0) or INSERT (known == 0) of the row, announced, in one
- * transaction: the new ver, 0 if another host wrote it first, or -errno. */
+ * statement: the new ver, 0 if another host wrote it first, or -errno
+ * (-EIO: the connection broke, committed or not). */
 static int64_t
 store_row(struct pg_store *ps, const char *id, int64_t known,
           const struct ts_record_built *b)
 {
 	char kv[24];
-	const char *v[] = { id, (const char *)b->rec, kv };
-	int len[] = { 0, (int)b->len, 0 };
-	int fmt[] = { 0, 1, 0 };
+	const char *v[] = { id, (const char *)b->rec,
+	                    ts_store_host(&ps->base), kv };
+	int len[] = { 0, (int)b->len, 0, 0 };
+	int fmt[] = { 0, 1, 0, 0 };
 	PGresult *r;
 	int64_t ver;
 	int rc;
 
 	snprintf(kv, sizeof(kv), "%lld", (long long)known);
-	if ((rc = ts_pg_begin(ps->pg)) < 0)
-		return rc;
 	if (known > 0)
-		rc = ts_pg_query(ps->pg, "UPDATE ts_tickets SET rec = $2, "
-		                 "ver = ver + 1 WHERE id = $1 AND ver = $3 "
-		                 "RETURNING ver", 3, v, len, fmt, 0, &r);
+		rc = ts_pg_query(ps->pg, ANNOUNCED(
+		    "w AS (UPDATE ts_tickets SET rec = $2, ver = ver + 1 WHERE "
+		    "id = $1::text AND ver = $4::bigint RETURNING id, ver)",
+		    "$3::text"), 4, v, len, fmt, 0, &r);
 	else
-		rc = ts_pg_query(ps->pg, "INSERT INTO ts_tickets (id, ver, rec) "
-		                 "VALUES ($1, 1, $2) RETURNING ver", 2, v, len,
-		                 fmt, 0, &r);
-	if (rc == -EEXIST)
-		rc = -EAGAIN;	/* another host made it first */
+		rc = ts_pg_query(ps->pg, ANNOUNCED(
+		    "w AS (INSERT INTO ts_tickets (id, ver, rec) VALUES "
+		    "($1::text, 1, $2) ON CONFLICT (id) DO NOTHING "
+		    "RETURNING id, ver)",
+		    "$3::text"), 3, v, len, fmt, 0, &r);
 	if (rc < 0)
-		goto out_rollback;
+		return rc;
+	/* No row: another host wrote it first (or made it). */
 	ver = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
 	PQclear(r);
-	if (ver <= 0) {
-		rc = -EAGAIN;
-		goto out_rollback;
-	}
-	if ((rc = announce(ps, id)) < 0)
-		goto out_rollback;
-	if ((rc = ts_pg_commit(ps->pg)) < 0)
-		return rc;
 	return ver;
-out_rollback:
-	ts_pg_rollback(ps->pg);
-	return rc == -EAGAIN ? 0 : rc;
 }
 
 int
@@ -358,15 +424,22 @@ ts_pg_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	uint8_t *old = NULL;
 	size_t oldlen = 0;
 	int64_t known, cur, ver;
-	int rc;
+	int rc, seen;
 
 	if (!ts_id_valid(t->id))
 		return -EINVAL;
-	known = ver_get(ps, t->id);
+	known = ver_get(ps, t->id, &seen);
 	if (ts_record_needs_old(t)) {
-		if ((rc = read_current(ps, t->id, &cur, &old, &oldlen)) < 0)
+		/* The copy shred.c's read left, if it is of the version this
+		 * write replaces; else the row as it is now. */
+		if (take_last(ps, t->id, &cur, &old, &oldlen) && cur != known) {
+			free(old);
+			old = NULL;
+		}
+		if (old == NULL &&
+		    (rc = read_current(ps, t->id, &cur, &old, &oldlen)) < 0)
 			return rc;
-		if (known != 0 && cur != known) {
+		if (cur != known && (known != 0 || seen)) {
 			free(old);
 			return -EAGAIN;	/* another host wrote it since */
 		}
@@ -390,37 +463,30 @@ ts_pg_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	return rc;
 }
 
-/* The row and its key rows go in one transaction: no copy of the record
- * opens after it commits. */
+/* The row and its key rows go in one statement (one transaction), with
+ * its change: no copy of the record opens after it commits. */
 int
 ts_pg_remove(struct ts_store *st, const char *id)
 {
 	struct pg_store *ps = pg_of(st);
-	const char *v[] = { id };
+	const char *v[] = { id, ts_store_host(st) };
 	PGresult *r;
 	int rc;
 
 	if (!ts_id_valid(id))
 		return -ENOENT;
-	if ((rc = ts_pg_begin(ps->pg)) < 0)
-		return rc;
-	rc = ts_pg_query(ps->pg, "DELETE FROM ts_tickets WHERE id = $1", 1, v,
-	                 NULL, NULL, 0, &r);
-	if (rc < 0)
-		goto out_rollback;
-	rc = strcmp(PQcmdTuples(r), "0") == 0 ? -ENOENT : 0;
-	PQclear(r);
-	if (rc < 0 ||
-	    (rc = ts_pg_query(ps->pg, "DELETE FROM ts_ticket_keys WHERE id = $1",
-	                      1, v, NULL, NULL, 0, NULL)) < 0 ||
-	    (rc = announce(ps, id)) < 0)
-		goto out_rollback;
-	rc = ts_pg_commit(ps->pg);
+	rc = ts_pg_query(ps->pg,
+	    "WITH d AS (DELETE FROM ts_tickets WHERE id = $1::text RETURNING id), "
+	    "k AS (DELETE FROM ts_ticket_keys WHERE id IN (SELECT id FROM d)), "
+	    "c AS (INSERT INTO ts_changes (id, host) SELECT id, $2::text FROM d "
+	    "RETURNING n, id) SELECT pg_notify('ts_changes', c.n || ' ' || "
+	    "c.id || ' ' || $2::text) FROM c", 2, v, NULL, NULL, 0, &r);
+	if (rc == 0) {
+		rc = PQntuples(r) == 1 ? 0 : -ENOENT;
+		PQclear(r);
+	}
 	if (rc == 0 || rc == -EIO)
 		ver_set(ps, id, 0);
-	return rc;
-out_rollback:
-	ts_pg_rollback(ps->pg);
 	return rc;
 }
 
@@ -461,6 +527,28 @@ ts_pg_read_record(struct ts_store *st, const char *id, uint8_t **buf,
 	if (!ts_id_valid(id))
 		return -ENOENT;
 	return read_current(ps, id, &ver, buf, len);
+}
+
+int
+ts_pg_read_for_write(struct ts_store *st, const char *id, uint8_t **buf,
+                     size_t *len)
+{
+	struct pg_store *ps = pg_of(st);
+	int64_t ver, known;
+	int rc, seen;
+
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	known = ver_get(ps, id, &seen);
+	if ((rc = read_current(ps, id, &ver, buf, len)) < 0)
+		return rc;
+	if (ver != known && (known != 0 || seen)) {
+		free(*buf);
+		*buf = NULL;
+		return -EAGAIN;	/* another host wrote it since */
+	}
+	keep_last(ps, id, ver, *buf, *len);
+	return 0;
 }
 
 int

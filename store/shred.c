@@ -545,14 +545,20 @@ take_back(struct ts_ticket *t, const struct ts_ticket *w)
 	t->shred_due_ms = w->shred_due_ms;
 }
 
-/* The stored ticket id as its record holds it, MAC checked; -ENOENT. */
+/* The stored ticket id as its record holds it, MAC checked; -ENOENT.
+ * for_write: the one a write replaces (a shared store: -EAGAIN if
+ * another host wrote it since this process read it). */
 static int
 read_current(struct ts_store *st, const char *id, uint8_t **buf, size_t *len,
-             struct ts_ticket *cur)
+             struct ts_ticket *cur, int for_write)
 {
 	int kind, rc;
 
-	if ((rc = st->ops->read_record(st, id, buf, len)) < 0)
+	if (for_write && st->ops->read_for_write != NULL)
+		rc = st->ops->read_for_write(st, id, buf, len);
+	else
+		rc = st->ops->read_record(st, id, buf, len);
+	if (rc < 0)
 		return rc;
 	if ((rc = ts_record_decode(*buf, *len, &kind, cur)) < 0)
 		goto fail;
@@ -581,7 +587,7 @@ rekey_undo(struct ts_store *st, const char *id,
 	uint8_t *buf;
 	size_t len;
 
-	if (read_current(st, id, &buf, &len, &cur) < 0)
+	if (read_current(st, id, &buf, &len, &cur, 0) < 0)
 		return;		/* the next load sorts it out */
 	if (cur.keyed && memcmp(cur.tpk, tpk, TS_TPK_BYTES) == 0)
 		st->ops->key_promote(st, id);
@@ -730,7 +736,7 @@ ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 			return rc;
 		return write_new(st, t, extra, storekey);
 	}
-	rc = read_current(st, t->id, &old, &oldlen, &cur);
+	rc = read_current(st, t->id, &old, &oldlen, &cur, 1);
 	if (rc == 0) {
 		have_cur = 1;
 	} else if (rc == -ENOENT) {

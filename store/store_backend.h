@@ -75,6 +75,11 @@ struct ts_store_ops {
 	int shared;
 	int (*load_one)(struct ts_store *st, const char *id,
 	                struct ts_ticket **t);
+	/* The record a write of id would replace (store/shred.c reads it
+	 * first): as read_record, but -EAGAIN if another host wrote id since
+	 * this process last loaded or wrote it.  NULL: read_record. */
+	int (*read_for_write)(struct ts_store *st, const char *id,
+	                      uint8_t **buf, size_t *len);
 	int (*changes_fd)(struct ts_store *st);
 	int (*changes)(struct ts_store *st, ts_store_change_fn fn, void *arg);
 	int (*policy_get)(struct ts_store *st, char **text, size_t *len);

@@ -296,7 +296,8 @@ static int
 file_audit_open(struct ts_store *st, const struct ts_seckey *key,
                 size_t segment_max, struct ts_audit **out)
 {
-	return ts_audit_open(fs_of(st)->dirfd, key, segment_max, out);
+	return ts_audit_open(fs_of(st)->dirfd, ts_store_host(st), key,
+	                     segment_max, out);
 }
 
 static int

@@ -172,8 +172,9 @@ migrate(struct ts_pg *pg, char *err, size_t errlen)
 	if (rc < 0)
 		goto out_rollback;
 	for (const struct pg_migration *m = migrations; m->sql != NULL; m++) {
-		if (m->from < from)
-			continue;
+		if (m->from != from)
+			continue;	/* steps are in order: each from where the
+					   last left it */
 		if ((rc = run_script(pg, m->sql)) < 0) {
 			say(err, errlen, "migrating the schema to version %d "
 			    "failed: %s", m->from + 1, ts_pg_error(pg));
@@ -341,13 +342,19 @@ pg_lock(struct ts_store *st)
 }
 
 /* After a reconnect the lock is gone with the old session: take it again
- * before writing.  -EIO if another daemon took this host's name meanwhile. */
+ * before writing.  -EIO if another daemon took this host's name meanwhile
+ * (each write fails so until it lets go). */
 static int
 relock(struct pg_store *ps)
 {
 	int rc;
 
-	if (!ps->locked || ps->lock_gen == ts_pg_generation(ps->pg))
+	if (!ps->locked)
+		return 0;
+	/* A connection found broken is made again here, not by the write's
+	 * own statement: the write never runs on a session without it. */
+	ts_pg_conn(ps->pg);
+	if (ps->lock_gen == ts_pg_generation(ps->pg))
 		return 0;
 	if ((rc = try_host_lock(ps, 0)) < 0)
 		return rc;
@@ -519,4 +526,5 @@ static const struct ts_store_ops pg_ops = {
 	.load_one = ts_pg_load_one,
 	.changes_fd = pg_changes_fd,
 	.changes = pg_changes,
+	.read_for_write = ts_pg_read_for_write,
 };

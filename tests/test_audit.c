@@ -37,6 +37,7 @@
 #define BIG_SEGMENT (1u << 20)	/* never rotates in these tests */
 #define SMALL_SEGMENT 300	/* about one entry per segment */
 #define NTAMPER 6		/* entries of the trails the tamper tests edit */
+#define HOST "h1"		/* the trails' host */
 
 /* Per test; CK_FORK gives each test its own copy. */
 static char dir[256];		/* mkdtemp'd; the store directory */
@@ -229,7 +230,7 @@ open_trail(size_t segment_max)
 {
 	struct ts_audit *a = NULL;
 
-	ck_assert_int_eq(ts_audit_open(storefd, key, segment_max, &a), 0);
+	ck_assert_int_eq(ts_audit_open(storefd, HOST, key, segment_max, &a), 0);
 	ck_assert_ptr_nonnull(a);
 	return a;
 }
@@ -515,6 +516,61 @@ START_TEST(entries_are_json_lines)
 	ck_assert_int_eq(check_chain(b, len, prev), n);
 	free(b);
 	expect_intact((uint64_t)n);
+}
+END_TEST
+
+/* Every entry names its host, right after "time"; a trail of entries from
+ * before "host" (none) goes on with entries that have it, and verifies. */
+START_TEST(entries_name_their_host)
+{
+	struct ts_audit *a = NULL;
+	size_t len, k = 0;
+	char *b, *p, *q;
+
+	make_trail(3, BIG_SEGMENT);
+	b = slurp(seg(1), &len);
+	for (p = b; (p = strstr(p, "\"time\":\"")) != NULL; p++, k++) {
+		q = strchr(p + 8, '"');
+		ck_assert_ptr_nonnull(q);
+		ck_assert_msg(strncmp(q, "\",\"host\":\"h1\",\"uid\":", 19) == 0,
+		              "entry %zu: %.40s", k + 1, q);
+	}
+	ck_assert_uint_eq(k, 3);
+	/* The old format: no "host" at all, a consistent chain. */
+	for (q = p = b; p < b + len;) {
+		if (strncmp(p, "\"host\":\"h1\",", 12) == 0)
+			p += 12;
+		else
+			*q++ = *p++;
+	}
+	spit(seg(1), b, (size_t)(q - b));
+	free(b);
+	rechain();
+	/* The checkpoint is the old chain's: re-sign by going on. */
+	ck_assert_int_eq(ts_audit_open(storefd, HOST, key, BIG_SEGMENT, &a), 0);
+	append_n(a, 4, 2);
+	ts_audit_close(a);
+	expect_intact(5);
+	/* Old entries as they were, new ones with "host". */
+	b = slurp(seg(1), &len);
+	k = 0;
+	for (p = b; p < b + len; p = q + 1) {
+		q = memchr(p, '\n', (size_t)(b + len - p));
+		ck_assert_ptr_nonnull(q);
+		*q = '\0';
+		k++;
+		ck_assert_msg((strstr(p, "\"host\":\"h1\"") != NULL) == (k > 3),
+		              "entry %zu: %s", k, p);
+	}
+	ck_assert_uint_eq(k, 5);
+	free(b);
+	/* A host name is a name: nothing that could break the line. */
+	ck_assert_int_eq(ts_audit_open(storefd, "h\"1", key, BIG_SEGMENT, &a),
+	                 -EINVAL);
+	ck_assert_int_eq(ts_audit_open(storefd, "", key, BIG_SEGMENT, &a),
+	                 -EINVAL);
+	ck_assert_int_eq(ts_audit_open(storefd, NULL, key, BIG_SEGMENT, &a),
+	                 -EINVAL);
 }
 END_TEST
 
@@ -1164,7 +1220,7 @@ START_TEST(forged_with_other_key)
 	struct ts_audit *a;
 
 	ck_assert_int_eq(ts_seal_keypair(&other), 0);
-	ck_assert_int_eq(ts_audit_open(storefd, other, BIG_SEGMENT, &a), 0);
+	ck_assert_int_eq(ts_audit_open(storefd, HOST, other, BIG_SEGMENT, &a), 0);
 	append_n(a, 1, 3);
 	ts_audit_close(a);
 	/* Self-consistent under its own verify.key ... */
@@ -1388,7 +1444,7 @@ START_TEST(crash_partial_first_line_of_segment)
 	append_bytes(seg(nseg), "{\"seq\":1,\"time\":\"2026-11-25T0");
 	a = NULL;
 	{
-		int rc = ts_audit_open(storefd, key, _i ? SMALL_SEGMENT :
+		int rc = ts_audit_open(storefd, HOST, key, _i ? SMALL_SEGMENT :
 		                       BIG_SEGMENT, &a);
 
 		ck_assert_msg(rc == 0, "open after a crash mid-write: %d (%s)",
@@ -1446,7 +1502,7 @@ START_TEST(open_with_other_key_rejected)
 	make_trail(3, BIG_SEGMENT);
 	before = concat(&l0);
 	ck_assert_int_eq(ts_seal_keypair(&other), 0);
-	ck_assert_int_eq(ts_audit_open(storefd, other, BIG_SEGMENT, &a),
+	ck_assert_int_eq(ts_audit_open(storefd, HOST, other, BIG_SEGMENT, &a),
 	                 -EKEYREJECTED);
 	after = concat(&l1);
 	ck_assert_uint_eq(l1, l0);
@@ -1549,7 +1605,7 @@ start_with_copy(char *msg, size_t msglen)
 	int rc;
 
 	msg[0] = '\0';
-	ck_assert_int_eq(ts_audit_open(storefd, key, BIG_SEGMENT, &a), 0);
+	ck_assert_int_eq(ts_audit_open(storefd, HOST, key, BIG_SEGMENT, &a), 0);
 	rc = ts_audit_set_copy(a, copy_path, msg, msglen);
 	ts_audit_close(a);
 	return rc;
@@ -1718,7 +1774,7 @@ START_TEST(copy_damaged_foreign_or_symlink)
 		snprintf(sub, sizeof(sub), "%s/other", dir);
 		ck_assert_int_eq(mkdir(sub, 0700), 0);
 		sfd = open(sub, O_RDONLY | O_DIRECTORY);
-		ck_assert_int_eq(ts_audit_open(sfd, other, BIG_SEGMENT, &a), 0);
+		ck_assert_int_eq(ts_audit_open(sfd, HOST, other, BIG_SEGMENT, &a), 0);
 		snprintf(target, sizeof(target), "%s/other.checkpoint", dir);
 		ck_assert_int_eq(ts_audit_set_copy(a, target, msg, sizeof(msg)),
 		                 0);
@@ -1745,7 +1801,7 @@ START_TEST(copy_damaged_foreign_or_symlink)
 	/* Missing: load says so; a relative path is refused. */
 	ck_assert_int_eq(unlink(copy_path), 0);
 	ck_assert_int_eq(ts_audit_checkpoint_load(copy_path, &cp), -ENOENT);
-	ck_assert_int_eq(ts_audit_open(storefd, key, BIG_SEGMENT, &a), 0);
+	ck_assert_int_eq(ts_audit_open(storefd, HOST, key, BIG_SEGMENT, &a), 0);
 	ck_assert_int_eq(ts_audit_set_copy(a, "relative", msg, sizeof(msg)),
 	                 -EINVAL);
 	ts_audit_close(a);
@@ -1948,7 +2004,7 @@ START_TEST(prune_forged_or_missing_anchor)
 	{
 		struct ts_audit *x = NULL;
 
-		ck_assert_int_eq(ts_audit_open(storefd, key, SMALL_SEGMENT, &x),
+		ck_assert_int_eq(ts_audit_open(storefd, HOST, key, SMALL_SEGMENT, &x),
 		                 -EBADMSG);
 	}
 }
@@ -2475,6 +2531,7 @@ audit_suite(void)
 	tcase_add_test(fm, open_creates_files);
 	tcase_add_test(fm, entries_are_json_lines);
 	tcase_add_test(fm, daemon_entry_zero_ids);
+	tcase_add_test(fm, entries_name_their_host);
 	tcase_add_test(fm, escaping_round_trips);
 	tcase_add_test(fm, escaping_bad_utf8_and_long);
 	suite_add_tcase(s, fm);

@@ -53,7 +53,7 @@ setup(void)
 	storefd = open(dir, O_RDONLY | O_DIRECTORY);
 	ck_assert_int_ge(storefd, 0);
 	ck_assert_int_eq(ts_seal_keypair(&key), 0);
-	ck_assert_int_eq(ts_audit_open(storefd, key, 1u << 30, &trail), 0);
+	ck_assert_int_eq(ts_audit_open(storefd, "h1", key, 1u << 30, &trail), 0);
 	ck_assert_int_eq(ts_fold_new(trail, &fold), 0);
 }
 

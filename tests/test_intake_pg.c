@@ -523,6 +523,47 @@ START_TEST(eagain_releases)
 }
 END_TEST
 
+/* Given back records wait for the next pass: they do not hold up the
+ * ones behind them, even a whole batch of them. */
+static int
+on_first_batch_again(void *arg, const char *name, int kind,
+                     struct ts_ticket *t, const uint8_t *buf, int err)
+{
+	struct seen *s = arg;
+	int i = t != NULL ? atoi(t->id + 16) : -1;
+
+	on_rec(arg, name, kind, t, buf, err);
+	return i < TS_INTAKE_BATCH ? -EAGAIN : s->ret;
+}
+
+START_TEST(eagain_does_not_starve)
+{
+	struct ts_store *st;
+	struct seen *s = calloc(1, sizeof(*s));
+	int more;
+
+	put_batch(TS_INTAKE_BATCH + 44);
+	st = open_as(TS_STORE_DAEMON, "h1");
+	ck_assert_int_eq(ts_store_intake_poll(st, on_first_batch_again, s,
+	                                      &more), 0);
+	ck_assert_uint_eq(s->n, TS_INTAKE_BATCH);
+	ck_assert_int_eq(more, 1);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_first_batch_again, s,
+	                                      &more), 44);
+	ck_assert_int_eq(more, 0);
+	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake"),
+	                 TS_INTAKE_BATCH);
+	/* The next pass starts from the oldest again. */
+	s->n = 0;
+	ck_assert_int_eq(ts_store_intake_poll(st, on_rec, s, &more),
+	                 TS_INTAKE_BATCH);
+	ck_assert_str_eq(s->id[0], "20260101-000000-000000-0001");
+	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake"), 0);
+	ts_store_close(st);
+	free(s);
+}
+END_TEST
+
 /* Refused: moved whole to ts_intake_rejected, with why; damaged rows
  * and rows that are not what their kind and id say come with -EBADMSG. */
 START_TEST(reject_moves_aside)
@@ -832,6 +873,7 @@ intake_pg_suite(void)
 	tcase_add_test(tq, poll_bytes_bounded);
 	tcase_add_test(tq, two_pollers_exactly_once);
 	tcase_add_test(tq, eagain_releases);
+	tcase_add_test(tq, eagain_does_not_starve);
 	tcase_add_test(tq, reject_moves_aside);
 	tcase_add_test(tq, rejected_cap_files);
 	tcase_add_test(tq, rejected_cap_bytes);

@@ -1665,6 +1665,62 @@ START_TEST(record_mac_required)
 }
 END_TEST
 
+/*
+ * load_one reads one ticket as load does: the record decoded and its MAC
+ * checked; -ENOENT for none (or a name that is no id), -EBADMSG for a
+ * damaged record or another ticket's, -EKEYREJECTED for a planted one.
+ */
+START_TEST(load_one_as_load)
+{
+	struct ts_store *st = create_open();
+	struct ts_ticket *t = NULL;
+	struct built b, f;
+	char p[4096], q[4096];
+	uint8_t *rec;
+	size_t len;
+
+	ck_assert_int_eq(ts_store_set_key(st, key), 0);
+	build(&b, ID1);
+	store_built(st, &b);
+	ck_assert_int_eq(ts_store_load_one(st, ID1, &t), 0);
+	check_same_ticket(t, &b.t);
+	check_built_boxes(st, t);
+	ts_ticket_free(t);
+	t = NULL;
+	ck_assert_int_eq(ts_store_load_one(st, ID2, &t), -ENOENT);
+	ck_assert_int_eq(ts_store_load_one(st, "../policy", &t), -ENOENT);
+	ck_assert_ptr_null(t);
+	/* ID1's record under another id; ID1's own damaged. */
+	ck_assert_int_eq(ts_store_read_record(st, ID1, &rec, &len), 0);
+	snprintf(q, sizeof(q), "%s/%s", sp("tickets"), ID3);
+	write_file(q, rec, len);
+	free(rec);
+	ck_assert_int_eq(ts_store_load_one(st, ID3, &t), -EBADMSG);
+	snprintf(p, sizeof(p), "%s/%s", sp("tickets"), ID1);
+	flip_byte(p, 200);
+	ck_assert_int_eq(ts_store_load_one(st, ID1, &t), -EBADMSG);
+	/* Planted without the key: well formed, no MAC. */
+	build(&f, ID2);
+	for (int k = 0; k < TS_F_COUNT; k++)
+		f.t.field[k].off &= ~TS_BOX_NEW;
+	f.t.msg[0].box.off &= ~TS_BOX_NEW;
+	for (int k = 0; k < TS_A_COUNT; k++)
+		f.t.auth[0].box[k].off &= ~TS_BOX_NEW;
+	plant_record(&f.t, f.extra, NULL);
+	ck_assert_int_eq(ts_store_load_one(st, ID2, &t), -EKEYREJECTED);
+	ck_assert_ptr_null(t);
+	ts_store_close(st);
+	/* Without the key (the tools) it reads as well formed. */
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_DAEMON, &st), 0);
+	ck_assert_int_eq(ts_store_load_one(st, ID2, &t), 0);
+	ck_assert_str_eq(t->id, ID2);
+	ts_ticket_free(t);
+	ts_store_close(st);
+	built_release(&f);
+	built_release(&b);
+}
+END_TEST
+
 /* ---- the index snapshot ---- */
 
 
@@ -2235,6 +2291,7 @@ store_suite(void)
 	tcase_add_test(tk, list_and_load_order);
 	tcase_add_test(tk, damaged_ticket_file);
 	tcase_add_test(tk, record_mac_required);
+	tcase_add_test(tk, load_one_as_load);
 	tcase_add_test(tk, snapshot_used_only_while_valid);
 	tcase_add_test(tk, snapshot_entry_checks_inode);
 	tcase_add_test(tk, snapshot_refused_after_dir_change);

@@ -2,7 +2,7 @@
 # so CMAKE_CURRENT_SOURCE_DIR is tests/.  Each suite is its own program and
 # its own ctest test, unit_<module>, with the label "unit".
 
-set(TS_STORE_SUITES seal record intake store audit tkey intake_pg)
+set(TS_STORE_SUITES seal record intake store audit tkey store_pg intake_pg audit_pg)
 list(APPEND TS_STORE_SUITES pg_changes)
 set(TS_FS_SUITES access cache faults fold inode policy index)
 
@@ -19,6 +19,14 @@ foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})
     target_include_directories(test_${s} PRIVATE ${CMAKE_BINARY_DIR}/gen)
   endif()
   set_tests_properties(unit_${s} PROPERTIES TIMEOUT 300 LABELS unit)
+endforeach()
+
+# Suites that apply the PostgreSQL schema include build/gen/pg_schema_sql.h.
+foreach(s ${TS_STORE_SUITES})
+  if(s MATCHES "pg")
+    target_include_directories(test_${s} PRIVATE ${CMAKE_BINARY_DIR}/gen)
+    add_dependencies(test_${s} tsgen)
+  endif()
 endforeach()
 
 # The record suite compares against and decodes checked-in golden records.

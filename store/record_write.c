@@ -135,12 +135,6 @@ carried_all(const struct ts_ticket *t, const struct ts_ticket *cur)
 }
 
 int
-ts_record_carries(const struct ts_ticket *t, const struct ts_ticket *cur)
-{
-	return carried_all(t, cur);
-}
-
-int
 ts_record_build(const struct ts_ticket *t, const uint8_t *extra,
                 const uint8_t *old, size_t oldlen,
                 const unsigned char *mackey, struct ts_record_built *b)

@@ -62,11 +62,6 @@ int ts_record_build(const struct ts_ticket *t, const uint8_t *extra,
 /* Once b is stored: points t's boxes at their places in b->rec. */
 void ts_record_built_apply(const struct ts_record_built *b,
                            struct ts_ticket *t);
-/* 1 if every box t carries over from the stored ticket cur (no
- * TS_BOX_NEW, not absent) is that item's box in cur: t was read from cur's
- * version of the record.  0 if not (the record was rewritten since: by
- * another host of a shared store). */
-int ts_record_carries(const struct ts_ticket *t, const struct ts_ticket *cur);
 /* Frees what ts_record_build made (b zeroed; safe on a zeroed b). */
 void ts_record_built_release(struct ts_record_built *b);
 

@@ -34,7 +34,6 @@
 #include <string.h>
 
 #include "store/record.h"
-#include "store/record_write.h"
 #include "store/store_backend.h"
 #include "store/tkey.h"
 
@@ -747,20 +746,12 @@ ts_store_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	} else {
 		return rc;
 	}
-	/* A shared store's record rewritten by another host since t was
-	 * read: t's offsets are not its boxes'.  The write would fail
-	 * (versioned); fail it before anything is read at them. */
-	if (have_cur && st->ops->shared && !ts_record_carries(t, &cur)) {
-		rc = -EAGAIN;
-		goto out;
-	}
 	if ((drops = drops_box(t, have_cur ? &cur : NULL, &storekey)) < 0) {
 		rc = drops;
 		goto out;
 	}
-	/* The index's ticket must be the stored one's, key and all (a
-	 * shared store's re-keyed by another host: that host's write won). */
-	rc = st->ops->shared ? -EAGAIN : -ESTALE;
+	/* The index's ticket must be the stored one's, key and all. */
+	rc = -ESTALE;
 	if (have_cur && (cur.keyed != t->keyed ||
 	                 (t->keyed && memcmp(cur.tpk, t->tpk,
 	                                     TS_TPK_BYTES) != 0)))

@@ -166,6 +166,19 @@ for id in "${ids[@]}"; do
 	fi
 done
 echo "# concurrent moves: h2's move back refused (EPERM) in $h2_eperm of ${#ids[@]}"
+# processed purges email: both hosts' sweeps see it due, one purge wins;
+# audited once (op expire), by the host whose write committed
+expires() {	# expires ID: the expire entries of ID's email, every host's
+	as $AUDITOR cat "$M1/audit.log" |
+		jq -c --arg p "tickets/$1/email" 'select(.op == "expire" and .path == $p) | .host'
+}
+sleep 1.5
+once=0
+for id in "$T" "${ids[@]}"; do
+	n=$(expires "$id" | wc -l)
+	if [ "$n" -eq 1 ]; then once=$((once + 1)); else echo "# $id: email's purge audited $n times: $(expires "$id" | tr '\n' ' ')"; fi
+done
+check "each purge of an email audited once, by one host (of $(( ${#ids[@]} + 1 )))" test $once -eq $(( ${#ids[@]} + 1 ))
 check "concurrent moves: both hosts end in processed, every time" test $ok_end -eq ${#ids[@]} -a $bad_end -eq 0
 check "the forward move (to processed) never fails" test $h1_fail -eq 0
 check "the loser fails only with EPERM" test $h2_bad -eq 0

@@ -267,6 +267,23 @@ check "every one of the 100 became visible on h2" test "${lat%% *}" != missing
 check "p50 under 100 ms" awk -v v="$p50" 'BEGIN { exit !(v < 100) }'
 check "p99 under 1 s" awk -v v="$p99" 'BEGIN { exit !(v < 1000) }'
 
+# --- every session of both daemons cut (a database restart, as they see
+# it): each reconnects by itself; h2 re-LISTENs and catches up ---
+psql_do "$PGDB" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
+check "h1 writes again once it reconnected (within 10 s)" wait_within 10 write_msg "$M1" "$T" after-cut "written after the cut"
+check "h2 sees it within 1 s" wait_within 1 rd test -e "$M2/tickets/$T/messages/after-cut"
+# (its first audited read may fail EIO: the audit's own connection finds
+# itself cut by that append, and fails closed; the next one reconnects)
+check "and reads it within 2 s" wait_within 2 sh -c "[ \"\$(setpriv --reuid=$READER --regid=$READER --clear-groups cat '$M2/tickets/$T/messages/after-cut')\" = 'written after the cut' ]"
+
+# --- h2 stopped, its sessions cut, a change made, h2 resumed: the change
+# was made while h2 listened to nothing; it reads it from the table ---
+kill -STOP "$PID2"
+psql_do "$PGDB" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
+check "h1 writes while h2 is cut off" wait_within 10 write_msg "$M1" "$T" while-cut "written while h2 was cut off"
+kill -CONT "$PID2"
+check "h2, resumed, sees it within 1 s" wait_within 1 rd test -e "$M2/tickets/$T/messages/while-cut"
+
 # --- kill -9 of h2; changes on h1 meanwhile; h2 mounts again: caught up ---
 kill -9 "$PID2"; wait "$PID2" 2>/dev/null; PID2=
 fusermount3 -u "$M2" 2>/dev/null || umount -l "$M2"

@@ -62,6 +62,13 @@ hash_id(const char *id)
 
 	for (; *id; id++)
 		h = (h ^ (unsigned char)*id) * 1099511628211ull;
+	/* FNV's low bits (the slot) mix poorly for ids that differ in a few
+	 * digits: fold the high bits in (MurmurHash3's finaliser). */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
 	return h;
 }
 

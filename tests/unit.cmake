@@ -3,6 +3,7 @@
 # its own ctest test, unit_<module>, with the label "unit".
 
 set(TS_STORE_SUITES seal record intake store audit tkey store_pg intake_pg audit_pg meta_pg)
+list(APPEND TS_STORE_SUITES pg_changes)
 set(TS_FS_SUITES access cache faults fold inode policy index)
 
 foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})
@@ -15,6 +16,7 @@ foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})
   add_test(NAME unit_${s} COMMAND test_${s})
   if(s MATCHES "pg")
     ts_needs_pg(unit_${s})
+    target_include_directories(test_${s} PRIVATE ${CMAKE_BINARY_DIR}/gen)
   endif()
   set_tests_properties(unit_${s} PROPERTIES TIMEOUT 300 LABELS unit)
 endforeach()

@@ -6,7 +6,8 @@
 # output; a front end's role (INSERT on ts_intake only) submits; intake
 # waits in the database while no daemon runs and is taken in when one
 # mounts; two daemons (two mountpoints, hosts h1 and h2) take in 500
-# tickets, each exactly once.
+# tickets, each exactly once, both mounts listing all 500 (with and
+# without a remount); the audit verbs and wait against the URI.
 # Usage: test_pg_cli.sh BUILD/bin.  Run as root.
 . "$(dirname "$0")/lib.sh" "$1"
 . "$LIBDIR/pg_lib.sh"
@@ -236,6 +237,10 @@ pg_mount "$MNT" h1 || fail "h1 mounts again"
 pg_mount "$MNT2" h2 || fail "h2 mounts again"
 for m in "$MNT" "$MNT2"; do
 	check "after a remount, $m lists all 500 once" test "$(as $AGENT ls "$m/tickets" | grep -xFf "$WORK/ids500" | sort | uniq | wc -l)" = 500
+done
+for m in "$MNT" "$MNT2"; do
+	check "$m lists all 500 within a second, without a remount (the other host's take-in applied)" \
+		wait_within 1.2 sh -c "test \$(setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls '$m/tickets' | grep -cxFf '$WORK/ids500') = 500"
 done
 expect 2 err "a ticketfs daemon of host h1 holds store" \
 	"audit prune --host h1 while h1's daemon runs is refused" \

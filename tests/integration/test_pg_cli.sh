@@ -127,13 +127,12 @@ expect 2 err "nothing was submitted" "a batch with one bad line writes nothing" 
 	sh -c "printf '%s\n%s\n' '$GOOD' '{\"subject\":\"no user\"}' | '$TICKETCTL' submit --batch '$PGURI'"
 check "... not a row" test "$(waiting)" = "$n0"
 
-# --- a front end's role: INSERT on ts_intake, nothing to read but the key ---
+# --- a front end's role (ticketctl grant): INSERT on ts_intake, nothing to
+# read but the public key ---
 FE=fe_$PGDB
-psql_do "$PGDB" "CREATE ROLE $FE LOGIN; GRANT INSERT ON ts_intake TO $FE;
-	GRANT USAGE ON SEQUENCE ts_intake_seq_seq TO $FE;
-	GRANT SELECT ON ts_public_key TO $FE;
-	GRANT EXECUTE ON FUNCTION ts_ticket_known(text) TO $FE"
+psql_do "$PGDB" "CREATE ROLE $FE LOGIN"
 EXTRA_CLEANUP="$EXTRA_CLEANUP; psql -X -q '$(pg_uri postgres)' -c 'DROP ROLE IF EXISTS $FE' >/dev/null 2>&1"
+expect 0 out "" "ticketctl grant ROLE frontend" "$TICKETCTL" grant "$PGURI" "$FE" frontend
 FEURI="postgresql:///$PGDB?host=$TS_PG_DIR&user=$FE"
 run sh -c "echo '$GOOD' | '$TICKETCTL' submit '$FEURI'"
 FEID=$OUT

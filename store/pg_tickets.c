@@ -240,7 +240,7 @@ ts_pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 	                "SELECT id, ver, rec FROM ts_tickets "
 	                "ORDER BY id COLLATE \"C\"");
 	while (rc == 0) {
-		rc = ts_pg_query(ps->pg, "FETCH " LOAD_BATCH " FROM ts_load",
+		rc = pg_query_io(ps->pg, "FETCH " LOAD_BATCH " FROM ts_load",
 		                 0, NULL, NULL, NULL, 1, &r);
 		if (rc < 0)
 			break;
@@ -269,7 +269,7 @@ ts_pg_load_one(struct ts_store *st, const char *id, struct ts_ticket **out)
 
 	if (!ts_id_valid(id))
 		return -ENOENT;
-	rc = ts_pg_query(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
+	rc = pg_query_io(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
 	                 1, v, NULL, NULL, 1, &r);
 	if (rc < 0)
 		return rc;
@@ -350,7 +350,7 @@ read_current(struct pg_store *ps, const char *id, int64_t *ver,
 	PGresult *r;
 	int rc;
 
-	rc = ts_pg_query(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
+	rc = pg_query_io(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
 	                 1, v, NULL, NULL, 1, &r);
 	if (rc < 0)
 		return rc;
@@ -398,12 +398,12 @@ store_row(struct pg_store *ps, const char *id, int64_t known,
 
 	snprintf(kv, sizeof(kv), "%lld", (long long)known);
 	if (known > 0)
-		rc = ts_pg_query(ps->pg, ANNOUNCED(
+		rc = pg_query_io(ps->pg, ANNOUNCED(
 		    "w AS (UPDATE ts_tickets SET rec = $2, ver = ver + 1 WHERE "
 		    "id = $1::text AND ver = $4::bigint RETURNING id, ver)",
 		    "$3::text"), 4, v, len, fmt, 0, &r);
 	else
-		rc = ts_pg_query(ps->pg, ANNOUNCED(
+		rc = pg_query_io(ps->pg, ANNOUNCED(
 		    "w AS (INSERT INTO ts_tickets (id, ver, rec) VALUES "
 		    "($1::text, 1, $2) ON CONFLICT (id) DO NOTHING "
 		    "RETURNING id, ver)",
@@ -429,13 +429,15 @@ ts_pg_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	if (!ts_id_valid(t->id))
 		return -EINVAL;
 	known = ver_get(ps, t->id, &seen);
+	/* The copy shred.c's read left (taken in any case: not kept past
+	 * the write it was for), if it is of the version this write
+	 * replaces; else the row as it is now. */
+	if (take_last(ps, t->id, &cur, &old, &oldlen) &&
+	    (cur != known || !ts_record_needs_old(t))) {
+		free(old);
+		old = NULL;
+	}
 	if (ts_record_needs_old(t)) {
-		/* The copy shred.c's read left, if it is of the version this
-		 * write replaces; else the row as it is now. */
-		if (take_last(ps, t->id, &cur, &old, &oldlen) && cur != known) {
-			free(old);
-			old = NULL;
-		}
 		if (old == NULL &&
 		    (rc = read_current(ps, t->id, &cur, &old, &oldlen)) < 0)
 			return rc;
@@ -475,7 +477,7 @@ ts_pg_remove(struct ts_store *st, const char *id)
 
 	if (!ts_id_valid(id))
 		return -ENOENT;
-	rc = ts_pg_query(ps->pg,
+	rc = pg_query_io(ps->pg,
 	    "WITH d AS (DELETE FROM ts_tickets WHERE id = $1::text RETURNING id), "
 	    "k AS (DELETE FROM ts_ticket_keys WHERE id IN (SELECT id FROM d)), "
 	    "c AS (INSERT INTO ts_changes (id, host) SELECT id, $2::text FROM d "
@@ -502,7 +504,7 @@ ts_pg_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
 
 	snprintf(off, sizeof(off), "%lu", (unsigned long)box->off + 1);
 	snprintf(len, sizeof(len), "%lu", (unsigned long)box->len);
-	rc = ts_pg_query(ps->pg, "SELECT substring(rec FROM $2::integer FOR "
+	rc = pg_query_io(ps->pg, "SELECT substring(rec FROM $2::integer FOR "
 	                 "$3::integer) FROM ts_tickets WHERE id = $1", 3, v,
 	                 NULL, NULL, 1, &r);
 	if (rc < 0)
@@ -559,7 +561,7 @@ ts_pg_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
 	PGresult *r;
 	int rc, n;
 
-	rc = ts_pg_query(ps->pg, "SELECT id FROM ts_tickets ORDER BY id "
+	rc = pg_query_io(ps->pg, "SELECT id FROM ts_tickets ORDER BY id "
 	                 "COLLATE \"C\"", 0, NULL, NULL, NULL, 0, &r);
 	if (rc < 0)
 		return rc;
@@ -581,7 +583,7 @@ pg_ticket_known(struct ts_store *st, const char *id)
 
 	if (!ts_id_valid(id))
 		return 0;
-	rc = ts_pg_query(ps->pg, "SELECT EXISTS (SELECT 1 FROM ts_tickets "
+	rc = pg_query_io(ps->pg, "SELECT EXISTS (SELECT 1 FROM ts_tickets "
 	                 "WHERE id = $1) OR EXISTS (SELECT 1 FROM ts_intake "
 	                 "WHERE id = $1 AND kind = 1)", 1, v, NULL, NULL, 0,
 	                 &r);

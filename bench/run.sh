@@ -7,12 +7,18 @@
 #   bindfs     FUSE passthrough over the plaintext tree on disk
 #   gocryptfs  an encrypted FUSE filesystem holding the plaintext tree
 #   ticketfs   the real thing, filled through `ticketctl submit --batch`
+#   tfs-pg     the same on a PostgreSQL store (a private cluster in the
+#              run's directory, fsync on), filled the same way
 #
 # Workloads, cold (page cache dropped, FUSE remounted) and warm (again at
 # once): ls -lR, find -type f, grep -r, tar cf -, du -s.  Then the
 # open+read+close and lstat latency (p50/p99, C loop), mount time, daemon
 # RSS, submit --batch throughput and submit-to-visible time.  Prints one
-# table with ticketfs's ratio to each contender; --chart draws a PNG.
+# table with ticketfs's ratio to each contender, and tfs-pg's to the
+# directory store; --chart draws a PNG.  For the PostgreSQL store also:
+# intake from 4 concurrent `submit --batch`, and change-to-visible on a
+# second daemon (another host's mount of the same database) under 100
+# writes a second.
 #
 # Usage (root): bench/run.sh [N] [--chart FILE]     N defaults to 10000.
 set -eu
@@ -35,13 +41,14 @@ BIN=$(pwd)/build-bench/bin
 W=$(mktemp -d /var/tmp/ticketfs-bench.XXXXXX)
 chmod 755 "$W"
 cleanup() {
-	for m in tfs floor bindfs gcrypt tmpfs; do
+	for m in tfs tfspg tfspg2 floor bindfs gcrypt tmpfs; do
 		mountpoint -q "$W/$m" 2>/dev/null && { fusermount3 -u "$W/$m" 2>/dev/null || umount -l "$W/$m"; }
 	done
+	sh tests/pg_fixture.sh stop "$W/pg" >/dev/null 2>&1 || true
 	rm -rf "$W"
 }
 trap cleanup EXIT
-mkdir -p "$W"/{tfs,floor,bindfs,gcrypt,tmpfs,plain,gcipher}
+mkdir -p "$W"/{tfs,tfspg,tfspg2,floor,bindfs,gcrypt,tmpfs,plain,gcipher}
 as() { setpriv --reuid=$U --regid=$U --clear-groups "$@"; }
 secs() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s%N); echo "scale=3; ($t1 - $t0) / 1000000000" | bc; }
 
@@ -58,12 +65,33 @@ t0=$(date +%s%N)
 t1=$(date +%s%N)
 INTAKE_MOUNT=$(echo "scale=3; ($t1 - $t0) / 1000000000" | bc)
 # One message a ticket, through the mount (so 13 files a ticket).
-python3 - "$W/tfs/tickets" "$W/ids" > "$W/msgs.sh" <<'PY'
+msgs() {	# msgs MOUNT IDS: writes the messages through the mount
+	python3 - "$1/tickets" "$2" > "$W/msgs.sh" <<'PY'
 import sys
 for i, line in enumerate(open(sys.argv[2])):
     print("printf 'reply %d: we are looking into it.\\n' > %s/%s/messages/m1" % (i, sys.argv[1], line.strip()))
 PY
-as sh "$W/msgs.sh"
+	as sh "$W/msgs.sh"
+}
+msgs "$W/tfs" "$W/ids"
+# The same tree on a PostgreSQL store: its own cluster, fsync on.
+TS_PG_FSYNC=on sh tests/pg_fixture.sh start "$W/pg"
+PGURI="postgresql:///postgres?host=$W/pg&user=postgres"
+psql -X -q "$PGURI" -c "CREATE DATABASE tsbench"
+PGURI="postgresql:///tsbench?host=$W/pg&user=postgres"
+"$BIN/ticketctl" init "$PGURI" "$W/key" >/dev/null
+echo "$U agent" > "$W/pg.whitelist"
+t0=$(date +%s%N)
+"$BIN/ticketctl" submit --batch "$PGURI" "$W/batch" > "$W/ids.pg"
+t1=$(date +%s%N)
+PG_SUBMIT_RATE=$(echo "$N * 1000000000 / ($t1 - $t0)" | bc)
+t0=$(date +%s%N)
+"$BIN/ticketfs" "$PGURI" "$W/tfspg" -o key="$W/key",whitelist="$W/pg.whitelist",hostname=bench1
+until [ "$(as ls "$W/tfspg/tickets" | wc -l)" -ge "$N" ]; do sleep 0.05; done
+t1=$(date +%s%N)
+PG_INTAKE_MOUNT=$(echo "scale=3; ($t1 - $t0) / 1000000000" | bc)
+msgs "$W/tfspg" "$W/ids.pg"
+fusermount3 -u "$W/tfspg"
 # The identical plaintext tree, copied out by the agent.
 chown $U "$W/plain"
 as cp -r "$W/tfs/tickets" "$W/plain/"
@@ -88,6 +116,7 @@ mount_one() {	# mount_one NAME -> prints ms
 	t0=$(date +%s%N)
 	case $1 in
 	tfs) "$BIN/ticketfs" "$W/store" "$W/tfs" -o key="$W/key" ;;
+	tfspg) "$BIN/ticketfs" "$PGURI" "$W/tfspg" -o key="$W/key",whitelist="$W/pg.whitelist",hostname=bench1 ;;
 	floor) "$BIN/ticketfs-floor" "$W/plain" "$W/floor" ;;
 	bindfs) bindfs -o allow_other "$W/plain" "$W/bindfs" ;;
 	gcrypt) gocryptfs -q -passfile "$W/pass" -allow_other "$W/gcipher" "$W/gcrypt" ;;
@@ -98,7 +127,7 @@ mount_one() {	# mount_one NAME -> prints ms
 }
 umount_one() { [ "$1" = tmpfs ] || fusermount3 -u "$W/$1"; }
 declare -A R
-for fs in tmpfs floor bindfs gcrypt tfs; do
+for fs in tmpfs floor bindfs gcrypt tfs tfspg; do
 	R[$fs,mount]=$(mount_one $fs)
 	umount_one $fs
 	for w in ls find grep tar du; do
@@ -119,7 +148,7 @@ for fs in tmpfs floor bindfs gcrypt tfs; do
 	R[$fs,open]=$(as sh -c "cd '$W/$fs/tickets' && '$BIN/ts-lat' open 3" < "$W/paths.$fs")
 	R[$fs,stat]=$(as sh -c "cd '$W/$fs/tickets' && '$BIN/ts-lat' stat 3" < "$W/paths.$fs")
 	case $fs in
-	tfs) pat="ticketfs $W/store" ;; floor) pat="ticketfs-floor $W/plain" ;;
+	tfs) pat="ticketfs $W/store" ;; tfspg) pat="ticketfs $PGURI" ;; floor) pat="ticketfs-floor $W/plain" ;;
 	bindfs) pat="bindfs .*$W/bindfs" ;; gcrypt) pat="gocryptfs .*$W/gcrypt" ;;
 	*) pat= ;;
 	esac
@@ -132,28 +161,55 @@ for fs in tmpfs floor bindfs gcrypt tfs; do
 		t1=$(date +%s%N)
 		VISIBLE=$(( (t1 - t0) / 1000000 ))
 	fi
+	if [ $fs = tfspg ]; then
+		t0=$(date +%s%N)
+		id=$(echo '{"username":"late","subject":"visible?"}' | "$BIN/ticketctl" submit "$PGURI")
+		until as test -d "$W/tfspg/tickets/$id"; do sleep 0.01; done
+		t1=$(date +%s%N)
+		PG_VISIBLE=$(( (t1 - t0) / 1000000 ))
+		# Another host: a second daemon on the same database.  The
+		# agent writes 100 messages a second on bench1; bench2 polls
+		# for each (stat of the message) and notes when it appears.
+		"$BIN/ticketfs" "$PGURI" "$W/tfspg2" -o key="$W/key",whitelist="$W/pg.whitelist",hostname=bench2
+		PG_CROSS=$(as python3 bench/cross.py "$W/tfspg/tickets" "$W/tfspg2/tickets" "$W/ids.pg" 300 100)
+		fusermount3 -u "$W/tfspg2"
+	fi
 	umount_one $fs
 done
 
+# Intake into PostgreSQL from 4 concurrent submit --batch (N/4 each).
+psql -X -q "postgresql:///postgres?host=$W/pg&user=postgres" -c "CREATE DATABASE tsbench4"
+PGURI4="postgresql:///tsbench4?host=$W/pg&user=postgres"
+"$BIN/ticketctl" init "$PGURI4" "$W/key4" >/dev/null
+split -n l/4 -d "$W/batch" "$W/quarter."
+t0=$(date +%s%N)
+for q in "$W"/quarter.0*; do "$BIN/ticketctl" submit --batch "$PGURI4" "$q" >/dev/null & done
+wait
+t1=$(date +%s%N)
+PG_SUBMIT4_RATE=$(echo "$N * 1000000000 / ($t1 - $t0)" | bc)
+
 ratio() { echo "scale=2; $1 / $2" | bc 2>/dev/null || echo -; }
 printf '\n%d tickets: %d files, %d directories, %d MB; one measurement each, all in this run (s)\n' "$N" "$FILES" "$DIRS" "$SIZE"
-printf '%-8s %13s %13s %13s %13s %13s | %-24s\n' workload tmpfs floor bindfs gocryptfs ticketfs "ticketfs / floor bindfs gocryptfs"
+printf '%-8s %13s %13s %13s %13s %13s %13s | %-24s | %s\n' workload tmpfs floor bindfs gocryptfs ticketfs tfs-pg "ticketfs / floor bindfs gocryptfs" "tfs-pg / ticketfs"
 for w in ls find grep tar du; do
 	for m in cold warm; do
 		printf '%-8s' "$w-$m"
-		for fs in tmpfs floor bindfs gcrypt tfs; do printf ' %13s' "${R[$fs,$w,$m]}"; done
-		printf ' | %6s %6s %6s\n' "$(ratio ${R[tfs,$w,$m]} ${R[floor,$w,$m]})" \
-			"$(ratio ${R[tfs,$w,$m]} ${R[bindfs,$w,$m]})" "$(ratio ${R[tfs,$w,$m]} ${R[gcrypt,$w,$m]})"
+		for fs in tmpfs floor bindfs gcrypt tfs tfspg; do printf ' %13s' "${R[$fs,$w,$m]}"; done
+		printf ' | %6s %6s %6s | %6s\n' "$(ratio ${R[tfs,$w,$m]} ${R[floor,$w,$m]})" \
+			"$(ratio ${R[tfs,$w,$m]} ${R[bindfs,$w,$m]})" "$(ratio ${R[tfs,$w,$m]} ${R[gcrypt,$w,$m]})" \
+			"$(ratio ${R[tfspg,$w,$m]} ${R[tfs,$w,$m]})"
 	done
 done
 for k in open stat; do
 	printf '%-8s' "$k-us"
-	for fs in tmpfs floor bindfs gcrypt tfs; do printf ' %13s' "$(echo ${R[$fs,$k]} | awk '{print $1 "/" $2}')"; done
+	for fs in tmpfs floor bindfs gcrypt tfs tfspg; do printf ' %13s' "$(echo ${R[$fs,$k]} | awk '{print $1 "/" $2}')"; done
 	printf '   (p50/p99 of open+read+close or lstat, warm)\n'
 done
-printf '%-8s' mount-ms; for fs in tmpfs floor bindfs gcrypt tfs; do printf ' %13s' "${R[$fs,mount]}"; done; echo
-printf '%-8s' rss-MB; for fs in tmpfs floor bindfs gcrypt tfs; do printf ' %13s' "$(( ${R[$fs,rss]:-0} / 1024 ))"; done; echo
+printf '%-8s' mount-ms; for fs in tmpfs floor bindfs gcrypt tfs tfspg; do printf ' %13s' "${R[$fs,mount]}"; done; echo
+printf '%-8s' rss-MB; for fs in tmpfs floor bindfs gcrypt tfs tfspg; do printf ' %13s' "$(( ${R[$fs,rss]:-0} / 1024 ))"; done; echo
 echo "submit --batch: $SUBMIT_RATE tickets/s; first mount taking in all $N: ${INTAKE_MOUNT}s; submit to visible: ${VISIBLE} ms"
+echo "tfs-pg: submit --batch $PG_SUBMIT_RATE tickets/s, 4 concurrent $PG_SUBMIT4_RATE tickets/s; first mount taking in all $N: ${PG_INTAKE_MOUNT}s; submit to visible: ${PG_VISIBLE} ms"
+echo "tfs-pg: change on one host to visible on the other, 100 writes/s: $PG_CROSS"
 if [ -n "$CHART" ]; then
 	for w in ls find grep tar du; do
 		echo "$w-cold ${R[tmpfs,$w,cold]} ${R[floor,$w,cold]} ${R[bindfs,$w,cold]} ${R[gcrypt,$w,cold]} ${R[tfs,$w,cold]}"

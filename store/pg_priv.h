@@ -111,6 +111,12 @@ int ts_pg_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
 int ts_pg_intake_ticket_known(struct ts_store *st, const char *id);
 void ts_pg_intake_free(struct pg_store *ps);
 
+/* pg_meta.c: the policy (ts_meta 'policy').  Each has the contract of the
+ * ts_store_* function of the same name (store.h). */
+int ts_pg_policy_get(struct ts_store *st, char **text, size_t *len);
+int ts_pg_policy_set(struct ts_store *st, const char *text, size_t len);
+int ts_pg_policy_version(struct ts_store *st, uint64_t *version);
+
 /* pg_changes.c: other hosts' changes (LISTEN ts_changes on a connection
  * of its own; the file's header says how nothing is missed). */
 /* Starts listening and marks where the changes to offer begin: call it

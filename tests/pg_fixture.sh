@@ -8,6 +8,7 @@
 #   tests/pg_fixture.sh stop DIR     stop and remove DIR
 #   tests/pg_fixture.sh restart DIR  pg_ctl restart (the fault tests)
 # A test then connects with  postgresql:///DB?host=DIR&user=postgres
+# TS_PG_FSYNC=on (the benchmark) keeps fsync on; tests run without it.
 set -eu
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 cmd=${1:?usage: pg_fixture.sh start|stop|restart DIR}
@@ -30,9 +31,9 @@ start)
 listen_addresses = ''
 unix_socket_directories = '$dir'
 max_connections = 200
-fsync = off
+fsync = ${TS_PG_FSYNC:-off}
 synchronous_commit = on
-full_page_writes = off
+full_page_writes = ${TS_PG_FSYNC:-off}
 CONF
 	as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
 		>/dev/null || { cat "$dir/server.log"; exit 1; }

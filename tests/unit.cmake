@@ -2,7 +2,7 @@
 # so CMAKE_CURRENT_SOURCE_DIR is tests/.  Each suite is its own program and
 # its own ctest test, unit_<module>, with the label "unit".
 
-set(TS_STORE_SUITES seal record intake store audit tkey store_pg intake_pg audit_pg)
+set(TS_STORE_SUITES seal record intake store audit tkey store_pg intake_pg audit_pg meta_pg)
 list(APPEND TS_STORE_SUITES pg_changes)
 set(TS_FS_SUITES access cache faults fold inode policy index)
 
@@ -14,11 +14,11 @@ foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})
     target_link_libraries(test_${s} PRIVATE tsstore PkgConfig::CHECK)
   endif()
   add_test(NAME unit_${s} COMMAND test_${s})
+  set_tests_properties(unit_${s} PROPERTIES TIMEOUT 300 LABELS unit)
   if(s MATCHES "pg")
     ts_needs_pg(unit_${s})
     target_include_directories(test_${s} PRIVATE ${CMAKE_BINARY_DIR}/gen)
   endif()
-  set_tests_properties(unit_${s} PROPERTIES TIMEOUT 300 LABELS unit)
 endforeach()
 
 # Suites that apply the PostgreSQL schema include build/gen/pg_schema_sql.h.

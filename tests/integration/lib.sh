@@ -78,13 +78,79 @@ expect_out() {
 		fail "$what (got '$out', want '$want')"; fi
 }
 
+# The backend under test: TS_BACKEND=pg (ctest's *_pg variants) runs a
+# test against a PostgreSQL store (tests/integration/pg_lib.sh) instead of
+# a directory: STORE is then the database's URI, the whitelist the local
+# file $WHITELIST (-o whitelist=, required for a shared store), and
+# mount_fs / mount_fg name the host "it1".  Helpers below hide the
+# difference where a test looks into the store.
+TS_BACKEND=${TS_BACKEND:-dir}
+WHITELIST=$STORE/whitelist
+MOUNT_OPTS=()
+if [ "$TS_BACKEND" = pg ]; then
+	. "$(dirname "${BASH_SOURCE[0]}")/pg_lib.sh"
+	WHITELIST=$WORK/whitelist
+	MOUNT_OPTS=(-o "whitelist=$WHITELIST,hostname=it1")
+fi
+
 new_store() {
+	if [ "$TS_BACKEND" = pg ]; then
+		pg_newdb || { echo "no database"; exit 1; }
+		STORE=$PGURI
+	fi
 	"$TICKETCTL" init "$STORE" "$KEY" >/dev/null || { echo "init failed"; exit 1; }
-	cat > "$STORE/whitelist" <<WL
+	cat > "$WHITELIST" <<WL
 $AGENT   agent
 $READER  reader
 $AUDITOR auditor
 WL
+}
+
+# record_size ID: the size of ticket ID's record in the store; 0 if it has
+# none.
+record_size() {
+	if [ "$TS_BACKEND" = pg ]; then
+		psql_do "$PGDB" "SELECT coalesce((SELECT length(rec) FROM ts_tickets WHERE id = '$1'), 0)"
+	else
+		stat -c %s "$STORE/tickets/$1" 2>/dev/null || echo 0
+	fi
+}
+# in_store ID: ticket ID has a record in the store.
+in_store() {
+	[ "$(record_size "$1")" -gt 0 ]
+}
+# intake_waiting / intake_rejected: how many intake records wait to be
+# taken in / were rejected.
+intake_waiting() {
+	if [ "$TS_BACKEND" = pg ]; then
+		psql_do "$PGDB" "SELECT count(*) FROM ts_intake"
+	else
+		ls -A "$STORE/intake" | grep -v -e '^rejected$' -e '^\.' | wc -l
+	fi
+}
+intake_rejected() {
+	if [ "$TS_BACKEND" = pg ]; then
+		psql_do "$PGDB" "SELECT count(*) FROM ts_intake_rejected"
+	else
+		ls -A "$STORE/intake/rejected" 2>/dev/null | wc -l
+	fi
+}
+# policy_set < TEXT: makes TEXT the store's policy (a directory store:
+# STORE/policy, as an operator edits it; a shared one: ticketctl policy).
+policy_set() {
+	if [ "$TS_BACKEND" = pg ]; then
+		cat > "$WORK/policy.new" && "$TICKETCTL" policy "$STORE" "$WORK/policy.new"
+	else
+		cat > "$STORE/policy"
+	fi
+}
+# policy_get: prints the store's policy.
+policy_get() {
+	if [ "$TS_BACKEND" = pg ]; then
+		"$TICKETCTL" policy "$STORE"
+	else
+		cat "$STORE/policy"
+	fi
 }
 
 # Every daemon the helpers below start sends its sanitizer reports (ASan,
@@ -119,7 +185,7 @@ forked() {
 # mount_fs [OPTIONS]: the daemon as a user starts it (it forks; mounted
 # on return).
 mount_fs() {
-	forked "$TICKETFS" "$STORE" "$MNT" -o key="$KEY" "$@"
+	forked "$TICKETFS" "$STORE" "$MNT" -o key="$KEY" "${MOUNT_OPTS[@]}" "$@"
 }
 
 # mount_fg [OPTIONS]: the daemon in the foreground, its log in $LOG.
@@ -129,7 +195,7 @@ SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|Sanitizer ha
 mount_fg() {
 	san_opts
 	ASAN_OPTIONS=$SAN_ASAN UBSAN_OPTIONS=$SAN_UBSAN \
-		"$TICKETFS" "$STORE" "$MNT" -o key="$KEY" -f "$@" 2>>"$LOG" &
+		"$TICKETFS" "$STORE" "$MNT" -o key="$KEY" "${MOUNT_OPTS[@]}" -f "$@" 2>>"$LOG" &
 	DAEMON_PID=$!
 	FG_PID=$DAEMON_PID
 	FG_LOG0=$(wc -l < "$LOG")

@@ -1,7 +1,9 @@
 # Helpers for the shared-store tests, sourced after lib.sh: the private
 # cluster of tests/pg_fixture.sh (ctest starts it; run by hand, this starts
 # one of its own in $WORK and stops it at exit), one fresh database a test.
-PG_FIXTURE=${TS_PG_FIXTURE:-$LIBDIR/../pg_fixture.sh}
+[ -n "${PG_LIB_SOURCED:-}" ] && return 0
+PG_LIB_SOURCED=1
+PG_FIXTURE=${TS_PG_FIXTURE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/pg_fixture.sh}
 if [ -z "${TS_PG_DIR:-}" ]; then
 	TS_PG_DIR=/tmp/ticketfs-pg.$$
 	sh "$PG_FIXTURE" start "$TS_PG_DIR" || { echo "pg_lib: no cluster"; exit 1; }

@@ -6,7 +6,9 @@
 # at its next look, once a second);
 # `ticketctl audit verify URI` checks both chains and lists them; a row
 # edited in SQL fails verify (exit 1) naming its host and seq, a deleted
-# one too; a chain cut behind its checkpoint is refused at mount.
+# one too; each host's forward-secure seals (verify --seed); kill -9 of
+# one host, which restarted goes on from its chain's tail; a chain cut
+# behind its checkpoint is refused at mount.
 # Usage: test_pg_audit.sh BUILD/bin.  Run as root.
 . "$(dirname "$0")/lib.sh" "$1"
 . "$LIBDIR/pg_lib.sh"
@@ -48,7 +50,11 @@ EXTRA_CLEANUP="$EXTRA_CLEANUP; for m in '$MNT' '$MNT2'; do mountpoint -q \$m && 
 run() { OUT=$("$@" 2>&1); RC=$?; }
 sq() { psql_do "$PGDB" "$1"; }
 
-"$TICKETCTL" init "$PGURI" "$KEY" >/dev/null || { fail "init"; finish; }
+"$TICKETCTL" init "$PGURI" "$KEY" > "$WORK/init.out" || { fail "init"; finish; }
+SEED=$(grep -E '^[0-9a-f]{64}-[0-9]+-[0-9]+$' "$WORK/init.out")
+# Each host seals its own chain with its own copy of init's sealing state.
+cp -p "$KEY.fss" "$WORK/h1.fss"
+cp -p "$KEY.fss" "$WORK/h2.fss"
 ID=$(echo '{"username":"alice","subject":"printer","email":"a@example.com"}' | "$TICKETCTL" submit "$PGURI")
 check "a ticket submitted" test -n "$ID"
 
@@ -121,6 +127,20 @@ else
 fi
 kill $TAILPID 2>/dev/null; wait $TAILPID 2>/dev/null
 
+# kill -9 of h2: h1 goes on; h2 restarted continues its own chain.
+N2K=$(sq "SELECT max(seq) FROM ts_audit WHERE host = 'h2'")
+kill -9 "$PID_h2"; wait "$PID_h2" 2>/dev/null
+umount -l "$MNT2" 2>/dev/null
+as $AGENT cat "$MNT/tickets/$ID/email" >/dev/null
+check "with h2 killed, h1's operations are still audited" test "$(sq "SELECT count(*) FROM ts_audit WHERE host = 'h1' AND line LIKE '%\"uid\":$AGENT,%\"path\":\"tickets/$ID/email\"%'")" -ge 1
+if pg_mount "$MNT2" h2; then
+	as $AGENT cat "$MNT2/tickets/$ID/subject" >/dev/null
+	check "h2 restarted goes on from its chain's tail (entry $((N2K + 1)) and on)" \
+		test "$(sq "SELECT min(seq) FROM ts_audit WHERE host = 'h2' AND line LIKE '%\"op\":\"mount\"%' AND seq > $N2K")" = $((N2K + 1))
+else
+	fail "h2 restarts after kill -9 (log: $(tail -n 3 "$WORK/h2.log" | tr '\n' ' '))"
+fi
+
 # Both stop; both chains verify; verify lists them.
 pg_umount "$MNT" h1
 pg_umount "$MNT2" h2
@@ -137,6 +157,14 @@ else
 fi
 run "$TICKETCTL" audit verify "$PGURI" --checkpoint "$WORK/h2.checkpoint"
 check "... and against h2's checkpoint copy (exit $RC)" test $RC -eq 0
+run "$TICKETCTL" audit verify "$PGURI" --seed "$SEED"
+if [ $RC -eq 0 ] && [[ $OUT == *"host h1: forward-secure seals"* ]] &&
+   [[ $OUT == *"host h2: forward-secure seals"* ]]; then
+	pass "... and each host's forward-secure seals ($OUT)"
+else
+	fail "audit verify URI --seed (exit $RC: $OUT)"
+fi
+check "both hosts sealed their chain at the unmount" test "$(sq "SELECT count(DISTINCT host) FROM ts_audit_seals")" = 2
 
 # Tampering, each undone after: verify names host and seq, exit 1.
 LINE=$(sq "SELECT line FROM ts_audit WHERE host = 'h2' AND seq = 3")

@@ -466,26 +466,43 @@ ts_pg_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 }
 
 /* The row and its key rows go in one statement (one transaction), with
- * its change: no copy of the record opens after it commits. */
+ * its change: no copy of the record opens after it commits.  Versioned
+ * as a write is: if this process read the ticket, only the version it
+ * read is removed (another host's newer one: -EAGAIN, the caller
+ * re-reads and checks again). */
 int
 ts_pg_remove(struct ts_store *st, const char *id)
 {
 	struct pg_store *ps = pg_of(st);
-	const char *v[] = { id, ts_store_host(st) };
+	char kv[24];
+	const char *v[] = { id, ts_store_host(st), kv };
 	PGresult *r;
-	int rc;
+	int64_t known;
+	int rc, seen;
 
 	if (!ts_id_valid(id))
 		return -ENOENT;
+	known = ver_get(ps, id, &seen);	/* 0: not known, not checked */
+	snprintf(kv, sizeof(kv), "%lld", (long long)known);
 	rc = pg_query_io(ps->pg,
-	    "WITH d AS (DELETE FROM ts_tickets WHERE id = $1::text RETURNING id), "
+	    "WITH d AS (DELETE FROM ts_tickets WHERE id = $1::text AND "
+	    "($3::bigint = 0 OR ver = $3::bigint) RETURNING id), "
 	    "k AS (DELETE FROM ts_ticket_keys WHERE id IN (SELECT id FROM d)), "
 	    "c AS (INSERT INTO ts_changes (id, host) SELECT id, $2::text FROM d "
 	    "RETURNING n, id) SELECT pg_notify('ts_changes', c.n || ' ' || "
-	    "c.id || ' ' || $2::text) FROM c", 2, v, NULL, NULL, 0, &r);
+	    "c.id || ' ' || $2::text) FROM c", 3, v, NULL, NULL, 0, &r);
 	if (rc == 0) {
 		rc = PQntuples(r) == 1 ? 0 : -ENOENT;
 		PQclear(r);
+	}
+	if (rc == -ENOENT && known > 0) {
+		/* Not removed: gone, or rewritten by another host? */
+		rc = pg_query_io(ps->pg, "SELECT 1 FROM ts_tickets WHERE id = $1",
+		                 1, v, NULL, NULL, 0, &r);
+		if (rc == 0) {
+			rc = PQntuples(r) == 1 ? -EAGAIN : -ENOENT;
+			PQclear(r);
+		}
 	}
 	if (rc == 0 || rc == -EIO)
 		ver_set(ps, id, 0);

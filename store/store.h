@@ -208,7 +208,9 @@ int ts_store_write(struct ts_store *st, struct ts_ticket *t,
                    const uint8_t *extra);
 
 /* Durably removes ticket id, then its key files (also durably: no copy
- * of the record opens after).  -ENOENT if there is no record. */
+ * of the record opens after).  -ENOENT if there is no record.  A shared
+ * store: -EAGAIN, nothing removed, if another host wrote the ticket since
+ * this process last read or wrote it (as ts_store_write). */
 int ts_store_remove(struct ts_store *st, const char *id);
 
 /*

@@ -569,6 +569,15 @@ START_TEST(version_conflict)
 	/* Now a's copy is the old one. */
 	ck_assert_int_eq(ts_store_write(a, &x.t, NULL), -EAGAIN);
 	ck_assert_int_eq(sql_num("SELECT ver FROM ts_tickets"), 3);
+	/* A removal from the old copy too: -EAGAIN, the row stays; after a
+	 * re-read it goes. */
+	ck_assert_int_eq(ts_store_remove(a, ID1), -EAGAIN);
+	ck_assert_int_eq(sql_num("SELECT count(*) FROM ts_tickets"), 1);
+	ck_assert_int_eq(ts_store_load_one(a, ID1, &cur), 0);
+	ts_ticket_free(cur);
+	ck_assert_int_eq(ts_store_remove(a, ID1), 0);
+	ck_assert_int_eq(sql_num("SELECT count(*) FROM ts_tickets"), 0);
+	ck_assert_int_eq(ts_store_remove(b2, ID1), -ENOENT);
 
 	/* One new ticket made on both hosts at once. */
 	build(&n1, ID2);

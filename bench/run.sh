@@ -50,6 +50,7 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$W"/{tfs,tfspg,tfspg2,floor,bindfs,gcrypt,tmpfs,plain,gcipher}
 as() { setpriv --reuid=$U --regid=$U --clear-groups "$@"; }
+step() { echo "# $(date +%T) $*" >&2; }
 secs() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s%N); echo "scale=3; ($t1 - $t0) / 1000000000" | bc; }
 
 # --- the tree, through ticketfs's own intake ---
@@ -131,7 +132,6 @@ umount_one() {	# and waits for a ticketfs daemon to exit (its store lock)
 	fusermount3 -u "$W/$1"
 	case $1 in tfs*) while pgrep -f "ticketfs .* $W/$1 " >/dev/null; do sleep 0.05; done ;; esac
 }
-step() { echo "# $(date +%T) $*" >&2; }
 declare -A R
 for fs in tmpfs floor bindfs gcrypt tfs tfspg; do
 	step "$fs"

@@ -209,6 +209,26 @@ ts_pg_mig_audit_line(struct ts_pg_mig *m, const char *host, uint64_t seq,
 }
 
 int
+ts_pg_mig_seal(struct ts_pg_mig *m, const char *host, const char *seals,
+               uint64_t epoch, const char *line, size_t len)
+{
+	char e[24], *l = malloc(len + 1);
+	const char *t[4] = { host, seals, e, l };
+	int rc;
+
+	if (l == NULL)
+		return -ENOMEM;
+	memcpy(l, line, len);
+	l[len] = '\0';
+	snprintf(e, sizeof(e), "%" PRIu64, epoch);
+	rc = run(m, "INSERT INTO ts_audit_seals (host, seals, epoch, line) "
+	         "VALUES ($1, $2, $3, $4) ON CONFLICT (host, seals, epoch) DO "
+	         "NOTHING", 4, t, NULL, 0);
+	free(l);
+	return rc;
+}
+
+int
 ts_pg_mig_audit_mark(struct ts_pg_mig *m, const char *host, const char *kind,
                      const struct ts_audit_checkpoint *cp)
 {

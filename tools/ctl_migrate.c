@@ -123,12 +123,13 @@ ts_ctl_cmd_migrate(int argc, char **argv)
 	}
 	printf("migrated %s to the PostgreSQL store%s: %llu tickets (%llu "
 	       "copied now), %llu ticket keys, %llu intake waiting, %llu "
-	       "rejected, %llu audit entries as host %s\n", argv[optind],
+	       "rejected, %llu audit entries as host %s (%llu seals)\n", argv[optind],
 	       c.created ? " it created" : "",
 	       (unsigned long long)c.tickets,
 	       (unsigned long long)c.copied[TS_MIG_TICKETS],
 	       (unsigned long long)c.keys, (unsigned long long)c.intake,
 	       (unsigned long long)c.rejected, (unsigned long long)c.audit,
-	       c.host[0] ? c.host : "(none: no trail)");
+	       c.host[0] ? c.host : "(none: no trail)",
+	       (unsigned long long)c.seals);
 	return 0;
 }

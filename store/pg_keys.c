@@ -23,6 +23,7 @@
 
 #define PG_KEY_YOUNG "interval '60 seconds'"
 
+
 int
 ts_pg_key_get(struct ts_store *st, const char *id, int next, uint8_t **buf,
               size_t *len)
@@ -33,7 +34,7 @@ ts_pg_key_get(struct ts_store *st, const char *id, int next, uint8_t **buf,
 
 	if (!ts_id_valid(id))
 		return -ENOENT;
-	rc = ts_pg_query(pg_of(st)->pg, "SELECT key FROM ts_ticket_keys WHERE "
+	rc = pg_query_io(pg_of(st)->pg, "SELECT key FROM ts_ticket_keys WHERE "
 	                 "id = $1 AND next = $2", 2, v, NULL, NULL, 1, &r);
 	if (rc < 0)
 		return rc;
@@ -64,7 +65,7 @@ ts_pg_key_put(struct ts_store *st, const char *id, int next,
 
 	if (!ts_id_valid(id))
 		return -EINVAL;
-	rc = ts_pg_query(pg_of(st)->pg, next ?
+	rc = pg_query_io(pg_of(st)->pg, next ?
 	    "INSERT INTO ts_ticket_keys (id, next, key) VALUES ($1, true, $2) "
 	    "ON CONFLICT (id, next) DO UPDATE SET key = EXCLUDED.key, "
 	    "at = now() WHERE ts_ticket_keys.at < now() - " PG_KEY_YOUNG :
@@ -90,11 +91,11 @@ ts_pg_key_promote(struct ts_store *st, const char *id)
 		return -ENOENT;
 	if ((rc = ts_pg_begin(pg)) < 0)
 		return rc;
-	if ((rc = ts_pg_query(pg, "DELETE FROM ts_ticket_keys WHERE id = $1 "
+	if ((rc = pg_query_io(pg, "DELETE FROM ts_ticket_keys WHERE id = $1 "
 	                      "AND NOT next AND EXISTS (SELECT 1 FROM "
 	                      "ts_ticket_keys WHERE id = $1 AND next)", 1, v,
 	                      NULL, NULL, 0, NULL)) < 0 ||
-	    (rc = ts_pg_query(pg, "UPDATE ts_ticket_keys SET next = false, "
+	    (rc = pg_query_io(pg, "UPDATE ts_ticket_keys SET next = false, "
 	                      "at = now() WHERE id = $1 AND next", 1, v, NULL,
 	                      NULL, 0, &r)) < 0)
 		goto out_rollback;
@@ -116,7 +117,7 @@ ts_pg_key_del(struct ts_store *st, const char *id, int what)
 
 	if (!ts_id_valid(id))
 		return 0;
-	return ts_pg_query(pg_of(st)->pg, "DELETE FROM ts_ticket_keys WHERE "
+	return pg_query_io(pg_of(st)->pg, "DELETE FROM ts_ticket_keys WHERE "
 	                   "id = $1 AND ((next AND $2::boolean) OR (NOT next "
 	                   "AND $3::boolean))", 3, v, NULL, NULL, 0, NULL);
 }
@@ -128,7 +129,7 @@ ts_pg_key_list(struct ts_store *st,
 	PGresult *r;
 	int rc, n;
 
-	rc = ts_pg_query(pg_of(st)->pg, "SELECT id, next FROM ts_ticket_keys "
+	rc = pg_query_io(pg_of(st)->pg, "SELECT id, next FROM ts_ticket_keys "
 	                 "WHERE at < now() - " PG_KEY_YOUNG, 0, NULL, NULL,
 	                 NULL, 0, &r);
 	if (rc < 0)

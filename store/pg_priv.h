@@ -16,6 +16,7 @@
 #ifndef TS_PG_PRIV_H
 #define TS_PG_PRIV_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,18 @@ static inline struct pg_store *
 pg_of(struct ts_store *st)
 {
 	return (struct pg_store *)st;
+}
+
+/* ts_pg_query for tickets and keys: a statement that ran out of time
+ * (statement or lock timeout: not committed) fails as one the database
+ * could not answer, -EIO, what a read or write through the mount says. */
+static inline int
+pg_query_io(struct ts_pg *pg, const char *sql, int n, const char *const *v,
+            const int *len, const int *fmt, int binary, PGresult **res)
+{
+	int rc = ts_pg_query(pg, sql, n, v, len, fmt, binary, res);
+
+	return rc == -ETIMEDOUT ? -EIO : rc;
 }
 
 /* pg_tickets.c: ts_tickets.  Each has the contract of the ts_store_*

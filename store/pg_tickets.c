@@ -11,7 +11,9 @@
  * the write fails with -EAGAIN, writing nothing.  A new ticket is an
  * INSERT (a row there already: -EAGAIN too).  Each write and removal adds
  * a ts_changes row and NOTIFYs ts_changes ("N ID HOST": ids, never data)
- * in its own transaction, so the others see exactly what committed.
+ * in the same statement (one transaction, one round trip), so the others
+ * see exactly what committed.  The record a write carries boxes over from
+ * is the one store/shred.c just read (read_for_write), kept for it.
  *
  * A box is read with substring() of the row: the offsets the caller has
  * are the record's it loaded; if another host rewrote the row meanwhile
@@ -40,6 +42,13 @@ struct pg_tickets {
 	struct ver_slot *v;	/* open addressing, linear probing */
 	size_t cap;		/* a power of two, or 0 */
 	size_t n;		/* slots in use */
+	struct {
+		char id[TS_NAME_MAX + 1];	/* "": none */
+		int64_t ver;
+		uint8_t *rec;	/* malloc'd */
+		size_t len;
+	} last;			/* the record read_for_write read last, for
+				   the write that follows it */
 	int loaded;		/* ts_pg_load ran: a ticket not in v is one
 				   this process has not seen (another host
 				   made it since); else (a tool) any row
@@ -53,6 +62,13 @@ hash_id(const char *id)
 
 	for (; *id; id++)
 		h = (h ^ (unsigned char)*id) * 1099511628211ull;
+	/* FNV's low bits (the slot) mix poorly for ids that differ in a few
+	 * digits: fold the high bits in (MurmurHash3's finaliser). */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
 	return h;
 }
 
@@ -154,6 +170,7 @@ ts_pg_tickets_free(struct pg_store *ps)
 	if (pt == NULL)
 		return;
 	pthread_mutex_destroy(&pt->mu);
+	free(pt->last.rec);
 	free(pt->v);
 	free(pt);
 	ps->tickets = NULL;
@@ -223,7 +240,7 @@ ts_pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 	                "SELECT id, ver, rec FROM ts_tickets "
 	                "ORDER BY id COLLATE \"C\"");
 	while (rc == 0) {
-		rc = ts_pg_query(ps->pg, "FETCH " LOAD_BATCH " FROM ts_load",
+		rc = pg_query_io(ps->pg, "FETCH " LOAD_BATCH " FROM ts_load",
 		                 0, NULL, NULL, NULL, 1, &r);
 		if (rc < 0)
 			break;
@@ -252,7 +269,7 @@ ts_pg_load_one(struct ts_store *st, const char *id, struct ts_ticket **out)
 
 	if (!ts_id_valid(id))
 		return -ENOENT;
-	rc = ts_pg_query(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
+	rc = pg_query_io(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
 	                 1, v, NULL, NULL, 1, &r);
 	if (rc < 0)
 		return rc;
@@ -280,16 +297,47 @@ out:
 	return rc;
 }
 
-/* The changes row and its NOTIFY, in the caller's transaction. */
-static int
-announce(struct pg_store *ps, const char *id)
+/* Keeps a copy of id's record at ver for the write that follows (none
+ * kept if there is no memory: the write reads it again). */
+static void
+keep_last(struct pg_store *ps, const char *id, int64_t ver,
+          const uint8_t *rec, size_t len)
 {
-	const char *v[] = { id, ts_store_host(&ps->base) };
+	struct pg_tickets *pt = ps->tickets;
+	uint8_t *copy = malloc(len ? len : 1);
 
-	return ts_pg_query(ps->pg,
-	    "WITH c AS (INSERT INTO ts_changes (id, host) VALUES ($1, $2) "
-	    "RETURNING n) SELECT pg_notify('ts_changes', n || ' ' || $1 || "
-	    "' ' || $2) FROM c", 2, v, NULL, NULL, 0, NULL);
+	pthread_mutex_lock(&pt->mu);
+	free(pt->last.rec);
+	pt->last.rec = copy;
+	pt->last.id[0] = '\0';
+	if (copy != NULL) {
+		memcpy(copy, rec, len);
+		snprintf(pt->last.id, sizeof(pt->last.id), "%s", id);
+		pt->last.ver = ver;
+		pt->last.len = len;
+	}
+	pthread_mutex_unlock(&pt->mu);
+}
+
+/* Takes the record kept for id, if it is id's: 1 (*rec malloc'd), else 0. */
+static int
+take_last(struct pg_store *ps, const char *id, int64_t *ver, uint8_t **rec,
+          size_t *len)
+{
+	struct pg_tickets *pt = ps->tickets;
+	int got = 0;
+
+	pthread_mutex_lock(&pt->mu);
+	if (pt->last.rec != NULL && strcmp(pt->last.id, id) == 0) {
+		*ver = pt->last.ver;
+		*rec = pt->last.rec;
+		*len = pt->last.len;
+		pt->last.rec = NULL;
+		pt->last.id[0] = '\0';
+		got = 1;
+	}
+	pthread_mutex_unlock(&pt->mu);
+	return got;
 }
 
 /* The row's current ver and a copy of its record (for the boxes carried
@@ -302,7 +350,7 @@ read_current(struct pg_store *ps, const char *id, int64_t *ver,
 	PGresult *r;
 	int rc;
 
-	rc = ts_pg_query(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
+	rc = pg_query_io(ps->pg, "SELECT ver, rec FROM ts_tickets WHERE id = $1",
 	                 1, v, NULL, NULL, 1, &r);
 	if (rc < 0)
 		return rc;
@@ -322,49 +370,50 @@ out:
 	return rc;
 }
 
+/*
+ * The changes row and its NOTIFY for what statement w (a CTE) returned:
+ * appended to w, so that the row, its change and the notice commit
+ * together as one statement (one round trip, no BEGIN / COMMIT).
+ */
+#define ANNOUNCED(w, host) \
+	"WITH " w ", c AS (INSERT INTO ts_changes (id, host) SELECT w.id, " \
+	host " FROM w RETURNING n, id) SELECT w.ver, pg_notify('ts_changes', " \
+	"c.n || ' ' || c.id || ' ' || " host ") FROM w, c"
+
 /* UPDATE (known > 0) or INSERT (known == 0) of the row, announced, in one
- * transaction: the new ver, 0 if another host wrote it first, or -errno. */
+ * statement: the new ver, 0 if another host wrote it first, or -errno
+ * (-EIO: the connection broke, committed or not). */
 static int64_t
 store_row(struct pg_store *ps, const char *id, int64_t known,
           const struct ts_record_built *b)
 {
 	char kv[24];
-	const char *v[] = { id, (const char *)b->rec, kv };
-	int len[] = { 0, (int)b->len, 0 };
-	int fmt[] = { 0, 1, 0 };
+	const char *v[] = { id, (const char *)b->rec,
+	                    ts_store_host(&ps->base), kv };
+	int len[] = { 0, (int)b->len, 0, 0 };
+	int fmt[] = { 0, 1, 0, 0 };
 	PGresult *r;
 	int64_t ver;
 	int rc;
 
 	snprintf(kv, sizeof(kv), "%lld", (long long)known);
-	if ((rc = ts_pg_begin(ps->pg)) < 0)
-		return rc;
 	if (known > 0)
-		rc = ts_pg_query(ps->pg, "UPDATE ts_tickets SET rec = $2, "
-		                 "ver = ver + 1 WHERE id = $1 AND ver = $3 "
-		                 "RETURNING ver", 3, v, len, fmt, 0, &r);
+		rc = pg_query_io(ps->pg, ANNOUNCED(
+		    "w AS (UPDATE ts_tickets SET rec = $2, ver = ver + 1 WHERE "
+		    "id = $1::text AND ver = $4::bigint RETURNING id, ver)",
+		    "$3::text"), 4, v, len, fmt, 0, &r);
 	else
-		rc = ts_pg_query(ps->pg, "INSERT INTO ts_tickets (id, ver, rec) "
-		                 "VALUES ($1, 1, $2) RETURNING ver", 2, v, len,
-		                 fmt, 0, &r);
-	if (rc == -EEXIST)
-		rc = -EAGAIN;	/* another host made it first */
+		rc = pg_query_io(ps->pg, ANNOUNCED(
+		    "w AS (INSERT INTO ts_tickets (id, ver, rec) VALUES "
+		    "($1::text, 1, $2) ON CONFLICT (id) DO NOTHING "
+		    "RETURNING id, ver)",
+		    "$3::text"), 3, v, len, fmt, 0, &r);
 	if (rc < 0)
-		goto out_rollback;
+		return rc;
+	/* No row: another host wrote it first (or made it). */
 	ver = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
 	PQclear(r);
-	if (ver <= 0) {
-		rc = -EAGAIN;
-		goto out_rollback;
-	}
-	if ((rc = announce(ps, id)) < 0)
-		goto out_rollback;
-	if ((rc = ts_pg_commit(ps->pg)) < 0)
-		return rc;
 	return ver;
-out_rollback:
-	ts_pg_rollback(ps->pg);
-	return rc == -EAGAIN ? 0 : rc;
 }
 
 int
@@ -380,8 +429,17 @@ ts_pg_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	if (!ts_id_valid(t->id))
 		return -EINVAL;
 	known = ver_get(ps, t->id, &seen);
+	/* The copy shred.c's read left (taken in any case: not kept past
+	 * the write it was for), if it is of the version this write
+	 * replaces; else the row as it is now. */
+	if (take_last(ps, t->id, &cur, &old, &oldlen) &&
+	    (cur != known || !ts_record_needs_old(t))) {
+		free(old);
+		old = NULL;
+	}
 	if (ts_record_needs_old(t)) {
-		if ((rc = read_current(ps, t->id, &cur, &old, &oldlen)) < 0)
+		if (old == NULL &&
+		    (rc = read_current(ps, t->id, &cur, &old, &oldlen)) < 0)
 			return rc;
 		if (cur != known && (known != 0 || seen)) {
 			free(old);
@@ -407,37 +465,30 @@ ts_pg_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	return rc;
 }
 
-/* The row and its key rows go in one transaction: no copy of the record
- * opens after it commits. */
+/* The row and its key rows go in one statement (one transaction), with
+ * its change: no copy of the record opens after it commits. */
 int
 ts_pg_remove(struct ts_store *st, const char *id)
 {
 	struct pg_store *ps = pg_of(st);
-	const char *v[] = { id };
+	const char *v[] = { id, ts_store_host(st) };
 	PGresult *r;
 	int rc;
 
 	if (!ts_id_valid(id))
 		return -ENOENT;
-	if ((rc = ts_pg_begin(ps->pg)) < 0)
-		return rc;
-	rc = ts_pg_query(ps->pg, "DELETE FROM ts_tickets WHERE id = $1", 1, v,
-	                 NULL, NULL, 0, &r);
-	if (rc < 0)
-		goto out_rollback;
-	rc = strcmp(PQcmdTuples(r), "0") == 0 ? -ENOENT : 0;
-	PQclear(r);
-	if (rc < 0 ||
-	    (rc = ts_pg_query(ps->pg, "DELETE FROM ts_ticket_keys WHERE id = $1",
-	                      1, v, NULL, NULL, 0, NULL)) < 0 ||
-	    (rc = announce(ps, id)) < 0)
-		goto out_rollback;
-	rc = ts_pg_commit(ps->pg);
+	rc = pg_query_io(ps->pg,
+	    "WITH d AS (DELETE FROM ts_tickets WHERE id = $1::text RETURNING id), "
+	    "k AS (DELETE FROM ts_ticket_keys WHERE id IN (SELECT id FROM d)), "
+	    "c AS (INSERT INTO ts_changes (id, host) SELECT id, $2::text FROM d "
+	    "RETURNING n, id) SELECT pg_notify('ts_changes', c.n || ' ' || "
+	    "c.id || ' ' || $2::text) FROM c", 2, v, NULL, NULL, 0, &r);
+	if (rc == 0) {
+		rc = PQntuples(r) == 1 ? 0 : -ENOENT;
+		PQclear(r);
+	}
 	if (rc == 0 || rc == -EIO)
 		ver_set(ps, id, 0);
-	return rc;
-out_rollback:
-	ts_pg_rollback(ps->pg);
 	return rc;
 }
 
@@ -453,7 +504,7 @@ ts_pg_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
 
 	snprintf(off, sizeof(off), "%lu", (unsigned long)box->off + 1);
 	snprintf(len, sizeof(len), "%lu", (unsigned long)box->len);
-	rc = ts_pg_query(ps->pg, "SELECT substring(rec FROM $2::integer FOR "
+	rc = pg_query_io(ps->pg, "SELECT substring(rec FROM $2::integer FOR "
 	                 "$3::integer) FROM ts_tickets WHERE id = $1", 3, v,
 	                 NULL, NULL, 1, &r);
 	if (rc < 0)
@@ -498,6 +549,7 @@ ts_pg_read_for_write(struct ts_store *st, const char *id, uint8_t **buf,
 		*buf = NULL;
 		return -EAGAIN;	/* another host wrote it since */
 	}
+	keep_last(ps, id, ver, *buf, *len);
 	return 0;
 }
 
@@ -509,7 +561,7 @@ ts_pg_list(struct ts_store *st, int (*fn)(void *arg, const char *id),
 	PGresult *r;
 	int rc, n;
 
-	rc = ts_pg_query(ps->pg, "SELECT id FROM ts_tickets ORDER BY id "
+	rc = pg_query_io(ps->pg, "SELECT id FROM ts_tickets ORDER BY id "
 	                 "COLLATE \"C\"", 0, NULL, NULL, NULL, 0, &r);
 	if (rc < 0)
 		return rc;
@@ -531,7 +583,7 @@ pg_ticket_known(struct ts_store *st, const char *id)
 
 	if (!ts_id_valid(id))
 		return 0;
-	rc = ts_pg_query(ps->pg, "SELECT EXISTS (SELECT 1 FROM ts_tickets "
+	rc = pg_query_io(ps->pg, "SELECT EXISTS (SELECT 1 FROM ts_tickets "
 	                 "WHERE id = $1) OR EXISTS (SELECT 1 FROM ts_intake "
 	                 "WHERE id = $1 AND kind = 1)", 1, v, NULL, NULL, 0,
 	                 &r);

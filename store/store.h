@@ -65,6 +65,10 @@ void ts_store_close(struct ts_store *st);
  * by ts_store_close; a fork shares it), so that ts_store_wait_released
  * returns only once the daemon has made its last write (the index
  * snapshot) and exited.  Once per process: a second call on st is a no-op.
+ * A shared store is locked by host name (ts_store_host: another daemon of
+ * the same -o hostname gets -EBUSY, one of another name does not), held
+ * by st's connection until ts_store_close (after the daemon's last write)
+ * and taken again after a reconnect, before the next write.
  */
 int ts_store_lock(struct ts_store *st);
 

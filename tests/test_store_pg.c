@@ -957,6 +957,48 @@ START_TEST(load_100k_under_1s)
 }
 END_TEST
 
+/*
+ * A write the database cannot make in time (another session holds the
+ * row) fails -EIO within the statement deadline (10 s), never hangs, and
+ * writes nothing; once the row is free the retried write succeeds.
+ */
+START_TEST(write_times_out_eio)
+{
+	struct ts_store *st = create_open();
+	struct ts_pg *hold;
+	struct ts_ticket *cur;
+	struct built x;
+	double t0, dt;
+	size_t n = 0;
+
+	build(&x, ID1);
+	ck_assert_int_eq(ts_store_write(st, &x.t, x.extra), 0);
+	built_clear_extra(&x);
+	ck_assert_int_eq(ts_store_load(st, on_count, &n), 0);	/* a daemon's */
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(ts_pg_open(uri, &hold, NULL, 0), 0);
+	ck_assert_int_eq(ts_pg_begin(hold), 0);
+	ck_assert_int_eq(ts_pg_exec(hold, "SELECT 1 FROM ts_tickets FOR UPDATE"),
+	                 0);
+	x.t.status = TS_PROCESSING;
+	t0 = now_s();
+	ck_assert_int_eq(ts_store_write(st, &x.t, NULL), -EIO);
+	dt = now_s() - t0;
+	ck_assert_msg(dt < 12.0, "the write took %.1f s", dt);
+	ts_pg_rollback(hold);
+	ts_pg_close(hold);
+	/* Its outcome unknown to the writer, the next write re-reads. */
+	ck_assert_int_eq(ts_store_write(st, &x.t, NULL), -EAGAIN);
+	ck_assert_int_eq(ts_store_load_one(st, ID1, &cur), 0);
+	ck_assert_int_eq(cur->status, TS_OPEN);	/* nothing was written */
+	cur->status = TS_PROCESSING;
+	ck_assert_int_eq(ts_store_write(st, cur, NULL), 0);
+	ts_ticket_free(cur);
+	ts_store_close(st);
+	built_release(&x);
+}
+END_TEST
+
 static Suite *
 store_pg_suite(void)
 {
@@ -984,6 +1026,7 @@ store_pg_suite(void)
 	tcase_add_checked_fixture(big, setup, teardown);
 	tcase_set_timeout(big, 240);
 	tcase_add_test(big, load_100k_under_1s);
+	tcase_add_test(big, write_times_out_eio);
 	suite_add_tcase(s, big);
 	return s;
 }

@@ -13,10 +13,10 @@ foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})
     target_link_libraries(test_${s} PRIVATE tsstore PkgConfig::CHECK)
   endif()
   add_test(NAME unit_${s} COMMAND test_${s})
+  set_tests_properties(unit_${s} PROPERTIES TIMEOUT 300 LABELS unit)
   if(s MATCHES "pg")
     ts_needs_pg(unit_${s})
   endif()
-  set_tests_properties(unit_${s} PROPERTIES TIMEOUT 300 LABELS unit)
 endforeach()
 
 # Suites that apply the PostgreSQL schema include build/gen/pg_schema_sql.h.

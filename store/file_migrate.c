@@ -2,10 +2,10 @@
  * file_migrate: a directory store read as it is on disk, for
  * store/migrate.c (contract in store/migrate_priv.h): the intake files
  * waiting and rejected, and the audit trail's lines, checkpoint, anchor,
- * verify key and forward-secure seals.  Reads only; every file relative to the store's
- * directory fds, O_NOFOLLOW, regular files of one link.  The trail's
- * layout is the audit module's, so its helpers (audit_priv.h) name the
- * segments and parse the checkpoint: one reader of that format.
+ * verify key and forward-secure seals.  Reads only; every file relative
+ * to the store's directory fds, O_NOFOLLOW, regular files of one link.
+ * The trail's layout is the audit module's, so its helpers (audit_priv.h)
+ * name the segments and parse the checkpoint: one reader of that format.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -173,9 +173,9 @@ copy_tickets(struct mig *g)
 	for (size_t i = 0; i < ndst; i++) {
 		if (bsearch(&dst[i], src.v, src.n, sizeof(*src.v), cmp_str) ==
 		    NULL) {
-			rc = say(g, -EEXIST, "the target holds ticket %s, which "
-			         "the directory store has not: it is not an "
-			         "earlier copy of this store", dst[i]);
+			rc = say(g, -EEXIST, "the target holds ticket %s, "
+			         "which the directory store has not: it is not "
+			         "an earlier copy of this store", dst[i]);
 			goto out;
 		}
 	}
@@ -526,7 +526,8 @@ seal_one(void *arg, const char *name, const char *line, size_t len)
 
 	if (!json_is_integer(e) || json_integer_value(e) < 0) {
 		json_decref(j);
-		return say(g, -EBADMSG, "audit/%s: a line that is no seal", name);
+		return say(g, -EBADMSG, "audit/%s: a line that is no seal",
+		           name);
 	}
 	rc = ts_pg_mig_seal(g->m, g->c->host, name,
 	                    (uint64_t)json_integer_value(e), line, len);

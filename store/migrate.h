@@ -53,7 +53,8 @@ struct ts_migrate_opts {
 };
 
 struct ts_migrate_counts {
-	uint64_t tickets, keys, intake, rejected, audit;	/* in the source */
+	/* What the source holds: */
+	uint64_t tickets, keys, intake, rejected, audit;
 	uint64_t seals;		/* forward-secure seal lines copied */
 	uint64_t copied[TS_MIG_PHASES];	/* of them written by this run (the
 					   rest were there: a resumed run) */

@@ -210,6 +210,7 @@ next:
 		progress(g, src.n);
 	}
 	rc = batch_step(g, 1);
+	progress(g, src.n);	/* done == total: the bar full */
 out:
 	batch_abort(g);
 	free_ids(src.v, src.n);
@@ -276,8 +277,8 @@ copy_keys(struct mig *g)
 		rc = g->src->ops->key_get(g->src, l.v[i].id, l.v[i].next, &buf,
 		                          &len);
 		if (rc == -ENOENT) {
-			g->c->keys--;	/* a rekey finished meanwhile: no */
-			continue;	/* daemon runs, so none */
+			g->c->keys--;	/* gone since it was listed */
+			continue;
 		}
 		if (rc < 0) {
 			say(g, rc, "cannot read the key of ticket %s: %s",
@@ -298,6 +299,7 @@ copy_keys(struct mig *g)
 		progress(g, l.n);
 	}
 	rc = batch_step(g, 1);
+	progress(g, l.n);
 out:
 	batch_abort(g);
 	for (size_t i = 0; i < l.n; i++)

@@ -171,7 +171,7 @@ check "audit verify passes on it" "$TICKETCTL" audit verify "$PGURI"
 pg_newdb
 script -qec "'$TICKETCTL' migrate '$BIG' '$PGURI'" /dev/null > "$WORK/tty.out" 2>&1
 check "on a terminal: a progress bar with rate and time left" grep -aq 'tickets  *\[#*\.*\] [0-9]*/3000  [0-9]*/s' "$WORK/tty.out"
-check "for each phase" grep -aq 'audit  *\[##############################\]' "$WORK/tty.out"
+check "each phase ends full" sh -c "grep -aq 'tickets  *\[#\{30\}\] 3000/3000' '$WORK/tty.out' && grep -aq 'keys  *\[#\{30\}\] 3000/3000' '$WORK/tty.out' && grep -aq 'audit  *\[#\{30\}\]' '$WORK/tty.out'"
 
 # --- the golden fixture -----------------------------------------------
 read -r FA FB _ < "$FIX/store_v1.ids"

@@ -167,7 +167,8 @@ ts_config_policy_changed(struct ts_fs *fs, int64_t now_ms)
 		ts_config_sig_of(fs->cfg.policy_path, &now);
 		return memcmp(&now, &fs->pol_sig, sizeof(now)) != 0;
 	}
-	if (ts_store_shared(fs->st) &&
+	/* (A clock set back makes it due at once, not hours later.) */
+	if (ts_store_shared(fs->st) && now_ms >= fs->pol_checked_ms &&
 	    now_ms - fs->pol_checked_ms < TS_CONFIG_POLICY_POLL_MS)
 		return 0;
 	fs->pol_checked_ms = now_ms;

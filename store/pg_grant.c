@@ -36,7 +36,10 @@ struct grant {
 static int
 fail(struct grant *g, int rc, const char *what)
 {
-	snprintf(g->err, g->errlen, "%s: %s", what, ts_pg_error(g->pg));
+	if (rc == -EACCES)
+		what = "the privileges were not granted: connect as the owner "
+		       "of the store's tables";
+	snprintf(g->err, g->errlen, "%s (%s)", what, ts_pg_error(g->pg));
 	return rc;
 }
 
@@ -92,7 +95,8 @@ revoke_all(struct grant *g)
 	int rc;
 
 	if ((rc = each(g, OWN_RELS "'r'", "REVOKE ALL ON TABLE", "FROM")) < 0 ||
-	    (rc = each(g, OWN_RELS "'S'", "REVOKE ALL ON SEQUENCE", "FROM")) < 0 ||
+	    (rc = each(g, OWN_RELS "'S'", "REVOKE ALL ON SEQUENCE",
+	               "FROM")) < 0 ||
 	    (rc = each(g, OWN_FUNCS, "REVOKE ALL ON FUNCTION", "FROM")) < 0)
 		return rc;
 	return 0;
@@ -173,6 +177,63 @@ check(struct grant *g, const char *role)
 	return 0;
 }
 
+/* The first column of sql's one row is "t"; 1, 0, or -errno. */
+static int
+is_true(struct grant *g, const char *sql, const char *role)
+{
+	const char *v[1] = { role };
+	PGresult *res;
+	int rc;
+
+	if ((rc = ts_pg_query(g->pg, sql, 1, v, NULL, NULL, 0, &res)) < 0)
+		return fail(g, rc, "cannot read the role's privileges");
+	rc = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return rc;
+}
+
+/* A front end's role that is a superuser or owns the tables can do
+ * anything: granting it "frontend" would be a lie. */
+static int
+check_frontend(struct grant *g, const char *role)
+{
+	int rc = is_true(g, "SELECT r.rolsuper OR pg_has_role(r.oid, "
+	                 "c.relowner, 'USAGE') FROM pg_roles r, pg_class c "
+	                 "WHERE r.rolname = $1 AND c.oid = "
+	                 "'ts_tickets'::regclass", role);
+
+	if (rc > 0) {
+		snprintf(g->err, g->errlen, "role \"%s\" is a superuser or "
+		         "owns the store's tables: it can read everything "
+		         "whatever is granted; a front end needs a role of its "
+		         "own", role);
+		return -EINVAL;
+	}
+	return rc;
+}
+
+/* GRANT by a user who may not only warns: check it took. */
+static int
+check_granted(struct grant *g, const char *role, enum ts_pg_role kind)
+{
+	int rc = is_true(g, kind == TS_PG_FRONTEND ?
+	                 "SELECT has_table_privilege($1, 'ts_intake', "
+	                 "'INSERT') AND has_table_privilege($1, "
+	                 "'ts_public_key', 'SELECT') AND "
+	                 "has_function_privilege($1, "
+	                 "'ts_ticket_known(text)', 'EXECUTE')" :
+	                 "SELECT has_table_privilege($1, 'ts_tickets', "
+	                 "'SELECT, INSERT, UPDATE, DELETE') AND "
+	                 "has_table_privilege($1, 'ts_audit', 'INSERT')", role);
+
+	if (rc == 0) {
+		snprintf(g->err, g->errlen, "the privileges were not granted: "
+		         "connect as the owner of the store's tables");
+		return -EACCES;
+	}
+	return rc < 0 ? rc : 0;
+}
+
 int
 ts_pg_grant(const char *uri, const char *role, enum ts_pg_role kind,
             char *err, size_t errlen)
@@ -183,7 +244,8 @@ ts_pg_grant(const char *uri, const char *role, enum ts_pg_role kind,
 
 	if ((rc = ts_pg_open(uri, &g.pg, err, errlen)) < 0)
 		return rc;
-	if ((rc = check(&g, role)) < 0)
+	if ((rc = check(&g, role)) < 0 ||
+	    (kind == TS_PG_FRONTEND && (rc = check_frontend(&g, role)) < 0))
 		goto out;
 	if ((c = ts_pg_conn(g.pg)) == NULL ||
 	    (g.qrole = PQescapeIdentifier(c, role, strlen(role))) == NULL) {
@@ -204,6 +266,8 @@ ts_pg_grant(const char *uri, const char *role, enum ts_pg_role kind,
 	}
 	if ((rc = ts_pg_commit(g.pg)) < 0)
 		fail(&g, rc, "cannot commit");
+	else
+		rc = check_granted(&g, role, kind);
 out:
 	PQfreemem(g.qrole);
 	ts_pg_close(g.pg);

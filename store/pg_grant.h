@@ -23,8 +23,10 @@ enum ts_pg_role {
  * them is revoked, then kind's are granted, in one transaction (so a
  * role moved from daemon to frontend loses the rest).  The role's name is
  * quoted as an identifier.  -ENOENT (err says: no such role, or no
- * ticketfs schema), -EACCES (the connecting user may not grant), -EIO
- * (unreachable), -EPROTO; err holds the reason.
+ * ticketfs schema), -EINVAL (frontend for a superuser or an owner of the
+ * tables: it would hold everything), -EACCES (the connecting user may
+ * not grant: checked after, as GRANT only warns), -EIO (unreachable),
+ * -EPROTO; err holds the reason.
  */
 int ts_pg_grant(const char *uri, const char *role, enum ts_pg_role kind,
                 char *err, size_t errlen);

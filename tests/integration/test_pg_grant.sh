@@ -68,6 +68,7 @@ check "dm may not TRUNCATE or drop: it owns nothing" test "$(psql -X -At "$DM" -
 check "dm reads the policy" sh -c "'$TICKETCTL' policy '$DM' | grep -q '^ticket'"
 check "fsck as dm" "$TICKETCTL" fsck "$DM" --key "$KEY"
 echo "$AGENT agent" > "$WORK/whitelist"
+# (Unsealed: the sealing is not what this test is about.)
 if forked "$TICKETFS" "$DM" "$MNT" -o key="$KEY",whitelist="$WORK/whitelist",fss="$WORK/none.fss"; then
 	pass "a daemon as dm mounts the store"
 	check "it takes the intake in" wait_for as $AGENT test -e "$MNT/tickets/$ID/email"
@@ -84,6 +85,9 @@ out=$("$TICKETCTL" grant "$SU" ${R}dm frontend); rc=$?
 check "grant dm frontend exits 0" test $rc -eq 0
 check "dm can no longer SELECT ts_tickets" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$DM' -c 'SELECT 1 FROM ts_tickets' >/dev/null 2>&1"
 check "but can submit" sh -c "echo '{\"username\":\"u\",\"subject\":\"s\"}' | '$TICKETCTL' submit '$DM' >/dev/null"
+bad "frontend for a superuser: refused (it would hold everything)" 'is a superuser or owns' "$SU" postgres frontend
+bad "a grant by a user who may not grant: refused, not a silent warning" "not granted: connect as the owner" "$DM" "${R}fe" daemon
+check "and the role kept what it had" test "$(psql -X -At "$FE" -c "SELECT has_table_privilege('ts_tickets', 'SELECT')")" = f
 # The role's name is quoted as an identifier, never spliced in.
 out=$("$TICKETCTL" grant "$SU" "${R}Odd Role" frontend); rc=$?
 check "a role name with a space and capitals is granted ($out)" test $rc -eq 0

@@ -51,6 +51,11 @@ trap cleanup EXIT
 mkdir -p "$W"/{tfs,tfspg,tfspg2,floor,bindfs,gcrypt,tmpfs,plain,gcipher}
 as() { setpriv --reuid=$U --regid=$U --clear-groups "$@"; }
 step() { echo "# $(date +%T) $*" >&2; }
+umount_one() {	# and waits for a ticketfs daemon to exit (its store lock)
+	[ "$1" = tmpfs ] && return
+	fusermount3 -u "$W/$1"
+	case $1 in tfs*) while pgrep -f "ticketfs .* $W/$1 " >/dev/null; do sleep 0.05; done ;; esac
+}
 secs() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s%N); echo "scale=3; ($t1 - $t0) / 1000000000" | bc; }
 
 # --- the tree, through ticketfs's own intake ---
@@ -126,11 +131,6 @@ mount_one() {	# mount_one NAME -> prints ms
 	esac
 	t1=$(date +%s%N)
 	echo $(( (t1 - t0) / 1000000 ))
-}
-umount_one() {	# and waits for a ticketfs daemon to exit (its store lock)
-	[ "$1" = tmpfs ] && return
-	fusermount3 -u "$W/$1"
-	case $1 in tfs*) while pgrep -f "ticketfs .* $W/$1 " >/dev/null; do sleep 0.05; done ;; esac
 }
 declare -A R
 for fs in tmpfs floor bindfs gcrypt tfs tfspg; do

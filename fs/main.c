@@ -124,6 +124,8 @@ usage(FILE *out)
 	      "                     the store (default KEYFILE.checkpoint)\n"
 	      "  -o fss=FILE        forward-secure sealing state (default\n"
 	      "                     KEYFILE.fss; none: trail not sealed)\n"
+	      "                     A second daemon of this key on this\n"
+	      "                     machine needs its own checkpoint_copy, fss\n"
 	      "  -o cache=MB        decrypted values kept in locked memory\n"
 	      "                     (default 32; 0 = none)\n"
 	      "  -o prefetch=N      threads decrypting ahead (default: one a\n"

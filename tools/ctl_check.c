@@ -212,6 +212,7 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	static const char usage[] =
 		"usage: ticketctl audit verify STORE [--verify-key FILE | --key KEYFILE\n"
 		"                              [--passphrase-file F]] [--checkpoint FILE]\n"
+		"                              [--seed SEED]\n"
 		"Checks the audit trail: every entry's place in the hash chain\n"
 		"(edited, removed, inserted or reordered entries), across all\n"
 		"segments, and the daemon's signed checkpoint (a rewritten chain, a\n"

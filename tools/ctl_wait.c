@@ -20,7 +20,9 @@ ts_ctl_cmd_wait(int argc, char **argv)
 		"`fusermount3 -u MOUNT`, it returns once the daemon has written\n"
 		"its last file and exited, so the store may be copied or removed.\n"
 		"Exit 0 then, at once if no daemon holds it; exit 1 if one still\n"
-		"does after SECONDS (default: no limit).\n";
+		"does after SECONDS (default: no limit).  STORE a URI: only the\n"
+		"daemon of this machine's host name (not one given another\n"
+		"-o hostname) is waited for.\n";
 	static const struct option lo[] = {
 		{ "timeout", required_argument, NULL, 't' }, { 0 }
 	};

@@ -88,8 +88,15 @@ run_script(struct ts_pg *pg, const char *sql)
 	if (c == NULL)
 		return -EIO;
 	r = PQexec(c, sql);
-	rc = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK ? 0 :
-	     PQstatus(c) != CONNECTION_OK ? -EIO : -EPROTO;
+	if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK)
+		rc = 0;
+	else if (PQstatus(c) != CONNECTION_OK)
+		rc = -EIO;
+	else if (r != NULL && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL &&
+	         strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42501") == 0)
+		rc = -EACCES;	/* e.g. no CREATE on schema public */
+	else
+		rc = -EPROTO;
 	PQclear(r);
 	return rc;
 }

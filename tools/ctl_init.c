@@ -52,7 +52,9 @@ why_not(const char *store, int rc)
 	                      sizeof(err)) == 0)
 		ts_store_close(st);
 	if (rc == -EACCES)
-		return "permission denied (the role may not create tables)";
+		return "permission denied: the role may not create tables in "
+		       "the database's schema public (PostgreSQL 15 lets only "
+		       "the database's owner: createdb -O ROLE)";
 	return err[0] != '\0' && rc == -EIO ? err : strerror(-rc);
 }
 

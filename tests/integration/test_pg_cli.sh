@@ -66,6 +66,14 @@ check "a URI's password is never shown" test $RC -eq 2 -a -n "$ERR" -a "${ERR/s3
 check "... it reads ***" grep -q 'postgres:\*\*\*@' "$WORK/err"
 expect 2 err "the database holds no ticketfs store" "a verb on a database without a store says so" \
 	"$TICKETCTL" submit "$(pg_uri postgres)" /dev/null
+# PostgreSQL 15: only the database's owner may create in schema public.
+R=nocreate_$RANDOM
+psql_do postgres "CREATE ROLE $R LOGIN"
+psql_do postgres "CREATE DATABASE ${R}_db"
+EXTRA_CLEANUP="$EXTRA_CLEANUP; psql -X -q '$(pg_uri postgres)' -c 'DROP DATABASE IF EXISTS ${R}_db WITH (FORCE)' -c 'DROP ROLE IF EXISTS $R' >/dev/null 2>&1"
+expect 2 err "permission denied: the role may not create tables" "init as a role that may not create tables says why" \
+	"$TICKETCTL" init "postgresql:///${R}_db?host=$TS_PG_DIR&user=$R" "$WORK/k5"
+check "... leaves no key file" test ! -e "$WORK/k5"
 
 # --- the intake verbs ---
 GOOD='{"username":"alice","subject":"printer","email":"a@example.com","mobile":"+100","confidential":"c"}'

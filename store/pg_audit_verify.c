@@ -293,6 +293,25 @@ ts_pg_audit_verify_seed(const char *uri, const char *seed, char *msg,
 
 		snprintf(who, sizeof(who), "host %s: ", host);
 		snprintf(label, sizeof(label), "its %s", seals);
+		/* A host sealed only with another seed: its seals cannot be
+		 * checked with this one, and that is no pass. */
+		if ((rc = ts_pg_query(pg, "SELECT string_agg(DISTINCT seals, ', ') "
+		                      "FROM ts_audit_seals WHERE host = $1 HAVING "
+		                      "bool_and(seals <> $2)", 2, v, NULL, NULL,
+		                      0, &sr)) < 0) {
+			snprintf(msg, msglen, "cannot read host %s's seals: %s",
+			         host, ts_pg_error(pg));
+			break;
+		}
+		if (PQntuples(sr) == 1 && !PQgetisnull(sr, 0, 0)) {
+			snprintf(msg, msglen, "host %s: sealed with another seed "
+			         "(seals %s), not with this one (%s): give that "
+			         "host's seed", host, PQgetvalue(sr, 0, 0), seals);
+			PQclear(sr);
+			rc = 1;
+			break;
+		}
+		PQclear(sr);
 		if ((rc = host_hashes(pg, host, &hv, &n)) < 0 ||
 		    (rc = ts_pg_query(pg, "SELECT string_agg(line || E'\\n', '' "
 		                      "ORDER BY epoch) FROM ts_audit_seals WHERE "

@@ -165,6 +165,16 @@ else
 	fail "audit verify URI --seed (exit $RC: $OUT)"
 fi
 check "both hosts sealed their chain at the unmount" test "$(sq "SELECT count(DISTINCT host) FROM ts_audit_seals")" = 2
+# A host whose seals are another seed's: not checked with this one, no pass.
+SEALS=$(sq "SELECT DISTINCT seals FROM ts_audit_seals WHERE host = 'h2'")
+sq "UPDATE ts_audit_seals SET seals = 'ffffffffffffffff' WHERE host = 'h2'" >/dev/null
+run "$TICKETCTL" audit verify "$PGURI" --seed "$SEED"
+if [ $RC -eq 1 ] && [[ $OUT == *"host h2: sealed with another seed"* ]]; then
+	pass "... a host sealed with another seed is named, exit 1"
+else
+	fail "a host sealed with another seed (exit $RC: $OUT)"
+fi
+sq "UPDATE ts_audit_seals SET seals = '$SEALS' WHERE host = 'h2'" >/dev/null
 
 # Tampering, each undone after: verify names host and seq, exit 1.
 LINE=$(sq "SELECT line FROM ts_audit WHERE host = 'h2' AND seq = 3")

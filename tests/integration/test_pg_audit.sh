@@ -23,16 +23,12 @@ $READER  reader
 $AUDITOR auditor
 WL
 chmod 644 "$WL"
-# The policy's place in the database is another helper's (ticketctl
-# policy); until then the daemon reads a local file.
-POLICY=$WORK/policy
-: > "$POLICY"
 
 # pg_mount MNT HOST: a daemon of host HOST on MNT in the foreground (log
 # $WORK/HOST.log, checkpoint copy $WORK/HOST.checkpoint); mounted on return.
 PIDS=
 pg_mount() {
-	"$TICKETFS" "$PGURI" "$1" -o key="$KEY",whitelist="$WL",hostname="$2",policy="$POLICY",checkpoint_copy="$WORK/$2.checkpoint",fss="$WORK/$2.fss" -f \
+	"$TICKETFS" "$PGURI" "$1" -o key="$KEY",whitelist="$WL",hostname="$2",checkpoint_copy="$WORK/$2.checkpoint",fss="$WORK/$2.fss" -f \
 		2>>"$WORK/$2.log" &
 	PIDS="$PIDS $!"
 	eval "PID_$2=$!"

@@ -18,13 +18,9 @@ $READER  reader
 $AUDITOR auditor
 WL
 chmod 644 "$WL"
-# Until the daemon reads the policy from the database (ticketctl policy),
-# a shared store's daemon takes a local file.
-POLICY=$WORK/policy
-: > "$POLICY"
-# A PostgreSQL store's trail has checkpoints, no forward-secure sealing:
-# the state ticketctl init made stays unused.
-OPTS=key=$KEY,whitelist=$WL,policy=$POLICY,hostname=hostA,fss=$WORK/no.fss
+# The policy is the database's (ticketctl policy).  This test's trail is
+# checkpointed, not sealed: fss= names no state.
+OPTS=key=$KEY,whitelist=$WL,hostname=hostA,fss=$WORK/no.fss
 MNT2=$WORK/mnt2
 mkdir -p "$MNT2"
 sq() { psql_do "$PGDB" "$1"; }
@@ -48,7 +44,7 @@ check "two tickets submitted to the URI" test -n "$ID" -a -n "$ID2"
 check "they wait in ts_intake" test "$(sq "SELECT count(*) FROM ts_intake")" = 2
 
 # Refusals before anything is served.
-run "$TICKETFS" "$PGURI" "$MNT" -o key="$KEY",policy="$POLICY"
+run "$TICKETFS" "$PGURI" "$MNT" -o key="$KEY"
 check "without -o whitelist=FILE: exit 1" test "$RC" -eq 1
 check "... saying a shared store needs -o whitelist=FILE" grep -q "whitelist=FILE" <<<"$OUT"
 check "... and not mounted" sh -c "! mountpoint -q '$MNT'"

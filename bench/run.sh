@@ -155,7 +155,7 @@ for fs in tmpfs floor bindfs gcrypt tfs tfspg; do
 	R[$fs,open]=$(as sh -c "cd '$W/$fs/tickets' && '$BIN/ts-lat' open 3" < "$W/paths.$fs")
 	R[$fs,stat]=$(as sh -c "cd '$W/$fs/tickets' && '$BIN/ts-lat' stat 3" < "$W/paths.$fs")
 	case $fs in
-	tfs) pat="ticketfs $W/store" ;; tfspg) pat="ticketfs $PGURI" ;; floor) pat="ticketfs-floor $W/plain" ;;
+	tfs) pat="ticketfs $W/store" ;; tfspg) pat="ticketfs .* $W/tfspg " ;; floor) pat="ticketfs-floor $W/plain" ;;
 	bindfs) pat="bindfs .*$W/bindfs" ;; gcrypt) pat="gocryptfs .*$W/gcrypt" ;;
 	*) pat= ;;
 	esac

@@ -77,6 +77,38 @@ on_hup(int sig)
 		ts_fs_request_reload(hup_target);
 }
 
+/*
+ * Overwrites with '*' the password a URI argument names (user:PASSWORD@,
+ * password=PASSWORD), in the process's own argument memory, which every
+ * local uid reads (/proc/PID/cmdline, ps) for as long as the daemon runs.
+ * The store's copy keeps it.  (A window from exec to here remains: a
+ * ~/.pgpass keeps a password out of the arguments altogether.)
+ */
+static void
+argv_scrub(char *uri)
+{
+	char *auth, *end, *at = NULL, *p;
+
+	if (strncmp(uri, "postgresql://", 13) != 0 &&
+	    strncmp(uri, "postgres://", 11) != 0)
+		return;
+	auth = strstr(uri, "://") + 3;
+	end = auth + strcspn(auth, "/?");
+	for (p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	for (p = auth; at != NULL && p < at && *p != ':'; p++)
+		;
+	for (p++; at != NULL && p < at; p++)
+		*p = '*';
+	for (p = end; (p = strstr(p, "password=")) != NULL; )
+		if (p[-1] == '?' || p[-1] == '&')
+			for (p += 9; *p != '\0' && *p != '&'; p++)
+				*p = '*';
+		else
+			p += 9;
+}
+
 static int
 opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -95,6 +127,8 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 		o->store = realpath(arg, NULL);
 		if (o->store == NULL)
 			o->store = strdup(arg);
+		if (o->store != NULL)
+			argv_scrub((char *)arg);	/* argv's own, writable */
 		return o->store ? 0 : -1;
 	}
 	if (o->mountpoint == NULL)

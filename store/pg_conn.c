@@ -157,6 +157,8 @@ errno_of(PGresult *r, PGconn *c)
 		return -ETIMEDOUT;
 	if (strcmp(st, "42P01") == 0)
 		return -ENOENT;
+	if (strcmp(st, "XX001") == 0)
+		return -EBADMSG;	/* data_corrupted (ts_audit_append) */
 	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0)
 		return -EIO;	/* connection exception, admin shutdown */
 	return -EPROTO;

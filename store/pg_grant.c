@@ -120,7 +120,12 @@ grant_frontend(struct grant *g)
 		snprintf(g->err, g->errlen, "ts_intake has no sequence");
 		return -EPROTO;
 	}
-	if ((rc = one(g, "GRANT INSERT ON TABLE", "ts_intake", "TO")) < 0 ||
+	/* Only the columns a front end fills: with seq, claimed_by or
+	 * claimed_at its own, a front end could take the sequence's next
+	 * values (every other submit then fails EEXIST) or plant rows as
+	 * claimed by a live daemon for ever (never taken in). */
+	if ((rc = one(g, "GRANT INSERT (kind, id, rec) ON TABLE", "ts_intake",
+	              "TO")) < 0 ||
 	    (rc = one(g, "GRANT USAGE ON SEQUENCE", seq, "TO")) < 0 ||
 	    (rc = one(g, "GRANT SELECT ON TABLE", "ts_public_key", "TO")) < 0 ||
 	    (rc = one(g, "GRANT EXECUTE ON FUNCTION", "ts_ticket_known(text)",
@@ -217,8 +222,8 @@ static int
 check_granted(struct grant *g, const char *role, enum ts_pg_role kind)
 {
 	int rc = is_true(g, kind == TS_PG_FRONTEND ?
-	                 "SELECT has_table_privilege($1, 'ts_intake', "
-	                 "'INSERT') AND has_table_privilege($1, "
+	                 "SELECT has_column_privilege($1, 'ts_intake', "
+	                 "'rec', 'INSERT') AND has_table_privilege($1, "
 	                 "'ts_public_key', 'SELECT') AND "
 	                 "has_function_privilege($1, "
 	                 "'ts_ticket_known(text)', 'EXECUTE')" :

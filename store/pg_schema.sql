@@ -121,14 +121,23 @@ CREATE TABLE ts_audit_seals (
 -- one lock for every host's appends (gseq is then assigned in commit
 -- order), and synchronous_commit off for this transaction only (the
 -- daemon's checkpoint, committed synchronously, flushes the entries
--- before it).  Runs as its caller: it needs INSERT on ts_audit.
+-- before it).  Runs as its caller: it needs INSERT on ts_audit.  Entry s
+-- follows entry s - 1 of the chain, which must be its last row (a prune
+-- never removes the last): a chain whose tail was cut while its daemon ran
+-- is not continued over the gap (SQLSTATE XX001, data_corrupted).
 CREATE FUNCTION ts_audit_append(h text, s bigint, l text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
 	g bigint;
+	last bigint;
 BEGIN
 	PERFORM pg_advisory_xact_lock(hashtext('ticketfs-audit-order'), 0);
 	PERFORM set_config('synchronous_commit', 'off', true);
+	SELECT max(seq) INTO last FROM ts_audit WHERE host = h;
+	IF last IS DISTINCT FROM s - 1 AND NOT (last IS NULL AND s = 1) THEN
+		RAISE EXCEPTION 'audit chain of host % ends at entry %, not %',
+			h, last, s - 1 USING ERRCODE = 'data_corrupted';
+	END IF;
 	INSERT INTO ts_audit (host, seq, line) VALUES (h, s, l)
 		RETURNING gseq INTO g;
 	RETURN g;

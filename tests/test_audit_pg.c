@@ -566,6 +566,31 @@ START_TEST(reconnect_finds_rows_removed)
 }
 END_TEST
 
+/* The same without a reconnect: the tail cut while the daemon runs is not
+ * continued over (the database refuses an entry that does not follow the
+ * chain's last row). */
+START_TEST(rows_removed_while_connected_fails_closed)
+{
+	struct ts_audit *a = open_host("h1");
+	struct ts_audit_entry e = { .comm = "cat", .op = "open",
+	                            .path = "tickets/after/email" };
+	char *v;
+
+	for (int i = 1; i <= 3; i++)
+		append_one(a, "h1", i);
+	ck_assert_int_eq(ts_audit_sync(a), 0);
+	sql("DELETE FROM ts_audit WHERE host = 'h1' AND seq = 3");
+	ck_assert_int_eq(ts_audit_append(a, &e), -EBADMSG);
+	v = sql_value("SELECT count(*) FROM ts_audit WHERE line LIKE "
+	              "'%tickets/after/email%'");
+	ck_assert_str_eq(v, "0");
+	free(v);
+	ts_audit_close(a);
+	expect_tampered("host h1: the trail ends at entry 2 but the signed "
+	                "checkpoint covers entry 3", NULL);
+}
+END_TEST
+
 /* ---- the checkpoint copy, per host ---- */
 
 START_TEST(checkpoint_copy_per_host)
@@ -830,6 +855,7 @@ audit_pg_suite(void)
 	tcase_add_test(fc, connection_killed_fails_closed);
 	tcase_add_test(fc, commit_outcome_lost_chain_reread);
 	tcase_add_test(fc, reconnect_finds_rows_removed);
+	tcase_add_test(fc, rows_removed_while_connected_fails_closed);
 	tcase_add_test(pr, prune_per_host);
 	tcase_add_test(pr, seals_per_host);
 	return s;

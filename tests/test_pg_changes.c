@@ -352,6 +352,25 @@ START_TEST(bad_payload_reads_table)
 }
 END_TEST
 
+/* A forged notification (any role may NOTIFY, a front end's too) naming
+ * an n above every real one and an id: neither offered nor blinding, the
+ * next real change is still offered. */
+START_TEST(forged_payload_not_trusted)
+{
+	struct pg_store *ps = listener("h1");
+	struct got g = { 0 };
+
+	admin_exec("NOTIFY ts_changes, '9223372036854775806 FAKE h2'");
+	wait_for(ps, &g, 1);
+	ck_assert_int_eq(g.n, 0);
+	change(admin, "REAL", "h2");
+	wait_for(ps, &g, 1);
+	ck_assert_int_eq(g.n, 1);
+	ck_assert_str_eq(g.ids[0], "REAL");
+	listener_free(ps);
+}
+END_TEST
+
 /* The prune: rows over an hour old go, newer stay. */
 START_TEST(old_rows_pruned)
 {
@@ -388,6 +407,7 @@ suite(void)
 	tcase_add_test(tc, reconnect_catches_up);
 	tcase_add_test(tc, stop_offers_rest_next_call);
 	tcase_add_test(tc, bad_payload_reads_table);
+	tcase_add_test(tc, forged_payload_not_trusted);
 	tcase_add_test(tc, old_rows_pruned);
 	suite_add_tcase(s, tc);
 	return s;

@@ -50,6 +50,8 @@ check "fe reads the public key" as_fe "SELECT pk FROM ts_public_key"
 for t in ts_tickets ts_ticket_keys ts_audit ts_audit_checkpoint ts_intake ts_intake_rejected ts_meta ts_changes ts_schema_version; do
 	check "fe cannot SELECT $t" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c 'SELECT 1 FROM $t LIMIT 1' >/dev/null 2>&1"
 done
+check "fe cannot choose an intake row's seq (taking the next ones: every other submit EEXIST)" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c \"INSERT INTO ts_intake (seq, kind, id, rec) VALUES (999999, 1, 'x', '\\\\x00')\" >/dev/null 2>&1"
+check "fe cannot plant a row as claimed by a daemon" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c \"INSERT INTO ts_intake (kind, id, rec, claimed_by, claimed_at) VALUES (1, 'x', '\\\\x00', 'h1', now() + interval '100 years')\" >/dev/null 2>&1"
 check "fe cannot UPDATE ts_intake" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c \"UPDATE ts_intake SET claimed_by = 'x'\" >/dev/null 2>&1"
 check "fe cannot DELETE ts_intake" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c 'DELETE FROM ts_intake' >/dev/null 2>&1"
 check "fe cannot INSERT a ticket" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c \"INSERT INTO ts_tickets VALUES ('x', 1, '\\\\x00')\" >/dev/null 2>&1"
@@ -91,7 +93,7 @@ check "and the role kept what it had" test "$(psql -X -At "$FE" -c "SELECT has_t
 # The role's name is quoted as an identifier, never spliced in.
 out=$("$TICKETCTL" grant "$SU" "${R}Odd Role" frontend); rc=$?
 check "a role name with a space and capitals is granted ($out)" test $rc -eq 0
-check "it holds INSERT on ts_intake" test "$(psql -X -At "$SU" -c "SELECT has_table_privilege('${R}Odd Role', 'ts_intake', 'INSERT')")" = t
+check "it holds INSERT on ts_intake's record" test "$(psql -X -At "$SU" -c "SELECT has_column_privilege('${R}Odd Role', 'ts_intake', 'rec', 'INSERT')")" = t
 check "a role name that is SQL is a name, not SQL" "$TICKETCTL" grant "$SU" "${R}x; DROP TABLE ts_tickets; --" daemon
 check "ts_tickets is still there" test "$(psql -X -At "$SU" -c "SELECT to_regclass('ts_tickets') IS NOT NULL")" = t
 finish

@@ -117,4 +117,19 @@ expect_out $READER "We are on it." "after a remount the message is there" cat "$
 expect_out $READER "processing" "... and the status" cat "$T/status"
 expect_out $AGENT "alice" "... and the values" cat "$T/username"
 umount_fs
+
+# A password in the URI (against the README's advice): the daemon's own
+# arguments, which every uid reads in /proc/PID/cmdline, do not show it.
+PW=pw-canary-$RANDOM
+if forked "$TICKETFS" "${PGURI/:\/\/\//://postgres:$PW@/}&password=$PW" "$MNT" -o "$OPTS"; then
+	pass "mounted with a password in the URI"
+	args=$(for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < "$f" 2>/dev/null; echo; done | grep -F -- "$MNT")
+	check "the daemon's arguments are there ($args)" grep -q -- "password=" <<<"$args"
+	check "... without the password" sh -c "! grep -q -- '$PW' <<'ARGS'
+$args
+ARGS"
+	umount_fs
+else
+	fail "mounted with a password in the URI"
+fi
 finish

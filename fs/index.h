@@ -33,7 +33,8 @@ struct ts_index_change {
 	uint64_t dir_ino;	/* a directory whose listing changed, or a
 				   file whose content changed (name "") */
 	uint64_t gone_ino;	/* a child that went away; 0 if none */
-	char name[TS_NAME_MAX + 1];	/* its name in dir_ino */
+	char name[TS_NAME_MAX + 1];	/* its name in dir_ino; with gone_ino
+				   0, a name that came (fs/refresh.h) */
 	char path[3 * TS_NAME_MAX + 32];	/* what changed, below the mount */
 	char op[16];		/* for the audit trail: intake, expire...; ""
 				   when the caller audits it itself */
@@ -134,6 +135,7 @@ int ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
 #include "fs/load.h"
 #include "fs/mutate.h"
 #include "fs/rights.h"
+#include "fs/refresh.h"
 #include "fs/take.h"
 
 #endif

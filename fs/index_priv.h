@@ -86,9 +86,11 @@ void ts_index_schedule(struct ts_index *idx, struct ts_entry *e);
 /* Reads e's record back after a failed write (fs/mutate.c says why). */
 void ts_index_reload(struct ts_index *idx, struct ts_entry *e);
 /* Durably replaces e's ticket with *nt (taken over, zeroed); on failure
- * e is as stored.  Write lock held. */
+ * e is as stored, but on -EAGAIN (a shared store: another host wrote it
+ * first) the ticket was re-read (fs/refresh.h; what the kernel must
+ * forget into ch) and e is no longer valid.  Write lock held. */
 int ts_index_commit(struct ts_index *idx, struct ts_entry *e,
-                    struct ts_ticket *nt);
+                    struct ts_ticket *nt, struct ts_changes *ch);
 /* Removes whatever of e is due at now, the ticket and all if it is due
  * (e is then freed); what went is appended to ch.  Write lock held. */
 int ts_index_purge(struct ts_index *idx, struct ts_entry *e, int64_t now,

@@ -54,16 +54,68 @@ ts_index_reload(struct ts_index *idx, struct ts_entry *e)
 	free(buf);
 }
 
-/* Durably replaces e's ticket with *nt (taken over, zeroed). */
+/* Tries of an operation whose write lost to another host's (-EAGAIN):
+ * each re-reads the ticket and checks the operation anew. */
+#define TRIES 3
+
+/*
+ * A shared store's write of e lost to another host's (-EAGAIN): the
+ * ticket is re-read so that the index holds the winner's version (what
+ * the kernel must forget into ch).  e is not valid after: the caller finds
+ * the ticket again by id and re-runs its checks.
+ */
+static void
+lost(struct ts_index *idx, struct ts_entry *e, struct ts_changes *ch)
+{
+	char id[TS_NAME_MAX + 1];
+	int rc;
+
+	memcpy(id, e->t.id, sizeof(id));
+	if ((rc = ts_index_refresh(idx, id, ch)) < 0)
+		idx->log(idx->logarg, "ticket %s: another host changed it; "
+		         "cannot read it again yet: %s", id, strerror(-rc));
+}
+
+/* The entry of ticket id again after lost(): 0 and *e, -ENOENT if it is
+ * gone, -EIO if it is damaged now. */
+static int
+again(struct ts_index *idx, const char *id, struct ts_entry **e)
+{
+	if ((*e = ts_index_find(idx, id)) == NULL)
+		return -ENOENT;
+	return (*e)->err ? -EIO : 0;
+}
+
+/* Appends the changes of from to ch (paths and all). */
+static void
+changes_append(struct ts_changes *ch, const struct ts_changes *from)
+{
+	for (size_t i = 0; i < from->n && ch != NULL; i++) {
+		size_t n = ch->n;
+
+		ts_changes_add(ch, 0, 0, NULL);
+		if (ch->n == n + 1)
+			ch->v[n] = from->v[i];
+	}
+	if (ch != NULL && from->oom)
+		ch->oom = 1;
+}
+
+/* Durably replaces e's ticket with *nt (taken over, zeroed).  On -EAGAIN
+ * (another host wrote it first) the ticket was re-read and e is no longer
+ * valid (lost()). */
 static int
 commit(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
-       const uint8_t *extra)
+       const uint8_t *extra, struct ts_changes *ch)
 {
 	int rc = ts_store_write(idx->st, nt, extra);
 
 	if (rc < 0) {
 		ts_ticket_release(nt);
-		ts_index_reload(idx, e);
+		if (rc == -EAGAIN)
+			lost(idx, e, ch);
+		else
+			ts_index_reload(idx, e);
 		return rc;
 	}
 	ts_ticket_release(&e->t);
@@ -80,11 +132,18 @@ ts_index_remove_ticket(struct ts_index *idx, struct ts_entry *e,
 {
 	int rc = ts_store_remove(idx->st, e->t.id);
 
+	if (rc == -EAGAIN) {
+		lost(idx, e, ch);
+		return rc;
+	}
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	ts_index_gone(idx, ch, TS_INO_TICKETS,
 	              ts_ino_make(e->slot, 0, TS_SUB_DIR), e->t.id);
-	ts_changes_path(ch, "tickets/%s", e->t.id);
+	/* A shared store's ticket already gone was removed by another host,
+	 * which audits it: no path, so nothing is audited here. */
+	if (rc == 0 || !ts_store_shared(idx->st))
+		ts_changes_path(ch, "tickets/%s", e->t.id);
 	ts_index_forget(idx, e);
 	return 0;
 }
@@ -139,11 +198,16 @@ drop_due(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
 	return any;
 }
 
-/* Removes whatever of e is due at now, ticket and all if it is due. */
+/*
+ * Removes whatever of e is due at now, ticket and all if it is due.  What
+ * went joins ch only once the write committed: a purge that failed, or
+ * lost to another host's write (which then made its own), is not audited.
+ */
 static int
 purge(struct ts_index *idx, struct ts_entry *e, int64_t now,
       struct ts_changes *ch)
 {
+	struct ts_changes due = { 0 };
 	struct ts_ticket nt;
 	int rc;
 
@@ -155,7 +219,7 @@ purge(struct ts_index *idx, struct ts_entry *e, int64_t now,
 		return rc;
 	/* Nothing due but a removal's re-sealing for a fresh key: the same
 	 * write, which the store re-seals (store/shred.c). */
-	if (!drop_due(idx, e, &nt, now, ch)) {
+	if (!drop_due(idx, e, &nt, now, &due)) {
 		if (nt.shred_due_ms == 0 || nt.shred_due_ms > now) {
 			ts_ticket_release(&nt);
 			ts_index_schedule(idx, e);
@@ -163,13 +227,17 @@ purge(struct ts_index *idx, struct ts_entry *e, int64_t now,
 		}
 		nt.shred_due_ms = 0;	/* asks the store to re-seal now */
 	}
-	return commit(idx, e, &nt, NULL);
+	if ((rc = commit(idx, e, &nt, NULL, ch)) == 0)
+		changes_append(ch, &due);
+	ts_changes_release(&due);
+	return rc;
 }
 
 int
-ts_index_commit(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt)
+ts_index_commit(struct ts_index *idx, struct ts_entry *e, struct ts_ticket *nt,
+                struct ts_changes *ch)
 {
-	return commit(idx, e, nt, NULL);
+	return commit(idx, e, nt, NULL, ch);
 }
 
 int
@@ -184,6 +252,7 @@ ts_index_sweep(struct ts_index *idx, int64_t now, struct ts_changes *ch)
 {
 	size_t from = ch->n;
 	int64_t d;
+	int lost_to = 0;	/* purges that lost to another host's write */
 
 	while ((d = ts_index_next_deadline(idx)) <= now) {
 		struct ts_entry *e;
@@ -195,7 +264,17 @@ ts_index_sweep(struct ts_index *idx, int64_t now, struct ts_changes *ch)
 		e = ts_index_by_slot(idx, slot);
 		ts_deadline_pop(&idx->heap);
 		memcpy(id, e->t.id, sizeof(id));
-		if ((rc = purge(idx, e, now, ch)) < 0) {
+		rc = purge(idx, e, now, ch);
+		/* Lost to another host's write, the ticket was re-read: gone
+		 * (that host purged it, and audits it), or purged anew by the
+		 * winner's version. */
+		if (rc < 0 && (e = ts_index_find(idx, id)) == NULL)
+			continue;
+		if (rc == -EAGAIN && ++lost_to <= TRIES) {
+			ts_index_schedule(idx, e);
+			continue;
+		}
+		if (rc < 0) {
 			/* Still hidden by the clock checks; retry in a second. */
 			idx->log(idx->logarg, "ticket %s: cannot purge expired "
 			         "items: %s", id, strerror(-rc));
@@ -207,10 +286,11 @@ ts_index_sweep(struct ts_index *idx, int64_t now, struct ts_changes *ch)
 	return ts_index_next_deadline(idx);
 }
 
-int
-ts_index_set_status(struct ts_index *idx, struct ts_entry *e, int status,
-                    struct ts_changes *ch)
+static int
+set_status(struct ts_index *idx, struct ts_entry *e, int status,
+           struct ts_changes *ch)
 {
+	char id[TS_NAME_MAX + 1];
 	struct ts_ticket nt;
 	int64_t now = ts_now_ms();
 	size_t from;
@@ -227,17 +307,36 @@ ts_index_set_status(struct ts_index *idx, struct ts_entry *e, int status,
 		nt.processing_ms = now;
 	else
 		nt.processed_ms = now;
-	if ((rc = commit(idx, e, &nt, NULL)) < 0)
+	if ((rc = commit(idx, e, &nt, NULL, ch)) < 0)
 		return rc;
 	ts_changes_add(ch, ts_ino_make(e->slot, 0, TS_SUB_STATUS), 0, NULL);
-	/* What the policy ties to processing goes now, not at the next tick. */
+	/* What the policy ties to processing goes now, not at the next tick
+	 * (if that loses to another host's write, the sweep retries). */
+	memcpy(id, e->t.id, sizeof(id));
 	from = ch->n;
 	rc = purge(idx, e, now, ch);
 	ts_changes_label(ch, from, "expire");
 	if (rc < 0)
 		idx->log(idx->logarg, "ticket %s: processed, but its items are "
-		         "not purged yet: %s", e->t.id, strerror(-rc));
+		         "not purged yet: %s", id, strerror(-rc));
 	return 0;
+}
+
+/* A move that lost to another host's write is checked again against the
+ * winner's status: one no longer allowed (a move back) is -EPERM. */
+int
+ts_index_set_status(struct ts_index *idx, struct ts_entry *e, int status,
+                    struct ts_changes *ch)
+{
+	char id[TS_NAME_MAX + 1];
+	int rc;
+
+	memcpy(id, e->t.id, sizeof(id));
+	rc = set_status(idx, e, status, ch);
+	for (int i = 1; rc == -EAGAIN && i < TRIES; i++)
+		if ((rc = again(idx, id, &e)) == 0)
+			rc = set_status(idx, e, status, ch);
+	return rc;
 }
 
 int
@@ -252,7 +351,7 @@ ts_index_remove_field(struct ts_index *idx, struct ts_entry *e, int field,
 	if ((rc = ts_ticket_copy(&nt, &e->t)) < 0)
 		return rc;
 	nt.field[field] = (struct ts_box){ 0, 0 };
-	if ((rc = commit(idx, e, &nt, NULL)) < 0)
+	if ((rc = commit(idx, e, &nt, NULL, ch)) < 0)
 		return rc;
 	ts_index_gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_DIR),
 	              ts_ino_make(e->slot, 0, TS_SUB_FIELD + (unsigned)field),
@@ -276,7 +375,7 @@ ts_index_remove_msg(struct ts_index *idx, struct ts_entry *e,
 		return rc;
 	memmove(&nt.msg[i], &nt.msg[i + 1], (nt.nmsg - i - 1) * sizeof(*nt.msg));
 	nt.nmsg--;
-	if ((rc = commit(idx, e, &nt, NULL)) < 0)
+	if ((rc = commit(idx, e, &nt, NULL, ch)) < 0)
 		return rc;
 	ts_index_gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_MSGDIR), ino,
 	              name);
@@ -298,7 +397,7 @@ ts_index_remove_afield(struct ts_index *idx, struct ts_entry *e,
 	if ((rc = ts_ticket_copy(&nt, &e->t)) < 0)
 		return rc;
 	nt.auth[i].box[field] = (struct ts_box){ 0, 0 };
-	if ((rc = commit(idx, e, &nt, NULL)) < 0)
+	if ((rc = commit(idx, e, &nt, NULL, ch)) < 0)
 		return rc;
 	ts_index_gone(idx, ch, dir,
 	              ts_ino_make(e->slot, e->t.auth[i].slot + 1,
@@ -325,7 +424,7 @@ ts_index_remove_auth(struct ts_index *idx, struct ts_entry *e,
 	memmove(&nt.auth[i], &nt.auth[i + 1],
 	        (nt.nauth - i - 1) * sizeof(*nt.auth));
 	nt.nauth--;
-	if ((rc = commit(idx, e, &nt, NULL)) < 0)
+	if ((rc = commit(idx, e, &nt, NULL, ch)) < 0)
 		return rc;
 	ts_index_gone(idx, ch, ts_ino_make(e->slot, 0, TS_SUB_AUTHDIR), ino,
 	              name);
@@ -333,10 +432,10 @@ ts_index_remove_auth(struct ts_index *idx, struct ts_entry *e,
 	return 0;
 }
 
-int
-ts_index_add_msg(struct ts_index *idx, struct ts_entry *e, const char *name,
-                 uint32_t slot, const char *text, size_t len,
-                 const unsigned char *pk, struct ts_changes *ch)
+static int
+add_msg(struct ts_index *idx, struct ts_entry *e, const char *name,
+        uint32_t slot, const char *text, size_t len,
+        const unsigned char *pk, struct ts_changes *ch)
 {
 	char path[TS_NAME_MAX + 16];
 	struct ts_ticket nt;
@@ -369,10 +468,28 @@ ts_index_add_msg(struct ts_index *idx, struct ts_entry *e, const char *name,
 	m->slot = slot;
 	if (nt.next_slot <= slot)
 		nt.next_slot = slot + 1;
-	if ((rc = commit(idx, e, &nt, blob)) < 0)
+	if ((rc = commit(idx, e, &nt, blob, ch)) < 0)
 		goto out;
 	ts_changes_add(ch, ts_ino_make(e->slot, 0, TS_SUB_MSGDIR), 0, NULL);
 out:
 	free(blob);
+	return rc;
+}
+
+/* A message that lost to another host's write is checked again against
+ * the winner's version: a name that exists now is -EEXIST. */
+int
+ts_index_add_msg(struct ts_index *idx, struct ts_entry *e, const char *name,
+                 uint32_t slot, const char *text, size_t len,
+                 const unsigned char *pk, struct ts_changes *ch)
+{
+	char id[TS_NAME_MAX + 1];
+	int rc;
+
+	memcpy(id, e->t.id, sizeof(id));
+	rc = add_msg(idx, e, name, slot, text, len, pk, ch);
+	for (int i = 1; rc == -EAGAIN && i < TRIES; i++)
+		if ((rc = again(idx, id, &e)) == 0)
+			rc = add_msg(idx, e, name, slot, text, len, pk, ch);
 	return rc;
 }

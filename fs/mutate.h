@@ -19,6 +19,13 @@ struct ts_auth;
  * Changes, each durable in the store before it returns 0; on failure the
  * ticket is unchanged.  Write lock held.  What the kernel must forget is
  * appended to ch.
+ *
+ * A shared store's write that loses to another host's (-EAGAIN): the
+ * ticket is re-read (fs/refresh.h) and e is no longer valid.  set_status
+ * and add_msg then check the operation again against the winner's version
+ * (up to 3 tries): a move that is a move back now is -EPERM, a name that
+ * exists now -EEXIST.  The removals return -EAGAIN: their caller resolves
+ * the target again and re-runs its checks.
  */
 /* status: -EPERM for a move back; processing removes what the policy ties
  * to it at once. */

@@ -126,8 +126,15 @@ removal(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 		return;
 	}
 	ts_index_wrlock(fs->idx);
-	rc = dir ? do_rmdir(fs, parent, name, &ch)
-	         : do_unlink(fs, parent, name, &ch);
+	/* A removal that lost to another host's write (a shared store) was
+	 * re-read: resolved and checked again against the winner's
+	 * version (gone meanwhile: removed, as a removal just made). */
+	for (int i = 0; i < 3; i++) {
+		rc = dir ? do_rmdir(fs, parent, name, &ch)
+		         : do_unlink(fs, parent, name, &ch);
+		if (rc != -EAGAIN)
+			break;
+	}
 	ts_index_unlock(fs->idx);
 	if (ts_trail_audit_at(fs, req, dir ? "rmdir" : "unlink", parent, name, -rc,
 	             NULL) < 0 && rc == 0)

@@ -228,7 +228,7 @@ forget_one(struct ts_index *idx, const char *id, int64_t now,
 		if ((rc = ts_ticket_copy(&nt, &e->t)) < 0)
 			return rc;
 		nt.forgotten_ms = now;
-		if ((rc = ts_index_commit(idx, e, &nt)) < 0)
+		if ((rc = ts_index_commit(idx, e, &nt, ch)) < 0)
 			return rc;
 	}
 	return ts_index_purge(idx, e, now, ch);

@@ -88,6 +88,8 @@ struct ts_fs {
 
 	struct fuse_session *se;	/* for notifications; set by start */
 	pthread_t ticker;		/* intake, reload, sweep, notify */
+	struct ts_sync *sync;		/* other hosts' changes (fs/sync.h);
+					   NULL if none; main thread only */
 	int ticker_running;		/* main thread only */
 	atomic_int stop;		/* asks the ticker to end */
 	atomic_int reload;		/* SIGHUP: reload the config files */

@@ -135,6 +135,12 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 		ts_index_schedule(idx, e);
 		note(c, TS_INO_TICKETS, 0, NULL);
 		ts_changes_path(c->ch, "tickets/%s", e->t.id);
+	} else if (ts_index_find(idx, in->id) != NULL) {
+		/* Read in meanwhile: another host of a shared store wrote it
+		 * already (fs/sync.h). */
+		e = ts_index_find(idx, in->id);
+		note(c, TS_INO_TICKETS, 0, NULL);
+		ts_changes_path(c->ch, "tickets/%s", e->t.id);
 	}
 	pthread_rwlock_unlock(&idx->lock);
 	return e != NULL ? 0 : -ENOMEM;
@@ -236,7 +242,12 @@ take_item_locked(struct intake_ctx *c, int kind, struct ts_ticket *in,
 	}
 	if ((rc = ts_store_write(idx->st, &nt, buf)) < 0) {
 		ts_ticket_release(&nt);
-		ts_index_reload(idx, e);
+		/* Lost to another host's write: the winner's version, and the
+		 * record is applied to it at the next poll. */
+		if (rc == -EAGAIN)
+			(void)ts_index_refresh(idx, in->id, c->ch);
+		else
+			ts_index_reload(idx, e);
 		return rc;
 	}
 	ts_ticket_release(&e->t);

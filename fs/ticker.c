@@ -22,6 +22,7 @@
 #include "fs/notes.h"
 #include "fs/read.h"
 #include "fs/retain.h"
+#include "fs/sync.h"
 #include "fs/trail.h"
 #include "store/audit.h"
 #include "store/util.h"
@@ -45,6 +46,11 @@ ts_ticker_notify(struct ts_fs *fs, struct ts_changes *ch)
 				fuse_lowlevel_notify_inval_entry(fs->se,
 				        c->dir_ino, c->name, strlen(c->name));
 			fuse_lowlevel_notify_inval_inode(fs->se, c->gone_ino, 0, 0);
+		} else if (c->name[0] != '\0') {
+			/* A name that came (another host's): the kernel may
+			 * hold it as another inode. */
+			fuse_lowlevel_notify_inval_entry(fs->se, c->dir_ino,
+			                                 c->name, strlen(c->name));
 		}
 		fuse_lowlevel_notify_inval_inode(fs->se, c->dir_ino, 0, 0);
 	}
@@ -248,11 +254,18 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&fs->ticker, NULL, ticker, fs);
-	if (rc == 0 && (rc = -ts_prefetch_start(fs, fs->cfg.prefetch_threads,
-	                                        &fs->prefetch)) != 0) {
-		atomic_store(&fs->stop, 1);
-		ts_notes_kick(fs);
-		pthread_join(fs->ticker, NULL);
+	if (rc == 0) {
+		rc = -ts_prefetch_start(fs, fs->cfg.prefetch_threads,
+		                        &fs->prefetch);
+		if (rc == 0 && (rc = -ts_sync_start(fs, &fs->sync)) != 0) {
+			ts_prefetch_stop(fs->prefetch);
+			fs->prefetch = NULL;
+		}
+		if (rc != 0) {
+			atomic_store(&fs->stop, 1);
+			ts_notes_kick(fs);
+			pthread_join(fs->ticker, NULL);
+		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
@@ -266,6 +279,8 @@ ts_fs_stop(struct ts_fs *fs)
 {
 	if (!fs->ticker_running)
 		return;
+	ts_sync_stop(fs->sync);		/* before the ticker: it queues */
+	fs->sync = NULL;
 	atomic_store(&fs->stop, 1);
 	ts_notes_kick(fs);
 	pthread_join(fs->ticker, NULL);

@@ -111,4 +111,20 @@ int ts_pg_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
 int ts_pg_intake_ticket_known(struct ts_store *st, const char *id);
 void ts_pg_intake_free(struct pg_store *ps);
 
+/* pg_changes.c: other hosts' changes (LISTEN ts_changes on a connection
+ * of its own; the file's header says how nothing is missed). */
+/* Starts listening and marks where the changes to offer begin: call it
+ * before the load reads the tickets (store_pg.c's load does), so that no
+ * change between the load and the LISTEN is missed.  Idempotent; 0 or
+ * -errno (-EIO: the database is unreachable). */
+int pg_changes_start(struct pg_store *ps);
+/* Closes the listener (store_pg.c's close). */
+void pg_changes_free(struct pg_store *ps);
+/* The ops changes_fd and changes (store.h).  The descriptor is the
+ * listener's socket: it changes after a reconnect, so the caller fetches
+ * it again before each poll (-1 while the database is unreachable: poll
+ * with a timeout then, and call pg_changes, which reconnects). */
+int pg_changes_fd(struct ts_store *st);
+int pg_changes(struct ts_store *st, ts_store_change_fn fn, void *arg);
+
 #endif

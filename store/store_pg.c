@@ -296,6 +296,7 @@ pg_close(struct ts_store *st)
 
 	ts_pg_tickets_free(ps);
 	ts_pg_intake_free(ps);
+	pg_changes_free(ps);
 	/* The host lock goes with the connection: after the last write. */
 	ts_pg_close(ps->pg);
 	sodium_free(ps->reckey);
@@ -483,12 +484,26 @@ pg_audit_verify(struct ts_store *st, const unsigned char *vk,
 	                          entries);
 }
 
+/* The daemon's load (the host lock held): the listener of other hosts'
+ * changes starts first, so that none made after the load is missed
+ * (pg_changes.c). */
+static int
+pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
+{
+	struct pg_store *ps = pg_of(st);
+	int rc;
+
+	if (ps->locked && (rc = pg_changes_start(ps)) < 0)
+		return rc;
+	return ts_pg_load(st, fn, arg);
+}
+
 static const struct ts_store_ops pg_ops = {
 	.close = pg_close,
 	.lock = pg_lock,
 	.wait_released = pg_wait_released,
 	.pubkey = pg_pubkey,
-	.load = ts_pg_load,
+	.load = pg_load,
 	.set_key = pg_set_key,
 	.snapshot_save = pg_snapshot_save,
 	.snapshot_info = pg_snapshot_info,
@@ -509,5 +524,7 @@ static const struct ts_store_ops pg_ops = {
 	.key_list = ts_pg_key_list,
 	.shared = 1,
 	.load_one = ts_pg_load_one,
+	.changes_fd = pg_changes_fd,
+	.changes = pg_changes,
 	.read_for_write = ts_pg_read_for_write,
 };

@@ -3,6 +3,7 @@
 # its own ctest test, unit_<module>, with the label "unit".
 
 set(TS_STORE_SUITES seal record intake store audit tkey store_pg intake_pg audit_pg)
+list(APPEND TS_STORE_SUITES pg_changes)
 set(TS_FS_SUITES access cache faults fold inode policy index)
 
 foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})
@@ -16,6 +17,7 @@ foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})
   set_tests_properties(unit_${s} PROPERTIES TIMEOUT 300 LABELS unit)
   if(s MATCHES "pg")
     ts_needs_pg(unit_${s})
+    target_include_directories(test_${s} PRIVATE ${CMAKE_BINARY_DIR}/gen)
   endif()
 endforeach()
 

@@ -1,0 +1,433 @@
+/*
+ * pg_changes: other hosts' changes to tickets, for a daemon of a shared
+ * store (ts_store_changes_fd / ts_store_changes, store.h).
+ *
+ * Every write or removal of a ticket inserts a ts_changes row (n from a
+ * bigserial, the ticket's id, the writing host) and sends NOTIFY
+ * ts_changes 'N ID HOST' in its own transaction (pg_tickets.c).  This file
+ * LISTENs on a connection of its own, so that the store's connection is
+ * never held by a wait, and offers the ids of other hosts' rows.
+ *
+ * What was seen: hwm, the highest n seen, and the gaps, every n below hwm
+ * not seen yet.  A gap is a transaction that took its n and has not
+ * committed (bigserial values are taken in one order and committed in
+ * another) or one that rolled back: when it commits its notification
+ * arrives and is taken like any other; a gap still open after GAP_MS is
+ * given up (rolled back).  A notification for an n at or below hwm that is
+ * no gap is one seen already (from a catch-up read) and is skipped.
+ *
+ * The ordering that misses nothing, from the first use on:
+ *   1. LISTEN (from now on every commit is notified to us),
+ *   2. hwm = max(n), the gaps = the n's missing in the last START_SPAN
+ *      below it (transactions in flight),
+ *   3. the daemon loads the tickets (a later snapshot: a change committed
+ *      between 2 and 3 is loaded and also offered, which costs a re-read).
+ * So pg_changes_start must run before the store's load reads its rows:
+ * store_pg.c's load calls it first (and ts_store_changes_fd or
+ * ts_store_changes call it too, for a store that never loads).
+ *
+ * After a reconnect (ts_pg_generation moved on), notifications sent while
+ * away are lost: LISTEN again, then read every row with n > hwm or n in a
+ * gap (a catch-up, repeated until it returns less than a full page).  A
+ * notification whose payload does not parse also triggers a catch-up.
+ *
+ * Rows older than PRUNE_AGE are deleted now and then (each daemon does
+ * it; the DELETE is idempotent).  A daemon away for longer than that
+ * misses the rows pruned meanwhile: it re-reads them only at its next
+ * mount (a known limit: an outage of an hour is not followed live).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/pg_priv.h"
+
+#define GAP_MS (60 * 1000)	/* a gap older than this rolled back */
+#define GAP_MAX 10000		/* gaps kept at most (the oldest go) */
+#define START_SPAN 10000	/* n's below max(n) checked at the start */
+#define PAGE 10000		/* rows a catch-up read returns at most */
+#define PRUNE_EVERY_MS (5 * 60 * 1000)
+#define PRUNE_SQL \
+	"DELETE FROM ts_changes WHERE at < now() - interval '1 hour'"
+
+struct gap {
+	int64_t n;		/* a sequence value not seen */
+	int64_t since_ms;	/* since when (monotonic ms) */
+};
+
+struct pg_changes {
+	struct ts_pg *pg;	/* the listener's own connection */
+	unsigned long gen;	/* generation LISTENed on; 0 none */
+	int64_t hwm;		/* highest n seen */
+	struct gap *gaps;	/* n < hwm not seen yet, ascending n */
+	size_t ngaps, capgaps;
+	int catchup;		/* rows to read (reconnect, bad payload) */
+	char (*todo)[TS_NAME_MAX + 1];	/* ids to offer, each once */
+	size_t ntodo, captodo;
+	int64_t pruned_ms;	/* last prune (monotonic ms); 0 never */
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Appends gap n (ascending order kept by the callers: n > every gap). */
+static void
+gap_add(struct pg_changes *pc, int64_t n, int64_t now)
+{
+	if (pc->ngaps == GAP_MAX) {	/* the oldest go: keep the newest */
+		memmove(pc->gaps, pc->gaps + 1,
+		        (pc->ngaps - 1) * sizeof(*pc->gaps));
+		pc->ngaps--;
+	}
+	if (pc->ngaps == pc->capgaps) {
+		size_t cap = pc->capgaps ? 2 * pc->capgaps : 64;
+		struct gap *v = realloc(pc->gaps, cap * sizeof(*v));
+
+		if (v == NULL)
+			return;	/* lost: only a late commit could be missed */
+		pc->gaps = v;
+		pc->capgaps = cap;
+	}
+	pc->gaps[pc->ngaps++] = (struct gap){ n, now };
+}
+
+/* Where gap n is in the gaps, or -1. */
+static ptrdiff_t
+gap_find(const struct pg_changes *pc, int64_t n)
+{
+	size_t lo = 0, hi = pc->ngaps;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pc->gaps[mid].n == n)
+			return (ptrdiff_t)mid;
+		if (pc->gaps[mid].n < n)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int
+gap_has(const struct pg_changes *pc, int64_t n)
+{
+	return gap_find(pc, n) >= 0;
+}
+
+/* Takes n out of the gaps. */
+static void
+gap_take(struct pg_changes *pc, int64_t n)
+{
+	ptrdiff_t i = gap_find(pc, n);
+
+	if (i < 0)
+		return;
+	memmove(&pc->gaps[i], &pc->gaps[i + 1],
+	        (pc->ngaps - (size_t)i - 1) * sizeof(*pc->gaps));
+	pc->ngaps--;
+}
+
+static void
+gaps_expire(struct pg_changes *pc, int64_t now)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < pc->ngaps; i++)
+		if (now - pc->gaps[i].since_ms < GAP_MS)
+			pc->gaps[k++] = pc->gaps[i];
+	pc->ngaps = k;
+}
+
+/* Queues id to be offered, unless it is queued already. */
+static int
+todo_add(struct pg_changes *pc, const char *id)
+{
+	if (strlen(id) > TS_NAME_MAX)
+		return 0;	/* no ticket has such an id */
+	for (size_t i = 0; i < pc->ntodo; i++)
+		if (strcmp(pc->todo[i], id) == 0)
+			return 0;
+	if (pc->ntodo == pc->captodo) {
+		size_t cap = pc->captodo ? 2 * pc->captodo : 64;
+		char (*v)[TS_NAME_MAX + 1] = realloc(pc->todo,
+		                                      cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		pc->todo = v;
+		pc->captodo = cap;
+	}
+	snprintf(pc->todo[pc->ntodo++], TS_NAME_MAX + 1, "%s", id);
+	return 0;
+}
+
+/* One change seen (from a notification or a row): queued for fn if it is
+ * new and another host's. */
+static int
+seen(struct pg_store *ps, int64_t n, const char *id, const char *host)
+{
+	struct pg_changes *pc = ps->changes;
+	int fresh = n > pc->hwm || gap_has(pc, n);
+
+	/* Queued first: if that fails nothing is marked seen, and the
+	 * catch-up that follows reads the row again. */
+	if (fresh && strcmp(host, ts_store_host(&ps->base)) != 0 &&
+	    todo_add(pc, id) < 0) {
+		pc->catchup = 1;
+		return -ENOMEM;
+	}
+	if (n > pc->hwm) {
+		int64_t now = mono_ms(), from = pc->hwm + 1;
+
+		if (n - from > GAP_MAX)
+			from = n - GAP_MAX;
+		for (int64_t m = from; m < n; m++)
+			gap_add(pc, m, now);
+		pc->hwm = n;
+	} else if (fresh) {
+		gap_take(pc, n);
+	}
+	return 0;
+}
+
+/* Parses "N ID HOST"; 0 or -EINVAL. */
+static int
+parse_payload(const char *p, int64_t *n, char id[TS_NAME_MAX + 1],
+              char host[TS_HOST_MAX + 1])
+{
+	const char *sp1 = strchr(p, ' '), *sp2 = strrchr(p, ' ');
+	char *end;
+	size_t idlen, hlen;
+
+	if (sp1 == NULL || sp2 == sp1)
+		return -EINVAL;
+	errno = 0;
+	*n = strtoll(p, &end, 10);
+	if (errno != 0 || end != sp1 || *n <= 0)
+		return -EINVAL;
+	idlen = (size_t)(sp2 - sp1 - 1);
+	hlen = strlen(sp2 + 1);
+	if (idlen == 0 || idlen > TS_NAME_MAX || hlen == 0 ||
+	    hlen > TS_HOST_MAX)
+		return -EINVAL;
+	memcpy(id, sp1 + 1, idlen);
+	id[idlen] = '\0';
+	memcpy(host, sp2 + 1, hlen + 1);
+	return 0;
+}
+
+/* LISTENs on the listener's connection if it is a new one (a catch-up
+ * then follows).  0 or -errno. */
+static int
+listen_now(struct pg_changes *pc)
+{
+	unsigned long gen;
+	int rc;
+
+	if (ts_pg_conn(pc->pg) == NULL)
+		return -EIO;
+	gen = ts_pg_generation(pc->pg);
+	if (gen == pc->gen)
+		return 0;
+	if ((rc = ts_pg_exec(pc->pg, "LISTEN ts_changes")) < 0)
+		return rc;
+	pc->gen = ts_pg_generation(pc->pg);
+	pc->catchup = 1;
+	return 0;
+}
+
+/* Step 2 of the ordering above: hwm and the gaps below it.  0 or -errno. */
+static int
+mark_start(struct pg_changes *pc)
+{
+	char arg[32];
+	const char *v[1] = { arg };
+	PGresult *r;
+	int64_t max, next;
+	int rc;
+
+	if ((rc = ts_pg_query(pc->pg, "SELECT coalesce(max(n), 0) FROM "
+	                      "ts_changes", 0, NULL, NULL, NULL, 0, &r)) < 0)
+		return rc;
+	max = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	snprintf(arg, sizeof(arg), "%" PRId64,
+	         max > START_SPAN ? max - START_SPAN : 0);
+	if ((rc = ts_pg_query(pc->pg, "SELECT n FROM ts_changes WHERE n > $1 "
+	                      "ORDER BY n", 1, v, NULL, NULL, 0, &r)) < 0)
+		return rc;
+	next = max > START_SPAN ? max - START_SPAN + 1 : 1;
+	pc->ngaps = 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		int64_t n = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+
+		for (; next < n && next <= max; next++)
+			gap_add(pc, next, mono_ms());
+		if (n >= next)
+			next = n + 1;
+	}
+	PQclear(r);
+	pc->hwm = max;
+	pc->catchup = 0;
+	return 0;
+}
+
+int
+pg_changes_start(struct pg_store *ps)
+{
+	struct pg_changes *pc;
+	char err[256];
+	int rc;
+
+	if (ps->changes != NULL)
+		return 0;
+	if ((pc = calloc(1, sizeof(*pc))) == NULL)
+		return -ENOMEM;
+	if ((rc = ts_pg_open(ps->uri, &pc->pg, err, sizeof(err))) < 0)
+		goto out_free;
+	if ((rc = listen_now(pc)) < 0 || (rc = mark_start(pc)) < 0)
+		goto out_close;
+	ps->changes = pc;
+	return 0;
+out_close:
+	ts_pg_close(pc->pg);
+out_free:
+	free(pc);
+	return rc;
+}
+
+void
+pg_changes_free(struct pg_store *ps)
+{
+	struct pg_changes *pc = ps->changes;
+
+	if (pc == NULL)
+		return;
+	ts_pg_close(pc->pg);
+	free(pc->gaps);
+	free(pc->todo);
+	free(pc);
+	ps->changes = NULL;
+}
+
+int
+pg_changes_fd(struct ts_store *st)
+{
+	struct pg_store *ps = pg_of(st);
+	PGconn *c;
+
+	if (pg_changes_start(ps) < 0)
+		return -1;
+	c = ts_pg_conn(ps->changes->pg);
+	return c != NULL ? PQsocket(c) : -1;
+}
+
+/* Takes the notifications that arrived.  0, or -EIO if the connection
+ * broke (the next call reconnects and catches up). */
+static int
+drain(struct pg_store *ps)
+{
+	struct pg_changes *pc = ps->changes;
+	PGconn *c = ts_pg_conn(pc->pg);
+	PGnotify *nt;
+	int rc = 0;
+
+	if (c == NULL)
+		return -EIO;
+	if (!PQconsumeInput(c))
+		return -EIO;
+	while ((nt = PQnotifies(c)) != NULL) {
+		char id[TS_NAME_MAX + 1], host[TS_HOST_MAX + 1];
+		int64_t n;
+
+		if (strcmp(nt->relname, "ts_changes") == 0) {
+			if (parse_payload(nt->extra, &n, id, host) == 0) {
+				if (rc == 0)
+					rc = seen(ps, n, id, host);
+			} else {
+				pc->catchup = 1;	/* read the table */
+			}
+		}
+		PQfreemem(nt);
+	}
+	return rc;
+}
+
+/* Reads the rows after hwm and in the gaps.  0 or -errno. */
+static int
+catch_up(struct pg_store *ps)
+{
+	struct pg_changes *pc = ps->changes;
+	char hwm[32], *gaps, *p;
+	const char *v[2];
+	PGresult *r;
+	int rc;
+
+	/* '{' + up to 20 digits and a comma a gap + '}' */
+	if ((gaps = malloc(pc->ngaps * 21 + 3)) == NULL)
+		return -ENOMEM;
+	p = gaps;
+	*p++ = '{';
+	for (size_t i = 0; i < pc->ngaps; i++)
+		p += sprintf(p, "%s%" PRId64, i ? "," : "", pc->gaps[i].n);
+	strcpy(p, "}");
+	snprintf(hwm, sizeof(hwm), "%" PRId64, pc->hwm);
+	v[0] = hwm;
+	v[1] = gaps;
+	rc = ts_pg_query(pc->pg, "SELECT n, id, host FROM ts_changes WHERE "
+	                 "n > $1 OR n = ANY($2::bigint[]) ORDER BY n LIMIT "
+	                 "10000", 2, v, NULL, NULL, 0, &r);
+	free(gaps);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++)
+		rc = seen(ps, strtoll(PQgetvalue(r, i, 0), NULL, 10),
+		          PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+	if (rc == 0)
+		pc->catchup = PQntuples(r) == PAGE;	/* more to read */
+	PQclear(r);
+	return rc;
+}
+
+int
+pg_changes(struct ts_store *st, ts_store_change_fn fn, void *arg)
+{
+	struct pg_store *ps = pg_of(st);
+	struct pg_changes *pc;
+	int64_t now;
+	size_t i;
+	int rc;
+
+	if ((rc = pg_changes_start(ps)) < 0)
+		return rc;
+	pc = ps->changes;
+	if ((rc = listen_now(pc)) < 0 || (rc = drain(ps)) < 0)
+		return rc;
+	while (pc->catchup)
+		if ((rc = catch_up(ps)) < 0)
+			return rc;
+	now = mono_ms();
+	gaps_expire(pc, now);
+	if (pc->pruned_ms == 0 || now - pc->pruned_ms >= PRUNE_EVERY_MS) {
+		pc->pruned_ms = now;
+		(void)ts_pg_exec(pc->pg, PRUNE_SQL);	/* again later */
+	}
+	for (i = 0; i < pc->ntodo; i++)
+		if (fn(arg, pc->todo[i]) != 0)
+			break;
+	memmove(pc->todo, pc->todo + i, (pc->ntodo - i) * sizeof(*pc->todo));
+	pc->ntodo -= i;
+	return (int)i;
+}

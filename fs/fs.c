@@ -229,7 +229,6 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 	pthread_mutex_init(&fs->note_lock, NULL);
 	pthread_cond_init(&fs->note_cond, NULL);
 	ts_config_sig_of(cfg->whitelist_path, &fs->wl_sig);
-	ts_config_sig_of(cfg->policy_path, &fs->pol_sig);
 	ts_config_sig_of("/etc/passwd", &fs->passwd_sig);
 	ts_config_sig_of("/etc/group", &fs->group_sig);
 	if ((rc = ts_inodes_new(&fs->inodes)) < 0 ||

@@ -25,7 +25,8 @@ struct ts_fs;
 
 struct ts_fs_config {
 	const char *whitelist_path;	/* the whitelist file */
-	const char *policy_path;	/* the policy file (issue 3) */
+	const char *policy_path;	/* the policy file (issue 3); NULL:
+					   the store's (ts_store_policy_get) */
 	double timeout;		/* kernel entry/attr cache timeout, s */
 	int foreground;		/* log to stderr as well as syslog */
 	int audit;		/* keep the audit trail (always, but in the

@@ -115,7 +115,8 @@ usage(FILE *out)
 	      "  -o passfile=FILE   passphrase of a passphrase-protected key\n"
 	      "  -o whitelist=FILE  default STORE/whitelist (required for a\n"
 	      "                     PostgreSQL store: uids are per host)\n"
-	      "  -o policy=FILE     default STORE/policy\n"
+	      "  -o policy=FILE     default the store's (STORE/policy, or the\n"
+	      "                     database's for a PostgreSQL store)\n"
 	      "  -o hostname=NAME   this daemon's name in the audit trail and\n"
 	      "                     to other hosts (default: the host name)\n"
 	      "  -o audit_segment=N bytes per audit segment (default 64 MiB)\n"
@@ -259,10 +260,10 @@ main(int argc, char **argv)
 		o.whitelist = store_file(o.store, "whitelist");
 	else
 		o.whitelist = absolute(o.whitelist);
-	if (o.policy == NULL)
-		o.policy = store_file(o.store, "policy");
-	else
-		o.policy = absolute(o.policy);
+	/* No -o policy: the store's own (STORE/policy, or the database's),
+	 * read through the store. */
+	if (o.policy != NULL && (o.policy = absolute(o.policy)) == NULL)
+		goto out;
 	/* Beside the key: somewhere whoever can write the store cannot. */
 	if (o.checkpoint_copy == NULL &&
 	    (o.checkpoint_copy = malloc(strlen(o.key) + 12)) != NULL)
@@ -273,7 +274,7 @@ main(int argc, char **argv)
 		sprintf(o.fss, "%s.fss", o.key);
 	if (o.fss != NULL)
 		o.fss = absolute(o.fss);
-	if (o.whitelist == NULL || o.policy == NULL ||
+	if (o.whitelist == NULL ||
 	    o.checkpoint_copy == NULL || o.fss == NULL)
 		goto out;
 	if (ts_keyfile_load(o.key, o.passfile, &key, err, sizeof(err)) < 0) {

@@ -98,6 +98,11 @@ struct ts_fs {
 	struct ts_changes notes;	/* for the kernel; guarded by note_lock */
 	int64_t wake_at;		/* a deadline moved; guarded by note_lock */
 	struct file_sig wl_sig, pol_sig, passwd_sig, group_sig;	/* ticker */
+	uint64_t pol_version;		/* the store's policy version last
+					   read (no -o policy); ticker */
+	int64_t pol_checked_ms;		/* when it was last asked; ticker */
+	char pol_tag[13];		/* names the policy in force (hex of
+					   its hash; "" none yet); ticker */
 };
 
 /* A resolved inode. */

@@ -4,8 +4,10 @@
  * handler queues something for the kernel; then it
  *   - tells the kernel what changed (request handlers must not: a notify
  *     from inside a request can deadlock on the very inode being served),
- *   - reloads the whitelist and policy when their files (or the user and
- *     group databases) changed, or on SIGHUP,
+ *   - reloads the whitelist when its file (or the user and group
+ *     databases) changed, the policy when its file or the store's
+ *     version of it did (within a second, on every host of a shared
+ *     store), both on SIGHUP,
  *   - takes in new intake, a bounded round at a time (round after round
  *     while a backlog lasts, with the sweep between),
  *   - removes from the store whatever reached its deadline.
@@ -13,6 +15,7 @@
 #include "fs/ticker.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +121,7 @@ maybe_reload(struct ts_fs *fs)
 	wl = sig_changed(fs->cfg.whitelist_path, &fs->wl_sig);
 	wl |= sig_changed("/etc/passwd", &fs->passwd_sig);
 	wl |= sig_changed("/etc/group", &fs->group_sig);
-	pol = sig_changed(fs->cfg.policy_path, &fs->pol_sig);
+	pol = ts_config_policy_changed(fs, ts_now_ms());
 	if (wl || hup) {
 		char warn[TS_ACCESS_WARN_MAX], detail[600];
 		size_t n, skipped;
@@ -154,15 +157,22 @@ maybe_reload(struct ts_fs *fs)
 			invalidate_all(fs);
 	}
 	if (pol || hup) {
-		if (ts_config_reload_policy(fs, err, sizeof(err)) < 0) {
+		char tag[64];
+		int rc = ts_config_reload_policy(fs, err, sizeof(err));
+
+		if (rc < 0) {
 			ts_fs_log(fs, "policy %s refused, the previous one stays "
-			          "in force: %s", fs->cfg.policy_path, err);
+			          "in force: %s", ts_config_policy_source(fs),
+			          err);
 			ts_trail_audit(fs, NULL, "policy-reload", "", EINVAL, err);
 		} else {
-			ts_trail_audit(fs, NULL, "policy-reload", "", 0, NULL);
-			ts_fs_log(fs, "policy %s loaded", fs->cfg.policy_path);
+			/* Each daemon that applies it says so, naming it. */
+			snprintf(tag, sizeof(tag), "policy %s", fs->pol_tag);
+			ts_trail_audit(fs, NULL, "policy-reload", "", 0, tag);
+			ts_fs_log(fs, "policy %s loaded (%s)",
+			          ts_config_policy_source(fs), tag);
 			/* Deadlines moved: entries cached with the old ones. */
-			if (fs->se != NULL)
+			if (rc > 0 && fs->se != NULL)
 				invalidate_all(fs);
 		}
 	}
@@ -240,6 +250,16 @@ ticker(void *arg)
 	return NULL;
 }
 
+/* The mount's entry names the policy it starts with (its text's hash). */
+static void
+audit_mount(struct ts_fs *fs)
+{
+	char tag[64];
+
+	snprintf(tag, sizeof(tag), "policy %s", fs->pol_tag);
+	ts_trail_audit(fs, NULL, "mount", "", 0, tag);
+}
+
 int
 ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 {
@@ -248,7 +268,7 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 
 	fs->se = se;
 	atomic_store(&fs->stop, 0);
-	ts_trail_audit(fs, NULL, "mount", "", 0, NULL);
+	audit_mount(fs);
 	ts_ticker_audit_skipped(fs);	/* names unknown at mount */
 	/* Signals belong to the FUSE loop's thread, whose read they end. */
 	sigfillset(&all);

@@ -29,10 +29,10 @@
  * entry names the chain's host, store/pg_audit.h).
  *
  * A PostgreSQL store keeps one chain a host in rows instead of segment
- * files (store/pg_audit.h); the functions below work on both, but for
- * ts_audit_open and ts_audit_verify (a directory's) and forward-secure
- * sealing (a directory's only: ts_audit_set_fss refuses a PostgreSQL
- * trail with -EOPNOTSUPP).
+ * files, its checkpoint, anchor and seals in rows too (store/pg_audit.h);
+ * the functions below work on both, but for ts_audit_open,
+ * ts_audit_verify and ts_audit_verify_seed (a directory's: pg_audit.h has
+ * their counterparts).
  *
  * An entry that stands for several refusals (fs/fold.h) carries
  * "count":N after "result"/"errno"; entries without it stand for one.

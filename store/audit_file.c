@@ -2,8 +2,9 @@
  * audit_file: the directory store's sink of the audit trail
  * (audit_priv.h): the segment files STORE/audit/NNNNNN.log, their
  * rotation, the chain read back from the last one at open (a line cut by
- * a crash dropped), the checkpoint and verify key files, and the segments
- * read as one file.  Its prune is audit_prune.c's.
+ * a crash dropped), the checkpoint and verify key files, the forward-
+ * secure seals file, and the segments read as one file.  Its prune is
+ * audit_prune.c's.
  */
 #include "store/audit.h"
 
@@ -429,6 +430,33 @@ file_view_idle(struct ts_audit *a)
 	a->hole = 0;
 }
 
+/* STORE/audit/seals-ID: the seals, a line each. */
+static int
+file_seals_read(struct ts_audit *a, const char *seals, unsigned char **text,
+                size_t *len)
+{
+	return ts_sysio_read_file(a->dirfd, seals, 1u << 30, text, len);
+}
+
+static int
+file_seal_put(struct ts_audit *a, const char *seals, uint64_t epoch,
+              const char *line, size_t len)
+{
+	int fd, rc;
+
+	(void)epoch;
+	if ((fd = ts_sysio_openat(a->dirfd, seals, O_WRONLY | O_APPEND |
+	                          O_NONBLOCK | O_CREAT, 0644)) < 0)
+		return fd;
+	rc = ts_sysio_write_all(fd, line, len);
+	if (rc == 0)
+		rc = ts_sysio_fsync(fd);
+	close(fd);
+	if (rc == 0)
+		rc = ts_sysio_fsync(a->dirfd);
+	return rc;
+}
+
 static const struct audit_sink_ops file_ops = {
 	.append = file_append,
 	.flush = file_flush,
@@ -440,6 +468,8 @@ static const struct audit_sink_ops file_ops = {
 	.view_idle = file_view_idle,
 	.prune_next = ts_audit_file_prune_next,
 	.prune = ts_audit_file_prune,
+	.seals_read = file_seals_read,
+	.seal_put = file_seal_put,
 	.close = file_close,
 	.segmented = 1,
 };

@@ -223,7 +223,7 @@ seal_epoch(struct ts_audit *a, uint64_t next, uint64_t seq,
 	struct ts_audit_fss *f = a->fss;
 	unsigned char mac[KEYBYTES];
 	char line[512], hh[2 * HASHBYTES + 1], mh[2 * KEYBYTES + 1];
-	int fd, rc;
+	int rc;
 
 	seal_mac(f->key, f->n, next, seq, hash, mac);
 	ts_audit_hex(hash, HASHBYTES, hh);
@@ -231,16 +231,7 @@ seal_epoch(struct ts_audit *a, uint64_t next, uint64_t seq,
 	snprintf(line, sizeof(line), "{\"epoch\":%" PRIu64 ",\"next\":%" PRIu64
 	         ",\"seq\":%" PRIu64 ",\"hash\":\"%s\",\"mac\":\"%s\"}\n", f->n,
 	         next, seq, hh, mh);
-	if ((fd = ts_sysio_openat(a->dirfd, f->seals, O_WRONLY | O_APPEND |
-	                          O_NONBLOCK | O_CREAT, 0644)) < 0)
-		return fd;
-	rc = ts_sysio_write_all(fd, line, strlen(line));
-	if (rc == 0)
-		rc = ts_sysio_fsync(fd);
-	close(fd);
-	if (rc == 0)
-		rc = ts_sysio_fsync(a->dirfd);
-	if (rc < 0)
+	if ((rc = a->ops->seal_put(a, f->seals, f->n, line, strlen(line))) < 0)
 		return rc;
 	return 1;	/* sealed: evolve */
 }
@@ -303,14 +294,14 @@ ts_audit_fss_tick(struct ts_audit *a, uint64_t seq,
 
 /* The last seal in the trail's seals file: 0, 1 if none, -errno. */
 static int
-last_seal(int dirfd, const char *seals, struct seal *s)
+last_seal(struct ts_audit *a, const char *seals, struct seal *s)
 {
 	unsigned char *text;
 	char *p, *end;
 	size_t len;
 	int rc;
 
-	rc = ts_sysio_read_file(dirfd, seals, 1u << 30, &text, &len);
+	rc = a->ops->seals_read(a, seals, &text, &len);
 	if (rc == -ENOENT)
 		return 1;
 	if (rc < 0)
@@ -342,22 +333,6 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 	if (f == NULL)
 		return -ENOMEM;
 	f->dirfd = -1;
-	/* Seals are files beside the segments: a trail in rows (a
-	 * PostgreSQL store's) has none; without a state it runs unsealed
-	 * as a directory store's would. */
-	if (a->dirfd < 0) {
-		free(f);
-		if (stat(path, &sb) < 0) {
-			rc = -errno;
-			snprintf(msg, msglen, "forward-secure state %s: %s", path,
-			         strerror(-rc));
-			return rc;
-		}
-		snprintf(msg, msglen, "forward-secure state %s: sealing is not "
-		         "supported for a PostgreSQL store's audit trail (remove "
-		         "the state to run with checkpoints only)", path);
-		return -EOPNOTSUPP;
-	}
 	if ((f->key = sodium_malloc(KEYBYTES)) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
@@ -409,7 +384,7 @@ ts_audit_set_fss(struct ts_audit *a, const char *path, char *msg,
 	a->fss = f;
 	/* A seal written but the state not (a crash between): go on from
 	 * the seal, which already named the next epoch. */
-	if ((rc = last_seal(a->dirfd, f->seals, &ls)) < 0) {
+	if ((rc = last_seal(a, f->seals, &ls)) < 0) {
 		snprintf(msg, msglen, "audit/%s is damaged", f->seals);
 		goto fail_unbind;
 	}
@@ -510,16 +485,12 @@ seed_parse(const char *seed, unsigned char *s, int64_t *t0, unsigned *epoch_s)
 
 /* The (seq, hash) of every entry the trail holds, in order, plus the
  * anchor's; *n of them. */
-struct seqhash {
-	uint64_t seq;
-	unsigned char hash[HASHBYTES];
-};
 
 static int
-read_hashes(int dirfd, struct seqhash **out, size_t *n)
+read_hashes(int dirfd, struct ts_audit_seqhash **out, size_t *n)
 {
 	struct ts_audit_checkpoint an;
-	struct seqhash *v = NULL;
+	struct ts_audit_seqhash *v = NULL;
 	size_t cap = 0;
 	unsigned first, last;
 	int rc;
@@ -551,7 +522,7 @@ read_hashes(int dirfd, struct seqhash **out, size_t *n)
 			    end - p < SUFFIX_LEN)
 				break;
 			if (*n == cap) {
-				struct seqhash *nv = realloc(v, sizeof(*v) *
+				struct ts_audit_seqhash *nv = realloc(v, sizeof(*v) *
 				        (cap = cap ? 2 * cap : 1024));
 				if (nv == NULL) {
 					free(text);
@@ -580,18 +551,34 @@ fail:
 }
 
 int
-ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
+ts_audit_seed_seals(const char *seed, char seals[32])
+{
+	unsigned char s[KEYBYTES];
+	unsigned e;
+	int64_t t0;
+
+	if (seed_parse(seed, s, &t0, &e) < 0)
+		return -EINVAL;
+	seals_name(s, seals);
+	sodium_memzero(s, sizeof(s));
+	return 0;
+}
+
+int
+ts_audit_seals_verify(const char *seed, const char *who, const char *label,
+                      const struct ts_audit_seqhash *hv, size_t nh,
+                      const unsigned char *text, size_t len, char *msg,
+                      size_t msglen)
 {
 	unsigned char *key = sodium_malloc(2 * KEYBYTES), mac[KEYBYTES];
-	struct seqhash *hv = NULL;
-	unsigned char *text = NULL;
-	size_t nh = 0, len = 0, k = 0, nseals = 0;
+	size_t k = 0, nseals = 0;
 	uint64_t cur = 0, prev_seq = 0, last_seq;
 	struct seal s = { 0 }, ls = { 0 };
 	unsigned epoch_s;
 	int64_t t0;
-	char *p, *end, t[32], seals[32];
-	int dirfd = -1, rc;
+	const char *p, *end;
+	char t[32];
+	int rc;
 
 	if (key == NULL)
 		return -ENOMEM;
@@ -603,45 +590,27 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 	}
 	crypto_generichash(key, KEYBYTES, (const unsigned char *)KEY0_DOMAIN,
 	                   sizeof(KEY0_DOMAIN), key + KEYBYTES, KEYBYTES);
-	seals_name(key + KEYBYTES, seals);
 	sodium_memzero(key + KEYBYTES, KEYBYTES);
-	if ((dirfd = ts_sysio_openat(storefd, "audit", O_RDONLY | O_DIRECTORY,
-	                             0)) < 0) {
-		rc = dirfd;
-		snprintf(msg, msglen, "no audit trail: %s", strerror(-rc));
-		goto out;
-	}
-	if ((rc = read_hashes(dirfd, &hv, &nh)) < 0) {
-		snprintf(msg, msglen, "cannot read the audit trail: %s",
-		         strerror(-rc));
-		goto out;
-	}
 	last_seq = nh > 0 ? hv[nh - 1].seq : 0;
-	rc = ts_sysio_read_file(dirfd, seals, 1u << 30, &text, &len);
-	if (rc == -ENOENT) {	/* none yet: fine while epoch 0 lasts */
-		text = NULL;
-		len = 0;
-	} else if (rc < 0) {
-		goto out;
-	}
-	for (p = (char *)text; p < (char *)text + len; p = end + 1) {
-		if ((end = memchr(p, '\n', (size_t)((char *)text + len - p))) ==
-		    NULL || seal_parse(p, (size_t)(end - p), &s) < 0) {
-			rc = ts_audit_bad(msg, msglen, "audit/%s line %zu is damaged", seals,
-			          nseals + 1);
+	for (p = (const char *)text; p < (const char *)text + len; p = end + 1) {
+		if ((end = memchr(p, '\n', (size_t)((const char *)text + len -
+		                                     p))) == NULL ||
+		    seal_parse(p, (size_t)(end - p), &s) < 0) {
+			rc = ts_audit_bad(msg, msglen, "%s%s line %zu is damaged", who,
+			          label, nseals + 1);
 			goto out;
 		}
 		nseals++;
 		if (s.epoch != (nseals == 1 ? 0 : ls.next)) {
-			rc = ts_audit_bad(msg, msglen, "audit/%s line %zu: epoch %"
+			rc = ts_audit_bad(msg, msglen, "%s%s line %zu: epoch %"
 			          PRIu64 " where epoch %" PRIu64 " was due: seals "
-			          "were removed or forged", seals, nseals, s.epoch,
-			          nseals == 1 ? 0 : ls.next);
+			          "were removed or forged", who, label, nseals,
+			          s.epoch, nseals == 1 ? 0 : ls.next);
 			goto out;
 		}
 		if (s.seq < prev_seq) {
-			rc = ts_audit_bad(msg, msglen, "audit/%s line %zu: out of order", seals,
-			          nseals);
+			rc = ts_audit_bad(msg, msglen, "%s%s line %zu: out of order",
+			          who, label, nseals);
 			goto out;
 		}
 		while (cur < s.epoch) {
@@ -650,34 +619,35 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 		}
 		seal_mac(key, s.epoch, s.next, s.seq, s.hash, mac);
 		if (sodium_memcmp(mac, s.mac, KEYBYTES) != 0) {
-			rc = ts_audit_bad(msg, msglen, "the seal of epoch %" PRIu64 " (entries "
-			          "%" PRIu64 " to %" PRIu64 ") is not made with its "
-			          "key: forged", s.epoch, prev_seq + 1, s.seq);
+			rc = ts_audit_bad(msg, msglen, "%sthe seal of epoch %" PRIu64
+			          " (entries %" PRIu64 " to %" PRIu64 ") is not made "
+			          "with its key: forged", who, s.epoch, prev_seq + 1,
+			          s.seq);
 			goto out;
 		}
 		/* The trail's hash at the seal's seq (unless pruned). */
 		while (k < nh && hv[k].seq < s.seq)
 			k++;
 		if (s.seq > last_seq) {
-			rc = ts_audit_bad(msg, msglen, "the trail ends at entry %" PRIu64
-			          " but the seal of epoch %" PRIu64 " covers entry %"
-			          PRIu64 ": entries were removed", last_seq,
-			          s.epoch, s.seq);
+			rc = ts_audit_bad(msg, msglen, "%sthe trail ends at entry %"
+			          PRIu64 " but the seal of epoch %" PRIu64 " covers "
+			          "entry %" PRIu64 ": entries were removed", who,
+			          last_seq, s.epoch, s.seq);
 			goto out;
 		}
 		if (k < nh && hv[k].seq == s.seq &&
 		    sodium_memcmp(hv[k].hash, s.hash, HASHBYTES) != 0) {
-			rc = ts_audit_bad(msg, msglen, "entries %" PRIu64 " to %" PRIu64
-			          " (epoch %" PRIu64 ") differ from their "
+			rc = ts_audit_bad(msg, msglen, "%sentries %" PRIu64 " to %"
+			          PRIu64 " (epoch %" PRIu64 ") differ from their "
 			          "forward-secure seal: an entry among them was "
-			          "rewritten after the epoch was sealed",
+			          "rewritten after the epoch was sealed", who,
 			          prev_seq + 1 < s.seq ? prev_seq + 1 : s.seq, s.seq,
 			          s.epoch);
 			goto out;
 		}
 		if (s.seq == 0 && !sodium_is_zero(s.hash, HASHBYTES)) {
-			rc = ts_audit_bad(msg, msglen, "the seal of epoch %" PRIu64 " is "
-			          "damaged", s.epoch);
+			rc = ts_audit_bad(msg, msglen, "%sthe seal of epoch %" PRIu64
+			          " is damaged", who, s.epoch);
 			goto out;
 		}
 		prev_seq = s.seq;
@@ -687,16 +657,16 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 		/* The first epoch is sealed within a second of its end. */
 		ts_time_format((t0 + (int64_t)epoch_s) * 1000, t);
 		if (ts_now_ms() / 1000 > t0 + (int64_t)epoch_s + 5) {
-			rc = ts_audit_bad(msg, msglen, "no forward-secure seals of this "
-			          "seed (audit/%s %s), though its first epoch "
-			          "ended at %s: seals were removed, or the daemon "
-			          "never ran with this sealing state", seals,
+			rc = ts_audit_bad(msg, msglen, "%sno forward-secure seals of "
+			          "this seed (%s %s), though its first epoch ended "
+			          "at %s: seals were removed, or the daemon never "
+			          "ran with this sealing state", who, label,
 			          text == NULL ? "is missing" : "is empty", t);
 			goto out;
 		}
-		snprintf(msg, msglen, "forward-secure seals: none yet; the "
+		snprintf(msg, msglen, "%sforward-secure seals: none yet; the "
 		         "first epoch ends at %s (entries up to %" PRIu64
-		         ", not sealed yet)", t, last_seq);
+		         ", not sealed yet)", who, t, last_seq);
 		rc = 0;
 		goto out;
 	}
@@ -705,24 +675,60 @@ ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
 	ts_time_format((t0 + (int64_t)(ls.next + 1) * epoch_s) * 1000, t);
 	if (last_seq > ls.seq &&
 	    ts_now_ms() / 1000 > t0 + (int64_t)(ls.next + 1) * epoch_s + 5) {
-		rc = ts_audit_bad(msg, msglen, "entries %" PRIu64 " to %" PRIu64 " are not "
-		          "sealed, though their epoch (%" PRIu64 ") ended at %s: "
-		          "seals were removed (or the daemon was killed and not "
-		          "started since)", ls.seq + 1, last_seq, ls.next, t);
+		rc = ts_audit_bad(msg, msglen, "%sentries %" PRIu64 " to %" PRIu64
+		          " are not sealed, though their epoch (%" PRIu64 ") "
+		          "ended at %s: seals were removed (or the daemon was "
+		          "killed and not started since)", who, ls.seq + 1,
+		          last_seq, ls.next, t);
 		goto out;
 	}
-	snprintf(msg, msglen, "forward-secure seals intact: entries up to %"
+	snprintf(msg, msglen, "%sforward-secure seals intact: entries up to %"
 	         PRIu64 " sealed in %zu epoch%s (0 to %" PRIu64 "); %" PRIu64
 	         " entr%s since, not sealed yet (epoch %" PRIu64 ", until %s)",
-	         ls.seq, nseals, nseals == 1 ? "" : "s", ls.epoch,
+	         who, ls.seq, nseals, nseals == 1 ? "" : "s", ls.epoch,
 	         last_seq - ls.seq, last_seq - ls.seq == 1 ? "y" : "ies",
 	         ls.next, t);
 	rc = 0;
 out:
-	if (dirfd >= 0)
-		close(dirfd);
+	sodium_free(key);
+	return rc;
+}
+
+int
+ts_audit_verify_seed(int storefd, const char *seed, char *msg, size_t msglen)
+{
+	struct ts_audit_seqhash *hv = NULL;
+	unsigned char *text = NULL;
+	size_t nh = 0, len = 0;
+	char seals[32], label[48];
+	int dirfd, rc;
+
+	if (ts_audit_seed_seals(seed, seals) < 0)
+		return ts_audit_seals_verify(seed, "", "", NULL, 0, NULL, 0, msg,
+		                             msglen);	/* says why */
+	if ((dirfd = ts_sysio_openat(storefd, "audit", O_RDONLY | O_DIRECTORY,
+	                             0)) < 0) {
+		snprintf(msg, msglen, "no audit trail: %s", strerror(-dirfd));
+		return dirfd;
+	}
+	if ((rc = read_hashes(dirfd, &hv, &nh)) < 0) {
+		snprintf(msg, msglen, "cannot read the audit trail: %s",
+		         strerror(-rc));
+		goto out;
+	}
+	rc = ts_sysio_read_file(dirfd, seals, 1u << 30, &text, &len);
+	if (rc == -ENOENT) {	/* none yet: fine while epoch 0 lasts */
+		text = NULL;
+		len = 0;
+	} else if (rc < 0) {
+		goto out;
+	}
+	snprintf(label, sizeof(label), "audit/%s", seals);
+	rc = ts_audit_seals_verify(seed, "", label, hv, nh, text, len, msg,
+	                           msglen);
+out:
+	close(dirfd);
 	free(text);
 	free(hv);
-	sodium_free(key);
 	return rc;
 }

@@ -71,6 +71,13 @@ struct audit_sink_ops {
 	int64_t (*prune_next)(struct ts_audit *a);
 	int (*prune)(struct ts_audit *a, int64_t before_ms,
 	             struct ts_audit_pruned *out);
+	/* Forward-secure seals (audit_fss.c): the seals of sealing seals
+	 * ("seals-ID"), one line each, '\n' after each, malloc'd (-ENOENT:
+	 * none yet); one more, durably. */
+	int (*seals_read)(struct ts_audit *a, const char *seals,
+	                  unsigned char **text, size_t *len);
+	int (*seal_put)(struct ts_audit *a, const char *seals, uint64_t epoch,
+	                const char *line, size_t len);
 	/* Frees the sink's own state (after the final checkpoint). */
 	void (*close)(struct ts_audit *a);
 	int segmented;		/* its prunes remove segments */
@@ -205,6 +212,23 @@ int ts_audit_fss_tick(struct ts_audit *a, uint64_t seq,
                       const unsigned char hash[HASHBYTES], int closing);
 void ts_audit_fss_free(struct ts_audit_fss *f);
 
+/* Checking a chain's seals with the seed (audit_fss.c), whatever holds
+ * them: the seals name of seed ("seals-ID"), or -EINVAL; then hv, the
+ * chain's (seq, hash) in order (a prune's anchor first), nh of them, and
+ * the seals' text (NULL: none).  0 (msg says how far it is sealed), 1
+ * (msg says what is wrong, after who, e.g. "host h2: "; label names the
+ * seals, e.g. "audit/seals-ID"), or -EINVAL. */
+struct ts_audit_seqhash {
+	uint64_t seq;
+	unsigned char hash[HASHBYTES];
+};
+int ts_audit_seed_seals(const char *seed, char seals[32]);
+int ts_audit_seals_verify(const char *seed, const char *who,
+                          const char *label,
+                          const struct ts_audit_seqhash *hv, size_t nh,
+                          const unsigned char *text, size_t len, char *msg,
+                          size_t msglen);
+
 /* Writes what is wrong into msg; returns 1, a verify's "not intact"
  * (audit_verify.c, audit_fss.c, pg_audit.c). */
 int ts_audit_bad(char *msg, size_t msglen, const char *fmt, ...)
@@ -222,7 +246,8 @@ int ts_audit_bad(char *msg, size_t msglen, const char *fmt, ...)
  */
 struct ts_audit_walk {
 	const char *who;	/* msg's prefix: "" or "host NAME: " */
-	const char *host;	/* NULL, or the "host" every line must name */
+	const char *host;	/* NULL, or the "host" every line that names
+				   one must name */
 	unsigned char hash[HASHBYTES];	/* the chain so far */
 	uint64_t seq;		/* the last entry walked */
 	uint64_t base;		/* the anchor's seq the chain runs on from */

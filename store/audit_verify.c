@@ -78,9 +78,11 @@ ts_audit_walk_line(struct ts_audit_walk *w, char *p, size_t ll,
 		                    "(removed, inserted or reordered)", w->who,
 		                    seq + 1, where);
 	}
-	/* A chain of one host's: an entry naming another was moved here. */
+	/* A chain of one host's: an entry naming another was moved here
+	 * (one from before "host", or migrated from a directory store's
+	 * trail of then, names none). */
 	host = json_string_value(json_object_get(j, "host"));
-	bad = w->host != NULL && (host == NULL || strcmp(host, w->host) != 0);
+	bad = w->host != NULL && host != NULL && strcmp(host, w->host) != 0;
 	json_decref(j);
 	if (bad)
 		return ts_audit_bad(msg, msglen, "%sentry %llu%s: another host's "
@@ -133,6 +135,12 @@ ts_audit_walk_end(struct ts_audit_walk *w, char *msg, size_t msglen)
 	if (copy != NULL && copy->seq <= base && (copy->seq < base ||
 	    sodium_memcmp(copy->hash, w->an.hash, HASHBYTES) == 0))
 		w->copy_matched = 1;	/* pruned: the anchor vouches */
+	/* Nothing after the anchor, though the checkpoint is further on. */
+	if (w->have_an && base > 0 && seq == base && w->found_cp &&
+	    cpseq > seq)
+		return ts_audit_bad(msg, msglen, "%sentries %llu to %llu are "
+		                    "missing: the signed anchor covers entries up "
+		                    "to %llu only", w->who, seq + 1, cpseq, seq);
 	if (!w->found_cp && seq > base)
 		return ts_audit_bad(msg, msglen, "%sno signed checkpoint: the tail "
 		                    "cannot be checked", w->who);
@@ -216,7 +224,9 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 	/* A prune's anchor: the chain of what remains runs on from it. */
 	if ((rc = ts_audit_anchor_load(dirfd, vk, &w.an)) == 0) {
 		w.have_an = 1;
-		if (first > 1)
+		/* No segment at all: the daemon never prunes the current
+		 * one, so they all went; the anchor says how far is covered. */
+		if (first > 1 || nseg == 0)
 			ts_audit_walk_from_anchor(&w);
 	} else if (rc == -EBADMSG) {
 		rc = ts_audit_bad(msg, msglen, "audit/anchor is damaged or not signed by "

@@ -31,9 +31,14 @@
  * the cut, each checked to chain from the anchor; the anchor row and the
  * deletion in one transaction.
  *
- * Not here: forward-secure sealing (its seals are files beside segments;
- * ts_audit_set_fss refuses this trail), and free-space warnings (the
- * database's disk is not ours to watch).
+ * Forward-secure seals: rows of ts_audit_seals (host, seals, epoch,
+ * line), each committed synchronously; each host seals its own chain
+ * with its own sealing state, which must start at epoch 0 from the state
+ * `ticketctl init` made (copy KEYFILE.fss to each host before its first
+ * start; two daemons on one machine: -o fss= a copy each).
+ *
+ * Not here: free-space warnings (the database's disk is not ours to
+ * watch).
  */
 #include "store/pg_audit.h"
 
@@ -709,14 +714,68 @@ pg_prune(struct ts_audit *a, int64_t before_ms, struct ts_audit_pruned *out)
 	a->anchor_seq = seq;
 	memcpy(a->anchor_hash, hash, HASHBYTES);
 	s->first_ms = 0;
+	/* Held open: blanks until closed; else what remains at once. */
 	pthread_mutex_lock(&s->vlock);
-	s->pruned = 1;
+	*(a->readers > 0 ? &s->pruned : &s->stale) = 1;
 	pthread_mutex_unlock(&s->vlock);
 out:
 	out->entries = seq > from && rc == 0 ? seq - from : 0;
 	out->first_seq = (a->have_anchor ? a->anchor_seq : 0) + 1;
 	pthread_mutex_unlock(&a->lock);
 	return rc;
+}
+
+/* ---- forward-secure seals: rows of ts_audit_seals ---- */
+
+static int
+pg_seals_read(struct ts_audit *a, const char *seals, unsigned char **text,
+              size_t *len)
+{
+	struct pg_sink *s = sink_of(a);
+	const char *v[2] = { a->host, seals };
+	PGresult *r;
+	int rc;
+
+	if ((rc = ts_pg_query(s->pg, "SELECT string_agg(line || E'\\n', '' "
+	                      "ORDER BY epoch) FROM ts_audit_seals WHERE host = "
+	                      "$1 AND seals = $2", 2, v, NULL, NULL, 0, &r)) < 0)
+		return rc;
+	if (PQgetisnull(r, 0, 0)) {
+		PQclear(r);
+		return -ENOENT;
+	}
+	*len = (size_t)PQgetlength(r, 0, 0);
+	if ((*text = malloc(*len + 1)) == NULL) {
+		PQclear(r);
+		return -ENOMEM;
+	}
+	memcpy(*text, PQgetvalue(r, 0, 0), *len + 1);
+	PQclear(r);
+	return 0;
+}
+
+/* A seal, committed synchronously before the key that made it goes. */
+static int
+pg_seal_put(struct ts_audit *a, const char *seals, uint64_t epoch,
+            const char *line, size_t len)
+{
+	struct pg_sink *s = sink_of(a);
+	char ep[24];
+	const char *v[4] = { a->host, seals, ep, line };
+	int lens[4] = { 0, 0, 0, (int)len - 1 }, fmts[4] = { 0, 0, 0, 1 };
+	int rc;
+
+	snprintf(ep, sizeof(ep), "%" PRIu64, epoch);
+	if ((rc = ts_pg_begin(s->pg)) < 0)
+		return rc;
+	if ((rc = ts_pg_exec(s->pg, "SET LOCAL synchronous_commit = on")) < 0 ||
+	    (rc = ts_pg_query(s->pg, "INSERT INTO ts_audit_seals (host, seals, "
+	                      "epoch, line) VALUES ($1, $2, $3, $4)", 4, v, lens,
+	                      fmts, 0, NULL)) < 0) {
+		ts_pg_rollback(s->pg);
+		return rc;
+	}
+	return ts_pg_commit(s->pg);
 }
 
 static const struct audit_sink_ops pg_ops = {
@@ -729,6 +788,8 @@ static const struct audit_sink_ops pg_ops = {
 	.view_idle = pg_view_idle,
 	.prune_next = pg_prune_next,
 	.prune = pg_prune,
+	.seals_read = pg_seals_read,
+	.seal_put = pg_seal_put,
 	.close = pg_close,
 };
 
@@ -901,6 +962,144 @@ ts_pg_audit_verify(const char *uri, const unsigned char *vk,
 	         nh, nh == 1 ? "" : "s", list, copy != NULL ?
 	         ", none behind the checkpoint copy" : "");
 	rc = 0;
+out:
+	ts_pg_close(pg);
+	return rc;
+}
+
+/* host's chain as (seq, hash), the anchor's first. */
+static int
+host_hashes(struct ts_pg *pg, const char *host, struct ts_audit_seqhash **out,
+            size_t *n)
+{
+	struct ts_audit_checkpoint cp, an;
+	struct ts_audit_seqhash *v = NULL;
+	int have_cp, have_an, more = 1, rc;
+	char from[24] = "0";
+	const char *p[2] = { host, from };
+	size_t cap = 0;
+
+	*n = 0;
+	if ((rc = marks_load(pg, host, &cp, &have_cp, &an, &have_an)) < 0)
+		return rc;
+	while (more) {
+		PGresult *r;
+		int nt;
+
+		if ((rc = ts_pg_query(pg, "SELECT seq, line FROM ts_audit WHERE "
+		                      "host = $1 AND seq > $2 ORDER BY seq LIMIT "
+		                      BATCH, 2, p, NULL, NULL, 0, &r)) < 0)
+			goto fail;
+		nt = PQntuples(r);
+		more = nt == atoi(BATCH);
+		if (*n + (size_t)nt + 1 > cap) {
+			struct ts_audit_seqhash *nv;
+
+			cap = 2 * (*n + (size_t)nt + 1);
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				PQclear(r);
+				rc = -ENOMEM;
+				goto fail;
+			}
+			v = nv;
+		}
+		if (*n == 0 && have_an) {
+			v[0].seq = an.seq;
+			memcpy(v[0].hash, an.hash, HASHBYTES);
+			*n = 1;
+		}
+		for (int i = 0; i < nt; i++) {
+			uint64_t seq;
+
+			if (ts_audit_line_parse(PQgetvalue(r, i, 1),
+			                        (size_t)PQgetlength(r, i, 1), &seq,
+			                        v[*n].hash, NULL) < 0)
+				continue;	/* verify names it */
+			v[(*n)++].seq = seq;
+		}
+		if (nt > 0)
+			snprintf(from, sizeof(from), "%s",
+			         PQgetvalue(r, nt - 1, 0));
+		PQclear(r);
+	}
+	*out = v;
+	return 0;
+fail:
+	free(v);
+	return rc;
+}
+
+int
+ts_pg_audit_verify_seed(const char *uri, const char *seed, char *msg,
+                        size_t msglen)
+{
+	char seals[32], err[256], label[64], part[512];
+	struct ts_pg *pg;
+	PGresult *r;
+	size_t used = 0;
+	int nh, rc;
+
+	msg[0] = '\0';
+	if (ts_audit_seed_seals(seed, seals) < 0)
+		return ts_audit_seals_verify(seed, "", "", NULL, 0, NULL, 0, msg,
+		                             msglen);	/* says why */
+	if ((rc = ts_pg_open(uri, &pg, err, sizeof(err))) < 0) {
+		snprintf(msg, msglen, "cannot reach the store's database: %s",
+		         err);
+		return rc;
+	}
+	/* Every host that has entries or seals of this sealing. */
+	{
+		const char *v[1] = { seals };
+
+		rc = ts_pg_query(pg, "SELECT host FROM ts_audit GROUP BY host "
+		                 "UNION SELECT host FROM ts_audit_seals WHERE "
+		                 "seals = $1 ORDER BY 1", 1, v, NULL, NULL, 0, &r);
+	}
+	if (rc < 0) {
+		snprintf(msg, msglen, "cannot read the audit trail: %s",
+		         ts_pg_error(pg));
+		goto out;
+	}
+	nh = PQntuples(r);
+	for (int i = 0; i < nh; i++) {
+		const char *host = PQgetvalue(r, i, 0), *v[2] = { host, seals };
+		struct ts_audit_seqhash *hv = NULL;
+		char who[TS_AUDIT_HOST_MAX + 16];
+		PGresult *sr;
+		size_t n = 0;
+
+		snprintf(who, sizeof(who), "host %s: ", host);
+		snprintf(label, sizeof(label), "its %s", seals);
+		if ((rc = host_hashes(pg, host, &hv, &n)) < 0 ||
+		    (rc = ts_pg_query(pg, "SELECT string_agg(line || E'\\n', '' "
+		                      "ORDER BY epoch) FROM ts_audit_seals WHERE "
+		                      "host = $1 AND seals = $2", 2, v, NULL, NULL,
+		                      0, &sr)) < 0) {
+			free(hv);
+			snprintf(msg, msglen, "cannot read host %s's audit trail: %s",
+			         host, ts_pg_error(pg));
+			break;
+		}
+		rc = ts_audit_seals_verify(seed, who, label, hv, n,
+		                           PQgetisnull(sr, 0, 0) ? NULL :
+		                           (unsigned char *)PQgetvalue(sr, 0, 0),
+		                           (size_t)PQgetlength(sr, 0, 0), part,
+		                           sizeof(part));
+		PQclear(sr);
+		free(hv);
+		if (rc != 0) {
+			snprintf(msg, msglen, "%s", part);
+			break;
+		}
+		if (used < msglen)
+			used += (size_t)snprintf(msg + used, msglen - used, "%s%s",
+			                         i ? "; " : "", part);
+	}
+	PQclear(r);
+	if (rc == 0 && nh == 0)
+		snprintf(msg, msglen, "forward-secure seals: no host has an "
+		         "entry yet");
 out:
 	ts_pg_close(pg);
 	return rc;

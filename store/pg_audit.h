@@ -2,8 +2,10 @@
  * pg_audit: the audit trail of a PostgreSQL store (store/audit.h's
  * ts_audit_* functions work on the handle it opens).  One hash chain a
  * host, in table ts_audit (host, seq, line); each host's signed checkpoint
- * and prune anchor in ts_audit_checkpoint.  MOUNT/audit.log reads every
- * host's entries, in the order they were committed.
+ * and prune anchor in ts_audit_checkpoint; its forward-secure seals in
+ * ts_audit_seals.  MOUNT/audit.log reads every host's entries, in the
+ * order they were committed.  (The contract in full: store/pg_audit.c's
+ * header.)
  */
 #ifndef TS_PG_AUDIT_H
 #define TS_PG_AUDIT_H
@@ -24,5 +26,12 @@ int ts_pg_audit_open(const char *uri, const char *host,
 int ts_pg_audit_verify(const char *uri, const unsigned char *vk,
                        const struct ts_audit_checkpoint *copy, char *msg,
                        size_t msglen, uint64_t *entries);
+
+/* Checks every host's forward-secure seals of the sealing that seed began
+ * (store/audit.h's ts_audit_verify_seed, a host at a time): 0 (msg says
+ * how far each is sealed), 1 (msg names the host and what is wrong),
+ * -EINVAL for a bad seed, -errno. */
+int ts_pg_audit_verify_seed(const char *uri, const char *seed, char *msg,
+                            size_t msglen);
 
 #endif

@@ -127,4 +127,10 @@ void pg_changes_free(struct pg_store *ps);
 int pg_changes_fd(struct ts_store *st);
 int pg_changes(struct ts_store *st, ts_store_change_fn fn, void *arg);
 
+/* pg_meta.c: the policy (ts_meta 'policy').  Each has the contract of the
+ * ts_store_* function of the same name (store.h). */
+int ts_pg_policy_get(struct ts_store *st, char **text, size_t *len);
+int ts_pg_policy_set(struct ts_store *st, const char *text, size_t len);
+int ts_pg_policy_version(struct ts_store *st, uint64_t *version);
+
 #endif

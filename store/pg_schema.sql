@@ -107,6 +107,16 @@ CREATE TABLE ts_audit_checkpoint (
 	sig bytea NOT NULL,
 	PRIMARY KEY (host, kind)
 );
+-- Each host's forward-secure seals (store/audit.h): seals names the
+-- sealing ("seals-ID", from its seed), line is the seal as a directory
+-- store's audit/seals-ID file holds it (without its newline).
+CREATE TABLE ts_audit_seals (
+	host text NOT NULL,
+	seals text NOT NULL,
+	epoch bigint NOT NULL,
+	line text NOT NULL,
+	PRIMARY KEY (host, seals, epoch)
+);
 -- Appends entry s of host h's chain (store/pg_audit.c), in one statement:
 -- one lock for every host's appends (gseq is then assigned in commit
 -- order), and synchronous_commit off for this transaction only (the

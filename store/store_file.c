@@ -334,4 +334,7 @@ static const struct ts_store_ops file_ops = {
 	.key_del = ts_file_key_del,
 	.key_list = ts_file_key_list,
 	.load_one = ts_file_load_one,
+	.policy_get = ts_file_policy_get,
+	.policy_set = ts_file_policy_set,
+	.policy_version = ts_file_policy_version,
 };

@@ -2,7 +2,7 @@
  * store_file_priv: the file backend's private state, and the functions
  * its files share.  Only the file backend's .c files include it
  * (store_file.c, file_dir.c, file_tickets.c, file_intake.c, file_trash.c,
- * file_keys.c);
+ * file_keys.c, file_meta.c);
  * the rest of the store reaches the backend through struct ts_store_ops.
  * Calls run one way: store_file.c (the ops table) names file_tickets.c and
  * file_intake.c; file_intake.c calls file_trash.c; all may call
@@ -118,6 +118,13 @@ int ts_file_intake_put_many(struct ts_store *st,
                             const struct ts_intake_item *v, size_t n,
                             size_t *done);
 int ts_file_ticket_known(struct ts_store *st, const char *id);
+
+/* file_meta.c: STORE/policy.  Each has the contract of the ts_store_*
+ * function of the same name (store.h). */
+
+int ts_file_policy_get(struct ts_store *st, char **text, size_t *len);
+int ts_file_policy_set(struct ts_store *st, const char *text, size_t len);
+int ts_file_policy_version(struct ts_store *st, uint64_t *version);
 
 /* file_trash.c: what intake/ holds that is no record, and .trash. */
 

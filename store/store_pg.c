@@ -527,4 +527,7 @@ static const struct ts_store_ops pg_ops = {
 	.changes_fd = pg_changes_fd,
 	.changes = pg_changes,
 	.read_for_write = ts_pg_read_for_write,
+	.policy_get = ts_pg_policy_get,		/* pg_meta.c */
+	.policy_set = ts_pg_policy_set,
+	.policy_version = ts_pg_policy_version,
 };

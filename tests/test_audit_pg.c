@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -590,8 +591,16 @@ START_TEST(prune_per_host)
 	/* h2 follows audit.log while h1 prunes. */
 	ts_audit_view_open(b);
 	before = read_all(b, &size);
+	free(read_all(a, &len));	/* h1's view, built before */
 	ck_assert_int_lt(ts_audit_prune_next(a), ts_now_ms() + 1);
 	ck_assert_int_eq(ts_audit_prune(a, ts_now_ms() + 60000, &who, &p), 0);
+	/* Nobody had h1's audit.log open: it is what remains at once. */
+	after = read_all(a, &len);
+	v = sql_value("SELECT string_agg(line || E'\\n', '' ORDER BY gseq) "
+	              "FROM ts_audit");
+	ck_assert_str_eq(after, v);
+	free(v);
+	free(after);
 	/* All of h1's but its last (which the rest chains on from). */
 	ck_assert_uint_eq(p.entries, 4);
 	ck_assert_uint_eq(p.first_seq, 5);
@@ -655,6 +664,107 @@ START_TEST(prune_per_host)
 }
 END_TEST
 
+/* ---- forward-secure seals, per host ---- */
+
+/* A copy of the state at from, at to (mode 0600). */
+static void
+copy_file(const char *from, const char *to)
+{
+	char buf[4096];
+	FILE *in = fopen(from, "r"), *out;
+	size_t n;
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out = fopen(to, "w"));
+	ck_assert_int_eq(chmod(to, 0600), 0);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+}
+
+START_TEST(seals_per_host)
+{
+	char seed[TS_AUDIT_SEED_MAX], p0[128], p1[128], p2[128], msg[1024], *v;
+	struct ts_audit *a = open_host("h1"), *b = open_host("h2");
+
+	/* One state from init, a copy for each host, 1-second epochs. */
+	snprintf(p0, sizeof(p0), "%s/init.fss", tmp);
+	snprintf(p1, sizeof(p1), "%s/h1.fss", tmp);
+	snprintf(p2, sizeof(p2), "%s/h2.fss", tmp);
+	ck_assert_int_eq(ts_audit_fss_create(p0, 1, seed), 0);
+	copy_file(p0, p1);
+	copy_file(p0, p2);
+	ck_assert_msg(ts_audit_set_fss(a, p1, msg, sizeof(msg)) == 0, "%s", msg);
+	ck_assert_msg(ts_audit_set_fss(b, p2, msg, sizeof(msg)) == 0, "%s", msg);
+	for (int e = 0; e < 3; e++) {
+		append_one(a, "h1", 1 + 2 * e);
+		append_one(b, "h2", 1 + 2 * e);
+		append_one(a, "h1", 2 + 2 * e);
+		usleep(1100 * 1000);
+		ck_assert_int_eq(ts_audit_sync(a), 0);
+		ck_assert_int_eq(ts_audit_sync(b), 0);
+	}
+	ts_audit_close(a);
+	ts_audit_close(b);
+	v = sql_value("SELECT count(DISTINCT host) || ' ' || min(epoch) FROM "
+	              "ts_audit_seals");
+	ck_assert_str_eq(v, "2 0");
+	free(v);
+	msg[0] = '\0';
+	ck_assert_msg(ts_pg_audit_verify_seed(uri, seed, msg, sizeof(msg)) == 0,
+	              "%s", msg);
+	ck_assert_msg(strstr(msg, "host h1: forward-secure seals intact: "
+	                     "entries up to 6") != NULL &&
+	              strstr(msg, "host h2: forward-secure seals intact: "
+	                     "entries up to 3") != NULL, "%s", msg);
+	/* A sealed entry rewritten, its chain and checkpoint made good again
+	 * (as with the signing key): the seal still says no. */
+	sql("UPDATE ts_audit SET line = replace(line, '\"uid\":1001', "
+	    "'\"uid\":9001') WHERE host = 'h2' AND seq = 1");
+	{
+		/* Rechain h2 from entry 1, as someone with the key could. */
+		char *line = sql_value("SELECT line FROM ts_audit WHERE host = "
+		                       "'h2' AND seq = 1");
+		unsigned char prev[32] = { 0 }, h[32];
+		char hx[65], q[4096];
+		char *hp = strstr(line, ",\"hash\":\"");
+
+		crypto_generichash_state st;
+
+		crypto_generichash_init(&st, NULL, 0, 32);
+		crypto_generichash_update(&st, prev, 32);
+		crypto_generichash_update(&st, (unsigned char *)line,
+		                          (size_t)(hp - line));
+		crypto_generichash_final(&st, h, 32);
+		sodium_bin2hex(hx, sizeof(hx), h, 32);
+		snprintf(q, sizeof(q), "UPDATE ts_audit SET line = substr(line, 1, "
+		         "%zu) || '%s\"}' WHERE host = 'h2' AND seq = 1",
+		         (size_t)(hp - line) + 9, hx);
+		sql(q);
+		free(line);
+	}
+	msg[0] = '\0';
+	ck_assert_int_eq(ts_pg_audit_verify_seed(uri, seed, msg, sizeof(msg)), 1);
+	ck_assert_msg(strstr(msg, "host h2: entries 1 to 1 (epoch 0) differ "
+	                     "from their forward-secure seal") != NULL, "%s",
+	              msg);
+	/* h1's first seal removed: named. */
+	sql("DELETE FROM ts_audit_seals WHERE host = 'h1' AND epoch = 0");
+	ck_assert_int_eq(ts_pg_audit_verify_seed(uri, seed, msg, sizeof(msg)), 1);
+	ck_assert_msg(strstr(msg, "host h1: its seals-") != NULL &&
+	              strstr(msg, "where epoch 0 was due") != NULL, "%s", msg);
+	/* h2's state put back to the start, behind its seals: refused. */
+	copy_file(p0, p2);
+	a = open_host("h2");
+	ck_assert_int_eq(ts_audit_set_fss(a, p2, msg, sizeof(msg)), -ESTALE);
+	ck_assert_msg(strstr(msg, "rolled back") != NULL, "%s", msg);
+	ts_audit_close(a);
+	ck_assert_int_eq(ts_pg_audit_verify_seed(uri, "zz", msg, sizeof(msg)),
+	                 -EINVAL);
+}
+END_TEST
+
 static Suite *
 audit_pg_suite(void)
 {
@@ -683,6 +793,7 @@ audit_pg_suite(void)
 	tcase_add_test(fc, connection_killed_fails_closed);
 	tcase_add_test(fc, commit_outcome_lost_chain_reread);
 	tcase_add_test(pr, prune_per_host);
+	tcase_add_test(pr, seals_per_host);
 	return s;
 }
 

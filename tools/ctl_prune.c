@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "store/audit.h"
+#include "store/pg_audit.h"
 #include "store/keyfile.h"
 #include "store/record.h"
 #include "store/seal.h"
@@ -251,14 +252,15 @@ ts_ctl_audit_verify_seed(struct ts_store *st, const char *store,
 	char msg[512];
 	int fd, rc;
 
-	if (ts_store_shared(st))
-		ts_ctl_die("--seed: forward-secure seals are checked for a "
-		    "directory store only; without --seed, audit verify checks "
-		    "every host's chain of store %s", ts_ctl_store_shown(store));
-	if ((fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		ts_ctl_die("cannot open store %s: %s", store, strerror(errno));
-	rc = ts_audit_verify_seed(fd, seed, msg, sizeof(msg));
-	close(fd);
+	if (ts_store_shared(st)) {
+		rc = ts_pg_audit_verify_seed(store, seed, msg, sizeof(msg));
+	} else {
+		if ((fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			ts_ctl_die("cannot open store %s: %s", store,
+			    strerror(errno));
+		rc = ts_audit_verify_seed(fd, seed, msg, sizeof(msg));
+		close(fd);
+	}
 	if (rc == -EINVAL)
 		ts_ctl_die("--seed: %s", msg);
 	if (rc < 0)

@@ -36,6 +36,13 @@ struct ts_store;
 int ts_ctl_audit_verify_seed(struct ts_store *st, const char *store,
                              const char *seed);
 
+/* ctl_policy.c: the store's policy, and a database role's privileges. */
+int ts_ctl_cmd_policy(int argc, char **argv);
+int ts_ctl_cmd_grant(int argc, char **argv);
+
+/* ctl_migrate.c: a directory store copied into a PostgreSQL store. */
+int ts_ctl_cmd_migrate(int argc, char **argv);
+
 /* ctl_wait.c: waiting until no daemon holds the store. */
 int ts_ctl_cmd_wait(int argc, char **argv);
 

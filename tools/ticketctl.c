@@ -31,6 +31,9 @@ static const struct verb {
 	{ "fsck", ts_ctl_cmd_fsck },
 	{ "audit", ts_ctl_cmd_audit },
 	{ "wait", ts_ctl_cmd_wait },
+	{ "policy", ts_ctl_cmd_policy },
+	{ "grant", ts_ctl_cmd_grant },
+	{ "migrate", ts_ctl_cmd_migrate },
 };
 
 static void
@@ -53,6 +56,9 @@ usage(FILE *out)
 	      "              [--passphrase-file F] [--timeout SECONDS]\n"
 	      "  audit seal KEYFILE [--fss FILE]\n"
 	      "  wait STORE [--timeout SECONDS]\n"
+	      "  policy STORE [FILE]\n"
+	      "  grant STORE ROLE frontend|daemon\n"
+	      "  migrate DIR URI [--host NAME]\n"
 	      "  -h, --help     this text;  --version  the version\n"
 	      "STORE: a store's directory, or a PostgreSQL store's libpq URI\n"
 	      "(postgresql://... or postgres://...)\n", out);

@@ -6,7 +6,8 @@
 # at its next look, once a second);
 # `ticketctl audit verify URI` checks both chains and lists them; a row
 # edited in SQL fails verify (exit 1) naming its host and seq, a deleted
-# one too; a chain cut behind its checkpoint is refused at mount.
+# one too; each host's forward-secure seals (verify --seed); a chain cut
+# behind its checkpoint is refused at mount.
 # Usage: test_pg_audit.sh BUILD/bin.  Run as root.
 . "$(dirname "$0")/lib.sh" "$1"
 . "$LIBDIR/pg_lib.sh"
@@ -48,7 +49,11 @@ EXTRA_CLEANUP="$EXTRA_CLEANUP; for m in '$MNT' '$MNT2'; do mountpoint -q \$m && 
 run() { OUT=$("$@" 2>&1); RC=$?; }
 sq() { psql_do "$PGDB" "$1"; }
 
-"$TICKETCTL" init "$PGURI" "$KEY" >/dev/null || { fail "init"; finish; }
+"$TICKETCTL" init "$PGURI" "$KEY" > "$WORK/init.out" || { fail "init"; finish; }
+SEED=$(grep -E '^[0-9a-f]{64}-[0-9]+-[0-9]+$' "$WORK/init.out")
+# Each host seals its own chain with its own copy of init's sealing state.
+cp -p "$KEY.fss" "$WORK/h1.fss"
+cp -p "$KEY.fss" "$WORK/h2.fss"
 ID=$(echo '{"username":"alice","subject":"printer","email":"a@example.com"}' | "$TICKETCTL" submit "$PGURI")
 check "a ticket submitted" test -n "$ID"
 
@@ -137,6 +142,14 @@ else
 fi
 run "$TICKETCTL" audit verify "$PGURI" --checkpoint "$WORK/h2.checkpoint"
 check "... and against h2's checkpoint copy (exit $RC)" test $RC -eq 0
+run "$TICKETCTL" audit verify "$PGURI" --seed "$SEED"
+if [ $RC -eq 0 ] && [[ $OUT == *"host h1: forward-secure seals"* ]] &&
+   [[ $OUT == *"host h2: forward-secure seals"* ]]; then
+	pass "... and each host's forward-secure seals ($OUT)"
+else
+	fail "audit verify URI --seed (exit $RC: $OUT)"
+fi
+check "both hosts sealed their chain at the unmount" test "$(sq "SELECT count(DISTINCT host) FROM ts_audit_seals")" = 2
 
 # Tampering, each undone after: verify names host and seq, exit 1.
 LINE=$(sq "SELECT line FROM ts_audit WHERE host = 'h2' AND seq = 3")

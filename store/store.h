@@ -254,7 +254,9 @@ typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
  * taken in.  The caller holds no lock of its own across the call: fn
  * takes what it needs, so reading and rejecting intake never holds up
  * the daemon's readers.  Only one poll runs at a time; other calls on the
- * store may run meanwhile.
+ * store may run meanwhile.  A shared store's poll needs the host lock
+ * (ts_store_lock; -ENOLCK without): another host takes over at once the
+ * claims of a host that holds none (a dead daemon's).
  */
 int ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn,
                          void *arg, int *more);

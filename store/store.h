@@ -358,4 +358,14 @@ int ts_store_policy_get(struct ts_store *st, char **text, size_t *len);
 int ts_store_policy_set(struct ts_store *st, const char *text, size_t len);
 int ts_store_policy_version(struct ts_store *st, uint64_t *version);
 
+/*
+ * 0 if a write could reach the store now, as far as this process knows
+ * without asking it: -EIO if a shared store's database is unreachable
+ * (its connection is lost and cannot be made again now).  For what
+ * commits only at close (a new message): its create fails at once, and a
+ * shell's `echo > messages/x`, which never sees close's error, says so.
+ * A directory store: always 0.
+ */
+int ts_store_reachable(struct ts_store *st);
+
 #endif

@@ -368,6 +368,18 @@ relock(struct pg_store *ps)
 	return 0;
 }
 
+/* No round trip: the connection made again if it was found lost (at most
+ * one try a TS_PG_RETRY_MS), and the host lock with it. */
+static int
+pg_reachable(struct ts_store *st)
+{
+	struct pg_store *ps = pg_of(st);
+
+	if (ts_pg_conn(ps->pg) == NULL)
+		return -EIO;
+	return relock(ps);
+}
+
 static int
 pg_wait_released(struct ts_store *st, long timeout_ms)
 {
@@ -552,4 +564,5 @@ static const struct ts_store_ops pg_ops = {
 	.policy_get = ts_pg_policy_get,		/* pg_meta.c */
 	.policy_set = ts_pg_policy_set,
 	.policy_version = ts_pg_policy_version,
+	.reachable = pg_reachable,
 };

@@ -5,6 +5,7 @@
 #include "store/pg_conn.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,9 @@ struct ts_pg {
 	PGconn *conn;		/* NULL or broken: reconnect before use */
 	pthread_mutex_t mu;	/* recursive: statements, transactions */
 	unsigned long gen;	/* connections made */
+	int in_tx;		/* between ts_pg_begin and its end: never
+				   reconnected then (the transaction would
+				   go on, half, on a new session) */
 	long long last_try_ms;	/* of the last failed connect */
 	char err[256];
 };
@@ -90,12 +94,41 @@ connect_now(struct ts_pg *pg)
 	return 0;
 }
 
+/*
+ * 1 if the server closed the session while it was idle (a restart, a
+ * terminated backend): it said so (FATAL) and hung up, and nothing of
+ * ours was sent since, so the next statement may go to a new session.
+ * No round trip: a poll of the socket, and reading what is there
+ * (notifications stay queued for PQnotifies).
+ */
+static int
+closed_by_server(PGconn *c)
+{
+	struct pollfd p = { PQsocket(c), POLLIN, 0 };
+
+	if (p.fd < 0)
+		return 1;
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	return !PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK;
+}
+
 /* A usable connection (pg->mu held): 0, or -EIO if none can be made now. */
 static int
 ensure(struct ts_pg *pg)
 {
-	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK)
+	if (pg->in_tx)
+		return pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK ?
+		       0 : -EIO;
+	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK &&
+	    !closed_by_server(pg->conn))
 		return 0;
+	if (pg->conn != NULL) {
+		/* Found lost: one try now, not after TS_PG_RETRY_MS. */
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+		pg->last_try_ms = 0;
+	}
 	if (pg->last_try_ms != 0 && now_ms() - pg->last_try_ms < TS_PG_RETRY_MS)
 		return -EIO;
 	return connect_now(pg);
@@ -214,6 +247,8 @@ ts_pg_begin(struct ts_pg *pg)
 	pthread_mutex_lock(&pg->mu);
 	if ((rc = ts_pg_exec(pg, "BEGIN")) < 0)
 		pthread_mutex_unlock(&pg->mu);
+	else
+		pg->in_tx = 1;
 	return rc;
 }
 
@@ -224,6 +259,7 @@ ts_pg_commit(struct ts_pg *pg)
 
 	if (rc < 0 && rc != -EIO)
 		ts_pg_exec(pg, "ROLLBACK");
+	pg->in_tx = 0;
 	pthread_mutex_unlock(&pg->mu);
 	return rc;
 }
@@ -232,6 +268,7 @@ void
 ts_pg_rollback(struct ts_pg *pg)
 {
 	ts_pg_exec(pg, "ROLLBACK");
+	pg->in_tx = 0;
 	pthread_mutex_unlock(&pg->mu);
 }
 

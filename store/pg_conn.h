@@ -8,7 +8,13 @@
  * A connection found broken is reset before the next statement (at most
  * one try a TS_PG_RETRY_MS, so an unreachable database fails fast); a
  * statement that fails because the connection broke is NOT run again
- * (the caller cannot know whether it committed), it returns -EIO.
+ * (the caller cannot know whether it committed), it returns -EIO.  A
+ * session the server ended while it was idle (a restart, a terminated
+ * backend: it said so and hung up) is found before the next statement is
+ * sent (a poll of the socket, no round trip), and that statement goes to
+ * a new session: the first statement after a restart does not fail.
+ * Inside a transaction (ts_pg_begin) nothing reconnects: the statements
+ * fail -EIO until its ts_pg_rollback.
  *
  * Errors map to errno values by SQLSTATE: unique_violation -EEXIST,
  * insufficient_privilege -EACCES, serialization_failure and

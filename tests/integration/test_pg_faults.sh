@@ -16,6 +16,10 @@
 # Every command on a mount runs under timeout 15, and the test asserts it
 # did not time out.  Prints the measured times as "# ..." lines.
 . "$(dirname "$0")/lib.sh"
+# The test stops and restarts its database server: a cluster of its own
+# (pg_lib.sh starts one when TS_PG_DIR is unset, stops it at exit), not
+# the suite's shared one.
+unset TS_PG_DIR
 . "$(dirname "$0")/pg_lib.sh"
 
 pg_newdb || { echo "no database"; exit 1; }
@@ -151,6 +155,21 @@ except OSError as e:
 PY
 }
 export -f msg put
+# first_write N ID PREFIX SINCE_MS: tries a new message PREFIX-1, -2, ...
+# on host N every 100 ms for up to 15 s until one succeeds: its name in
+# FW_NAME, the try in FW_TRIES, the time from SINCE_MS in FW_MS.
+first_write() {
+	local n=$1 id=$2 p=$3 since=$4 i
+	for i in $(seq 1 150); do
+		if timeout 15 setpriv --reuid=$AGENT --regid=$AGENT --clear-groups bash -c "msg '$WORK/m$n' '$id' $p-$i 'text of $p-$i'" 2>/dev/null; then
+			FW_NAME=$p-$i FW_TRIES=$i FW_MS=$(( $(now_ms) - since ))
+			return 0
+		fi
+		[ $(( $(now_ms) - since )) -lt 15000 ] || break
+		sleep 0.1
+	done
+	return 1
+}
 export PY
 rd_is() {	# rd_is FILE TEXT: the reader reads TEXT from FILE
 	[ "$(timeout 5 setpriv --reuid=$READER --regid=$READER --clear-groups cat "$1" 2>/dev/null)" == "$2" ]
@@ -206,20 +225,11 @@ sh "$PG_FIXTURE" restart "$TS_PG_DIR" || fail "pg_ctl restart"
 r1=$(now_ms)
 echo "# pg_ctl restart -m fast took $(( r1 - r0 )) ms"
 # Recovered: h1 takes a new message and h2 shows it within 1 s.
-rec=
-for i in $(seq 1 200); do
-	if timeout 15 setpriv --reuid=$AGENT --regid=$AGENT --clear-groups bash -c "msg '$M1' '$T' probe-$i 'probe $i'" 2>/dev/null; then
-		rec=probe-$i; break
-	fi
-	[ $(( $(now_ms) - r1 )) -lt 15000 ] || break
-	sleep 0.1
-done
-r2=$(now_ms)
-if [ -n "$rec" ]; then
-	pass "h1 takes a write again $(( r2 - r1 )) ms after the restart returned (no remount)"
-	echo "# recovery: h1's first write succeeded $(( r2 - r1 )) ms after pg_ctl restart returned ($(( r2 - r0 )) ms after it began)"
-	check "within 5 s of the restart" test $(( r2 - r1 )) -lt 5000
-	check "h2 shows it within 1 s" wait_within 1 rd_is "$M2/tickets/$T/messages/$rec" "probe ${rec#probe-}"
+if first_write 1 "$T" probe "$r1"; then
+	pass "h1 takes a write again $FW_MS ms after the restart returned (no remount; try $FW_TRIES)"
+	echo "# recovery: h1's first write succeeded $FW_MS ms after pg_ctl restart returned ($(( FW_MS + r1 - r0 )) ms after it began), at try $FW_TRIES"
+	check "within 5 s of the restart" test "$FW_MS" -lt 5000
+	check "h2 shows it within 1 s" wait_within 1 rd_is "$M2/tickets/$T/messages/$FW_NAME" "text of $FW_NAME"
 else
 	fail "h1 takes no write within 15 s of the restart"
 fi
@@ -244,6 +254,11 @@ for n in $(awk '$1 == "ok" { print $2 }' "$WLOG"); do
 	rd_is "$M1/tickets/$T/messages/$n" "text of $n" || lost1="$lost1 $n"
 	rd_is "$M2/tickets/$T/messages/$n" "text of $n" || lost2="$lost2 $n"
 done
+anyway=
+for n in $(awk '$1 == "err" { print $2 }' "$WLOG"); do
+	rd_is "$M1/tickets/$T/messages/$n" "text of $n" && anyway="$anyway $n"
+done
+echo "# writes that failed (EIO) but were committed (outcome unknown to the writer): ${anyway:- none}"
 check "every acknowledged write is there on h1 ($nok)${lost1:+: missing$lost1}" test -z "$lost1"
 check "and on h2, with its text${lost2:+: missing$lost2}" test -z "$lost2"
 ls1=$(timeout 15 setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls "$M1/tickets/$T/messages")
@@ -291,15 +306,18 @@ DB_STOPPED=0
 s1=$(now_ms)
 echo "# pg_ctl start took $(( s1 - s0 )) ms"
 for n in 1 2; do
-	if wait_within 10 setpriv --reuid=$AGENT --regid=$AGENT --clear-groups bash -c "msg '$WORK/m$n' '$D' up-$n 'after the outage'"; then
-		pass "db up: h$n writes again within $(( $(now_ms) - s1 )) ms"
-		echo "# db up: h$n's first write succeeded $(( $(now_ms) - s1 )) ms after pg_ctl start returned"
+	if first_write $n "$D" up-$n "$s1"; then
+		pass "db up: h$n writes again within $FW_MS ms (try $FW_TRIES)"
+		echo "# db up: h$n's first write succeeded $FW_MS ms after pg_ctl start returned, at try $FW_TRIES"
+		check "db up: h$n within 5 s" test "$FW_MS" -lt 5000
+		eval UP$n=$FW_NAME
 	else
-		fail "db up: h$n writes again within 10 s"
+		fail "db up: h$n writes again within 15 s"
+		eval UP$n=none
 	fi
 done
-check "db up: h2 shows h1's message within 1 s" wait_within 1 rd_is "$M2/tickets/$D/messages/up-1" "after the outage"
-check "db up: h1 shows h2's" wait_within 1 rd_is "$M1/tickets/$D/messages/up-2" "after the outage"
+check "db up: h2 shows h1's message within 1 s" wait_within 1 rd_is "$M2/tickets/$D/messages/$UP1" "text of $UP1"
+check "db up: h1 shows h2's" wait_within 1 rd_is "$M1/tickets/$D/messages/$UP2" "text of $UP2"
 t_out d-d2 "db up: h1 reads the value it could not" $READER cat "$M1/tickets/$D/description"
 t_out d-d2 "db up: h2 too" $READER cat "$M2/tickets/$D/description"
 for n in 1 2; do

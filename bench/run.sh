@@ -74,30 +74,31 @@ PY
 	as sh "$W/msgs.sh"
 }
 msgs "$W/tfs" "$W/ids"
+step "the tree on a PostgreSQL store"
 # The same tree on a PostgreSQL store: its own cluster, fsync on.
 TS_PG_FSYNC=on sh tests/pg_fixture.sh start "$W/pg"
 PGURI="postgresql:///postgres?host=$W/pg&user=postgres"
 psql -X -q "$PGURI" -c "CREATE DATABASE tsbench"
 PGURI="postgresql:///tsbench?host=$W/pg&user=postgres"
-"$BIN/ticketctl" init "$PGURI" "$W/key" >/dev/null
+"$BIN/ticketctl" init "$PGURI" "$W/keypg" >/dev/null
 echo "$U agent" > "$W/pg.whitelist"
 t0=$(date +%s%N)
 "$BIN/ticketctl" submit --batch "$PGURI" "$W/batch" > "$W/ids.pg"
 t1=$(date +%s%N)
 PG_SUBMIT_RATE=$(echo "$N * 1000000000 / ($t1 - $t0)" | bc)
 t0=$(date +%s%N)
-"$BIN/ticketfs" "$PGURI" "$W/tfspg" -o key="$W/key",whitelist="$W/pg.whitelist",hostname=bench1
+"$BIN/ticketfs" "$PGURI" "$W/tfspg" -o key="$W/keypg",whitelist="$W/pg.whitelist",hostname=bench1
 until [ "$(as ls "$W/tfspg/tickets" | wc -l)" -ge "$N" ]; do sleep 0.05; done
 t1=$(date +%s%N)
 PG_INTAKE_MOUNT=$(echo "scale=3; ($t1 - $t0) / 1000000000" | bc)
 msgs "$W/tfspg" "$W/ids.pg"
-fusermount3 -u "$W/tfspg"
+umount_one tfspg
 # The identical plaintext tree, copied out by the agent.
 chown $U "$W/plain"
 as cp -r "$W/tfs/tickets" "$W/plain/"
 # The mount's modes come from its ACLs; the copies get plain ones.
 chmod -R u=rwX,go=rX "$W/plain"
-fusermount3 -u "$W/tfs"
+umount_one tfs
 mount -t tmpfs -o size=4g tmpfs "$W/tmpfs"
 cp -r "$W/plain/tickets" "$W/tmpfs/"
 chown -R $U "$W/plain" "$W/tmpfs"
@@ -116,7 +117,7 @@ mount_one() {	# mount_one NAME -> prints ms
 	t0=$(date +%s%N)
 	case $1 in
 	tfs) "$BIN/ticketfs" "$W/store" "$W/tfs" -o key="$W/key" ;;
-	tfspg) "$BIN/ticketfs" "$PGURI" "$W/tfspg" -o key="$W/key",whitelist="$W/pg.whitelist",hostname=bench1 ;;
+	tfspg) "$BIN/ticketfs" "$PGURI" "$W/tfspg" -o key="$W/keypg",whitelist="$W/pg.whitelist",hostname=bench1 ;;
 	floor) "$BIN/ticketfs-floor" "$W/plain" "$W/floor" ;;
 	bindfs) bindfs -o allow_other "$W/plain" "$W/bindfs" ;;
 	gcrypt) gocryptfs -q -passfile "$W/pass" -allow_other "$W/gcipher" "$W/gcrypt" ;;
@@ -125,9 +126,15 @@ mount_one() {	# mount_one NAME -> prints ms
 	t1=$(date +%s%N)
 	echo $(( (t1 - t0) / 1000000 ))
 }
-umount_one() { [ "$1" = tmpfs ] || fusermount3 -u "$W/$1"; }
+umount_one() {	# and waits for a ticketfs daemon to exit (its store lock)
+	[ "$1" = tmpfs ] && return
+	fusermount3 -u "$W/$1"
+	case $1 in tfs*) while pgrep -f "ticketfs .* $W/$1 " >/dev/null; do sleep 0.05; done ;; esac
+}
+step() { echo "# $(date +%T) $*" >&2; }
 declare -A R
 for fs in tmpfs floor bindfs gcrypt tfs tfspg; do
+	step "$fs"
 	R[$fs,mount]=$(mount_one $fs)
 	umount_one $fs
 	for w in ls find grep tar du; do
@@ -170,9 +177,9 @@ for fs in tmpfs floor bindfs gcrypt tfs tfspg; do
 		# Another host: a second daemon on the same database.  The
 		# agent writes 100 messages a second on bench1; bench2 polls
 		# for each (stat of the message) and notes when it appears.
-		"$BIN/ticketfs" "$PGURI" "$W/tfspg2" -o key="$W/key",whitelist="$W/pg.whitelist",hostname=bench2
+		"$BIN/ticketfs" "$PGURI" "$W/tfspg2" -o key="$W/keypg",whitelist="$W/pg.whitelist",hostname=bench2,checkpoint_copy=$W/keypg.bench2.checkpoint,fss=$W/keypg.bench2.fss
 		PG_CROSS=$(as python3 bench/cross.py "$W/tfspg/tickets" "$W/tfspg2/tickets" "$W/ids.pg" 300 100)
-		fusermount3 -u "$W/tfspg2"
+		umount_one tfspg2
 	fi
 	umount_one $fs
 done

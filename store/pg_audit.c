@@ -19,7 +19,8 @@
  * again and the chain's tail re-read (an append whose COMMIT was lost may
  * have committed) before the next append, which fails if it cannot be.
  *
- * audit.log: every host's lines in gseq order, as one append-only file.
+ * audit.log (pg_audit_view.c): every host's lines in gseq order, as one
+ * append-only file.
  * This process keeps each row's gseq and offset; the size is refreshed
  * from the database (rows after the last gseq seen) when asked for it or
  * for a read at the end, at most every REFRESH_MS (at once after an
@@ -48,42 +49,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/audit_priv.h"
+#include "store/pg_audit_priv.h"
 #include "store/pg_conn.h"
 #include "store/util.h"
-
-#define REFRESH_MS 200
-#define VK_NAME "audit_verify_key"
-#define BATCH "2000"
-
-struct pg_sink {
-	struct ts_pg *pg;		/* this trail's own connection */
-	unsigned long locked_gen;	/* the connection generation the
-					   chain lock was taken on (0: not
-					   held); guarded by a->lock */
-	int64_t first_ms;	/* time of the oldest prunable row; 0:
-				   unknown, INT64_MAX: none / refused;
-				   guarded by a->lock */
-	pthread_mutex_t vlock;	/* the view's, inside a->lock */
-	int64_t *gseq;		/* the view's rows, in order; guarded by
-				   vlock */
-	uint64_t *off;		/* where each starts in audit.log */
-	size_t n, cap;		/* rows, room */
-	uint64_t total;		/* audit.log's size */
-	int64_t last_gseq;	/* the last row known */
-	int64_t refresh_ms;	/* when the view last asked the database */
-	int dirty;		/* appended since: refresh at once */
-	int pruned;		/* rows known are gone: rebuild when idle */
-	int stale;		/* rebuild at the next refresh */
-};
-
-static struct pg_sink *
-sink_of(struct ts_audit *a)
-{
-	return a->sink;
-}
 
 /* Text result "\x<hex>" of a bytea into n bytes: 0 or -EBADMSG. */
 static int
@@ -95,15 +65,6 @@ bytea_get(const char *v, unsigned char *b, size_t n)
 	return 0;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- opening: the lock, the verify key, the chain's tail ---- */
 
 /* The chain's session lock on the current connection: 0, -EBUSY if
@@ -111,7 +72,7 @@ mono_ms(void)
 static int
 chain_lock(struct ts_audit *a)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	const char *v[1] = { a->host };
 	PGresult *r;
 	int rc;
@@ -132,7 +93,7 @@ chain_lock(struct ts_audit *a)
 static int
 verify_key_check(struct ts_audit *a)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	char h[2 * crypto_sign_PUBLICKEYBYTES + 1];
 	const char *v[2] = { VK_NAME, h };
 	unsigned char vk[32];
@@ -153,9 +114,8 @@ verify_key_check(struct ts_audit *a)
 	return rc;
 }
 
-/* host's checkpoint and anchor rows (have_*: found), not checked. */
-static int
-marks_load(struct ts_pg *pg, const char *host, struct ts_audit_checkpoint *cp,
+int
+ts_pg_audit_marks_load(struct ts_pg *pg, const char *host, struct ts_audit_checkpoint *cp,
            int *have_cp, struct ts_audit_checkpoint *an, int *have_an)
 {
 	const char *v[1] = { host };
@@ -190,13 +150,13 @@ marks_load(struct ts_pg *pg, const char *host, struct ts_audit_checkpoint *cp,
 static int
 tail_load(struct ts_audit *a, struct ts_audit_checkpoint *cp, int *have_cp)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	const char *v[1] = { a->host };
 	struct ts_audit_checkpoint an;
 	int have_an, rc;
 	PGresult *r;
 
-	if ((rc = marks_load(s->pg, a->host, cp, have_cp, &an, &have_an)) < 0)
+	if ((rc = ts_pg_audit_marks_load(s->pg, a->host, cp, have_cp, &an, &have_an)) < 0)
 		return rc;
 	if (have_an && ts_audit_anchor_check(&an, a->sign_pk) < 0)
 		return -EBADMSG;
@@ -263,7 +223,7 @@ out_close:
 static void
 pg_close(struct ts_audit *a)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 
 	if (s == NULL)
 		return;
@@ -283,8 +243,10 @@ pg_close(struct ts_audit *a)
 static int
 pg_prepare(struct ts_audit *a)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	struct ts_audit_checkpoint cp;
+	unsigned char hash[HASHBYTES];
+	uint64_t seq;
 	int have_cp, rc;
 
 	if (ts_pg_conn(s->pg) == NULL)
@@ -294,7 +256,15 @@ pg_prepare(struct ts_audit *a)
 	s->locked_gen = 0;
 	if ((rc = chain_lock(a)) < 0)
 		return rc == -EBUSY ? -EIO : rc;
-	if ((rc = tail_load(a, &cp, &have_cp)) < 0) {
+	/* Rows removed while this process was away: as at open, no more
+	 * appends (nor checkpoints) over the gap; the chain as it knew it
+	 * stays, and every append fails (closed) until a restart. */
+	seq = a->seq;
+	memcpy(hash, a->hash, HASHBYTES);
+	if ((rc = tail_load(a, &cp, &have_cp)) < 0 ||
+	    (have_cp && cp.seq > a->seq && (rc = -EBADMSG))) {
+		a->seq = seq;
+		memcpy(a->hash, hash, HASHBYTES);
 		s->locked_gen = 0;
 		return rc;
 	}
@@ -305,7 +275,7 @@ pg_prepare(struct ts_audit *a)
 static int
 pg_append(struct ts_audit *a, const char *line, size_t len)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	char seq[24];
 	const char *v[3] = { a->host, seq, NULL };
 	int lens[3] = { 0, 0, (int)len - 1 }, fmts[3] = { 0, 0, 1 };
@@ -334,7 +304,7 @@ static int
 pg_checkpoint_put(struct ts_audit *a, const struct ts_audit_checkpoint *cp,
                   const char *text, size_t len)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	char seq[24];
 	const char *v[4] = { a->host, seq, (const char *)cp->hash,
 	                     (const char *)cp->sig };
@@ -352,7 +322,8 @@ pg_checkpoint_put(struct ts_audit *a, const struct ts_audit_checkpoint *cp,
 	                      "kind, seq, hash, sig) VALUES ($1, 'checkpoint', "
 	                      "$2, $3, $4) ON CONFLICT (host, kind) DO UPDATE "
 	                      "SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, "
-	                      "sig = EXCLUDED.sig", 4, v, lens, fmts, 0,
+	                      "sig = EXCLUDED.sig WHERE ts_audit_checkpoint.seq "
+	                      "<= EXCLUDED.seq", 4, v, lens, fmts, 0,
 	                      NULL)) < 0) {
 		ts_pg_rollback(s->pg);
 		return rc;
@@ -363,7 +334,7 @@ pg_checkpoint_put(struct ts_audit *a, const struct ts_audit_checkpoint *cp,
 static int
 pg_hash_at(struct ts_audit *a, uint64_t seq, unsigned char out[HASHBYTES])
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	char sq[24];
 	const char *v[2] = { a->host, sq };
 	uint64_t got;
@@ -390,180 +361,6 @@ pg_hash_at(struct ts_audit *a, uint64_t seq, unsigned char out[HASHBYTES])
 	return rc;
 }
 
-/* ---- audit.log: every host's rows in gseq order ---- */
-
-static int
-view_add(struct pg_sink *s, int64_t gseq, uint64_t len)
-{
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 1024;
-		int64_t *g = realloc(s->gseq, cap * sizeof(*g));
-		uint64_t *o;
-
-		if (g == NULL)
-			return -ENOMEM;
-		s->gseq = g;
-		if ((o = realloc(s->off, cap * sizeof(*o))) == NULL)
-			return -ENOMEM;
-		s->off = o;
-		s->cap = cap;
-	}
-	s->gseq[s->n] = gseq;
-	s->off[s->n++] = s->total;
-	s->total += len;
-	s->last_gseq = gseq;
-	return 0;
-}
-
-/* The rows committed since the last refresh (vlock held); at most every
- * REFRESH_MS unless this process appended since.  A failure leaves the
- * view as it was (-errno). */
-static int
-view_refresh(struct pg_sink *s)
-{
-	int64_t now = mono_ms();
-	char last[24];
-	const char *v[1] = { last };
-	PGresult *r;
-	int rc;
-
-	if (!s->dirty && !s->stale && s->refresh_ms != 0 &&
-	    now - s->refresh_ms < REFRESH_MS)
-		return 0;
-	if (s->stale) {
-		s->n = 0;
-		s->total = 0;
-		s->last_gseq = 0;
-	}
-	snprintf(last, sizeof(last), "%" PRId64, s->last_gseq);
-	if ((rc = ts_pg_query(s->pg, "SELECT gseq, octet_length(line) + 1 FROM "
-	                      "ts_audit WHERE gseq > $1 ORDER BY gseq", 1, v,
-	                      NULL, NULL, 0, &r)) < 0)
-		return rc;
-	s->stale = 0;
-	for (int i = 0; i < PQntuples(r) && rc == 0; i++)
-		rc = view_add(s, strtoll(PQgetvalue(r, i, 0), NULL, 10),
-		              strtoull(PQgetvalue(r, i, 1), NULL, 10));
-	PQclear(r);
-	if (rc == 0) {
-		s->refresh_ms = now;
-		s->dirty = 0;
-	}
-	return rc;
-}
-
-static uint64_t
-pg_size(struct ts_audit *a)
-{
-	struct pg_sink *s = sink_of(a);
-	uint64_t n;
-
-	pthread_mutex_lock(&s->vlock);
-	view_refresh(s);	/* unreachable: the size known */
-	n = s->total;
-	pthread_mutex_unlock(&s->vlock);
-	return n;
-}
-
-/* The row holding offset off (off < total). */
-static size_t
-view_find(const struct pg_sink *s, uint64_t off)
-{
-	size_t lo = 0, hi = s->n;
-
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s->off[mid] <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static uint64_t
-row_len(const struct pg_sink *s, size_t i)
-{
-	return (i + 1 < s->n ? s->off[i + 1] : s->total) - s->off[i];
-}
-
-static ssize_t
-pg_read(struct ts_audit *a, void *buf, size_t len, uint64_t off)
-{
-	struct pg_sink *s = sink_of(a);
-	size_t i, j, done = 0;
-	char lo[24], hi[24];
-	const char *v[2] = { lo, hi };
-	PGresult *r;
-	int k = 0, nt, rc;
-
-	pthread_mutex_lock(&s->vlock);
-	if (off + len > s->total && (rc = view_refresh(s)) < 0 &&
-	    off >= s->total) {
-		pthread_mutex_unlock(&s->vlock);
-		return rc;
-	}
-	if (off >= s->total || len == 0) {
-		pthread_mutex_unlock(&s->vlock);
-		return 0;
-	}
-	if (off + len > s->total)
-		len = (size_t)(s->total - off);
-	i = view_find(s, off);
-	j = view_find(s, off + len - 1);
-	snprintf(lo, sizeof(lo), "%" PRId64, s->gseq[i]);
-	snprintf(hi, sizeof(hi), "%" PRId64, s->gseq[j]);
-	if ((rc = ts_pg_query(s->pg, "SELECT gseq, line FROM ts_audit WHERE "
-	                      "gseq BETWEEN $1 AND $2 ORDER BY gseq", 2, v,
-	                      NULL, NULL, 0, &r)) < 0) {
-		pthread_mutex_unlock(&s->vlock);
-		return rc;
-	}
-	nt = PQntuples(r);
-	for (; i <= j; i++) {
-		uint64_t rl = row_len(s, i), from, n;
-		const char *line = NULL;
-		size_t ll = 0;
-
-		while (k < nt && strtoll(PQgetvalue(r, k, 0), NULL, 10) <
-		       s->gseq[i])
-			k++;
-		if (k < nt && strtoll(PQgetvalue(r, k, 0), NULL, 10) ==
-		    s->gseq[i]) {
-			line = PQgetvalue(r, k, 1);
-			ll = (size_t)PQgetlength(r, k, 1);
-		} else {
-			s->pruned = 1;	/* gone: a blank of its length */
-		}
-		from = off + done - s->off[i];
-		n = rl - from < len - done ? rl - from : len - done;
-		/* The row as it was when first seen: its text (an edited
-		 * one cut or padded to that length), its '\n' last. */
-		for (uint64_t b = from; b < from + n; b++)
-			((char *)buf)[done++] = b == rl - 1 ? '\n' :
-			                        b < ll ? line[b] : ' ';
-	}
-	PQclear(r);
-	pthread_mutex_unlock(&s->vlock);
-	return (ssize_t)done;
-}
-
-/* No descriptor holds an offset: after a prune, the view is rebuilt
- * from what remains.  a->lock held. */
-static void
-pg_view_idle(struct ts_audit *a)
-{
-	struct pg_sink *s = sink_of(a);
-
-	pthread_mutex_lock(&s->vlock);
-	if (s->pruned) {
-		s->stale = 1;
-		s->pruned = 0;
-	}
-	pthread_mutex_unlock(&s->vlock);
-}
-
 /* ---- prune, per host ---- */
 
 /* The oldest prunable row's time; a row that does not chain from the
@@ -571,7 +368,7 @@ pg_view_idle(struct ts_audit *a)
 static int64_t
 pg_prune_next(struct ts_audit *a)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	unsigned char prev[HASHBYTES] = { 0 }, want[HASHBYTES], got[HASHBYTES];
 	char last[24];
 	const char *v[2] = { a->host, last };
@@ -618,7 +415,7 @@ static int
 prune_cut(struct ts_audit *a, int64_t before_ms, uint64_t *seq,
           unsigned char hash[HASHBYTES])
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	char from[24], last[24];
 	const char *v[3] = { a->host, from, last };
 	int more = 1, rc = 0;
@@ -673,7 +470,7 @@ prune_cut(struct ts_audit *a, int64_t before_ms, uint64_t *seq,
 static int
 pg_prune(struct ts_audit *a, int64_t before_ms, struct ts_audit_pruned *out)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	struct ts_audit_checkpoint an;
 	unsigned char hash[HASHBYTES];
 	char text[512], sq[24];
@@ -731,7 +528,7 @@ static int
 pg_seals_read(struct ts_audit *a, const char *seals, unsigned char **text,
               size_t *len)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	const char *v[2] = { a->host, seals };
 	PGresult *r;
 	int rc;
@@ -759,7 +556,7 @@ static int
 pg_seal_put(struct ts_audit *a, const char *seals, uint64_t epoch,
             const char *line, size_t len)
 {
-	struct pg_sink *s = sink_of(a);
+	struct pg_sink *s = pg_sink_of(a);
 	char ep[24];
 	const char *v[4] = { a->host, seals, ep, line };
 	int lens[4] = { 0, 0, 0, (int)len - 1 }, fmts[4] = { 0, 0, 0, 1 };
@@ -783,9 +580,9 @@ static const struct audit_sink_ops pg_ops = {
 	.append = pg_append,
 	.checkpoint_put = pg_checkpoint_put,
 	.hash_at = pg_hash_at,
-	.size = pg_size,
-	.read = pg_read,
-	.view_idle = pg_view_idle,
+	.size = ts_pg_audit_view_size,
+	.read = ts_pg_audit_view_read,
+	.view_idle = ts_pg_audit_view_idle,
 	.prune_next = pg_prune_next,
 	.prune = pg_prune,
 	.seals_read = pg_seals_read,
@@ -793,314 +590,3 @@ static const struct audit_sink_ops pg_ops = {
 	.close = pg_close,
 };
 
-/* ---- verify: every host's chain ---- */
-
-/* The verify key to trust: vk, else ts_meta's. */
-static int
-vk_get(struct ts_pg *pg, const unsigned char *given, unsigned char vk[32])
-{
-	const char *v[1] = { VK_NAME };
-	PGresult *r;
-	int rc;
-
-	if (given != NULL) {
-		memcpy(vk, given, 32);
-		return 0;
-	}
-	if ((rc = ts_pg_query(pg, "SELECT value FROM ts_meta WHERE name = $1",
-	                      1, v, NULL, NULL, 0, &r)) < 0)
-		return rc;
-	rc = PQntuples(r) == 1 && strlen(PQgetvalue(r, 0, 0)) >= 64 &&
-	     ts_audit_unhex(PQgetvalue(r, 0, 0), 64, vk, 32) == 0 ? 0 : 1;
-	PQclear(r);
-	return rc;
-}
-
-/* Walks host's chain: 0 intact (*n entries, *cpseq), 1 not, -errno. */
-static int
-verify_host(struct ts_pg *pg, const char *host, const unsigned char vk[32],
-            const struct ts_audit_checkpoint *copy, int *copy_matched,
-            uint64_t *n, uint64_t *cpseq, char *msg, size_t msglen)
-{
-	char who[TS_AUDIT_HOST_MAX + 16], from[24];
-	const char *v[2] = { host, from };
-	struct ts_audit_walk w;
-	int more = 1, rc;
-
-	snprintf(who, sizeof(who), "host %s: ", host);
-	ts_audit_walk_init(&w, who);
-	w.host = host;
-	w.copy = copy;
-	w.copy_any = 1;
-	if ((rc = marks_load(pg, host, &w.cp, &w.found_cp, &w.an,
-	                     &w.have_an)) == -EBADMSG)
-		return ts_audit_bad(msg, msglen, "%sits checkpoint or anchor row "
-		                    "is damaged", who);
-	if (rc < 0)
-		return rc;
-	if (w.found_cp && ts_audit_checkpoint_check(&w.cp, vk) < 0)
-		return ts_audit_bad(msg, msglen, "%sits checkpoint (seq %llu) is "
-		                    "not signed by the store's key", who,
-		                    (unsigned long long)w.cp.seq);
-	if (w.have_an && ts_audit_anchor_check(&w.an, vk) < 0)
-		return ts_audit_bad(msg, msglen, "%sits prune anchor is damaged or "
-		                    "not signed by the store's key (forged?)", who);
-	/* A prune deletes the rows its anchor covers. */
-	if (w.have_an)
-		ts_audit_walk_from_anchor(&w);
-	while (more) {
-		PGresult *r;
-		int nt;
-
-		snprintf(from, sizeof(from), "%" PRIu64, w.seq);
-		if ((rc = ts_pg_query(pg, "SELECT seq, line FROM ts_audit WHERE "
-		                      "host = $1 AND seq > $2 ORDER BY seq LIMIT "
-		                      BATCH, 2, v, NULL, NULL, 0, &r)) < 0)
-			return rc;
-		nt = PQntuples(r);
-		more = nt == atoi(BATCH);
-		for (int i = 0; i < nt; i++) {
-			unsigned long long col = strtoull(PQgetvalue(r, i, 0),
-			                                  NULL, 10);
-
-			rc = ts_audit_walk_line(&w, PQgetvalue(r, i, 1),
-			                        (size_t)PQgetlength(r, i, 1), "",
-			                        msg, msglen);
-			if (rc == 0 && col != w.seq)
-				rc = ts_audit_bad(msg, msglen, "%sentry %llu: its "
-				                  "row says seq %llu (edited)", who,
-				                  (unsigned long long)w.seq, col);
-			if (rc != 0) {
-				PQclear(r);
-				return rc;
-			}
-		}
-		PQclear(r);
-		/* Rows at or before the walk (seq edited down) would come
-		 * again: the next batch starts after the last seq walked. */
-	}
-	*n = w.seq - w.base;
-	*cpseq = w.cp.seq;
-	if ((rc = ts_audit_walk_end(&w, msg, msglen)) != 0)
-		return rc;
-	*copy_matched |= w.copy_matched;
-	return 0;
-}
-
-int
-ts_pg_audit_verify(const char *uri, const unsigned char *vk,
-                   const struct ts_audit_checkpoint *copy, char *msg,
-                   size_t msglen, uint64_t *entries)
-{
-	unsigned char key[32];
-	char err[256], list[768] = "";
-	int copy_matched = 0, nh, rc;
-	struct ts_pg *pg;
-	PGresult *r;
-	size_t used = 0;
-
-	*entries = 0;
-	msg[0] = '\0';
-	if ((rc = ts_pg_open(uri, &pg, err, sizeof(err))) < 0) {
-		snprintf(msg, msglen, "cannot reach the store's database: %s",
-		         err);
-		return rc;
-	}
-	if ((rc = vk_get(pg, vk, key)) != 0) {
-		if (rc == 1)
-			ts_audit_bad(msg, msglen, "the store's audit verify key "
-			             "(ts_meta %s) is missing or damaged", VK_NAME);
-		else
-			snprintf(msg, msglen, "cannot read the audit trail: %s",
-			         ts_pg_error(pg));
-		goto out;
-	}
-	if (copy != NULL && ts_audit_checkpoint_check(copy, key) < 0) {
-		rc = ts_audit_bad(msg, msglen, "the checkpoint copy (seq %llu) is "
-		                  "not signed by the store's key",
-		                  (unsigned long long)copy->seq);
-		goto out;
-	}
-	if ((rc = ts_pg_query(pg, "SELECT host FROM ts_audit GROUP BY host "
-	                      "UNION SELECT host FROM ts_audit_checkpoint "
-	                      "ORDER BY 1", 0, NULL, NULL, NULL, 0, &r)) < 0) {
-		snprintf(msg, msglen, "cannot read the audit trail: %s",
-		         ts_pg_error(pg));
-		goto out;
-	}
-	nh = PQntuples(r);
-	for (int i = 0; i < nh; i++) {
-		uint64_t n = 0, cpseq = 0;
-		const char *host = PQgetvalue(r, i, 0);
-
-		rc = verify_host(pg, host, key, copy, &copy_matched, &n, &cpseq,
-		                 msg, msglen);
-		if (rc < 0 && msg[0] == '\0')
-			snprintf(msg, msglen, "cannot read host %s's audit trail: "
-			         "%s", host, ts_pg_error(pg));
-		if (rc != 0) {
-			PQclear(r);
-			goto out;
-		}
-		*entries += n;
-		if (used < sizeof(list))
-			used += (size_t)snprintf(list + used, sizeof(list) - used,
-			         "%s%s: %" PRIu64 " entr%s, signed checkpoint at "
-			         "entry %" PRIu64, i ? "; " : "", host, n,
-			         n == 1 ? "y" : "ies", cpseq);
-	}
-	PQclear(r);
-	if (copy != NULL && !copy_matched) {
-		rc = ts_audit_bad(msg, msglen, "the checkpoint copy (entry %llu) "
-		                  "matches no host's chain: entries were removed "
-		                  "or a chain rewritten",
-		                  (unsigned long long)copy->seq);
-		goto out;
-	}
-	snprintf(msg, msglen, "audit trail intact: %" PRIu64 " entr%s in %d "
-	         "host chain%s (%s)%s", *entries, *entries == 1 ? "y" : "ies",
-	         nh, nh == 1 ? "" : "s", list, copy != NULL ?
-	         ", none behind the checkpoint copy" : "");
-	rc = 0;
-out:
-	ts_pg_close(pg);
-	return rc;
-}
-
-/* host's chain as (seq, hash), the anchor's first. */
-static int
-host_hashes(struct ts_pg *pg, const char *host, struct ts_audit_seqhash **out,
-            size_t *n)
-{
-	struct ts_audit_checkpoint cp, an;
-	struct ts_audit_seqhash *v = NULL;
-	int have_cp, have_an, more = 1, rc;
-	char from[24] = "0";
-	const char *p[2] = { host, from };
-	size_t cap = 0;
-
-	*n = 0;
-	if ((rc = marks_load(pg, host, &cp, &have_cp, &an, &have_an)) < 0)
-		return rc;
-	while (more) {
-		PGresult *r;
-		int nt;
-
-		if ((rc = ts_pg_query(pg, "SELECT seq, line FROM ts_audit WHERE "
-		                      "host = $1 AND seq > $2 ORDER BY seq LIMIT "
-		                      BATCH, 2, p, NULL, NULL, 0, &r)) < 0)
-			goto fail;
-		nt = PQntuples(r);
-		more = nt == atoi(BATCH);
-		if (*n + (size_t)nt + 1 > cap) {
-			struct ts_audit_seqhash *nv;
-
-			cap = 2 * (*n + (size_t)nt + 1);
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				PQclear(r);
-				rc = -ENOMEM;
-				goto fail;
-			}
-			v = nv;
-		}
-		if (*n == 0 && have_an) {
-			v[0].seq = an.seq;
-			memcpy(v[0].hash, an.hash, HASHBYTES);
-			*n = 1;
-		}
-		for (int i = 0; i < nt; i++) {
-			uint64_t seq;
-
-			if (ts_audit_line_parse(PQgetvalue(r, i, 1),
-			                        (size_t)PQgetlength(r, i, 1), &seq,
-			                        v[*n].hash, NULL) < 0)
-				continue;	/* verify names it */
-			v[(*n)++].seq = seq;
-		}
-		if (nt > 0)
-			snprintf(from, sizeof(from), "%s",
-			         PQgetvalue(r, nt - 1, 0));
-		PQclear(r);
-	}
-	*out = v;
-	return 0;
-fail:
-	free(v);
-	return rc;
-}
-
-int
-ts_pg_audit_verify_seed(const char *uri, const char *seed, char *msg,
-                        size_t msglen)
-{
-	char seals[32], err[256], label[64], part[512];
-	struct ts_pg *pg;
-	PGresult *r;
-	size_t used = 0;
-	int nh, rc;
-
-	msg[0] = '\0';
-	if (ts_audit_seed_seals(seed, seals) < 0)
-		return ts_audit_seals_verify(seed, "", "", NULL, 0, NULL, 0, msg,
-		                             msglen);	/* says why */
-	if ((rc = ts_pg_open(uri, &pg, err, sizeof(err))) < 0) {
-		snprintf(msg, msglen, "cannot reach the store's database: %s",
-		         err);
-		return rc;
-	}
-	/* Every host that has entries or seals of this sealing. */
-	{
-		const char *v[1] = { seals };
-
-		rc = ts_pg_query(pg, "SELECT host FROM ts_audit GROUP BY host "
-		                 "UNION SELECT host FROM ts_audit_seals WHERE "
-		                 "seals = $1 ORDER BY 1", 1, v, NULL, NULL, 0, &r);
-	}
-	if (rc < 0) {
-		snprintf(msg, msglen, "cannot read the audit trail: %s",
-		         ts_pg_error(pg));
-		goto out;
-	}
-	nh = PQntuples(r);
-	for (int i = 0; i < nh; i++) {
-		const char *host = PQgetvalue(r, i, 0), *v[2] = { host, seals };
-		struct ts_audit_seqhash *hv = NULL;
-		char who[TS_AUDIT_HOST_MAX + 16];
-		PGresult *sr;
-		size_t n = 0;
-
-		snprintf(who, sizeof(who), "host %s: ", host);
-		snprintf(label, sizeof(label), "its %s", seals);
-		if ((rc = host_hashes(pg, host, &hv, &n)) < 0 ||
-		    (rc = ts_pg_query(pg, "SELECT string_agg(line || E'\\n', '' "
-		                      "ORDER BY epoch) FROM ts_audit_seals WHERE "
-		                      "host = $1 AND seals = $2", 2, v, NULL, NULL,
-		                      0, &sr)) < 0) {
-			free(hv);
-			snprintf(msg, msglen, "cannot read host %s's audit trail: %s",
-			         host, ts_pg_error(pg));
-			break;
-		}
-		rc = ts_audit_seals_verify(seed, who, label, hv, n,
-		                           PQgetisnull(sr, 0, 0) ? NULL :
-		                           (unsigned char *)PQgetvalue(sr, 0, 0),
-		                           (size_t)PQgetlength(sr, 0, 0), part,
-		                           sizeof(part));
-		PQclear(sr);
-		free(hv);
-		if (rc != 0) {
-			snprintf(msg, msglen, "%s", part);
-			break;
-		}
-		if (used < msglen)
-			used += (size_t)snprintf(msg + used, msglen - used, "%s%s",
-			                         i ? "; " : "", part);
-	}
-	PQclear(r);
-	if (rc == 0 && nh == 0)
-		snprintf(msg, msglen, "forward-secure seals: no host has an "
-		         "entry yet");
-out:
-	ts_pg_close(pg);
-	return rc;
-}

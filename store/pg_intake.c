@@ -157,8 +157,8 @@ ts_pg_intake_ticket_known(struct ts_store *st, const char *id)
 
 /*
  * Claims the oldest rows after seq $5 that nobody holds (or whose claim
- * is a dead daemon's): at most TS_INTAKE_BATCH, and no more after the one that
- * reaches TS_INTAKE_BATCH_BYTES.  Result columns: seq, kind, id,
+ * is a dead daemon's): at most TS_INTAKE_BATCH, and no more after the one
+ * that reaches TS_INTAKE_BATCH_BYTES.  Result columns: seq, kind, id,
  * claimed_at (text), rec (NULL if over TS_RECORD_MAX: not fetched), and
  * how many rows were free to claim (one more than the batch: intake is
  * still waiting).
@@ -286,7 +286,7 @@ cap_rejected(struct pg_store *ps, ts_store_intake_fn fn, void *arg)
 	snprintf(files, sizeof(files), "%d", TS_INTAKE_REJECTED_FILES);
 	snprintf(bytes, sizeof(bytes), "%lu", TS_INTAKE_REJECTED_BYTES);
 	if (ts_pg_query(ps->pg, CAP_SQL, 2, v, NULL, NULL, 0, &r) < 0)
-		return;		/* tried again after the next rejection */
+		return;		/* again after the next rejection */
 	for (int i = 0; fn != NULL && i < PQntuples(r); i++) {
 		row_name(name, sizeof(name), "rejected/", PQgetvalue(r, i, 0),
 		         PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
@@ -316,7 +316,7 @@ take_row(struct pg_store *ps, PGresult *r, int i, long long at_ms,
 	         PQgetvalue(r, i, 2));
 	if (mono_ms() - c.at_ms >= CLAIM_RENEW_MS &&
 	    on_claim(ps, RENEW_SQL, &c, NULL) != 1)
-		return 0;	/* lost (taken over) or unreachable: not ours */
+		return 0;	/* lost (taken over), or unreachable */
 	if (PQgetisnull(r, i, 4)) {
 		err = -EBADMSG;	/* over TS_RECORD_MAX: no record */
 	} else {
@@ -383,7 +383,7 @@ ts_pg_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 		if (n > 0 || strcmp(ps->intake->after, "0") == 0)
 			break;
 		PQclear(r);
-		strcpy(ps->intake->after, "0");	/* the pass ended: anew */
+		strcpy(ps->intake->after, "0");	/* a new pass */
 	}
 	if (n > 0 && atoi(PQgetvalue(r, 0, 5)) > n)
 		*more = 1;

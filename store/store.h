@@ -333,7 +333,9 @@ int ts_store_load_one(struct ts_store *st, const char *id, struct ts_ticket **t)
 /*
  * Other hosts' changes.  ts_store_changes_fd: a descriptor to poll(2) for
  * POLLIN, readable when changes may be waiting; -1 if the store has no
- * other hosts (a directory store).  ts_store_changes: calls fn(arg, id)
+ * other hosts (a directory store), or while the database is unreachable.
+ * It changes after a reconnect: fetch it anew before each poll, and poll
+ * with a timeout (a call of ts_store_changes reconnects and catches up).  ts_store_changes: calls fn(arg, id)
  * once for each ticket another host wrote or removed since the last call
  * (after a lost connection, every one since the last change seen: none
  * is missed); fn re-reads it with ts_store_load_one.  A non-zero return of

@@ -533,6 +533,39 @@ START_TEST(commit_outcome_lost_chain_reread)
 }
 END_TEST
 
+START_TEST(reconnect_finds_rows_removed)
+{
+	struct ts_audit *a = open_host("h1");
+	struct ts_audit_entry e = { .comm = "cat", .op = "open",
+	                            .path = "tickets/after/email" };
+	char *v;
+	int rc;
+
+	for (int i = 1; i <= 3; i++)
+		append_one(a, "h1", i);
+	ck_assert_int_eq(ts_audit_sync(a), 0);
+	kill_backends();
+	/* While it is away, its last entry goes. */
+	sql("DELETE FROM ts_audit WHERE host = 'h1' AND seq = 3");
+	if ((rc = ts_audit_append(a, &e)) == -EIO)
+		rc = ts_audit_append(a, &e);
+	ck_assert_int_eq(rc, -EBADMSG);
+	ck_assert_int_eq(ts_audit_append(a, &e), -EBADMSG);	/* still */
+	v = sql_value("SELECT count(*) FROM ts_audit WHERE line LIKE "
+	              "'%tickets/after/email%'");
+	ck_assert_str_eq(v, "0");
+	free(v);
+	/* Nor is the gap signed over, at a sync or the close. */
+	ck_assert_int_eq(ts_audit_sync(a), 0);
+	ts_audit_close(a);
+	v = sql_value("SELECT seq FROM ts_audit_checkpoint WHERE host = 'h1'");
+	ck_assert_str_eq(v, "3");
+	free(v);
+	expect_tampered("host h1: the trail ends at entry 2 but the signed "
+	                "checkpoint covers entry 3", NULL);
+}
+END_TEST
+
 /* ---- the checkpoint copy, per host ---- */
 
 START_TEST(checkpoint_copy_per_host)
@@ -661,6 +694,10 @@ START_TEST(prune_per_host)
 	                 -EBADMSG);
 	ts_audit_close(a);
 	expect_tampered("host h1: entry 5: ", "hash chain broken");
+	/* Every row after the anchor gone: which ones, said. */
+	sql("DELETE FROM ts_audit WHERE host = 'h1'");
+	expect_tampered("host h1: entries 5 to 7 are missing: the signed anchor "
+	                "covers entries up to 4 only", NULL);
 }
 END_TEST
 
@@ -792,6 +829,7 @@ audit_pg_suite(void)
 	tcase_add_test(op, checkpoint_ahead_refuses_open);
 	tcase_add_test(fc, connection_killed_fails_closed);
 	tcase_add_test(fc, commit_outcome_lost_chain_reread);
+	tcase_add_test(fc, reconnect_finds_rows_removed);
 	tcase_add_test(pr, prune_per_host);
 	tcase_add_test(pr, seals_per_host);
 	return s;

@@ -108,6 +108,103 @@ reloaded(struct ts_index **out)
 	return ts_index_find(*out, "t-1");
 }
 
+/* 1 if ch holds a change in directory in (gone: gone_ino, else 0) named name
+ * ("" any). */
+static int
+has_change(const struct ts_changes *ch, uint64_t in, uint64_t gone,
+           const char *name)
+{
+	for (size_t i = 0; i < ch->n; i++)
+		if (ch->v[i].dir_ino == in && ch->v[i].gone_ino == gone &&
+		    (name[0] == '\0' || strcmp(ch->v[i].name, name) == 0))
+			return 1;
+	return 0;
+}
+
+/*
+ * ts_index_refresh: the store's version of a ticket written behind the
+ * index (as another host of a shared store does) replaces the index's;
+ * the ticket keeps its slot and a message that stayed its item number;
+ * what went is recorded for the kernel (with a tomb), unaudited (no path);
+ * a removed ticket leaves the index.
+ */
+START_TEST(test_refresh_another_version)
+{
+	struct ts_changes ch = { 0 };
+	struct ts_ticket *t;
+	struct ts_entry *e;
+	uint64_t slot;
+	uint32_t item, mslot, aslot;
+	const char *text = "a reply";
+
+	ts_index_wrlock(idx);
+	e = ts_index_find(idx, "t-1");
+	slot = e->slot;
+	aslot = e->t.auth[0].slot;
+	ck_assert_int_eq(ts_index_take_item(idx, e, &item), 0);
+	ck_assert_int_eq(ts_index_add_msg(idx, e, "m1", item, text,
+	                                  strlen(text), ts_seal_seckey_pk(key),
+	                                  &ch), 0);
+	mslot = ts_ticket_find_msg(&e->t, "m1")->slot;
+	ts_index_unlock(idx);
+	ts_changes_release(&ch);
+
+	/* Another writer: processed, no email, no authorization. */
+	ck_assert_int_eq(ts_store_load_one(st, "t-1", &t), 0);
+	t->status = TS_PROCESSED;
+	t->processed_ms = ts_now_ms();
+	t->field[TS_F_EMAIL] = (struct ts_box){ 0, 0 };
+	t->nauth = 0;
+	ck_assert_int_eq(ts_store_write(st, t, NULL), 0);
+	ts_ticket_free(t);
+
+	ts_index_wrlock(idx);
+	ck_assert_int_eq(ts_index_refresh(idx, "t-1", &ch), 0);
+	e = ts_index_find(idx, "t-1");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->slot, slot);
+	ck_assert_int_eq(e->t.status, TS_PROCESSED);
+	ck_assert_uint_eq(e->t.field[TS_F_EMAIL].len, 0);
+	ck_assert_uint_eq(e->t.nauth, 0);
+	ck_assert_uint_eq(e->t.nmsg, 1);
+	ck_assert_uint_eq(e->t.msg[0].slot, mslot);	/* the same inode */
+	ck_assert(has_change(&ch, ts_ino_make(slot, 0, TS_SUB_STATUS), 0, ""));
+	ck_assert(has_change(&ch, ts_ino_make(slot, 0, TS_SUB_DIR),
+	                     ts_ino_make(slot, 0, TS_SUB_FIELD + TS_F_EMAIL),
+	                     "email"));
+	ck_assert(has_change(&ch, ts_ino_make(slot, 0, TS_SUB_AUTHDIR),
+	                     ts_ino_make(slot, aslot + 1, TS_SUB_ITEM), ""));
+	ck_assert(!has_change(&ch, ts_ino_make(slot, 0, TS_SUB_MSGDIR),
+	                      ts_ino_make(slot, mslot + 1, TS_SUB_ITEM), ""));
+	ck_assert(ts_index_tomb(idx, ts_ino_make(slot, 0, TS_SUB_DIR), "email"));
+	for (size_t i = 0; i < ch.n; i++)
+		ck_assert_str_eq(ch.v[i].path, "");	/* nothing audited */
+	{	/* and the message still opens */
+		uint8_t *plain = NULL;
+
+		ck_assert_int_eq(ts_index_open_box(idx, key, e, "messages/m1",
+		                                   &e->t.msg[0].box, &plain), 0);
+		ck_assert_str_eq((char *)plain, "a reply\n");	/* stored with its newline */
+		free(plain);
+	}
+	ts_index_unlock(idx);
+	ts_changes_release(&ch);
+
+	/* Removed behind the index: it leaves. */
+	ck_assert_int_eq(ts_store_remove(st, "t-1"), 0);
+	ts_index_wrlock(idx);
+	ck_assert_int_eq(ts_index_refresh(idx, "t-1", &ch), 0);
+	ck_assert_ptr_null(ts_index_find(idx, "t-1"));
+	ck_assert(has_change(&ch, TS_INO_TICKETS, ts_ino_make(slot, 0, TS_SUB_DIR),
+	                     "t-1"));
+	ts_changes_release(&ch);
+	/* Unknown to both: nothing. */
+	ck_assert_int_eq(ts_index_refresh(idx, "t-9", &ch), 0);
+	ck_assert_uint_eq(ch.n, 0);
+	ts_index_unlock(idx);
+}
+END_TEST
+
 START_TEST(test_intake_and_read)
 {
 	struct ts_entry *e;
@@ -815,6 +912,7 @@ main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_intake_and_read);
+	tcase_add_test(tc, test_refresh_another_version);
 	tcase_add_test(tc, test_status_moves_and_processing_purges);
 	tcase_add_test(tc, test_sweep_at_deadline);
 	tcase_add_test(tc, test_failed_dir_fsync_keeps_index_true);

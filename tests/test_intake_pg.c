@@ -6,9 +6,9 @@
  * once, -EAGAIN giving a record back, rejection and the rejected cap,
  * claims (a live one respected, a dead daemon's taken over: after 60 s,
  * or at once when its host holds no host lock; a daemon restarted gives up
- * its own; a poll without the lock refused; a lost one
- * not acted on), ts_ticket_known, and a front end's role that may only
- * INSERT.  What the backend did is checked in the tables themselves.
+ * its own; a poll without the lock refused; a lost one not acted on; a
+ * slow poll's renewed), ts_ticket_known, and a front end's role that may
+ * only INSERT.  What the backend did is checked in the tables themselves.
  */
 #include <check.h>
 
@@ -378,9 +378,10 @@ START_TEST(poll_bytes_bounded)
 
 		snprintf(name, sizeof(name), "m%d", i);
 		ck_assert_int_eq(ts_intake_message(ts_seal_seckey_pk(key), id,
-		                                   name, text, TS_MESSAGE_MAX - 1,
-		                                   T0, &rec, &lens[i], err,
-		                                   sizeof(err)), 0);
+		                                   name, text,
+		                                   TS_MESSAGE_MAX - 1, T0, &rec,
+		                                   &lens[i], err, sizeof(err)),
+		                 0);
 		ck_assert_int_eq(ts_store_intake_put(w, TS_REC_MESSAGE, id, rec,
 		                                     lens[i]), 0);
 		free(rec);
@@ -875,6 +876,42 @@ START_TEST(lost_claim_not_acted_on)
 }
 END_TEST
 
+/* A poll held up over 30 s renews the claims it has yet to hand over,
+ * so that no other daemon takes them over (at 60 s) meanwhile. */
+static int
+on_slow(void *arg, const char *name, int kind, struct ts_ticket *t,
+        const uint8_t *buf, int err)
+{
+	struct seen *s = arg;
+	char q[256];
+
+	if (s->n == 0) {
+		sleep(31);
+	} else {
+		snprintf(q, sizeof(q), "SELECT (now() - claimed_at < interval "
+		         "'5 seconds')::text FROM ts_intake WHERE seq = %lld",
+		         strtoll(name, NULL, 10));
+		ck_assert_str_eq(sql(q), "true");
+	}
+	return on_rec(arg, name, kind, t, buf, err);
+}
+
+START_TEST(slow_poll_renews_claims)
+{
+	struct ts_store *st;
+	struct seen *s = calloc(1, sizeof(*s));
+	int more;
+
+	put_batch(2);
+	st = open_as(TS_STORE_DAEMON, "h1");
+	ck_assert_int_eq(ts_store_intake_poll(st, on_slow, s, &more), 2);
+	ck_assert_uint_eq(s->n, 2);
+	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake"), 0);
+	ts_store_close(st);
+	free(s);
+}
+END_TEST
+
 /* ---- ticket_known, and a front end's role ---- */
 
 START_TEST(ticket_known)
@@ -985,7 +1022,8 @@ intake_pg_suite(void)
 	tcase_add_test(tc, own_claims_released_at_lock);
 	tcase_add_test(tc, poll_needs_host_lock);
 	tcase_add_test(tc, lost_claim_not_acted_on);
-	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, slow_poll_renews_claims);
+	tcase_set_timeout(tc, 90);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tk, setup, teardown);
 	tcase_add_test(tk, ticket_known);

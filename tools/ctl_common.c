@@ -214,8 +214,8 @@ ts_ctl_open_intake(const char *path, unsigned char *pk)
 
 	if ((rc = ts_store_pubkey(st, pk)) < 0)
 		ts_ctl_die("cannot read the public key of store %s: %s",
-		    ts_ctl_store_shown(path),
-		    rc == -EINVAL ? "not a ticketfs public key" : strerror(-rc));
+		    ts_ctl_store_shown(path), rc == -EINVAL ?
+		    "not a ticketfs public key" : strerror(-rc));
 	return st;
 }
 

@@ -138,8 +138,8 @@ ts_ctl_cmd_init(int argc, char **argv)
 	ts_seal_seckey_free(key);
 	if (rc < 0) {
 		unlink(keyfile);
-		ts_ctl_die("cannot create store %s: %s", ts_ctl_store_shown(store),
-		    why_not(store, rc));
+		ts_ctl_die("cannot create store %s: %s",
+		    ts_ctl_store_shown(store), why_not(store, rc));
 	}
 	printf("store %s created; secret key in %s\n",
 	       ts_ctl_store_shown(store), keyfile);

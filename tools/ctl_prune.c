@@ -161,19 +161,25 @@ ts_ctl_audit_prune(int argc, char **argv)
 	static const char usage[] =
 		"usage: ticketctl audit prune STORE --before DATE --key KEYFILE\n"
 		"                             [--passphrase-file F] [--timeout S]\n"
+		"                             [--host NAME]\n"
 		"Removes the audit trail's oldest whole segments whose newest entry\n"
 		"is before DATE (RFC 3339), never the current one, leaving a signed\n"
 		"anchor; the prune is itself an entry.  Needs the secret key.  With\n"
 		"no daemon on STORE it prunes directly; else it asks the daemon\n"
-		"through intake and waits up to S seconds (default 10) for it.\n";
+		"through intake and waits up to S seconds (default 10) for it.\n"
+		"A PostgreSQL store (STORE a URI) keeps one chain a host: this\n"
+		"prunes host NAME's (default: this machine's name), directly, and\n"
+		"is refused while that host's daemon runs.\n";
 	static const struct option lo[] = {
 		{ "before", required_argument, NULL, 'b' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
-		{ "fss", required_argument, NULL, 'f' }, { 0 }
+		{ "fss", required_argument, NULL, 'f' },
+		{ "host", required_argument, NULL, 'H' }, { 0 }
 	};
 	const char *before_s = NULL, *key_path = NULL, *pass = NULL;
+	const char *host = NULL;
 	char *fss = NULL, err[512];
 	long timeout_ms = 10000;
 	struct ts_seckey *key;
@@ -191,6 +197,7 @@ ts_ctl_audit_prune(int argc, char **argv)
 		case 'k': key_path = optarg; break;
 		case 'p': pass = optarg; break;
 		case 'f': fss = optarg; break;
+		case 'H': host = optarg; break;
 		default:
 			sec = strtod(optarg, &end);
 			if (end == optarg || *end != '\0' || !(sec >= 0) ||
@@ -209,6 +216,12 @@ ts_ctl_audit_prune(int argc, char **argv)
 	                         err, sizeof(err)) < 0)
 		ts_ctl_die("%s", err);
 	st = ts_ctl_open_store(argv[optind], TS_STORE_DAEMON);
+	if (host != NULL && !ts_store_shared(st))
+		ts_ctl_die("audit prune: --host is for a shared (PostgreSQL) "
+		    "store, whose trail is one chain a host");
+	if (host != NULL && ts_store_set_host(st, host) < 0)
+		ts_ctl_die("audit prune: bad --host \"%s\": at most %d of "
+		    "[A-Za-z0-9._-]", host, TS_HOST_MAX);
 	{
 		unsigned char pk[TS_SEAL_PKBYTES];
 

@@ -54,6 +54,7 @@ usage(FILE *out)
 	      "               [--seed SEED]\n"
 	      "  audit prune STORE --before DATE --key KEYFILE\n"
 	      "              [--passphrase-file F] [--timeout SECONDS]\n"
+	      "              [--host NAME]\n"
 	      "  audit seal KEYFILE [--fss FILE]\n"
 	      "  wait STORE [--timeout SECONDS]\n"
 	      "  policy STORE [FILE]\n"

@@ -6,7 +6,8 @@
 # at its next look, once a second);
 # `ticketctl audit verify URI` checks both chains and lists them; a row
 # edited in SQL fails verify (exit 1) naming its host and seq, a deleted
-# one too; each host's forward-secure seals (verify --seed); a chain cut
+# one too; each host's forward-secure seals (verify --seed); kill -9 of
+# one host, which restarted goes on from its chain's tail; a chain cut
 # behind its checkpoint is refused at mount.
 # Usage: test_pg_audit.sh BUILD/bin.  Run as root.
 . "$(dirname "$0")/lib.sh" "$1"
@@ -125,6 +126,20 @@ else
 	fail "tail -f on h1 shows h2's entry (got: $(tail -c 300 "$WORK/tail"))"
 fi
 kill $TAILPID 2>/dev/null; wait $TAILPID 2>/dev/null
+
+# kill -9 of h2: h1 goes on; h2 restarted continues its own chain.
+N2K=$(sq "SELECT max(seq) FROM ts_audit WHERE host = 'h2'")
+kill -9 "$PID_h2"; wait "$PID_h2" 2>/dev/null
+umount -l "$MNT2" 2>/dev/null
+as $AGENT cat "$MNT/tickets/$ID/email" >/dev/null
+check "with h2 killed, h1's operations are still audited" test "$(sq "SELECT count(*) FROM ts_audit WHERE host = 'h1' AND line LIKE '%\"uid\":$AGENT,%\"path\":\"tickets/$ID/email\"%'")" -ge 1
+if pg_mount "$MNT2" h2; then
+	as $AGENT cat "$MNT2/tickets/$ID/subject" >/dev/null
+	check "h2 restarted goes on from its chain's tail (entry $((N2K + 1)) and on)" \
+		test "$(sq "SELECT min(seq) FROM ts_audit WHERE host = 'h2' AND line LIKE '%\"op\":\"mount\"%' AND seq > $N2K")" = $((N2K + 1))
+else
+	fail "h2 restarts after kill -9 (log: $(tail -n 3 "$WORK/h2.log" | tr '\n' ' '))"
+fi
 
 # Both stop; both chains verify; verify lists them.
 pg_umount "$MNT" h1

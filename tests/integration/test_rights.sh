@@ -24,8 +24,10 @@ mount_fg || { echo "mount failed"; exit 1; }
 ag() { as $AGENT "$@"; }
 check "three tickets there" test "$(ag ls "$MNT/tickets" | wc -l)" -eq 3
 
-# Bad input: exit 2, a message, nothing written.
-before=$(store_digest)
+# Bad input: exit 2, a message, nothing written.  The running daemon's own
+# audit/ (its checkpoint timer) is left out of the comparison.
+data_digest() { store_digest | grep -v -e '^\./audit' -e ' \./audit'; }
+before=$(data_digest)
 bad() {
 	local what=$1 text=$2; shift 2
 	local out rc
@@ -48,7 +50,7 @@ out=$(echo '{"username":"x","subject":"y","client_ip":7}' | "$TICKETCTL" submit 
 if [ $rc -eq 2 ] && [[ $out == *'"client_ip" must be a string'* ]]; then pass "submit: a client_ip that is no string"; else fail "submit: a client_ip that is no string (exit $rc: $out)"; fi
 bad "message: a bad --client-ip" 'not an IPv4 or IPv6' message --client-ip 300.1.1.1 "$STORE" "$A1" <<<'hi'
 bad "revoke: a bad --client-ip" 'not an IPv4 or IPv6' revoke --client-ip x "$STORE" "$A1" a1
-check "bad requests wrote nothing" test "$before" == "$(store_digest)"
+check "bad requests wrote nothing" test "$before" == "$(data_digest)"
 check "forget --help" sh -c "'$TICKETCTL' forget --help | grep -q 'usage: ticketctl forget'"
 check "erase --help" sh -c "'$TICKETCTL' erase --help | grep -q 'usage: ticketctl erase'"
 

@@ -161,10 +161,11 @@ maybe_reload(struct ts_fs *fs)
 		int rc = ts_config_reload_policy(fs, err, sizeof(err));
 
 		if (rc < 0) {
-			ts_fs_log(fs, "policy %s refused, the previous one stays "
-			          "in force: %s", ts_config_policy_source(fs),
-			          err);
-			ts_trail_audit(fs, NULL, "policy-reload", "", EINVAL, err);
+			ts_fs_log(fs, "policy %s refused, the previous one "
+			          "stays in force: %s",
+			          ts_config_policy_source(fs), err);
+			ts_trail_audit(fs, NULL, "policy-reload", "", EINVAL,
+			               err);
 		} else {
 			/* Each daemon that applies it says so, naming it. */
 			snprintf(tag, sizeof(tag), "policy %s", fs->pol_tag);

@@ -1,11 +1,11 @@
 /*
  * file_migrate: a directory store read as it is on disk, for
  * store/migrate.c (contract in store/migrate_priv.h): the intake files
- * waiting and rejected, and the audit trail's lines, checkpoint, anchor
- * and verify key.  Reads only; every file relative to the store's
- * directory fds, O_NOFOLLOW, regular files of one link.  The trail's
- * layout is the audit module's, so its helpers (audit_priv.h) name the
- * segments and parse the checkpoint: one reader of that format.
+ * waiting and rejected, and the audit trail's lines, checkpoint, anchor,
+ * verify key and forward-secure seals.  Reads only; every file relative
+ * to the store's directory fds, O_NOFOLLOW, regular files of one link.
+ * The trail's layout is the audit module's, so its helpers (audit_priv.h)
+ * name the segments and parse the checkpoint: one reader of that format.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,7 +73,7 @@ ts_file_mig_intake(struct ts_store *st, int rejected, ts_mig_file_fn fn,
 	return rc;
 }
 
-/* The lines of segment name under dirfd, each through fn. */
+/* The lines of file name under dirfd, each through fn. */
 static int
 segment_lines(int dirfd, const char *name, ts_mig_line_fn fn, void *arg)
 {
@@ -131,6 +131,52 @@ ts_file_mig_audit(struct ts_store *st, ts_mig_line_fn fn, void *arg,
 		rc = segment_lines(dirfd, name, fn, arg);
 	}
 out:
+	close(dirfd);
+	return rc;
+}
+
+struct seal_walk {
+	ts_mig_seal_fn fn;
+	void *arg;
+	const char *name;
+};
+
+static int
+seal_line(void *arg, const char *line, size_t len)
+{
+	struct seal_walk *w = arg;
+
+	return w->fn(w->arg, w->name, line, len);
+}
+
+/* "seals-" and 16 hex digits (store/audit_fss.c's names). */
+static int
+seals_name(const char *n)
+{
+	return strncmp(n, "seals-", 6) == 0 && strlen(n) == 22 &&
+	       strspn(n + 6, "0123456789abcdef") == 16;
+}
+
+int
+ts_file_mig_seals(struct ts_store *st, ts_mig_seal_fn fn, void *arg)
+{
+	struct seal_walk w = { fn, arg, NULL };
+	char **names;
+	size_t n;
+	int dirfd, rc;
+
+	if ((dirfd = ts_sysio_openat(fs_of(st)->dirfd, "audit",
+	                             O_RDONLY | O_DIRECTORY, 0)) < 0)
+		return dirfd;
+	if ((rc = ts_file_list_dir(dirfd, &names, &n)) == 0) {
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			if (!seals_name(names[i]))
+				continue;
+			w.name = names[i];
+			rc = segment_lines(dirfd, names[i], seal_line, &w);
+		}
+		ts_file_free_names(names, n);
+	}
 	close(dirfd);
 	return rc;
 }

@@ -173,9 +173,9 @@ copy_tickets(struct mig *g)
 	for (size_t i = 0; i < ndst; i++) {
 		if (bsearch(&dst[i], src.v, src.n, sizeof(*src.v), cmp_str) ==
 		    NULL) {
-			rc = say(g, -EEXIST, "the target holds ticket %s, which "
-			         "the directory store has not: it is not an "
-			         "earlier copy of this store", dst[i]);
+			rc = say(g, -EEXIST, "the target holds ticket %s, "
+			         "which the directory store has not: it is not "
+			         "an earlier copy of this store", dst[i]);
 			goto out;
 		}
 	}
@@ -210,6 +210,7 @@ next:
 		progress(g, src.n);
 	}
 	rc = batch_step(g, 1);
+	progress(g, src.n);	/* done == total: the bar full */
 out:
 	batch_abort(g);
 	free_ids(src.v, src.n);
@@ -276,8 +277,8 @@ copy_keys(struct mig *g)
 		rc = g->src->ops->key_get(g->src, l.v[i].id, l.v[i].next, &buf,
 		                          &len);
 		if (rc == -ENOENT) {
-			g->c->keys--;	/* a rekey finished meanwhile: no */
-			continue;	/* daemon runs, so none */
+			g->c->keys--;	/* gone since it was listed */
+			continue;
 		}
 		if (rc < 0) {
 			say(g, rc, "cannot read the key of ticket %s: %s",
@@ -298,6 +299,7 @@ copy_keys(struct mig *g)
 		progress(g, l.n);
 	}
 	rc = batch_step(g, 1);
+	progress(g, l.n);
 out:
 	batch_abort(g);
 	for (size_t i = 0; i < l.n; i++)
@@ -515,6 +517,49 @@ copy_verify_key(struct mig *g, const unsigned char vk[32])
 	return 0;
 }
 
+/* Each seal line as the host's row (its epoch from the line). */
+static int
+seal_one(void *arg, const char *name, const char *line, size_t len)
+{
+	struct mig *g = arg;
+	json_t *j = json_loadb(line, len, 0, NULL);
+	json_t *e = json_object_get(j, "epoch");
+	int rc;
+
+	if (!json_is_integer(e) || json_integer_value(e) < 0) {
+		json_decref(j);
+		return say(g, -EBADMSG, "audit/%s: a line that is no seal",
+		           name);
+	}
+	rc = ts_pg_mig_seal(g->m, g->c->host, name,
+	                    (uint64_t)json_integer_value(e), line, len);
+	json_decref(j);
+	if (rc < 0)
+		return db_fail(g, rc, "cannot insert a seal");
+	g->c->seals++;
+	return 0;
+}
+
+/* The forward-secure seals, in one transaction: they vouch for the
+ * chain (audit verify --seed) and the sealing state goes on from them. */
+static int
+copy_seals(struct mig *g)
+{
+	int rc;
+
+	if ((rc = ts_pg_mig_begin(g->m)) < 0)
+		return db_fail(g, rc, "cannot begin a transaction");
+	if ((rc = ts_file_mig_seals(g->src, seal_one, g)) < 0) {
+		ts_pg_mig_rollback(g->m);
+		if (g->err[0] == '\0')
+			say(g, rc, "cannot read the seals: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = ts_pg_mig_commit(g->m)) < 0)
+		return db_fail(g, rc, "cannot commit the seals");
+	return 0;
+}
+
 static int
 copy_audit(struct mig *g, const char *uri, uint64_t entries)
 {
@@ -540,7 +585,8 @@ copy_audit(struct mig *g, const char *uri, uint64_t entries)
 			    strerror(-rc));
 		return rc;
 	}
-	if (hv && (rc = copy_verify_key(g, vk)) < 0)
+	if ((hv && (rc = copy_verify_key(g, vk)) < 0) ||
+	    (rc = copy_seals(g)) < 0)
 		return rc;
 	/* The signed marks last: the chain they vouch for is all there. */
 	if ((hc && (rc = ts_pg_mig_audit_mark(g->m, g->c->host, "checkpoint",

@@ -6,9 +6,10 @@
  * and MAC, so no key is needed, and the copy opens with the store's one
  * secret key), every ticket key file, the policy, the intake waiting (and
  * kept rejected), and the audit trail, one chain, as one host's: its
- * lines, signed checkpoint and prune anchor.  Not copied: the whitelist
- * (a shared store's is each host's own file), the index snapshot, the
- * forward-secure seals (they vouch for the directory's trail; keep it).
+ * lines, signed checkpoint, prune anchor, verify key and forward-secure
+ * seals (the sealing state beside the key goes on from them).  Not
+ * copied: the whitelist (a shared store's is each host's own file), the
+ * index snapshot.
  *
  * The target: a database with no ticketfs schema (migrate creates it,
  * with the source's public key and policy), or one made by an earlier run
@@ -52,7 +53,9 @@ struct ts_migrate_opts {
 };
 
 struct ts_migrate_counts {
-	uint64_t tickets, keys, intake, rejected, audit;	/* in the source */
+	/* What the source holds: */
+	uint64_t tickets, keys, intake, rejected, audit;
+	uint64_t seals;		/* forward-secure seal lines copied */
 	uint64_t copied[TS_MIG_PHASES];	/* of them written by this run (the
 					   rest were there: a resumed run) */
 	int created;		/* this run created the schema */

@@ -42,6 +42,12 @@ int ts_file_mig_audit(struct ts_store *st, ts_mig_line_fn fn, void *arg,
                       struct ts_audit_checkpoint *an, int *have_an,
                       unsigned char vk[32], int *have_vk);
 
+/* The forward-secure seals: fn(arg, name, line, len) for each line of
+ * each STORE/audit/seals-ID file (name "seals-ID"). */
+typedef int (*ts_mig_seal_fn)(void *arg, const char *name, const char *line,
+                              size_t len);
+int ts_file_mig_seals(struct ts_store *st, ts_mig_seal_fn fn, void *arg);
+
 /* pg_migrate.c: writing a PostgreSQL store's rows as they are.  Each
  * returns 0 or -errno, the server's reason in ts_pg_mig_error. */
 
@@ -69,6 +75,8 @@ int ts_pg_mig_key(struct ts_pg_mig *m, const char *id, int next,
                   const uint8_t *key, size_t len);
 int ts_pg_mig_audit_line(struct ts_pg_mig *m, const char *host, uint64_t seq,
                          const char *line, size_t len);
+int ts_pg_mig_seal(struct ts_pg_mig *m, const char *host, const char *seals,
+                   uint64_t epoch, const char *line, size_t len);
 /* kind "checkpoint" or "anchor". */
 int ts_pg_mig_audit_mark(struct ts_pg_mig *m, const char *host,
                          const char *kind,

@@ -95,7 +95,8 @@ revoke_all(struct grant *g)
 	int rc;
 
 	if ((rc = each(g, OWN_RELS "'r'", "REVOKE ALL ON TABLE", "FROM")) < 0 ||
-	    (rc = each(g, OWN_RELS "'S'", "REVOKE ALL ON SEQUENCE", "FROM")) < 0 ||
+	    (rc = each(g, OWN_RELS "'S'", "REVOKE ALL ON SEQUENCE",
+	               "FROM")) < 0 ||
 	    (rc = each(g, OWN_FUNCS, "REVOKE ALL ON FUNCTION", "FROM")) < 0)
 		return rc;
 	return 0;
@@ -202,9 +203,10 @@ check_frontend(struct grant *g, const char *role)
 	                 "'ts_tickets'::regclass", role);
 
 	if (rc > 0) {
-		snprintf(g->err, g->errlen, "role \"%s\" is a superuser or owns "
-		         "the store's tables: it can read everything whatever "
-		         "is granted; a front end needs a role of its own", role);
+		snprintf(g->err, g->errlen, "role \"%s\" is a superuser or "
+		         "owns the store's tables: it can read everything "
+		         "whatever is granted; a front end needs a role of its "
+		         "own", role);
 		return -EINVAL;
 	}
 	return rc;
@@ -215,9 +217,10 @@ static int
 check_granted(struct grant *g, const char *role, enum ts_pg_role kind)
 {
 	int rc = is_true(g, kind == TS_PG_FRONTEND ?
-	                 "SELECT has_table_privilege($1, 'ts_intake', 'INSERT') "
-	                 "AND has_table_privilege($1, 'ts_public_key', "
-	                 "'SELECT') AND has_function_privilege($1, "
+	                 "SELECT has_table_privilege($1, 'ts_intake', "
+	                 "'INSERT') AND has_table_privilege($1, "
+	                 "'ts_public_key', 'SELECT') AND "
+	                 "has_function_privilege($1, "
 	                 "'ts_ticket_known(text)', 'EXECUTE')" :
 	                 "SELECT has_table_privilege($1, 'ts_tickets', "
 	                 "'SELECT, INSERT, UPDATE, DELETE') AND "

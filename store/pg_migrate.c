@@ -175,8 +175,8 @@ ts_pg_mig_ticket(struct ts_pg_mig *m, const char *id, const uint8_t *rec,
 {
 	const char *t[1] = { id };
 
-	return run(m, "INSERT INTO ts_tickets (id, ver, rec) VALUES ($1, 1, $2) "
-	           "ON CONFLICT (id) DO NOTHING", 1, t, rec, len);
+	return run(m, "INSERT INTO ts_tickets (id, ver, rec) VALUES ($1, 1, "
+	           "$2) ON CONFLICT (id) DO NOTHING", 1, t, rec, len);
 }
 
 int
@@ -202,8 +202,28 @@ ts_pg_mig_audit_line(struct ts_pg_mig *m, const char *host, uint64_t seq,
 	memcpy(l, line, len);
 	l[len] = '\0';
 	snprintf(s, sizeof(s), "%" PRIu64, seq);
-	rc = run(m, "INSERT INTO ts_audit (host, seq, line) VALUES ($1, $2, $3) "
-	         "ON CONFLICT (host, seq) DO NOTHING", 3, t, NULL, 0);
+	rc = run(m, "INSERT INTO ts_audit (host, seq, line) VALUES ($1, $2, "
+	         "$3) ON CONFLICT (host, seq) DO NOTHING", 3, t, NULL, 0);
+	free(l);
+	return rc;
+}
+
+int
+ts_pg_mig_seal(struct ts_pg_mig *m, const char *host, const char *seals,
+               uint64_t epoch, const char *line, size_t len)
+{
+	char e[24], *l = malloc(len + 1);
+	const char *t[4] = { host, seals, e, l };
+	int rc;
+
+	if (l == NULL)
+		return -ENOMEM;
+	memcpy(l, line, len);
+	l[len] = '\0';
+	snprintf(e, sizeof(e), "%" PRIu64, epoch);
+	rc = run(m, "INSERT INTO ts_audit_seals (host, seals, epoch, line) "
+	         "VALUES ($1, $2, $3, $4) ON CONFLICT (host, seals, epoch) DO "
+	         "NOTHING", 4, t, NULL, 0);
 	free(l);
 	return rc;
 }
@@ -226,10 +246,10 @@ ts_pg_mig_audit_mark(struct ts_pg_mig *m, const char *host, const char *kind,
 	v[4] = (const char *)cp->sig;
 	len[4] = sizeof(cp->sig);
 	fmt[4] = 1;
-	return ts_pg_query(m->pg, "INSERT INTO ts_audit_checkpoint (host, kind, "
-	                   "seq, hash, sig) VALUES ($1, $2, $3, $4, $5) ON "
-	                   "CONFLICT (host, kind) DO NOTHING", 5, v, len, fmt, 0,
-	                   NULL);
+	return ts_pg_query(m->pg, "INSERT INTO ts_audit_checkpoint (host, "
+	                   "kind, seq, hash, sig) VALUES ($1, $2, $3, $4, $5) "
+	                   "ON CONFLICT (host, kind) DO NOTHING", 5, v, len,
+	                   fmt, 0, NULL);
 }
 
 int
@@ -275,8 +295,8 @@ ts_pg_mig_intake(struct ts_pg_mig *m, int kind, const char *id,
 	const char *t[2] = { k, id };
 
 	snprintf(k, sizeof(k), "%d", kind);
-	return run(m, "INSERT INTO ts_intake (kind, id, rec) VALUES ($1, $2, $3)",
-	           2, t, rec, len);
+	return run(m, "INSERT INTO ts_intake (kind, id, rec) VALUES ($1, $2, "
+	           "$3)", 2, t, rec, len);
 }
 
 int

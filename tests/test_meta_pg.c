@@ -248,7 +248,8 @@ START_TEST(pg_get_set_version)
 	ck_assert_int_eq(ts_store_policy_set(b, POL1, strlen(POL1)), 0);
 	ck_assert_uint_eq(version_of(a), v1);
 	/* A NUL would cut a text parameter: refused, nothing changed. */
-	ck_assert_int_eq(ts_store_policy_set(a, "email 1s\n\0x\n", 12), -EINVAL);
+	ck_assert_int_eq(ts_store_policy_set(a, "email 1s\n\0x\n", 12),
+	                 -EINVAL);
 	policy_is(b, POL1);
 	ts_store_close(a);
 	ts_store_close(b);

@@ -48,7 +48,8 @@ draw(struct bar *b, uint64_t done, uint64_t total, double t)
 	if (done < total && rate > 0) {
 		long s = (long)((total - done) / rate + 0.5);
 
-		snprintf(left, sizeof(left), ", %ld:%02ld left", s / 60, s % 60);
+		snprintf(left, sizeof(left), ", %ld:%02ld left", s / 60,
+		         s % 60);
 	}
 	fprintf(stderr, "\r%-8s [%s] %llu/%llu  %.0f/s%s\033[K",
 	        ts_migrate_phase_names[b->ph], bar, (unsigned long long)done,
@@ -82,15 +83,17 @@ ts_ctl_cmd_migrate(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl migrate DIR URI [--host NAME]\n"
-		"Copies the directory store DIR (no daemon may serve it) into\n"
-		"the PostgreSQL store at URI: an empty database (the schema is\n"
-		"made, with DIR's public key and policy), or one an interrupted\n"
-		"migrate of DIR left, which it finishes.  Tickets, ticket keys,\n"
-		"the policy, waiting and rejected intake, and the audit trail\n"
-		"(verified before and after) as the chain of host NAME (default:\n"
-		"the host its entries name, else this machine).  The whitelist\n"
-		"is not copied: each host gives its own (-o whitelist=FILE).  No\n"
-		"key is needed: records and keys are copied as they are.\n";
+		"Copies the directory store DIR (no daemon may serve it)\n"
+		"into the PostgreSQL store at URI: an empty database (the\n"
+		"schema is made, with DIR's public key and policy), or one an\n"
+		"interrupted migrate of DIR left, which it finishes:\n"
+		"tickets, ticket keys, the policy, waiting and rejected\n"
+		"intake, and the audit trail (verified before and after) as\n"
+		"the chain of host NAME (default: the host its entries name,\n"
+		"else this machine).\n"
+		"The whitelist is not copied: each host gives its own\n"
+		"(-o whitelist=FILE).  No key is needed: records and keys are\n"
+		"copied as they are.\n";
 	static const struct option lo[] = {
 		{ "host", required_argument, NULL, 'H' }, { 0 }
 	};
@@ -123,12 +126,14 @@ ts_ctl_cmd_migrate(int argc, char **argv)
 	}
 	printf("migrated %s to the PostgreSQL store%s: %llu tickets (%llu "
 	       "copied now), %llu ticket keys, %llu intake waiting, %llu "
-	       "rejected, %llu audit entries as host %s\n", argv[optind],
+	       "rejected, %llu audit entries as host %s (%llu seals)\n",
+	       argv[optind],
 	       c.created ? " it created" : "",
 	       (unsigned long long)c.tickets,
 	       (unsigned long long)c.copied[TS_MIG_TICKETS],
 	       (unsigned long long)c.keys, (unsigned long long)c.intake,
 	       (unsigned long long)c.rejected, (unsigned long long)c.audit,
-	       c.host[0] ? c.host : "(none: no trail)");
+	       c.host[0] ? c.host : "(none: no trail)",
+	       (unsigned long long)c.seals);
 	return 0;
 }

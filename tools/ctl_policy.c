@@ -86,12 +86,12 @@ ts_ctl_cmd_policy(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl policy STORE [FILE]\n"
-		"Prints the store's retention policy; with FILE (- for stdin),\n"
-		"checks it and makes it the store's policy (STORE/policy, or\n"
-		"the database's for a URI): every daemon applies it within a\n"
-		"second and audits it (op policy-reload, naming its hash).  A\n"
-		"policy that does not parse is refused, naming the line, and\n"
-		"nothing changes.\n";
+		"Prints the store's retention policy; with FILE (- for\n"
+		"stdin), checks it and makes it the store's policy\n"
+		"(STORE/policy, or the database's for a URI): every daemon\n"
+		"applies it within a second and audits it (op policy-reload,\n"
+		"naming its hash).  A policy that does not parse is refused,\n"
+		"naming the line, and nothing changes.\n";
 	struct ts_store *st;
 	const char *store;
 	int rc;
@@ -113,11 +113,11 @@ ts_ctl_cmd_grant(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl grant STORE ROLE frontend|daemon\n"
-		"Gives ROLE, an existing role of the database at STORE (a URI),\n"
-		"exactly the privileges it needs, and no others it held on the\n"
-		"store: frontend adds intake and reads the public key (submit,\n"
-		"message, authorize, revoke, forget, erase); daemon reads and\n"
-		"writes every table of the store (ticketfs).\n";
+		"Gives ROLE, an existing role of the database at STORE (a\n"
+		"URI), exactly the privileges it needs, and no others it held\n"
+		"on the store: frontend adds intake and reads the public key\n"
+		"(submit, message, authorize, revoke, forget, erase); daemon\n"
+		"reads and writes every table of the store (ticketfs).\n";
 	enum ts_pg_role kind;
 	const char *store, *role;
 	char err[512];
@@ -134,8 +134,8 @@ ts_ctl_cmd_grant(int argc, char **argv)
 	else if (strcmp(argv[optind + 2], "daemon") == 0)
 		kind = TS_PG_DAEMON;
 	else
-		ts_ctl_die("grant: \"%s\" is no kind of role: frontend or daemon",
-		    argv[optind + 2]);
+		ts_ctl_die("grant: \"%s\" is no kind of role: frontend or "
+		    "daemon", argv[optind + 2]);
 	if (!ts_pg_is_uri(store))
 		ts_ctl_die("grant: %s is a directory store, which has no "
 		    "database roles (its access is the directory's: front ends "

@@ -68,6 +68,7 @@ check "dm may not TRUNCATE or drop: it owns nothing" test "$(psql -X -At "$DM" -
 check "dm reads the policy" sh -c "'$TICKETCTL' policy '$DM' | grep -q '^ticket'"
 check "fsck as dm" "$TICKETCTL" fsck "$DM" --key "$KEY"
 echo "$AGENT agent" > "$WORK/whitelist"
+# (Unsealed: the sealing is not what this test is about.)
 if forked "$TICKETFS" "$DM" "$MNT" -o key="$KEY",whitelist="$WORK/whitelist",fss="$WORK/none.fss"; then
 	pass "a daemon as dm mounts the store"
 	check "it takes the intake in" wait_for as $AGENT test -e "$MNT/tickets/$ID/email"

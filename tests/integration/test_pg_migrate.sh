@@ -12,7 +12,9 @@
 FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 
 C=CANARY-m1gr4t3
-new_store
+out=$("$TICKETCTL" init "$STORE" "$KEY")
+SEED=$(printf '%s\n' "$out" | grep -E '^[0-9a-f]{64}-[0-9]+-[0-9]+$')
+printf '%s agent\n%s reader\n%s auditor\n' $AGENT $READER $AUDITOR > "$STORE/whitelist"
 ticket() {	# ticket USER TAG: a ticket of USER with every field
 	jq -cn --arg u "$1" --arg c "$2-$C" '{username:$u, subject:("s-"+$c),
 	  description:("d-"+$c), email:("e-"+$c), mobile:("m-"+$c),
@@ -64,6 +66,8 @@ check "no migration mark is left" test -z "$(psql_do "$PGDB" "SELECT name FROM t
 check "no canary in a pg_dump of the copy" sh -c "! pg_dump '$PGURI' | grep -q '$C'"
 check "fsck --key passes on the copy" "$TICKETCTL" fsck "$PGURI" --key "$KEY"
 check "audit verify passes on the copy" "$TICKETCTL" audit verify "$PGURI"
+check "the directory's seals came along" test "$(psql_do "$PGDB" 'SELECT count(*) FROM ts_audit_seals')" -eq "$(cat "$STORE"/audit/seals-* | wc -l)"
+check "audit verify --seed passes on the copy (the seals vouch for it)" "$TICKETCTL" audit verify "$PGURI" --seed "$SEED"
 out=$("$TICKETCTL" migrate "$STORE" "$PGURI" 2>&1); rc=$?
 check "a second run finds everything there (exit 0, nothing copied: $out)" test $rc -eq 0
 check "and says so" grep -q '3 tickets (0 copied now)' <<<"$out"
@@ -85,9 +89,8 @@ listing > "$WORK/dir.list"
 umount_fs
 STORE=$STORE0
 # This host's name, the chain's: the daemon goes on with the copied chain.
-# The key's sealing state follows the directory's trail: a shared store's
-# is not sealed (README), so the copy runs without one.
-mount_pg() { forked "$TICKETFS" "$PGURI" "$MNT" -o key="$KEY",whitelist="$STORE/whitelist",fss="$WORK/none.fss"; }
+# The key's sealing state goes on from the copied seals.
+mount_pg() { forked "$TICKETFS" "$PGURI" "$MNT" -o key="$KEY",whitelist="$STORE/whitelist"; }
 if mount_pg; then
 	pass "the copy mounts"
 	check "it takes the waiting intake in" wait_for ag test -e "$MNT/tickets/$T4/subject"
@@ -98,6 +101,9 @@ if mount_pg; then
 	check "carol stays forgotten" ag sh -c "! test -e '$MNT/tickets/$T3/username'"
 	check "the agent's message reads back" ag grep -q "first reply $C" "$MNT/tickets/$T1/messages/reply-1"
 	umount_fs
+	check "the chain the copy's daemon went on with verifies" "$TICKETCTL" audit verify "$PGURI"
+	check "and its seals, with the seed" "$TICKETCTL" audit verify "$PGURI" --seed "$SEED"
+	check "one chain: the daemon went on with the copied one" test "$(psql_do "$PGDB" 'SELECT count(DISTINCT host) FROM ts_audit')" -eq 1
 else
 	fail "the copy mounts"
 fi
@@ -140,8 +146,9 @@ for i in $(seq 3000); do echo "{\"username\":\"u$i\",\"subject\":\"s$i\",\"email
 	"$TICKETCTL" submit --batch "$BIG" >/dev/null
 STORE0=$STORE KEY0=$KEY
 STORE=$BIG KEY=$WORK/big.key
+DAEMON_EXIT_S=60	# it saves the snapshot of 3,000 tickets at unmount
 mount_fg
-check "3,000 tickets in the big store" wait_within 20 sh -c "test \$(setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls '$MNT/tickets' | wc -l) -eq 3000"
+check "3,000 tickets in the big store" wait_within 120 sh -c "test \$(setpriv --reuid=$AGENT --regid=$AGENT --clear-groups ls '$MNT/tickets' | wc -l) -eq 3000"
 umount_fs
 STORE=$STORE0 KEY=$KEY0
 pg_newdb
@@ -164,7 +171,7 @@ check "audit verify passes on it" "$TICKETCTL" audit verify "$PGURI"
 pg_newdb
 script -qec "'$TICKETCTL' migrate '$BIG' '$PGURI'" /dev/null > "$WORK/tty.out" 2>&1
 check "on a terminal: a progress bar with rate and time left" grep -aq 'tickets  *\[#*\.*\] [0-9]*/3000  [0-9]*/s' "$WORK/tty.out"
-check "for each phase" grep -aq 'audit  *\[##############################\]' "$WORK/tty.out"
+check "each phase ends full" sh -c "grep -aq 'tickets  *\[#\{30\}\] 3000/3000' '$WORK/tty.out' && grep -aq 'keys  *\[#\{30\}\] 3000/3000' '$WORK/tty.out' && grep -aq 'audit  *\[#\{30\}\]' '$WORK/tty.out'"
 
 # --- the golden fixture -----------------------------------------------
 read -r FA FB _ < "$FIX/store_v1.ids"
@@ -193,4 +200,20 @@ if forked "$TICKETFS" "$PGURI" "$MNT" -o key="$KEY",whitelist="$STORE/whitelist"
 else
 	fail "the golden fixture's copy mounts"
 fi
+# The damaged and the forged fixtures: copied as they are, so fsck finds
+# on the copy exactly what it finds on the directory (the planted record
+# fails its MAC there too).
+for f in store_v1_damaged store_v1_forged; do
+	rm -rf "$WORK/fix"
+	cp -a "$FIX/$f" "$WORK/fix"
+	chmod 0700 "$WORK/fix"
+	pg_newdb
+	out=$("$TICKETCTL" migrate --host golden "$WORK/fix" "$PGURI" 2>&1); rc=$?
+	check "$f migrates ($out)" test $rc -eq 0
+	"$TICKETCTL" fsck "$WORK/fix" --key "$WORK/fix.key" > "$WORK/fsck.dir"; rd=$?
+	"$TICKETCTL" fsck "$PGURI" --key "$WORK/fix.key" > "$WORK/fsck.pg"; rp=$?
+	check "fsck of its copy finds what it finds in the directory (exit $rd, $rp)" sh -c "test $rd -eq 1 && test $rp -eq 1 && diff '$WORK/fsck.dir' '$WORK/fsck.pg'"
+	check "and names the bad records" grep -q '^BAD ' "$WORK/fsck.pg"
+	check "its trail verifies" "$TICKETCTL" audit verify "$PGURI"
+done
 finish

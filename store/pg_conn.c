@@ -62,15 +62,21 @@ ignore_notice(void *arg, const char *msg)
 static int
 connect_now(struct ts_pg *pg)
 {
+	/* TCP (ignored on a Unix socket): a peer gone silent (a network
+	 * partition) is found by keepalives within about 11 s, and sent data
+	 * unacknowledged for 10 s breaks the connection. */
 	static const char *const keys[] = {
 		"dbname", "connect_timeout", "application_name",
-		"options", NULL
+		"options", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "tcp_user_timeout",
+		NULL
 	};
 	const char *vals[] = {
 		pg->uri, "5", "ticketfs",
 		"-c statement_timeout=10000 -c lock_timeout=10000 "
 		"-c idle_in_transaction_session_timeout=30000 "
 		"-c client_min_messages=warning",
+		"1", "5", "2", "3", "10000",
 		NULL
 	};
 	PGconn *c;
@@ -89,6 +95,9 @@ connect_now(struct ts_pg *pg)
 		return -EIO;
 	}
 	PQsetNoticeProcessor(c, ignore_notice, NULL);
+	/* Sending never blocks either (exec_deadline waits with a limit);
+	 * PQexec, used for scripts, ignores it. */
+	PQsetnonblocking(c, 1);
 	pg->conn = c;
 	pg->gen++;
 	return 0;
@@ -195,19 +204,92 @@ errno_of(PGresult *r, PGconn *c)
 	return -EPROTO;
 }
 
+/* Waits up to ms for c's socket to be readable (or writable): 1 ready,
+ * 0 out of time, -1 error. */
+static int
+wait_sock(PGconn *c, int writable, long long ms)
+{
+	struct pollfd p = { PQsocket(c), writable ? POLLOUT : POLLIN, 0 };
+	int rc;
+
+	if (p.fd < 0)
+		return -1;
+	if (ms < 0)
+		ms = 0;
+	do
+		rc = poll(&p, 1, (int)ms);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+/*
+ * PQexecParams with the client's own deadline (TS_PG_DEADLINE_MS): the
+ * server's statement_timeout answers a slow statement, but a server that
+ * went silent (a network partition, a frozen host) answers nothing, and a
+ * blocking exec would wait for TCP's own timeouts, minutes.  Out of time,
+ * the connection is given up (*lost set): the statement's outcome is
+ * unknown.  Returns the last result (NULL: failed to send or lost).
+ */
+static PGresult *
+exec_deadline(PGconn *c, const char *sql, int n, const char *const *v,
+              const int *len, const int *fmt, int binary, int *lost)
+{
+	long long end = now_ms() + TS_PG_DEADLINE_MS;
+	PGresult *r, *last = NULL;
+	int f;
+
+	*lost = 0;
+	if (!PQsendQueryParams(c, sql, n, NULL, v, len, fmt, binary))
+		return NULL;
+	while ((f = PQflush(c)) == 1)
+		if (wait_sock(c, 1, end - now_ms()) <= 0)
+			goto out_lost;
+	if (f < 0)
+		return NULL;
+	for (;;) {
+		while (PQisBusy(c)) {
+			if (wait_sock(c, 0, end - now_ms()) <= 0)
+				goto out_lost;
+			if (!PQconsumeInput(c))
+				break;	/* PQgetResult reports it */
+		}
+		if ((r = PQgetResult(c)) == NULL)
+			break;
+		PQclear(last);
+		last = r;
+		if (PQstatus(c) != CONNECTION_OK)
+			break;
+	}
+	return last;
+out_lost:
+	PQclear(last);
+	*lost = 1;
+	return NULL;
+}
+
 int
 ts_pg_query(struct ts_pg *pg, const char *sql, int n, const char *const *v,
             const int *len, const int *fmt, int binary, PGresult **res)
 {
 	PGresult *r;
-	int rc;
+	int rc, lost;
 
 	if (res != NULL)
 		*res = NULL;
 	pthread_mutex_lock(&pg->mu);
 	if ((rc = ensure(pg)) < 0)
 		goto out;
-	r = PQexecParams(pg->conn, sql, n, NULL, v, len, fmt, binary);
+	r = exec_deadline(pg->conn, sql, n, v, len, fmt, binary, &lost);
+	if (lost) {
+		set_err(pg, "no answer from the database within the deadline");
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+		/* Silent, not refused: no new connect (connect_timeout 5 s)
+		 * for the next TS_PG_RETRY_MS either. */
+		pg->last_try_ms = now_ms();
+		rc = -EIO;
+		goto out;
+	}
 	switch (r ? PQresultStatus(r) : PGRES_FATAL_ERROR) {
 	case PGRES_TUPLES_OK:
 	case PGRES_COMMAND_OK:

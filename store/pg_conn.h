@@ -4,7 +4,10 @@
  *
  * Every statement runs with a deadline: connect_timeout 5 s, and
  * statement_timeout / lock_timeout 10 s set on each new session, so a
- * write fails (with -EIO or -ETIMEDOUT) within about 10 s and never hangs.
+ * write fails (with -EIO or -ETIMEDOUT) within about 10 s and never hangs;
+ * a server that answers nothing at all (a partition, a frozen host) is
+ * given up by the client after TS_PG_DEADLINE_MS (-EIO, the connection
+ * dropped), and TCP keepalives find an idle connection's peer gone.
  * A connection found broken is reset before the next statement (at most
  * one try a TS_PG_RETRY_MS, so an unreachable database fails fast); a
  * statement that fails because the connection broke is NOT run again
@@ -35,6 +38,10 @@
 #include <libpq-fe.h>
 
 #define TS_PG_RETRY_MS 500
+/* The client's own limit on one statement, a little over the server's
+ * statement_timeout, whose error normally comes first: a server gone
+ * silent (a partition) fails the statement -EIO after this. */
+#define TS_PG_DEADLINE_MS 11000
 
 struct ts_pg;
 

@@ -9,6 +9,10 @@
 #     on both (the index), a value never read fails EIO, a write fails EIO
 #     within 10 s, nothing hangs; started again: writes work within
 #     seconds, the failed write is on neither host.
+#  4. A partition: a third daemon h3 reaches the database through a proxy
+#     that goes silent (pg_blackhole.py): its index keeps serving, a write
+#     and a read of a value fail EIO and never hang; the proxy back, h3
+#     writes again and shows what h1 wrote meanwhile.
 #  3. kill -9 of h2: h1 keeps serving, takes in intake submitted after the
 #     kill, and the intake h2's claims held (at once, not after the claims'
 #     60 s); the email purge due while h2 is dead is made by h1 and audited
@@ -26,6 +30,8 @@ pg_newdb || { echo "no database"; exit 1; }
 "$TICKETCTL" init "$PGURI" "$KEY" >/dev/null || { echo "init failed"; exit 1; }
 cp -p "$KEY.fss" "$WORK/h1.fss"
 cp -p "$KEY.fss" "$WORK/h2.fss"
+cp -p "$KEY.fss" "$WORK/h3.fss"
+cp -p "$KEY.fss" "$WORK/dup.fss"
 WL=$WORK/whitelist
 cat > "$WL" <<WL
 $AGENT   agent
@@ -47,7 +53,7 @@ POL
 M1=$WORK/m1
 M2=$WORK/m2
 mkdir -p "$M1" "$M2"
-PID1= PID2= WRITER=
+PID1= PID2= PID3= PROXY= WRITER=
 # The database is started again at exit if a part left it stopped.
 DB_STOPPED=0
 EXTRA_CLEANUP="faults_cleanup; $EXTRA_CLEANUP"
@@ -55,11 +61,13 @@ faults_cleanup() {
 	local m
 	[ -n "$WRITER" ] && kill "$WRITER" 2>/dev/null
 	[ "$DB_STOPPED" = 1 ] && sh "$PG_FIXTURE" start-again "$TS_PG_DIR"
-	for m in "$M1" "$M2"; do
+	for m in "$M1" "$M2" "$WORK/m3"; do
 		mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
 	done
 	[ -n "$PID1" ] && kill "$PID1" 2>/dev/null
 	[ -n "$PID2" ] && kill "$PID2" 2>/dev/null
+	[ -n "$PID3" ] && kill "$PID3" 2>/dev/null
+	[ -n "$PROXY" ] && kill "$PROXY" 2>/dev/null
 	:
 }
 
@@ -272,6 +280,17 @@ check "h1's chain grows after the restart" test "$(audit_n h1)" -gt "$a1"
 check "h2's chain grows after the restart" test "$(audit_n h2)" -gt "$a2"
 check "h2's read is in audit.log on h1 within 1 s" wait_within 1 sh -c "timeout 5 setpriv --reuid=$AUDITOR --regid=$AUDITOR --clear-groups cat '$M1/audit.log' | jq -e -s --arg p 'tickets/$T/description' 'map(select(.host == \"h2\" and .op == \"open\" and .path == \$p)) | length > 0' >/dev/null"
 verify "audit verify URI passes after the restart"
+# Each daemon took its host lock again on its new session: a second
+# daemon of either name is still refused.
+same_name_refused() {	# same_name_refused N: a daemon named hN is refused
+	local out rc
+	mkdir -p "$WORK/m3"
+	out=$(timeout 15 "$TICKETFS" "$PGURI" "$WORK/m3" -f -o key="$KEY",whitelist="$WL",hostname=h$1,checkpoint_copy="$WORK/dup.checkpoint",fss="$WORK/dup.fss" 2>&1); rc=$?
+	mountpoint -q "$WORK/m3" && { fusermount3 -u "$WORK/m3" || umount -l "$WORK/m3"; }
+	[ $rc -ne 0 ] && [ $rc -ne 124 ] && [[ $out == *"another daemon named h$1"* ]]
+}
+check "after the restart a second daemon named h1 is refused (h1's lock re-taken)" same_name_refused 1
+check "and one named h2" same_name_refused 2
 
 # ---- 2. the database down for a while ----
 D=$(ticket d2)
@@ -331,6 +350,8 @@ done
 t_ok "db up: h1 moves the status" $AGENT bash -c "put '$M1/tickets/$D/status' processing"
 check "db up: h2 reads it within 1 s" wait_within 1 rd_is "$M2/tickets/$D/status" processing
 verify "audit verify URI passes after the outage"
+check "after the outage a second daemon named h1 is refused" same_name_refused 1
+check "and one named h2" same_name_refused 2
 
 # ---- 3. kill -9 of h2 ----
 # Email goes EMAIL_S after submission: E is submitted just before the kill,
@@ -396,11 +417,60 @@ t_out d-k3 "h2 reads a value" $READER cat "$M2/tickets/$K/description"
 t_ok "h1 writes a message" $AGENT bash -c "msg '$M1' '$K' after-return 'h2 is back'"
 check "h2 shows it within 1 s" wait_within 1 rd_is "$M2/tickets/$K/messages/after-return" "h2 is back"
 check "no intake waits" test "$(psql_do "$PGDB" "SELECT count(*) FROM ts_intake")" -eq 0
+# ---- 4. a partition between h3 and the database ----
+PX=$WORK/px
+mkdir -p "$PX" "$WORK/m3"
+chmod 755 "$PX"
+FREEZE=$WORK/freeze
+$PY "$LIBDIR/pg_blackhole.py" "$PX/.s.PGSQL.5432" "$TS_PG_DIR/.s.PGSQL.5432" "$FREEZE" 2>>"$WORK/proxy.log" &
+PROXY=$!
+wait_within 3 test -S "$PX/.s.PGSQL.5432" || fail "the proxy listens"
+URI3="postgresql:///$PGDB?host=$PX&user=postgres"
+"$TICKETFS" "$URI3" "$WORK/m3" -f -o key="$KEY",whitelist="$WL",hostname=h3,checkpoint_copy="$WORK/h3.checkpoint",fss="$WORK/h3.fss" 2>>"$WORK/h3.log" &
+PID3=$!
+if wait_within 10 mountpoint -q "$WORK/m3"; then
+	M3=$WORK/m3
+	t_out s-k3 "h3 (through the proxy) reads a value" $READER cat "$M3/tickets/$K/subject"
+	touch "$FREEZE"
+	t_out processing "partition: h3 reads status (the index)" $READER cat "$M3/tickets/$K/status"
+	t_ok "partition: h3 lists the messages" $READER ls "$M3/tickets/$K/messages"
+	# One statement is given up after TS_PG_DEADLINE_MS (11 s); a write
+	# makes two (the record, then its audit entry on the trail's own
+	# connection), so it fails within about 22 s.
+	t0=$(now_ms)
+	out=$(timeout 40 setpriv --reuid=$AGENT --regid=$AGENT --clear-groups bash -c "msg '$M3' '$K' cut-3 'written in the partition'" 2>&1); rc=$?
+	ms=$(( $(now_ms) - t0 ))
+	echo "# partition: a message write on h3 failed after $ms ms ($out)"
+	check "partition: h3's write fails EIO, no hang (in $ms ms, under 25 s)" test $rc -eq 1 -a $ms -lt 25000 -a "$out" == "Input/output error"
+	t0=$(now_ms)
+	out=$(timeout 40 setpriv --reuid=$READER --regid=$READER --clear-groups cat "$M3/tickets/$K/mobile" 2>&1); rc=$?
+	ms=$(( $(now_ms) - t0 ))
+	echo "# partition: a read of a value never read on h3 failed after $ms ms"
+	check "partition: h3's read of a value fails EIO, no hang (in $ms ms, under 25 s)" test $rc -eq 1 -a $ms -lt 25000 -a "${out##*: }" == "Input/output error"
+	t_ok "partition: h1 is not held up (writes)" $AGENT bash -c "msg '$M1' '$K' during-cut 'written by h1 in the partition'"
+	rm -f "$FREEZE"
+	p0=$(now_ms)
+	if first_write 3 "$K" healed "$p0"; then
+		pass "partition over: h3 writes again within $FW_MS ms (try $FW_TRIES)"
+		echo "# partition over: h3's first write succeeded $FW_MS ms after the proxy forwarded again"
+	else
+		fail "partition over: h3 writes again within 15 s"
+	fi
+	check "h3 shows h1's message of the partition" wait_within 3 rd_is "$M3/tickets/$K/messages/during-cut" "written by h1 in the partition"
+	check "h1 shows h3's after it" wait_within 1 rd_is "$M1/tickets/$K/messages/$FW_NAME" "text of $FW_NAME"
+	t "$READER" test -e "$M1/tickets/$K/messages/cut-3"
+	check "the write that failed in the partition is not on h1" test $T_RC -eq 1
+	unhost 3
+else
+	fail "h3 mounts through the proxy ($(tail -n 3 "$WORK/h3.log"))"
+fi
+kill "$PROXY"; wait "$PROXY" 2>/dev/null; PROXY=
+
 unhost 1
 unhost 2
 verify "audit verify URI passes after h2's kill and return (both chains)"
 check "no daemon crashed (no sanitizer report in the logs)" sh -c "! grep -E -q '$SAN_RE' '$WORK/h1.log' '$WORK/h2.log'"
 if [ "$FAILED" -gt 0 ]; then
-	for n in 1 2; do echo "# h$n's log:"; tail -n 40 "$WORK/h$n.log" | sed 's/^/#   /'; done
+	for n in 1 2 3; do echo "# h$n's log:"; tail -n 40 "$WORK/h$n.log" 2>/dev/null | sed 's/^/#   /'; done
 fi
 finish

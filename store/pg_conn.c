@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +76,7 @@ connect_now(struct ts_pg *pg)
 	};
 	const char *vals[] = {
 		pg->uri, "5", "ticketfs",
-		"-c statement_timeout=10000 -c lock_timeout=10000 "
+		"-c statement_timeout=10000 -c lock_timeout=4000 "
 		"-c idle_in_transaction_session_timeout=30000 "
 		"-c client_min_messages=warning",
 		"1", "5", "2", "3", "10000",
@@ -104,33 +107,61 @@ connect_now(struct ts_pg *pg)
 }
 
 /*
- * 1 if the server closed the session while it was idle (a restart, a
- * terminated backend): it said so (FATAL) and hung up, and nothing of
- * ours was sent since, so the next statement may go to a new session.
- * No round trip: a poll of the socket, and reading what is there
- * (notifications stay queued for PQnotifies).
+ * 1 if the server ended the session while it was idle (a restart, a
+ * terminated backend): it sent an ErrorResponse (FATAL; the only error a
+ * server sends unasked) and hung up, and nothing of ours was sent since,
+ * so the next statement may go to a new session.  No round trip, and
+ * nothing read: a peek at the socket (so a listener's poll for
+ * notifications still sees them).  A TLS session's bytes cannot be
+ * read so: only its hang-up is seen.
  */
 static int
 closed_by_server(PGconn *c)
 {
-	struct pollfd p = { PQsocket(c), POLLIN, 0 };
+	unsigned char buf[8192];
+	int fd = PQsocket(c);
+	ssize_t n, off = 0;
 
-	if (p.fd < 0)
+	if (fd < 0)
 		return 1;
-	if (poll(&p, 1, 0) <= 0)
+	n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		return 1;	/* hung up */
+	if (n < 0)
+		return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+	if (PQsslInUse(c))
 		return 0;
-	return !PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK;
+	/* Messages: a type byte, then a big-endian length counting itself. */
+	while (off + 5 <= n) {
+		uint32_t len = (uint32_t)buf[off + 1] << 24 |
+		               (uint32_t)buf[off + 2] << 16 |
+		               (uint32_t)buf[off + 3] << 8 | buf[off + 4];
+
+		if (buf[off] == 'E')
+			return 1;
+		if (len < 4)
+			return 1;	/* not the protocol: give it up */
+		off += 1 + (ssize_t)len;
+	}
+	return 0;
 }
 
-/* A usable connection (pg->mu held): 0, or -EIO if none can be made now. */
+/*
+ * A usable connection (pg->mu held): 0, or -EIO if none can be made now.
+ * look: also find a session the server ended while idle (ts_pg_conn's
+ * callers check ts_pg_generation after it and re-make their session's
+ * state, a lock, before their statement; a statement's own call does
+ * not look, so that it never runs on a session made behind such a
+ * caller's check: it fails -EIO on the dead one instead).
+ */
 static int
-ensure(struct ts_pg *pg)
+ensure(struct ts_pg *pg, int look)
 {
 	if (pg->in_tx)
 		return pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK ?
 		       0 : -EIO;
 	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK &&
-	    !closed_by_server(pg->conn))
+	    !(look && closed_by_server(pg->conn)))
 		return 0;
 	if (pg->conn != NULL) {
 		/* Found lost: one try now, not after TS_PG_RETRY_MS. */
@@ -223,8 +254,8 @@ wait_sock(PGconn *c, int writable, long long ms)
 }
 
 /*
- * PQexecParams with the client's own deadline (TS_PG_DEADLINE_MS): the
- * server's statement_timeout answers a slow statement, but a server that
+ * PQexecParams with the client's own limit on silence (TS_PG_SILENCE_MS,
+ * from the send and from each read that brought bytes): a server that
  * went silent (a network partition, a frozen host) answers nothing, and a
  * blocking exec would wait for TCP's own timeouts, minutes.  Out of time,
  * the connection is given up (*lost set): the statement's outcome is
@@ -234,16 +265,18 @@ static PGresult *
 exec_deadline(PGconn *c, const char *sql, int n, const char *const *v,
               const int *len, const int *fmt, int binary, int *lost)
 {
-	long long end = now_ms() + TS_PG_DEADLINE_MS;
+	long long end = now_ms() + TS_PG_SILENCE_MS;
 	PGresult *r, *last = NULL;
 	int f;
 
 	*lost = 0;
 	if (!PQsendQueryParams(c, sql, n, NULL, v, len, fmt, binary))
 		return NULL;
-	while ((f = PQflush(c)) == 1)
+	while ((f = PQflush(c)) == 1) {
 		if (wait_sock(c, 1, end - now_ms()) <= 0)
 			goto out_lost;
+		end = now_ms() + TS_PG_SILENCE_MS;
+	}
 	if (f < 0)
 		return NULL;
 	for (;;) {
@@ -252,6 +285,7 @@ exec_deadline(PGconn *c, const char *sql, int n, const char *const *v,
 				goto out_lost;
 			if (!PQconsumeInput(c))
 				break;	/* PQgetResult reports it */
+			end = now_ms() + TS_PG_SILENCE_MS;
 		}
 		if ((r = PQgetResult(c)) == NULL)
 			break;
@@ -277,7 +311,7 @@ ts_pg_query(struct ts_pg *pg, const char *sql, int n, const char *const *v,
 	if (res != NULL)
 		*res = NULL;
 	pthread_mutex_lock(&pg->mu);
-	if ((rc = ensure(pg)) < 0)
+	if ((rc = ensure(pg, 0)) < 0)
 		goto out;
 	r = exec_deadline(pg->conn, sql, n, v, len, fmt, binary, &lost);
 	if (lost) {
@@ -366,7 +400,7 @@ ts_pg_conn(struct ts_pg *pg)
 	PGconn *c;
 
 	pthread_mutex_lock(&pg->mu);
-	c = ensure(pg) == 0 ? pg->conn : NULL;
+	c = ensure(pg, 1) == 0 ? pg->conn : NULL;
 	pthread_mutex_unlock(&pg->mu);
 	return c;
 }

@@ -303,6 +303,12 @@ ts_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ts_trail_refuse(req, "create", parent, name, EACCES);
 		return;
 	}
+	/* A message is stored at its close, whose error a shell's `echo >`
+	 * never sees: a store known unreachable fails the create itself. */
+	if ((rc = ts_store_reachable(fs->st)) < 0) {
+		ts_trail_refuse(req, "create", parent, name, -rc);
+		return;
+	}
 	if ((h = calloc(1, sizeof(*h))) == NULL ||
 	    (p = calloc(1, sizeof(*p))) == NULL) {
 		free(h);

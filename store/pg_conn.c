@@ -5,6 +5,10 @@
 #include "store/pg_conn.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +20,9 @@ struct ts_pg {
 	PGconn *conn;		/* NULL or broken: reconnect before use */
 	pthread_mutex_t mu;	/* recursive: statements, transactions */
 	unsigned long gen;	/* connections made */
+	int in_tx;		/* between ts_pg_begin and its end: never
+				   reconnected then (the transaction would
+				   go on, half, on a new session) */
 	long long last_try_ms;	/* of the last failed connect */
 	char err[256];
 };
@@ -58,15 +65,21 @@ ignore_notice(void *arg, const char *msg)
 static int
 connect_now(struct ts_pg *pg)
 {
+	/* TCP (ignored on a Unix socket): a peer gone silent (a network
+	 * partition) is found by keepalives within about 11 s, and sent data
+	 * unacknowledged for 10 s breaks the connection. */
 	static const char *const keys[] = {
 		"dbname", "connect_timeout", "application_name",
-		"options", NULL
+		"options", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "tcp_user_timeout",
+		NULL
 	};
 	const char *vals[] = {
 		pg->uri, "5", "ticketfs",
-		"-c statement_timeout=10000 -c lock_timeout=10000 "
+		"-c statement_timeout=10000 -c lock_timeout=4000 "
 		"-c idle_in_transaction_session_timeout=30000 "
 		"-c client_min_messages=warning",
+		"1", "5", "2", "3", "10000",
 		NULL
 	};
 	PGconn *c;
@@ -85,17 +98,77 @@ connect_now(struct ts_pg *pg)
 		return -EIO;
 	}
 	PQsetNoticeProcessor(c, ignore_notice, NULL);
+	/* Sending never blocks either (exec_deadline waits with a limit);
+	 * PQexec, used for scripts, ignores it. */
+	PQsetnonblocking(c, 1);
 	pg->conn = c;
 	pg->gen++;
 	return 0;
 }
 
-/* A usable connection (pg->mu held): 0, or -EIO if none can be made now. */
+/*
+ * 1 if the server ended the session while it was idle (a restart, a
+ * terminated backend): it sent an ErrorResponse (FATAL; the only error a
+ * server sends unasked) and hung up, and nothing of ours was sent since,
+ * so the next statement may go to a new session.  No round trip, and
+ * nothing read: a peek at the socket (so a listener's poll for
+ * notifications still sees them).  A TLS session's bytes cannot be
+ * read so: only its hang-up is seen.
+ */
 static int
-ensure(struct ts_pg *pg)
+closed_by_server(PGconn *c)
 {
-	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK)
+	unsigned char buf[8192];
+	int fd = PQsocket(c);
+	ssize_t n, off = 0;
+
+	if (fd < 0)
+		return 1;
+	n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		return 1;	/* hung up */
+	if (n < 0)
+		return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+	if (PQsslInUse(c))
 		return 0;
+	/* Messages: a type byte, then a big-endian length counting itself. */
+	while (off + 5 <= n) {
+		uint32_t len = (uint32_t)buf[off + 1] << 24 |
+		               (uint32_t)buf[off + 2] << 16 |
+		               (uint32_t)buf[off + 3] << 8 | buf[off + 4];
+
+		if (buf[off] == 'E')
+			return 1;
+		if (len < 4)
+			return 1;	/* not the protocol: give it up */
+		off += 1 + (ssize_t)len;
+	}
+	return 0;
+}
+
+/*
+ * A usable connection (pg->mu held): 0, or -EIO if none can be made now.
+ * look: also find a session the server ended while idle (ts_pg_conn's
+ * callers check ts_pg_generation after it and re-make their session's
+ * state, a lock, before their statement; a statement's own call does
+ * not look, so that it never runs on a session made behind such a
+ * caller's check: it fails -EIO on the dead one instead).
+ */
+static int
+ensure(struct ts_pg *pg, int look)
+{
+	if (pg->in_tx)
+		return pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK ?
+		       0 : -EIO;
+	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK &&
+	    !(look && closed_by_server(pg->conn)))
+		return 0;
+	if (pg->conn != NULL) {
+		/* Found lost: one try now, not after TS_PG_RETRY_MS. */
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+		pg->last_try_ms = 0;
+	}
 	if (pg->last_try_ms != 0 && now_ms() - pg->last_try_ms < TS_PG_RETRY_MS)
 		return -EIO;
 	return connect_now(pg);
@@ -164,19 +237,95 @@ errno_of(PGresult *r, PGconn *c)
 	return -EPROTO;
 }
 
+/* Waits up to ms for c's socket to be readable (or writable): 1 ready,
+ * 0 out of time, -1 error. */
+static int
+wait_sock(PGconn *c, int writable, long long ms)
+{
+	struct pollfd p = { PQsocket(c), writable ? POLLOUT : POLLIN, 0 };
+	int rc;
+
+	if (p.fd < 0)
+		return -1;
+	if (ms < 0)
+		ms = 0;
+	do
+		rc = poll(&p, 1, (int)ms);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+/*
+ * PQexecParams with the client's own limit on silence (TS_PG_SILENCE_MS,
+ * from the send and from each read that brought bytes): a server that
+ * went silent (a network partition, a frozen host) answers nothing, and a
+ * blocking exec would wait for TCP's own timeouts, minutes.  Out of time,
+ * the connection is given up (*lost set): the statement's outcome is
+ * unknown.  Returns the last result (NULL: failed to send or lost).
+ */
+static PGresult *
+exec_deadline(PGconn *c, const char *sql, int n, const char *const *v,
+              const int *len, const int *fmt, int binary, int *lost)
+{
+	long long end = now_ms() + TS_PG_SILENCE_MS;
+	PGresult *r, *last = NULL;
+	int f;
+
+	*lost = 0;
+	if (!PQsendQueryParams(c, sql, n, NULL, v, len, fmt, binary))
+		return NULL;
+	while ((f = PQflush(c)) == 1) {
+		if (wait_sock(c, 1, end - now_ms()) <= 0)
+			goto out_lost;
+		end = now_ms() + TS_PG_SILENCE_MS;
+	}
+	if (f < 0)
+		return NULL;
+	for (;;) {
+		while (PQisBusy(c)) {
+			if (wait_sock(c, 0, end - now_ms()) <= 0)
+				goto out_lost;
+			if (!PQconsumeInput(c))
+				break;	/* PQgetResult reports it */
+			end = now_ms() + TS_PG_SILENCE_MS;
+		}
+		if ((r = PQgetResult(c)) == NULL)
+			break;
+		PQclear(last);
+		last = r;
+		if (PQstatus(c) != CONNECTION_OK)
+			break;
+	}
+	return last;
+out_lost:
+	PQclear(last);
+	*lost = 1;
+	return NULL;
+}
+
 int
 ts_pg_query(struct ts_pg *pg, const char *sql, int n, const char *const *v,
             const int *len, const int *fmt, int binary, PGresult **res)
 {
 	PGresult *r;
-	int rc;
+	int rc, lost;
 
 	if (res != NULL)
 		*res = NULL;
 	pthread_mutex_lock(&pg->mu);
-	if ((rc = ensure(pg)) < 0)
+	if ((rc = ensure(pg, 0)) < 0)
 		goto out;
-	r = PQexecParams(pg->conn, sql, n, NULL, v, len, fmt, binary);
+	r = exec_deadline(pg->conn, sql, n, v, len, fmt, binary, &lost);
+	if (lost) {
+		set_err(pg, "no answer from the database within the deadline");
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+		/* Silent, not refused: no new connect (connect_timeout 5 s)
+		 * for the next TS_PG_RETRY_MS either. */
+		pg->last_try_ms = now_ms();
+		rc = -EIO;
+		goto out;
+	}
 	switch (r ? PQresultStatus(r) : PGRES_FATAL_ERROR) {
 	case PGRES_TUPLES_OK:
 	case PGRES_COMMAND_OK:
@@ -216,6 +365,8 @@ ts_pg_begin(struct ts_pg *pg)
 	pthread_mutex_lock(&pg->mu);
 	if ((rc = ts_pg_exec(pg, "BEGIN")) < 0)
 		pthread_mutex_unlock(&pg->mu);
+	else
+		pg->in_tx = 1;
 	return rc;
 }
 
@@ -226,6 +377,7 @@ ts_pg_commit(struct ts_pg *pg)
 
 	if (rc < 0 && rc != -EIO)
 		ts_pg_exec(pg, "ROLLBACK");
+	pg->in_tx = 0;
 	pthread_mutex_unlock(&pg->mu);
 	return rc;
 }
@@ -234,6 +386,7 @@ void
 ts_pg_rollback(struct ts_pg *pg)
 {
 	ts_pg_exec(pg, "ROLLBACK");
+	pg->in_tx = 0;
 	pthread_mutex_unlock(&pg->mu);
 }
 
@@ -249,7 +402,7 @@ ts_pg_conn(struct ts_pg *pg)
 	PGconn *c;
 
 	pthread_mutex_lock(&pg->mu);
-	c = ensure(pg) == 0 ? pg->conn : NULL;
+	c = ensure(pg, 1) == 0 ? pg->conn : NULL;
 	pthread_mutex_unlock(&pg->mu);
 	return c;
 }

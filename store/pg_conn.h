@@ -3,12 +3,22 @@
  * threads of one process, that reconnects by itself.
  *
  * Every statement runs with a deadline: connect_timeout 5 s, and
- * statement_timeout / lock_timeout 10 s set on each new session, so a
- * write fails (with -EIO or -ETIMEDOUT) within about 10 s and never hangs.
+ * statement_timeout 10 s / lock_timeout 4 s set on each new session, so a
+ * write fails (with -EIO or -ETIMEDOUT) within about 10 s and never hangs;
+ * a server that answers nothing at all (a partition, a frozen host) is
+ * given up by the client after TS_PG_SILENCE_MS (-EIO, the connection
+ * dropped), and TCP keepalives find an idle connection's peer gone.
  * A connection found broken is reset before the next statement (at most
  * one try a TS_PG_RETRY_MS, so an unreachable database fails fast); a
  * statement that fails because the connection broke is NOT run again
- * (the caller cannot know whether it committed), it returns -EIO.
+ * (the caller cannot know whether it committed), it returns -EIO.  A
+ * session the server ended while it was idle (a restart, a terminated
+ * backend: it said so and hung up) is found by ts_pg_conn (a poll of the
+ * socket, no round trip), which makes a new one: a caller that checks the
+ * connection before its statements (the host lock's, the audit chain's)
+ * does not fail its first statement after a restart.
+ * Inside a transaction (ts_pg_begin) nothing reconnects: the statements
+ * fail -EIO until its ts_pg_rollback.
  *
  * Errors map to errno values by SQLSTATE: unique_violation -EEXIST,
  * insufficient_privilege -EACCES, serialization_failure and
@@ -29,6 +39,13 @@
 #include <libpq-fe.h>
 
 #define TS_PG_RETRY_MS 500
+/* The client's own limit on a statement's silence: a server that sends
+ * nothing for this long (a partition, a frozen host) fails the statement
+ * -EIO and the connection is dropped (a lock wait ends before, at the
+ * server's lock_timeout, with the session kept).  Under half the 10 s a write may take, so that a
+ * write's two statements (its record, then its audit entry, on two
+ * connections) fail within 10 s; a result that streams resets it. */
+#define TS_PG_SILENCE_MS 4500
 
 struct ts_pg;
 

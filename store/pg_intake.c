@@ -17,7 +17,11 @@
  * acts only while the claim is still this poll's (claimed_by and
  * claimed_at as claimed), and a claim held 30 s is renewed before its
  * row is handed over: a claim older than
- * 60 s is a dead daemon's and another daemon takes it over.  A daemon
+ * 60 s is a dead daemon's and another daemon takes it over; so is, at
+ * once, a claim whose host holds no host lock (pg_locks: that daemon is
+ * gone, e.g. kill -9; a poll runs only with its own lock held,
+ * store_pg.c), and a daemon that takes its host lock gives up the claims
+ * its host name held before (ts_pg_intake_release_host).  A daemon
  * killed between taking a record in and deleting its row has it taken in
  * again, as a directory store's intake file would be.
  */
@@ -160,10 +164,17 @@ ts_pg_intake_ticket_known(struct ts_store *st, const char *id)
  * still waiting).
  */
 static const char CLAIM_SQL[] =
-	"WITH cand AS ("
+	"WITH held AS MATERIALIZED ("
+	"  SELECT (classid::bigint << 32) | objid::bigint AS k FROM pg_locks"
+	"   WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
+	"     AND database = (SELECT oid FROM pg_database"
+	"                      WHERE datname = current_database())),"
+	" cand AS ("
 	"  SELECT seq, octet_length(rec)::bigint AS len FROM ts_intake"
 	"   WHERE seq > $5::bigint AND (claimed_by IS NULL"
-	"      OR claimed_at < now() - interval '60 seconds')"
+	"      OR claimed_at < now() - interval '60 seconds'"
+	"      OR NOT EXISTS (SELECT 1 FROM held WHERE held.k = "
+	         PG_HOST_LOCK_KEY("claimed_by") "))"
 	"   ORDER BY seq LIMIT $2::int + 1 FOR UPDATE SKIP LOCKED),"
 	" pick AS ("
 	"  SELECT seq FROM (SELECT seq, row_number() OVER w AS i,"
@@ -180,6 +191,16 @@ static const char CLAIM_SQL[] =
 	" SELECT c.seq::text, c.kind::text, c.id, c.claimed_at::text, c.rec,"
 	"        (SELECT count(*) FROM cand)::text"
 	"   FROM c ORDER BY c.seq";
+
+int
+ts_pg_intake_release_host(struct pg_store *ps)
+{
+	const char *v[1] = { ts_store_host(&ps->base) };
+
+	return ts_pg_query(ps->pg, "UPDATE ts_intake SET claimed_by = NULL, "
+	                   "claimed_at = NULL WHERE claimed_by = $1", 1, v,
+	                   NULL, NULL, 0, NULL);
+}
 
 /* Acts on row seq only while the claim (claimed_by, claimed_at) is ours. */
 #define MINE "seq = $1::bigint AND claimed_by = $2 AND " \

@@ -23,6 +23,14 @@
 #include "store/pg_conn.h"
 #include "store/store_backend.h"
 
+/*
+ * The host lock's key (pg_try_advisory_lock's one bigint) for the host
+ * name held by SQL expression NAME: store_pg.c takes it, pg_intake.c
+ * looks it up in pg_locks (a one-key advisory lock shows there as classid
+ * = key >> 32, objid = key & 0xffffffff, objsubid 1).
+ */
+#define PG_HOST_LOCK_KEY(NAME) "hashtext('ticketfs:' || " NAME ")"
+
 struct pg_tickets;
 struct pg_intake;
 struct pg_changes;
@@ -110,12 +118,11 @@ int ts_pg_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
                           size_t n, size_t *done);
 int ts_pg_intake_ticket_known(struct ts_store *st, const char *id);
 void ts_pg_intake_free(struct pg_store *ps);
-
-/* pg_meta.c: the policy (ts_meta 'policy').  Each has the contract of the
- * ts_store_* function of the same name (store.h). */
-int ts_pg_policy_get(struct ts_store *st, char **text, size_t *len);
-int ts_pg_policy_set(struct ts_store *st, const char *text, size_t len);
-int ts_pg_policy_version(struct ts_store *st, uint64_t *version);
+/* Gives up every claim this handle's host name holds (store_pg.c's lock,
+ * once the host lock is taken: a daemon of this name that was killed left
+ * them, and no other daemon takes them while the name's lock is held).
+ * 0 or -errno. */
+int ts_pg_intake_release_host(struct pg_store *ps);
 
 /* pg_changes.c: other hosts' changes (LISTEN ts_changes on a connection
  * of its own; the file's header says how nothing is missed). */
@@ -132,5 +139,11 @@ void pg_changes_free(struct pg_store *ps);
  * with a timeout then, and call pg_changes, which reconnects). */
 int pg_changes_fd(struct ts_store *st);
 int pg_changes(struct ts_store *st, ts_store_change_fn fn, void *arg);
+
+/* pg_meta.c: the policy (ts_meta 'policy').  Each has the contract of the
+ * ts_store_* function of the same name (store.h). */
+int ts_pg_policy_get(struct ts_store *st, char **text, size_t *len);
+int ts_pg_policy_set(struct ts_store *st, const char *text, size_t len);
+int ts_pg_policy_version(struct ts_store *st, uint64_t *version);
 
 #endif

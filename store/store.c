@@ -282,6 +282,12 @@ ts_store_policy_set(struct ts_store *st, const char *text, size_t len)
 }
 
 int
+ts_store_reachable(struct ts_store *st)
+{
+	return st->ops->reachable ? st->ops->reachable(st) : 0;
+}
+
+int
 ts_store_policy_version(struct ts_store *st, uint64_t *version)
 {
 	if (st->ops->policy_version == NULL)

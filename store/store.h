@@ -256,7 +256,9 @@ typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
  * taken in.  The caller holds no lock of its own across the call: fn
  * takes what it needs, so reading and rejecting intake never holds up
  * the daemon's readers.  Only one poll runs at a time; other calls on the
- * store may run meanwhile.
+ * store may run meanwhile.  A shared store's poll needs the host lock
+ * (ts_store_lock; -ENOLCK without): another host takes over at once the
+ * claims of a host that holds none (a dead daemon's).
  */
 int ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn,
                          void *arg, int *more);
@@ -359,5 +361,15 @@ int ts_store_changes(struct ts_store *st, ts_store_change_fn fn, void *arg);
 int ts_store_policy_get(struct ts_store *st, char **text, size_t *len);
 int ts_store_policy_set(struct ts_store *st, const char *text, size_t len);
 int ts_store_policy_version(struct ts_store *st, uint64_t *version);
+
+/*
+ * 0 if a write could reach the store now, as far as this process knows
+ * without asking it: -EIO if a shared store's database is unreachable
+ * (its connection is lost and cannot be made again now).  For what
+ * commits only at close (a new message): its create fails at once, and a
+ * shell's `echo > messages/x`, which never sees close's error, says so.
+ * A directory store: always 0.
+ */
+int ts_store_reachable(struct ts_store *st);
 
 #endif

@@ -85,6 +85,8 @@ struct ts_store_ops {
 	int (*policy_get)(struct ts_store *st, char **text, size_t *len);
 	int (*policy_set)(struct ts_store *st, const char *text, size_t len);
 	int (*policy_version)(struct ts_store *st, uint64_t *version);
+	/* ts_store_reachable; NULL: always 0. */
+	int (*reachable)(struct ts_store *st);
 };
 #define TS_KEY_CURRENT 1
 #define TS_KEY_NEXT 2

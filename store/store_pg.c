@@ -321,8 +321,8 @@ try_host_lock(struct pg_store *ps, int unlock)
 	int rc;
 
 	rc = ts_pg_query(ps->pg, unlock ?
-	                 "SELECT pg_advisory_unlock(hashtext('ticketfs:' || $1))" :
-	                 "SELECT pg_try_advisory_lock(hashtext('ticketfs:' || $1))",
+	                 "SELECT pg_advisory_unlock(" PG_HOST_LOCK_KEY("$1") ")" :
+	                 "SELECT pg_try_advisory_lock(" PG_HOST_LOCK_KEY("$1") ")",
 	                 1, v, NULL, NULL, 0, &r);
 	if (rc < 0)
 		return rc;
@@ -345,6 +345,10 @@ pg_lock(struct ts_store *st)
 		return -EBUSY;	/* another daemon named HOST holds this store */
 	ps->locked = 1;
 	ps->lock_gen = ts_pg_generation(ps->pg);
+	/* Intake this host name claimed before (a killed daemon of this
+	 * name) is nobody's now: offered again at once, not after the
+	 * claims' 60 s.  Failing that, the claims age out. */
+	(void)ts_pg_intake_release_host(ps);
 	return 0;
 }
 
@@ -369,6 +373,18 @@ relock(struct pg_store *ps)
 		return -EIO;
 	ps->lock_gen = ts_pg_generation(ps->pg);
 	return 0;
+}
+
+/* No round trip: the connection made again if it was found lost (at most
+ * one try a TS_PG_RETRY_MS), and the host lock with it. */
+static int
+pg_reachable(struct ts_store *st)
+{
+	struct pg_store *ps = pg_of(st);
+
+	if (ts_pg_conn(ps->pg) == NULL)
+		return -EIO;
+	return relock(ps);
 }
 
 static int
@@ -466,6 +482,24 @@ pg_remove(struct ts_store *st, const char *id)
 	return rc < 0 ? rc : ts_pg_remove(st, id);
 }
 
+/* Intake claims rows in the name of the host lock (pg_intake.c: a claim
+ * whose host holds no lock is a dead daemon's): taken again first after a
+ * reconnect. */
+static int
+pg_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
+               int *more)
+{
+	struct pg_store *ps = pg_of(st);
+	int rc = ps->mode != TS_STORE_DAEMON ? -EPERM :
+	         !ps->locked ? -ENOLCK : relock(ps);
+
+	if (rc < 0) {
+		*more = 0;
+		return rc;
+	}
+	return ts_pg_intake_poll(st, fn, arg, more);
+}
+
 static int
 pg_known(struct ts_store *st, const char *id)
 {
@@ -517,7 +551,7 @@ static const struct ts_store_ops pg_ops = {
 	.read_box = ts_pg_read_box,
 	.write = pg_write,
 	.remove = pg_remove,
-	.intake_poll = ts_pg_intake_poll,
+	.intake_poll = pg_intake_poll,
 	.intake_put_many = ts_pg_intake_put_many,
 	.ticket_known = pg_known,
 	.read_record = ts_pg_read_record,
@@ -537,4 +571,5 @@ static const struct ts_store_ops pg_ops = {
 	.policy_get = ts_pg_policy_get,		/* pg_meta.c */
 	.policy_set = ts_pg_policy_set,
 	.policy_version = ts_pg_policy_version,
+	.reachable = pg_reachable,
 };

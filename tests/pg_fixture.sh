@@ -7,12 +7,15 @@
 #   tests/pg_fixture.sh start DIR    initdb (if need be) and start
 #   tests/pg_fixture.sh stop DIR     stop and remove DIR
 #   tests/pg_fixture.sh restart DIR  pg_ctl restart (the fault tests)
+#   tests/pg_fixture.sh stop-keep DIR    pg_ctl stop, DIR kept (the fault
+#                                        tests: the database down a while)
+#   tests/pg_fixture.sh start-again DIR  starts DIR's cluster again
 # A test then connects with  postgresql:///DB?host=DIR&user=postgres
 # TS_PG_FSYNC=on (the benchmark) keeps fsync on; tests run without it.
 set -eu
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-cmd=${1:?usage: pg_fixture.sh start|stop|restart DIR}
-dir=${2:?usage: pg_fixture.sh start|stop|restart DIR}
+cmd=${1:?usage: pg_fixture.sh start|stop|restart|stop-keep|start-again DIR}
+dir=${2:?usage: pg_fixture.sh start|stop|restart|stop-keep|start-again DIR}
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 case $cmd in
 start)
@@ -44,6 +47,13 @@ CONF
 restart)
 	as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
 		-m fast restart >/dev/null
+	;;
+stop-keep)
+	as_pg "$PGBIN/pg_ctl" -D "$dir/data" -w -t 60 -m fast stop >/dev/null
+	;;
+start-again)
+	as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+		start >/dev/null || { tail -n 20 "$dir/server.log"; exit 1; }
 	;;
 stop)
 	if [ -d "$dir/data" ]; then

@@ -4,9 +4,11 @@
  * per test: a batch put in one transaction (all or nothing), the poll's
  * order and bounds, two daemons polling at once taking each record exactly
  * once, -EAGAIN giving a record back, rejection and the rejected cap,
- * claims (a live one respected, a dead daemon's taken over, a lost one
- * not acted on, a slow poll's renewed), ts_ticket_known, and a front
- * end's role that may only INSERT.  What the backend did is checked in the tables themselves.
+ * claims (a live one respected, a dead daemon's taken over: after 60 s,
+ * or at once when its host holds no host lock; a daemon restarted gives up
+ * its own; a poll without the lock refused; a lost one not acted on; a
+ * slow poll's renewed), ts_ticket_known, and a front end's role that may
+ * only INSERT.  What the backend did is checked in the tables themselves.
  */
 #include <check.h>
 
@@ -149,6 +151,9 @@ open_as(enum ts_store_mode mode, const char *host)
 	ck_assert_int_eq(ts_store_open(uri, mode, &st), 0);
 	if (host != NULL)
 		ck_assert_int_eq(ts_store_set_host(st, host), 0);
+	/* A daemon polls with its host lock held, as fs/main.c takes it. */
+	if (mode == TS_STORE_DAEMON && host != NULL)
+		ck_assert_int_eq(ts_store_lock(st), 0);
 	return st;
 }
 
@@ -441,7 +446,8 @@ poll_all(void *arg)
 	int rc, more;
 
 	if ((rc = ts_store_open(uri, TS_STORE_DAEMON, &st)) < 0 ||
-	    (rc = ts_store_set_host(st, p->host)) < 0) {
+	    (rc = ts_store_set_host(st, p->host)) < 0 ||
+	    (rc = ts_store_lock(st)) < 0) {
 		p->err = rc;
 		pthread_barrier_wait(p->go);
 		ts_store_close(st);
@@ -705,7 +711,20 @@ END_TEST
 
 /* ---- claims ---- */
 
-/* A live claim is respected; a dead daemon's (over a minute) taken. */
+/* The host lock of host NAME (store_pg.c's key), taken by the superuser's
+ * session: NAME looks alive to the daemons. */
+static void
+hold_host_lock(const char *name, int hold)
+{
+	char q[160];
+
+	snprintf(q, sizeof(q), "SELECT pg_advisory_%s(hashtext('ticketfs:%s'))",
+	         hold ? "lock" : "unlock", name);
+	ck_assert_str_eq(sql(q), hold ? "" : "t");
+}
+
+/* A live claim (its host holds its host lock) is respected; a dead
+ * daemon's (over a minute) taken. */
 START_TEST(stale_claim_taken_over)
 {
 	struct ts_store *st;
@@ -713,6 +732,7 @@ START_TEST(stale_claim_taken_over)
 	int more;
 
 	put_batch(3);
+	hold_host_lock("dead", 1);
 	sql("UPDATE ts_intake SET claimed_by = 'dead', claimed_at = now()");
 	st = open_as(TS_STORE_DAEMON, "h1");
 	ck_assert_int_eq(ts_store_intake_poll(st, on_rec, s, &more), 0);
@@ -727,6 +747,86 @@ START_TEST(stale_claim_taken_over)
 	ck_assert_int_eq(ts_store_intake_poll(st, on_rec, s, &more), 3);
 	ck_assert_uint_eq(s->n, 3);
 	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake"), 0);
+	ts_store_close(st);
+	free(s);
+}
+END_TEST
+
+/* A claim by a host that holds no host lock (its daemon is gone: kill -9
+ * ends its session) is taken over at once; one whose host holds it (in
+ * this database) waits; a lock of that name in another database does
+ * not count. */
+START_TEST(dead_host_claim_taken_at_once)
+{
+	struct ts_store *st;
+	struct seen *s = calloc(1, sizeof(*s));
+	PGconn *other = connect_to("postgres");
+	int more;
+
+	put_batch(4);
+	hold_host_lock("alive", 1);
+	sql_on(other, "SELECT pg_advisory_lock(hashtext('ticketfs:gone'))");
+	sql("UPDATE ts_intake SET claimed_by = 'alive', claimed_at = now() "
+	    "WHERE seq IN (SELECT seq FROM ts_intake ORDER BY seq LIMIT 2)");
+	sql("UPDATE ts_intake SET claimed_by = 'gone', claimed_at = now() "
+	    "WHERE claimed_by IS NULL");
+	st = open_as(TS_STORE_DAEMON, "h1");
+	ck_assert_int_eq(ts_store_intake_poll(st, on_rec, s, &more), 2);
+	ck_assert_uint_eq(s->n, 2);
+	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake WHERE "
+	                          "claimed_by = 'alive'"), 2);
+	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake"), 2);
+	/* The live host dies (its session lets go): taken at the next. */
+	hold_host_lock("alive", 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_rec, s, &more), 2);
+	ck_assert_uint_eq(s->n, 4);
+	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake"), 0);
+	ts_store_close(st);
+	PQfinish(other);
+	free(s);
+}
+END_TEST
+
+/* A daemon killed with claims, started again under its host name: it
+ * gives them up when it takes its lock, and takes them in at once. */
+START_TEST(own_claims_released_at_lock)
+{
+	struct ts_store *st;
+	struct seen *s = calloc(1, sizeof(*s));
+	int more;
+
+	put_batch(3);
+	sql("UPDATE ts_intake SET claimed_by = 'h1', claimed_at = now()");
+	sql("UPDATE ts_intake SET claimed_by = 'h2' WHERE seq = "
+	    "(SELECT max(seq) FROM ts_intake)");
+	hold_host_lock("h2", 1);
+	st = open_as(TS_STORE_DAEMON, "h1");
+	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake WHERE "
+	                          "claimed_by IS NULL"), 2);
+	ck_assert_str_eq(sql("SELECT claimed_by FROM ts_intake WHERE seq = "
+	                     "(SELECT max(seq) FROM ts_intake)"), "h2");
+	ck_assert_int_eq(ts_store_intake_poll(st, on_rec, s, &more), 2);
+	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake"), 1);
+	ts_store_close(st);
+	free(s);
+}
+END_TEST
+
+/* A poll without the host lock is refused: its claims would look like a
+ * dead daemon's to the others. */
+START_TEST(poll_needs_host_lock)
+{
+	struct ts_store *st = open_as(TS_STORE_DAEMON, NULL);
+	struct seen *s = calloc(1, sizeof(*s));
+	int more = 7;
+
+	put_batch(1);
+	ck_assert_int_eq(ts_store_set_host(st, "h1"), 0);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_rec, s, &more), -ENOLCK);
+	ck_assert_int_eq(more, 0);
+	ck_assert_uint_eq(s->n, 0);
+	ck_assert_int_eq(sql_long("SELECT count(*) FROM ts_intake WHERE "
+	                          "claimed_by IS NULL"), 1);
 	ts_store_close(st);
 	free(s);
 }
@@ -918,6 +1018,9 @@ intake_pg_suite(void)
 	suite_add_tcase(s, tq);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, stale_claim_taken_over);
+	tcase_add_test(tc, dead_host_claim_taken_at_once);
+	tcase_add_test(tc, own_claims_released_at_lock);
+	tcase_add_test(tc, poll_needs_host_lock);
 	tcase_add_test(tc, lost_claim_not_acted_on);
 	tcase_add_test(tc, slow_poll_renews_claims);
 	tcase_set_timeout(tc, 90);

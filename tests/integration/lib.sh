@@ -252,7 +252,10 @@ umount_fs() {
 	if [ -n "$FG_PID$FORKED_STATUS" ]; then
 		daemon_exit "unmount"
 	else
-		wait_for sh -c "! pgrep -f -- '$TICKETFS $STORE ' >/dev/null"
+		# pgrep takes a regular expression: a URI's ? and . are
+		# quoted
+		wait_for sh -c "! pgrep -f -- '$(printf '%s' "$TICKETFS $STORE " |
+			sed 's/[][\.*^$?+(){}|]/\\&/g')' >/dev/null"
 	fi
 }
 

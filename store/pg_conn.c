@@ -88,8 +88,9 @@ connect_now(struct ts_pg *pg)
 		PQfinish(pg->conn);
 		pg->conn = NULL;
 	}
-	/* expand_dbname: the uri's own settings win over none of these but
-	 * dbname; the deadlines are ours unless the uri sets options. */
+	/* expand_dbname: the uri is expanded in dbname's place; a keyword
+	 * given after it (connect_timeout, application_name, options) wins
+	 * over the uri's own, so the deadlines are always ours. */
 	c = PQconnectdbParams(keys, vals, 1);
 	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
 		set_err(pg, c ? PQerrorMessage(c) : "out of memory");

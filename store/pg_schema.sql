@@ -48,11 +48,13 @@ CREATE TABLE ts_ticket_keys (
 -- Intake: records dropped by front ends (kind: enum ts_record_kind),
 -- taken in by exactly one daemon (claimed: by whom and when; a claim older
 -- than a minute is a dead daemon's and is taken over).
+-- A record is at most TS_RECORD_MAX (64 MiB) and an id at most 64
+-- bytes: a front end's role cannot fill the database with one row.
 CREATE TABLE ts_intake (
 	seq bigserial PRIMARY KEY,
 	kind smallint NOT NULL,
-	id text NOT NULL,
-	rec bytea NOT NULL,
+	id text NOT NULL CHECK (octet_length(id) <= 64),
+	rec bytea NOT NULL CHECK (octet_length(rec) <= 67108864),
 	at timestamptz NOT NULL DEFAULT now(),
 	claimed_by text,
 	claimed_at timestamptz

@@ -55,7 +55,7 @@ check "fe cannot plant a row as claimed by a daemon" sh -c "! psql -X -q -v ON_E
 check "fe cannot insert a record over 64 MiB (the database refuses it)" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c \"INSERT INTO ts_intake (kind, id, rec) VALUES (1, 'x', decode(repeat('00', 67108865), 'hex'))\" >/dev/null 2>&1"
 check "nor an id over 64 bytes" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c \"INSERT INTO ts_intake (kind, id, rec) VALUES (1, repeat('x', 65), '\\\\x00')\" >/dev/null 2>&1"
 check "while a small row goes in (the checks above fail on the limits)" sh -c "psql -X -q -v ON_ERROR_STOP=1 '$FE' -c \"INSERT INTO ts_intake (kind, id, rec) VALUES (1, repeat('x', 64), decode(repeat('00', 16), 'hex'))\" >/dev/null 2>&1"
-psql_do "$PGDB" "DELETE FROM ts_intake WHERE id = repeat('x', 64)" >/dev/null
+psql_do "$DB" "DELETE FROM ts_intake WHERE id = repeat('x', 64)" >/dev/null
 check "fe cannot UPDATE ts_intake" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c \"UPDATE ts_intake SET claimed_by = 'x'\" >/dev/null 2>&1"
 check "fe cannot DELETE ts_intake" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c 'DELETE FROM ts_intake' >/dev/null 2>&1"
 check "fe cannot INSERT a ticket" sh -c "! psql -X -q -v ON_ERROR_STOP=1 '$FE' -c \"INSERT INTO ts_tickets VALUES ('x', 1, '\\\\x00')\" >/dev/null 2>&1"

@@ -773,9 +773,12 @@ START_TEST(seals_per_host)
 	}
 	ts_audit_close(a);
 	ts_audit_close(b);
-	v = sql_value("SELECT count(DISTINCT host) || ' ' || min(epoch) FROM "
-	              "ts_audit_seals");
-	ck_assert_str_eq(v, "2 0");
+	/* Both hosts sealed (from which epoch on depends on how long the
+	 * set-up took on a loaded machine: an epoch without entries of a
+	 * host has no seal of it). */
+	v = sql_value("SELECT count(DISTINCT host) || ' ' || "
+	              "(min(epoch) <= 1)::text FROM ts_audit_seals");
+	ck_assert_str_eq(v, "2 true");
 	free(v);
 	msg[0] = '\0';
 	ck_assert_msg(ts_pg_audit_verify_seed(uri, seed, msg, sizeof(msg)) == 0,

@@ -224,6 +224,12 @@ listen_now(struct pg_changes *pc)
 	return 0;
 }
 
+/* Only rows the sequence has handed out: a row planted with an n beyond
+ * it (by someone who may write ts_changes) would else raise hwm past
+ * every real change to come, and blind this host to them. */
+#define BELOW_SEQ \
+	"n <= coalesce(pg_sequence_last_value('ts_changes_n_seq'), 0)"
+
 /* Step 2 of the ordering above: hwm and the gaps below it.  0 or -errno. */
 static int
 mark_start(struct pg_changes *pc)
@@ -235,7 +241,8 @@ mark_start(struct pg_changes *pc)
 	int rc;
 
 	if ((rc = ts_pg_query(pc->pg, "SELECT coalesce(max(n), 0) FROM "
-	                      "ts_changes", 0, NULL, NULL, NULL, 0, &r)) < 0)
+	                      "ts_changes WHERE " BELOW_SEQ, 0, NULL, NULL,
+	                      NULL, 0, &r)) < 0)
 		return rc;
 	max = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
@@ -356,8 +363,8 @@ catch_up(struct pg_store *ps)
 	v[0] = hwm;
 	v[1] = gaps;
 	rc = ts_pg_query(pc->pg, "SELECT n, id, host FROM ts_changes WHERE "
-	                 "n > $1 OR n = ANY($2::bigint[]) ORDER BY n LIMIT "
-	                 "10000", 2, v, NULL, NULL, 0, &r);
+	                 "(n > $1 OR n = ANY($2::bigint[])) AND " BELOW_SEQ
+	                 " ORDER BY n LIMIT 10000", 2, v, NULL, NULL, 0, &r);
 	free(gaps);
 	if (rc < 0)
 		return rc;

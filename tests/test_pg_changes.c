@@ -371,6 +371,26 @@ START_TEST(forged_payload_not_trusted)
 }
 END_TEST
 
+/* A row planted with an n beyond the sequence does not blind the host
+ * to the real changes after it. */
+START_TEST(planted_n_not_trusted)
+{
+	struct pg_store *ps = listener("h1");
+	struct got g = { 0 };
+
+	admin_exec("INSERT INTO ts_changes(n, id, host) VALUES "
+	           "(9223372036854775000, 'PLANTED', 'h2')");
+	admin_exec("NOTIFY ts_changes");
+	wait_for(ps, &g, 1);
+	ck_assert_int_eq(g.n, 0);
+	change(admin, "REAL", "h2");
+	wait_for(ps, &g, 1);
+	ck_assert_int_eq(g.n, 1);
+	ck_assert_str_eq(g.ids[0], "REAL");
+	listener_free(ps);
+}
+END_TEST
+
 /* The prune: rows over an hour old go, newer stay. */
 START_TEST(old_rows_pruned)
 {
@@ -409,6 +429,7 @@ suite(void)
 	tcase_add_test(tc, bad_payload_reads_table);
 	tcase_add_test(tc, forged_payload_not_trusted);
 	tcase_add_test(tc, old_rows_pruned);
+	tcase_add_test(tc, planted_n_not_trusted);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -403,7 +403,9 @@ pg_changes(struct ts_store *st, ts_store_change_fn fn, void *arg)
 	for (i = 0; i < pc->ntodo; i++)
 		if (fn(arg, pc->todo[i]) != 0)
 			break;
-	memmove(pc->todo, pc->todo + i, (pc->ntodo - i) * sizeof(*pc->todo));
+	if (i > 0 && i < pc->ntodo)	/* (todo is NULL while none came) */
+		memmove(pc->todo, pc->todo + i,
+		        (pc->ntodo - i) * sizeof(*pc->todo));
 	pc->ntodo -= i;
 	return (int)i;
 }

@@ -653,10 +653,32 @@ target_ready(struct mig *g, const char *uri, const char *policy)
 	return 0;
 }
 
+
+/* 0 if table holds want rows, else says so (what: the rows' name). */
+static int
+same_count(struct mig *g, const char *table, const char *what,
+           unsigned long long want)
+{
+	char q[96];
+	uint64_t n;
+	int rc;
+
+	snprintf(q, sizeof(q), "SELECT count(*) FROM %s", table);
+	if ((rc = ts_pg_mig_count(g->m, q, NULL, &n)) < 0) {
+		db_fail(g, rc, "cannot count the copied rows");
+		return rc;
+	}
+	if (n != want)
+		return say(g, -EPROTO, "the copy holds %llu %s, the "
+		           "directory store %llu", (unsigned long long)n, what,
+		           want);
+	return 0;
+}
+
 static int
 migrate(struct mig *g, const char *uri)
 {
-	uint64_t entries = 0, n;
+	uint64_t entries = 0;
 	char msg[512], *policy;
 	size_t plen;
 	int rc, trail;
@@ -693,28 +715,11 @@ migrate(struct mig *g, const char *uri)
 	if (trail && (rc = copy_audit(g, uri, entries)) < 0)
 		goto out;
 	/* What the target holds is what the source does. */
-	if ((rc = ts_pg_mig_count(g->m, "SELECT count(*) FROM ts_tickets",
-	                          NULL, &n)) < 0) {
-		db_fail(g, rc, "cannot count the copied tickets");
+	if ((rc = same_count(g, "ts_tickets", "tickets",
+	                     g->c->tickets)) < 0 ||
+	    (rc = same_count(g, "ts_ticket_keys", "ticket keys",
+	                     g->c->keys)) < 0)
 		goto out;
-	}
-	if (n != g->c->tickets) {
-		rc = say(g, -EPROTO, "the copy holds %llu tickets, the "
-		         "directory store %llu", (unsigned long long)n,
-		         (unsigned long long)g->c->tickets);
-		goto out;
-	}
-	if ((rc = ts_pg_mig_count(g->m, "SELECT count(*) FROM ts_ticket_keys",
-	                          NULL, &n)) < 0) {
-		db_fail(g, rc, "cannot count the copied keys");
-		goto out;
-	}
-	if (n != g->c->keys) {
-		rc = say(g, -EPROTO, "the copy holds %llu ticket keys, the "
-		         "directory store %llu", (unsigned long long)n,
-		         (unsigned long long)g->c->keys);
-		goto out;
-	}
 	if ((rc = ts_pg_mig_meta_del(g->m, META_RUNNING)) < 0)
 		db_fail(g, rc, "cannot mark the migration done");
 out:

@@ -291,6 +291,11 @@ finish() {
 		fail "sanitizer report in $f: $(head -n 5 "$f" | tr '\n' ' ')"
 	done
 	echo "$PASSED passed, $FAILED failed"
+	# A failure shows the end of the daemon's log (CI keeps only output).
+	if [ "$FAILED" -ne 0 ] && [ -s "$LOG" ]; then
+		echo "--- the last 40 lines of the daemon's log:"
+		tail -n 40 "$LOG"
+	fi
 	[ "$FAILED" -eq 0 ]
 	exit $?
 }

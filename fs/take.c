@@ -104,6 +104,37 @@ take_times(struct intake_ctx *c, int kind, struct ts_ticket *in)
  * tickets, so nothing else can insert the same id meanwhile.  Returns 1
  * (c->why says so) if it is in already.
  */
+/*
+ * A shared store already holds ticket id, which this host was taking in:
+ * its own write whose commit was reported lost (-EIO) but went through,
+ * the retry then finding the row (-EAGAIN).  Retrying would find it again
+ * at every pass and never show it; the ticket is read in from the store
+ * instead, and the intake record is done.  0, or -EAGAIN if it cannot be
+ * read now (the record waits for the next pass).
+ */
+static int
+adopt_ticket(struct intake_ctx *c, const char *id)
+{
+	struct ts_index *idx = c->idx;
+	struct ts_entry *e;
+	int rc;
+
+	pthread_rwlock_wrlock(&idx->lock);
+	rc = ts_index_refresh(idx, id, c->ch);
+	e = rc == 0 ? ts_index_find(idx, id) : NULL;
+	if (e != NULL) {
+		note(c, TS_INO_TICKETS, 0, NULL);
+		ts_changes_path(c->ch, "tickets/%s", e->t.id);
+	}
+	pthread_rwlock_unlock(&idx->lock);
+	if (e == NULL)
+		return -EAGAIN;
+	c->idx->log(c->idx->logarg, "intake: ticket %s was in the store "
+	            "already (a write reported lost had committed); read in",
+	            id);
+	return 0;
+}
+
 static int
 take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 {
@@ -127,7 +158,10 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 	for (size_t i = 0; i < in->nauth; i++)
 		for (int f = 0; f < TS_A_COUNT; f++)
 			mark_new(&in->auth[i].box[f]);
-	if ((rc = ts_store_write(idx->st, in, buf)) < 0)
+	rc = ts_store_write(idx->st, in, buf);
+	if (rc == -EAGAIN && ts_store_shared(idx->st))
+		return adopt_ticket(c, in->id);
+	if (rc < 0)
 		return rc;
 	in->next_slot = 0;
 	pthread_rwlock_wrlock(&idx->lock);

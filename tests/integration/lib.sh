@@ -144,6 +144,16 @@ policy_set() {
 		cat > "$STORE/policy"
 	fi
 }
+# trail_lines: the audit trail's entries as root reads them from the
+# store, one JSON object a line (a directory store's segments; a shared
+# store's rows, every host's, in commit order).
+trail_lines() {
+	if [ "$TS_BACKEND" = pg ]; then
+		psql_do "$PGDB" "SELECT line FROM ts_audit ORDER BY gseq"
+	else
+		cat "$STORE"/audit/*.log
+	fi
+}
 # policy_get: prints the store's policy.
 policy_get() {
 	if [ "$TS_BACKEND" = pg ]; then

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 new_store
-cat > "$STORE/policy" <<'POL'
+policy_set <<'POL'
 email          processed, 90d
 mobile         processed, 90d
 confidential   processed
@@ -78,7 +78,7 @@ mt=$(ag stat -c %Y "$T/messages/cp-p")
 check "its author may set a stored message's times (rsync -t, install do)" ag touch -d 2000-01-01 "$T/messages/cp-p"
 check "which are ignored: the mtime is when it was stored" test "$(ag stat -c %Y "$T/messages/cp-p")" = "$mt"
 check "its author owns it (while the daemon runs)" test "$(ag stat -c %u "$T/messages/cp-p")" = $AGENT
-echo "$READER agent" >> "$STORE/whitelist"
+echo "$READER agent" >> "$WHITELIST"
 wait_within 1.2 as $READER test -w "$T/status"
 expect_err $READER "Permission denied" "another agent may not set its times" touch -d 2000-01-01 "$T/messages/cp-p"
 expect_err $AGENT "Operation not permitted" "nor may its author chown it" chown $READER "$T/messages/cp-p"
@@ -88,7 +88,7 @@ check "rm of a field exits 0" ag rm "$T/mobile"
 expect_err $AGENT "No such file or directory" "a second plain rm fails with ENOENT, as anywhere" rm "$T/mobile"
 check "rm -f of it exits 0" ag rm -f "$T/mobile"
 expect_err 0 "Permission denied" "root (unlisted) writing a sealed field: EACCES" sh -c "echo x > '$T/email'"
-echo "0 agent" >> "$STORE/whitelist"
+echo "0 agent" >> "$WHITELIST"
 wait_within 1.2 test -w "$T/status"
 check "root is an agent now" ls "$T/messages"
 expect_err 0 "Permission denied" "root as an agent writing a sealed field: EACCES, as README says" sh -c "echo x > '$T/email'"

@@ -33,10 +33,12 @@
  * read, for any role that may connect (a front end's too) can NOTIFY, and
  * only the table is written by daemons alone (ticketctl grant).
  *
- * Rows older than PRUNE_AGE are deleted now and then (each daemon does
- * it; the DELETE is idempotent).  A daemon away for longer than that
- * misses the rows pruned meanwhile: it re-reads them only at its next
- * mount (a known limit: an outage of an hour is not followed live).
+ * Rows older than an hour are deleted now and then (each daemon does
+ * it; the DELETE is idempotent).  A daemon that took no change for
+ * FULL_AFTER_MS (the database unreachable, the process stopped) may have
+ * missed rows pruned meanwhile, so it offers every ticket instead: each
+ * id it knows (changed or removed since) and each id of the store it
+ * does not (made since), FULL_PAGE a call, after the changes it read.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -53,6 +55,8 @@
 #define START_SPAN 10000	/* n's below max(n) checked at the start */
 #define PAGE 10000		/* rows a catch-up read returns at most */
 #define PRUNE_EVERY_MS (5 * 60 * 1000)
+#define FULL_AFTER_MS (50 * 60 * 1000)	/* < the rows' hour, with margin */
+#define FULL_PAGE 2000		/* ids a call offers in a full re-read */
 #define PRUNE_SQL \
 	"DELETE FROM ts_changes WHERE at < now() - interval '1 hour'"
 
@@ -71,6 +75,10 @@ struct pg_changes {
 	char (*todo)[TS_NAME_MAX + 1];	/* ids to offer, each once */
 	size_t ntodo, captodo;
 	int64_t pruned_ms;	/* last prune (monotonic ms); 0 never */
+	int64_t ok_ms;		/* when every change committed till then
+				   was last taken (monotonic ms) */
+	char (*full)[TS_NAME_MAX + 1];	/* a full re-read's ids, or NULL */
+	size_t nfull, capfull, atfull;	/* how many, room; the next */
 };
 
 static int64_t
@@ -264,6 +272,7 @@ mark_start(struct pg_changes *pc)
 	PQclear(r);
 	pc->hwm = max;
 	pc->catchup = 0;
+	pc->ok_ms = mono_ms();
 	return 0;
 }
 
@@ -301,6 +310,7 @@ pg_changes_free(struct pg_store *ps)
 	ts_pg_close(pc->pg);
 	free(pc->gaps);
 	free(pc->todo);
+	free(pc->full);
 	free(pc);
 	ps->changes = NULL;
 }
@@ -377,6 +387,81 @@ catch_up(struct pg_store *ps)
 	return rc;
 }
 
+void
+pg_changes_backdate(struct pg_store *ps, int64_t ms)
+{
+	if (ps->changes != NULL)
+		ps->changes->ok_ms -= ms;
+}
+
+/* ts_pg_list's fn: a store id this process knows no version of goes
+ * into the full re-read too. */
+static int
+full_add_new(void *arg, const char *id)
+{
+	struct pg_store *ps = arg;
+	struct pg_changes *pc = ps->changes;
+
+	if (ts_pg_tickets_is_known(ps, id))
+		return 0;
+	if (pc->nfull == pc->capfull) {
+		size_t cap = pc->capfull ? 2 * pc->capfull : 1024;
+		char (*v)[TS_NAME_MAX + 1] = realloc(pc->full,
+		                                      cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		pc->full = v;
+		pc->capfull = cap;
+	}
+	snprintf(pc->full[pc->nfull++], TS_NAME_MAX + 1, "%s", id);
+	return 0;
+}
+
+static void
+full_clear(struct pg_changes *pc)
+{
+	free(pc->full);
+	pc->full = NULL;
+	pc->nfull = pc->capfull = pc->atfull = 0;
+}
+
+/* Starts a full re-read: the ids known, then the store's others (their
+ * ids read on the main connection).  0 or -errno (tried again next
+ * call). */
+static int
+full_start(struct pg_store *ps)
+{
+	struct pg_changes *pc = ps->changes;
+	int rc;
+
+	if ((rc = ts_pg_tickets_known(ps, &pc->full, &pc->nfull)) < 0)
+		return rc;
+	pc->capfull = pc->nfull;
+	pc->atfull = 0;
+	if ((rc = ts_pg_list(&ps->base, full_add_new, ps)) < 0)
+		full_clear(pc);
+	else if (pc->nfull == 0)
+		full_clear(pc);	/* an empty store: nothing to offer */
+	return rc;
+}
+
+/* Offers the full re-read's next ids; how many were, -1 if fn stopped. */
+static int
+full_step(struct pg_changes *pc, ts_store_change_fn fn, void *arg)
+{
+	size_t end = pc->atfull + FULL_PAGE, from = pc->atfull;
+
+	if (end > pc->nfull)
+		end = pc->nfull;
+	for (; pc->atfull < end; pc->atfull++)
+		if (fn(arg, pc->full[pc->atfull]) != 0)
+			return -1;
+	if (pc->atfull == pc->nfull)
+		full_clear(pc);
+	return (int)(end - from);
+}
+
 int
 pg_changes(struct ts_store *st, ts_store_change_fn fn, void *arg)
 {
@@ -395,6 +480,11 @@ pg_changes(struct ts_store *st, ts_store_change_fn fn, void *arg)
 		if ((rc = catch_up(ps)) < 0)
 			return rc;
 	now = mono_ms();
+	/* Away so long that rows may have been pruned unread. */
+	if (pc->full == NULL && now - pc->ok_ms > FULL_AFTER_MS &&
+	    full_start(ps) < 0)
+		return -EIO;
+	pc->ok_ms = now;
 	gaps_expire(pc, now);
 	if (pc->pruned_ms == 0 || now - pc->pruned_ms >= PRUNE_EVERY_MS) {
 		pc->pruned_ms = now;
@@ -407,5 +497,10 @@ pg_changes(struct ts_store *st, ts_store_change_fn fn, void *arg)
 		memmove(pc->todo, pc->todo + i,
 		        (pc->ntodo - i) * sizeof(*pc->todo));
 	pc->ntodo -= i;
+	if (pc->ntodo == 0 && pc->full != NULL) {
+		int k = full_step(pc, fn, arg);
+
+		return k < 0 ? (int)i : (int)i + k;
+	}
 	return (int)i;
 }

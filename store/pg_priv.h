@@ -75,6 +75,14 @@ pg_query_io(struct ts_pg *pg, const char *sql, int n, const char *const *v,
 int ts_pg_tickets_init(struct pg_store *ps);
 void ts_pg_tickets_free(struct pg_store *ps);
 int ts_pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
+/* The ids this process has a row version of (loaded or written), a
+ * snapshot: *ids malloc'd, *n of them (pg_changes.c's full re-read).
+ * 0 or -ENOMEM. */
+int ts_pg_tickets_known(struct pg_store *ps, char (**ids)[TS_NAME_MAX + 1],
+                        size_t *n);
+/* 1 if this process knows a version of id's row, else 0. */
+int ts_pg_tickets_is_known(struct pg_store *ps, const char *id);
+
 int ts_pg_load_one(struct ts_store *st, const char *id, struct ts_ticket **t);
 int ts_pg_write(struct ts_store *st, struct ts_ticket *t,
                 const uint8_t *extra);
@@ -139,6 +147,9 @@ void pg_changes_free(struct pg_store *ps);
  * with a timeout then, and call pg_changes, which reconnects). */
 int pg_changes_fd(struct ts_store *st);
 int pg_changes(struct ts_store *st, ts_store_change_fn fn, void *arg);
+/* Makes the last change taken ms older, as if the process had been away
+ * that long (the tests' way to an outage of an hour). */
+void pg_changes_backdate(struct pg_store *ps, int64_t ms);
 
 /* pg_meta.c: the policy (ts_meta 'policy').  Each has the contract of the
  * ts_store_* function of the same name (store.h). */

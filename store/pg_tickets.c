@@ -151,6 +151,36 @@ out:
 }
 
 int
+ts_pg_tickets_known(struct pg_store *ps, char (**ids)[TS_NAME_MAX + 1],
+                    size_t *n)
+{
+	struct pg_tickets *pt = ps->tickets;
+	char (*v)[TS_NAME_MAX + 1];
+	size_t k = 0;
+
+	pthread_mutex_lock(&pt->mu);
+	if ((v = malloc((pt->n ? pt->n : 1) * sizeof(*v))) == NULL) {
+		pthread_mutex_unlock(&pt->mu);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < pt->cap && k < pt->n; i++)
+		if (pt->v[i].id[0] != '\0')
+			memcpy(v[k++], pt->v[i].id, sizeof(*v));
+	pthread_mutex_unlock(&pt->mu);
+	*ids = v;
+	*n = k;
+	return 0;
+}
+
+int
+ts_pg_tickets_is_known(struct pg_store *ps, const char *id)
+{
+	int seen;
+
+	return ver_get(ps, id, &seen) != 0;
+}
+
+int
 ts_pg_tickets_init(struct pg_store *ps)
 {
 	struct pg_tickets *pt = calloc(1, sizeof(*pt));

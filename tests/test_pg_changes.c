@@ -412,6 +412,58 @@ START_TEST(old_rows_pruned)
 }
 END_TEST
 
+static int
+ignore_ticket(void *arg, const char *id, struct ts_ticket *t, int err)
+{
+	(void)arg;
+	(void)id;
+	(void)err;
+	if (t != NULL)
+		ts_ticket_release(t);
+	return 0;
+}
+
+/*
+ * Away for an hour (the rows of what changed meanwhile may be pruned):
+ * every ticket is offered once, those it knew (changed or removed) and
+ * those it did not (made meanwhile), though no row says so; then only
+ * changes again.
+ */
+START_TEST(away_an_hour_offers_every_ticket)
+{
+	static unsigned char reckey[64];
+	struct pg_store *ps = listener("h1");
+	struct got g = { 0 };
+	char err[256];
+
+	ck_assert_int_eq(ts_pg_open(uri, &ps->pg, err, sizeof(err)), 0);
+	ck_assert_int_eq(ts_pg_tickets_init(ps), 0);
+	ps->reckey = reckey;
+	admin_exec("INSERT INTO ts_tickets (id, ver, rec) VALUES "
+	           "('20260101-000000-000001-aaaa', 1, '\\x00'), "
+	           "('20260101-000000-000002-aaaa', 1, '\\x00')");
+	ck_assert_int_eq(ts_pg_load(&ps->base, ignore_ticket, NULL), 0);
+	ck_assert_int_eq(pg_changes(&ps->base, collect, &g), 0);
+	/* Meanwhile, with their change rows pruned: one removed, one made. */
+	admin_exec("DELETE FROM ts_tickets WHERE id = "
+	           "'20260101-000000-000002-aaaa'");
+	admin_exec("INSERT INTO ts_tickets (id, ver, rec) VALUES "
+	           "('20260101-000000-000003-aaaa', 1, '\\x00')");
+	pg_changes_backdate(ps, 51 * 60 * 1000);
+	ck_assert_int_eq(pg_changes(&ps->base, collect, &g), 3);
+	ck_assert_int_eq(has(&g, "20260101-000000-000001-aaaa"), 1);
+	ck_assert_int_eq(has(&g, "20260101-000000-000002-aaaa"), 1);
+	ck_assert_int_eq(has(&g, "20260101-000000-000003-aaaa"), 1);
+	ck_assert_int_eq(pg_changes(&ps->base, collect, &g), 0);
+	change(admin, "LATER", "h2");
+	wait_for(ps, &g, 4);
+	ck_assert_int_eq(g.n, 4);
+	ts_pg_tickets_free(ps);
+	ts_pg_close(ps->pg);
+	listener_free(ps);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -430,6 +482,7 @@ suite(void)
 	tcase_add_test(tc, forged_payload_not_trusted);
 	tcase_add_test(tc, old_rows_pruned);
 	tcase_add_test(tc, planted_n_not_trusted);
+	tcase_add_test(tc, away_an_hour_offers_every_ticket);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -459,13 +459,18 @@ take_record(void *arg, const char *name, int kind, struct ts_ticket *t,
 {
 	struct intake_ctx *c = arg;
 	char shown[TS_NAME_MAX * 4];
+	/* Where refused records go: a directory store's intake/rejected/,
+	 * a shared store's table. */
+	const char *rej = ts_store_shared(c->idx->st) ? "ts_intake_rejected"
+	                                              : "intake/rejected";
 	int rc;
 
 	c->why[0] = '\0';
 	if (kind == TS_INTAKE_DROPPED) {
-		c->idx->log(c->idx->logarg, "intake/%s dropped: intake/rejected "
-		            "holds at most %d files and %lu MiB, the oldest go",
-		            shown_name(name, shown), TS_INTAKE_REJECTED_FILES,
+		c->idx->log(c->idx->logarg, "intake/%s dropped: %s holds at "
+		            "most %d records and %lu MiB, the oldest go",
+		            shown_name(name, shown), rej,
+		            TS_INTAKE_REJECTED_FILES,
 		            TS_INTAKE_REJECTED_BYTES >> 20);
 		return 0;
 	}
@@ -487,10 +492,10 @@ take_record(void *arg, const char *name, int kind, struct ts_ticket *t,
 		return 0;
 	}
 	if (err < 0) {
-		c->idx->log(c->idx->logarg, "intake %s: %s (%s); moved to "
-		            "intake/rejected", shown_name(name, shown),
+		c->idx->log(c->idx->logarg, "intake %s: %s (%s); moved to %s",
+		            shown_name(name, shown),
 		            err == -EBADMSG ? "damaged record" : "unreadable",
-		            strerror(-err));
+		            strerror(-err), rej);
 		refused(c, name, err);
 		return err;
 	}

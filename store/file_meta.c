@@ -19,7 +19,6 @@
 #include "store/sysio.h"
 
 #define POLICY_FILE "policy"
-#define POLICY_MAX (1u << 20)
 
 int
 ts_file_policy_get(struct ts_store *st, char **text, size_t *len)
@@ -28,7 +27,7 @@ ts_file_policy_get(struct ts_store *st, char **text, size_t *len)
 	size_t n;
 	int rc;
 
-	rc = ts_sysio_read_file(fs_of(st)->dirfd, POLICY_FILE, POLICY_MAX,
+	rc = ts_sysio_read_file(fs_of(st)->dirfd, POLICY_FILE, TS_POLICY_MAX,
 	                        &buf, &n);
 	if (rc < 0)
 		return rc;
@@ -45,6 +44,8 @@ ts_file_policy_get(struct ts_store *st, char **text, size_t *len)
 int
 ts_file_policy_set(struct ts_store *st, const char *text, size_t len)
 {
+	if (len > TS_POLICY_MAX)
+		return -EFBIG;
 	return ts_sysio_write_atomic(fs_of(st)->dirfd, POLICY_FILE, text, len,
 	                             0600, 0);
 }

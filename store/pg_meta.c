@@ -8,6 +8,7 @@
  * UPDATE by hand), so no counter can fall out of step with the text.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,13 +22,23 @@ ts_pg_policy_get(struct ts_store *st, char **text, size_t *len)
 	char *t;
 	int rc;
 
-	rc = ts_pg_query(pg_of(st)->pg, "SELECT value FROM ts_meta WHERE "
-	                 "name = 'policy'", 0, NULL, NULL, NULL, 0, &res);
+	char max[24];
+	const char *v[1] = { max };
+
+	/* A row set by hand may be any size: over the cap, not fetched. */
+	snprintf(max, sizeof(max), "%u", TS_POLICY_MAX);
+	rc = ts_pg_query(pg_of(st)->pg, "SELECT CASE WHEN octet_length(value) "
+	                 "<= $1::integer THEN value END FROM ts_meta WHERE "
+	                 "name = 'policy'", 1, v, NULL, NULL, 0, &res);
 	if (rc < 0)
 		return rc;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		return -ENOENT;
+	}
+	if (PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		return -EFBIG;
 	}
 	n = (size_t)PQgetlength(res, 0, 0);
 	if ((t = malloc(n + 1)) == NULL) {
@@ -49,6 +60,8 @@ ts_pg_policy_set(struct ts_store *st, const char *text, size_t len)
 	char *copy;
 	int rc;
 
+	if (len > TS_POLICY_MAX)
+		return -EFBIG;
 	/* A text parameter ends at its NUL: one inside would cut it. */
 	if (memchr(text, '\0', len) != NULL)
 		return -EINVAL;

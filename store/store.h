@@ -356,8 +356,10 @@ int ts_store_changes(struct ts_store *st, ts_store_change_fn fn, void *arg);
  * *text malloc'd, NUL-terminated, *len bytes.  set: replaces it durably
  * (the caller validated it); the daemons apply it within a second.
  * policy_version: changes whenever the policy does (the daemon polls it
- * once a second; cheap).
+ * once a second; cheap).  A policy is at most TS_POLICY_MAX bytes: get
+ * and set refuse a larger one with -EFBIG (whoever wrote it).
  */
+#define TS_POLICY_MAX (1u << 20)
 int ts_store_policy_get(struct ts_store *st, char **text, size_t *len);
 int ts_store_policy_set(struct ts_store *st, const char *text, size_t len);
 int ts_store_policy_version(struct ts_store *st, uint64_t *version);

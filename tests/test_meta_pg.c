@@ -177,6 +177,40 @@ END_TEST
 
 /* ---- the PostgreSQL store ---- */
 
+/* A policy over TS_POLICY_MAX: set refuses it (-EFBIG), nothing changed;
+ * one written by hand is refused by get. */
+static void
+check_cap(struct ts_store *st)
+{
+	size_t n = TS_POLICY_MAX + 1;
+	char *big = malloc(n);
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, '#', n);
+	ck_assert_int_eq(ts_store_policy_set(st, big, n), -EFBIG);
+	policy_is(st, POL1);
+	free(big);
+}
+
+START_TEST(file_policy_capped)
+{
+	struct ts_store *st;
+	char *text, p[160];
+	size_t len;
+	FILE *f;
+
+	ck_assert_int_eq(ts_store_open(path, TS_STORE_INTAKE, &st), 0);
+	check_cap(st);
+	snprintf(p, sizeof(p), "%s/policy", path);
+	ck_assert_ptr_nonnull(f = fopen(p, "w"));
+	for (unsigned i = 0; i <= TS_POLICY_MAX / 8; i++)
+		fputs("#######\n", f);
+	fclose(f);
+	ck_assert_int_eq(ts_store_policy_get(st, &text, &len), -EFBIG);
+	ts_store_close(st);
+}
+END_TEST
+
 static void
 uri_of(const char *db, char *out, size_t outlen)
 {
@@ -277,6 +311,26 @@ START_TEST(pg_no_policy_row)
 }
 END_TEST
 
+START_TEST(pg_policy_capped)
+{
+	struct ts_store *st;
+	struct ts_pg *pg;
+	char *text;
+	size_t len;
+
+	ck_assert_int_eq(ts_store_open(uri, TS_STORE_DAEMON, &st), 0);
+	check_cap(st);
+	/* A row set by hand (someone with UPDATE on ts_meta): not fetched. */
+	ck_assert_int_eq(ts_pg_open(uri, &pg, NULL, 0), 0);
+	ck_assert_int_eq(ts_pg_exec(pg, "UPDATE ts_meta SET value = "
+	                            "repeat('#', 1048577) WHERE name = "
+	                            "'policy'"), 0);
+	ts_pg_close(pg);
+	ck_assert_int_eq(ts_store_policy_get(st, &text, &len), -EFBIG);
+	ts_store_close(st);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -287,10 +341,12 @@ suite(void)
 	tcase_add_test(f, file_get_set_version);
 	tcase_add_test(f, file_failed_set_keeps_old);
 	tcase_add_test(f, file_not_a_regular_file);
+	tcase_add_test(f, file_policy_capped);
 	suite_add_tcase(s, f);
 	tcase_add_checked_fixture(p, pg_setup, pg_teardown);
 	tcase_add_test(p, pg_get_set_version);
 	tcase_add_test(p, pg_no_policy_row);
+	tcase_add_test(p, pg_policy_capped);
 	suite_add_tcase(s, p);
 	return s;
 }

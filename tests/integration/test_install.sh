@@ -29,7 +29,7 @@ DEST=$WORK/dest
 PAGES="man8/ticketfs.8 man1/ticketctl.1 man5/ticketfs-whitelist.5 man5/ticketfs-policy.5"
 
 # 1. cmake --install into a DESTDIR, and another --prefix.
-if DESTDIR=$DEST cmake --install "$BUILD" > "$WORK/install.out" 2>&1; then
+if DESTDIR=$DEST cmake --install "$BUILD" --prefix /usr/local > "$WORK/install.out" 2>&1; then
 	pass "cmake --install with DESTDIR"
 else
 	fail "cmake --install with DESTDIR: $(tail -n 3 "$WORK/install.out")"
@@ -82,7 +82,12 @@ else
 	fail "--help and the manuals name the same options: $out"
 fi
 
-# From here on the installed prefix is /usr/local.
+# From here on the installed prefix is /usr/local: only ever in a mount
+# namespace of our own.
+if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]; then
+	fail "a mount namespace of our own (unshare -m)"
+	finish
+fi
 if ! mount --bind "$DEST/usr/local" /usr/local; then
 	fail "bind the installed prefix over /usr/local (a namespace of our own)"
 	finish
@@ -165,6 +170,7 @@ fi
 # the host's in this namespace).
 SVC=nobody
 SVCDIR=$WORK/svc
+EXTRA_CLEANUP='mountpoint -q "$SVCDIR/mnt" && umount -l "$SVCDIR/mnt"'
 mkdir -p "$SVCDIR/mnt" "$SVCDIR/etc"
 "$TICKETCTL" init "$SVCDIR/store" "$SVCDIR/etc/secret.key" >/dev/null
 cp "$WHITELIST" "$SVCDIR/store/whitelist"

@@ -82,6 +82,23 @@ else
 	fail "--help and the manuals name the same options: $out"
 fi
 
+# The comparison finds what it should: an option left out of ticketfs(8),
+# a command misnamed in ticketctl(1), a ticketctl option named only there.
+cp -r "$DEST/usr/local/share/man" "$WORK/badman"
+sed -i '/^\.It Fl o Cm fss /d' "$WORK/badman/man8/ticketfs.8"
+sed -i -e 's/^\.It Cm wait /.It Cm wiat /' \
+	-e 's/^\.It Cm revoke Oo Fl -client-ip Ar addr Oc/& Op Fl -force/' "$WORK/badman/man1/ticketctl.1"
+out=$(python3 "$LIBDIR/man_options.py" "$DEST/usr/local/bin" "$WORK/badman" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && [[ $out == *"ticketfs: -o fss is in --help, not in the manual"* ]] &&
+   [[ $out == *"ticketctl wait: in --help, not in the manual"* ]] &&
+   [[ $out == *"ticketctl wiat: in the manual, not in --help"* ]] &&
+   [[ $out == *"ticketctl revoke: --force is in the manual, not in --help"* ]]; then
+	pass "(the comparison finds a missing option, a wrong command, an extra option)"
+else
+	fail "(the comparison finds a missing option, a wrong command, an extra option): exit $rc: $out"
+fi
+
 # From here on the installed prefix is /usr/local: only ever in a mount
 # namespace of our own.
 if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]; then

@@ -168,7 +168,8 @@ usage(FILE *out)
 	      "  -d                 debug output (implies -f)\n"
 	      "  -h, --help         this text\n"
 	      "  -V, --version      the version\n"
-	      "  other -o options go to FUSE (ro, ...); allow_other is implied\n"
+	      "  other -o options go to FUSE (ro, ...); allow_other, nosuid\n"
+	      "  and nodev are implied\n"
 	      "Unmount with fusermount3 -u MOUNTPOINT; `ticketctl wait STORE`\n"
 	      "then returns once the daemon has exited.  Exit status: 0 mounted;\n"
 	      "1 it could not mount; 2 bad usage.\n",
@@ -379,9 +380,12 @@ main(int argc, char **argv)
 	fsname = malloc(strlen(shown) + 32);
 	if (fsname != NULL)
 		sprintf(fsname, "-ofsname=ticketfs:%s", shown);
+	/* nosuid,nodev last: mount.fuse3 (mount -t fuse.ticketfs, fstab)
+	 * adds dev,suid unless told otherwise, and a mount of tickets has
+	 * no use for either. */
 	if (fsname == NULL ||
 	    fuse_opt_add_arg(&args, "-oallow_other,default_permissions,"
-	                     "subtype=ticketfs") < 0 ||
+	                     "subtype=ticketfs,nosuid,nodev") < 0 ||
 	    fuse_opt_add_arg(&args, fsname) < 0)
 		goto out;
 	se = fuse_session_new(&args, &ts_fs_ops, sizeof(ts_fs_ops), fs);

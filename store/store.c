@@ -194,6 +194,13 @@ ts_store_audit_verify(struct ts_store *st, const unsigned char *vk,
 	return st->ops->audit_verify(st, vk, copy, msg, msglen, entries);
 }
 
+void
+ts_store_set_progress(struct ts_store *st, ts_store_progress_fn fn, void *arg)
+{
+	st->progress = fn;
+	st->progress_arg = arg;
+}
+
 int
 ts_store_shared(struct ts_store *st)
 {

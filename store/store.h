@@ -305,6 +305,14 @@ int ts_store_audit_open(struct ts_store *st, const struct ts_seckey *key,
 int ts_store_audit_verify(struct ts_store *st, const unsigned char *vk,
                           const struct ts_audit_checkpoint *copy,
                           char *msg, size_t msglen, uint64_t *entries);
+/*
+ * What a long walk of st (ts_store_audit_verify) tells of its progress:
+ * fn(arg, done, total) every so many entries, total an estimate (0:
+ * unknown).  NULL: nothing (the default).
+ */
+typedef void (*ts_store_progress_fn)(void *arg, uint64_t done, uint64_t total);
+void ts_store_set_progress(struct ts_store *st, ts_store_progress_fn fn,
+                           void *arg);
 
 /*
  * Shared stores (the PostgreSQL backend: several daemons on several

@@ -101,6 +101,8 @@ struct ts_store {
 	int64_t shred_batch_ms;	/* 0: TS_SHRED_BATCH_MS (store.h) */
 	char host[TS_HOST_MAX + 1];	/* ts_store_set_host; "" until set
 					   (ts_store_host then fills it in) */
+	ts_store_progress_fn progress;	/* ts_store_set_progress; NULL */
+	void *progress_arg;
 };
 
 /* store/shred.c: the generic layer's ticket keys (store.h has the

@@ -305,8 +305,8 @@ file_audit_verify(struct ts_store *st, const unsigned char *vk,
                   const struct ts_audit_checkpoint *copy, char *msg,
                   size_t msglen, uint64_t *entries)
 {
-	return ts_audit_verify(fs_of(st)->dirfd, vk, copy, msg, msglen,
-	                       entries);
+	return ts_audit_verify_progress(fs_of(st)->dirfd, vk, copy, msg, msglen,
+	                                entries, st->progress, st->progress_arg);
 }
 
 static const struct ts_store_ops file_ops = {

@@ -371,6 +371,36 @@ int ts_store_policy_set(struct ts_store *st, const char *text, size_t len);
 int ts_store_policy_version(struct ts_store *st, uint64_t *version);
 
 /*
+ * What `ticketctl stats` reads of a store besides its tickets, without
+ * the key and without a lock, in bounded time (no trail walked, nothing
+ * decrypted): intake waiting and rejected; the audit trail's size (a
+ * directory store: its segments' bytes; a shared one: the ts_audit
+ * table's on disk) and the last signed checkpoint of this process's host
+ * (ts_store_host): the entry it covers and when it was made (a directory
+ * store: its file's mtime; a shared one: the time of the entry it
+ * covers), 0 if there is none.
+ */
+struct ts_store_stats {
+	uint64_t intake_waiting;	/* records not taken in yet */
+	uint64_t intake_rejected;	/* records set aside as rejected */
+	uint64_t trail_bytes;		/* the audit trail's size */
+	uint64_t checkpoint_seq;	/* the entry it covers; 0: none */
+	int64_t checkpoint_ms;		/* when; 0: none */
+};
+int ts_store_stats(struct ts_store *st, struct ts_store_stats *out);
+
+/*
+ * A name for st's store, the same in every process of this machine that
+ * opens it (for a shared store, per host name: ts_store_host), made of
+ * [A-Za-z0-9_.-]: a directory store's "d-DEV-INO" (its directory), a
+ * shared store's "p-HASH-HOST" (HASH: of its public key).  The daemon
+ * publishes its counters under it (fs/stats.h).
+ */
+#define TS_STORE_RUN_NAME_MAX 112
+#define TS_STORE_RUN_DIR "/run/ticketfs"
+int ts_store_run_name(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX]);
+
+/*
  * 0 if a write could reach the store now, as far as this process knows
  * without asking it: -EIO if a shared store's database is unreachable
  * (its connection is lost and cannot be made again now).  For what

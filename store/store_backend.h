@@ -87,6 +87,10 @@ struct ts_store_ops {
 	int (*policy_version)(struct ts_store *st, uint64_t *version);
 	/* ts_store_reachable; NULL: always 0. */
 	int (*reachable)(struct ts_store *st);
+	/* ts_store_stats; ts_store_run_name (the directory's part; a
+	 * shared store's is made in store.c). */
+	int (*stats)(struct ts_store *st, struct ts_store_stats *out);
+	int (*run_name)(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX]);
 };
 #define TS_KEY_CURRENT 1
 #define TS_KEY_NEXT 2

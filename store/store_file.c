@@ -337,4 +337,6 @@ static const struct ts_store_ops file_ops = {
 	.policy_get = ts_file_policy_get,
 	.policy_set = ts_file_policy_set,
 	.policy_version = ts_file_policy_version,
+	.stats = ts_file_stats,
+	.run_name = ts_file_run_name,
 };

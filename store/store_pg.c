@@ -573,4 +573,5 @@ static const struct ts_store_ops pg_ops = {
 	.policy_set = ts_pg_policy_set,
 	.policy_version = ts_pg_policy_version,
 	.reachable = pg_reachable,
+	.stats = ts_pg_stats,
 };

@@ -46,6 +46,9 @@ int ts_ctl_cmd_grant(int argc, char **argv);
 /* ctl_migrate.c: a directory store copied into a PostgreSQL store. */
 int ts_ctl_cmd_migrate(int argc, char **argv);
 
+/* ctl_stats.c: a store's counts, for monitoring. */
+int ts_ctl_cmd_stats(int argc, char **argv);
+
 /* ctl_wait.c: waiting until no daemon holds the store. */
 int ts_ctl_cmd_wait(int argc, char **argv);
 

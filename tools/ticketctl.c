@@ -34,6 +34,7 @@ static const struct verb {
 	{ "policy", ts_ctl_cmd_policy },
 	{ "grant", ts_ctl_cmd_grant },
 	{ "migrate", ts_ctl_cmd_migrate },
+	{ "stats", ts_ctl_cmd_stats },
 };
 
 static void
@@ -60,6 +61,7 @@ usage(FILE *out)
 	      "  policy STORE [FILE]\n"
 	      "  grant STORE ROLE frontend|daemon\n"
 	      "  migrate DIR URI [--host NAME]\n"
+	      "  stats STORE [--json] [--host NAME]\n"
 	      "  -h, --help     this text;  --version  the version\n"
 	      "STORE: a store's directory, or a PostgreSQL store's libpq URI\n"
 	      "(postgresql://... or postgres://...)\n", out);

@@ -6,6 +6,7 @@
 #define FUSE_USE_VERSION 314
 #include "fs/stats.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -14,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs/cache.h"
 #include "store/store.h"
 
 #define PUBLISH_MS 1000
+#define STALE_S 600
 
 struct ts_stats {
 	int dirfd;			/* TS_STORE_RUN_DIR */
@@ -29,6 +32,35 @@ struct ts_stats {
 	int64_t last_ms;		/* the last write; ticker only */
 	int failed;			/* the last write failed; ticker */
 };
+
+/* Removes the files of daemons gone without their unmount (kill -9): a
+ * live one rewrites its file every second, so one untouched for
+ * STALE_S is no live daemon's. */
+static void
+sweep_stale(int dirfd)
+{
+	time_t now = time(NULL);
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dirfd)) < 0)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+
+		if (n > 6 && strcmp(de->d_name + n - 6, ".stats") == 0 &&
+		    fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode) && now - sb.st_mtime > STALE_S)
+			unlinkat(dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
 
 /* The run directory, made if missing: 0 if it is a directory of this
  * uid's that nobody else may enter. */
@@ -68,6 +100,7 @@ ts_stats_new(struct ts_store *st, struct ts_stats **out)
 		free(s);
 		return rc;
 	}
+	sweep_stale(s->dirfd);
 	snprintf(s->name, sizeof(s->name), "%s.stats", run);
 	snprintf(s->tmp, sizeof(s->tmp), ".%s.stats.tmp", run);
 	atomic_init(&s->requests, 0);

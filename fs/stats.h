@@ -6,7 +6,8 @@
  * ts_store_run_name), a few hundred bytes of JSON, by a temporary file
  * renamed over it: counts only, never a value, a name or an id; the
  * directory mode 0700 and the file 0600, both the daemon's (root's).
- * Nothing there is needed to serve: if the directory cannot be made or
+ * A file left by a daemon killed (-9) is removed by the next daemon's
+ * start once 10 minutes old.  Nothing there is needed to serve: if the directory cannot be made or
  * trusted (not a directory of ours, or open to others) the daemon logs
  * it and publishes nothing; a failed write is logged once.
  *

@@ -202,6 +202,12 @@ ts_store_stats(struct ts_store *st, struct ts_store_stats *out)
 }
 
 int
+ts_store_held(struct ts_store *st)
+{
+	return st->ops->held(st);
+}
+
+int
 ts_store_run_name(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX])
 {
 	unsigned char pk[TS_SEAL_PKBYTES], h[8];

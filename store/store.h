@@ -79,6 +79,16 @@ int ts_store_lock(struct ts_store *st);
  */
 int ts_store_wait_released(struct ts_store *st, long timeout_ms);
 
+/*
+ * 1 if a process holds st by ts_store_lock now (a shared store: a daemon
+ * of st's host name), 0 if not, -errno.  Unlike ts_store_wait_released
+ * it takes no lock, not even for an instant, so a daemon starting at that
+ * moment is never refused (ticketctl stats, run every minute): a
+ * directory store's flock is looked up in /proc/locks, a shared store's
+ * advisory lock in pg_locks.
+ */
+int ts_store_held(struct ts_store *st);
+
 /* The store's public key. */
 int ts_store_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES]);
 
@@ -375,15 +385,18 @@ int ts_store_policy_version(struct ts_store *st, uint64_t *version);
  * the key and without a lock, in bounded time (no trail walked, nothing
  * decrypted): intake waiting and rejected; the audit trail's size (a
  * directory store: its segments' bytes; a shared one: the ts_audit
- * table's on disk) and the last signed checkpoint of this process's host
- * (ts_store_host): the entry it covers and when it was made (a directory
- * store: its file's mtime; a shared one: the time of the entry it
- * covers), 0 if there is none.
+ * table's on disk), its last entry (this process's host's chain:
+ * ts_store_host) and that chain's last signed checkpoint: the entry it
+ * covers and when it was made (a directory store: its file's mtime; a
+ * shared one: the time of the entry it covers), 0 if there is none.  The
+ * daemon checkpoints within a second of an append, so entries after the
+ * checkpoint for longer than that say it is not checkpointing.
  */
 struct ts_store_stats {
 	uint64_t intake_waiting;	/* records not taken in yet */
 	uint64_t intake_rejected;	/* records set aside as rejected */
 	uint64_t trail_bytes;		/* the audit trail's size */
+	uint64_t last_seq;		/* the chain's last entry; 0: none */
 	uint64_t checkpoint_seq;	/* the entry it covers; 0: none */
 	int64_t checkpoint_ms;		/* when; 0: none */
 };

@@ -91,6 +91,7 @@ struct ts_store_ops {
 	 * shared store's is made in store.c). */
 	int (*stats)(struct ts_store *st, struct ts_store_stats *out);
 	int (*run_name)(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX]);
+	int (*held)(struct ts_store *st);
 };
 #define TS_KEY_CURRENT 1
 #define TS_KEY_NEXT 2

@@ -339,4 +339,5 @@ static const struct ts_store_ops file_ops = {
 	.policy_version = ts_file_policy_version,
 	.stats = ts_file_stats,
 	.run_name = ts_file_run_name,
+	.held = ts_file_held,
 };

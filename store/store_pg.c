@@ -574,4 +574,5 @@ static const struct ts_store_ops pg_ops = {
 	.policy_version = ts_pg_policy_version,
 	.reachable = pg_reachable,
 	.stats = ts_pg_stats,
+	.held = ts_pg_held,
 };

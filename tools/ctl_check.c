@@ -183,6 +183,7 @@ ts_ctl_cmd_fsck(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
+		"                            [--json]\n"
 		"Checks every ticket record's structure and checksum; with the\n"
 		"key, also checks each record carries the daemon's MAC (nobody\n"
 		"wrote or altered it behind the daemon's back) and opens every\n"
@@ -314,7 +315,7 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	static const char usage[] =
 		"usage: ticketctl audit verify STORE [--verify-key FILE | --key KEYFILE\n"
 		"                              [--passphrase-file F]] [--checkpoint FILE]\n"
-		"                              [--seed SEED]\n"
+		"                              [--seed SEED] [--json]\n"
 		"Checks the audit trail: every entry's place in the hash chain\n"
 		"(edited, removed, inserted or reordered entries), across all\n"
 		"segments, and the daemon's signed checkpoint (a rewritten chain, a\n"

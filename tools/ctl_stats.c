@@ -191,7 +191,9 @@ ts_ctl_cmd_stats(int argc, char **argv)
 		ts_ctl_die("cannot read the tickets: %s", strerror(-rc));
 	if ((rc = ts_store_stats(st, &ss)) < 0)
 		ts_ctl_die("cannot read the store: %s", strerror(-rc));
-	mounted = ts_store_wait_released(st, 0) == -ETIMEDOUT;
+	if ((mounted = ts_store_held(st)) < 0)
+		ts_ctl_die("cannot tell whether a daemon serves the store: %s",
+		    strerror(-mounted));
 	if (mounted)
 		d = daemon_counters(st, c.now);
 
@@ -210,12 +212,13 @@ ts_ctl_cmd_stats(int argc, char **argv)
 	         json_real((double)(c.now - ss.checkpoint_ms) / 1000.0) :
 	         json_null();
 	o = json_pack("{s:I, s:o, s:I, s:o, s:{s:I, s:I}, "
-	              "s:{s:I, s:I, s:o}, s:b, s:o}",
+	              "s:{s:I, s:I, s:I, s:o}, s:b, s:o}",
 	        "tickets", (json_int_t)c.tickets, "status", status,
 	        "damaged", (json_int_t)c.damaged, "due", due,
 	        "intake", "waiting", (json_int_t)ss.intake_waiting,
 	                  "rejected", (json_int_t)ss.intake_rejected,
 	        "trail", "bytes", (json_int_t)ss.trail_bytes,
+	                 "last_seq", (json_int_t)ss.last_seq,
 	                 "checkpoint_seq", (json_int_t)ss.checkpoint_seq,
 	                 "checkpoint_age_s", cp_age,
 	        "mounted", mounted,
@@ -265,14 +268,16 @@ ts_ctl_cmd_stats(int argc, char **argv)
 		       (unsigned long long)ss.intake_waiting,
 		       (unsigned long long)ss.intake_rejected);
 		if (ss.checkpoint_ms > 0)
-			printf("audit trail: %llu bytes, last checkpoint at "
-			       "entry %llu, %.0f s ago\n",
+			printf("audit trail: %llu bytes, last entry %llu, last "
+			       "checkpoint at entry %llu, %.0f s ago\n",
 			       (unsigned long long)ss.trail_bytes,
+			       (unsigned long long)ss.last_seq,
 			       (unsigned long long)ss.checkpoint_seq,
 			       (double)(c.now - ss.checkpoint_ms) / 1000.0);
 		else
-			printf("audit trail: %llu bytes, no checkpoint\n",
-			       (unsigned long long)ss.trail_bytes);
+			printf("audit trail: %llu bytes, last entry %llu, no "
+			       "checkpoint\n", (unsigned long long)ss.trail_bytes,
+			       (unsigned long long)ss.last_seq);
 		if (!json_is_null(dd)) {
 			json_t *hr = json_object_get(dd, "cache_hit_rate");
 

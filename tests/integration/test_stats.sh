@@ -75,5 +75,12 @@ for i in 1 2 3 4 5; do
 done
 kill $LOOP; wait $LOOP 2>/dev/null
 check "5 mounts while stats runs back to back: none refused" test $ok -eq 5
+if [ "$TS_BACKEND" != pg ] && command -v strace >/dev/null; then
+	mount_fs
+	strace -f -e trace=flock -o "$WORK/strace" "$TICKETCTL" stats "$STORE" >/dev/null
+	check "mounted: stats still says so" sh -c "'$TICKETCTL' stats '$STORE' --json | jq -e .mounted >/dev/null"
+	check "and makes no flock call (strace)" sh -c "! grep -q flock '$WORK/strace'"
+	umount_fs
+fi
 check "a bad option: exit 2" sh -c "'$TICKETCTL' stats '$STORE' --nope 2>/dev/null; test \$? -eq 2"
 finish

@@ -41,6 +41,7 @@ struct ts_cache {
 	uint32_t nbuckets;
 	uint32_t lru_head, lru_tail;
 	size_t used;		/* bytes of values held */
+	uint64_t hits, misses;	/* ts_cache_read found it or not */
 };
 
 int
@@ -238,9 +239,11 @@ ts_cache_read(struct ts_cache *c, uint64_t ino, size_t off, void *dst,
 		return -ENOENT;
 	pthread_mutex_lock(&c->lock);
 	if ((i = find(c, ino)) == NONE) {
+		c->misses++;
 		pthread_mutex_unlock(&c->lock);
 		return -ENOENT;
 	}
+	c->hits++;
 	lru_unlink(c, i);
 	lru_push(c, i);
 	if (off < c->ents[i].len) {
@@ -307,6 +310,15 @@ ts_cache_used(struct ts_cache *c)
 	u = c->used;
 	pthread_mutex_unlock(&c->lock);
 	return u;
+}
+
+void
+ts_cache_counts(struct ts_cache *c, uint64_t *hits, uint64_t *misses)
+{
+	pthread_mutex_lock(&c->lock);
+	*hits = c->hits;
+	*misses = c->misses;
+	pthread_mutex_unlock(&c->lock);
 }
 
 size_t

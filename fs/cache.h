@@ -47,5 +47,8 @@ int ts_cache_lock(struct ts_cache *c);
 /* Bytes of values held now, and the limit. */
 size_t ts_cache_used(struct ts_cache *c);
 size_t ts_cache_limit(struct ts_cache *c);
+/* How many ts_cache_read calls found their value, and did not (a cache
+ * of size 0 counts none), since ts_cache_new: for `ticketctl stats`. */
+void ts_cache_counts(struct ts_cache *c, uint64_t *hits, uint64_t *misses);
 
 #endif

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "fs/state.h"
+#include "fs/stats.h"
 #include "store/keyfile.h"
 #include "store/seal.h"
 #include "store/store.h"
@@ -408,13 +410,18 @@ main(int argc, char **argv)
 		          "(RLIMIT_MEMLOCK? -o cache=0 keeps none)");
 	hup_target = fs;
 	signal(SIGHUP, on_hup);	/* reload, not exit as libfuse would */
+	if ((rc = ts_stats_new(st, &fs->stats)) < 0)
+		ts_fs_log(fs, "no counters for ticketctl stats in %s: %s",
+		          TS_STORE_RUN_DIR, strerror(-rc));
 	if ((rc = ts_fs_start(fs, se)) < 0) {
 		ts_fs_log(fs, "cannot start the ticker: %s", strerror(-rc));
 		goto out_unmount;
 	}
 	ts_fs_log(fs, "mounted %s on %s", shown, o.mountpoint);
-	status = fuse_session_loop(se) < 0 ? 1 : 0;
+	status = ts_stats_session_loop(se, fs->stats) < 0 ? 1 : 0;
 	ts_fs_stop(fs);
+	ts_stats_free(fs->stats);
+	fs->stats = NULL;
 	ts_fs_log(fs, "unmounting %s", o.mountpoint);
 	/* For a fast next mount; if this fails it reads every record. */
 	if ((rc = ts_fs_save_snapshot(fs)) < 0)

@@ -78,6 +78,8 @@ struct ts_fs {
 	struct ts_audit *audit;		/* the trail; has its own lock */
 	struct ts_fold *fold;		/* refusals counted; own lock */
 	struct ts_cache *cache;		/* decrypted values; own lock */
+	struct ts_stats *stats;		/* published counters (fs/stats.h);
+					   NULL: none; set before start */
 	struct ts_prefetch *prefetch;	/* its workers; NULL when stopped */
 	pthread_mutex_t comm_lock;
 	struct comm_cache {

@@ -25,6 +25,7 @@
 #include "fs/notes.h"
 #include "fs/read.h"
 #include "fs/retain.h"
+#include "fs/stats.h"
 #include "fs/sync.h"
 #include "fs/trail.h"
 #include "store/audit.h"
@@ -216,6 +217,7 @@ ticker(void *arg)
 	struct ts_fs *fs = arg;
 	int64_t next = sweep(fs), last_tick = 0, last_sync = 0;
 	int more = 0;	/* intake waits: the next round at once */
+	int prc;
 
 	while (!atomic_load(&fs->stop)) {
 		struct ts_changes notes;
@@ -246,6 +248,11 @@ ticker(void *arg)
 				ts_fs_log(fs, "cannot sync the audit trail: %s",
 				          strerror(-rc));
 		}
+		if ((prc = ts_stats_publish(fs->stats, fs->cache,
+		                            fs->mounted_ms, now)) < 0)
+			ts_fs_log(fs, "cannot publish the counters for "
+			          "ticketctl stats in %s: %s", TS_STORE_RUN_DIR,
+			          strerror(-prc));
 		next = sweep(fs);
 	}
 	return NULL;

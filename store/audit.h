@@ -151,6 +151,16 @@ int ts_audit_checkpoint_load(const char *path, struct ts_audit_checkpoint *cp);
 int ts_audit_verify(int storefd, const unsigned char *verify_key,
                     const struct ts_audit_checkpoint *copy, char *msg,
                     size_t msglen, uint64_t *entries);
+/* ts_audit_verify reporting its progress (ticketctl's bar): fn(arg, done,
+ * total) every TS_AUDIT_PROGRESS_EVERY entries walked, total the signed
+ * checkpoint's seq (an estimate: entries after it count too; 0 when
+ * there is none).  fn NULL: none. */
+typedef void (*ts_audit_progress_fn)(void *arg, uint64_t done, uint64_t total);
+#define TS_AUDIT_PROGRESS_EVERY 1024
+int ts_audit_verify_progress(int storefd, const unsigned char *verify_key,
+                             const struct ts_audit_checkpoint *copy,
+                             char *msg, size_t msglen, uint64_t *entries,
+                             ts_audit_progress_fn fn, void *arg);
 
 /* The checkpoint public key for a store key (32 bytes). */
 void ts_audit_verify_key(const struct ts_seckey *key, unsigned char vk[32]);

@@ -260,6 +260,9 @@ struct ts_audit_walk {
 				   mismatch is no fault; copy_matched says
 				   whether this chain has it */
 	int copy_matched;
+	ts_audit_progress_fn progress;	/* NULL, or told every
+					   TS_AUDIT_PROGRESS_EVERY entries */
+	void *progress_arg;
 };
 void ts_audit_walk_init(struct ts_audit_walk *w, const char *who);
 void ts_audit_walk_from_anchor(struct ts_audit_walk *w);

@@ -95,6 +95,9 @@ ts_audit_walk_line(struct ts_audit_walk *w, char *p, size_t ll,
 		                    w->who, seq + 1, where);
 	memcpy(w->hash, got, HASHBYTES);
 	seq = ++w->seq;
+	if (w->progress != NULL && seq % TS_AUDIT_PROGRESS_EVERY == 0)
+		w->progress(w->progress_arg, seq,
+		            w->found_cp ? (w->cp.seq > seq ? w->cp.seq : seq) : 0);
 	if (w->have_an && w->seq == w->an.seq &&
 	    sodium_memcmp(w->hash, w->an.hash, HASHBYTES) != 0)
 		return ts_audit_bad(msg, msglen, "%sentry %llu%s: differs from the "
@@ -168,6 +171,16 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
                 const struct ts_audit_checkpoint *copy, char *msg,
                 size_t msglen, uint64_t *entries)
 {
+	return ts_audit_verify_progress(storefd, verify_key, copy, msg, msglen,
+	                                entries, NULL, NULL);
+}
+
+int
+ts_audit_verify_progress(int storefd, const unsigned char *verify_key,
+                         const struct ts_audit_checkpoint *copy, char *msg,
+                         size_t msglen, uint64_t *entries,
+                         ts_audit_progress_fn fn, void *arg)
+{
 	unsigned char vk[32];
 	struct ts_audit_walk w;
 	unsigned char *text = NULL;
@@ -179,6 +192,8 @@ ts_audit_verify(int storefd, const unsigned char *verify_key,
 	*entries = 0;
 	ts_audit_walk_init(&w, "");
 	w.copy = copy;
+	w.progress = fn;
+	w.progress_arg = arg;
 	if ((dirfd = ts_sysio_openat(storefd, "audit", O_RDONLY | O_DIRECTORY,
 	                             0)) < 0) {
 		snprintf(msg, msglen, "no audit trail: %s", strerror(-dirfd));

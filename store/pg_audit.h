@@ -26,6 +26,12 @@ int ts_pg_audit_open(const char *uri, const char *host,
 int ts_pg_audit_verify(const char *uri, const unsigned char *vk,
                        const struct ts_audit_checkpoint *copy, char *msg,
                        size_t msglen, uint64_t *entries);
+/* The same, reporting progress as ts_audit_verify_progress, a host's
+ * chain after another (done starts again at each). */
+int ts_pg_audit_verify_progress(const char *uri, const unsigned char *vk,
+                                const struct ts_audit_checkpoint *copy,
+                                char *msg, size_t msglen, uint64_t *entries,
+                                ts_audit_progress_fn fn, void *arg);
 
 /* Checks every host's forward-secure seals of the sealing that seed began
  * (store/audit.h's ts_audit_verify_seed, a host at a time): 0 (msg says

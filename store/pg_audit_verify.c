@@ -42,7 +42,8 @@ vk_get(struct ts_pg *pg, const unsigned char *given, unsigned char vk[32])
 static int
 verify_host(struct ts_pg *pg, const char *host, const unsigned char vk[32],
             const struct ts_audit_checkpoint *copy, int *copy_matched,
-            uint64_t *n, uint64_t *cpseq, char *msg, size_t msglen)
+            uint64_t *n, uint64_t *cpseq, char *msg, size_t msglen,
+            ts_audit_progress_fn fn, void *arg)
 {
 	char who[TS_AUDIT_HOST_MAX + 16], from[24];
 	const char *v[2] = { host, from };
@@ -54,6 +55,8 @@ verify_host(struct ts_pg *pg, const char *host, const unsigned char vk[32],
 	w.host = host;
 	w.copy = copy;
 	w.copy_any = 1;
+	w.progress = fn;
+	w.progress_arg = arg;
 	if ((rc = ts_pg_audit_marks_load(pg, host, &w.cp, &w.found_cp, &w.an,
 	                     &w.have_an)) == -EBADMSG)
 		return ts_audit_bad(msg, msglen, "%sits checkpoint or anchor row "
@@ -114,6 +117,16 @@ ts_pg_audit_verify(const char *uri, const unsigned char *vk,
                    const struct ts_audit_checkpoint *copy, char *msg,
                    size_t msglen, uint64_t *entries)
 {
+	return ts_pg_audit_verify_progress(uri, vk, copy, msg, msglen, entries,
+	                                   NULL, NULL);
+}
+
+int
+ts_pg_audit_verify_progress(const char *uri, const unsigned char *vk,
+                            const struct ts_audit_checkpoint *copy,
+                            char *msg, size_t msglen, uint64_t *entries,
+                            ts_audit_progress_fn fn, void *arg)
+{
 	unsigned char key[32];
 	char err[256], list[768] = "";
 	int copy_matched = 0, nh, rc;
@@ -156,7 +169,7 @@ ts_pg_audit_verify(const char *uri, const unsigned char *vk,
 		const char *host = PQgetvalue(r, i, 0);
 
 		rc = verify_host(pg, host, key, copy, &copy_matched, &n, &cpseq,
-		                 msg, msglen);
+		                 msg, msglen, fn, arg);
 		if (rc < 0 && msg[0] == '\0')
 			snprintf(msg, msglen, "cannot read host %s's audit trail: "
 			         "%s", host, ts_pg_error(pg));

@@ -73,6 +73,9 @@ pg_query_io(struct ts_pg *pg, const char *sql, int n, const char *const *v,
  * function of the same name (store.h); writes and removals add a
  * ts_changes row and NOTIFY ts_changes in their transaction. */
 int ts_pg_tickets_init(struct pg_store *ps);
+/* pg_stats.c: ts_store_stats (store.h). */
+int ts_pg_stats(struct ts_store *st, struct ts_store_stats *out);
+int ts_pg_held(struct ts_store *st);
 void ts_pg_tickets_free(struct pg_store *ps);
 int ts_pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg);
 /* The ids this process has a row version of (loaded or written), a

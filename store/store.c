@@ -195,6 +195,43 @@ ts_store_audit_verify(struct ts_store *st, const unsigned char *vk,
 }
 
 int
+ts_store_stats(struct ts_store *st, struct ts_store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	return st->ops->stats(st, out);
+}
+
+int
+ts_store_held(struct ts_store *st)
+{
+	return st->ops->held(st);
+}
+
+int
+ts_store_run_name(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX])
+{
+	unsigned char pk[TS_SEAL_PKBYTES], h[8];
+	char hex[2 * sizeof(h) + 1];
+	int rc;
+
+	if (st->ops->run_name != NULL)
+		return st->ops->run_name(st, out);
+	if ((rc = ts_store_pubkey(st, pk)) < 0)
+		return rc;
+	crypto_generichash(h, sizeof(h), pk, sizeof(pk), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	snprintf(out, TS_STORE_RUN_NAME_MAX, "p-%s-%s", hex, ts_store_host(st));
+	return 0;
+}
+
+void
+ts_store_set_progress(struct ts_store *st, ts_store_progress_fn fn, void *arg)
+{
+	st->progress = fn;
+	st->progress_arg = arg;
+}
+
+int
 ts_store_shared(struct ts_store *st)
 {
 	return st->ops->shared;

@@ -79,6 +79,16 @@ int ts_store_lock(struct ts_store *st);
  */
 int ts_store_wait_released(struct ts_store *st, long timeout_ms);
 
+/*
+ * 1 if a process holds st by ts_store_lock now (a shared store: a daemon
+ * of st's host name), 0 if not, -errno.  Unlike ts_store_wait_released
+ * it takes no lock, not even for an instant, so a daemon starting at that
+ * moment is never refused (ticketctl stats, run every minute): a
+ * directory store's flock is looked up in /proc/locks, a shared store's
+ * advisory lock in pg_locks.
+ */
+int ts_store_held(struct ts_store *st);
+
 /* The store's public key. */
 int ts_store_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES]);
 
@@ -305,6 +315,14 @@ int ts_store_audit_open(struct ts_store *st, const struct ts_seckey *key,
 int ts_store_audit_verify(struct ts_store *st, const unsigned char *vk,
                           const struct ts_audit_checkpoint *copy,
                           char *msg, size_t msglen, uint64_t *entries);
+/*
+ * What a long walk of st (ts_store_audit_verify) tells of its progress:
+ * fn(arg, done, total) every so many entries, total an estimate (0:
+ * unknown).  NULL: nothing (the default).
+ */
+typedef void (*ts_store_progress_fn)(void *arg, uint64_t done, uint64_t total);
+void ts_store_set_progress(struct ts_store *st, ts_store_progress_fn fn,
+                           void *arg);
 
 /*
  * Shared stores (the PostgreSQL backend: several daemons on several
@@ -363,6 +381,39 @@ int ts_store_changes(struct ts_store *st, ts_store_change_fn fn, void *arg);
 int ts_store_policy_get(struct ts_store *st, char **text, size_t *len);
 int ts_store_policy_set(struct ts_store *st, const char *text, size_t len);
 int ts_store_policy_version(struct ts_store *st, uint64_t *version);
+
+/*
+ * What `ticketctl stats` reads of a store besides its tickets, without
+ * the key and without a lock, in bounded time (no trail walked, nothing
+ * decrypted): intake waiting and rejected; the audit trail's size (a
+ * directory store: its segments' bytes; a shared one: the ts_audit
+ * table's on disk), its last entry (this process's host's chain:
+ * ts_store_host) and that chain's last signed checkpoint: the entry it
+ * covers and when it was made (a directory store: its file's mtime; a
+ * shared one: the time of the entry it covers), 0 if there is none.  The
+ * daemon checkpoints within a second of an append, so entries after the
+ * checkpoint for longer than that say it is not checkpointing.
+ */
+struct ts_store_stats {
+	uint64_t intake_waiting;	/* records not taken in yet */
+	uint64_t intake_rejected;	/* records set aside as rejected */
+	uint64_t trail_bytes;		/* the audit trail's size */
+	uint64_t last_seq;		/* the chain's last entry; 0: none */
+	uint64_t checkpoint_seq;	/* the entry it covers; 0: none */
+	int64_t checkpoint_ms;		/* when; 0: none */
+};
+int ts_store_stats(struct ts_store *st, struct ts_store_stats *out);
+
+/*
+ * A name for st's store, the same in every process of this machine that
+ * opens it (for a shared store, per host name: ts_store_host), made of
+ * [A-Za-z0-9_.-]: a directory store's "d-DEV-INO" (its directory), a
+ * shared store's "p-HASH-HOST" (HASH: of its public key).  The daemon
+ * publishes its counters under it (fs/stats.h).
+ */
+#define TS_STORE_RUN_NAME_MAX 112
+#define TS_STORE_RUN_DIR "/run/ticketfs"
+int ts_store_run_name(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX]);
 
 /*
  * 0 if a write could reach the store now, as far as this process knows

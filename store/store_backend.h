@@ -87,6 +87,11 @@ struct ts_store_ops {
 	int (*policy_version)(struct ts_store *st, uint64_t *version);
 	/* ts_store_reachable; NULL: always 0. */
 	int (*reachable)(struct ts_store *st);
+	/* ts_store_stats; ts_store_run_name (the directory's part; a
+	 * shared store's is made in store.c). */
+	int (*stats)(struct ts_store *st, struct ts_store_stats *out);
+	int (*run_name)(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX]);
+	int (*held)(struct ts_store *st);
 };
 #define TS_KEY_CURRENT 1
 #define TS_KEY_NEXT 2
@@ -101,6 +106,8 @@ struct ts_store {
 	int64_t shred_batch_ms;	/* 0: TS_SHRED_BATCH_MS (store.h) */
 	char host[TS_HOST_MAX + 1];	/* ts_store_set_host; "" until set
 					   (ts_store_host then fills it in) */
+	ts_store_progress_fn progress;	/* ts_store_set_progress; NULL */
+	void *progress_arg;
 };
 
 /* store/shred.c: the generic layer's ticket keys (store.h has the

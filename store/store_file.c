@@ -305,8 +305,8 @@ file_audit_verify(struct ts_store *st, const unsigned char *vk,
                   const struct ts_audit_checkpoint *copy, char *msg,
                   size_t msglen, uint64_t *entries)
 {
-	return ts_audit_verify(fs_of(st)->dirfd, vk, copy, msg, msglen,
-	                       entries);
+	return ts_audit_verify_progress(fs_of(st)->dirfd, vk, copy, msg, msglen,
+	                                entries, st->progress, st->progress_arg);
 }
 
 static const struct ts_store_ops file_ops = {
@@ -337,4 +337,7 @@ static const struct ts_store_ops file_ops = {
 	.policy_get = ts_file_policy_get,
 	.policy_set = ts_file_policy_set,
 	.policy_version = ts_file_policy_version,
+	.stats = ts_file_stats,
+	.run_name = ts_file_run_name,
+	.held = ts_file_held,
 };

@@ -75,6 +75,10 @@ void ts_file_free_name_inos(struct name_ino *v, size_t n);
 int ts_file_list_dir_of(int fd, int dots, char ***names, size_t *n);
 /* ts_file_list_dir_of without dotfiles. */
 int ts_file_list_dir(int fd, char ***names, size_t *n);
+/* file_stats.c: ts_store_stats and ts_store_run_name (store.h). */
+int ts_file_stats(struct ts_store *st, struct ts_store_stats *out);
+int ts_file_run_name(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX]);
+int ts_file_held(struct ts_store *st);
 
 /* file_tickets.c: tickets/ and the snapshot.  Each has the contract of the
  * ts_store_* function of the same name (store.h). */

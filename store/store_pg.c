@@ -521,8 +521,9 @@ pg_audit_verify(struct ts_store *st, const unsigned char *vk,
                 const struct ts_audit_checkpoint *copy, char *msg,
                 size_t msglen, uint64_t *entries)
 {
-	return ts_pg_audit_verify(pg_of(st)->uri, vk, copy, msg, msglen,
-	                          entries);
+	return ts_pg_audit_verify_progress(pg_of(st)->uri, vk, copy, msg,
+	                                   msglen, entries, st->progress,
+	                                   st->progress_arg);
 }
 
 /* The daemon's load (the host lock held): the listener of other hosts'
@@ -572,4 +573,6 @@ static const struct ts_store_ops pg_ops = {
 	.policy_set = ts_pg_policy_set,
 	.policy_version = ts_pg_policy_version,
 	.reachable = pg_reachable,
+	.stats = ts_pg_stats,
+	.held = ts_pg_held,
 };

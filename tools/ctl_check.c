@@ -2,12 +2,17 @@
  * ctl_check: the verbs that check a store and change nothing: fsck (each
  * record's structure and checksum; with the key its MAC, its ticket key
  * and every sealed box) and audit verify (the hash chain, the signed checkpoint, and a
- * checkpoint copy kept apart).
+ * checkpoint copy kept apart).  Both show a progress bar on a terminal
+ * (tools/progress.h) and take --json: one object on stdout, its keys
+ * (README, "fsck and audit verify --json") kept stable, the exit status
+ * the same as without.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "store/audit.h"
 #include "store/keyfile.h"
@@ -16,6 +21,7 @@
 #include "store/store.h"
 #include "tools/ctl_common.h"
 #include "tools/ctl_verbs.h"
+#include "tools/progress.h"
 
 struct fsck {
 	struct ts_store *st;	/* the store being checked */
@@ -24,12 +30,21 @@ struct fsck {
 	unsigned checked, bad;	/* records checked; problems found */
 	unsigned shredded;	/* keyed tickets whose key is gone */
 	unsigned legacy;	/* tickets still sealed for the store key */
+	json_t *findings;	/* --json: [{id, problem}]; NULL: text */
+	json_t *shredded_ids;	/* --json: [id] */
+	char **ids;		/* the listed ids, checked after the listing */
+	size_t nids, capids;
 };
 
 static void
 finding(struct fsck *f, const char *id, const char *what)
 {
-	printf("BAD %s: %s\n", id, what);
+	if (f->findings != NULL)
+		json_array_append_new(f->findings,
+		                      json_pack("{s:s, s:s}", "id", id,
+		                                "problem", what));
+	else
+		printf("BAD %s: %s\n", id, what);
 	f->bad++;
 }
 
@@ -74,9 +89,13 @@ fsck_key(struct fsck *f, const struct ts_ticket *t)
 		return 1;
 	}
 	if ((rc = ts_store_ticket_key(f->st, t)) == -ENOKEY) {
-		printf("SHREDDED %s: its key is gone (the ticket or an item "
-		       "was deleted after this record was written); nothing "
-		       "of it opens\n", t->id);
+		if (f->shredded_ids != NULL)
+			json_array_append_new(f->shredded_ids,
+			                      json_string(t->id));
+		else
+			printf("SHREDDED %s: its key is gone (the ticket or an "
+			       "item was deleted after this record was "
+			       "written); nothing of it opens\n", t->id);
 		f->shredded++;
 		return 0;
 	}
@@ -86,6 +105,24 @@ fsck_key(struct fsck *f, const struct ts_ticket *t)
 		return 0;
 	}
 	return 1;
+}
+
+/* Keeps a listed id: the records are read once the listing is done, so
+ * that the progress bar knows the total. */
+static int
+fsck_listed(void *arg, const char *id)
+{
+	struct fsck *f = arg;
+
+	if (f->nids == f->capids) {
+		f->capids = f->capids ? 2 * f->capids : 1024;
+		if ((f->ids = realloc(f->ids, f->capids * sizeof(*f->ids)))
+		    == NULL)
+			ts_ctl_die("out of memory");
+	}
+	if ((f->ids[f->nids++] = strdup(id)) == NULL)
+		ts_ctl_die("out of memory");
+	return 0;
 }
 
 static int
@@ -146,25 +183,33 @@ ts_ctl_cmd_fsck(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
+		"                            [--json]\n"
 		"Checks every ticket record's structure and checksum; with the\n"
 		"key, also checks each record carries the daemon's MAC (nobody\n"
 		"wrote or altered it behind the daemon's back) and opens every\n"
 		"sealed box, checking it is bound to its ticket and field.  Prints\n"
 		"one line per problem; exit 1 if any.  A ticket whose own key is\n"
 		"gone (deleted since this copy of its record: crypto-shredded) is\n"
-		"named SHREDDED and counted apart, not as a problem.\n";
+		"named SHREDDED and counted apart, not as a problem.\n"
+		"--json: one JSON object on stdout instead (records, with_key,\n"
+		"problems, findings [{id, problem}], shredded [id], legacy, ok).\n";
 	static const struct option lo[] = {
 		{ "key", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'p' }, { 0 }
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' }, { 0 }
 	};
 	struct fsck f = { 0 };
 	const char *keyfile = NULL, *passfile = NULL;
 	const char *store;
+	struct ts_progress *bar;
 	char err[512];
-	int c, rc;
+	int c, rc, json = 0;
 
 	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
-		*(c == 'k' ? &keyfile : &passfile) = optarg;
+		if (c == 'j')
+			json = 1;
+		else
+			*(c == 'k' ? &keyfile : &passfile) = optarg;
 	if (argc - optind != 1 || (passfile != NULL && keyfile == NULL))
 		ts_ctl_bad_usage(usage);
 	store = argv[optind];
@@ -187,16 +232,43 @@ ts_ctl_cmd_fsck(int argc, char **argv)
 		                   TS_RECORD_MACKEYBYTES) < 0)
 			ts_ctl_die("cannot derive the record MAC key");
 	}
-	if ((rc = ts_store_list(f.st, fsck_ticket, &f)) < 0)
+	if (json && ((f.findings = json_array()) == NULL ||
+	             (f.shredded_ids = json_array()) == NULL))
+		ts_ctl_die("out of memory");
+	if ((rc = ts_store_list(f.st, fsck_listed, &f)) < 0)
 		ts_ctl_die("cannot list the store: %s", strerror(-rc));
-	printf("%u record%s checked%s, %u problem%s\n", f.checked,
+	bar = ts_progress_new("fsck", TS_PROGRESS_COUNT);
+	for (size_t i = 0; i < f.nids; i++) {
+		fsck_ticket(&f, f.ids[i]);
+		free(f.ids[i]);
+		ts_progress_update(bar, i + 1, f.nids);
+	}
+	ts_progress_free(bar);
+	free(f.ids);
+	if (json) {
+		json_t *o = json_pack("{s:I, s:b, s:I, s:o, s:o, s:o, s:b}",
+		        "records", (json_int_t)f.checked,
+		        "with_key", f.key != NULL,
+		        "problems", (json_int_t)f.bad,
+		        "findings", f.findings,
+		        "shredded", f.shredded_ids,
+		        "legacy", f.key != NULL ?
+		                  json_integer((json_int_t)f.legacy) : json_null(),
+		        "ok", f.bad == 0);
+
+		if (o == NULL || json_dumpf(o, stdout, JSON_COMPACT) < 0)
+			ts_ctl_die("cannot write the JSON output");
+		putchar('\n');
+		json_decref(o);
+	} else
+		printf("%u record%s checked%s, %u problem%s\n", f.checked,
 	       f.checked == 1 ? "" : "s", f.key ? " with the key" : "",
 	       f.bad, f.bad == 1 ? "" : "s");
-	if (f.key != NULL && f.shredded > 0)
+	if (!json && f.key != NULL && f.shredded > 0)
 		printf("%u shredded ticket%s (%s key is gone: not damage)\n",
 		       f.shredded, f.shredded == 1 ? "" : "s",
 		       f.shredded == 1 ? "its" : "their");
-	if (f.key != NULL)
+	if (!json && f.key != NULL)
 		printf("%u ticket%s of before per-ticket keys; converted when "
 		       "rewritten\n", f.legacy, f.legacy == 1 ? "" : "s");
 	ts_seal_seckey_free(f.key);
@@ -206,13 +278,44 @@ ts_ctl_cmd_fsck(int argc, char **argv)
 	return f.bad ? EXIT_FOUND : 0;
 }
 
+static void
+on_audit_progress(void *arg, uint64_t done, uint64_t total)
+{
+	ts_progress_update(arg, done, total);
+}
+
+/* audit verify --json's one object (README lists its keys).  copy NULL
+ * with copy_path set: the copy could not be read; smsg NULL: no --seed. */
+static void
+audit_json(int chain_ok, uint64_t entries, const char *msg,
+           const char *copy_path, const struct ts_audit_checkpoint *copy,
+           const char *smsg, int seals_bad)
+{
+	json_t *o, *cp = json_null(), *seals = json_null();
+
+	if (copy_path != NULL)
+		cp = json_pack("{s:s, s:o}", "path", copy_path, "seq", copy ?
+		               json_integer((json_int_t)copy->seq) : json_null());
+	if (smsg != NULL)
+		seals = json_pack("{s:b, s:s}", "ok", !seals_bad, "message",
+		                  smsg);
+	o = json_pack("{s:b, s:b, s:I, s:s, s:o, s:o}",
+	              "ok", chain_ok && !seals_bad, "chain_ok", chain_ok,
+	              "entries", (json_int_t)entries, "message", msg,
+	              "checkpoint_copy", cp, "seals", seals);
+	if (o == NULL || json_dumpf(o, stdout, JSON_COMPACT) < 0)
+		ts_ctl_die("cannot write the JSON output");
+	putchar('\n');
+	json_decref(o);
+}
+
 int
 ts_ctl_cmd_audit(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ticketctl audit verify STORE [--verify-key FILE | --key KEYFILE\n"
 		"                              [--passphrase-file F]] [--checkpoint FILE]\n"
-		"                              [--seed SEED]\n"
+		"                              [--seed SEED] [--json]\n"
 		"Checks the audit trail: every entry's place in the hash chain\n"
 		"(edited, removed, inserted or reordered entries), across all\n"
 		"segments, and the daemon's signed checkpoint (a rewritten chain, a\n"
@@ -228,6 +331,8 @@ ts_ctl_cmd_audit(int argc, char **argv)
 		"(from init or audit seal): also the forward-secure seals, so a\n"
 		"rewrite of a sealed epoch is found even if re-signed with every\n"
 		"key the host holds.\n"
+		"--json: one JSON object on stdout instead (ok, chain_ok, entries,\n"
+		"message, checkpoint_copy {path, seq}, seals {ok, message}).\n"
 		"       ticketctl audit prune STORE --before DATE --key KEYFILE\n"
 		"       ticketctl audit seal KEYFILE    (see COMMAND -h)\n";
 	static const struct option lo[] = {
@@ -235,7 +340,8 @@ ts_ctl_cmd_audit(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "checkpoint", required_argument, NULL, 'c' },
 		{ "seed", required_argument, NULL, 's' },
-		{ "passphrase-file", required_argument, NULL, 'p' }, { 0 }
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' }, { 0 }
 	};
 	const char *vk_path = NULL, *key_path = NULL, *seed = NULL;
 	const char *passfile = NULL;
@@ -243,9 +349,10 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	struct ts_audit_checkpoint copy, *copyp = NULL;
 	const char *copy_path = NULL;
 	struct ts_store *st;
-	char msg[512], err[512];
+	char msg[512], err[512], smsg[512];
+	struct ts_progress *bar;
 	uint64_t n;
-	int c, rc;
+	int c, rc, frc = 0, json = 0;
 
 	/* argv[0] of a subcommand names it in its messages. */
 	static char prune_name[] = "audit prune", seal_name[] = "audit seal";
@@ -259,8 +366,12 @@ ts_ctl_cmd_audit(int argc, char **argv)
 		return ts_ctl_audit_seal(argc - 1, argv + 1);
 	}
 	while ((c = ts_ctl_next_opt(argc, argv, lo, usage)) != -1)
-		*(c == 'v' ? &vk_path : c == 'k' ? &key_path : c == 's' ? &seed :
-		  c == 'p' ? &passfile : &copy_path) = optarg;
+		if (c == 'j')
+			json = 1;
+		else
+			*(c == 'v' ? &vk_path : c == 'k' ? &key_path :
+			  c == 's' ? &seed : c == 'p' ? &passfile :
+			  &copy_path) = optarg;
 	if (argc - optind != 2 || strcmp(argv[optind], "verify") != 0 ||
 	    (vk_path != NULL && key_path != NULL) ||
 	    (passfile != NULL && key_path == NULL))
@@ -291,8 +402,12 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	if (copy_path != NULL) {
 		rc = ts_audit_checkpoint_load(copy_path, &copy);
 		if (rc == -EBADMSG) {
-			printf("BAD: the checkpoint copy %s is damaged\n",
-			       copy_path);
+			snprintf(msg, sizeof(msg), "the checkpoint copy %s is "
+			         "damaged", copy_path);
+			if (json)
+				audit_json(0, 0, msg, copy_path, NULL, NULL, 0);
+			else
+				printf("BAD: %s\n", msg);
 			return EXIT_FOUND;
 		}
 		if (rc < 0)
@@ -301,21 +416,32 @@ ts_ctl_cmd_audit(int argc, char **argv)
 		copyp = &copy;
 	}
 	st = ts_ctl_open_store(argv[optind + 1], TS_STORE_DAEMON);
+	bar = ts_progress_new("audit", TS_PROGRESS_COUNT);
+	ts_store_set_progress(st, on_audit_progress, bar);
 	rc = ts_store_audit_verify(st, vkp, copyp, msg, sizeof(msg), &n);
+	ts_progress_free(bar);
+	ts_store_set_progress(st, NULL, NULL);
 	if (rc < 0) {
 		ts_store_close(st);
 		ts_ctl_die("%s", msg);
 	}
-	if (copyp != NULL)
+	if (json)
+		;	/* one object, once the seals are checked too */
+	else if (copyp != NULL)
 		printf("%s%s (checkpoint copy %s: entry %llu)\n", rc ? "BAD: " :
 		       "", msg, copy_path, (unsigned long long)copy.seq);
 	else
 		printf("%s%s\n", rc ? "BAD: " : "", msg);
 	if (seed != NULL) {
-		int frc = ts_ctl_audit_verify_seed(st, argv[optind + 1], seed);
-
-		rc = rc ? rc : frc;
+		frc = ts_ctl_audit_verify_seed(st, argv[optind + 1], seed, smsg,
+		                               sizeof(smsg));
+		if (!json)
+			printf("%s%s\n", frc ? "BAD: " : "", smsg);
 	}
+	if (json)
+		audit_json(rc == 0, n, msg, copy_path, copyp, seed ? smsg : NULL,
+		           frc);
+	rc = rc ? rc : frc;
 	ts_store_close(st);
 	return rc ? EXIT_FOUND : 0;
 }

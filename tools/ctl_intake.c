@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/intake.h"
@@ -19,6 +20,7 @@
 #include "store/store.h"
 #include "tools/ctl_common.h"
 #include "tools/ctl_verbs.h"
+#include "tools/progress.h"
 
 /* Seals one JSON ticket; on bad input prints why and returns NULL. */
 static uint8_t *
@@ -104,9 +106,13 @@ read_batch(const char *path, const unsigned char *pk, struct pending **v,
 	char *line = NULL;
 	ssize_t len = 0;
 	int bad = 0;
+	struct ts_progress *bar = ts_progress_new("submit", TS_PROGRESS_COUNT);
+	struct stat sb;
 
 	if (f == NULL)
 		ts_ctl_die("cannot open %s: %s", path, strerror(errno));
+	if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode))
+		sb.st_size = 0;	/* a pipe: no total, no time left */
 	if (chunk == NULL)
 		ts_ctl_die("out of memory");
 	while (len >= 0) {
@@ -164,7 +170,12 @@ read_batch(const char *path, const unsigned char *pk, struct pending **v,
 			(*v)[*n].len = l->reclen;
 			(*n)++;
 		}
+		/* The total: the lines so far scaled by the bytes left. */
+		ts_progress_update(bar, lineno, sb.st_size > 0 && ftello(f) > 0 ?
+		                   (uint64_t)((double)lineno * sb.st_size /
+		                              ftello(f)) : 0);
 	}
+	ts_progress_free(bar);
 	if (ferror(f))
 		ts_ctl_die("cannot read %s: %s", path ? path : "stdin",
 		    strerror(errno));

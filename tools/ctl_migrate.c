@@ -1,81 +1,37 @@
 /*
  * ctl_migrate: ticketctl migrate DIR URI, a directory store copied into a
  * PostgreSQL store (store/migrate.h does the copy): the arguments, the
- * progress bar (on stderr when it is a terminal: rate and time left;
- * nothing otherwise) and the messages.
+ * progress of each phase (tools/progress.h: on stderr when it is a
+ * terminal, nothing otherwise) and the messages.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "store/migrate.h"
 #include "tools/ctl_common.h"
 #include "tools/ctl_verbs.h"
+#include "tools/progress.h"
 
-#define BAR_WIDTH 30
-#define REDRAW_MS 100
-
+/* The bar's state: the phase drawn (tools/progress.h draws it). */
 struct bar {
-	int tty;			/* stderr is a terminal */
+	struct ts_progress *p;		/* NULL: no bar */
 	enum ts_migrate_phase ph;	/* the phase drawn */
-	double start, last;		/* of the phase; of the last draw (s) */
-	int drawn;			/* a line is on screen */
+	int started;			/* a phase was begun */
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-draw(struct bar *b, uint64_t done, uint64_t total, double t)
-{
-	double el = t - b->start, rate = el > 0 ? done / el : 0;
-	int fill = total ? (int)((double)done * BAR_WIDTH / total) : BAR_WIDTH;
-	char bar[BAR_WIDTH + 1], left[32] = "";
-
-	if (fill > BAR_WIDTH)
-		fill = BAR_WIDTH;
-	memset(bar, '#', (size_t)fill);
-	memset(bar + fill, '.', (size_t)(BAR_WIDTH - fill));
-	bar[BAR_WIDTH] = '\0';
-	if (done < total && rate > 0) {
-		long s = (long)((total - done) / rate + 0.5);
-
-		snprintf(left, sizeof(left), ", %ld:%02ld left", s / 60,
-		         s % 60);
-	}
-	fprintf(stderr, "\r%-8s [%s] %llu/%llu  %.0f/s%s\033[K",
-	        ts_migrate_phase_names[b->ph], bar, (unsigned long long)done,
-	        (unsigned long long)total, rate, left);
-	b->drawn = 1;
-	b->last = t;
-}
 
 static void
 on_progress(void *arg, enum ts_migrate_phase ph, uint64_t done,
             uint64_t total)
 {
 	struct bar *b = arg;
-	double t = now_s();
 
-	if (!b->tty)
-		return;
-	if (ph != b->ph || !b->drawn) {
-		if (b->drawn)
-			fputc('\n', stderr);	/* the finished phase stays */
+	if (ph != b->ph || !b->started) {
+		ts_progress_phase(b->p, ts_migrate_phase_names[ph]);
 		b->ph = ph;
-		b->start = t;
-		b->drawn = 0;
+		b->started = 1;
 	}
-	if (done == total || !b->drawn || (t - b->last) * 1000 >= REDRAW_MS)
-		draw(b, done, total, t);
+	ts_progress_update(b->p, done, total);
 }
 
 int
@@ -99,7 +55,7 @@ ts_ctl_cmd_migrate(int argc, char **argv)
 	};
 	struct ts_migrate_opts o = { 0 };
 	struct ts_migrate_counts c;
-	struct bar b = { .tty = isatty(2), .ph = TS_MIG_TICKETS };
+	struct bar b = { .ph = TS_MIG_TICKETS };
 	char err[1024];
 	int ch, rc;
 
@@ -110,10 +66,11 @@ ts_ctl_cmd_migrate(int argc, char **argv)
 		ts_ctl_bad_usage(usage);
 	o.progress = on_progress;
 	o.arg = &b;
+	b.p = ts_progress_new(ts_migrate_phase_names[TS_MIG_TICKETS],
+	                      TS_PROGRESS_COUNT);
 	rc = ts_store_migrate(argv[optind], argv[optind + 1], &o, &c, err,
 	                      sizeof(err));
-	if (b.drawn)
-		fputc('\n', stderr);
+	ts_progress_free(b.p);
 	if (rc < 0) {
 		fprintf(stderr, "ticketctl migrate: %s\n", err);
 		/* Nothing half-done stays unsaid: what is there is kept,

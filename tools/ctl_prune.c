@@ -260,25 +260,23 @@ ts_ctl_audit_prune(int argc, char **argv)
 
 int
 ts_ctl_audit_verify_seed(struct ts_store *st, const char *store,
-                         const char *seed)
+                         const char *seed, char *msg, size_t msglen)
 {
-	char msg[512];
 	int fd, rc;
 
 	if (ts_store_shared(st)) {
-		rc = ts_pg_audit_verify_seed(store, seed, msg, sizeof(msg));
+		rc = ts_pg_audit_verify_seed(store, seed, msg, msglen);
 	} else {
 		if ((fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 			ts_ctl_die("cannot open store %s: %s", store,
 			    strerror(errno));
-		rc = ts_audit_verify_seed(fd, seed, msg, sizeof(msg));
+		rc = ts_audit_verify_seed(fd, seed, msg, msglen);
 		close(fd);
 	}
 	if (rc == -EINVAL)
 		ts_ctl_die("--seed: %s", msg);
 	if (rc < 0)
 		ts_ctl_die("%s", msg);
-	printf("%s%s\n", rc ? "BAD: " : "", msg);
 	return rc;
 }
 

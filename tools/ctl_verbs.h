@@ -9,6 +9,8 @@
 #ifndef TS_CTL_VERBS_H
 #define TS_CTL_VERBS_H
 
+#include <stddef.h>
+
 /* ctl_init.c: a new store and its key file. */
 int ts_ctl_cmd_init(int argc, char **argv);
 
@@ -32,9 +34,10 @@ int ts_ctl_audit_prune(int argc, char **argv);
 int ts_ctl_audit_seal(int argc, char **argv);
 void ts_ctl_print_seed(const char *seed, const char *state);
 struct ts_store;
-/* Prints the seal check of STORE with seed; 0 intact, 1 not. */
+/* The seal check of STORE with seed, said in msg (msglen bytes); 0
+ * intact, 1 not; exits 2 if it cannot be made. */
 int ts_ctl_audit_verify_seed(struct ts_store *st, const char *store,
-                             const char *seed);
+                             const char *seed, char *msg, size_t msglen);
 
 /* ctl_policy.c: the store's policy, and a database role's privileges. */
 int ts_ctl_cmd_policy(int argc, char **argv);
@@ -42,6 +45,9 @@ int ts_ctl_cmd_grant(int argc, char **argv);
 
 /* ctl_migrate.c: a directory store copied into a PostgreSQL store. */
 int ts_ctl_cmd_migrate(int argc, char **argv);
+
+/* ctl_stats.c: a store's counts, for monitoring. */
+int ts_ctl_cmd_stats(int argc, char **argv);
 
 /* ctl_wait.c: waiting until no daemon holds the store. */
 int ts_ctl_cmd_wait(int argc, char **argv);

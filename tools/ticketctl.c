@@ -34,6 +34,7 @@ static const struct verb {
 	{ "policy", ts_ctl_cmd_policy },
 	{ "grant", ts_ctl_cmd_grant },
 	{ "migrate", ts_ctl_cmd_migrate },
+	{ "stats", ts_ctl_cmd_stats },
 };
 
 static void
@@ -48,10 +49,10 @@ usage(FILE *out)
 	      "  forget STORE USERNAME\n"
 	      "  erase STORE ID [FIELD...]\n"
 	      "  (submit ... erase each take --client-ip ADDR)\n"
-	      "  fsck STORE [--key KEYFILE [--passphrase-file F]]\n"
+	      "  fsck STORE [--key KEYFILE [--passphrase-file F]] [--json]\n"
 	      "  audit verify STORE [--verify-key FILE | --key KEYFILE\n"
 	      "               [--passphrase-file F]] [--checkpoint FILE]\n"
-	      "               [--seed SEED]\n"
+	      "               [--seed SEED] [--json]\n"
 	      "  audit prune STORE --before DATE --key KEYFILE\n"
 	      "              [--passphrase-file F] [--timeout SECONDS]\n"
 	      "              [--host NAME]\n"
@@ -60,6 +61,7 @@ usage(FILE *out)
 	      "  policy STORE [FILE]\n"
 	      "  grant STORE ROLE frontend|daemon\n"
 	      "  migrate DIR URI [--host NAME]\n"
+	      "  stats STORE [--json] [--host NAME]\n"
 	      "  -h, --help     this text;  --version  the version\n"
 	      "STORE: a store's directory, or a PostgreSQL store's libpq URI\n"
 	      "(postgresql://... or postgres://...)\n", out);

@@ -9,6 +9,8 @@
 
 #include "store/store.h"
 
+struct ts_rekey_ops;	/* store/rekey_priv.h */
+
 struct ts_store_ops {
 	void (*close)(struct ts_store *st);
 	int (*lock)(struct ts_store *st);
@@ -87,6 +89,8 @@ struct ts_store_ops {
 	int (*policy_version)(struct ts_store *st, uint64_t *version);
 	/* ts_store_reachable; NULL: always 0. */
 	int (*reachable)(struct ts_store *st);
+	/* ticketctl rekey's needs (store/rekey_priv.h); NULL: none. */
+	const struct ts_rekey_ops *rekey;
 };
 #define TS_KEY_CURRENT 1
 #define TS_KEY_NEXT 2

@@ -22,6 +22,7 @@
 
 #include "store/audit.h"
 #include "store/store_file_priv.h"
+#include "store/rekey_priv.h"
 #include "store/sysio.h"
 
 #define PUBKEY_FILE "public.key"
@@ -337,4 +338,5 @@ static const struct ts_store_ops file_ops = {
 	.policy_get = ts_file_policy_get,
 	.policy_set = ts_file_policy_set,
 	.policy_version = ts_file_policy_version,
+	.rekey = &ts_file_rekey_ops,
 };

@@ -20,6 +20,7 @@
 #include "pg_schema_sql.h"
 #include "store/pg_audit.h"
 #include "store/pg_priv.h"
+#include "store/rekey_priv.h"
 #include "store/record_write.h"
 
 /* The schema version this code writes (store/pg_schema.sql's). */
@@ -572,4 +573,5 @@ static const struct ts_store_ops pg_ops = {
 	.policy_set = ts_pg_policy_set,
 	.policy_version = ts_pg_policy_version,
 	.reachable = pg_reachable,
+	.rekey = &ts_pg_rekey_ops,
 };

@@ -43,6 +43,9 @@ int ts_ctl_cmd_grant(int argc, char **argv);
 /* ctl_migrate.c: a directory store copied into a PostgreSQL store. */
 int ts_ctl_cmd_migrate(int argc, char **argv);
 
+/* ctl_rekey.c: the store's key pair replaced. */
+int ts_ctl_cmd_rekey(int argc, char **argv);
+
 /* ctl_wait.c: waiting until no daemon holds the store. */
 int ts_ctl_cmd_wait(int argc, char **argv);
 

@@ -34,6 +34,7 @@ static const struct verb {
 	{ "policy", ts_ctl_cmd_policy },
 	{ "grant", ts_ctl_cmd_grant },
 	{ "migrate", ts_ctl_cmd_migrate },
+	{ "rekey", ts_ctl_cmd_rekey },
 };
 
 static void
@@ -60,6 +61,8 @@ usage(FILE *out)
 	      "  policy STORE [FILE]\n"
 	      "  grant STORE ROLE frontend|daemon\n"
 	      "  migrate DIR URI [--host NAME]\n"
+	      "  rekey STORE --key OLD --new-key NEW [--passphrase-file F]\n"
+	      "        [--new-passphrase-file F]\n"
 	      "  -h, --help     this text;  --version  the version\n"
 	      "STORE: a store's directory, or a PostgreSQL store's libpq URI\n"
 	      "(postgresql://... or postgres://...)\n", out);

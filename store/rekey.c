@@ -581,6 +581,12 @@ ticket_seen(void *arg, const char *id)
 	return idv_add(arg, id, 0);
 }
 
+static int
+cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
 static void
 idv_free(struct idv *v)
 {
@@ -635,21 +641,34 @@ ts_store_rekey_finish(struct ts_store *st, const struct ts_seckey *old,
 		goto out;
 	if ((rc = ops_of(st)->audit_resign(st, old, key, &out->marks_bad)) < 0)
 		goto out;
-	/* Key files first: a record's conversion reads its ticket's key
-	 * with the new wrapping key (the username hash). */
-	if ((rc = st->ops->key_list(st, key_seen, &keys)) < 0 ||
-	    (rc = ts_store_list(st, ticket_seen, &tickets)) < 0)
+	/* Each ticket's key files first (its record's conversion reads its
+	 * key with the new wrapping key: the username hash), then its
+	 * record; then key files of no ticket (a removal's crash left
+	 * them; the next load deletes them). */
+	if ((rc = ts_store_list(st, ticket_seen, &tickets)) < 0 ||
+	    (rc = st->ops->key_list(st, key_seen, &keys)) < 0)
 		goto out;
-	r.total = keys.n + tickets.n;
+	if (tickets.n > 0)
+		qsort(tickets.id, tickets.n, sizeof(*tickets.id), cmp_id);
+	for (size_t i = 0; i < keys.n; i++)
+		if (tickets.n == 0 || bsearch(keys.id[i], tickets.id, tickets.n,
+		                              sizeof(*tickets.id), cmp_id) == NULL)
+			r.total++;
+	r.total += tickets.n;
 	out->tickets = tickets.n;
 	if (progress != NULL)
 		progress(arg, 0, r.total);
-	for (size_t i = 0; i < keys.n && rc == 0; i++) {
-		rc = rewrap(&r, keys.id[i], keys.next[i]);
+	for (size_t i = 0; i < tickets.n && rc == 0; i++) {
+		if ((rc = rewrap(&r, tickets.id[i], 0)) == 0 &&
+		    (rc = rewrap(&r, tickets.id[i], 1)) == 0)
+			rc = convert(&r, tickets.id[i]);
 		step(&r);
 	}
-	for (size_t i = 0; i < tickets.n && rc == 0; i++) {
-		rc = convert(&r, tickets.id[i]);
+	for (size_t i = 0; i < keys.n && rc == 0; i++) {
+		if (tickets.n > 0 && bsearch(keys.id[i], tickets.id, tickets.n,
+		                             sizeof(*tickets.id), cmp_id) != NULL)
+			continue;
+		rc = rewrap(&r, keys.id[i], keys.next[i]);
 		step(&r);
 	}
 	if (rc < 0)

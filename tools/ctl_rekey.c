@@ -220,8 +220,12 @@ crash_at(const char *crash, const char *point)
 static void
 refuse_in_use(struct ts_store *st, const char *store)
 {
-	int rc = ts_store_rekey_in_use(st);
+	int rc;
 
+	/* A daemon's database session ends a moment after the daemon: one
+	 * that just stopped is waited for, up to 2 s. */
+	for (int i = 0; (rc = ts_store_rekey_in_use(st)) > 0 && i < 20; i++)
+		usleep(100000);
 	if (rc > 0)
 		ts_ctl_die("store %s is in use by a ticketfs daemon (another "
 		    "host's): stop every daemon of the store first",

@@ -20,6 +20,7 @@
 #include "fs/state.h"
 #include "fs/stats.h"
 #include "store/keyfile.h"
+#include "store/rekey.h"
 #include "store/seal.h"
 #include "store/store.h"
 
@@ -255,6 +256,7 @@ main(int argc, char **argv)
 	struct ts_store *st = NULL;
 	struct ts_fs *fs = NULL;
 	struct fuse_session *se = NULL;
+	struct ts_rekey_counts rk;
 	unsigned char pk[TS_SEAL_PKBYTES];
 	char err[512], *fsname = NULL, *shown = NULL;
 	int rc, status = 1, whitelist_given;
@@ -354,10 +356,32 @@ main(int argc, char **argv)
 			        shown, strerror(-rc));
 		goto out;
 	}
+	/* A committed rekey to this key that ticketctl did not finish (it
+	 * was killed): finished first (store/rekey.h). */
+	if ((rc = ts_store_rekey_resume(st, key, &rk)) < 0) {
+		fprintf(stderr, "ticketfs: cannot finish the interrupted rekey "
+		        "of store %s: %s\n", shown, strerror(-rc));
+		goto out;
+	}
+	if (rc > 0)
+		fprintf(stderr, "ticketfs: finished the interrupted rekey of "
+		        "store %s: %llu records, %llu ticket keys\n", shown,
+		        (unsigned long long)rk.records,
+		        (unsigned long long)rk.keys);
 	if ((rc = ts_store_pubkey(st, pk)) < 0 ||
 	    sodium_memcmp(pk, ts_seal_seckey_pk(key), sizeof(pk)) != 0) {
-		fprintf(stderr, "ticketfs: key %s does not belong to store %s\n",
-		        o.key, shown);
+		struct ts_rekey_journal j;
+
+		if (rc == 0 && ts_store_rekey_journal(st, &j) == 0 &&
+		    sodium_memcmp(j.old_pk, ts_seal_seckey_pk(key),
+		                  sizeof(pk)) == 0)
+			fprintf(stderr, "ticketfs: key %s is the old key of store "
+			        "%s: ticketctl rekey replaced it; mount with the "
+			        "new key%s\n", o.key, shown, j.done ? "" :
+			        " (or run the rekey again to finish it)");
+		else
+			fprintf(stderr, "ticketfs: key %s does not belong to "
+			        "store %s\n", o.key, shown);
 		goto out;
 	}
 	cfg.whitelist_path = o.whitelist;

@@ -9,6 +9,8 @@
 
 #include "store/store.h"
 
+struct ts_rekey_ops;	/* store/rekey_priv.h */
+
 struct ts_store_ops {
 	void (*close)(struct ts_store *st);
 	int (*lock)(struct ts_store *st);
@@ -92,6 +94,8 @@ struct ts_store_ops {
 	int (*stats)(struct ts_store *st, struct ts_store_stats *out);
 	int (*run_name)(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX]);
 	int (*held)(struct ts_store *st);
+	/* ticketctl rekey's needs (store/rekey_priv.h); NULL: none. */
+	const struct ts_rekey_ops *rekey;
 };
 #define TS_KEY_CURRENT 1
 #define TS_KEY_NEXT 2

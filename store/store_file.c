@@ -22,6 +22,7 @@
 
 #include "store/audit.h"
 #include "store/store_file_priv.h"
+#include "store/rekey_priv.h"
 #include "store/sysio.h"
 
 #define PUBKEY_FILE "public.key"
@@ -340,4 +341,5 @@ static const struct ts_store_ops file_ops = {
 	.stats = ts_file_stats,
 	.run_name = ts_file_run_name,
 	.held = ts_file_held,
+	.rekey = &ts_file_rekey_ops,
 };

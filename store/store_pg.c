@@ -20,6 +20,7 @@
 #include "pg_schema_sql.h"
 #include "store/pg_audit.h"
 #include "store/pg_priv.h"
+#include "store/rekey_priv.h"
 #include "store/record_write.h"
 
 /* The schema version this code writes (store/pg_schema.sql's). */
@@ -575,4 +576,5 @@ static const struct ts_store_ops pg_ops = {
 	.reachable = pg_reachable,
 	.stats = ts_pg_stats,
 	.held = ts_pg_held,
+	.rekey = &ts_pg_rekey_ops,
 };

@@ -134,6 +134,26 @@ ts_tkey_unwrap(const unsigned char wkey[TS_TKEY_WKEYBYTES], const char *id,
 	return rc;
 }
 
+int
+ts_tkey_rewrap(const unsigned char from[TS_TKEY_WKEYBYTES],
+               const unsigned char to[TS_TKEY_WKEYBYTES], const char *id,
+               const struct ts_tkey_file *k, struct ts_tkey_file *out,
+               unsigned char sk[crypto_box_SECRETKEYBYTES], unsigned char *ik)
+{
+	int rc;
+
+	if ((rc = ts_tkey_unwrap(from, id, k, sk, ik)) < 0)
+		return rc;
+	id_key(to, id, ik);
+	memcpy(out->tpk, k->tpk, TS_TPK_BYTES);
+	randombytes_buf(out->wrapped, crypto_secretbox_NONCEBYTES);
+	crypto_secretbox_easy(out->wrapped + crypto_secretbox_NONCEBYTES, sk,
+	                      crypto_box_SECRETKEYBYTES, out->wrapped, ik);
+	sodium_memzero(ik, crypto_secretbox_KEYBYTES);
+	sodium_memzero(sk, crypto_box_SECRETKEYBYTES);
+	return 0;
+}
+
 void
 ts_tkey_free(struct ts_seckey *tk)
 {

@@ -86,6 +86,18 @@ int ts_tkey_unwrap(const unsigned char wkey[TS_TKEY_WKEYBYTES], const char *id,
                    unsigned char sk[crypto_box_SECRETKEYBYTES],
                    unsigned char *ik);
 
+/*
+ * ticketctl rekey: k, wrapped with from (for ticket id), wrapped again
+ * with to into *out, the secret passing only through sk (the caller's
+ * sodium_malloc'd memory, wiped on return); ik as for ts_tkey_wrap.
+ * -EBADMSG if k does not open with from.
+ */
+int ts_tkey_rewrap(const unsigned char from[TS_TKEY_WKEYBYTES],
+                   const unsigned char to[TS_TKEY_WKEYBYTES], const char *id,
+                   const struct ts_tkey_file *k, struct ts_tkey_file *out,
+                   unsigned char sk[crypto_box_SECRETKEYBYTES],
+                   unsigned char *ik);
+
 /* Wipes and frees a ticket key; NULL is fine. */
 void ts_tkey_free(struct ts_seckey *tk);
 

@@ -3,7 +3,7 @@
 # its own ctest test, unit_<module>, with the label "unit".
 
 set(TS_STORE_SUITES seal record intake store audit tkey store_pg intake_pg audit_pg meta_pg)
-list(APPEND TS_STORE_SUITES pg_changes)
+list(APPEND TS_STORE_SUITES pg_changes rekey)
 set(TS_FS_SUITES access cache faults fold inode policy index)
 
 foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})

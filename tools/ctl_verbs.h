@@ -48,6 +48,8 @@ int ts_ctl_cmd_migrate(int argc, char **argv);
 
 /* ctl_stats.c: a store's counts, for monitoring. */
 int ts_ctl_cmd_stats(int argc, char **argv);
+/* ctl_rekey.c: the store's key pair replaced. */
+int ts_ctl_cmd_rekey(int argc, char **argv);
 
 /* ctl_wait.c: waiting until no daemon holds the store. */
 int ts_ctl_cmd_wait(int argc, char **argv);

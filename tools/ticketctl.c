@@ -35,6 +35,7 @@ static const struct verb {
 	{ "grant", ts_ctl_cmd_grant },
 	{ "migrate", ts_ctl_cmd_migrate },
 	{ "stats", ts_ctl_cmd_stats },
+	{ "rekey", ts_ctl_cmd_rekey },
 };
 
 static void
@@ -62,6 +63,8 @@ usage(FILE *out)
 	      "  grant STORE ROLE frontend|daemon\n"
 	      "  migrate DIR URI [--host NAME]\n"
 	      "  stats STORE [--json] [--host NAME]\n"
+	      "  rekey STORE --key OLD --new-key NEW [--passphrase-file F]\n"
+	      "        [--new-passphrase-file F]\n"
 	      "  -h, --help     this text;  --version  the version\n"
 	      "STORE: a store's directory, or a PostgreSQL store's libpq URI\n"
 	      "(postgresql://... or postgres://...)\n", out);

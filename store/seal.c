@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/seal_self.h"
 #include "store/util.h"
 
 struct ts_seckey {
@@ -319,6 +320,24 @@ ts_seal_box(const unsigned char pk[TS_SEAL_PKBYTES], const char *ticket,
 	memcpy(inner + TS_SEAL_TAGBYTES, plain, len);
 	if (crypto_box_seal(box, inner, len + TS_SEAL_TAGBYTES, pk) != 0)
 		rc = -EINVAL;
+	sodium_memzero(inner, len + TS_SEAL_TAGBYTES);
+	free(inner);
+	return rc;
+}
+
+int
+ts_seal_box_self(const struct ts_seckey *key, const char *ticket,
+                 const char *field, const void *plain, size_t len,
+                 unsigned char *box)
+{
+	unsigned char *inner = malloc(len + TS_SEAL_TAGBYTES);
+	int rc;
+
+	if (inner == NULL)
+		return -ENOMEM;
+	bind_tag(ticket, field, inner);
+	memcpy(inner + TS_SEAL_TAGBYTES, plain, len);
+	rc = ts_seal_self(box, inner, len + TS_SEAL_TAGBYTES, key->pk, key->sk);
 	sodium_memzero(inner, len + TS_SEAL_TAGBYTES);
 	free(inner);
 	return rc;

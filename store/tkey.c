@@ -38,9 +38,10 @@ ts_tkey_decode(const uint8_t *buf, size_t len, struct ts_tkey_file *k)
 }
 
 int
-ts_tkey_new_sealed(const unsigned char spk[TS_SEAL_PKBYTES], const char *id,
-                   unsigned char tpk[TS_TPK_BYTES],
-                   unsigned char keybox[TS_TKEY_BOXBYTES])
+ts_tkey_new_sealed_key(const unsigned char spk[TS_SEAL_PKBYTES],
+                       const char *id, unsigned char tpk[TS_TPK_BYTES],
+                       unsigned char keybox[TS_TKEY_BOXBYTES],
+                       struct ts_seckey **tk)
 {
 	struct ts_seckey *key;
 	int rc;
@@ -50,8 +51,19 @@ ts_tkey_new_sealed(const unsigned char spk[TS_SEAL_PKBYTES], const char *id,
 	memcpy(tpk, ts_seal_seckey_pk(key), TS_TPK_BYTES);
 	rc = ts_seal_box(spk, id, TS_TKEY_FIELD, ts_seal_seckey_sk(key),
 	                 crypto_box_SECRETKEYBYTES, keybox);
-	ts_seal_seckey_free(key);
+	if (rc < 0 || tk == NULL)
+		ts_seal_seckey_free(key);
+	else
+		*tk = key;
 	return rc;
+}
+
+int
+ts_tkey_new_sealed(const unsigned char spk[TS_SEAL_PKBYTES], const char *id,
+                   unsigned char tpk[TS_TPK_BYTES],
+                   unsigned char keybox[TS_TKEY_BOXBYTES])
+{
+	return ts_tkey_new_sealed_key(spk, id, tpk, keybox, NULL);
 }
 
 int

@@ -58,6 +58,15 @@ int ts_tkey_new_sealed(const unsigned char spk[TS_SEAL_PKBYTES],
                        const char *id, unsigned char tpk[TS_TPK_BYTES],
                        unsigned char keybox[TS_TKEY_BOXBYTES]);
 /*
+ * ts_tkey_new_sealed, and the key pair itself into *tk (the caller seals
+ * the ticket's values with ts_seal_box_self, then frees it with
+ * ts_seal_seckey_free); *tk is untouched on error.
+ */
+int ts_tkey_new_sealed_key(const unsigned char spk[TS_SEAL_PKBYTES],
+                           const char *id, unsigned char tpk[TS_TPK_BYTES],
+                           unsigned char keybox[TS_TKEY_BOXBYTES],
+                           struct ts_seckey **tk);
+/*
  * Opens an intake key box (sealed for the store key sk) into *tk, in
  * sodium_malloc'd memory.  -EBADMSG if it does not open; -ENOKEY if the
  * key in it is not the secret half of tpk (crypto_scalarmult_base).

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "store/intake_json.h"
 #include "store/record.h"
 #include "store/ticket.h"
 #include "store/tkey.h"
@@ -97,6 +98,8 @@ parse_object(const char *json, size_t len, char *err, size_t errlen)
 	json_t *root;
 
 	json_set_alloc_funcs(malloc, wiping_free);
+	if ((root = ts_intake_json_fast(json, len)) != NULL)
+		return root;
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
 		/*

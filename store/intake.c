@@ -32,10 +32,10 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* ts_intake_seal_append, for pk or, faster, for self's own public key
- * (a new ticket's key pair: ts_seal_box_self). */
+/* ts_intake_seal_append, for pk; with self (pk's secret half: a new
+ * ticket's key pair), faster (ts_seal_box_self). */
 static int
-seal_append(const unsigned char *pk, const struct ts_seckey *self,
+seal_append(const unsigned char *pk, const unsigned char *self,
             const char *id, const char *field, const char *value, size_t len,
             uint8_t **blob, size_t *bloblen, struct ts_box *box)
 {
@@ -58,7 +58,8 @@ seal_append(const unsigned char *pk, const struct ts_seckey *self,
 		goto out_wipe;
 	*blob = nb;
 	rc = self != NULL ?
-	     ts_seal_box_self(self, id, field, plain, plen, nb + *bloblen) :
+	     ts_seal_box_self(pk, self, id, field, plain, plen,
+	                      nb + *bloblen) :
 	     ts_seal_box(pk, id, field, plain, plen, nb + *bloblen);
 	if (rc < 0)
 		goto out_wipe;
@@ -225,7 +226,7 @@ take_client_ip(json_t *obj, char out[TS_CLIENT_IP_MAX + 1], char *err,
 /* Validates one authorization object and seals it into t and *blob, for
  * pk or for self (seal_append). */
 static int
-seal_auth(const unsigned char *pk, const struct ts_seckey *self,
+seal_auth(const unsigned char *pk, const unsigned char *self,
           struct ts_ticket *t,
           const char *name, json_t *obj, const char *what, int64_t now_ms,
           uint8_t **blob, size_t *bloblen, char *err, size_t errlen)
@@ -291,15 +292,15 @@ finish(int kind, struct ts_ticket *t, uint8_t *blob, uint8_t **rec,
 }
 
 /*
- * Gives new ticket t its own key pair *tk: every value is then sealed for
- * t->tpk (with ts_seal_box_self), and the secret key, sealed for the
- * store's key pk, goes in the record's key box (appended to *blob).  The
- * caller frees *tk (sodium_free wipes it).
+ * Gives new ticket t its own key pair (secret half into tsk): every value
+ * is then sealed for t->tpk (with ts_seal_box_self), and the secret key,
+ * sealed for the store's key pk, goes in the record's key box (appended
+ * to *blob).  The caller wipes tsk.
  */
 static int
 intake_ticket_key(const unsigned char pk[TS_SEAL_PKBYTES],
                   struct ts_ticket *t, uint8_t **blob, size_t *bloblen,
-                  struct ts_seckey **tk)
+                  unsigned char tsk[crypto_box_SECRETKEYBYTES])
 {
 	uint8_t *nb;
 	int rc;
@@ -307,8 +308,8 @@ intake_ticket_key(const unsigned char pk[TS_SEAL_PKBYTES],
 	if ((nb = realloc(*blob, *bloblen + TS_TKEY_BOXBYTES)) == NULL)
 		return -ENOMEM;
 	*blob = nb;
-	if ((rc = ts_tkey_new_sealed_key(pk, t->id, t->tpk, nb + *bloblen,
-	                                 tk)) < 0)
+	if ((rc = ts_tkey_new_sealed_key(pk, t->id, t->tpk, tsk,
+	                                 nb + *bloblen)) < 0)
 		return rc;
 	t->keybox = (struct ts_box){ (uint32_t)*bloblen, TS_TKEY_BOXBYTES };
 	*bloblen += TS_TKEY_BOXBYTES;
@@ -325,7 +326,7 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 	        "description", "email", "mobile", "confidential",
 	        "authorizations", NULL };
 	struct ts_ticket t = { 0 };
-	struct ts_seckey *tk = NULL;
+	unsigned char tk[crypto_box_SECRETKEYBYTES];	/* tkey.h: why here */
 	uint8_t *blob = NULL;
 	size_t bloblen = 0;
 	json_t *root, *auths;
@@ -339,7 +340,7 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 	    (rc = check_keys(root, "", keys, err, errlen)) < 0)
 		goto out;
 	snprintf(t.id, sizeof(t.id), "%s", id);
-	if ((rc = intake_ticket_key(pk, &t, &blob, &bloblen, &tk)) < 0)
+	if ((rc = intake_ticket_key(pk, &t, &blob, &bloblen, tk)) < 0)
 		goto out;
 	t.created_ms = now_ms;
 	t.status = TS_OPEN;
@@ -352,7 +353,7 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 		                 err, errlen);
 		if (rc < 0)
 			goto out;
-		if (s != NULL && (rc = seal_append(NULL, tk, id,
+		if (s != NULL && (rc = seal_append(t.tpk, tk, id,
 		                  ts_field_names[f], s, n, &blob, &bloblen,
 		                  &t.field[f])) < 0)
 			goto out;
@@ -374,18 +375,18 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 
 			snprintf(what, sizeof(what), "authorizations[%zu]: ", i);
 			snprintf(name, sizeof(name), "a%zu", i + 1);
-			rc = seal_auth(NULL, tk, &t, name, a, what, now_ms,
+			rc = seal_auth(t.tpk, tk, &t, name, a, what, now_ms,
 			               &blob, &bloblen, err, errlen);
 			if (rc < 0)
 				goto out;
 		}
 	}
 	json_decref(root);
-	ts_seal_seckey_free(tk);
+	sodium_memzero(tk, sizeof(tk));
 	return finish(TS_REC_TICKET, &t, blob, rec, reclen);
 out:
 	json_decref(root);
-	ts_seal_seckey_free(tk);
+	sodium_memzero(tk, sizeof(tk));
 	free(blob);
 	ts_ticket_release(&t);
 	return rc;

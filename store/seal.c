@@ -326,9 +326,10 @@ ts_seal_box(const unsigned char pk[TS_SEAL_PKBYTES], const char *ticket,
 }
 
 int
-ts_seal_box_self(const struct ts_seckey *key, const char *ticket,
-                 const char *field, const void *plain, size_t len,
-                 unsigned char *box)
+ts_seal_box_self(const unsigned char pk[TS_SEAL_PKBYTES],
+                 const unsigned char sk[crypto_box_SECRETKEYBYTES],
+                 const char *ticket, const char *field, const void *plain,
+                 size_t len, unsigned char *box)
 {
 	unsigned char *inner = malloc(len + TS_SEAL_TAGBYTES);
 	int rc;
@@ -337,7 +338,7 @@ ts_seal_box_self(const struct ts_seckey *key, const char *ticket,
 		return -ENOMEM;
 	bind_tag(ticket, field, inner);
 	memcpy(inner + TS_SEAL_TAGBYTES, plain, len);
-	rc = ts_seal_self(box, inner, len + TS_SEAL_TAGBYTES, key->pk, key->sk);
+	rc = ts_seal_self(box, inner, len + TS_SEAL_TAGBYTES, pk, sk);
 	sodium_memzero(inner, len + TS_SEAL_TAGBYTES);
 	free(inner);
 	return rc;

@@ -40,8 +40,23 @@ ts_tkey_decode(const uint8_t *buf, size_t len, struct ts_tkey_file *k)
 int
 ts_tkey_new_sealed_key(const unsigned char spk[TS_SEAL_PKBYTES],
                        const char *id, unsigned char tpk[TS_TPK_BYTES],
-                       unsigned char keybox[TS_TKEY_BOXBYTES],
-                       struct ts_seckey **tk)
+                       unsigned char tsk[crypto_box_SECRETKEYBYTES],
+                       unsigned char keybox[TS_TKEY_BOXBYTES])
+{
+	int rc;
+
+	crypto_box_keypair(tpk, tsk);
+	rc = ts_seal_box(spk, id, TS_TKEY_FIELD, tsk,
+	                 crypto_box_SECRETKEYBYTES, keybox);
+	if (rc < 0)
+		sodium_memzero(tsk, crypto_box_SECRETKEYBYTES);
+	return rc;
+}
+
+int
+ts_tkey_new_sealed(const unsigned char spk[TS_SEAL_PKBYTES], const char *id,
+                   unsigned char tpk[TS_TPK_BYTES],
+                   unsigned char keybox[TS_TKEY_BOXBYTES])
 {
 	struct ts_seckey *key;
 	int rc;
@@ -51,19 +66,8 @@ ts_tkey_new_sealed_key(const unsigned char spk[TS_SEAL_PKBYTES],
 	memcpy(tpk, ts_seal_seckey_pk(key), TS_TPK_BYTES);
 	rc = ts_seal_box(spk, id, TS_TKEY_FIELD, ts_seal_seckey_sk(key),
 	                 crypto_box_SECRETKEYBYTES, keybox);
-	if (rc < 0 || tk == NULL)
-		ts_seal_seckey_free(key);
-	else
-		*tk = key;
+	ts_seal_seckey_free(key);
 	return rc;
-}
-
-int
-ts_tkey_new_sealed(const unsigned char spk[TS_SEAL_PKBYTES], const char *id,
-                   unsigned char tpk[TS_TPK_BYTES],
-                   unsigned char keybox[TS_TKEY_BOXBYTES])
-{
-	return ts_tkey_new_sealed_key(spk, id, tpk, keybox, NULL);
 }
 
 int

@@ -8,6 +8,7 @@
 
 #include <xxhash.h>
 
+#include "store/seal_self.h"
 #include "store/util.h"
 
 static const char MAGIC[4] = "TKFK";
@@ -45,9 +46,11 @@ ts_tkey_new_sealed_key(const unsigned char spk[TS_SEAL_PKBYTES],
 {
 	int rc;
 
-	crypto_box_keypair(tpk, tsk);
-	rc = ts_seal_box(spk, id, TS_TKEY_FIELD, tsk,
-	                 crypto_box_SECRETKEYBYTES, keybox);
+	/* crypto_box_keypair, its public half made faster. */
+	randombytes_buf(tsk, crypto_box_SECRETKEYBYTES);
+	if ((rc = ts_seal_self_base(tpk, tsk)) == 0)
+		rc = ts_seal_box(spk, id, TS_TKEY_FIELD, tsk,
+		                 crypto_box_SECRETKEYBYTES, keybox);
 	if (rc < 0)
 		sodium_memzero(tsk, crypto_box_SECRETKEYBYTES);
 	return rc;

@@ -648,7 +648,8 @@ END_TEST
 
 /* ts_seal_self's u(t B) is X25519's public key of the same secret, for
  * many keys, and its boxes open with crypto_box_seal_open, each with a
- * fresh ephemeral key. */
+ * fresh ephemeral key; so do ts_seal_any's, and ts_seal_self_base is
+ * crypto_scalarmult_base. */
 START_TEST(seal_self_is_crypto_box_seal)
 {
 	for (int i = 0; i < 2000; i++) {
@@ -675,6 +676,13 @@ START_TEST(seal_self_is_crypto_box_seal)
 			ck_assert_mem_eq(out, m, sizeof(m));
 		}
 		ck_assert_mem_ne(c[0], c[1], 32);
+		/* The same for a key whose secret the sealer lacks. */
+		ck_assert_int_eq(ts_seal_self_base(u, sk), 0);
+		ck_assert_mem_eq(u, pk, 32);
+		ck_assert_int_eq(ts_seal_any(c[0], m, sizeof(m), pk), 0);
+		ck_assert_int_eq(crypto_box_seal_open(out, c[0], sizeof(c[0]),
+		                                      pk, sk), 0);
+		ck_assert_mem_eq(out, m, sizeof(m));
 	}
 }
 END_TEST

@@ -273,66 +273,127 @@ out_cap:
 }
 
 /*
- * Writes every record to a temporary file, flushes the filesystem once
- * (syncfs: one journal commit instead of one per file), then renames each
- * into place and syncs the directory: every record is whole when it
- * appears, and all are durable on return.
+ * A batch (ts_store_intake_begin...): _add writes each record to a
+ * temporary file (.tmp-intake-*: a poll leaves it, and sweeps what a
+ * killed submit left, file_trash.c); _commit flushes the filesystem once
+ * (syncfs: one journal commit instead of one per file), renames each
+ * into place in the order added and syncs the directory: every record is
+ * whole when it appears, and all are durable on return.
  */
+struct file_batch {
+	struct {
+		char tmp[40];	/* the temporary; "" once renamed or gone */
+		char kid[TS_NAME_MAX + 4];	/* K-ID; stamped at commit */
+	} *v;
+	size_t n, cap;		/* staged; room */
+	int failed;		/* an add failed: only abort is left */
+};
+
 int
-ts_file_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
-                        size_t n, size_t *done)
+ts_file_intake_begin(struct ts_store *st, void **batch)
+{
+	(void)st;
+	return (*batch = calloc(1, sizeof(struct file_batch))) == NULL ?
+	       -ENOMEM : 0;
+}
+
+int
+ts_file_intake_add(struct ts_store *st, void *batch,
+                   const struct ts_intake_item *v, size_t n)
 {
 	struct file_store *fs = fs_of(st);
-	char (*tmp)[2 * TS_NAME_MAX + 32] = calloc(n, sizeof(*tmp));
-	char stamp[TS_NAME_MAX + 1], name[2 * TS_NAME_MAX + 8];
-	size_t made = 0;
+	struct file_batch *b = batch;
 	int fd, rc = 0;
 
-	*done = 0;
-	if (tmp == NULL)
-		return -ENOMEM;
-	for (; made < n && rc == 0; made++) {
-		if (ts_intake_rec_letter(v[made].kind) == 0 ||
-		    !ts_id_valid(v[made].id)) {
+	if (b->failed)
+		return -EINVAL;
+	if (b->n + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		void *nv;
+
+		while (cap < b->n + n)
+			cap *= 2;
+		if ((nv = realloc(b->v, cap * sizeof(*b->v))) == NULL)
+			return -ENOMEM;	/* b as it was */
+		b->v = nv;
+		b->cap = cap;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char *tmp = b->v[b->n].tmp;
+
+		if (ts_intake_rec_letter(v[i].kind) == 0 ||
+		    !ts_id_valid(v[i].id)) {
 			rc = -EINVAL;
 			break;
 		}
-		snprintf(tmp[made], sizeof(tmp[made]), ".tmp-intake-%08x%08x",
+		snprintf(tmp, sizeof(b->v[0].tmp), ".tmp-intake-%08x%08x",
 		         randombytes_random(), randombytes_random());
-		fd = ts_sysio_openat(fs->intakefd, tmp[made], O_WRONLY | O_CREAT |
+		fd = ts_sysio_openat(fs->intakefd, tmp, O_WRONLY | O_CREAT |
 		                     O_EXCL, 0644);
 		if (fd < 0) {
-			rc = fd;
+			rc = fd;	/* not ours: nothing to unlink */
 			break;
 		}
-		rc = ts_sysio_write_all(fd, v[made].rec, v[made].len);
+		rc = ts_sysio_write_all(fd, v[i].rec, v[i].len);
 		close(fd);
-	}
-	if (rc == 0)
-		rc = ts_sysio_syncfs(fs->intakefd);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		ts_id_new(stamp);
-		snprintf(name, sizeof(name), "%s-%c-%s", stamp,
+		if (rc < 0) {
+			unlinkat(fs->intakefd, tmp, 0);
+			break;
+		}
+		snprintf(b->v[b->n].kid, sizeof(b->v[0].kid), "%c-%s",
 		         ts_intake_rec_letter(v[i].kind), v[i].id);
-		rc = ts_sysio_renameat(fs->intakefd, tmp[i], fs->intakefd, name,
-		                       RENAME_NOREPLACE);
-		if (rc == 0)
-			tmp[i][0] = '\0';
+		b->n++;
 	}
-	if (rc == 0)
-		rc = ts_sysio_fsync(fs->intakefd);
-	for (size_t i = 0; i < made && i < n; i++) {
-		if (tmp[i][0] != '\0')
-			unlinkat(fs->intakefd, tmp[i], 0);	/* never shown */
-		else
+	b->failed = rc < 0;
+	return rc;
+}
+
+/* Unlinks the temporaries still there, and frees b. */
+static void
+batch_free(struct file_store *fs, struct file_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->v[i].tmp[0] != '\0')
+			unlinkat(fs->intakefd, b->v[i].tmp, 0);	/* never shown */
+	free(b->v);
+	free(b);
+}
+
+int
+ts_file_intake_commit(struct ts_store *st, void *batch, size_t *done)
+{
+	struct file_store *fs = fs_of(st);
+	struct file_batch *b = batch;
+	char stamp[TS_NAME_MAX + 1], name[2 * TS_NAME_MAX + 8];
+	int rc = b->failed ? -EINVAL : 0;
+
+	*done = 0;
+	if (rc == 0 && b->n > 0)
+		rc = ts_sysio_syncfs(fs->intakefd);
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		ts_id_new(stamp);	/* in the order added */
+		snprintf(name, sizeof(name), "%s-%s", stamp, b->v[i].kid);
+		rc = ts_sysio_renameat(fs->intakefd, b->v[i].tmp, fs->intakefd,
+		                       name, RENAME_NOREPLACE);
+		if (rc == 0) {
+			b->v[i].tmp[0] = '\0';
 			(*done)++;
+		}
 	}
-	if (rc < 0 && *done > 0)
+	if (rc == 0 && b->n > 0)
+		rc = ts_sysio_fsync(fs->intakefd);
+	else if (rc < 0 && *done > 0)
 		ts_sysio_fsync(fs->intakefd);	/* what appeared, keep */
 	if (rc == 0)
-		*done = n;
-	free(tmp);
+		*done = b->n;
+	batch_free(fs, b);
 	return rc;
+}
+
+void
+ts_file_intake_abort(struct ts_store *st, void *batch)
+{
+	batch_free(fs_of(st), batch);
 }
 
 int

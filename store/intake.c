@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "store/intake_json.h"
 #include "store/record.h"
 #include "store/ticket.h"
 #include "store/tkey.h"
@@ -31,11 +32,12 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-int
-ts_intake_seal_append(const unsigned char pk[TS_SEAL_PKBYTES],
-                      const char *id, const char *field, const char *value,
-                      size_t len, uint8_t **blob, size_t *bloblen,
-                      struct ts_box *box)
+/* ts_intake_seal_append, for pk; with self (pk's secret half: a new
+ * ticket's key pair), faster (ts_seal_box_self). */
+static int
+seal_append(const unsigned char *pk, const unsigned char *self,
+            const char *id, const char *field, const char *value, size_t len,
+            uint8_t **blob, size_t *bloblen, struct ts_box *box)
 {
 	int nl = len == 0 || value[len - 1] != '\n';
 	size_t plen = len + (size_t)nl;
@@ -55,7 +57,10 @@ ts_intake_seal_append(const unsigned char pk[TS_SEAL_PKBYTES],
 	if ((nb = realloc(*blob, *bloblen + blen)) == NULL)
 		goto out_wipe;
 	*blob = nb;
-	rc = ts_seal_box(pk, id, field, plain, plen, nb + *bloblen);
+	rc = self != NULL ?
+	     ts_seal_box_self(pk, self, id, field, plain, plen,
+	                      nb + *bloblen) :
+	     ts_seal_box(pk, id, field, plain, plen, nb + *bloblen);
 	if (rc < 0)
 		goto out_wipe;
 	box->off = (uint32_t)*bloblen;
@@ -65,6 +70,16 @@ out_wipe:
 	sodium_memzero(plain, plen);
 	free(plain);
 	return rc;
+}
+
+int
+ts_intake_seal_append(const unsigned char pk[TS_SEAL_PKBYTES],
+                      const char *id, const char *field, const char *value,
+                      size_t len, uint8_t **blob, size_t *bloblen,
+                      struct ts_box *box)
+{
+	return seal_append(pk, NULL, id, field, value, len, blob, bloblen,
+	                   box);
 }
 
 /* jansson's memory holds plaintext values: wipe each block before freeing. */
@@ -84,6 +99,8 @@ parse_object(const char *json, size_t len, char *err, size_t errlen)
 	json_t *root;
 
 	json_set_alloc_funcs(malloc, wiping_free);
+	if ((root = ts_intake_json_fast(json, len)) != NULL)
+		return root;
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
 		/*
@@ -206,9 +223,11 @@ take_client_ip(json_t *obj, char out[TS_CLIENT_IP_MAX + 1], char *err,
 	return rc;
 }
 
-/* Validates one authorization object and seals it into t and *blob. */
+/* Validates one authorization object and seals it into t and *blob, for
+ * pk or for self (seal_append). */
 static int
-seal_auth(const unsigned char pk[TS_SEAL_PKBYTES], struct ts_ticket *t,
+seal_auth(const unsigned char *pk, const unsigned char *self,
+          struct ts_ticket *t,
           const char *name, json_t *obj, const char *what, int64_t now_ms,
           uint8_t **blob, size_t *bloblen, char *err, size_t errlen)
 {
@@ -251,8 +270,8 @@ seal_auth(const unsigned char pk[TS_SEAL_PKBYTES], struct ts_ticket *t,
 			continue;
 		snprintf(path, sizeof(path), "authorizations/%s/%s", name,
 		         ts_afield_names[f]);
-		rc = ts_intake_seal_append(pk, t->id, path, s[f], len[f], blob,
-		                           bloblen, &a->box[f]);
+		rc = seal_append(pk, self, t->id, path, s[f], len[f], blob,
+		                 bloblen, &a->box[f]);
 		if (rc < 0)
 			return rc;
 	}
@@ -273,13 +292,15 @@ finish(int kind, struct ts_ticket *t, uint8_t *blob, uint8_t **rec,
 }
 
 /*
- * Gives new ticket t its own key pair: every value is then sealed for
- * t->tpk, and the secret key, sealed for the store's key pk, goes in the
- * record's key box (appended to *blob).  The secret is wiped here.
+ * Gives new ticket t its own key pair (secret half into tsk): every value
+ * is then sealed for t->tpk (with ts_seal_box_self), and the secret key,
+ * sealed for the store's key pk, goes in the record's key box (appended
+ * to *blob).  The caller wipes tsk.
  */
 static int
 intake_ticket_key(const unsigned char pk[TS_SEAL_PKBYTES],
-                  struct ts_ticket *t, uint8_t **blob, size_t *bloblen)
+                  struct ts_ticket *t, uint8_t **blob, size_t *bloblen,
+                  unsigned char tsk[crypto_box_SECRETKEYBYTES])
 {
 	uint8_t *nb;
 	int rc;
@@ -287,7 +308,8 @@ intake_ticket_key(const unsigned char pk[TS_SEAL_PKBYTES],
 	if ((nb = realloc(*blob, *bloblen + TS_TKEY_BOXBYTES)) == NULL)
 		return -ENOMEM;
 	*blob = nb;
-	if ((rc = ts_tkey_new_sealed(pk, t->id, t->tpk, nb + *bloblen)) < 0)
+	if ((rc = ts_tkey_new_sealed_key(pk, t->id, t->tpk, tsk,
+	                                 nb + *bloblen)) < 0)
 		return rc;
 	t->keybox = (struct ts_box){ (uint32_t)*bloblen, TS_TKEY_BOXBYTES };
 	*bloblen += TS_TKEY_BOXBYTES;
@@ -304,6 +326,7 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 	        "description", "email", "mobile", "confidential",
 	        "authorizations", NULL };
 	struct ts_ticket t = { 0 };
+	unsigned char tk[crypto_box_SECRETKEYBYTES];	/* tkey.h: why here */
 	uint8_t *blob = NULL;
 	size_t bloblen = 0;
 	json_t *root, *auths;
@@ -317,7 +340,7 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 	    (rc = check_keys(root, "", keys, err, errlen)) < 0)
 		goto out;
 	snprintf(t.id, sizeof(t.id), "%s", id);
-	if ((rc = intake_ticket_key(pk, &t, &blob, &bloblen)) < 0)
+	if ((rc = intake_ticket_key(pk, &t, &blob, &bloblen, tk)) < 0)
 		goto out;
 	t.created_ms = now_ms;
 	t.status = TS_OPEN;
@@ -330,7 +353,7 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 		                 err, errlen);
 		if (rc < 0)
 			goto out;
-		if (s != NULL && (rc = ts_intake_seal_append(t.tpk, id,
+		if (s != NULL && (rc = seal_append(t.tpk, tk, id,
 		                  ts_field_names[f], s, n, &blob, &bloblen,
 		                  &t.field[f])) < 0)
 			goto out;
@@ -352,16 +375,18 @@ ts_intake_ticket(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 
 			snprintf(what, sizeof(what), "authorizations[%zu]: ", i);
 			snprintf(name, sizeof(name), "a%zu", i + 1);
-			rc = seal_auth(t.tpk, &t, name, a, what, now_ms, &blob,
-			               &bloblen, err, errlen);
+			rc = seal_auth(t.tpk, tk, &t, name, a, what, now_ms,
+			               &blob, &bloblen, err, errlen);
 			if (rc < 0)
 				goto out;
 		}
 	}
 	json_decref(root);
+	sodium_memzero(tk, sizeof(tk));
 	return finish(TS_REC_TICKET, &t, blob, rec, reclen);
 out:
 	json_decref(root);
+	sodium_memzero(tk, sizeof(tk));
 	free(blob);
 	ts_ticket_release(&t);
 	return rc;
@@ -389,8 +414,8 @@ ts_intake_auth(const unsigned char pk[TS_SEAL_PKBYTES], const char *id,
 	snprintf(t.id, sizeof(t.id), "%s", id);
 	rc = take_client_ip(root, t.client_ip, err, errlen);
 	if (rc == 0)
-		rc = seal_auth(pk, &t, name, root, "", now_ms, &blob, &bloblen,
-		               err, errlen);
+		rc = seal_auth(pk, NULL, &t, name, root, "", now_ms, &blob,
+		               &bloblen, err, errlen);
 	json_decref(root);
 	if (rc < 0) {
 		free(blob);

@@ -3,8 +3,8 @@
  * (ts_intake_rejected) and whether a ticket is known (pg_priv.h).
  *
  * A front end's role may only INSERT into ts_intake and call
- * ts_ticket_known, so the writer side reads no table: put_many is INSERTs
- * in one transaction, one COMMIT for the lot.
+ * ts_ticket_known, so the writer side reads no table: a batch (and
+ * put_many) is INSERTs in one transaction, one COMMIT for the lot.
  *
  * The daemons share ts_intake, and each row is taken in by exactly one:
  * a poll claims up to a batch of rows in one statement (FOR UPDATE SKIP
@@ -99,39 +99,82 @@ out:
 	return rc;
 }
 
+/* A batch: one transaction, open from begin to commit or abort. */
+struct pg_batch {
+	size_t n;		/* rows inserted */
+	int failed;		/* an add failed: rolled back already */
+};
+
 int
-ts_pg_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
-                      size_t n, size_t *done)
+ts_pg_intake_begin(struct ts_store *st, void **batch)
 {
-	struct pg_store *ps = pg_of(st);
-	size_t i, j, bytes;
+	struct pg_batch *b = calloc(1, sizeof(*b));
 	int rc;
 
-	*done = 0;
-	if (n == 0)
-		return 0;
+	if (b == NULL)
+		return -ENOMEM;
+	if ((rc = ts_pg_begin(pg_of(st)->pg)) < 0) {
+		free(b);
+		return rc;
+	}
+	*batch = b;
+	return 0;
+}
+
+int
+ts_pg_intake_add(struct ts_store *st, void *batch,
+                 const struct ts_intake_item *v, size_t n)
+{
+	struct pg_store *ps = pg_of(st);
+	struct pg_batch *b = batch;
+	size_t i, j, bytes;
+	int rc = -EINVAL;
+
+	if (b->failed)
+		return -EINVAL;
 	for (i = 0; i < n; i++)
 		if (ts_intake_rec_letter(v[i].kind) == 0 ||
 		    !ts_id_valid(v[i].id) || v[i].len == 0 ||
 		    v[i].len > TS_RECORD_MAX)
-			return -EINVAL;
-	if ((rc = ts_pg_begin(ps->pg)) < 0)
-		return rc;
+			goto out_fail;
 	for (i = 0; i < n; i = j) {
 		for (j = i, bytes = 0; j < n && j - i < PUT_ROWS &&
 		     (j == i || bytes + v[j].len <= PUT_BYTES); j++)
 			bytes += v[j].len;
-		if ((rc = put_rows(ps->pg, v + i, j - i)) < 0) {
-			ts_pg_rollback(ps->pg);
-			return rc;
-		}
+		if ((rc = put_rows(ps->pg, v + i, j - i)) < 0)
+			goto out_fail;
 	}
+	b->n += n;
+	return 0;
+out_fail:
+	ts_pg_rollback(ps->pg);
+	b->failed = 1;
+	return rc;
+}
+
+int
+ts_pg_intake_commit(struct ts_store *st, void *batch, size_t *done)
+{
+	struct pg_batch *b = batch;
+	int rc = -EINVAL;
+
+	*done = 0;
 	/* A COMMIT that fails is reported (-EIO: lost, outcome unknown);
 	 * nothing is acknowledged that is not committed. */
-	if ((rc = ts_pg_commit(ps->pg)) < 0)
-		return rc;
-	*done = n;
-	return 0;
+	if (!b->failed && (rc = ts_pg_commit(pg_of(st)->pg)) == 0)
+		*done = b->n;
+	free(b);
+	return rc;
+}
+
+void
+ts_pg_intake_abort(struct ts_store *st, void *batch)
+{
+	struct pg_batch *b = batch;
+
+	if (!b->failed)
+		ts_pg_rollback(pg_of(st)->pg);
+	free(b);
 }
 
 int

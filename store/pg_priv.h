@@ -6,7 +6,7 @@
  *                 the host lock, the public key, set_key
  *   pg_tickets.c  tickets: load, load_one, write (versioned), remove,
  *                 read_box, read_record, list; ticket keys (pg_keys.c)
- *   pg_intake.c   intake: put_many, poll (claims), rejected, ticket_known
+ *   pg_intake.c   intake: batches, poll (claims), rejected, ticket_known
  *   pg_changes.c  LISTEN ts_changes: changes_fd, changes
  *   pg_meta.c     the policy (and its version)
  *   pg_audit.c    the audit trail: one chain a host (store/pg_audit.h)
@@ -116,8 +116,8 @@ int ts_pg_key_list(struct ts_store *st,
 
 /*
  * pg_intake.c: intake, each with the contract of the ts_store_* function
- * of the same name (store.h): put_many (one transaction, INSERT only, so
- * a front end's role suffices), intake_poll (claims: exactly one daemon
+ * of the same name (store.h): a batch (one transaction of COPY rows,
+ * INSERT only, so a front end's role suffices), intake_poll (claims: exactly one daemon
  * takes each row), ticket_known of an intake-mode handle (the SECURITY
  * DEFINER function ts_ticket_known: a front end's role reads no table).
  * ts_pg_intake_free frees ps->intake (NULL: nothing), for close; the
@@ -125,8 +125,11 @@ int ts_pg_key_list(struct ts_store *st,
  */
 int ts_pg_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
                       int *more);
-int ts_pg_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
-                          size_t n, size_t *done);
+int ts_pg_intake_begin(struct ts_store *st, void **batch);
+int ts_pg_intake_add(struct ts_store *st, void *batch,
+                     const struct ts_intake_item *v, size_t n);
+int ts_pg_intake_commit(struct ts_store *st, void *batch, size_t *done);
+void ts_pg_intake_abort(struct ts_store *st, void *batch);
 int ts_pg_intake_ticket_known(struct ts_store *st, const char *id);
 void ts_pg_intake_free(struct pg_store *ps);
 /* Gives up every claim this handle's host name holds (store_pg.c's lock,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/seal_self.h"
 #include "store/util.h"
 
 struct ts_seckey {
@@ -317,8 +318,28 @@ ts_seal_box(const unsigned char pk[TS_SEAL_PKBYTES], const char *ticket,
 		return -ENOMEM;
 	bind_tag(ticket, field, inner);
 	memcpy(inner + TS_SEAL_TAGBYTES, plain, len);
-	if (crypto_box_seal(box, inner, len + TS_SEAL_TAGBYTES, pk) != 0)
+	/* crypto_box_seal's box, its ephemeral key made faster. */
+	if (ts_seal_any(box, inner, len + TS_SEAL_TAGBYTES, pk) != 0)
 		rc = -EINVAL;
+	sodium_memzero(inner, len + TS_SEAL_TAGBYTES);
+	free(inner);
+	return rc;
+}
+
+int
+ts_seal_box_self(const unsigned char pk[TS_SEAL_PKBYTES],
+                 const unsigned char sk[crypto_box_SECRETKEYBYTES],
+                 const char *ticket, const char *field, const void *plain,
+                 size_t len, unsigned char *box)
+{
+	unsigned char *inner = malloc(len + TS_SEAL_TAGBYTES);
+	int rc;
+
+	if (inner == NULL)
+		return -ENOMEM;
+	bind_tag(ticket, field, inner);
+	memcpy(inner + TS_SEAL_TAGBYTES, plain, len);
+	rc = ts_seal_self(box, inner, len + TS_SEAL_TAGBYTES, pk, sk);
 	sodium_memzero(inner, len + TS_SEAL_TAGBYTES);
 	free(inner);
 	return rc;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -149,14 +150,71 @@ ts_store_intake_put(struct ts_store *st, int kind, const char *id,
 	struct ts_intake_item it = { kind, id, rec, len };
 	size_t done;
 
-	return st->ops->intake_put_many(st, &it, 1, &done);
+	return ts_store_intake_put_many(st, &it, 1, &done);
 }
 
 int
 ts_store_intake_put_many(struct ts_store *st, const struct ts_intake_item *v,
                          size_t n, size_t *done)
 {
-	return st->ops->intake_put_many(st, v, n, done);
+	struct ts_intake_batch *b;
+	int rc;
+
+	*done = 0;
+	if ((rc = ts_store_intake_begin(st, &b)) < 0)
+		return rc;
+	if ((rc = ts_store_intake_add(b, v, n)) < 0) {
+		ts_store_intake_abort(b);
+		return rc;
+	}
+	return ts_store_intake_commit(b, done);
+}
+
+struct ts_intake_batch {
+	struct ts_store *st;
+	void *impl;		/* the backend's */
+};
+
+int
+ts_store_intake_begin(struct ts_store *st, struct ts_intake_batch **b)
+{
+	struct ts_intake_batch *nb = calloc(1, sizeof(*nb));
+	int rc;
+
+	if (nb == NULL)
+		return -ENOMEM;
+	nb->st = st;
+	if ((rc = st->ops->intake_begin(st, &nb->impl)) < 0) {
+		free(nb);
+		return rc;
+	}
+	*b = nb;
+	return 0;
+}
+
+int
+ts_store_intake_add(struct ts_intake_batch *b, const struct ts_intake_item *v,
+                    size_t n)
+{
+	return b->st->ops->intake_add(b->st, b->impl, v, n);
+}
+
+int
+ts_store_intake_commit(struct ts_intake_batch *b, size_t *done)
+{
+	int rc = b->st->ops->intake_commit(b->st, b->impl, done);
+
+	free(b);
+	return rc;
+}
+
+void
+ts_store_intake_abort(struct ts_intake_batch *b)
+{
+	if (b == NULL)
+		return;
+	b->st->ops->intake_abort(b->st, b->impl);
+	free(b);
 }
 
 int

@@ -291,6 +291,23 @@ struct ts_intake_item {
 int ts_store_intake_put_many(struct ts_store *st,
                              const struct ts_intake_item *v, size_t n,
                              size_t *done);
+/*
+ * put_many in steps, for a batch sealed while it is written (`submit
+ * --batch`): _begin opens batch *b; _add stages records, written but not
+ * yet intake (a temporary file no daemon takes in; rows of a transaction
+ * not committed); _commit makes every staged record intake, each
+ * atomically, in the order added, all durable when it returns 0, with one
+ * flush for the lot (failure: -errno, *done the prefix that appeared, as
+ * put_many); _abort drops them all, none ever appearing.  _commit and
+ * _abort free b; after an _add fails only _abort is left.  One thread at
+ * a time, and nothing else on st between _begin and the end.
+ */
+struct ts_intake_batch;
+int ts_store_intake_begin(struct ts_store *st, struct ts_intake_batch **b);
+int ts_store_intake_add(struct ts_intake_batch *b,
+                        const struct ts_intake_item *v, size_t n);
+int ts_store_intake_commit(struct ts_intake_batch *b, size_t *done);
+void ts_store_intake_abort(struct ts_intake_batch *b);
 /* 1 if ticket id exists (taken in, or waiting in intake), 0 if not. */
 int ts_store_ticket_known(struct ts_store *st, const char *id);
 

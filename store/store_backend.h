@@ -29,9 +29,13 @@ struct ts_store_ops {
 	int (*remove)(struct ts_store *st, const char *id);
 	int (*intake_poll)(struct ts_store *st, ts_store_intake_fn fn,
 	                   void *arg, int *more);
-	int (*intake_put_many)(struct ts_store *st,
-	                       const struct ts_intake_item *v, size_t n,
-	                       size_t *done);
+	/* The steps of a batch (ts_store_intake_begin...), on the
+	 * backend's own batch state; put_many is built on them. */
+	int (*intake_begin)(struct ts_store *st, void **batch);
+	int (*intake_add)(struct ts_store *st, void *batch,
+	                  const struct ts_intake_item *v, size_t n);
+	int (*intake_commit)(struct ts_store *st, void *batch, size_t *done);
+	void (*intake_abort)(struct ts_store *st, void *batch);
 	int (*ticket_known)(struct ts_store *st, const char *id);
 	int (*read_record)(struct ts_store *st, const char *id, uint8_t **buf,
 	                   size_t *len);

@@ -118,9 +118,11 @@ int ts_file_key_list(struct ts_store *st,
 
 int ts_file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
                         int *more);
-int ts_file_intake_put_many(struct ts_store *st,
-                            const struct ts_intake_item *v, size_t n,
-                            size_t *done);
+int ts_file_intake_begin(struct ts_store *st, void **batch);
+int ts_file_intake_add(struct ts_store *st, void *batch,
+                       const struct ts_intake_item *v, size_t n);
+int ts_file_intake_commit(struct ts_store *st, void *batch, size_t *done);
+void ts_file_intake_abort(struct ts_store *st, void *batch);
 int ts_file_ticket_known(struct ts_store *st, const char *id);
 
 /* file_meta.c: STORE/policy.  Each has the contract of the ts_store_*

@@ -8,6 +8,7 @@
 
 #include <xxhash.h>
 
+#include "store/seal_self.h"
 #include "store/util.h"
 
 static const char MAGIC[4] = "TKFK";
@@ -35,6 +36,24 @@ ts_tkey_decode(const uint8_t *buf, size_t len, struct ts_tkey_file *k)
 	memcpy(k->tpk, buf + 5, TS_TPK_BYTES);
 	memcpy(k->wrapped, buf + 5 + TS_TPK_BYTES, TS_TKEY_WRAPBYTES);
 	return 0;
+}
+
+int
+ts_tkey_new_sealed_key(const unsigned char spk[TS_SEAL_PKBYTES],
+                       const char *id, unsigned char tpk[TS_TPK_BYTES],
+                       unsigned char tsk[crypto_box_SECRETKEYBYTES],
+                       unsigned char keybox[TS_TKEY_BOXBYTES])
+{
+	int rc;
+
+	/* crypto_box_keypair, its public half made faster. */
+	randombytes_buf(tsk, crypto_box_SECRETKEYBYTES);
+	if ((rc = ts_seal_self_base(tpk, tsk)) == 0)
+		rc = ts_seal_box(spk, id, TS_TKEY_FIELD, tsk,
+		                 crypto_box_SECRETKEYBYTES, keybox);
+	if (rc < 0)
+		sodium_memzero(tsk, crypto_box_SECRETKEYBYTES);
+	return rc;
 }
 
 int

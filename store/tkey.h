@@ -58,6 +58,19 @@ int ts_tkey_new_sealed(const unsigned char spk[TS_SEAL_PKBYTES],
                        const char *id, unsigned char tpk[TS_TPK_BYTES],
                        unsigned char keybox[TS_TKEY_BOXBYTES]);
 /*
+ * ts_tkey_new_sealed, the secret half also into the caller's tsk (to seal
+ * the ticket's values with ts_seal_box_self; the caller wipes it, and it
+ * is wiped here on error).  tsk is the caller's memory, not
+ * sodium_malloc'd: a front end makes one per ticket on every core, and
+ * sodium_malloc's guard pages cost two mprotect and a munmap, each a TLB
+ * shootdown on every core, for a key that guards values lying in plain
+ * memory beside it (the parsed input) for as long as it lives.
+ */
+int ts_tkey_new_sealed_key(const unsigned char spk[TS_SEAL_PKBYTES],
+                           const char *id, unsigned char tpk[TS_TPK_BYTES],
+                           unsigned char tsk[crypto_box_SECRETKEYBYTES],
+                           unsigned char keybox[TS_TKEY_BOXBYTES]);
+/*
  * Opens an intake key box (sealed for the store key sk) into *tk, in
  * sodium_malloc'd memory.  -EBADMSG if it does not open; -ENOKEY if the
  * key in it is not the secret half of tpk (crypto_scalarmult_base).

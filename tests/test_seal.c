@@ -16,6 +16,7 @@
 
 #include "store/keyfile.h"
 #include "store/seal.h"
+#include "store/seal_self.h"
 
 static const char TICKET[] = "20261125-081845-123456-3fa2";
 static const char PLAIN[] = "alice@example.com\n";
@@ -645,6 +646,89 @@ START_TEST(seckey_wrapped_damaged_refused)
 }
 END_TEST
 
+/* ts_seal_self's u(t B) is X25519's public key of the same secret, for
+ * many keys, and its boxes open with crypto_box_seal_open, each with a
+ * fresh ephemeral key; so do ts_seal_any's, and ts_seal_self_base is
+ * crypto_scalarmult_base. */
+START_TEST(seal_self_is_crypto_box_seal)
+{
+	for (int i = 0; i < 2000; i++) {
+		unsigned char pk[32], sk[32], wide[64] = { 0 }, t[32], ed[32],
+		              u[32], m[64], c[2][64 + crypto_box_SEALBYTES],
+		              out[64];
+
+		crypto_box_keypair(pk, sk);
+		memcpy(wide, sk, 32);
+		wide[0] &= 248;
+		wide[31] &= 127;
+		wide[31] |= 64;
+		crypto_core_ed25519_scalar_reduce(t, wide);
+		ck_assert_int_eq(crypto_scalarmult_ed25519_base_noclamp(ed, t),
+		                 0);
+		ts_seal_self_ed_to_u(u, ed);
+		ck_assert_mem_eq(u, pk, 32);
+		randombytes_buf(m, sizeof(m));
+		for (int j = 0; j < 2; j++) {
+			ck_assert_int_eq(ts_seal_self(c[j], m, sizeof(m), pk, sk),
+			                 0);
+			ck_assert_int_eq(crypto_box_seal_open(out, c[j],
+			                 sizeof(c[j]), pk, sk), 0);
+			ck_assert_mem_eq(out, m, sizeof(m));
+		}
+		ck_assert_mem_ne(c[0], c[1], 32);
+		/* The same for a key whose secret the sealer lacks. */
+		ck_assert_int_eq(ts_seal_self_base(u, sk), 0);
+		ck_assert_mem_eq(u, pk, 32);
+		ck_assert_int_eq(ts_seal_any(c[0], m, sizeof(m), pk), 0);
+		ck_assert_int_eq(crypto_box_seal_open(out, c[0], sizeof(c[0]),
+		                                      pk, sk), 0);
+		ck_assert_mem_eq(out, m, sizeof(m));
+	}
+}
+END_TEST
+
+/* u = (1 + y) / (1 - y) at points whose u is known, two of them just
+ * below p (the final reduction). */
+START_TEST(seal_self_ed_to_u_known)
+{
+	static const struct { unsigned char y, u0; } v[] = {
+		{ 0, 1 },	/* 1 / 1 */
+		{ 2, 0xea },	/* 3 / -1 = p - 3 */
+		{ 3, 0xeb },	/* 4 / -2 = p - 2 */
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		unsigned char ed[32] = { v[i].y }, u[32], want[32] = { v[i].u0 };
+
+		if (v[i].u0 != 1) {
+			memset(want + 1, 0xff, 30);
+			want[31] = 0x7f;
+		}
+		ed[31] |= 0x80;	/* the sign bit is not part of y */
+		ts_seal_self_ed_to_u(u, ed);
+		ck_assert_mem_eq(u, want, 32);
+	}
+}
+END_TEST
+
+/* ts_seal_box_self makes what ts_seal_open opens, bound as ts_seal_box. */
+START_TEST(seal_box_self_round_trip)
+{
+	struct ts_seckey *key = new_key();
+	size_t len = strlen(PLAIN);
+	unsigned char box[64], out[64];
+
+	ck_assert_int_eq(ts_seal_box_self(ts_seal_seckey_pk(key),
+	                                  ts_seal_seckey_sk(key), TICKET,
+	                                  "email", PLAIN, len, box), 0);
+	ck_assert_int_eq(ts_seal_open(key, TICKET, "email", box,
+	                              len + TS_SEAL_OVERHEAD, out), 0);
+	ck_assert_mem_eq(out, PLAIN, len);
+	ck_assert_int_eq(ts_seal_open(key, TICKET, "mobile", box,
+	                              len + TS_SEAL_OVERHEAD, out), -EBADMSG);
+	ts_seal_seckey_free(key);
+}
+END_TEST
+
 static Suite *
 seal_suite(void)
 {
@@ -661,6 +745,9 @@ seal_suite(void)
 	tcase_add_test(tc, open_wrong_field_refused);
 	tcase_add_test(tc, open_flipped_byte_refused);
 	tcase_add_test(tc, open_other_key_refused);
+	tcase_add_test(tc, seal_self_is_crypto_box_seal);
+	tcase_add_test(tc, seal_self_ed_to_u_known);
+	tcase_add_test(tc, seal_box_self_round_trip);
 	suite_add_tcase(s, tc);
 
 	/* Argon2id at the interactive limits: allow for slow sanitizer runs. */

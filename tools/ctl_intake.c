@@ -1,7 +1,8 @@
 /*
  * ctl_intake: the verbs a front end runs, with only the store's public
  * key and write access to its intake area: submit (one ticket or a JSON
- * Lines batch, sealed on every core), message, authorize and revoke
+ * Lines batch, sealed on every core while it is written), message,
+ * authorize and revoke
  * (forget and erase are in ctl_rights.c); each takes --client-ip.
  * Nothing is written unless all of the input is good.
  */
@@ -60,14 +61,14 @@ struct batch_line {
 	char err[256];
 };
 
+/* A chunk of lines, sealed in parallel. */
 struct batch_chunk {
 	const unsigned char *pk;
-	struct batch_line *v;
+	const char *ip;		/* --client-ip, or NULL */
+	struct batch_line v[512];
 	size_t n;
 	atomic_size_t next;	/* the next line to take */
 };
-
-#define BATCH_CHUNK 1024	/* lines sealed in parallel, then kept */
 
 static void *
 seal_lines(void *arg)
@@ -82,108 +83,191 @@ seal_lines(void *arg)
 		                         ts_now_ms(), &l->rec, &l->reclen, l->err,
 		                         sizeof(l->err));
 		sodium_memzero(l->text, l->len);
+		if (l->rc == 0 && c->ip != NULL)
+			l->rc = ts_intake_set_client_ip(&l->rec, &l->reclen,
+			                                c->ip, l->err,
+			                                sizeof(l->err));
 	}
 	return NULL;
 }
 
+/* A batch under way: what is staged in the store, and the ids. */
+struct batch_run {
+	struct ts_store *st;
+	struct ts_intake_batch *b;	/* NULL once a line was bad */
+	char (*ids)[TS_NAME_MAX + 1];	/* of the staged tickets, in order */
+	size_t n, cap;
+	int bad;			/* lines rejected */
+};
+
+/* Drops what a batch staged (a store's temporaries), then dies. */
+static void
+batch_die(struct batch_run *r, const char *what, int rc)
+{
+	ts_store_intake_abort(r->b);
+	r->b = NULL;
+	ts_ctl_die("%s: %s", what, strerror(-rc));
+}
+
+/* Stages c's sealed records in input order (while no line was bad),
+ * frees them and empties c. */
+static void
+stage_chunk(struct batch_run *r, struct batch_chunk *c)
+{
+	struct ts_intake_item items[sizeof(c->v) / sizeof(c->v[0])];
+	size_t m = 0;
+	int rc;
+
+	for (size_t i = 0; i < c->n && r->b != NULL; i++) {
+		if (c->v[i].rec == NULL)
+			continue;
+		items[m++] = (struct ts_intake_item){ TS_REC_TICKET, c->v[i].id,
+		                                      c->v[i].rec,
+		                                      c->v[i].reclen };
+		if (r->n == r->cap) {
+			r->cap = r->cap ? 2 * r->cap : 1024;
+			if ((r->ids = realloc(r->ids, r->cap *
+			                      sizeof(*r->ids))) == NULL)
+				batch_die(r, "cannot stage the batch", -ENOMEM);
+		}
+		memcpy(r->ids[r->n++], c->v[i].id, sizeof(c->v[i].id));
+	}
+	if (m > 0 && (rc = ts_store_intake_add(r->b, items, m)) < 0)
+		batch_die(r, "cannot write to the intake area", rc);
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].rec);
+	c->n = 0;
+}
+
 /*
- * Reads a JSON Lines batch from path (NULL or "-": stdin) a chunk at a
- * time, seals each chunk's lines on every core, and appends the records to
- * *v (*n of them), in input order, with ids in that order.  Only the
- * records are held, not the input.  Returns the number of lines rejected
- * (each told on stderr with its line number).
+ * Reads up to a chunk of lines of f into c (a NUL byte is told and
+ * counted as bad at once; blank lines are skipped), each given its id in
+ * input order.  Returns 0 at the end of the input.
  */
 static int
-read_batch(const char *path, const unsigned char *pk, struct pending **v,
-           size_t *n)
+read_chunk(FILE *f, struct batch_chunk *c, struct batch_run *r,
+           size_t *lineno, char **line, size_t *linecap)
+{
+	const size_t max = sizeof(c->v) / sizeof(c->v[0]);
+	ssize_t len = 0;
+
+	c->n = 0;
+	atomic_store(&c->next, 0);
+	while (c->n < max && (len = getline(line, linecap, f)) >= 0) {
+		(*lineno)++;
+		if (len > 0 && (*line)[len - 1] == '\n')
+			len--;
+		if (memchr(*line, '\0', (size_t)len) != NULL) {
+			fprintf(stderr, "ticketctl: line %zu: holds a NUL byte\n",
+			        *lineno);
+			r->bad++;
+		} else if (strspn(*line, " \t\r") < (size_t)len) {
+			struct batch_line *l = &c->v[c->n++];
+
+			memset(l, 0, sizeof(*l));
+			if ((l->text = malloc((size_t)len + 1)) == NULL)
+				batch_die(r, "cannot read the batch", -ENOMEM);
+			memcpy(l->text, *line, (size_t)len);
+			l->text[len] = '\0';
+			l->len = (size_t)len;
+			l->lineno = *lineno;
+			ts_id_new(l->id);	/* in input order */
+		}
+		sodium_memzero(*line, *linecap);
+	}
+	return len >= 0 || c->n > 0;
+}
+
+/*
+ * A JSON Lines batch from path (NULL or "-": stdin), a chunk at a time:
+ * while the workers seal one chunk on every core, this thread stages the
+ * one before into the store (a batch: written, not yet intake), so the
+ * writes overlap the sealing and only two chunks are ever held.  Every
+ * bad line is told on stderr with its line number; after the first,
+ * nothing more is staged and the batch is dropped at the end.  Returns
+ * the number of bad lines; with none, r->b holds r->n staged tickets.
+ */
+static int
+run_batch(const char *path, const unsigned char *pk, const char *ip,
+          struct batch_run *r)
 {
 	FILE *f = path == NULL || strcmp(path, "-") == 0 ? stdin :
 	          fopen(path, "re");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t nth = ncpu > 1 ? (size_t)(ncpu > 16 ? 16 : ncpu) : 1;
-	struct batch_line *chunk = calloc(BATCH_CHUNK, sizeof(*chunk));
-	size_t lineno = 0, linecap = 0, cap = 0;
+	struct batch_chunk *ch = calloc(2, sizeof(*ch)), *cur, *prev, *swap;
+	size_t lineno = 0, linecap = 0;
 	char *line = NULL;
-	ssize_t len = 0;
-	int bad = 0;
-	struct ts_progress *bar = ts_progress_new("submit", TS_PROGRESS_COUNT);
+	struct ts_progress *bar;
 	struct stat sb;
+	int rc;
 
-	if (f == NULL)
-		ts_ctl_die("cannot open %s: %s", path, strerror(errno));
+	if (f == NULL) {
+		char what[300];
+
+		rc = -errno;
+		snprintf(what, sizeof(what), "cannot open %s", path);
+		batch_die(r, what, rc);
+	}
+	if (ch == NULL)
+		batch_die(r, "cannot read the batch", -ENOMEM);
 	if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode))
 		sb.st_size = 0;	/* a pipe: no total, no time left */
-	if (chunk == NULL)
-		ts_ctl_die("out of memory");
-	while (len >= 0) {
-		struct batch_chunk c = { pk, chunk, 0, 0 };
+	bar = ts_progress_new("submit", TS_PROGRESS_COUNT);
+	cur = &ch[0];
+	prev = &ch[1];
+	for (int i = 0; i < 2; i++) {
+		ch[i].pk = pk;
+		ch[i].ip = ip;
+	}
+	while (read_chunk(f, cur, r, &lineno, &line, &linecap)) {
 		pthread_t th[16];
 
-		while (c.n < BATCH_CHUNK &&
-		       (len = getline(&line, &linecap, f)) >= 0) {
-			lineno++;
-			if (len > 0 && line[len - 1] == '\n')
-				len--;
-			if (memchr(line, '\0', (size_t)len) != NULL) {
-				fprintf(stderr, "ticketctl: line %zu: holds a NUL "
-				        "byte\n", lineno);
-				bad++;
-			} else if (strspn(line, " \t\r") < (size_t)len) {
-				struct batch_line *l = &chunk[c.n++];
-
-				memset(l, 0, sizeof(*l));
-				if ((l->text = malloc((size_t)len + 1)) == NULL)
-					ts_ctl_die("out of memory");
-				memcpy(l->text, line, (size_t)len);
-				l->text[len] = '\0';
-				l->len = (size_t)len;
-				l->lineno = lineno;
-				ts_id_new(l->id);	/* in input order */
-			}
-			sodium_memzero(line, linecap);
-		}
 		for (size_t t = 0; t < nth; t++)
-			if (pthread_create(&th[t], NULL, seal_lines, &c) != 0)
-				ts_ctl_die("cannot start a thread");
+			if (pthread_create(&th[t], NULL, seal_lines, cur) != 0)
+				batch_die(r, "cannot start a thread", -EAGAIN);
+		stage_chunk(r, prev);
 		for (size_t t = 0; t < nth; t++)
 			pthread_join(th[t], NULL);
-		for (size_t i = 0; i < c.n; i++) {
-			struct batch_line *l = &chunk[i];
+		for (size_t i = 0; i < cur->n; i++) {
+			struct batch_line *l = &cur->v[i];
 
 			free(l->text);
 			if (l->rc == -EINVAL) {
 				fprintf(stderr, "ticketctl: line %zu: %s\n",
 				        l->lineno, l->err);
-				bad++;
-				continue;
+				r->bad++;
+			} else if (l->rc < 0) {
+				batch_die(r, "cannot seal the ticket", l->rc);
 			}
-			if (l->rc < 0)
-				ts_ctl_die("cannot seal the ticket: %s",
-				    strerror(-l->rc));
-			if (*n == cap) {
-				cap = cap ? 2 * cap : 1024;
-				if ((*v = realloc(*v, cap * sizeof(**v))) == NULL)
-					ts_ctl_die("out of memory");
-			}
-			memcpy((*v)[*n].id, l->id, sizeof(l->id));
-			(*v)[*n].rec = l->rec;
-			(*v)[*n].len = l->reclen;
-			(*n)++;
 		}
+		if (r->bad > 0 && r->b != NULL) {
+			ts_store_intake_abort(r->b);	/* nothing appears */
+			r->b = NULL;
+		}
+		swap = prev;
+		prev = cur;
+		cur = swap;
 		/* The total: the lines so far scaled by the bytes left. */
 		ts_progress_update(bar, lineno, sb.st_size > 0 && ftello(f) > 0 ?
 		                   (uint64_t)((double)lineno * sb.st_size /
 		                              ftello(f)) : 0);
 	}
+	stage_chunk(r, prev);
 	ts_progress_free(bar);
-	if (ferror(f))
-		ts_ctl_die("cannot read %s: %s", path ? path : "stdin",
-		    strerror(errno));
+	rc = ferror(f) ? -errno : 0;
 	if (f != stdin)
 		fclose(f);
+	if (rc < 0) {
+		char what[300];
+
+		snprintf(what, sizeof(what), "cannot read %s",
+		         path ? path : "stdin");
+		batch_die(r, what, rc);
+	}
 	free(line);
-	free(chunk);
-	return bad;
+	free(ch);
+	return r->bad;
 }
 
 int
@@ -220,7 +304,7 @@ ts_ctl_cmd_submit(int argc, char **argv)
 		ts_ctl_bad_usage(usage);
 	ts_ctl_check_client_ip(ip);
 	st = ts_ctl_open_intake(argv[1], pk);
-	if (!batch) {
+	if (!batch) {	/* one ticket */
 		in = ts_ctl_read_input(argc == 3 ? argv[2] : NULL, &inlen);
 		if (memchr(in, '\0', inlen) != NULL)
 			ts_ctl_die("input holds a NUL byte");
@@ -233,9 +317,33 @@ ts_ctl_cmd_submit(int argc, char **argv)
 		n = 1;
 		ts_ctl_wipe_free(in, inlen);
 	} else {
-		bad = read_batch(argc == 3 ? argv[2] : NULL, pk, &v, &n);
-		if (n == 0 && !bad)
+		struct batch_run r = { st, NULL, NULL, 0, 0, 0 };
+		size_t done;
+		int rc;
+
+		if ((rc = ts_store_intake_begin(st, &r.b)) < 0)
+			ts_ctl_die("cannot write to the intake area: %s",
+			    strerror(-rc));
+		bad = run_batch(argc == 3 ? argv[2] : NULL, pk, ip, &r);
+		if (r.n == 0 && !bad) {
+			ts_store_intake_abort(r.b);
 			ts_ctl_die("no ticket in the input");
+		}
+		if (!bad) {
+			rc = ts_store_intake_commit(r.b, &done);
+			/* What was submitted, even if the store failed midway. */
+			for (size_t i = 0; i < done; i++)
+				printf("%s\n", r.ids[i]);
+			fflush(stdout);
+			if (rc < 0)
+				ts_ctl_die("cannot write to the intake area after "
+				    "%zu of %zu tickets: %s", done, r.n,
+				    strerror(-rc));
+			free(r.ids);
+			ts_store_close(st);
+			return 0;
+		}
+		free(r.ids);
 	}
 	if (bad) {
 		fprintf(stderr, "ticketctl: %d ticket%s rejected; nothing was "

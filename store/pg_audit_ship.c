@@ -427,12 +427,15 @@ ts_pg_ship_append(struct pg_ship *sh, uint64_t seq, const char *line,
 		goto out;
 	memcpy(sh->buf + sh->len, line, len);
 	sh->len += len;
+	/* The first of a batch sets the shipper's clock; SHIP_MANY send it
+	 * at once. */
 	if (sh->n++ == 0) {
 		sh->first = seq;
 		sh->oldest_ms = now;
-	}
-	if (sh->n == SHIP_MANY)
 		wake(sh);
+	} else if (sh->n == SHIP_MANY) {
+		wake(sh);
+	}
 out:
 	pthread_mutex_unlock(&sh->qlock);
 	return rc;
@@ -488,8 +491,9 @@ ts_pg_ship_stop(struct pg_ship *sh)
 		wake(sh);
 		pthread_join(sh->thread, NULL);
 	}
-	/* What is still queued stays in the spool, for the next start. */
-	if (sh->spool != NULL && sh->n == 0)
+	/* What is still queued stays in the spool, for the next start; a
+	 * spool refused at the start is left as it was, to be looked at. */
+	if (sh->started && sh->n == 0)
 		ts_spool_clear(sh->spool);
 	ts_spool_close(sh->spool);
 	ts_pg_close(sh->pg);	/* the chain's lock goes with the session */

@@ -89,6 +89,12 @@ ts_audit_set_spool(struct ts_audit *a, const char *path, char *msg,
 	return a->ops->set_spool(a, path, msg, msglen);
 }
 
+int
+ts_audit_start(struct ts_audit *a)
+{
+	return a->ops->start != NULL ? a->ops->start(a) : 0;
+}
+
 void
 ts_audit_close(struct ts_audit *a)
 {

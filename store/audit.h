@@ -116,6 +116,11 @@ int ts_audit_set_copy(struct ts_audit *a, const char *path, char *msg,
  */
 int ts_audit_set_spool(struct ts_audit *a, const char *path, char *msg,
                        size_t msglen);
+/* Starts the trail's own threads (a spool's shipper), in the process
+ * that will append: call after the daemon forked, with signals blocked.
+ * Until then what is appended is queued, and a sync ships it itself.
+ * 0 or -errno; a trail without threads: 0. */
+int ts_audit_start(struct ts_audit *a);
 /* Syncs, writes a final checkpoint, closes. */
 void ts_audit_close(struct ts_audit *a);
 

@@ -235,6 +235,14 @@ pg_set_spool(struct ts_audit *a, const char *path, char *msg, size_t msglen)
 	return ts_pg_ship_start(a, &s->pg, path, &s->ship, msg, msglen);
 }
 
+static int
+pg_start(struct ts_audit *a)
+{
+	struct pg_sink *s = pg_sink_of(a);
+
+	return s->ship != NULL ? ts_pg_ship_run(s->ship) : 0;
+}
+
 static void
 pg_close(struct ts_audit *a)
 {
@@ -647,6 +655,7 @@ static const struct audit_sink_ops pg_ops = {
 	.prune = pg_prune,
 	.seals_read = pg_seals_read,
 	.seal_put = pg_seal_put,
+	.start = pg_start,
 	.set_spool = pg_set_spool,
 	.close = pg_close,
 };

@@ -75,10 +75,13 @@ void ts_pg_audit_view_idle(struct ts_audit *a);
  * shipper's (*pgp is given a new connection), and starts the shipper.
  * 0, 1 (a note for the log in msg: entries recovered, a cut line
  * dropped), or -errno with msg (-EBADMSG: the spool does not meet the
- * chain; -EBUSY: another process holds it).
+ * chain; -EBUSY: another process holds it).  The thread is not started
+ * yet (ts_pg_ship_run).
  */
 int ts_pg_ship_start(struct ts_audit *a, struct ts_pg **pgp, const char *path,
                      struct pg_ship **out, char *msg, size_t msglen);
+/* Starts the shipper thread (ts_audit_start): 0 or -errno. */
+int ts_pg_ship_run(struct pg_ship *sh);
 /* Stops the shipper; the spool is emptied if nothing is left queued. */
 void ts_pg_ship_stop(struct pg_ship *sh);
 /* The sink's prepare: 0, or -EIO while appends are refused. */

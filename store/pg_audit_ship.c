@@ -23,6 +23,10 @@
  * restart, which then refuses or recovers (below), as a chain cut behind
  * its checkpoint is refused.
  *
+ * The shipper thread starts with ts_pg_ship_run (after the daemon forked:
+ * a thread does not survive fork); until then a flush ships in its
+ * caller's thread.
+ *
  * At start the spool is what the last run left (a kill -9): its lines
  * must be a chain, and meet the database's tail: those after it, which
  * must chain on from it, are shipped before anything else; then the
@@ -452,6 +456,13 @@ ts_pg_ship_flush(struct pg_ship *sh)
 	pthread_mutex_lock(&sh->qlock);
 	if (sh->n == 0)
 		goto out;
+	/* No shipper yet (before the daemon forked): this thread ships. */
+	while (!sh->started && sh->n > 0 && !sh->down)
+		ship_some(sh);
+	if (!sh->started) {
+		rc = sh->n > 0 ? -EIO : 0;
+		goto out;
+	}
 	if (sh->want < sh->first + sh->n - 1)
 		sh->want = sh->first + sh->n - 1;
 	wake(sh);
@@ -465,6 +476,21 @@ ts_pg_ship_flush(struct pg_ship *sh)
 out:
 	pthread_mutex_unlock(&sh->qlock);
 	return rc;
+}
+
+int
+ts_pg_ship_run(struct pg_ship *sh)
+{
+	int rc;
+
+	if (sh->started)
+		return 0;
+	if ((rc = pthread_create(&sh->thread, NULL, shipper, sh)) != 0)
+		return -rc;
+	pthread_mutex_lock(&sh->qlock);
+	sh->started = 1;
+	pthread_mutex_unlock(&sh->qlock);
+	return 0;
 }
 
 uint64_t
@@ -663,14 +689,11 @@ ts_pg_ship_start(struct ts_audit *a, struct ts_pg **pgp, const char *path,
 	sh->locked_gen = ts_pg_generation(sh->pg);
 	sh->shipped = a->seq;
 	memcpy(sh->shipped_hash, a->hash, HASHBYTES);
-	if ((sh->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
-	    pthread_create(&sh->thread, NULL, shipper, sh) != 0) {
+	if ((sh->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		rc = -errno;
-		snprintf(msg, msglen, "cannot start the audit shipper: %s",
-		         strerror(-rc));
+		snprintf(msg, msglen, "audit spool: %s", strerror(-rc));
 		goto out_free;
 	}
-	sh->started = 1;
 	*out = sh;
 	return note;
 out_free:

@@ -56,13 +56,12 @@ for r in $(seq 1 "$ROUNDS"); do
 	for i in "${!BINS[@]}"; do
 		for s in dir pg; do
 			mnt "${BINS[$i]}" $s
-			cd "$W/$s/tickets"
-			as sh -c 'grep -r zzzznomatch . ; tar cf - . | cat' >/dev/null 2>&1 || true
-			g=$(secs as grep -r zzzznomatch .)
-			t=$(secs as sh -c 'tar cf - . | cat >/dev/null')
-			find . -type f -name email | head -n 2000 > "$W/paths"
-			l=$(as "${BINS[$i]}/ts-lat" open 3 < "$W/paths")
-			cd - >/dev/null
+			d="cd '$W/$s/tickets' &&"
+			as sh -c "$d grep -r zzzznomatch . ; tar cf - . | cat" >/dev/null 2>&1 || true
+			g=$(secs as sh -c "$d grep -r zzzznomatch .")
+			t=$(secs as sh -c "$d tar cf - . | cat >/dev/null")
+			as sh -c "$d find . -type f -name email | head -n 2000" > "$W/paths"
+			l=$(as sh -c "$d '${BINS[$i]}/ts-lat' open 3" < "$W/paths")
 			umnt $s
 			R[$i,$s,grep]="${R[$i,$s,grep]:-} $g"
 			R[$i,$s,tar]="${R[$i,$s,tar]:-} $t"

@@ -177,7 +177,7 @@ for fs in tmpfs floor bindfs gcrypt tfs tfspg; do
 		# Another host: a second daemon on the same database.  The
 		# agent writes 100 messages a second on bench1; bench2 polls
 		# for each (stat of the message) and notes when it appears.
-		"$BIN/ticketfs" "$PGURI" "$W/tfspg2" -o key="$W/keypg",whitelist="$W/pg.whitelist",hostname=bench2,checkpoint_copy=$W/keypg.bench2.checkpoint,fss=$W/keypg.bench2.fss
+		"$BIN/ticketfs" "$PGURI" "$W/tfspg2" -o key="$W/keypg",whitelist="$W/pg.whitelist",hostname=bench2,checkpoint_copy=$W/keypg.bench2.checkpoint,fss=$W/keypg.bench2.fss,audit_spool=$W/keypg.bench2.spool
 		PG_CROSS=$(as /usr/bin/python3 bench/cross.py "$W/tfspg/tickets" "$W/tfspg2/tickets" "$W/ids.pg" 300 100)
 		umount_one tfspg2
 	fi

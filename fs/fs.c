@@ -264,6 +264,14 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 		         "verify)" : strerror(-rc));
 		goto out_free;
 	}
+	/* Before anything is appended: what a killed run left is shipped. */
+	if (fs->audit != NULL && cfg->audit_spool != NULL) {
+		if ((rc = ts_audit_set_spool(fs->audit, cfg->audit_spool, err,
+		                             errlen)) < 0)
+			goto out_free;
+		if (rc > 0)
+			ts_fs_log(NULL, "%s", err);
+	}
 	if (fs->audit != NULL && cfg->checkpoint_copy != NULL &&
 	    (rc = ts_audit_set_copy(fs->audit, cfg->checkpoint_copy, err,
 	                            errlen)) < 0)

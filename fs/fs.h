@@ -36,6 +36,8 @@ struct ts_fs_config {
 					   store (absolute), or NULL */
 	const char *fss_path;	/* the forward-secure sealing state, or
 				   NULL (store/audit.h) */
+	const char *audit_spool;	/* a PostgreSQL store's audit spool
+					   (absolute), or NULL: none */
 	size_t cache_bytes;	/* the decrypted-value cache; 0 = none */
 	unsigned prefetch_threads;	/* decrypting ahead; 0 = none */
 };

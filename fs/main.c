@@ -35,6 +35,7 @@ struct options {
 	unsigned long audit_segment;	/* -o audit_segment= (bytes) */
 	char *checkpoint_copy;	/* -o checkpoint_copy= */
 	char *fss;		/* -o fss= */
+	char *audit_spool;	/* -o audit_spool= */
 	unsigned long cache_mb;		/* -o cache= (MiB) */
 	int cache_set;
 	unsigned long prefetch;		/* -o prefetch= (threads) */
@@ -55,6 +56,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("audit_segment=%lu", audit_segment),
 	OPT("checkpoint_copy=%s", checkpoint_copy),
 	OPT("fss=%s", fss),
+	OPT("audit_spool=%s", audit_spool),
 	OPT("cache=%lu", cache_mb),
 	OPT("cache=", cache_set),
 	OPT("prefetch=%lu", prefetch),
@@ -161,8 +163,11 @@ usage(FILE *out)
 	      "                     the store (default KEYFILE.checkpoint)\n"
 	      "  -o fss=FILE        forward-secure sealing state (default\n"
 	      "                     KEYFILE.fss; none: trail not sealed)\n"
+	      "  -o audit_spool=FILE  a PostgreSQL store's local audit spool\n"
+	      "                     (default KEYFILE.spool)\n"
 	      "                     A second daemon of this key on this\n"
-	      "                     machine needs its own checkpoint_copy, fss\n"
+	      "                     machine needs its own checkpoint_copy, fss,\n"
+	      "                     audit_spool\n"
 	      "  -o cache=MB        decrypted values kept in locked memory\n"
 	      "                     (default 32; 0 = none)\n"
 	      "  -o prefetch=N      threads decrypting ahead (default: one a\n"
@@ -315,7 +320,12 @@ main(int argc, char **argv)
 		sprintf(o.fss, "%s.fss", o.key);
 	if (o.fss != NULL)
 		o.fss = absolute(o.fss);
-	if (o.whitelist == NULL ||
+	if (o.audit_spool == NULL &&
+	    (o.audit_spool = malloc(strlen(o.key) + 7)) != NULL)
+		sprintf(o.audit_spool, "%s.spool", o.key);
+	if (o.audit_spool != NULL)
+		o.audit_spool = absolute(o.audit_spool);
+	if (o.whitelist == NULL || o.audit_spool == NULL ||
 	    o.checkpoint_copy == NULL || o.fss == NULL)
 		goto out;
 	if (ts_keyfile_load(o.key, o.passfile, &key, err, sizeof(err)) < 0) {
@@ -396,6 +406,7 @@ main(int argc, char **argv)
 	cfg.audit_segment = o.audit_segment ? o.audit_segment : 64u << 20;
 	cfg.checkpoint_copy = o.checkpoint_copy;
 	cfg.fss_path = o.fss;
+	cfg.audit_spool = o.audit_spool;
 	cfg.cache_bytes = (o.cache_set ? o.cache_mb : 32ul) << 20;
 	cfg.prefetch_threads = o.prefetch_set ? (unsigned)o.prefetch :
 	                       (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
@@ -474,5 +485,6 @@ out:
 	free(shown);
 	free(o.checkpoint_copy);
 	free(o.fss);
+	free(o.audit_spool);
 	return status;
 }

@@ -281,6 +281,11 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 	/* Signals belong to the FUSE loop's thread, whose read they end. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/* The audit spool's shipper: after the fork, like every thread. */
+	if (fs->audit != NULL && (rc = -ts_audit_start(fs->audit)) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return -rc;
+	}
 	rc = pthread_create(&fs->ticker, NULL, ticker, fs);
 	if (rc == 0) {
 		rc = -ts_prefetch_start(fs, fs->cfg.prefetch_threads,

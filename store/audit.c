@@ -80,6 +80,21 @@ ts_audit_opened(struct ts_audit *a, const struct ts_audit_checkpoint *cp)
 	return 0;
 }
 
+int
+ts_audit_set_spool(struct ts_audit *a, const char *path, char *msg,
+                   size_t msglen)
+{
+	if (a->ops->set_spool == NULL)
+		return 0;
+	return a->ops->set_spool(a, path, msg, msglen);
+}
+
+int
+ts_audit_start(struct ts_audit *a)
+{
+	return a->ops->start != NULL ? a->ops->start(a) : 0;
+}
+
 void
 ts_audit_close(struct ts_audit *a)
 {

@@ -100,6 +100,27 @@ int ts_audit_open(int storefd, const char *host, const struct ts_seckey *key,
  */
 int ts_audit_set_copy(struct ts_audit *a, const char *path, char *msg,
                       size_t msglen);
+/*
+ * A PostgreSQL store's trail appends through a local spool file at path
+ * (absolute; mode 0600, its last component never followed, locked while
+ * open: one daemon a spool; store/pg_audit_ship.c): an append is a
+ * write(2) there, shipped to the database within SHIP_MS (20 ms) by a
+ * thread of its own, fail closed as before.  First, what the last run
+ * left in it (a kill -9) is shipped, if it continues the chain in the
+ * database.  Call once, right after opening, before appending.  0; 1 with
+ * a note for the log in msg (entries recovered, a cut last line dropped);
+ * -EBADMSG if the spool does not continue the chain (damaged, edited,
+ * another daemon's: the database unchanged), -EBUSY if another process
+ * holds it, -errno; msg says what.  A directory store's trail: 0, nothing
+ * done (its appends are write(2)s already).
+ */
+int ts_audit_set_spool(struct ts_audit *a, const char *path, char *msg,
+                       size_t msglen);
+/* Starts the trail's own threads (a spool's shipper), in the process
+ * that will append: call after the daemon forked, with signals blocked.
+ * Until then what is appended is queued, and a sync ships it itself.
+ * 0 or -errno; a trail without threads: 0. */
+int ts_audit_start(struct ts_audit *a);
 /* Syncs, writes a final checkpoint, closes. */
 void ts_audit_close(struct ts_audit *a);
 

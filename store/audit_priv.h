@@ -78,6 +78,11 @@ struct audit_sink_ops {
 	                  unsigned char **text, size_t *len);
 	int (*seal_put)(struct ts_audit *a, const char *seals, uint64_t epoch,
 	                const char *line, size_t len);
+	/* ts_audit_start (NULL: nothing to start). */
+	int (*start)(struct ts_audit *a);
+	/* ts_audit_set_spool (NULL: no spool; the call does nothing). */
+	int (*set_spool)(struct ts_audit *a, const char *path, char *msg,
+	                 size_t msglen);
 	/* Frees the sink's own state (after the final checkpoint). */
 	void (*close)(struct ts_audit *a);
 	int segmented;		/* its prunes remove segments */

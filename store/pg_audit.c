@@ -8,8 +8,13 @@
  * and prune anchor in ts_audit_checkpoint; the verify key in ts_meta
  * 'audit_verify_key' (hex, as audit/verify.key).
  *
- * Appends: one statement, ts_audit_append() of store/pg_schema.sql, its
- * own transaction: pg_advisory_xact_lock on one key for all hosts (so
+ * Appends: with a spool (ts_audit_set_spool, the daemon's), a write(2) to
+ * a local file, shipped in batches by a thread of pg_audit_ship.c, which
+ * then holds the chain's lock on a connection of its own; without one
+ * (the tools, the unit tests), each append is a round trip.  Either way
+ * rows go in through ts_audit_append() of store/pg_schema.sql, each
+ * statement its own transaction: pg_advisory_xact_lock on one key for
+ * all hosts (so
  * gseq order is commit order: a reader of audit.log never sees an entry
  * appear before one it has read), synchronous_commit off (like write(2)
  * without fsync: an error reaches the caller, who refuses the operation).
@@ -220,6 +225,24 @@ out_close:
 	return rc;
 }
 
+static int
+pg_set_spool(struct ts_audit *a, const char *path, char *msg, size_t msglen)
+{
+	struct pg_sink *s = pg_sink_of(a);
+
+	if (s->ship != NULL)
+		return -EALREADY;
+	return ts_pg_ship_start(a, &s->pg, path, &s->ship, msg, msglen);
+}
+
+static int
+pg_start(struct ts_audit *a)
+{
+	struct pg_sink *s = pg_sink_of(a);
+
+	return s->ship != NULL ? ts_pg_ship_run(s->ship) : 0;
+}
+
 static void
 pg_close(struct ts_audit *a)
 {
@@ -227,6 +250,7 @@ pg_close(struct ts_audit *a)
 
 	if (s == NULL)
 		return;
+	ts_pg_ship_stop(s->ship);
 	ts_pg_close(s->pg);	/* the chain's lock goes with the session */
 	free(s->gseq);
 	free(s->off);
@@ -249,6 +273,8 @@ pg_prepare(struct ts_audit *a)
 	uint64_t seq;
 	int have_cp, rc;
 
+	if (s->ship != NULL)
+		return ts_pg_ship_ready(s->ship);
 	if (ts_pg_conn(s->pg) == NULL)
 		return -EIO;
 	if (s->locked_gen == ts_pg_generation(s->pg))
@@ -282,6 +308,13 @@ pg_append(struct ts_audit *a, const char *line, size_t len)
 	unsigned long gen = ts_pg_generation(s->pg);
 	int rc;
 
+	if (s->ship != NULL) {
+		/* To the spool; the shipper sends it. */
+		if ((rc = ts_pg_ship_append(s->ship, a->seq + 1, line,
+		                            len)) < 0)
+			return rc;
+		goto out_dirty;
+	}
 	snprintf(seq, sizeof(seq), "%" PRIu64, a->seq + 1);
 	v[2] = line;	/* without its '\n' (binary text: no NUL needed) */
 	rc = ts_pg_query(s->pg, "SELECT ts_audit_append($1, $2, $3)", 3, v,
@@ -290,12 +323,37 @@ pg_append(struct ts_audit *a, const char *line, size_t len)
 	 * lock must be taken again before the next. */
 	if (ts_pg_generation(s->pg) != gen)
 		s->locked_gen = 0;
+out_dirty:
 	if (rc == 0) {
 		pthread_mutex_lock(&s->vlock);
 		s->dirty = 1;
 		pthread_mutex_unlock(&s->vlock);
 	}
 	return rc;
+}
+
+/* With a spool: everything queued committed first (the checkpoint's
+ * synchronous commit then makes it durable). */
+static int
+pg_flush(struct ts_audit *a)
+{
+	struct pg_sink *s = pg_sink_of(a);
+
+	return s->ship != NULL ? ts_pg_ship_flush(s->ship) : 0;
+}
+
+/* The chain's last entry in the database (a->lock held): with a spool,
+ * what is shipped; a prune never removes it. */
+static uint64_t
+db_last(struct ts_audit *a)
+{
+	struct pg_sink *s = pg_sink_of(a);
+	uint64_t shipped;
+
+	if (s->ship == NULL)
+		return a->seq;
+	shipped = ts_pg_ship_shipped(s->ship);
+	return shipped < a->seq ? shipped : a->seq;
 }
 
 /* The checkpoint row, committed synchronously: the entries before it
@@ -380,7 +438,7 @@ pg_prune_next(struct ts_audit *a)
 		ms = s->first_ms;
 		goto out;
 	}
-	snprintf(last, sizeof(last), "%" PRIu64, a->seq);
+	snprintf(last, sizeof(last), "%" PRIu64, db_last(a));
 	if (ts_pg_query(s->pg, "SELECT line FROM ts_audit WHERE host = $1 AND "
 	                "seq < $2 ORDER BY seq LIMIT 1", 2, v, NULL, NULL, 0,
 	                &r) < 0)
@@ -424,7 +482,7 @@ prune_cut(struct ts_audit *a, int64_t before_ms, uint64_t *seq,
 	memset(hash, 0, HASHBYTES);
 	if (a->have_anchor)
 		memcpy(hash, a->anchor_hash, HASHBYTES);
-	snprintf(last, sizeof(last), "%" PRIu64, a->seq);
+	snprintf(last, sizeof(last), "%" PRIu64, db_last(a));
 	while (more && rc == 0) {
 		PGresult *r;
 		int n;
@@ -481,6 +539,15 @@ pg_prune(struct ts_audit *a, int64_t before_ms, struct ts_audit_pruned *out)
 	uint64_t seq, from;
 	int rc;
 
+	/* What is queued, in the database first (not under a->lock: the
+	 * appends go on meanwhile). */
+	if (s->ship != NULL && (rc = ts_pg_ship_flush(s->ship)) < 0) {
+		out->entries = 0;
+		pthread_mutex_lock(&a->lock);
+		out->first_seq = (a->have_anchor ? a->anchor_seq : 0) + 1;
+		pthread_mutex_unlock(&a->lock);
+		return rc;
+	}
 	pthread_mutex_lock(&a->lock);
 	from = a->have_anchor ? a->anchor_seq : 0;
 	if ((rc = prune_cut(a, before_ms, &seq, hash)) < 0) {
@@ -578,6 +645,7 @@ pg_seal_put(struct ts_audit *a, const char *seals, uint64_t epoch,
 static const struct audit_sink_ops pg_ops = {
 	.prepare = pg_prepare,
 	.append = pg_append,
+	.flush = pg_flush,
 	.checkpoint_put = pg_checkpoint_put,
 	.hash_at = pg_hash_at,
 	.size = ts_pg_audit_view_size,
@@ -587,6 +655,8 @@ static const struct audit_sink_ops pg_ops = {
 	.prune = pg_prune,
 	.seals_read = pg_seals_read,
 	.seal_put = pg_seal_put,
+	.start = pg_start,
+	.set_spool = pg_set_spool,
 	.close = pg_close,
 };
 

@@ -3,7 +3,8 @@
  * header says what it shows): every host's rows in gseq order as one
  * append-only file, this process's index of each row's gseq and offset,
  * refreshed from the database at most every REFRESH_MS (at once after an
- * append of this process's), rows pruned while known read as blanks.
+ * append of this process's, which is shipped first if spooled), rows
+ * pruned while known read as blanks.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -87,12 +88,30 @@ view_refresh(struct pg_sink *s)
 	return rc;
 }
 
+/* This process's own entries, in the database before the view asks it
+ * (with a spool: what is queued, shipped and committed; not under vlock,
+ * which appends take). */
+static void
+view_flush(struct pg_sink *s)
+{
+	int dirty;
+
+	if (s->ship == NULL)
+		return;
+	pthread_mutex_lock(&s->vlock);
+	dirty = s->dirty;
+	pthread_mutex_unlock(&s->vlock);
+	if (dirty)
+		ts_pg_ship_flush(s->ship);	/* down: the view as it is */
+}
+
 uint64_t
 ts_pg_audit_view_size(struct ts_audit *a)
 {
 	struct pg_sink *s = pg_sink_of(a);
 	uint64_t n;
 
+	view_flush(s);
 	pthread_mutex_lock(&s->vlock);
 	view_refresh(s);	/* unreachable: the size known */
 	n = s->total;
@@ -133,6 +152,7 @@ ts_pg_audit_view_read(struct ts_audit *a, void *buf, size_t len, uint64_t off)
 	PGresult *r;
 	int k = 0, nt, rc;
 
+	view_flush(s);
 	pthread_mutex_lock(&s->vlock);
 	if (off + len > s->total && (rc = view_refresh(s)) < 0 &&
 	    off >= s->total) {

@@ -2,7 +2,7 @@
 # so CMAKE_CURRENT_SOURCE_DIR is tests/.  Each suite is its own program and
 # its own ctest test, unit_<module>, with the label "unit".
 
-set(TS_STORE_SUITES seal record intake store audit tkey store_pg intake_pg audit_pg meta_pg)
+set(TS_STORE_SUITES seal record intake store audit audit_spool tkey store_pg intake_pg audit_pg meta_pg)
 list(APPEND TS_STORE_SUITES pg_changes rekey)
 set(TS_FS_SUITES access cache faults fold inode policy index)
 

@@ -171,7 +171,7 @@ check "intake waits in the database while no daemon runs ($n0 rows)" test "$(wai
 # seals (the sealing state beside the key is one host's).
 PIDS=
 pg_mount() {
-	"$TICKETFS" "$PGURI" "$1" -o key="$KEY",whitelist="$WL",hostname="$2",checkpoint_copy="$WORK/$2.checkpoint",fss="$WORK/$2.fss" -f \
+	"$TICKETFS" "$PGURI" "$1" -o key="$KEY",whitelist="$WL",hostname="$2",checkpoint_copy="$WORK/$2.checkpoint",fss="$WORK/$2.fss",audit_spool="$WORK/$2.spool" -f \
 		2>>"$WORK/$2.log" &
 	PIDS="$PIDS $!"
 	eval "PID_$2=$!"

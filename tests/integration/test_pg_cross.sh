@@ -46,7 +46,7 @@ cross_cleanup() {
 # host N: mounts daemon hN on mN in the foreground, its log in $WORK/hN.log.
 host() {
 	local n=$1 m=$WORK/m$1
-	"$TICKETFS" "$PGURI" "$m" -f -o key="$KEY",whitelist="$WL",policy="$POL",hostname=h$n,checkpoint_copy="$WORK/h$n.checkpoint",fss="$WORK/h$n.fss" 2>>"$WORK/h$n.log" &
+	"$TICKETFS" "$PGURI" "$m" -f -o key="$KEY",whitelist="$WL",policy="$POL",hostname=h$n,checkpoint_copy="$WORK/h$n.checkpoint",fss="$WORK/h$n.fss",audit_spool="$WORK/h$n.spool" 2>>"$WORK/h$n.log" &
 	eval PID$n=$!
 	wait_within 10 mountpoint -q "$m"
 }

@@ -21,12 +21,12 @@ HOST1=$(hostname)
 # The second starts once the first took the ticket in: it loads it then
 # (what one host takes in later reaches the other by fs/sync.c, not tested
 # here).
-"$TICKETFS" "$PGURI" "$MNT" -f -o key="$KEY",whitelist="$WORK/whitelist",checkpoint_copy="$WORK/cp1" 2>>"$LOG" &
+"$TICKETFS" "$PGURI" "$MNT" -f -o key="$KEY",whitelist="$WORK/whitelist",checkpoint_copy="$WORK/cp1",audit_spool="$WORK/sp1" 2>>"$LOG" &
 D1=$!
 EXTRA_CLEANUP="fusermount3 -u '$MNT2' 2>/dev/null; kill $D1 2>/dev/null; $EXTRA_CLEANUP"
 check "daemon 1 is up" wait_within 10 mountpoint -q "$MNT"
 check "daemon 1 took the ticket in" wait_for as $AGENT test -e "$MNT/tickets/$ID/email"
-unshare --uts sh -c "hostname h2 && exec '$TICKETFS' '$PGURI' '$MNT2' -f -o key='$KEY',whitelist='$WORK/whitelist',checkpoint_copy='$WORK/cp2'" 2>>"$LOG2" &
+unshare --uts sh -c "hostname h2 && exec '$TICKETFS' '$PGURI' '$MNT2' -f -o key='$KEY',whitelist='$WORK/whitelist',checkpoint_copy='$WORK/cp2',audit_spool='$WORK/sp2'" 2>>"$LOG2" &
 D2=$!
 EXTRA_CLEANUP="kill $D2 2>/dev/null; $EXTRA_CLEANUP"
 check "daemon 2 (host h2) is up" wait_within 10 mountpoint -q "$MNT2"

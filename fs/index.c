@@ -478,38 +478,26 @@ ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
 }
 
 int
-ts_index_open_boxes(struct ts_index *idx, struct ts_entry *e, size_t n,
+ts_index_read_boxes(struct ts_index *idx, struct ts_entry *e, size_t n,
                     const char *const *fields, const struct ts_box *boxes,
-                    uint8_t **plain)
+                    uint8_t *const *sealed)
 {
-	uint8_t *bufs[TS_STORE_BOXES_MAX], *sealed;
-	size_t total = 0, at = 0;
-	int rc, opened = 0;
+	int rc;
 
-	if (n == 0 || n > TS_STORE_BOXES_MAX)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		plain[i] = NULL;
+	for (size_t i = 0; i < n; i++)
 		if (boxes[i].len < TS_SEAL_OVERHEAD)
 			return -EIO;
-		total += boxes[i].len;
-	}
-	if ((sealed = malloc(total)) == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		bufs[i] = sealed + at;
-		at += boxes[i].len;
-	}
-	if ((rc = ts_store_read_boxes(idx->st, &e->t, boxes, n, bufs)) < 0) {
-		free(sealed);
-		return read_failed(idx, e, fields[0], rc);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (open_read(idx, e, fields[i], &boxes[i], bufs[i],
-		              &plain[i]) == 0)
-			opened++;
-	free(sealed);
-	return opened;
+	if ((rc = ts_store_read_boxes(idx->st, &e->t, boxes, n, sealed)) < 0)
+		return read_failed(idx, e, n > 0 ? fields[0] : "?", rc);
+	return 0;
+}
+
+int
+ts_index_open_sealed(struct ts_index *idx, struct ts_entry *e,
+                     const char *field, const struct ts_box *box,
+                     const uint8_t *sealed, uint8_t **plain)
+{
+	return open_read(idx, e, field, box, sealed, plain);
 }
 
 void

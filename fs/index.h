@@ -131,14 +131,16 @@ int ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
                       struct ts_entry *e, const char *field,
                       const struct ts_box *box, uint8_t **plain);
 /* Reads n boxes of entry e at once (ts_store_read_boxes: one round trip
- * to the store) and opens each, boxes[i] bound to fields[i], into
- * plain[i] as ts_index_open_box does, or NULL for one that does not open
- * (logged as there).  How many opened, or -errno if the read failed (all
- * NULL then; -EIO logged).  n at most TS_STORE_BOXES_MAX.  Lock held
+ * to the store), boxes[i] (bound to fields[i]) into sealed[i]: 0, or
+ * -EIO (logged, as ts_index_open_box logs), -ENOMEM, -EINVAL.  Then
+ * ts_index_open_sealed opens each as ts_index_open_box does.  Lock held
  * shared. */
-int ts_index_open_boxes(struct ts_index *idx, struct ts_entry *e, size_t n,
+int ts_index_read_boxes(struct ts_index *idx, struct ts_entry *e, size_t n,
                         const char *const *fields, const struct ts_box *boxes,
-                        uint8_t **plain);
+                        uint8_t *const *sealed);
+int ts_index_open_sealed(struct ts_index *idx, struct ts_entry *e,
+                         const char *field, const struct ts_box *box,
+                         const uint8_t *sealed, uint8_t **plain);
 
 #include "fs/due.h"
 #include "fs/load.h"

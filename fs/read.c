@@ -68,27 +68,39 @@ struct fill {
 	struct ts_box box[TS_STORE_BOXES_MAX];
 	char path[TS_STORE_BOXES_MAX][3 * TS_NAME_MAX];
 	const char *field[TS_STORE_BOXES_MAX];
-	uint8_t *plain[TS_STORE_BOXES_MAX];
 };
 
-/* Opens f's boxes of e (one read) into the cache, and empties f; lock
- * held shared.  How many went in, or -errno. */
+/*
+ * Reads f's boxes of e (one round trip), then opens each into the cache
+ * at once (a read of the next one finds it there while the rest are
+ * opened), and empties f; lock held shared.  How many went in, or -errno.
+ */
 static int
 fill_batch(struct ts_fs *fs, struct ts_entry *e, struct fill *f)
 {
+	uint8_t *bufs[TS_STORE_BOXES_MAX], *sealed, *plain;
+	size_t at = 0;
 	int rc, put = 0;
 
-	rc = ts_index_open_boxes(fs->idx, e, f->n, f->field, f->box, f->plain);
-	for (size_t i = 0; rc >= 0 && i < f->n; i++) {
+	if ((sealed = malloc(f->bytes)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->n; i++) {
+		bufs[i] = sealed + at;
+		at += f->box[i].len;
+	}
+	rc = ts_index_read_boxes(fs->idx, e, f->n, f->field, f->box, bufs);
+	for (size_t i = 0; rc == 0 && i < f->n; i++) {
 		size_t len = ts_box_plain_len(&f->box[i]);
 
-		if (f->plain[i] == NULL)
+		if (ts_index_open_sealed(fs->idx, e, f->field[i], &f->box[i],
+		                         bufs[i], &plain) < 0)
 			continue;
-		if (ts_cache_put(fs->cache, f->ino[i], f->plain[i], len) == 0)
+		if (ts_cache_put(fs->cache, f->ino[i], plain, len) == 0)
 			put++;
-		sodium_memzero(f->plain[i], len);
-		free(f->plain[i]);
+		sodium_memzero(plain, len);
+		free(plain);
 	}
+	free(sealed);
 	f->n = f->bytes = 0;
 	return rc < 0 ? rc : put;
 }

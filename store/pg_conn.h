@@ -1,6 +1,7 @@
 /*
  * pg_conn: one libpq connection of the PostgreSQL backend, shared by the
- * threads of one process, that reconnects by itself.
+ * threads of one process, that reconnects by itself; and a pool of such
+ * connections for readers that must not queue behind it (ts_pg_pool).
  *
  * Every statement runs with a deadline: connect_timeout 5 s, and
  * statement_timeout 10 s / lock_timeout 4 s set on each new session, so a

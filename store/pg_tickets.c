@@ -592,6 +592,10 @@ ts_pg_read_boxes(struct ts_store *st, const char *id,
 	int_array(lens, sizeof(lens), boxes, n, 0);
 	if ((pg = ts_pg_pool_get(ps->readers)) == NULL)
 		return -ENOMEM;
+	/* A session the server ended while idle (a restart) is made anew
+	 * first, as the main connection's checking callers do: a reader
+	 * has no session state to lose. */
+	(void)ts_pg_conn(pg);
 	rc = pg_query_io(pg,
 	    "SELECT u.i, substring(t.rec FROM u.o FOR u.l) FROM ts_tickets t, "
 	    "unnest($2::integer[], $3::integer[]) WITH ORDINALITY AS u(o, l, i) "

@@ -406,48 +406,98 @@ out:
 	return due;
 }
 
-int
-ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
-                  struct ts_entry *e, const char *field,
-                  const struct ts_box *box, uint8_t **plain)
+/*
+ * Opens sealed (the box's bytes, as read) bound to field into a malloc'd
+ * buffer (+1, NUL), logging what does not open: 0, or -EIO (logged),
+ * -ENOMEM.
+ */
+static int
+open_read(struct ts_index *idx, struct ts_entry *e, const char *field,
+          const struct ts_box *box, const uint8_t *sealed, uint8_t **plain)
 {
 	uint64_t plen = ts_box_plain_len(box);
-	uint8_t *sealed, *p;
+	uint8_t *p;
 	int rc;
 
-	if (box->len < TS_SEAL_OVERHEAD)
-		return -EIO;
-	if ((sealed = malloc(box->len)) == NULL)
+	if ((p = malloc(plen + 1)) == NULL)
 		return -ENOMEM;
-	if ((p = malloc(plen + 1)) == NULL) {
-		free(sealed);
-		return -ENOMEM;
+	rc = ts_store_open_box(idx->st, &e->t, field, sealed, box->len, p);
+	if (rc < 0) {
+		sodium_memzero(p, plen + 1);
+		free(p);
 	}
-	(void)key;	/* the store holds it, and the tickets' own keys */
-	rc = ts_store_read_box(idx->st, e->t.id, box, sealed);
-	if (rc == 0)
-		rc = ts_store_open_box(idx->st, &e->t, field, sealed, box->len,
-		                       p);
-	free(sealed);
 	if (rc == -ENOKEY && e->t.keyed) {
 		if (shred_log_due(idx, e->t.id))
 			idx->log(idx->logarg, "ticket %s: shredded (its key "
 			         "is gone)", e->t.id);
-		sodium_memzero(p, plen + 1);
-		free(p);
 		return -EIO;
 	}
 	if (rc < 0) {
 		idx->log(idx->logarg, "ticket %s: %s does not open (%s)",
 		         e->t.id, field, rc == -EBADMSG ?
 		         "damaged, forged or moved box" : strerror(-rc));
-		sodium_memzero(p, plen + 1);
-		free(p);
 		return -EIO;
 	}
 	p[plen] = '\0';
 	*plain = p;
 	return 0;
+}
+
+/* What a failed read of e's boxes says (rc from the store): -EIO, logged
+ * as open_read would have. */
+static int
+read_failed(struct ts_index *idx, struct ts_entry *e, const char *field,
+            int rc)
+{
+	if (rc == -ENOMEM)
+		return rc;
+	idx->log(idx->logarg, "ticket %s: %s does not open (%s)", e->t.id,
+	         field, strerror(-rc));
+	return -EIO;
+}
+
+int
+ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
+                  struct ts_entry *e, const char *field,
+                  const struct ts_box *box, uint8_t **plain)
+{
+	uint8_t *sealed;
+	int rc;
+
+	(void)key;	/* the store holds it, and the tickets' own keys */
+	if (box->len < TS_SEAL_OVERHEAD)
+		return -EIO;
+	if ((sealed = malloc(box->len)) == NULL)
+		return -ENOMEM;
+	if ((rc = ts_store_read_box(idx->st, e->t.id, box, sealed)) < 0)
+		rc = read_failed(idx, e, field, rc);
+	else
+		rc = open_read(idx, e, field, box, sealed, plain);
+	free(sealed);
+	return rc;
+}
+
+int
+ts_index_read_boxes(struct ts_index *idx, struct ts_entry *e, size_t n,
+                    const char *const *fields, const struct ts_box *boxes,
+                    uint8_t *const *sealed)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		if (boxes[i].len < TS_SEAL_OVERHEAD)
+			return -EIO;
+	if ((rc = ts_store_read_boxes(idx->st, &e->t, boxes, n, sealed)) < 0)
+		return read_failed(idx, e, n > 0 ? fields[0] : "?", rc);
+	return 0;
+}
+
+int
+ts_index_open_sealed(struct ts_index *idx, struct ts_entry *e,
+                     const char *field, const struct ts_box *box,
+                     const uint8_t *sealed, uint8_t **plain)
+{
+	return open_read(idx, e, field, box, sealed, plain);
 }
 
 void

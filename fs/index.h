@@ -130,6 +130,17 @@ struct ts_auth *ts_entry_auth(struct ts_entry *e, uint32_t item);
 int ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
                       struct ts_entry *e, const char *field,
                       const struct ts_box *box, uint8_t **plain);
+/* Reads n boxes of entry e at once (ts_store_read_boxes: one round trip
+ * to the store), boxes[i] (bound to fields[i]) into sealed[i]: 0, or
+ * -EIO (logged, as ts_index_open_box logs), -ENOMEM, -EINVAL.  Then
+ * ts_index_open_sealed opens each as ts_index_open_box does.  Lock held
+ * shared. */
+int ts_index_read_boxes(struct ts_index *idx, struct ts_entry *e, size_t n,
+                        const char *const *fields, const struct ts_box *boxes,
+                        uint8_t *const *sealed);
+int ts_index_open_sealed(struct ts_index *idx, struct ts_entry *e,
+                         const char *field, const struct ts_box *box,
+                         const uint8_t *sealed, uint8_t **plain);
 
 #include "fs/due.h"
 #include "fs/load.h"

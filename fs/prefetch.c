@@ -13,7 +13,6 @@
 #define MAX_THREADS 8
 #define QLEN 64			/* tickets waiting; more are dropped */
 #define RECENT 8		/* tickets queued lately, not queued again */
-#define PER_TICKET 64		/* values prefetched of one ticket at most */
 
 struct job {
 	uint64_t slot;
@@ -37,12 +36,10 @@ struct ts_prefetch {
 static void
 run_job(struct ts_prefetch *p, const struct job *j)
 {
-	uint64_t inos[PER_TICKET];
-	size_t n = ts_read_sealed_inos(p->fs, j->slot, inos, PER_TICKET);
+	int rc = ts_read_cache_fill_ticket(p->fs, j->slot, j->skip);
 
-	for (size_t i = 0; i < n; i++)
-		if (inos[i] != j->skip && ts_read_cache_fill(p->fs, inos[i]) > 0)
-			atomic_fetch_add(&p->done, 1);
+	if (rc > 0)
+		atomic_fetch_add(&p->done, (uint_fast64_t)rc);
 }
 
 static void *

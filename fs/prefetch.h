@@ -6,7 +6,10 @@
  * another.  When a caller allowed to read sealed values opens the first
  * one, the rest of that ticket is queued here; while the FUSE loop thread
  * answers round trips, the workers (one per core) open the boxes, so
- * X25519 runs on both cores and overlaps the round trips.  Nothing is
+ * X25519 runs on both cores and overlaps the round trips.  A worker
+ * reads a ticket's boxes from the store in one go (one round trip to a
+ * database, on a connection the loop thread does not use), then opens
+ * them into the cache one by one.  Nothing is
  * decrypted for a caller who could not open the files: only an open the
  * daemon granted queues anything.  The queue is small and drops work when
  * full: prefetching is an optimisation, never a promise.

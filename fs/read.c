@@ -1,6 +1,6 @@
 /*
  * read: reading what was opened: read and release, the value cache's
- * fill (also for the prefetcher) and forgetting, and the push of
+ * fill (a ticket at a time, for the prefetcher) and forgetting, and the push of
  * unchanging values into the kernel's page cache at open.
  */
 #include "fs/read.h"
@@ -35,64 +35,118 @@ box_of(const struct node *n, char *path, size_t len)
 	}
 }
 
-size_t
-ts_read_sealed_inos(struct ts_fs *fs, uint64_t slot, uint64_t *out, size_t max)
+/* The inode numbers of ticket e's (slot's) sealed values, at most max;
+ * lock held. */
+static size_t
+sealed_inos_locked(struct ts_entry *e, uint64_t slot, uint64_t *out,
+                   size_t max)
 {
-	struct ts_entry *e;
 	size_t n = 0;
 
-	ts_index_rdlock(fs->idx);
-	if ((e = ts_index_by_slot(fs->idx, slot)) != NULL && e->err == 0) {
-		for (int f = 0; f < TS_F_COUNT && n < max; f++)
-			if (e->t.field[f].len > 0)
-				out[n++] = ts_ino_make(slot, 0, TS_SUB_FIELD + f);
-		for (size_t i = 0; i < e->t.nmsg && n < max; i++)
-			out[n++] = ts_ino_make(slot, e->t.msg[i].slot + 1,
-			                       TS_SUB_ITEM);
-		for (size_t i = 0; i < e->t.nauth; i++)
-			for (int f = 0; f < TS_A_COUNT && n < max; f++)
-				if (e->t.auth[i].box[f].len > 0)
-					out[n++] = ts_ino_make(slot,
-					        e->t.auth[i].slot + 1,
-					        TS_SUB_AFIELD + f);
-	}
-	ts_index_unlock(fs->idx);
+	for (int f = 0; f < TS_F_COUNT && n < max; f++)
+		if (e->t.field[f].len > 0)
+			out[n++] = ts_ino_make(slot, 0, TS_SUB_FIELD + f);
+	for (size_t i = 0; i < e->t.nmsg && n < max; i++)
+		out[n++] = ts_ino_make(slot, e->t.msg[i].slot + 1, TS_SUB_ITEM);
+	for (size_t i = 0; i < e->t.nauth; i++)
+		for (int f = 0; f < TS_A_COUNT && n < max; f++)
+			if (e->t.auth[i].box[f].len > 0)
+				out[n++] = ts_ino_make(slot,
+				        e->t.auth[i].slot + 1,
+				        TS_SUB_AFIELD + f);
 	return n;
 }
 
-/* Opens n's box into the cache; lock held shared.  1, 0 or -errno. */
-static int
-fill_locked(struct ts_fs *fs, uint64_t ino, const struct node *n)
-{
-	char path[3 * TS_NAME_MAX];
-	const struct ts_box *box = box_of(n, path, sizeof(path));
-	uint8_t *plain;
-	size_t len;
-	int rc;
+/* Sealed bytes a fill reads in one go at most (more: further rounds; a
+ * box over it alone). */
+#define FILL_BYTES (1u << 20)
 
-	if (box == NULL || ts_cache_has(fs->cache, ino, NULL))
-		return 0;
-	len = ts_box_plain_len(box);
-	if ((rc = ts_index_open_box(fs->idx, fs->key, n->e, path, box,
-	                            &plain)) < 0)
-		return rc;
-	rc = ts_cache_put(fs->cache, ino, plain, len);
-	sodium_memzero(plain, len);
-	free(plain);
-	return rc == 0 ? 1 : rc;
+/* One batch of a ticket's fill: the values to open, their inodes. */
+struct fill {
+	size_t n, bytes;
+	uint64_t ino[TS_STORE_BOXES_MAX];
+	struct ts_box box[TS_STORE_BOXES_MAX];
+	char path[TS_STORE_BOXES_MAX][3 * TS_NAME_MAX];
+	const char *field[TS_STORE_BOXES_MAX];
+};
+
+/*
+ * Reads f's boxes of e (one round trip), then opens each into the cache
+ * at once (a read of the next one finds it there while the rest are
+ * opened), and empties f; lock held shared.  How many went in, or -errno.
+ */
+static int
+fill_batch(struct ts_fs *fs, struct ts_entry *e, struct fill *f)
+{
+	uint8_t *bufs[TS_STORE_BOXES_MAX], *sealed, *plain;
+	size_t at = 0;
+	int rc, put = 0;
+
+	if ((sealed = malloc(f->bytes)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->n; i++) {
+		bufs[i] = sealed + at;
+		at += f->box[i].len;
+	}
+	rc = ts_index_read_boxes(fs->idx, e, f->n, f->field, f->box, bufs);
+	for (size_t i = 0; rc == 0 && i < f->n; i++) {
+		size_t len = ts_box_plain_len(&f->box[i]);
+
+		if (ts_index_open_sealed(fs->idx, e, f->field[i], &f->box[i],
+		                         bufs[i], &plain) < 0)
+			continue;
+		if (ts_cache_put(fs->cache, f->ino[i], plain, len) == 0)
+			put++;
+		sodium_memzero(plain, len);
+		free(plain);
+	}
+	free(sealed);
+	f->n = f->bytes = 0;
+	return rc < 0 ? rc : put;
 }
 
 int
-ts_read_cache_fill(struct ts_fs *fs, uint64_t ino)
+ts_read_cache_fill_ticket(struct ts_fs *fs, uint64_t slot, uint64_t skip)
 {
-	struct node n;
-	int rc;
+	uint64_t inos[TS_STORE_BOXES_MAX];
+	struct fill *f = calloc(1, sizeof(*f));
+	struct ts_entry *e;
+	struct node nd;
+	size_t n = 0;
+	int rc = 0, put = 0;
 
+	if (f == NULL)
+		return -ENOMEM;
 	ts_index_rdlock(fs->idx);
-	if ((rc = ts_tree_resolve(fs, ino, &n)) == 0)
-		rc = fill_locked(fs, ino, &n);
+	if ((e = ts_index_by_slot(fs->idx, slot)) != NULL && e->err == 0)
+		n = sealed_inos_locked(e, slot, inos, TS_STORE_BOXES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char path[sizeof(f->path[0])];
+		const struct ts_box *box;
+
+		/* Each resolved as a read would: nothing past its deadline. */
+		if (inos[i] == skip || ts_tree_resolve(fs, inos[i], &nd) < 0 ||
+		    nd.e != e || ts_cache_has(fs->cache, inos[i], NULL) ||
+		    (box = box_of(&nd, path, sizeof(path))) == NULL ||
+		    box->len == 0)
+			continue;
+		if (f->n > 0 && f->bytes + box->len > FILL_BYTES) {
+			if ((rc = fill_batch(fs, e, f)) < 0)
+				break;
+			put += rc;
+		}
+		f->ino[f->n] = inos[i];
+		f->box[f->n] = *box;
+		memcpy(f->path[f->n], path, sizeof(path));
+		f->field[f->n] = f->path[f->n];
+		f->bytes += box->len;
+		f->n++;
+	}
+	if (rc >= 0 && f->n > 0 && (rc = fill_batch(fs, e, f)) >= 0)
+		put += rc;
 	ts_index_unlock(fs->idx);
-	return rc;
+	free(f);
+	return rc < 0 ? rc : put;
 }
 
 void

@@ -10,18 +10,16 @@
 #include "fs/state.h"
 
 /*
- * The inode numbers of ticket slot's sealed values (at most max), for the
- * prefetcher; takes the index lock.
+ * Opens ticket slot's sealed values into the value cache, but inode skip
+ * and those cached already or gone (past their deadline): their boxes
+ * read from the store in one go (ts_store_read_boxes; a ticket of more
+ * than 1 MiB of boxes, or over TS_STORE_BOXES_MAX values, in several),
+ * then decrypted.  For the prefetcher.  Returns how many went into the
+ * cache, or -errno.  Takes the index lock (shared) for the whole of it,
+ * so an item removed meanwhile is never put in the cache after its
+ * removal.
  */
-size_t ts_read_sealed_inos(struct ts_fs *fs, uint64_t slot, uint64_t *out,
-                         size_t max);
-/*
- * Opens the box of sealed inode ino into the value cache, unless it is
- * there already or gone.  Returns 1 if it decrypted, 0 if nothing to do,
- * or -errno.  Takes the index lock (shared) for the whole of it, so an
- * item removed meanwhile is never put in the cache after its removal.
- */
-int ts_read_cache_fill(struct ts_fs *fs, uint64_t ino);
+int ts_read_cache_fill_ticket(struct ts_fs *fs, uint64_t slot, uint64_t skip);
 /* Drops from the value cache whatever the changes took away. */
 void ts_read_cache_forget(struct ts_fs *fs, const struct ts_changes *ch);
 /*

@@ -1,6 +1,6 @@
 /*
  * file_tickets: the file backend's tickets/: loading every record (from
- * the snapshot where it still holds) or one, reading a box, writing a
+ * the snapshot where it still holds) or one, reading boxes, writing a
  * record (built by record_write.c, carrying its old boxes over), removing
  * one, listing, the snapshot's key and save, and removing dead writes'
  * temporaries.
@@ -321,21 +321,58 @@ ts_file_snapshot_info(struct ts_store *st, struct ts_store_snapinfo *out)
 	*out = fs_of(st)->snapinfo;
 }
 
+/*
+ * One open of ticket id's record (O_NOFOLLOW, O_NONBLOCK: a FIFO planted
+ * there is not waited on; only a regular file is read), then a pread a
+ * box.  The key files are in keys/: never read here (*key stays NULL).
+ */
+int
+ts_file_read_boxes(struct ts_store *st, const char *id,
+                   const struct ts_box *boxes, size_t n, uint8_t *const *bufs,
+                   uint8_t **key, size_t *keylen)
+{
+	struct file_store *fs = fs_of(st);
+	struct stat sb;
+	ssize_t got;
+	int fd, rc = 0;
+
+	(void)keylen;
+	if (key != NULL)
+		*key = NULL;
+	if (fs->ticketsfd < 0)
+		return -EACCES;
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	fd = ts_sysio_openat(fs->ticketsfd, id,
+	                     O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	if (fd < 0)
+		return fd == -ELOOP ? -EIO : fd;	/* a symlink: no record */
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		rc = -EIO;
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if ((uint64_t)boxes[i].off + boxes[i].len >
+		    (uint64_t)sb.st_size) {
+			rc = -EIO;	/* past the end: as a short read */
+			break;
+		}
+		got = ts_sysio_pread(fd, bufs[i], boxes[i].len, boxes[i].off);
+		if (got < 0)
+			rc = (int)got;
+		else if ((size_t)got != boxes[i].len)
+			rc = -EIO;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
 int
 ts_file_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
                  uint8_t *buf)
 {
-	struct file_store *fs = fs_of(st);
-	ssize_t n;
-	int fd;
-
-	if ((fd = ts_sysio_openat(fs->ticketsfd, id, O_RDONLY, 0)) < 0)
-		return fd;
-	n = ts_sysio_pread(fd, buf, box->len, box->off);
-	close(fd);
-	if (n < 0)
-		return (int)n;
-	return (size_t)n == box->len ? 0 : -EIO;
+	return ts_file_read_boxes(st, id, box, 1, &buf, NULL, NULL);
 }
 
 int

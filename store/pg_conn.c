@@ -175,21 +175,32 @@ ensure(struct ts_pg *pg, int look)
 	return connect_now(pg);
 }
 
-int
-ts_pg_open(const char *uri, struct ts_pg **out, char *errbuf, size_t errlen)
+/* A handle for uri, not connected yet (its first statement connects). */
+static struct ts_pg *
+pg_new(const char *uri)
 {
 	struct ts_pg *pg = calloc(1, sizeof(*pg));
 	pthread_mutexattr_t a;
-	int rc;
 
 	if (pg == NULL || (pg->uri = strdup(uri)) == NULL) {
 		free(pg);
-		return -ENOMEM;
+		return NULL;
 	}
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&pg->mu, &a);
 	pthread_mutexattr_destroy(&a);
+	return pg;
+}
+
+int
+ts_pg_open(const char *uri, struct ts_pg **out, char *errbuf, size_t errlen)
+{
+	struct ts_pg *pg = pg_new(uri);
+	int rc;
+
+	if (pg == NULL)
+		return -ENOMEM;
 	if ((rc = connect_now(pg)) < 0) {
 		if (errbuf != NULL && errlen > 0)
 			snprintf(errbuf, errlen, "%s", pg->err);
@@ -418,4 +429,96 @@ const char *
 ts_pg_uri(struct ts_pg *pg)
 {
 	return pg->uri;
+}
+
+/* ---- the pool of reader connections ---- */
+
+#define POOL_MAX 8
+
+struct ts_pg_pool {
+	char *uri;
+	pthread_mutex_t mu;	/* guards v, busy, n */
+	pthread_cond_t freed;	/* a handle was given back */
+	struct ts_pg *v[POOL_MAX];	/* made so far: v[0..n) */
+	int busy[POOL_MAX];	/* v[i] is held by a caller */
+	unsigned n, max;
+};
+
+int
+ts_pg_pool_new(const char *uri, unsigned max, struct ts_pg_pool **out)
+{
+	struct ts_pg_pool *p = calloc(1, sizeof(*p));
+
+	if (p == NULL || (p->uri = strdup(uri)) == NULL) {
+		free(p);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	p->max = max < 1 ? 1 : max > POOL_MAX ? POOL_MAX : max;
+	*out = p;
+	return 0;
+}
+
+void
+ts_pg_pool_free(struct ts_pg_pool *p)
+{
+	if (p == NULL)
+		return;
+	for (unsigned i = 0; i < p->n; i++)
+		ts_pg_close(p->v[i]);
+	pthread_cond_destroy(&p->freed);
+	pthread_mutex_destroy(&p->mu);
+	free(p->uri);
+	free(p);
+}
+
+struct ts_pg *
+ts_pg_pool_get(struct ts_pg_pool *p)
+{
+	struct ts_pg *pg = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		for (unsigned i = 0; i < p->n && pg == NULL; i++)
+			if (!p->busy[i]) {
+				p->busy[i] = 1;
+				pg = p->v[i];
+			}
+		if (pg != NULL)
+			break;
+		if (p->n < p->max) {
+			/* Made unconnected: no round trip under mu. */
+			if ((pg = pg_new(p->uri)) != NULL) {
+				p->v[p->n] = pg;
+				p->busy[p->n++] = 1;
+			}
+			break;
+		}
+		pthread_cond_wait(&p->freed, &p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return pg;
+}
+
+void
+ts_pg_pool_put(struct ts_pg_pool *p, struct ts_pg *pg)
+{
+	pthread_mutex_lock(&p->mu);
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->v[i] == pg)
+			p->busy[i] = 0;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->mu);
+}
+
+unsigned
+ts_pg_pool_made(struct ts_pg_pool *p)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&p->mu);
+	n = p->n;
+	pthread_mutex_unlock(&p->mu);
+	return n;
 }

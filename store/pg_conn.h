@@ -1,6 +1,7 @@
 /*
  * pg_conn: one libpq connection of the PostgreSQL backend, shared by the
- * threads of one process, that reconnects by itself.
+ * threads of one process, that reconnects by itself; and a pool of such
+ * connections for readers that must not queue behind it (ts_pg_pool).
  *
  * Every statement runs with a deadline: connect_timeout 5 s, and
  * statement_timeout 10 s / lock_timeout 4 s set on each new session, so a
@@ -89,5 +90,27 @@ PGconn *ts_pg_conn(struct ts_pg *pg);
 unsigned long ts_pg_generation(struct ts_pg *pg);
 /* The URI it was opened with. */
 const char *ts_pg_uri(struct ts_pg *pg);
+
+/*
+ * A pool of reader connections to one URI, beside a handle's main one:
+ * for readers on other threads (the prefetch workers' box reads) that
+ * must not queue behind the main connection's statements, nor make the
+ * main one's callers queue behind theirs.  At most max handles, each made
+ * at the first need and connected at its first statement, with the
+ * deadlines and the reconnection of any ts_pg (an unreachable database:
+ * one connect try a TS_PG_RETRY_MS a handle, -EIO meanwhile); none is
+ * made by ts_pg_pool_new, so a pool costs nothing until it is used.
+ * ts_pg_pool_get hands out a handle no other thread holds, waiting while
+ * max are held; NULL only without memory.  ts_pg_pool_put gives it back.
+ * ts_pg_pool_free closes them all (none may be held then).
+ */
+struct ts_pg_pool;
+int ts_pg_pool_new(const char *uri, unsigned max, struct ts_pg_pool **out);
+void ts_pg_pool_free(struct ts_pg_pool *p);
+struct ts_pg *ts_pg_pool_get(struct ts_pg_pool *p);
+void ts_pg_pool_put(struct ts_pg_pool *p, struct ts_pg *pg);
+/* How many handles p has made (tests: a pool used by one thread at a
+ * time makes one). */
+unsigned ts_pg_pool_made(struct ts_pg_pool *p);
 
 #endif

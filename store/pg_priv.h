@@ -5,7 +5,8 @@
  *   store_pg.c    the ops table; create (schema, migrations), open, close,
  *                 the host lock, the public key, set_key
  *   pg_tickets.c  tickets: load, load_one, write (versioned), remove,
- *                 read_box, read_record, list; ticket keys (pg_keys.c)
+ *                 read_box, read_boxes (on the readers' connections),
+ *                 read_record, list; ticket keys (pg_keys.c)
  *   pg_intake.c   intake: batches, poll (claims), rejected, ticket_known
  *   pg_changes.c  LISTEN ts_changes: changes_fd, changes
  *   pg_meta.c     the policy (and its version)
@@ -23,6 +24,10 @@
 #include "store/pg_conn.h"
 #include "store/store_backend.h"
 
+/* The reader connections a store may open beside its main one
+ * (read_boxes: the prefetch workers, one a core, share them). */
+#define PG_READERS 4
+
 /*
  * The host lock's key (pg_try_advisory_lock's one bigint) for the host
  * name held by SQL expression NAME: store_pg.c takes it, pg_intake.c
@@ -39,6 +44,8 @@ struct pg_store {
 	struct ts_store base;	/* ops; must stay first */
 	enum ts_store_mode mode;
 	struct ts_pg *pg;	/* this handle's connection */
+	struct ts_pg_pool *readers;	/* read_boxes' connections (each made
+				   at its first use), apart from pg */
 	char *uri;		/* as given (never logged: it may hold a
 				   password) */
 	unsigned char *reckey;	/* the records' MAC key (sodium_malloc'd);
@@ -92,6 +99,9 @@ int ts_pg_write(struct ts_store *st, struct ts_ticket *t,
 int ts_pg_remove(struct ts_store *st, const char *id);
 int ts_pg_read_box(struct ts_store *st, const char *id,
                    const struct ts_box *box, uint8_t *buf);
+int ts_pg_read_boxes(struct ts_store *st, const char *id,
+                     const struct ts_box *boxes, size_t n,
+                     uint8_t *const *bufs, uint8_t **key, size_t *keylen);
 int ts_pg_read_record(struct ts_store *st, const char *id, uint8_t **buf,
                       size_t *len);
 int ts_pg_read_for_write(struct ts_store *st, const char *id, uint8_t **buf,

@@ -15,6 +15,13 @@
  * see exactly what committed.  The record a write carries boxes over from
  * is the one store/shred.c just read (read_for_write), kept for it.
  *
+ * Several boxes of a ticket are read in one statement (read_boxes: a
+ * substring a box, and the ticket's key row with them), on a connection
+ * of the store's readers (pg_conn.h's pool), not the main one: the
+ * prefetch workers that read so and the daemon's request thread, which
+ * reads single boxes and keys on the main connection, do not wait for
+ * each other's round trips.
+ *
  * A box is read with substring() of the row: the offsets the caller has
  * are the record's it loaded; if another host rewrote the row meanwhile
  * the bytes are another box's or none, which the box's binding to its
@@ -563,6 +570,100 @@ ts_pg_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
 	else
 		memcpy(buf, PQgetvalue(r, 0, 0), box->len);
 	PQclear(r);
+	return rc;
+}
+
+/* "{a,b,...}": an integer[] literal of the n values f(boxes[i]). */
+static void
+int_array(char *out, size_t outlen, const struct ts_box *boxes, size_t n,
+          int offsets)
+{
+	size_t at = 0;
+
+	at += (size_t)snprintf(out + at, outlen - at, "{");
+	for (size_t i = 0; i < n && at < outlen; i++)
+		at += (size_t)snprintf(out + at, outlen - at, "%s%lu",
+		                       i ? "," : "", offsets ?
+		                       (unsigned long)boxes[i].off + 1 :
+		                       (unsigned long)boxes[i].len);
+	if (at < outlen)
+		snprintf(out + at, outlen - at, "}");
+}
+
+/*
+ * One statement on a reader connection (ps->readers): a row (i, bytes)
+ * a box, its substring of the row's rec, and with key a row (0, key) of
+ * the ticket's current key, from one snapshot of the database.
+ */
+int
+ts_pg_read_boxes(struct ts_store *st, const char *id,
+                 const struct ts_box *boxes, size_t n, uint8_t *const *bufs,
+                 uint8_t **key, size_t *keylen)
+{
+	struct pg_store *ps = pg_of(st);
+	char offs[TS_STORE_BOXES_MAX * 12 + 4], lens[TS_STORE_BOXES_MAX * 12 + 4];
+	const char *v[] = { id, offs, lens, key != NULL ? "t" : "f" };
+	unsigned char seen[TS_STORE_BOXES_MAX] = { 0 };
+	struct ts_pg *pg;
+	PGresult *r;
+	size_t got = 0;
+	int rc;
+
+	if (key != NULL)
+		*key = NULL;
+	if (!ts_id_valid(id))
+		return -ENOENT;
+	if (n == 0 || n > TS_STORE_BOXES_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((uint64_t)boxes[i].off + boxes[i].len > TS_RECORD_MAX)
+			return -EIO;	/* past any record's end */
+	int_array(offs, sizeof(offs), boxes, n, 1);
+	int_array(lens, sizeof(lens), boxes, n, 0);
+	if ((pg = ts_pg_pool_get(ps->readers)) == NULL)
+		return -ENOMEM;
+	/* A session the server ended while idle (a restart) is made anew
+	 * first, as the main connection's checking callers do: a reader
+	 * has no session state to lose. */
+	(void)ts_pg_conn(pg);
+	rc = pg_query_io(pg,
+	    "SELECT u.i, substring(t.rec FROM u.o FOR u.l) FROM ts_tickets t, "
+	    "unnest($2::integer[], $3::integer[]) WITH ORDINALITY AS u(o, l, i) "
+	    "WHERE t.id = $1 "
+	    "UNION ALL SELECT 0, k.key FROM ts_ticket_keys k WHERE k.id = $1 "
+	    "AND NOT k.next AND $4::boolean", 4, v, NULL, NULL, 1, &r);
+	ts_pg_pool_put(ps->readers, pg);
+	if (rc < 0)
+		return rc;
+	for (int row = 0; row < PQntuples(r) && rc == 0; row++) {
+		int64_t i = PQgetlength(r, row, 0) == 8 ?
+		            int8_of(PQgetvalue(r, row, 0)) : -1;
+		size_t len = (size_t)PQgetlength(r, row, 1);
+
+		if (i == 0 && key != NULL && *key == NULL) {
+			if ((*key = malloc(len ? len : 1)) == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(*key, PQgetvalue(r, row, 1), len);
+			*keylen = len;
+		} else if (i < 1 || (size_t)i > n || seen[i - 1]) {
+			rc = -EPROTO;	/* not what was asked */
+		} else if (len != boxes[i - 1].len) {
+			rc = -EIO;	/* past the end: as a short read */
+		} else {
+			memcpy(bufs[i - 1], PQgetvalue(r, row, 1), len);
+			seen[i - 1] = 1;
+			got++;
+		}
+	}
+	PQclear(r);
+	if (rc == 0 && got != n)
+		rc = got == 0 ? -ENOENT : -EIO;
+	if (rc < 0 && key != NULL) {
+		free(*key);
+		*key = NULL;
+	}
 	return rc;
 }
 

@@ -24,6 +24,10 @@
  * old key outlives a removal by at most about two seconds, across a
  * crash too (the due time is in the record).
  *
+ * ts_store_read_boxes (here, as it fills the cache of opened keys) reads
+ * several boxes of a ticket at once, with its key file where it is not
+ * cached and the backend can fetch both in one go.
+ *
  * Plaintext exists only in sodium_malloc'd scratch memory (and in
  * ts_seal_open's wiped buffer), wiped before it is freed.
  */
@@ -228,6 +232,59 @@ read_keyfile(struct ts_store *st, const char *id, int next,
 }
 
 /*
+ * Puts the secret key of kf (a key file of keyed ticket t, its tpk
+ * checked) in the cache, held (ent_put when done), unless it is there
+ * already (then that one is held): *slot.  -EBUSY if every slot is held.
+ */
+static int
+cache_key(struct ts_store *st, const struct ts_ticket *t,
+          const struct ts_tkey_file *kf, int *slot)
+{
+	struct ts_shred *s = st->shred;
+	int i, rc = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if ((i = find_locked(s, t->id, t->tpk)) < 0) {
+		for (int n = 0; n < CACHE_N && i < 0; n++) {
+			int j = (int)((s->hand + (unsigned)n) % CACHE_N);
+
+			if (!s->ent[j].used || s->ent[j].refs == 0)
+				i = j;
+		}
+		rc = i < 0 ? -EBUSY :
+		     ts_tkey_unwrap(s->wkey, t->id, kf,
+		                    s->sk + (size_t)i * SKB, s->ik);
+		if (rc < 0) {
+			if (i >= 0)
+				slot_wipe(s, i);
+			goto out;
+		}
+		s->ent[i] = (struct tk_ent){ .refs = 1, .used = 1 };
+		memcpy(s->ent[i].id, t->id, sizeof(s->ent[i].id));
+		memcpy(s->ent[i].tpk, t->tpk, TS_TPK_BYTES);
+		s->hand = (unsigned)(i + 1) % CACHE_N;
+	}
+	*slot = i;
+out:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* 1 if keyed ticket t's key is in the cache now, else 0. */
+static int
+key_cached(struct ts_store *st, const struct ts_ticket *t)
+{
+	struct ts_shred *s = st->shred;
+	int i;
+
+	pthread_mutex_lock(&s->mu);
+	if ((i = find_locked(s, t->id, t->tpk)) >= 0)
+		s->ent[i].refs--;	/* not dead (found): nothing to wipe */
+	pthread_mutex_unlock(&s->mu);
+	return i >= 0;
+}
+
+/*
  * The secret key of keyed ticket t, held (ent_put when done): from the
  * cache, else from the current key file, else (a rekey under way, or one
  * interrupted after its record was written) the next one.  -ENOKEY if
@@ -251,31 +308,8 @@ get_key(struct ts_store *st, const struct ts_ticket *t, struct tk_ref *out)
 		if (rc == -ENOKEY && read_keyfile(st, t->id, 1, t->tpk,
 		                                  &kf) == 0)
 			rc = 0;
-		if (rc < 0)
+		if (rc < 0 || (rc = cache_key(st, t, &kf, &i)) < 0)
 			return rc;
-		pthread_mutex_lock(&s->mu);
-		if ((i = find_locked(s, t->id, t->tpk)) < 0) {
-			for (int n = 0; n < CACHE_N && i < 0; n++) {
-				int j = (int)((s->hand + (unsigned)n) % CACHE_N);
-
-				if (!s->ent[j].used || s->ent[j].refs == 0)
-					i = j;
-			}
-			rc = i < 0 ? -EBUSY :
-			     ts_tkey_unwrap(s->wkey, t->id, &kf,
-			                    s->sk + (size_t)i * SKB, s->ik);
-			if (rc < 0) {
-				if (i >= 0)
-					slot_wipe(s, i);
-				pthread_mutex_unlock(&s->mu);
-				return rc;
-			}
-			s->ent[i] = (struct tk_ent){ .refs = 1, .used = 1 };
-			memcpy(s->ent[i].id, t->id, sizeof(s->ent[i].id));
-			memcpy(s->ent[i].tpk, t->tpk, TS_TPK_BYTES);
-			s->hand = (unsigned)(i + 1) % CACHE_N;
-		}
-		pthread_mutex_unlock(&s->mu);
 	}
 	out->slot = i;
 	out->pk = s->ent[i].tpk;
@@ -329,6 +363,49 @@ ts_store_open_box(struct ts_store *st, const struct ts_ticket *t,
 		return rc;
 	rc = ts_seal_open_raw(k.pk, k.sk, t->id, field, box, len, plain);
 	ent_put(st, &k);
+	return rc;
+}
+
+/*
+ * The boxes through the backend's read_boxes (with t's key file, if it
+ * is to be fetched and the backend can), else one read_box each.  A key
+ * file that came with them and is t's goes into the cache; one that is
+ * not (a rekey under way) is left for get_key to find as usual.
+ */
+int
+ts_store_read_boxes(struct ts_store *st, const struct ts_ticket *t,
+                    const struct ts_box *boxes, size_t n,
+                    uint8_t *const *bufs)
+{
+	struct ts_tkey_file kf;
+	uint8_t *kbuf = NULL;
+	size_t klen = 0;
+	int rc, slot, want_key;
+
+	if (n == 0 || n > TS_STORE_BOXES_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (boxes[i].len == 0)
+			return -EINVAL;
+	if (st->ops->read_boxes == NULL) {
+		for (size_t i = 0; i < n; i++)
+			if ((rc = st->ops->read_box(st, t->id, &boxes[i],
+			                            bufs[i])) < 0)
+				return rc;
+		return 0;
+	}
+	want_key = st->key != NULL && st->shred != NULL && t->keyed &&
+	           !key_cached(st, t);
+	rc = st->ops->read_boxes(st, t->id, boxes, n, bufs,
+	                         want_key ? &kbuf : NULL, &klen);
+	if (rc == 0 && kbuf != NULL && ts_tkey_decode(kbuf, klen, &kf) == 0 &&
+	    sodium_memcmp(kf.tpk, t->tpk, TS_TPK_BYTES) == 0 &&
+	    cache_key(st, t, &kf, &slot) == 0) {
+		struct tk_ref k = { .slot = slot };
+
+		ent_put(st, &k);
+	}
+	free(kbuf);
 	return rc;
 }
 

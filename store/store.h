@@ -159,9 +159,35 @@ struct ts_store_snapinfo {
 };
 void ts_store_snapshot_info(struct ts_store *st, struct ts_store_snapinfo *out);
 
-/* Reads the box of ticket id into buf (box->len bytes). */
+/*
+ * Reads the box of ticket id into buf (box->len bytes), at the offset the
+ * caller has (from its load of the ticket).  -ENOENT if there is no such
+ * ticket; -EIO if the box lies past the end of the record (the record
+ * changed since, or is damaged), the record is no regular file, or the
+ * store cannot be read now.  The file backend opens the record relative
+ * to the store's directory, O_NOFOLLOW.
+ */
 int ts_store_read_box(struct ts_store *st, const char *id,
                       const struct ts_box *box, uint8_t *buf);
+
+/*
+ * Reads n boxes of ticket t at once, boxes[i] (box->len bytes) into
+ * bufs[i], as ts_store_read_box would one by one, but in one go: one open
+ * of the record (the file backend), one statement (a shared store).  All
+ * or nothing: 0, or the first error read_box would give (-ENOENT no such
+ * ticket, -EIO a box past the record's end, ...); -EINVAL if n is 0 or
+ * over TS_STORE_BOXES_MAX, or a box is empty.  A shared store reads on a
+ * connection of its readers (not the one of the other calls), so a
+ * thread reading ahead (fs/prefetch.c) and the daemon's request thread
+ * do not queue behind each other.  With the store's key and t keyed,
+ * the ticket's key is fetched in the same go if it is not among the keys
+ * kept open, so that ts_store_open_box of these boxes then asks the
+ * store nothing more (a shared store: in the same statement).
+ */
+#define TS_STORE_BOXES_MAX 64
+int ts_store_read_boxes(struct ts_store *st, const struct ts_ticket *t,
+                        const struct ts_box *boxes, size_t n,
+                        uint8_t *const *bufs);
 
 /* Marks a box offset as pointing into the `extra` buffer of a write. */
 #define TS_BOX_NEW 0x80000000u

@@ -24,6 +24,15 @@ struct ts_store_ops {
 	                      struct ts_store_snapinfo *out);
 	int (*read_box)(struct ts_store *st, const char *id,
 	                const struct ts_box *box, uint8_t *buf);
+	/* ts_store_read_boxes for ticket id (n and the boxes checked by
+	 * the caller).  key: NULL, or where to put the current key file of
+	 * id (as key_get: malloc'd, *keylen bytes) if the backend reads it
+	 * in the same go; *key is left NULL if it does not, or there is
+	 * none (the caller then reads it as usual). */
+	int (*read_boxes)(struct ts_store *st, const char *id,
+	                  const struct ts_box *boxes, size_t n,
+	                  uint8_t *const *bufs, uint8_t **key,
+	                  size_t *keylen);
 	int (*write)(struct ts_store *st, struct ts_ticket *t,
 	             const uint8_t *extra);
 	int (*remove)(struct ts_store *st, const char *id);

@@ -320,6 +320,7 @@ static const struct ts_store_ops file_ops = {
 	.snapshot_save = ts_file_snapshot_save,
 	.snapshot_info = ts_file_snapshot_info,
 	.read_box = ts_file_read_box,
+	.read_boxes = ts_file_read_boxes,
 	.write = ts_file_write,
 	.remove = ts_file_remove,
 	.intake_poll = ts_file_intake_poll,

@@ -96,6 +96,9 @@ int ts_file_snapshot_save(struct ts_store *st, const struct ts_ticket *const *t,
 void ts_file_snapshot_info(struct ts_store *st, struct ts_store_snapinfo *out);
 int ts_file_read_box(struct ts_store *st, const char *id,
                      const struct ts_box *box, uint8_t *buf);
+int ts_file_read_boxes(struct ts_store *st, const char *id,
+                       const struct ts_box *boxes, size_t n,
+                       uint8_t *const *bufs, uint8_t **key, size_t *keylen);
 int ts_file_write(struct ts_store *st, struct ts_ticket *t,
                   const uint8_t *extra);
 int ts_file_remove(struct ts_store *st, const char *id);

@@ -285,11 +285,13 @@ ts_store_pg_open(const char *uri, enum ts_store_mode mode,
 		goto out_free;
 	}
 	if ((rc = check_schema(ps, err, errlen)) < 0 ||
-	    (rc = ts_pg_tickets_init(ps)) < 0)
+	    (rc = ts_pg_tickets_init(ps)) < 0 ||
+	    (rc = ts_pg_pool_new(uri, PG_READERS, &ps->readers)) < 0)
 		goto out_close;
 	*out = &ps->base;
 	return 0;
 out_close:
+	ts_pg_tickets_free(ps);
 	ts_pg_close(ps->pg);
 out_free:
 	free(ps->uri);
@@ -305,6 +307,7 @@ pg_close(struct ts_store *st)
 	ts_pg_tickets_free(ps);
 	ts_pg_intake_free(ps);
 	pg_changes_free(ps);
+	ts_pg_pool_free(ps->readers);
 	/* The host lock goes with the connection: after the last write. */
 	ts_pg_close(ps->pg);
 	sodium_free(ps->reckey);
@@ -551,6 +554,7 @@ static const struct ts_store_ops pg_ops = {
 	.snapshot_save = pg_snapshot_save,
 	.snapshot_info = pg_snapshot_info,
 	.read_box = ts_pg_read_box,
+	.read_boxes = ts_pg_read_boxes,
 	.write = pg_write,
 	.remove = pg_remove,
 	.intake_poll = pg_intake_poll,

@@ -1330,6 +1330,114 @@ START_TEST(write_load_read_box)
 }
 END_TEST
 
+/*
+ * ts_store_read_boxes: a ticket's boxes in one open of its record, each
+ * opening to its value; all or nothing on a box past the end, a missing
+ * ticket, a record that is no regular file (a FIFO is not waited on).
+ */
+START_TEST(read_boxes_one_open)
+{
+	static const char *const want[] = {
+		"printer on fire\n", "alice\n", "hello\n", "pw\n",
+	};
+	static const char *const fields[] = {
+		"subject", "username", "messages/m1",
+		"authorizations/a1/password",
+	};
+	struct ts_store *st = create_open();
+	struct ts_box bx[4];
+	uint8_t *bufs[4], plain[64];
+	struct built b;
+	struct stat sb;
+	char p[4096];
+
+	ck_assert_int_eq(ts_store_set_key(st, key), 0);
+	build(&b, ID1);
+	ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), 0);
+	built_clear_extra(&b);
+	ck_assert_int_eq(b.t.keyed, 1);
+	bx[0] = b.t.field[TS_F_SUBJECT];
+	bx[1] = b.t.field[TS_F_USERNAME];
+	bx[2] = ts_ticket_find_msg(&b.t, "m1")->box;
+	bx[3] = ts_ticket_find_auth(&b.t, "a1")->box[TS_A_PASSWORD];
+	for (int i = 0; i < 4; i++)
+		ck_assert_ptr_nonnull(bufs[i] = malloc(bx[i].len));
+
+	/* One open for all four: a fault armed for the second open of the
+	 * store never fires. */
+	ts_sysio_inject(TS_SYSIO_OPEN, 2, EIO, 0);
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 4, bufs), 0);
+	ck_assert_int_eq(ts_sysio_armed(TS_SYSIO_OPEN), 1);
+	ts_sysio_reset();
+	for (int i = 0; i < 4; i++) {
+		ck_assert_msg(ts_store_open_box(st, &b.t, fields[i], bufs[i],
+		                                bx[i].len, plain) == 0,
+		              "%s does not open", fields[i]);
+		ck_assert_uint_eq(ts_box_plain_len(&bx[i]), strlen(want[i]));
+		ck_assert_mem_eq(plain, want[i], strlen(want[i]));
+	}
+	/* Each its own box: swapped, they do not open (bound to field). */
+	ck_assert_int_eq(ts_store_open_box(st, &b.t, fields[0], bufs[1],
+	                                   bx[1].len, plain), -EBADMSG);
+
+	/* A read that fails midway fails the call. */
+	ts_sysio_inject(TS_SYSIO_READ, 3, EIO, 0);
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 4, bufs), -EIO);
+	ts_sysio_reset();
+
+	/* A box past the record's end: -EIO, whichever place it has. */
+	snprintf(p, sizeof(p), "%s/%s", sp("tickets"), ID1);
+	ck_assert_int_eq(stat(p, &sb), 0);
+	bx[2].off = (uint32_t)sb.st_size - bx[2].len / 2;
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 4, bufs), -EIO);
+	ck_assert_int_eq(ts_store_read_box(st, ID1, &bx[2], bufs[2]), -EIO);
+	bx[2].off = UINT32_MAX - 8;
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 4, bufs), -EIO);
+	bx[2] = ts_ticket_find_msg(&b.t, "m1")->box;
+
+	/* Nothing to read, or an empty box: refused. */
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 0, bufs), -EINVAL);
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx,
+	                                     TS_STORE_BOXES_MAX + 1, bufs),
+	                 -EINVAL);
+	bx[1].len = 0;
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 4, bufs), -EINVAL);
+	bx[1] = b.t.field[TS_F_USERNAME];
+
+	/* A ticket that is not there. */
+	{
+		struct ts_ticket other = b.t;
+
+		strcpy(other.id, ID2);
+		ck_assert_int_eq(ts_store_read_boxes(st, &other, bx, 4, bufs),
+		                 -ENOENT);
+	}
+
+	/* The record replaced by a FIFO, a symlink, a directory: -EIO at
+	 * once (a FIFO opened without O_NONBLOCK would hang here), by
+	 * read_box too. */
+	ck_assert_int_eq(rename(p, sp("saved")), 0);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 4, bufs), -EIO);
+	ck_assert_int_eq(ts_store_read_box(st, ID1, &bx[0], bufs[0]), -EIO);
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(symlink(sp("saved"), p), 0);
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 4, bufs), -EIO);
+	ck_assert_int_eq(ts_store_read_box(st, ID1, &bx[0], bufs[0]), -EIO);
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 4, bufs), -EIO);
+	ck_assert_int_eq(rmdir(p), 0);
+	ck_assert_int_eq(rename(sp("saved"), p), 0);
+	ck_assert_int_eq(ts_store_read_boxes(st, &b.t, bx, 4, bufs), 0);
+
+	for (int i = 0; i < 4; i++)
+		free(bufs[i]);
+	built_release(&b);
+	ts_store_close(st);
+}
+END_TEST
+
 START_TEST(rewrite_keeps_old_boxes)
 {
 	struct ts_store *st = create_open();
@@ -2285,6 +2393,7 @@ store_suite(void)
 
 	tcase_add_checked_fixture(tk, setup, teardown);
 	tcase_add_test(tk, write_load_read_box);
+	tcase_add_test(tk, read_boxes_one_open);
 	tcase_add_test(tk, rewrite_keeps_old_boxes);
 	tcase_add_test(tk, write_refuses_invalid);
 	tcase_add_test(tk, remove_ticket);

@@ -4,7 +4,8 @@
  * Creation (and refusal of a used database), opening (no schema, a newer
  * schema), tickets written, loaded, read back and removed, the versioned
  * write between two handles (two hosts), a row planted without the key
- * refused, ticket keys, the host lock, the changes announced, no
+ * refused, ticket keys, a ticket's boxes (and key) in one statement on a
+ * reader connection, the readers' pool, the host lock, the changes announced, no
  * plaintext in a pg_dump, and loading 100,000 tickets in under a second.
  */
 #include <check.h>
@@ -12,6 +13,7 @@
 #include "tests/check_main.h"
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -813,6 +815,186 @@ START_TEST(host_lock_after_reconnect)
 }
 END_TEST
 
+/* Sessions of the test's database (but the one asking), once there are
+ * want (a closed handle's session may take a moment to go), or as many
+ * as there are after 2 s. */
+static long
+sessions(long want)
+{
+	long n = -1;
+
+	for (int i = 0; i < 50 && n != want; i++) {
+		if (i > 0)
+			usleep(40000);
+		n = sql_num("SELECT count(*) FROM pg_stat_activity WHERE "
+		            "datname = current_database() AND "
+		            "pid <> pg_backend_pid()");
+	}
+	return n;
+}
+
+/*
+ * ts_store_read_boxes: a ticket's boxes, and its key when it is not
+ * cached, in one statement on a reader connection of its own, which
+ * reconnects by itself; all or nothing on a box past the row's end and a
+ * missing ticket; a shredded ticket's boxes read but do not open.
+ */
+START_TEST(read_boxes_one_statement)
+{
+	static const char *const fields[] = {
+		"subject", "username", "messages/m1",
+	};
+	struct ts_store *st = create_open(), *rd;
+	struct ts_ticket *t;
+	struct ts_box bx[3];
+	uint8_t *bufs[3], plain[64];
+	char want0[64];
+	struct built b;
+	int rc;
+
+	build(&b, ID1);
+	ck_assert_int_eq(ts_store_write(st, &b.t, b.extra), 0);
+	ts_store_close(st);
+
+	/* A fresh handle: no key cached.  Only its main connection so far. */
+	ck_assert_int_eq(ts_store_open(uri, TS_STORE_DAEMON, &rd), 0);
+	ck_assert_int_eq(ts_store_set_key(rd, key), 0);
+	ck_assert_int_eq(ts_store_load_one(rd, ID1, &t), 0);
+	ck_assert_int_eq(t->keyed, 1);
+	ck_assert_int_eq(sessions(1), 1);
+	bx[0] = t->field[TS_F_SUBJECT];
+	bx[1] = t->field[TS_F_USERNAME];
+	bx[2] = ts_ticket_find_msg(t, "m1")->box;
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(bufs[i] = malloc(bx[i].len));
+	ck_assert_int_eq(ts_store_read_boxes(rd, t, bx, 3, bufs), 0);
+	/* ... on a second session, which stays for the next reads. */
+	ck_assert_int_eq(sessions(2), 2);
+	/* The key came with the boxes: gone from the table now, they
+	 * still open. */
+	sql_do("CREATE TABLE saved_keys AS SELECT * FROM ts_ticket_keys");
+	sql_do("DELETE FROM ts_ticket_keys");
+	snprintf(want0, sizeof(want0), "%s\n", CANARY);
+	{
+		const char *want[] = { want0, "alice\n", "hello\n" };
+
+		for (int i = 0; i < 3; i++) {
+			ck_assert_msg(ts_store_open_box(rd, t, fields[i],
+			                                bufs[i], bx[i].len,
+			                                plain) == 0,
+			              "%s does not open", fields[i]);
+			ck_assert_uint_eq(ts_box_plain_len(&bx[i]),
+			                  strlen(want[i]));
+			ck_assert_mem_eq(plain, want[i], strlen(want[i]));
+		}
+	}
+	ts_store_close(rd);
+
+	/* Without the key row, a fresh handle reads the boxes (they are
+	 * there) but opens none: shredded. */
+	ck_assert_int_eq(ts_store_open(uri, TS_STORE_DAEMON, &rd), 0);
+	ck_assert_int_eq(ts_store_set_key(rd, key), 0);
+	ck_assert_int_eq(ts_store_read_boxes(rd, t, bx, 3, bufs), 0);
+	ck_assert_int_eq(ts_store_open_box(rd, t, fields[0], bufs[0],
+	                                   bx[0].len, plain), -ENOKEY);
+	sql_do("INSERT INTO ts_ticket_keys SELECT * FROM saved_keys");
+
+	/* A box past the end of the row: -EIO, wherever it is, by
+	 * read_box too; and past any record's end. */
+	bx[1].off = (uint32_t)sql_num("SELECT length(rec) FROM ts_tickets") -
+	            bx[1].len / 2;
+	ck_assert_int_eq(ts_store_read_boxes(rd, t, bx, 3, bufs), -EIO);
+	ck_assert_int_eq(ts_store_read_box(rd, ID1, &bx[1], bufs[1]), -EIO);
+	bx[1].off = UINT32_MAX - 8;
+	ck_assert_int_eq(ts_store_read_boxes(rd, t, bx, 3, bufs), -EIO);
+	bx[1] = t->field[TS_F_USERNAME];
+	ck_assert_int_eq(ts_store_read_boxes(rd, t, bx, 0, bufs), -EINVAL);
+
+	/* A missing ticket. */
+	{
+		struct ts_ticket other = *t;
+
+		strcpy(other.id, ID2);
+		ck_assert_int_eq(ts_store_read_boxes(rd, &other, bx, 3, bufs),
+		                 -ENOENT);
+		strcpy(other.id, "../x");
+		ck_assert_int_eq(ts_store_read_boxes(rd, &other, bx, 3, bufs),
+		                 -ENOENT);
+	}
+
+	/* Every session killed: the read in flight on the lost one fails
+	 * -EIO (not run again), the next reconnects. */
+	kill_sessions();
+	rc = ts_store_read_boxes(rd, t, bx, 3, bufs);
+	ck_assert_msg(rc == -EIO || rc == 0, "first read after: %d", rc);
+	ck_assert_int_eq(ts_store_read_boxes(rd, t, bx, 3, bufs), 0);
+	ck_assert_int_eq(ts_store_open_box(rd, t, fields[2], bufs[2],
+	                                   bx[2].len, plain), 0);
+	ck_assert_mem_eq(plain, "hello\n", 6);
+
+	for (int i = 0; i < 3; i++)
+		free(bufs[i]);
+	ts_ticket_free(t);
+	built_release(&b);
+	ts_store_close(rd);
+}
+END_TEST
+
+/*
+ * The readers' pool: a handle made at the first need, none before; a
+ * second only while the first is held; one waiting for a held one gets
+ * it when it is given back.
+ */
+struct pool_wait {
+	struct ts_pg_pool *p;
+	struct ts_pg *got;
+};
+
+static void *
+pool_taker(void *arg)
+{
+	struct pool_wait *w = arg;
+
+	w->got = ts_pg_pool_get(w->p);
+	return NULL;
+}
+
+START_TEST(reader_pool)
+{
+	struct ts_pg_pool *p;
+	struct ts_pg *a, *b2;
+	struct pool_wait w;
+	pthread_t th;
+	PGresult *r;
+
+	ck_assert_int_eq(ts_pg_pool_new(uri, 2, &p), 0);
+	ck_assert_uint_eq(ts_pg_pool_made(p), 0);
+	ck_assert_ptr_nonnull(a = ts_pg_pool_get(p));
+	ck_assert_int_eq(ts_pg_query(a, "SELECT 1", 0, NULL, NULL, NULL, 0,
+	                             &r), 0);
+	PQclear(r);
+	ts_pg_pool_put(p, a);
+	ck_assert_ptr_eq(ts_pg_pool_get(p), a);	/* the same, not a new one */
+	ck_assert_uint_eq(ts_pg_pool_made(p), 1);
+	ck_assert_ptr_nonnull(b2 = ts_pg_pool_get(p));
+	ck_assert_ptr_ne(b2, a);
+	ck_assert_uint_eq(ts_pg_pool_made(p), 2);
+	/* Both held, at the most: a third caller waits for one. */
+	w.p = p;
+	w.got = NULL;
+	ck_assert_int_eq(pthread_create(&th, NULL, pool_taker, &w), 0);
+	usleep(100000);
+	ck_assert_ptr_null(w.got);
+	ts_pg_pool_put(p, b2);
+	pthread_join(th, NULL);
+	ck_assert_ptr_eq(w.got, b2);
+	ck_assert_uint_eq(ts_pg_pool_made(p), 2);
+	ts_pg_pool_put(p, a);
+	ts_pg_pool_put(p, b2);
+	ts_pg_pool_free(p);
+}
+END_TEST
+
 /* ---- no plaintext in the database ---- */
 
 /* 1 if the text needle is in pg_dump's output, as text or as the hex
@@ -1029,6 +1211,8 @@ store_pg_suite(void)
 	tcase_add_test(tk, version_conflict);
 	tcase_add_test(tk, planted_row_refused);
 	tcase_add_test(tk, keys_round_trip);
+	tcase_add_test(tk, read_boxes_one_statement);
+	tcase_add_test(tk, reader_pool);
 	tcase_add_test(tk, pg_dump_no_canary);
 	suite_add_tcase(s, tk);
 

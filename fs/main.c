@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "fs/watchdog.h"
 #include "store/keyfile.h"
 #include "store/seal.h"
 #include "store/store.h"
@@ -252,10 +253,13 @@ main(int argc, char **argv)
 	struct ts_store *st = NULL;
 	struct ts_fs *fs = NULL;
 	struct fuse_session *se = NULL;
+	struct ts_watchdog *wd = NULL;
 	unsigned char pk[TS_SEAL_PKBYTES];
 	char err[512], *fsname = NULL, *shown = NULL;
 	int rc, status = 1, whitelist_given;
 
+	if (argc > 1 && strcmp(argv[1], TS_WATCHDOG_ARG) == 0)
+		return ts_watchdog_main(argc, argv);
 	harden();
 	if (ts_seal_init() < 0) {
 		fprintf(stderr, "ticketfs: cannot initialise libsodium\n");
@@ -402,6 +406,10 @@ main(int argc, char **argv)
 	if (ts_fs_relock(fs) < 0)
 		ts_fs_log(fs, "cannot lock the value cache in memory "
 		          "(RLIMIT_MEMLOCK? -o cache=0 keeps none)");
+	/* Before the ticker, whose notifications can get stuck. */
+	if (ts_watchdog_start(o.mountpoint, &wd, err, sizeof(err)) < 0)
+		ts_fs_log(fs, "no watchdog, so a kill -9 may leave the mount "
+		          "hanging instead of failing: %s", err);
 	hup_target = fs;
 	signal(SIGHUP, on_hup);	/* reload, not exit as libfuse would */
 	if ((rc = ts_fs_start(fs, se)) < 0) {
@@ -418,6 +426,7 @@ main(int argc, char **argv)
 		          strerror(-rc));
 out_unmount:
 	fuse_session_unmount(se);
+	ts_watchdog_stop(wd);
 out_handlers:
 	fuse_remove_signal_handlers(se);
 out:

@@ -22,6 +22,10 @@
 #include "store/seal.h"
 #include "store/store.h"
 
+/* At a stop, how long the ticker may take before the connection is
+ * aborted (which costs nothing then: the loop answers nothing more). */
+#define STOP_WAIT_MS 2000
+
 struct options {
 	char *store;		/* STORE */
 	char *mountpoint;	/* MOUNTPOINT */
@@ -418,7 +422,21 @@ main(int argc, char **argv)
 	}
 	ts_fs_log(fs, "mounted %s on %s", shown, o.mountpoint);
 	status = fuse_session_loop(se) < 0 ? 1 : 0;
-	ts_fs_stop(fs);
+	/* The loop answers nothing more: a ticker stuck in a notification
+	 * that waits for a request's lock would wait for ever. */
+	if (ts_fs_stop_wait(fs, STOP_WAIT_MS) == -ETIMEDOUT) {
+		/* Detached first (lazily), so that the mount goes: libfuse
+		 * leaves an aborted one in place. */
+		fuse_session_unmount(se);
+		rc = ts_watchdog_abort(wd);
+		ts_fs_log(fs, "the ticker did not stop within %d s (a "
+		          "notification waiting for a request left unanswered?): "
+		          "%s", STOP_WAIT_MS / 1000, rc == 0 ?
+		          "aborted the FUSE connection" : rc == -ENOENT ?
+		          "no watchdog, so it waits for an abort of the "
+		          "connection" : strerror(-rc));
+		ts_fs_stop(fs);
+	}
 	ts_fs_log(fs, "unmounting %s", o.mountpoint);
 	/* For a fast next mount; if this fails it reads every record. */
 	if ((rc = ts_fs_save_snapshot(fs)) < 0)

@@ -35,6 +35,7 @@
 struct ts_watchdog {
 	pid_t pid;	/* the watchdog process */
 	int sock;	/* the daemon's end of the socket pair */
+	int abort_fd;	/* the daemon's own descriptor of the abort file */
 };
 
 /*
@@ -143,15 +144,15 @@ ts_watchdog_start(const char *mountpoint, struct ts_watchdog **out,
 	if (wd->pid == 0)
 		child(pair[1], abort_fd, argv);
 	close(pair[1]);
-	close(abort_fd);
 	wd->sock = pair[0];
+	wd->abort_fd = abort_fd;
 	/* It says 'r' once it runs (an exec that failed says nothing). */
 	p = (struct pollfd){ .fd = wd->sock, .events = POLLIN };
 	while ((rc = poll(&p, 1, READY_MS)) < 0 && errno == EINTR)
 		;
 	if (rc != 1 || read(wd->sock, &c, 1) != 1 || c != 'r') {
 		snprintf(err, errlen, "the watchdog process did not start");
-		ts_watchdog_stop(wd);
+		ts_watchdog_stop(wd);	/* closes abort_fd */
 		return -ECHILD;
 	}
 	*out = wd;
@@ -166,11 +167,20 @@ out_close:
 	return rc;
 }
 
+int
+ts_watchdog_abort(struct ts_watchdog *wd)
+{
+	if (wd == NULL)
+		return -ENOENT;
+	return write(wd->abort_fd, "1", 1) == 1 ? 0 : -errno;
+}
+
 void
 ts_watchdog_stop(struct ts_watchdog *wd)
 {
 	if (wd == NULL)
 		return;
+	close(wd->abort_fd);
 	close(wd->sock);	/* end-of-file: it exits */
 	while (waitpid(wd->pid, NULL, 0) < 0 && errno == EINTR)
 		;

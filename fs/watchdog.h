@@ -39,6 +39,11 @@ struct ts_watchdog;
 int ts_watchdog_start(const char *mountpoint, struct ts_watchdog **out,
                       char *err, size_t errlen);
 /*
+ * Aborts the connection now, from the daemon (its loop has ended and the
+ * ticker is stuck in the kernel: ts_fs_stop_wait).  0 or -errno.
+ */
+int ts_watchdog_abort(struct ts_watchdog *wd);
+/*
  * After a clean unmount: tells the watchdog to exit without aborting
  * anything, waits for it, frees wd.  NULL is a no-op.
  */

@@ -104,12 +104,14 @@ submit() { "$TICKETCTL" submit "$STORE"; }
 ticket='{"username":"u","subject":"s","email":"e@example.com","mobile":"+1 555"}'
 
 # --- staged: the ticker stuck in fuse_reverse_inval_entry at the kill ---
-# stage NAME FIELD: FIELD empty erases the whole ticket (the ticker
+# stage NAME FIELD [TERM]: FIELD empty erases the whole ticket (the ticker
 # notifies tickets/, where the pending lookup waits), else that field (it
-# notifies the ticket's directory).  Returns 2 if the ticker was not seen
-# stuck (then the daemon was killed all the same, and checked).
+# notifies the ticket's directory).  Then kill -9, or with TERM a SIGTERM
+# and the loop thread let go: the loop ends, the request still unanswered.
+# Returns 2 if the ticker was not seen stuck (then the daemon was killed
+# all the same, and checked).
 stage() {
-	local name=$1 field=$2 id dir stuck= i out pend rc=0
+	local name=$1 field=$2 sig=${3:-KILL} id dir stuck= i out pend rc=0
 	id=$(echo "$ticket" | submit)
 	mount_fg
 	wait_for as $AGENT test -d "$MNT/tickets/$id" ||
@@ -124,9 +126,9 @@ stage() {
 	wait_for grep -q stopped "$WORK/stall.out" ||
 		{ fail "$name: the loop thread stopped"; after_kill; return 1; }
 	pend=$WORK/pending.out
-	stat "$dir/nothing-$RANDOM" > /dev/null 2> "$pend" & PENDING=$!
+	stat "$dir/nothing-$RANDOM" > /dev/null 2> "$pend" {STALL_FD}>&- & PENDING=$!
 	sleep 0.2
-	"$TICKETCTL" erase "$STORE" "$id" $field
+	"$TICKETCTL" erase "$STORE" "$id" $field {STALL_FD}>&-
 	for i in $(seq 30); do
 		stuck=$(stuck_thread "$DAEMON_PID")
 		[ -n "$stuck" ] && break
@@ -137,6 +139,11 @@ stage() {
 		     "$(for i in /proc/$DAEMON_PID/task/*; do echo "${i##*/} $(cat "$i/wchan")"; done)" \
 		     "; the lookup in $(cat /proc/$PENDING/wchan 2>/dev/null)"
 		rc=2
+	fi
+	if [ "$sig" = TERM ] && [ $rc -eq 0 ]; then
+		term_stuck "$name" "$stuck" "$pend"
+		after_kill
+		return 0
 	fi
 	kill -9 "$DAEMON_PID"
 	if dead_mount "$name" "$DAEMON_PID" && [ -n "$stuck" ]; then
@@ -155,7 +162,31 @@ stage() {
 	after_kill
 	return $rc
 }
-# staged NAME FIELD: stage, up to 3 times if the moment was missed.
+# term_stuck NAME TID PENDING_OUT: SIGTERM with the ticker (TID) stuck:
+# the daemon aborts the connection itself once its ticker has not stopped
+# within 2 s, unmounts and exits 0 within 5 s; the waiting lookup fails.
+term_stuck() {
+	local name=$1 stuck=$2 pend=$3 t0 st out
+	t0=${EPOCHREALTIME/./}
+	kill -TERM "$DAEMON_PID"
+	sleep 0.1
+	stop_stall
+	if ! wait_within 5 exited "$DAEMON_PID"; then
+		fail "$name: after SIGTERM the daemon exits within 5 s"
+		return
+	fi
+	wait "$DAEMON_PID"; st=$?
+	DAEMON_PID= FG_PID=
+	out=$(cat "$pend")
+	if [ $st -eq 0 ] && ! mountpoint -q "$MNT" &&
+	   [[ $out == *"connection abort"* ]] &&
+	   grep -q "did not stop within 2 s.*aborted the FUSE connection" "$LOG"; then
+		pass "$name: SIGTERM with the ticker stuck (thread $stuck): exit 0 after $(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms, unmounted, the waiting lookup failed (${out##*: })"
+	else
+		fail "$name: SIGTERM with the ticker stuck: exit 0 (was $st), unmounted, the lookup fails with ECONNABORTED (said: $out), the log says it aborted ($(tail -2 "$LOG"))"
+	fi
+}
+# staged NAME FIELD [TERM]: stage, up to 3 times if the moment was missed.
 staged() {
 	local try
 	for try in 1 2 3; do
@@ -167,6 +198,7 @@ staged() {
 staged "a field erased (the ticket's directory)" email
 staged "a ticket erased (tickets/)" ""
 staged "again, a field" mobile
+staged "SIGTERM, not kill -9" email TERM
 
 # --- random moments under load ---
 # Readers walk everything, writers add messages and remove fields, intake

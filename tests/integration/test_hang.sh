@@ -64,7 +64,7 @@ dead_mount() {
 		[[ $out == *"not connected"* || $out == *"connection abort"* ]] ||
 			bad="${bad}$([ $i = 0 ] && echo stat || echo ls) said: $out; "
 	done
-	i=$(awk -v t="$(( ${EPOCHREALTIME/./} - t0 ))" 'BEGIN { t = 2 - t / 1e6; printf "%.3f", t > 0 ? t : 0 }')
+	i=$(awk -v t="$(( ${EPOCHREALTIME/./} - t0 ))" 'BEGIN { t = 2 - t / 1e6; printf "%.3f", (t > 0 ? t : 0) }')
 	if ! wait_within "$i" exited "$pid"; then
 		bad="${bad}the daemon did not exit:"
 		for i in /proc/$pid/task/*; do

@@ -60,6 +60,14 @@ extern const struct fuse_lowlevel_ops ts_fs_ops;
 /* Starts / stops the ticker thread (intake, whitelist reload). */
 int ts_fs_start(struct ts_fs *fs, struct fuse_session *se);
 void ts_fs_stop(struct ts_fs *fs);
+/*
+ * ts_fs_stop, waiting at most ms for the ticker (ms < 0: for ever): 0 once
+ * stopped, or -ETIMEDOUT while the ticker still runs, e.g. in the kernel
+ * in a notification that waits for a directory's lock held by a request
+ * the loop, ended, will never answer.  Then the caller aborts the
+ * connection (ts_watchdog_abort) and calls ts_fs_stop.
+ */
+int ts_fs_stop_wait(struct ts_fs *fs, int ms);
 /* Locks the value cache's pages again (after fork). */
 int ts_fs_relock(struct ts_fs *fs);
 /* Saves the index snapshot for the next mount (after ts_fs_stop). */

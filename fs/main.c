@@ -19,10 +19,15 @@
 #include "fs/fs.h"
 #include "fs/state.h"
 #include "fs/stats.h"
+#include "fs/watchdog.h"
 #include "store/keyfile.h"
 #include "store/rekey.h"
 #include "store/seal.h"
 #include "store/store.h"
+
+/* At a stop, how long the ticker may take before the connection is
+ * aborted (which costs nothing then: the loop answers nothing more). */
+#define STOP_WAIT_MS 2000
 
 struct options {
 	char *store;		/* STORE */
@@ -262,10 +267,13 @@ main(int argc, char **argv)
 	struct ts_fs *fs = NULL;
 	struct fuse_session *se = NULL;
 	struct ts_rekey_counts rk;
+	struct ts_watchdog *wd = NULL;
 	unsigned char pk[TS_SEAL_PKBYTES];
 	char err[512], *fsname = NULL, *shown = NULL;
 	int rc, status = 1, whitelist_given;
 
+	if (argc > 1 && strcmp(argv[1], TS_WATCHDOG_ARG) == 0)
+		return ts_watchdog_main(argc, argv);
 	harden();
 	if (ts_seal_init() < 0) {
 		fprintf(stderr, "ticketfs: cannot initialise libsodium\n");
@@ -443,6 +451,10 @@ main(int argc, char **argv)
 	if (ts_fs_relock(fs) < 0)
 		ts_fs_log(fs, "cannot lock the value cache in memory "
 		          "(RLIMIT_MEMLOCK? -o cache=0 keeps none)");
+	/* Before the ticker, whose notifications can get stuck. */
+	if (ts_watchdog_start(o.mountpoint, &wd, err, sizeof(err)) < 0)
+		ts_fs_log(fs, "no watchdog, so a kill -9 may leave the mount "
+		          "hanging instead of failing: %s", err);
 	hup_target = fs;
 	signal(SIGHUP, on_hup);	/* reload, not exit as libfuse would */
 	if ((rc = ts_stats_new(st, &fs->stats)) < 0)
@@ -454,7 +466,21 @@ main(int argc, char **argv)
 	}
 	ts_fs_log(fs, "mounted %s on %s", shown, o.mountpoint);
 	status = ts_stats_session_loop(se, fs->stats) < 0 ? 1 : 0;
-	ts_fs_stop(fs);
+	/* The loop answers nothing more: a ticker stuck in a notification
+	 * that waits for a request's lock would wait for ever. */
+	if (ts_fs_stop_wait(fs, STOP_WAIT_MS) == -ETIMEDOUT) {
+		/* Detached first (lazily), so that the mount goes: libfuse
+		 * leaves an aborted one in place. */
+		fuse_session_unmount(se);
+		rc = ts_watchdog_abort(wd);
+		ts_fs_log(fs, "the ticker did not stop within %d s (a "
+		          "notification waiting for a request left unanswered?): "
+		          "%s", STOP_WAIT_MS / 1000, rc == 0 ?
+		          "aborted the FUSE connection" : rc == -ENOENT ?
+		          "no watchdog, so it waits for an abort of the "
+		          "connection" : strerror(-rc));
+		ts_fs_stop(fs);
+	}
 	ts_stats_free(fs->stats);
 	fs->stats = NULL;
 	ts_fs_log(fs, "unmounting %s", o.mountpoint);
@@ -464,6 +490,7 @@ main(int argc, char **argv)
 		          strerror(-rc));
 out_unmount:
 	fuse_session_unmount(se);
+	ts_watchdog_stop(wd);
 out_handlers:
 	fuse_remove_signal_handlers(se);
 out:

@@ -307,16 +307,27 @@ ts_fs_start(struct ts_fs *fs, struct fuse_session *se)
 	return 0;
 }
 
-void
-ts_fs_stop(struct ts_fs *fs)
+int
+ts_fs_stop_wait(struct ts_fs *fs, int ms)
 {
+	struct timespec dl;
+
 	if (!fs->ticker_running)
-		return;
+		return 0;
 	ts_sync_stop(fs->sync);		/* before the ticker: it queues */
 	fs->sync = NULL;
 	atomic_store(&fs->stop, 1);
 	ts_notes_kick(fs);
-	pthread_join(fs->ticker, NULL);
+	if (ms < 0) {
+		pthread_join(fs->ticker, NULL);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += ms / 1000 + (dl.tv_nsec + ms % 1000 * 1000000L) /
+		             1000000000L;
+		dl.tv_nsec = (dl.tv_nsec + ms % 1000 * 1000000L) % 1000000000L;
+		if (pthread_timedjoin_np(fs->ticker, NULL, &dl) != 0)
+			return -ETIMEDOUT;
+	}
 	fs->ticker_running = 0;
 	ts_prefetch_stop(fs->prefetch);
 	fs->prefetch = NULL;
@@ -324,6 +335,13 @@ ts_fs_stop(struct ts_fs *fs)
 	ts_trail_audit(fs, NULL, "unmount", "", 0, NULL);
 	if (fs->audit != NULL)
 		ts_audit_sync(fs->audit);
+	return 0;
+}
+
+void
+ts_fs_stop(struct ts_fs *fs)
+{
+	ts_fs_stop_wait(fs, -1);
 }
 
 void

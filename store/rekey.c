@@ -325,36 +325,6 @@ rewrap(struct rk *r, const char *id, int next)
 
 /* ---- a record ---- */
 
-typedef int (*box_fn)(void *arg, struct ts_box *b, const char *path);
-
-/* fn over every present box of t with its field path (as store/shred.c
- * binds them); stops at non-0. */
-static int
-each_box(struct ts_ticket *t, box_fn fn, void *arg)
-{
-	char path[2 * TS_NAME_MAX + 32];
-	int rc = 0;
-
-	for (int f = 0; f < TS_F_COUNT && rc == 0; f++)
-		if (t->field[f].len != 0)
-			rc = fn(arg, &t->field[f], ts_field_names[f]);
-	for (size_t i = 0; i < t->nmsg && rc == 0; i++) {
-		if (t->msg[i].box.len == 0)
-			continue;
-		snprintf(path, sizeof(path), "messages/%s", t->msg[i].name);
-		rc = fn(arg, &t->msg[i].box, path);
-	}
-	for (size_t i = 0; i < t->nauth && rc == 0; i++)
-		for (int f = 0; f < TS_A_COUNT && rc == 0; f++) {
-			if (t->auth[i].box[f].len == 0)
-				continue;
-			snprintf(path, sizeof(path), "authorizations/%s/%s",
-			         t->auth[i].name, ts_afield_names[f]);
-			rc = fn(arg, &t->auth[i].box[f], path);
-		}
-	return rc;
-}
-
 struct conv {
 	struct rk *r;
 	struct ts_ticket *t;
@@ -502,8 +472,8 @@ convert_once(struct rk *r, const char *id)
 	if (shredded) {
 		/* Its key is gone: boxes carried as they are, nothing to
 		 * hash (the record still goes to the new MAC key). */
-		rc = each_box(&t, carry_box, NULL);
-	} else if ((rc = each_box(&t, conv_box, &v)) < 0) {
+		rc = ts_ticket_each_box(&t, carry_box, NULL);
+	} else if ((rc = ts_ticket_each_box(&t, conv_box, &v)) < 0) {
 		if (rc == -EBADMSG) {
 			damaged(r, id);
 			rc = 0;

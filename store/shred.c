@@ -411,34 +411,6 @@ ts_store_read_boxes(struct ts_store *st, const struct ts_ticket *t,
 
 /* ---- walking a ticket's boxes ---- */
 
-typedef int (*box_fn)(void *arg, struct ts_box *b, const char *path);
-
-/* fn over every present box of t with its field path; stops at non-0. */
-static int
-each_box(struct ts_ticket *t, box_fn fn, void *arg)
-{
-	char path[2 * TS_NAME_MAX + 32];
-	int rc = 0;
-
-	for (int f = 0; f < TS_F_COUNT && rc == 0; f++)
-		if (t->field[f].len != 0)
-			rc = fn(arg, &t->field[f], ts_field_names[f]);
-	for (size_t i = 0; i < t->nmsg && rc == 0; i++) {
-		if (t->msg[i].box.len == 0)
-			continue;
-		snprintf(path, sizeof(path), "messages/%s", t->msg[i].name);
-		rc = fn(arg, &t->msg[i].box, path);
-	}
-	for (size_t i = 0; i < t->nauth && rc == 0; i++)
-		for (int f = 0; f < TS_A_COUNT && rc == 0; f++) {
-			if (t->auth[i].box[f].len == 0)
-				continue;
-			snprintf(path, sizeof(path), "authorizations/%s/%s",
-			         t->auth[i].name, ts_afield_names[f]);
-			rc = fn(arg, &t->auth[i].box[f], path);
-		}
-	return rc;
-}
 
 static int
 cmp_u32(const void *a, const void *b)
@@ -498,10 +470,11 @@ drops_box(struct ts_ticket *t, struct ts_ticket *cur, int *storekey)
 	struct offs o = { 0 };
 	int rc;
 
-	if ((rc = each_box(t, collect_carried, &o)) == 0 && cur != NULL) {
+	rc = ts_ticket_each_box(t, collect_carried, &o);
+	if (rc == 0 && cur != NULL) {
 		if (o.n > 0)
 			qsort(o.v, o.n, sizeof(*o.v), cmp_u32);
-		rc = each_box(cur, find_dropped, &o);
+		rc = ts_ticket_each_box(cur, find_dropped, &o);
 	}
 	*storekey = o.storekey;
 	free(o.v);
@@ -707,7 +680,7 @@ write_resealed(struct ts_store *st, struct ts_ticket *t, struct reseal *r,
 	if ((rc = ts_ticket_copy(&w, t)) < 0)
 		return rc;
 	r->t = &w;
-	if ((rc = each_box(&w, reseal_one, r)) < 0)
+	if ((rc = ts_ticket_each_box(&w, reseal_one, r)) < 0)
 		goto out;
 	if (!rekey) {
 		if ((rc = st->ops->write(st, &w, r->blob)) == 0)

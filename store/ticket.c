@@ -4,6 +4,7 @@
 #include "store/ticket.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,4 +165,30 @@ ts_ticket_free(struct ts_ticket *t)
 		ts_ticket_release(t);
 		free(t);
 	}
+}
+
+int
+ts_ticket_each_box(struct ts_ticket *t, ts_ticket_box_fn fn, void *arg)
+{
+	char path[2 * TS_NAME_MAX + 32];
+	int rc = 0;
+
+	for (int f = 0; f < TS_F_COUNT && rc == 0; f++)
+		if (t->field[f].len != 0)
+			rc = fn(arg, &t->field[f], ts_field_names[f]);
+	for (size_t i = 0; i < t->nmsg && rc == 0; i++) {
+		if (t->msg[i].box.len == 0)
+			continue;
+		snprintf(path, sizeof(path), "messages/%s", t->msg[i].name);
+		rc = fn(arg, &t->msg[i].box, path);
+	}
+	for (size_t i = 0; i < t->nauth && rc == 0; i++)
+		for (int f = 0; f < TS_A_COUNT && rc == 0; f++) {
+			if (t->auth[i].box[f].len == 0)
+				continue;
+			snprintf(path, sizeof(path), "authorizations/%s/%s",
+			         t->auth[i].name, ts_afield_names[f]);
+			rc = fn(arg, &t->auth[i].box[f], path);
+		}
+	return rc;
 }

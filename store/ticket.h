@@ -105,6 +105,15 @@ struct ts_ticket {
 /* Names as they appear in the mount: "subject", "account", "open", ... */
 extern const char *const ts_field_names[TS_F_COUNT];
 extern const char *const ts_afield_names[TS_A_COUNT];
+
+/*
+ * Calls fn(arg, box, path) for every present box of t, with the path the
+ * box is bound to ("email", "messages/NAME", "authorizations/NAME/FIELD");
+ * stops at, and returns, fn's first non-zero return; 0 otherwise.
+ */
+typedef int (*ts_ticket_box_fn)(void *arg, struct ts_box *b,
+                                const char *path);
+int ts_ticket_each_box(struct ts_ticket *t, ts_ticket_box_fn fn, void *arg);
 extern const char *const ts_status_names[TS_STATUS_COUNT];
 
 /* Largest plaintext, in bytes, accepted for each field. */

@@ -10,6 +10,8 @@
 #   anon-mmap    other anonymous mappings (large allocations, arenas of
 #                other threads, thread stacks)
 #   locked       locked pages (the value cache's arena and the key)
+#   find-s       the find's time (the store's files in the page cache or
+#                not, as they are)
 #   nodes        entries find saw (+1, the root)
 #   held         fuse_inode objects the find added (/proc/slabinfo): the
 #                inodes the kernel holds of this mount, give or take what
@@ -47,7 +49,9 @@ kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/$pid/status; }
 mount_kb=$(kb VmRSS)
 slab() { awk '$1 == "fuse_inode" { print $2 }' /proc/slabinfo; }
 slab0=$(slab)
+t0=$(date +%s%N)
 nodes=$(setpriv --reuid=61001 --regid=61001 --clear-groups find "$M" | wc -l)
+t1=$(date +%s%N)
 held=$(( $(slab) - slab0 ))
 mb() { echo $(( ($1 + 512) / 1024 )); }
 # smaps: the heap, other anonymous mappings, locked pages
@@ -57,11 +61,11 @@ read -r heap anon locked < <(awk '
 	          else if (inode == 0 && name !~ /^\[(stack|vdso|vvar|vsyscall)\]$/) a += $2 }
 	/^Locked:/ { l += $2 }
 	END { print h + 0, a + 0, l + 0 }' /proc/$pid/smaps)
-printf '%9s %7s %7s %7s %9s %7s %9s %9s\n' mount-MB rss-MB hwm-MB heap-MB \
-	anon-mmap locked nodes held
-printf '%9d %7d %7d %7d %9d %7d %9d %9d\n' "$(mb "$mount_kb")" "$(mb "$(kb VmRSS)")" \
+printf '%9s %7s %7s %7s %9s %7s %7s %9s %9s\n' mount-MB rss-MB hwm-MB heap-MB \
+	anon-mmap locked find-s nodes held
+printf '%9d %7d %7d %7d %9d %7d %7s %9d %9d\n' "$(mb "$mount_kb")" "$(mb "$(kb VmRSS)")" \
 	"$(mb "$(kb VmHWM)")" "$(mb "$heap")" "$(mb "$anon")" "$(mb "$locked")" \
-	"$nodes" "$held"
+	"$(echo "scale=1; ($t1 - $t0) / 1000000000" | bc)" "$nodes" "$held"
 if [ "$MI" = 1 ]; then
 	x=$(mktemp /tmp/ticketfs-mi.XXXXXX)
 	gdb -q -batch -p "$pid" \

@@ -36,7 +36,8 @@ struct wide {
 
 struct ts_inodes {
 	pthread_mutex_t lock;
-	uint64_t *nv;		/* ncap narrow words, 0 = empty; under lock */
+	uint64_t *nv;		/* ncap narrow words, 0 = empty; guarded by
+				   lock */
 	size_t ncap, nn;	/* capacity, used; guarded by lock */
 	struct wide *wv;	/* wcap wide slots, or NULL; guarded by lock */
 	size_t wcap, wn;	/* guarded by lock */

@@ -1,0 +1,119 @@
+# status cached by the kernel (issue 15, item 9): a warm read of status
+# costs an open and a release, no GETATTR or READ; and whoever cat'ed it
+# sees a move at once: after an agent's write on this mount, after another
+# agent's (another uid), and once the ticker expired the ticket.  Also on
+# a PostgreSQL store (it_test_status_pg); another host's move is in
+# test_pg_status.
+. "$(dirname "$0")/lib.sh"
+
+AGENT2=61005
+new_store
+echo "$AGENT2 agent" >> "$WHITELIST"
+policy_set <<'POL'
+ticket         processed+2s
+POL
+now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+ID=$(echo '{"username":"alice","subject":"status cache"}' | "$TICKETCTL" submit "$STORE")
+ID2=$(echo '{"username":"bob","subject":"expires"}' | "$TICKETCTL" submit "$STORE")
+mount_fg || { echo "mount failed"; exit 1; }
+T=$MNT/tickets/$ID
+rd() { as $READER "$@"; }
+# requests: what the daemon served so far (published once a second).
+requests() {
+	sleep 1.2
+	"$TICKETCTL" stats "$STORE" --json | jq .daemon.requests
+}
+
+# --- the kernel serves a warm status, as it does created ---
+expect_out $READER "open" "the reader reads open" cat "$T/status"
+rd cat "$T/status" "$T/created" >/dev/null
+rd stat "$T/status" "$T/created" >/dev/null
+# cats50 FILE: the requests 50 cats of FILE cost.
+cats50() {
+	local r0 r1
+	r0=$(requests)
+	for i in $(seq 50); do rd cat "$1" >/dev/null; done
+	r1=$(requests)
+	echo $(( r1 - r0 ))
+}
+rc=$(cats50 "$T/created")
+rs=$(cats50 "$T/status")
+# Uncached, each cat of status was an OPEN, a GETATTR, two READs and a
+# RELEASE, where created's is an OPEN and a RELEASE.
+check "50 warm cats of status cost what 50 of created do ($rs requests, created $rc)" \
+	test "$rs" -le $(( rc + 10 ))
+expect_out $READER "5" "its size is cached right" stat -c %s "$T/status"
+
+# --- (a) an agent's own move, on this mount ---
+expect_out $AGENT "open" "the agent reads open" cat "$T/status"
+check "the agent moves it to processing" as $AGENT sh -c "echo processing > '$T/status'"
+expect_out $AGENT "processing" "the agent reads processing at once" cat "$T/status"
+expect_out $READER "processing" "so does the reader, who had cat'ed it" cat "$T/status"
+expect_out $READER "11" "and its size at once" stat -c %s "$T/status"
+rs=$(cats50 "$T/status")
+check "cached again after the move ($rs requests, created $rc)" test "$rs" -le $(( rc + 10 ))
+# A reader holding status across a move reads the value of its open.
+SYNC=$WORK/sync
+mkdir -m 777 "$SYNC"
+rd /usr/bin/python3 -c "
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+first = os.read(fd, 3)
+open(sys.argv[2] + '/read', 'w').close()
+while not os.path.exists(sys.argv[2] + '/moved'):
+    time.sleep(0.01)
+rest = b''
+while True:
+    b = os.read(fd, 3)
+    if not b: break
+    rest += b
+print((first + rest).decode().strip())
+" "$T/status" "$SYNC" > "$WORK/held" 2>&1 &
+hp=$!
+wait_for test -e "$SYNC/read"
+check "another agent (uid) moves it to processed" as $AGENT2 sh -c "echo processed > '$T/status'"
+touch "$SYNC/moved"
+wait $hp
+held=$(cat "$WORK/held")
+check "a descriptor held across that move reads its open's value whole (got '$held')" test "$held" = processing
+
+# --- (b) another agent's (uid) move ---
+expect_out $READER "processed" "(b) the reader reads processed at once after the other uid's move" cat "$T/status"
+expect_out $AGENT "processed" "and so does the first agent" cat "$T/status"
+expect_out $READER "10" "its size too" stat -c %s "$T/status"
+expect_out $READER "processed" "a grep -r sees it" sh -c "grep -rh process '$MNT/tickets/$ID/status'"
+
+# --- a move interleaved with cached reads, many times ---
+bad=0
+for i in $(seq 30); do
+	id=$(echo '{"username":"carol","subject":"loop"}' | "$TICKETCTL" submit "$STORE")
+	wait_for rd test -e "$MNT/tickets/$id/status" || { bad=$((bad + 1)); continue; }
+	for want in open processing processed; do
+		[ $want = open ] || as $AGENT2 sh -c "echo $want > '$MNT/tickets/$id/status'" || bad=$((bad + 1))
+		for k in 1 2; do
+			got=$(rd cat "$MNT/tickets/$id/status")
+			[ "$got" = $want ] || { bad=$((bad + 1)); echo "# $id: got '$got', want $want"; }
+		done
+		got=$(rd stat -c %s "$MNT/tickets/$id/status")
+		[ "$got" = $(( ${#want} + 1 )) ] || { bad=$((bad + 1)); echo "# $id: size $got for $want"; }
+	done
+done
+check "30 tickets moved through every status by the other uid, each read right at once after each move ($bad wrong)" test "$bad" -eq 0
+
+# --- (c) the ticker: a processed ticket expires 2 s later ---
+expect_out $READER "open" "the second ticket reads open" cat "$MNT/tickets/$ID2/status"
+check "it is processed" as $AGENT sh -c "echo processed > '$MNT/tickets/$ID2/status'"
+t0=$(now_ms)
+expect_out $READER "processed" "and read processed, cached" cat "$MNT/tickets/$ID2/status"
+rd stat "$MNT/tickets/$ID2/status" >/dev/null
+d=$(( t0 + 2000 - $(now_ms) ))
+[ $d -gt 0 ] && sleep "$(awk -v d=$d 'BEGIN { printf "%.3f", d / 1000 }')"
+if wait_within 0.2 sh -c "setpriv --reuid=$READER --regid=$READER --clear-groups cat '$MNT/tickets/$ID2/status' 2>&1 >/dev/null | grep -q 'No such file'"; then
+	pass "(c) once the ticker expired it, its cached status is gone ($(( $(now_ms) - t0 - 2000 )) ms after the deadline)"
+else
+	fail "(c) the expired ticket's status still reads: $(rd cat "$MNT/tickets/$ID2/status" 2>&1)"
+fi
+expect_err $READER "No such file" "and stat of it fails too" stat "$MNT/tickets/$ID2/status"
+
+umount_fs
+finish

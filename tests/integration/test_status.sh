@@ -19,9 +19,11 @@ mount_fg || { echo "mount failed"; exit 1; }
 T=$MNT/tickets/$ID
 rd() { as $READER "$@"; }
 # requests: what the daemon served so far (published once a second).
+HOST=()	# a shared store: the daemon's host name (lib.sh's it1)
+[ "$TS_BACKEND" = pg ] && HOST=(--host it1)
 requests() {
 	sleep 1.2
-	"$TICKETCTL" stats "$STORE" --json | jq .daemon.requests
+	"$TICKETCTL" stats "$STORE" --json "${HOST[@]}" | jq .daemon.requests
 }
 
 # --- the kernel serves a warm status, as it does created ---

@@ -49,9 +49,13 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 		          "control falls back to the daemon's own checks");
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
-	/* `> status` truncates in the open, not in a separate setattr. */
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/*
+	 * `> status` truncates in a setattr, which changes nothing (write.c),
+	 * not in the open: an atomic O_TRUNC would make the kernel take the
+	 * cached status for empty (size 0) until the write, and a reader of
+	 * its page cache in between would read nothing (fs/status.c).
+	 */
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Nothing here is written through the page cache. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }

@@ -102,6 +102,26 @@ for i in $(seq 30); do
 done
 check "30 tickets moved through every status by the other uid, each read right at once after each move ($bad wrong)" test "$bad" -eq 0
 
+# --- moves racing cached reads: 200 tickets, a move every few ms, two
+# readers (whole reads and 2-byte reads) and a writer reading back ---
+for i in $(seq 200); do echo '{"username":"dave","subject":"race"}'; done > "$WORK/race.batch"
+RACE=$WORK/race
+mkdir -m 777 "$RACE"
+"$TICKETCTL" submit --batch "$STORE" "$WORK/race.batch" > "$RACE/ids"
+chmod 644 "$RACE/ids"
+cp "$(dirname "$0")/status_race.py" "$RACE/"
+chmod 644 "$RACE/status_race.py"
+check "(the 200 tickets are there)" wait_within 5 rd test -e "$MNT/tickets/$(tail -1 "$RACE/ids")/status"
+rd /usr/bin/python3 "$RACE/status_race.py" read "$MNT/tickets" 8 "$RACE/ids" > "$RACE/r1" 2>&1 & p1=$!
+rd /usr/bin/python3 "$RACE/status_race.py" small "$MNT/tickets" 8 "$RACE/ids" > "$RACE/r2" 2>&1 & p2=$!
+as $AGENT2 /usr/bin/python3 "$RACE/status_race.py" write "$MNT/tickets" 7 "$RACE/ids" > "$RACE/w" 2>&1; wr=$?
+wait $p1; r1=$?
+wait $p2; r2=$?
+check "racing moves: the writer read every move back at once ($(tail -1 "$RACE/w"))" test $wr -eq 0
+check "racing moves: every whole read was a whole status, never older ($(tail -1 "$RACE/r1"))" test $r1 -eq 0
+check "racing moves: every 2-byte-read one too ($(tail -1 "$RACE/r2"))" test $r2 -eq 0
+[ $((wr + r1 + r2)) -eq 0 ] || head -5 "$RACE/w" "$RACE/r1" "$RACE/r2" | sed 's/^/# /'
+
 # --- (c) the ticker: a processed ticket expires 2 s later ---
 expect_out $READER "open" "the second ticket reads open" cat "$MNT/tickets/$ID2/status"
 check "it is processed" as $AGENT sh -c "echo processed > '$MNT/tickets/$ID2/status'"

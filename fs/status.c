@@ -31,6 +31,10 @@
 
 #include "fs/notes.h"
 #include "fs/tree.h"
+#include "store/util.h"
+
+/* How long after the move to processed its page may be cached. */
+#define QUIET_MS 2000
 
 static int
 current(const struct node *n)
@@ -58,7 +62,20 @@ ts_status_told(const struct node *n)
 int
 ts_status_cacheable(const struct node *n)
 {
-	return n->e->status_told == current(n);
+	const struct ts_ticket *t = &n->e->t;
+
+	/*
+	 * Only a status that can no longer move: processed, QUIET_MS ago.  A
+	 * page of a value that may still move cannot be kept right: a
+	 * writer's direct write makes the kernel take the new size while a
+	 * reader's page of the old value stays, and the daemon's answer of
+	 * the right size can lose a race with that (zero bytes past "open\n",
+	 * 1 read in 16,000 racing moves, tests/integration/status_race.py).
+	 * Processed, nothing moves it again, and after QUIET_MS the move's
+	 * invalidation has long reached the kernel.
+	 */
+	return n->e->status_told == current(n) && t->status == TS_PROCESSED &&
+	       ts_now_ms() - t->processed_ms >= QUIET_MS;
 }
 
 int

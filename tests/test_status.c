@@ -1,6 +1,7 @@
 /*
  * test_status: fs/status.c's rules, step by step on one ticket entry and
- * its handles: which opens may read through the page cache, what a
+ * its handles: which opens may read through the page cache (a processed
+ * status, told, quiet), what a
  * reader's READ and GETATTR answer as the status moves (a snapshot of one
  * value, never one cut to another's size), and that a page the kernel may
  * keep of an older value is reported, so that it is invalidated.
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "fs/status.h"
+#include "store/util.h"
 
 static struct ts_entry e;
 static struct node n;
@@ -70,14 +72,19 @@ START_TEST(cached_only_once_told)
 {
 	struct handle *h;
 
-	ck_assert_int_eq(ts_status_cacheable(&n), 0);	/* never told */
 	ts_status_told(&n);
-	ck_assert_int_eq(ts_status_cacheable(&n), 1);
+	ck_assert_int_eq(ts_status_cacheable(&n), 0);	/* open: may move */
+	e.t.status = TS_PROCESSED;
+	e.t.processed_ms = ts_now_ms();
+	ck_assert_int_eq(ts_status_cacheable(&n), 0);	/* not told yet */
+	ts_status_told(&n);
+	ck_assert_int_eq(ts_status_cacheable(&n), 0);	/* just moved */
+	e.t.processed_ms = ts_now_ms() - 3000;
+	ck_assert_int_eq(ts_status_cacheable(&n), 1);	/* final, quiet */
 	h = open_now();
 	ck_assert_int_eq(h->cached, 1);
 	close_h(h);
-	/* A move the kernel has not been told of: opens bypass the cache. */
-	e.t.status = TS_PROCESSING;
+	e.status_told = 0;	/* a stale page reported */
 	ck_assert_int_eq(ts_status_cacheable(&n), 0);
 	h = open_now();
 	ck_assert_int_eq(h->cached, 0);
@@ -147,7 +154,7 @@ START_TEST(getattr_sizes_the_snapshot)
 	ts_status_attr(h, &n, &st, &t);
 	ck_assert_int_eq(st.st_size, 5);
 	ck_assert(t == 60);
-	ck_assert_int_eq(ts_status_cacheable(&n), 1);
+	ck_assert_int_eq(e.status_told, TS_OPEN + 1);	/* told */
 	/* Moved: this reader's size stays its open's, and is not cached. */
 	e.t.status = TS_PROCESSING;
 	st.st_size = 11;

@@ -1,8 +1,9 @@
 # status cached by the kernel (issue 15, item 9) on a shared PostgreSQL
 # store, two hosts (daemons h1 and h2 on two mountpoints, as in
-# test_pg_cross): a status h2's reader has cat'ed, and so cached, reads the
+# test_pg_cross): a status h2's reader has cat'ed and stat'ed reads the
 # move h1 made within 1 s (the bound for every change of another host), and
-# its size with it; h2 serves it from the kernel's cache before and after.
+# its size with it; once processed (final), both hosts serve it from the
+# kernel's cache.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg_lib.sh"
 
@@ -76,8 +77,8 @@ rd cat "$T2/status" "$T2/created" >/dev/null
 rd stat "$T2/status" "$T2/created" >/dev/null
 rc=$(cats50 "$T2/created")
 rs=$(cats50 "$T2/status")
-check "h2 serves a warm status from the kernel's cache, as created ($rs requests for 50 cats, created $rc)" \
-	test "$rs" -le $(( rc + 10 ))
+check "h2 reads an open status from the daemon, it may move ($rs requests for 50 cats, created $rc)" \
+	test "$rs" -ge $(( rc + 2 * 50 ))
 
 check "h1's agent moves it to processing" as $AGENT sh -c "echo processing > '$M1/tickets/$ID/status'"
 if ms=$(seen "$M2" "$ID" processing); then
@@ -86,10 +87,6 @@ else
 	fail "(d) h2 still reads $(rd cat "$T2/status") 1 s after h1's move"
 fi
 expect_out $READER "11" "and its size on h2" stat -c %s "$T2/status"
-rd stat "$T2/status" >/dev/null
-rs=$(cats50 "$T2/status")
-check "h2 caches it again after the move ($rs requests, created $rc)" test "$rs" -le $(( rc + 10 ))
-
 check "h2's agent moves it to processed" as $AGENT sh -c "echo processed > '$T2/status'"
 expect_out $READER "processed" "h2 reads processed at once" cat "$T2/status"
 if ms=$(seen "$M1" "$ID" processed); then
@@ -98,6 +95,15 @@ else
 	fail "h1 still reads $(rd cat "$M1/tickets/$ID/status") 1 s after h2's move"
 fi
 expect_out $READER "10" "and its size on h1" stat -c %s "$M1/tickets/$ID/status"
+sleep 2.2	# processed is final: its page may be cached 2 s after the move
+for n in 1 2; do
+	rd cat "$WORK/m$n/tickets/$ID/status" >/dev/null
+	rd stat "$WORK/m$n/tickets/$ID/status" >/dev/null
+done
+rs=$(cats50 "$T2/status")
+check "h2 serves the processed status from the kernel's cache, as created ($rs requests for 50 cats, created $rc)" \
+	test "$rs" -le $(( rc + 10 ))
+expect_out $READER "processed" "(and reads processed)" cat "$T2/status"
 
 unhost 2
 unhost 1

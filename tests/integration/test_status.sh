@@ -1,5 +1,6 @@
-# status cached by the kernel (issue 15, item 9): a warm read of status
-# costs an open and a release, no GETATTR or READ; and whoever cat'ed it
+# status cached by the kernel (issue 15, item 9): a warm read of a
+# processed status (final) costs an open and a release, as created's; one
+# that may still move is read from the daemon; and whoever cat'ed it
 # sees a move at once: after an agent's write on this mount, after another
 # agent's (another uid), and once the ticker expired the ticket.  Also on
 # a PostgreSQL store (it_test_status_pg); another host's move is in
@@ -10,7 +11,7 @@ AGENT2=61005
 new_store
 echo "$AGENT2 agent" >> "$WHITELIST"
 policy_set <<'POL'
-ticket         processed+2s
+ticket         processed+8s
 POL
 now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 ID=$(echo '{"username":"alice","subject":"status cache"}' | "$TICKETCTL" submit "$STORE")
@@ -40,10 +41,10 @@ cats50() {
 }
 rc=$(cats50 "$T/created")
 rs=$(cats50 "$T/status")
-# Uncached, each cat of status was an OPEN, a GETATTR, two READs and a
-# RELEASE, where created's is an OPEN and a RELEASE.
-check "50 warm cats of status cost what 50 of created do ($rs requests, created $rc)" \
-	test "$rs" -le $(( rc + 10 ))
+# Its page may not be cached while it may move (fs/status.c): an OPEN, two
+# READs and a RELEASE, at least, where created's is an OPEN and a RELEASE.
+check "50 cats of an open status reach the daemon ($rs requests, created $rc)" \
+	test "$rs" -ge $(( rc + 2 * 50 ))
 expect_out $READER "5" "its size is cached right" stat -c %s "$T/status"
 
 # --- (a) an agent's own move, on this mount ---
@@ -52,8 +53,6 @@ check "the agent moves it to processing" as $AGENT sh -c "echo processing > '$T/
 expect_out $AGENT "processing" "the agent reads processing at once" cat "$T/status"
 expect_out $READER "processing" "so does the reader, who had cat'ed it" cat "$T/status"
 expect_out $READER "11" "and its size at once" stat -c %s "$T/status"
-rs=$(cats50 "$T/status")
-check "cached again after the move ($rs requests, created $rc)" test "$rs" -le $(( rc + 10 ))
 # A reader holding status across a move reads the value of its open.
 SYNC=$WORK/sync
 mkdir -m 777 "$SYNC"
@@ -84,6 +83,15 @@ expect_out $READER "processed" "(b) the reader reads processed at once after the
 expect_out $AGENT "processed" "and so does the first agent" cat "$T/status"
 expect_out $READER "10" "its size too" stat -c %s "$T/status"
 expect_out $READER "processed" "a grep -r sees it" sh -c "grep -rh process '$MNT/tickets/$ID/status'"
+# Processed is final: 2 s after the move its page may be cached.
+sleep 2.2
+rd cat "$T/status" >/dev/null
+rd stat "$T/status" >/dev/null
+rs=$(cats50 "$T/status")
+check "50 warm cats of a processed status cost what 50 of created do ($rs requests, created $rc)" \
+	test "$rs" -le $(( rc + 10 ))
+expect_out $READER "processed" "and read processed" cat "$T/status"
+expect_out $READER "10" "sized 10" stat -c %s "$T/status"
 
 # --- a move interleaved with cached reads, many times ---
 bad=0
@@ -122,16 +130,18 @@ check "racing moves: every whole read was a whole status, never older ($(tail -1
 check "racing moves: every 2-byte-read one too ($(tail -1 "$RACE/r2"))" test $r2 -eq 0
 [ $((wr + r1 + r2)) -eq 0 ] || head -5 "$RACE/w" "$RACE/r1" "$RACE/r2" | sed 's/^/# /'
 
-# --- (c) the ticker: a processed ticket expires 2 s later ---
+# --- (c) the ticker: a processed ticket expires 8 s later ---
 expect_out $READER "open" "the second ticket reads open" cat "$MNT/tickets/$ID2/status"
 check "it is processed" as $AGENT sh -c "echo processed > '$MNT/tickets/$ID2/status'"
 t0=$(now_ms)
+sleep 2.2
 expect_out $READER "processed" "and read processed, cached" cat "$MNT/tickets/$ID2/status"
 rd stat "$MNT/tickets/$ID2/status" >/dev/null
-d=$(( t0 + 2000 - $(now_ms) ))
+expect_out $READER "processed" "(again)" cat "$MNT/tickets/$ID2/status"
+d=$(( t0 + 8000 - $(now_ms) ))
 [ $d -gt 0 ] && sleep "$(awk -v d=$d 'BEGIN { printf "%.3f", d / 1000 }')"
 if wait_within 0.2 sh -c "setpriv --reuid=$READER --regid=$READER --clear-groups cat '$MNT/tickets/$ID2/status' 2>&1 >/dev/null | grep -q 'No such file'"; then
-	pass "(c) once the ticker expired it, its cached status is gone ($(( $(now_ms) - t0 - 2000 )) ms after the deadline)"
+	pass "(c) once the ticker expired it, its cached status is gone ($(( $(now_ms) - t0 - 8000 )) ms after the deadline)"
 else
 	fail "(c) the expired ticket's status still reads: $(rd cat "$MNT/tickets/$ID2/status" 2>&1)"
 fi

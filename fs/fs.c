@@ -150,7 +150,7 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * So every read of one is a request, decided by the uid making it
 	 * (ts_op_read).  The trail grows: no cache either.  created and
 	 * expires never change and any role may read them: cached.  status
-	 * changes, and is cached between changes (fs/status.c); a writer's
+	 * is cached once it is final, processed (fs/status.c); a writer's
 	 * open is not.
 	 */
 	if (ts_tree_is_sealed(n.kind) || n.kind == N_AUDIT ||

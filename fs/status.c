@@ -1,8 +1,10 @@
 /*
- * status: the kernel caches a ticket's status file (fs/status.h) like any
- * other: entry, attributes and the page, so a warm `grep -r` or `tar`
- * costs an open and a release a ticket, not four round trips.  What keeps
- * that cache right while writers move the status:
+ * status: the kernel caches a ticket's status file (fs/status.h): its
+ * entry and attributes like every file's, and its page once the status is
+ * final (processed, QUIET_MS after the move), so that a warm `grep -r` or
+ * `tar` of a processed ticket costs an open and a release, as `created`.
+ * Why not the page of a status that may still move: see
+ * ts_status_cacheable.  What keeps the page right:
  *
  *   - The three values differ in size (open, processing, processed), and
  *     the kernel drops a file's pages whenever it is given another size.
@@ -11,10 +13,10 @@
  *     holds (it would cut it) and a page of an older value is dropped.
  *   - Each entry remembers the value the kernel was last given attributes
  *     of (status_told).  A read-only open reads through the page cache only
- *     if that is the status now; after any change, until the kernel asks
- *     again (the change's invalidation, sent by the ticker, makes it),
- *     opens are direct_io and read the status of the moment.  A direct_io
- *     open also makes the kernel drop the file's pages.
+ *     if that is the status now (and final); after any change, until the
+ *     kernel asks again (the change's invalidation, sent by the ticker,
+ *     makes it), opens are direct_io and read the status of the moment.
+ *     A direct_io open also makes the kernel drop the file's pages.
  *   - A reader reads the status of the moment it opened, across read(2)s
  *     (README: torn reads).  Its GETATTR (the kernel's, before a read)
  *     gives the size of that snapshot, not cached (timeout 0) once the

@@ -1,7 +1,7 @@
 /*
- * status: how a ticket's status file is cached by the kernel.  Its entry,
- * attributes and pages are cached like every other file's, between
- * changes; the daemon keeps the kernel's cached size and pages of one
+ * status: how a ticket's status file is cached by the kernel.  Its entry
+ * and attributes are cached like every other file's, between changes, and
+ * its page once it is final (processed); the daemon keeps the kernel's cached size and pages of one
  * value (all three values differ in size, and the kernel drops a file's
  * pages when it is given another size) and never lets an open read
  * through a cache that may be older than the status (fs/status.c says
@@ -18,10 +18,11 @@
 void ts_status_told(const struct node *n);
 /*
  * At a read-only open of status n: 1 if the open may read through the
- * page cache (keep_cache), 0 if it must not (direct_io): the status
- * changed since the kernel was last given its attributes, or the kernel
- * may hold another value's page (the change's invalidation, queued for
- * the ticker, has not reached the kernel yet).
+ * page cache (keep_cache), 0 if it must not (direct_io): the status may
+ * still move (not processed, or processed less than 2 s ago), it changed
+ * since the kernel was last given its attributes, or the kernel may hold
+ * another value's page (an invalidation queued for the ticker has not
+ * reached the kernel yet).
  */
 int ts_status_cacheable(const struct node *n);
 /*

@@ -1,11 +1,11 @@
 /*
  * status: how a ticket's status file is cached by the kernel.  Its entry
  * and attributes are cached like every other file's, between changes, and
- * its page once it is final (processed); the daemon keeps the kernel's cached size and pages of one
- * value (all three values differ in size, and the kernel drops a file's
- * pages when it is given another size) and never lets an open read
- * through a cache that may be older than the status (fs/status.c says
- * how).  Index lock held (shared is enough) by every caller; the loop
+ * its page once it is final (processed); the daemon keeps the kernel's
+ * cached size and page of one value (all three values differ in size,
+ * and the kernel drops a file's pages when it is given another size) and
+ * never lets an open read through a cache that may be older than the
+ * status (fs/status.c says how).  Index lock held (shared is enough) by every caller; the loop
  * thread's own (request handlers only).
  */
 #ifndef TS_FS_STATUS_H

@@ -31,6 +31,7 @@
 #include "fs/tree.h"
 #include "fs/write.h"
 #include "fs/retain.h"
+#include "fs/status.h"
 #include "store/audit.h"
 #include "store/util.h"
 
@@ -48,9 +49,13 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 		          "control falls back to the daemon's own checks");
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
-	/* `> status` truncates in the open, not in a separate setattr. */
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/*
+	 * `> status` truncates in a setattr, which changes nothing (write.c),
+	 * not in the open: an atomic O_TRUNC would make the kernel take the
+	 * cached status for empty (size 0) until the write, and a reader of
+	 * its page cache in between would read nothing (fs/status.c).
+	 */
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Nothing here is written through the page cache. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
@@ -87,11 +92,15 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		char text[64];
 
 		h->len = ts_tree_meta_text(&n, text);
-		if ((h->buf = malloc(h->len)) == NULL)
+		if ((h->buf = malloc(sizeof(text))) == NULL)
 			rc = -ENOMEM;
 		else
 			memcpy(h->buf, text, h->len);
-		h->cap = h->len;
+		h->cap = sizeof(text);
+		h->snap = n.e->t.status + 1;
+		/* Through the page cache, unless it may be older than this
+		 * status (fs/status.c). */
+		h->cached = ts_status_cacheable(&n);
 	}
 	ts_index_unlock(fs->idx);
 	if (rc == 0 && n.kind == N_AUDIT)
@@ -139,10 +148,13 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * one whose uid was revoked since it opened, or that was passed to
 	 * another uid, as soon as any listed reader had the pages read in.
 	 * So every read of one is a request, decided by the uid making it
-	 * (ts_op_read).  status and the trail change: no cache either.  created
-	 * and expires never change and any role may read them: cached.
+	 * (ts_op_read).  The trail grows: no cache either.  created and
+	 * expires never change and any role may read them: cached.  status
+	 * is cached once it is final, processed (fs/status.c); a writer's
+	 * open is not.
 	 */
-	if (ts_tree_is_sealed(n.kind) || n.kind == N_STATUS || n.kind == N_AUDIT)
+	if (ts_tree_is_sealed(n.kind) || n.kind == N_AUDIT ||
+	    (n.kind == N_STATUS && !h->cached))
 		fi->direct_io = 1;
 	else
 		fi->keep_cache = 1;

@@ -26,6 +26,9 @@ struct ts_entry {
 	int64_t next_deadline;	/* earliest deadline of it or its items */
 	uint32_t spare[8];	/* item numbers given back, never stored */
 	unsigned nspare;
+	unsigned char status_told;	/* fs/status.c: the status (+1) the
+					   kernel was last given attributes of,
+					   0 if unknown; the loop thread's own */
 };
 
 /* What an intake poll changed, for the kernel's caches. */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 
+#include "fs/status.h"
 #include "fs/trail.h"
 #include "fs/tree.h"
 
@@ -64,11 +65,12 @@ void
 ts_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ts_fs *fs = fs_of(req);
+	struct handle *h = fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
+	double timeout = 0;
 	struct stat st;
 	struct node n;
 	int rc;
 
-	(void)fi;
 	/* The root's own attributes are the mount's: all may see them. */
 	if (ino != TS_INO_ROOT && (rc = ts_trail_gate_list(fs, req, ino, "stat", NULL)) < 0) {
 		fuse_reply_err(req, -rc);
@@ -76,13 +78,20 @@ ts_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	ts_index_rdlock(fs->idx);
 	rc = ts_tree_resolve(fs, ino, &n);
-	if (rc == 0)
+	if (rc == 0) {
 		ts_tree_stat(fs, ino, &n, &st);
+		timeout = ts_tree_cache_time(fs, &n);
+	}
+	/* The kernel's, before a read through the page cache: the size of
+	 * what that reader reads (fs/status.c). */
+	if (rc == 0 && n.kind == N_STATUS && h != NULL && h->kind == H_READ &&
+	    h->cached)
+		ts_status_attr(h, &n, &st, &timeout);
+	else if (rc == 0 && n.kind == N_STATUS)
+		ts_status_told(&n);
 	ts_index_unlock(fs->idx);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, n.kind == N_STATUS ? 0 :
-		                ts_tree_cache_time(fs, &n));
-
+		fuse_reply_attr(req, &st, timeout);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/status.h"
 #include "fs/trail.h"
 #include "fs/tree.h"
 #include "fs/write.h"
@@ -256,7 +257,7 @@ ts_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	uint8_t *plain = NULL;
 	size_t plainlen = 0, len = 0;
 	struct node n;
-	int rc;
+	int rc, stale = 0;
 
 	if (ino == TS_INO_AUDIT && fs->audit != NULL) {
 		char *buf;
@@ -289,6 +290,9 @@ ts_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			rc = read_sealed(fs, ino, &n, box, path, (size_t)off,
 			                 size, &plain, &plainlen);
 	} else if (rc == 0 && n.kind == N_STATUS && h != NULL &&
+	           h->kind == H_READ && h->cached) {
+		stale = ts_status_serve(h, &n, text, &len);
+	} else if (rc == 0 && n.kind == N_STATUS && h != NULL &&
 	           h->kind == H_READ && h->buf != NULL) {
 		len = h->len;	/* what it was at open */
 		memcpy(text, h->buf, len);
@@ -296,6 +300,8 @@ ts_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		len = ts_tree_meta_text(&n, text);
 	}
 	ts_index_unlock(fs->idx);
+	if (stale)	/* the page this leaves in the kernel must go */
+		ts_status_queue_inval(fs, ino);
 	if (rc == -EACCES)
 		ts_trail_audit_at(fs, req, "read", ino, NULL, EACCES, NULL);
 	if (rc < 0)

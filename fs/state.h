@@ -138,6 +138,9 @@ struct handle {
 	size_t len, cap;
 	int done;			/* applied or stored; later writes fail */
 	int err;			/* a failure to report at flush */
+	int snap;			/* H_READ of status: the status (+1) in
+					   buf (fs/status.c) */
+	int cached;			/* ... opened through the page cache */
 };
 
 /* The daemon's state of a request (its userdata). */

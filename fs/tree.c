@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fs/status.h"
 #include "store/audit.h"
 #include "store/util.h"
 
@@ -305,11 +306,13 @@ ts_tree_entry(struct ts_fs *fs, uint64_t ino, const struct node *n,
 	ep->ino = ino;
 	ep->generation = 1;
 	ep->entry_timeout = ts_tree_cache_time(fs, n);
-	/* status changes size under writers: always ask. */
-	ep->attr_timeout = n->kind == N_STATUS ? 0 : ep->entry_timeout;
+	ep->attr_timeout = ep->entry_timeout;
 	if (n->kind == N_AUDIT)
 		ep->entry_timeout = fs->cfg.timeout;
 	ts_tree_stat(fs, ino, n, &ep->attr);
+	/* status is cached too, between changes (fs/status.c). */
+	if (n->kind == N_STATUS)
+		ts_status_told(n);
 }
 
 /* Finds child name of parent; fills *ino. Lock held. */

@@ -760,6 +760,13 @@ w_writer() {
 				t1=${EPOCHREALTIME/./}
 				[ "$cur" = processed ] && { wrong "status $ID moved back processed -> $next"; continue; }
 				cnt "status-$next"
+				# Read back at once (status is cached by the
+				# kernel): the move, never the value before it.
+				# Gone (ENOENT) is fine: processed+3 s.
+				if got=$(cat "$T/status" 2>/dev/null); then
+					if [ "$got" = "$next" ]; then cnt status-readback
+					else wrong "stale status of $ID: $(printf %q "$got") right after the move to $next"; fi
+				fi
 				if [ "$next" = processed ]; then
 					mset "$M/proc/$ID" "$t1"
 					for f in email mobile confidential; do

@@ -154,6 +154,9 @@ ver_set(struct pg_store *ps, const char *id, int64_t ver)
 	s->ver = ver;
 out:
 	pthread_mutex_unlock(&pt->mu);
+	/* The record kept of another version is no use now (and, keyed by
+	 * version, never served): freed at once. */
+	ts_pg_reccache_drop(ps, id);
 	return rc;
 }
 
@@ -177,6 +180,14 @@ ts_pg_tickets_known(struct pg_store *ps, char (**ids)[TS_NAME_MAX + 1],
 	*ids = v;
 	*n = k;
 	return 0;
+}
+
+int64_t
+ts_pg_tickets_ver(struct pg_store *ps, const char *id)
+{
+	int seen;
+
+	return ver_get(ps, id, &seen);
 }
 
 int
@@ -556,6 +567,9 @@ ts_pg_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
 	PGresult *r;
 	int rc;
 
+	if ((rc = ts_pg_reccache_read(ps, ps->pg, id, box, 1,
+	                              (uint8_t *const *)&buf, NULL, NULL)) <= 0)
+		return rc;
 	snprintf(off, sizeof(off), "%lu", (unsigned long)box->off + 1);
 	snprintf(len, sizeof(len), "%lu", (unsigned long)box->len);
 	rc = pg_query_io(ps->pg, "SELECT substring(rec FROM $2::integer FOR "
@@ -626,6 +640,11 @@ ts_pg_read_boxes(struct ts_store *st, const char *id,
 	 * first, as the main connection's checking callers do: a reader
 	 * has no session state to lose. */
 	(void)ts_pg_conn(pg);
+	if ((rc = ts_pg_reccache_read(ps, pg, id, boxes, n, bufs, key,
+	                              keylen)) <= 0) {
+		ts_pg_pool_put(ps->readers, pg);
+		return rc;
+	}
 	rc = pg_query_io(pg,
 	    "SELECT u.i, substring(t.rec FROM u.o FOR u.l) FROM ts_tickets t, "
 	    "unnest($2::integer[], $3::integer[]) WITH ORDINALITY AS u(o, l, i) "

@@ -18,9 +18,11 @@
  * Several boxes of a ticket are read in one statement (read_boxes: a
  * substring a box, and the ticket's key row with them), on a connection
  * of the store's readers (pg_conn.h's pool), not the main one: the
- * prefetch workers that read so and the daemon's request thread, which
- * reads single boxes and keys on the main connection, do not wait for
- * each other's round trips.
+ * prefetch workers and the daemon's request thread, which read so, do not
+ * wait behind the main connection's writes and audit appends.  In a
+ * daemon both read_box and read_boxes are served from the records kept
+ * by pg_reccache.c when they can: one statement reads a ticket's whole
+ * row and key row, and the reads after it none.
  *
  * A box is read with substring() of the row: the offsets the caller has
  * are the record's it loaded; if another host rewrote the row meanwhile

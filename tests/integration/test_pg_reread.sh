@@ -32,7 +32,7 @@ for i in $(seq 1 $N); do
 done > "$WORK/batch"
 "$TICKETCTL" submit --batch "$PGURI" "$WORK/batch" > "$WORK/ids" ||
 	fail "submit --batch of $N tickets"
-forked "$TICKETFS" "$PGURI" "$MNT" -o key="$KEY",whitelist="$WL",hostname=hA,cache=0,fss="$WORK/a.fss" ||
+forked "$TICKETFS" "$PGURI" "$MNT" -o key="$KEY",whitelist="$WL",hostname=hA,cache=0,checkpoint_copy="$WORK/a.checkpoint",fss="$WORK/a.fss",audit_spool="$WORK/a.spool" ||
 	{ fail "host A mounts with -o cache=0"; finish; }
 count() { [ "$(as $READER ls "$MNT/tickets" | wc -l)" -eq $N ]; }
 check "host A takes in the $N tickets" wait_within 20 count
@@ -68,8 +68,8 @@ check "the first pass reached the database, a statement a ticket or more ($first
 check "the second did not: at most the idle daemon's count and 5 ($second, idle $idle)" test $second -le $((idle + 5))
 
 # Another host rewrites two records.
-forked "$TICKETFS" "$PGURI" "$MNT2" -o key="$KEY",whitelist="$WL",hostname=hB,fss="$WORK/b.fss" ||
-	{ fail "host B mounts"; finish; }
+forked "$TICKETFS" "$PGURI" "$MNT2" -o key="$KEY",whitelist="$WL",hostname=hB,checkpoint_copy="$WORK/b.checkpoint",fss="$WORK/b.fss",audit_spool="$WORK/b.spool" 2>"$WORK/b.err" ||
+	{ fail "host B mounts ($(tail -n 3 "$WORK/b.err"))"; finish; }
 T1=$(sed -n 1p "$WORK/ids") T2=$(sed -n 2p "$WORK/ids")
 check "host B sees the tickets" wait_within 20 as $READER test -d "$MNT2/tickets/$T2"
 check "host B: a message into ticket 1" as $AGENT sh -c "printf 'from B\n' > '$MNT2/tickets/$T1/messages/b-1'"

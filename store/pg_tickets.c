@@ -137,15 +137,20 @@ ver_set(struct pg_store *ps, const char *id, int64_t ver)
 	struct pg_tickets *pt = ps->tickets;
 	uint64_t h = hash_id(id);
 	struct ver_slot *s;
+	int64_t was = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&pt->mu);
 	if ((pt->n + 1) * 2 > pt->cap && (rc = grow(pt)) < 0) {
-		if (pt->cap > 0)
-			slot_of(pt->v, pt->cap, h, id)->ver = 0;
+		if (pt->cap > 0) {
+			s = slot_of(pt->v, pt->cap, h, id);
+			was = s->ver;
+			s->ver = 0;
+		}
 		goto out;
 	}
 	s = slot_of(pt->v, pt->cap, h, id);
+	was = s->ver;
 	if (s->id[0] == '\0') {
 		if (ver == 0)
 			goto out;
@@ -157,8 +162,10 @@ ver_set(struct pg_store *ps, const char *id, int64_t ver)
 out:
 	pthread_mutex_unlock(&pt->mu);
 	/* The record kept of another version is no use now (and, keyed by
-	 * version, never served): freed at once. */
-	ts_pg_reccache_drop(ps, id);
+	 * version, never served): freed at once.  (None is kept of a ticket
+	 * first seen: a load of 100,000 looks nothing up.) */
+	if (was != 0 && was != ver)
+		ts_pg_reccache_drop(ps, id);
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "fs/heap.h"
 #include "fs/state.h"
 #include "fs/stats.h"
 #include "fs/watchdog.h"
@@ -274,6 +275,7 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], TS_WATCHDOG_ARG) == 0)
 		return ts_watchdog_main(argc, argv);
+	ts_heap_tune();	/* before anything is allocated */
 	harden();
 	if (ts_seal_init() < 0) {
 		fprintf(stderr, "ticketfs: cannot initialise libsodium\n");
@@ -422,6 +424,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "ticketfs: %s\n", err);
 		goto out;
 	}
+	ts_heap_trim();	/* the load's temporaries are gone */
 	fsname = malloc(strlen(shown) + 32);
 	if (fsname != NULL)
 		sprintf(fsname, "-ofsname=ticketfs:%s", shown);

@@ -1,7 +1,8 @@
 /*
  * test_inode: computed inode numbers, and the table of the kernel's lookup
- * counts (open addressing with backward-shift deletion), checked against
- * a plain model after every step of random workloads.
+ * counts (open addressing with backward-shift deletion, a narrow and a
+ * wide table), checked against a plain model after every step of random
+ * workloads, and its bytes per inode.
  */
 #include <check.h>
 
@@ -349,6 +350,158 @@ START_TEST(random_against_model)
 }
 END_TEST
 
+/*
+ * Counts beyond what the 8-byte word holds (127) move the inode to the
+ * wide table, and every one of them still needs its forget; the push
+ * mark moves with it.  Numbers of 2^56 and above (a ticket slot of 2^32
+ * and above) live there from the start.
+ */
+START_TEST(large_counts_and_numbers)
+{
+	struct ts_inodes *tab = NULL;
+	uint64_t a = ts_ino_make(9, 1, TS_SUB_ITEM);
+	uint64_t big = ts_ino_make((1ull << 39) - 2, TS_ITEM_MAX, 15);
+	uint64_t edge = ts_ino_make((1ull << 32) - 2, 7, 3);	/* < 2^56 */
+	uint64_t both[3] = { a, big, edge };
+
+	ck_assert_uint_ge(big, UINT64_C(1) << 56);
+	ck_assert_uint_lt(edge, UINT64_C(1) << 56);
+	ck_assert_int_eq(ts_inodes_new(&tab), 0);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(ts_inodes_ref(tab, a), 0);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 1);
+	for (int i = 0; i < 900; i++)	/* 1,000 in all: past 127 */
+		ck_assert_int_eq(ts_inodes_ref(tab, a), 0);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 0);	/* kept */
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(ts_inodes_ref(tab, big), 0);
+		ck_assert_int_eq(ts_inodes_ref(tab, edge), 0);
+	}
+	check_holds(tab, both, 3);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, big), 1);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, big), 0);
+	ts_inodes_unpush_all(tab);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 1);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, big), 1);
+	/* 999 forgets in odd batches keep a; the last drops it. */
+	ts_inodes_forget(tab, a, 500);
+	ts_inodes_forget(tab, a, 1);
+	ts_inodes_forget(tab, a, 498);
+	ck_assert_int_eq(ts_inodes_held(tab, a), 1);
+	check_holds(tab, both, 3);
+	ts_inodes_forget(tab, a, 1);
+	ck_assert_int_eq(ts_inodes_held(tab, a), 0);
+	check_holds(tab, both + 1, 2);
+	/* Looked up again: a new life, in the narrow word, a fresh mark. */
+	ck_assert_int_eq(ts_inodes_ref(tab, a), 0);
+	ck_assert_int_eq(ts_inodes_claim_push(tab, a), 1);
+	ts_inodes_forget(tab, a, 1);
+	ts_inodes_forget(tab, big, 2);
+	ck_assert_int_eq(ts_inodes_held(tab, big), 1);
+	ts_inodes_forget(tab, big, 1);
+	ck_assert_int_eq(ts_inodes_held(tab, big), 0);
+	ts_inodes_forget(tab, edge, 3);
+	check_holds(tab, NULL, 0);
+	ts_inodes_free(tab);
+}
+END_TEST
+
+/*
+ * What the daemon holds after a `find` over 100,000 tickets: 16 inodes a
+ * ticket.  The table takes at most 13 bytes an inode once grown (README,
+ * Scale), and gives most of it back once the kernel forgets them.
+ */
+START_TEST(bytes_per_inode)
+{
+	enum { TICKETS = 100000, PER = 16 };
+	struct ts_inodes *tab = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(ts_inodes_new(&tab), 0);
+	for (uint64_t s = 0; s < TICKETS; s++)
+		for (unsigned k = 0; k < PER; k++) {
+			ck_assert_int_eq(ts_inodes_ref(tab, k < 11 ?
+			                 ts_ino_make(s, 0, k) :
+			                 ts_ino_make(s, 1, k - 11)), 0);
+			n++;
+			if (n >= 100000 && n % 50021 == 0)
+				ck_assert_uint_le(ts_inodes_bytes(tab),
+				                  2 * 8 * n + 4096);
+		}
+	ck_assert_uint_eq(ts_inodes_count(tab), n);
+	ck_assert_uint_le(ts_inodes_bytes(tab), 13 * n);
+	ck_assert_uint_ge(ts_inodes_bytes(tab), 8 * n);
+	/* The kernel forgets all but one ticket's. */
+	for (uint64_t s = 1; s < TICKETS; s++)
+		for (unsigned k = 0; k < PER; k++)
+			ts_inodes_forget(tab, k < 11 ? ts_ino_make(s, 0, k) :
+			                 ts_ino_make(s, 1, k - 11), 1);
+	ck_assert_uint_eq(ts_inodes_count(tab), PER);
+	ck_assert_uint_le(ts_inodes_bytes(tab), 64 * 1024);
+	for (unsigned k = 0; k < PER; k++)
+		ck_assert_int_eq(ts_inodes_held(tab, k < 11 ?
+		                 ts_ino_make(0, 0, k) :
+		                 ts_ino_make(0, 1, k - 11)), 1);
+	ts_inodes_free(tab);
+}
+END_TEST
+
+/*
+ * The same with counts that cross the narrow word's limit both ways and
+ * numbers of either table, push marks checked too.
+ */
+START_TEST(random_large_against_model)
+{
+	enum { K = 300, STEPS = 60000 };
+	struct ts_inodes *tab = NULL;
+	uint64_t ino[K], held[K], count[K];
+	int pushed[K];
+	uint64_t seed = 7;
+
+	ck_assert_int_eq(ts_inodes_new(&tab), 0);
+	for (size_t i = 0; i < K; i++) {
+		ino[i] = i % 5 == 0 ? ts_ino_make((1ull << 39) - 2 - i, 2, 3) :
+		         ts_ino_make(i / 4, (uint32_t)(i % 4), 1);
+		count[i] = 0;
+		pushed[i] = 0;
+	}
+	for (int step = 0; step < STEPS; step++) {
+		size_t i = (size_t)(rnd(&seed) % K), nheld = 0;
+		unsigned op = (unsigned)(rnd(&seed) % 8);
+
+		if (op < 4) {
+			/* Bursts, so counts reach the hundreds. */
+			unsigned r = 1 + (unsigned)(rnd(&seed) % 60);
+
+			for (unsigned k = 0; k < r; k++)
+				ck_assert_int_eq(ts_inodes_ref(tab, ino[i]), 0);
+			count[i] += r;
+		} else if (op < 7) {
+			uint64_t n = rnd(&seed) % 90;
+
+			ts_inodes_forget(tab, ino[i], n);
+			count[i] = count[i] > n ? count[i] - n : 0;
+			if (count[i] == 0)
+				pushed[i] = 0;
+		} else {
+			int want = count[i] > 0 && !pushed[i];
+
+			ck_assert_int_eq(ts_inodes_claim_push(tab, ino[i]), want);
+			if (count[i] > 0)
+				pushed[i] = 1;
+		}
+		ck_assert_int_eq(ts_inodes_held(tab, ino[i]), count[i] > 0);
+		if (step % 211 != 0 && step != STEPS - 1)
+			continue;
+		for (size_t j = 0; j < K; j++)
+			if (count[j])
+				held[nheld++] = ino[j];
+		check_holds(tab, held, nheld);
+	}
+	ts_inodes_free(tab);
+}
+END_TEST
+
 struct worker {
 	struct ts_inodes *tab;
 	uint64_t base;
@@ -418,6 +571,9 @@ inode_suite(void)
 	tcase_add_test(tab, unpush_all_and_held);
 	tcase_add_test(tab, many_then_forget_half);
 	tcase_add_test(tab, random_against_model);
+	tcase_add_test(tab, random_large_against_model);
+	tcase_add_test(tab, large_counts_and_numbers);
+	tcase_add_test(tab, bytes_per_inode);
 	tcase_add_test(tab, threads);
 	suite_add_tcase(s, tab);
 	return s;

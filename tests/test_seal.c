@@ -710,6 +710,25 @@ START_TEST(seal_self_ed_to_u_known)
 }
 END_TEST
 
+/* At random points of the main subgroup, ed_to_u is libsodium's own
+ * Ed25519-to-X25519 conversion (which it replaces for speed and
+ * constant time, seal_self.h). */
+START_TEST(seal_self_ed_to_u_is_libsodiums)
+{
+	for (int i = 0; i < 64; i++) {
+		unsigned char s[32], ed[32], u[32], want[32];
+
+		crypto_core_ed25519_scalar_random(s);
+		ck_assert_int_eq(crypto_scalarmult_ed25519_base_noclamp(ed, s),
+		                 0);
+		ck_assert_int_eq(crypto_sign_ed25519_pk_to_curve25519(want, ed),
+		                 0);
+		ts_seal_self_ed_to_u(u, ed);
+		ck_assert_mem_eq(u, want, 32);
+	}
+}
+END_TEST
+
 /* ts_seal_box_self makes what ts_seal_open opens, bound as ts_seal_box. */
 START_TEST(seal_box_self_round_trip)
 {
@@ -747,6 +766,7 @@ seal_suite(void)
 	tcase_add_test(tc, open_other_key_refused);
 	tcase_add_test(tc, seal_self_is_crypto_box_seal);
 	tcase_add_test(tc, seal_self_ed_to_u_known);
+	tcase_add_test(tc, seal_self_ed_to_u_is_libsodiums);
 	tcase_add_test(tc, seal_box_self_round_trip);
 	suite_add_tcase(s, tc);
 

@@ -52,9 +52,11 @@ mnt() {	# mnt BIN dir|pg
 # stmts BIN: the PostgreSQL daemon's db_statements, once published
 # (a second after the last activity), or "-".
 stmts() {
+	local n
 	sleep 1.2
-	"$1/ticketctl" stats "$URI" --host warm --json 2>/dev/null |
-		jq -e '.daemon.db_statements' 2>/dev/null || echo -
+	n=$("$1/ticketctl" stats "$URI" --host warm --json 2>/dev/null |
+		jq -r '.daemon.db_statements // "-"' 2>/dev/null)
+	case $n in ''|*[!0-9]*) echo - ;; *) echo "$n" ;; esac
 }
 umnt() {
 	fusermount3 -u "$W/$1"

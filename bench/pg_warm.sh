@@ -6,7 +6,9 @@
 # turn, ROUNDS rounds; in each, grep -r and tar cf - once to warm the
 # caches, then timed; then ts-lat open (open+read+close of every email,
 # 3 times).  Prints each build's medians and the PostgreSQL/directory
-# ratio measured in the same round.
+# ratio measured in the same round, and for the PostgreSQL store the
+# statements its daemon sent during the timed grep and tar (ticketctl
+# stats's db_statements; "-" for a build that does not publish them).
 #
 # Usage (root): bench/pg_warm.sh N ROUNDS BIN_A [BIN_B]
 #   BIN_*: a build's bin/ with ticketfs, ticketctl and ts-lat (-DTS_BENCH=ON)
@@ -47,6 +49,15 @@ mnt() {	# mnt BIN dir|pg
 	esac
 	until [ "$(as ls "$W/$2/tickets" 2>/dev/null | wc -l)" -ge "$N" ]; do sleep 0.05; done
 }
+# stmts BIN: the PostgreSQL daemon's db_statements, once published
+# (a second after the last activity), or "-".
+stmts() {
+	local n
+	sleep 1.2
+	n=$("$1/ticketctl" stats "$URI" --host warm --json 2>/dev/null |
+		jq -r '.daemon.db_statements // "-"' 2>/dev/null)
+	case $n in ''|*[!0-9]*) echo - ;; *) echo "$n" ;; esac
+}
 umnt() {
 	fusermount3 -u "$W/$1"
 	while pgrep -f "ticketfs .* $W/$1( |\$)" >/dev/null; do sleep 0.05; done
@@ -58,8 +69,15 @@ for r in $(seq 1 "$ROUNDS"); do
 			mnt "${BINS[$i]}" $s
 			d="cd '$W/$s/tickets' &&"
 			as sh -c "$d grep -r zzzznomatch . ; tar cf - . | cat" >/dev/null 2>&1 || true
+			[ $s = pg ] && q0=$(stmts "${BINS[$i]}")
 			g=$(secs as sh -c "$d grep -r zzzznomatch .")
 			t=$(secs as sh -c "$d tar cf - . | cat >/dev/null")
+			if [ $s = pg ]; then
+				q1=$(stmts "${BINS[$i]}")
+				q="-"
+				[ "$q0" != - ] && [ "$q1" != - ] && q=$((q1 - q0))
+				R[$i,stm]="${R[$i,stm]:-} $q"
+			fi
 			as sh -c "$d find . -type f -name email | head -n 2000" > "$W/paths"
 			l=$(as sh -c "$d '${BINS[$i]}/ts-lat' open 3" < "$W/paths")
 			umnt $s
@@ -84,4 +102,6 @@ for i in "${!BINS[@]}"; do
 	for s in dir pg; do
 		echo "  $s open+read+close p50 p99 mean (us), each round:${R[$i,$s,lat]}"
 	done
+	echo "  pg statements in the timed grep and tar, each round:${R[$i,stm]}"
+
 done

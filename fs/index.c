@@ -469,7 +469,10 @@ ts_index_open_box(struct ts_index *idx, const struct ts_seckey *key,
 		return -EIO;
 	if ((sealed = malloc(box->len)) == NULL)
 		return -ENOMEM;
-	if ((rc = ts_store_read_box(idx->st, e->t.id, box, sealed)) < 0)
+	/* As the prefetcher reads, with the ticket's key where the backend
+	 * brings it in the same go (a shared store: one statement, or none
+	 * when it kept the record); a directory store's is one pread. */
+	if ((rc = ts_store_read_boxes(idx->st, &e->t, box, 1, &sealed)) < 0)
 		rc = read_failed(idx, e, field, rc);
 	else
 		rc = open_read(idx, e, field, box, sealed, plain);

@@ -25,6 +25,7 @@
 #define STALE_S 600
 
 struct ts_stats {
+	struct ts_store *st;		/* its statements counted */
 	int dirfd;			/* TS_STORE_RUN_DIR */
 	char name[TS_STORE_RUN_NAME_MAX + 8];	/* NAME.stats */
 	char tmp[TS_STORE_RUN_NAME_MAX + 16];	/* .NAME.stats.tmp */
@@ -104,6 +105,7 @@ ts_stats_new(struct ts_store *st, struct ts_stats **out)
 	snprintf(s->name, sizeof(s->name), "%s.stats", run);
 	snprintf(s->tmp, sizeof(s->tmp), ".%s.stats.tmp", run);
 	atomic_init(&s->requests, 0);
+	s->st = st;
 	*out = s;
 	return 0;
 }
@@ -158,11 +160,13 @@ ts_stats_publish(struct ts_stats *s, struct ts_cache *c, int64_t mounted_ms,
 	             "{\"pid\":%ld,\"updated_ms\":%lld,\"mounted_ms\":%lld,"
 	             "\"requests\":%llu,\"cache_hits\":%llu,"
 	             "\"cache_misses\":%llu,\"cache_bytes\":%zu,"
-	             "\"cache_limit\":%zu}\n", (long)getpid(),
+	             "\"cache_limit\":%zu,\"db_statements\":%llu}\n",
+	             (long)getpid(),
 	             (long long)now_ms, (long long)mounted_ms,
 	             (unsigned long long)atomic_load(&s->requests),
 	             (unsigned long long)hits, (unsigned long long)misses,
-	             c ? ts_cache_used(c) : 0, c ? ts_cache_limit(c) : 0);
+	             c ? ts_cache_used(c) : 0, c ? ts_cache_limit(c) : 0,
+	             ts_store_statements(s->st));
 	fd = openat(s->dirfd, s->tmp, O_WRONLY | O_CREAT | O_TRUNC |
 	            O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)

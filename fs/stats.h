@@ -1,7 +1,8 @@
 /*
  * stats: the daemon's counters, published for `ticketctl stats`: the
  * kernel requests served (counted by the session loop, which this
- * module runs) and the value cache's hits and misses.  Once a second the
+ * module runs), the value cache's hits and misses and, for a shared
+ * store, the statements sent to its database.  Once a second the
  * ticker writes them to TS_STORE_RUN_DIR/NAME.stats (NAME:
  * ts_store_run_name), a few hundred bytes of JSON, by a temporary file
  * renamed over it: counts only, never a value, a name or an id; the
@@ -12,7 +13,8 @@
  * it and publishes nothing; a failed write is logged once.
  *
  * The file's keys: pid, updated_ms (ms since the epoch), mounted_ms,
- * requests, cache_hits, cache_misses, cache_bytes, cache_limit.
+ * requests, cache_hits, cache_misses, cache_bytes, cache_limit,
+ * db_statements (ts_store_statements: 0 for a directory store).
  */
 #ifndef TS_STATS_H
 #define TS_STATS_H

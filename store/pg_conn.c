@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -24,6 +25,8 @@ struct ts_pg {
 				   reconnected then (the transaction would
 				   go on, half, on a new session) */
 	long long last_try_ms;	/* of the last failed connect */
+	atomic_ullong statements;	/* sent by ts_pg_query (counted as sent,
+				   whatever their outcome) */
 	char err[256];
 };
 
@@ -327,6 +330,7 @@ ts_pg_query(struct ts_pg *pg, const char *sql, int n, const char *const *v,
 	pthread_mutex_lock(&pg->mu);
 	if ((rc = ensure(pg, 0)) < 0)
 		goto out;
+	atomic_fetch_add_explicit(&pg->statements, 1, memory_order_relaxed);
 	r = exec_deadline(pg->conn, sql, n, v, len, fmt, binary, &lost);
 	if (lost) {
 		set_err(pg, "no answer from the database within the deadline");
@@ -425,6 +429,12 @@ ts_pg_generation(struct ts_pg *pg)
 	return pg->gen;
 }
 
+unsigned long long
+ts_pg_statements(struct ts_pg *pg)
+{
+	return atomic_load_explicit(&pg->statements, memory_order_relaxed);
+}
+
 const char *
 ts_pg_uri(struct ts_pg *pg)
 {
@@ -510,6 +520,18 @@ ts_pg_pool_put(struct ts_pg_pool *p, struct ts_pg *pg)
 			p->busy[i] = 0;
 	pthread_cond_signal(&p->freed);
 	pthread_mutex_unlock(&p->mu);
+}
+
+unsigned long long
+ts_pg_pool_statements(struct ts_pg_pool *p)
+{
+	unsigned long long n = 0;
+
+	pthread_mutex_lock(&p->mu);
+	for (unsigned i = 0; i < p->n; i++)
+		n += ts_pg_statements(p->v[i]);
+	pthread_mutex_unlock(&p->mu);
+	return n;
 }
 
 unsigned

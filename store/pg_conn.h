@@ -88,6 +88,10 @@ PGconn *ts_pg_conn(struct ts_pg *pg);
 /* How many times the handle has (re)connected: a listener that sees it
  * change re-issues its LISTEN and catches up. */
 unsigned long ts_pg_generation(struct ts_pg *pg);
+/* Statements sent on the handle so far (ts_pg_query and ts_pg_exec:
+ * one round trip each; ts_pg_begin's and ts_pg_commit's included):
+ * `ticketctl stats` shows a daemon's, tests count them. */
+unsigned long long ts_pg_statements(struct ts_pg *pg);
 /* The URI it was opened with. */
 const char *ts_pg_uri(struct ts_pg *pg);
 
@@ -109,6 +113,8 @@ int ts_pg_pool_new(const char *uri, unsigned max, struct ts_pg_pool **out);
 void ts_pg_pool_free(struct ts_pg_pool *p);
 struct ts_pg *ts_pg_pool_get(struct ts_pg_pool *p);
 void ts_pg_pool_put(struct ts_pg_pool *p, struct ts_pg *pg);
+/* ts_pg_statements summed over p's handles. */
+unsigned long long ts_pg_pool_statements(struct ts_pg_pool *p);
 /* How many handles p has made (tests: a pool used by one thread at a
  * time makes one). */
 unsigned ts_pg_pool_made(struct ts_pg_pool *p);

@@ -72,6 +72,7 @@ ts_pg_key_put(struct ts_store *st, const char *id, int next,
 	    "INSERT INTO ts_ticket_keys (id, next, key) VALUES ($1, false, $2) "
 	    "ON CONFLICT (id, next) DO UPDATE SET key = EXCLUDED.key, "
 	    "at = now()", 2, v, lens, fmt, 0, &r);
+	ts_pg_reccache_drop(pg_of(st), id);	/* its key row offered no more */
 	if (rc < 0)
 		return rc;
 	rc = strcmp(PQcmdTuples(r), "0") == 0 ? -EAGAIN : 0;
@@ -103,7 +104,9 @@ ts_pg_key_promote(struct ts_store *st, const char *id)
 	PQclear(r);
 	if (rc < 0)
 		goto out_rollback;
-	return ts_pg_commit(pg);
+	rc = ts_pg_commit(pg);
+	ts_pg_reccache_drop(pg_of(st), id);
+	return rc;
 out_rollback:
 	ts_pg_rollback(pg);
 	return rc;
@@ -115,11 +118,15 @@ ts_pg_key_del(struct ts_store *st, const char *id, int what)
 	const char *v[] = { id, (what & TS_KEY_NEXT) ? "t" : "f",
 	                    (what & TS_KEY_CURRENT) ? "t" : "f" };
 
+	int rc;
+
 	if (!ts_id_valid(id))
 		return 0;
-	return pg_query_io(pg_of(st)->pg, "DELETE FROM ts_ticket_keys WHERE "
-	                   "id = $1 AND ((next AND $2::boolean) OR (NOT next "
-	                   "AND $3::boolean))", 3, v, NULL, NULL, 0, NULL);
+	rc = pg_query_io(pg_of(st)->pg, "DELETE FROM ts_ticket_keys WHERE "
+	                 "id = $1 AND ((next AND $2::boolean) OR (NOT next "
+	                 "AND $3::boolean))", 3, v, NULL, NULL, 0, NULL);
+	ts_pg_reccache_drop(pg_of(st), id);	/* a shredded key: wiped here */
+	return rc;
 }
 
 int

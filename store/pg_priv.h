@@ -37,6 +37,7 @@
 #define PG_HOST_LOCK_KEY(NAME) "hashtext('ticketfs:' || " NAME ")"
 
 struct pg_tickets;
+struct pg_reccache;
 struct pg_intake;
 struct pg_changes;
 
@@ -51,6 +52,8 @@ struct pg_store {
 	unsigned char *reckey;	/* the records' MAC key (sodium_malloc'd);
 				   NULL: no key given (ticketctl) */
 	struct pg_tickets *tickets;	/* pg_tickets.c's state */
+	struct pg_reccache *reccache;	/* pg_reccache.c's; NULL but for a
+				   daemon */
 	struct pg_intake *intake;	/* pg_intake.c's state */
 	struct pg_changes *changes;	/* pg_changes.c's; NULL until used */
 	int locked;		/* the host lock is held (store_pg.c) */
@@ -92,6 +95,29 @@ int ts_pg_tickets_known(struct pg_store *ps, char (**ids)[TS_NAME_MAX + 1],
                         size_t *n);
 /* 1 if this process knows a version of id's row, else 0. */
 int ts_pg_tickets_is_known(struct pg_store *ps, const char *id);
+/* The version of id's row this process knows (loaded or wrote), 0 if
+ * none. */
+int64_t ts_pg_tickets_ver(struct pg_store *ps, const char *id);
+
+/*
+ * pg_reccache.c: a daemon's records read last (see there), at most
+ * PG_RC_BYTES of them, none over PG_RC_ONE.  init: ps->reccache (a
+ * daemon's store only).  read: the n boxes of id (and, key non-NULL,
+ * its current key row, as read_boxes's key) from the entry of id's row
+ * at the version this process knows, else from one statement on pg that
+ * reads the row and key row and keeps them: 0, -errno as read_boxes, or
+ * 1 if it did not serve them (no cache, a row not known here, a record
+ * over PG_RC_ONE: the caller reads by substring).  drop: forgets id's
+ * entry (its row or key rows were written); any thread.
+ */
+#define PG_RC_BYTES (128u << 20)
+#define PG_RC_ONE (2u << 20)
+int ts_pg_reccache_init(struct pg_store *ps);
+void ts_pg_reccache_free(struct pg_store *ps);
+int ts_pg_reccache_read(struct pg_store *ps, struct ts_pg *pg, const char *id,
+                        const struct ts_box *boxes, size_t n,
+                        uint8_t *const *bufs, uint8_t **key, size_t *keylen);
+void ts_pg_reccache_drop(struct pg_store *ps, const char *id);
 
 int ts_pg_load_one(struct ts_store *st, const char *id, struct ts_ticket **t);
 int ts_pg_write(struct ts_store *st, struct ts_ticket *t,

@@ -175,6 +175,7 @@ record_swap(struct ts_store *st, const char *id, const uint8_t *old,
 	    "ts_changes (id, host) SELECT w.id, $4::text FROM w RETURNING n, "
 	    "id) SELECT w.ver, pg_notify('ts_changes', c.n || ' ' || c.id || "
 	    "' ' || $4::text) FROM w, c", 4, v, lens, fmt, 0, &r);
+	ts_pg_reccache_drop(ps, id);	/* a daemon's resume: kept no more */
 	if (rc < 0)
 		return rc;
 	return swapped(st, r, "SELECT 1 FROM ts_tickets WHERE id = $1", id);
@@ -194,6 +195,7 @@ key_swap(struct ts_store *st, const char *id, int next, const uint8_t *old,
 	rc = pg_query_io(pg_of(st)->pg, "UPDATE ts_ticket_keys SET key = $4 "
 	                 "WHERE id = $1 AND next = $2::boolean AND key = $3",
 	                 4, v, lens, fmt, 0, &r);
+	ts_pg_reccache_drop(pg_of(st), id);
 	if (rc < 0)
 		return rc;
 	return swapped(st, r, next ?

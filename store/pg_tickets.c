@@ -18,9 +18,11 @@
  * Several boxes of a ticket are read in one statement (read_boxes: a
  * substring a box, and the ticket's key row with them), on a connection
  * of the store's readers (pg_conn.h's pool), not the main one: the
- * prefetch workers that read so and the daemon's request thread, which
- * reads single boxes and keys on the main connection, do not wait for
- * each other's round trips.
+ * prefetch workers and the daemon's request thread, which read so, do not
+ * wait behind the main connection's writes and audit appends.  In a
+ * daemon both read_box and read_boxes are served from the records kept
+ * by pg_reccache.c when they can: one statement reads a ticket's whole
+ * row and key row, and the reads after it none.
  *
  * A box is read with substring() of the row: the offsets the caller has
  * are the record's it loaded; if another host rewrote the row meanwhile
@@ -135,15 +137,20 @@ ver_set(struct pg_store *ps, const char *id, int64_t ver)
 	struct pg_tickets *pt = ps->tickets;
 	uint64_t h = hash_id(id);
 	struct ver_slot *s;
+	int64_t was = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&pt->mu);
 	if ((pt->n + 1) * 2 > pt->cap && (rc = grow(pt)) < 0) {
-		if (pt->cap > 0)
-			slot_of(pt->v, pt->cap, h, id)->ver = 0;
+		if (pt->cap > 0) {
+			s = slot_of(pt->v, pt->cap, h, id);
+			was = s->ver;
+			s->ver = 0;
+		}
 		goto out;
 	}
 	s = slot_of(pt->v, pt->cap, h, id);
+	was = s->ver;
 	if (s->id[0] == '\0') {
 		if (ver == 0)
 			goto out;
@@ -154,6 +161,11 @@ ver_set(struct pg_store *ps, const char *id, int64_t ver)
 	s->ver = ver;
 out:
 	pthread_mutex_unlock(&pt->mu);
+	/* The record kept of another version is no use now (and, keyed by
+	 * version, never served): freed at once.  (None is kept of a ticket
+	 * first seen: a load of 100,000 looks nothing up.) */
+	if (was != 0 && was != ver)
+		ts_pg_reccache_drop(ps, id);
 	return rc;
 }
 
@@ -177,6 +189,14 @@ ts_pg_tickets_known(struct pg_store *ps, char (**ids)[TS_NAME_MAX + 1],
 	*ids = v;
 	*n = k;
 	return 0;
+}
+
+int64_t
+ts_pg_tickets_ver(struct pg_store *ps, const char *id)
+{
+	int seen;
+
+	return ver_get(ps, id, &seen);
 }
 
 int
@@ -556,6 +576,9 @@ ts_pg_read_box(struct ts_store *st, const char *id, const struct ts_box *box,
 	PGresult *r;
 	int rc;
 
+	if ((rc = ts_pg_reccache_read(ps, ps->pg, id, box, 1,
+	                              (uint8_t *const *)&buf, NULL, NULL)) <= 0)
+		return rc;
 	snprintf(off, sizeof(off), "%lu", (unsigned long)box->off + 1);
 	snprintf(len, sizeof(len), "%lu", (unsigned long)box->len);
 	rc = pg_query_io(ps->pg, "SELECT substring(rec FROM $2::integer FOR "
@@ -626,6 +649,11 @@ ts_pg_read_boxes(struct ts_store *st, const char *id,
 	 * first, as the main connection's checking callers do: a reader
 	 * has no session state to lose. */
 	(void)ts_pg_conn(pg);
+	if ((rc = ts_pg_reccache_read(ps, pg, id, boxes, n, bufs, key,
+	                              keylen)) <= 0) {
+		ts_pg_pool_put(ps->readers, pg);
+		return rc;
+	}
 	rc = pg_query_io(pg,
 	    "SELECT u.i, substring(t.rec FROM u.o FOR u.l) FROM ts_tickets t, "
 	    "unnest($2::integer[], $3::integer[]) WITH ORDINALITY AS u(o, l, i) "

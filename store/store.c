@@ -265,6 +265,12 @@ ts_store_held(struct ts_store *st)
 	return st->ops->held(st);
 }
 
+unsigned long long
+ts_store_statements(struct ts_store *st)
+{
+	return st->ops->statements != NULL ? st->ops->statements(st) : 0;
+}
+
 int
 ts_store_run_name(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX])
 {

@@ -89,6 +89,11 @@ int ts_store_wait_released(struct ts_store *st, long timeout_ms);
  */
 int ts_store_held(struct ts_store *st);
 
+/* Statements st's handle has sent to its database so far (a shared
+ * store's tickets, keys, intake and policy; not the audit trail's): one
+ * round trip each.  0 for a directory store.  Any thread. */
+unsigned long long ts_store_statements(struct ts_store *st);
+
 /* The store's public key. */
 int ts_store_pubkey(struct ts_store *st, unsigned char pk[TS_SEAL_PKBYTES]);
 

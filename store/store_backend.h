@@ -107,6 +107,8 @@ struct ts_store_ops {
 	int (*stats)(struct ts_store *st, struct ts_store_stats *out);
 	int (*run_name)(struct ts_store *st, char out[TS_STORE_RUN_NAME_MAX]);
 	int (*held)(struct ts_store *st);
+	/* ts_store_statements; NULL: a backend that makes none (0). */
+	unsigned long long (*statements)(struct ts_store *st);
 	/* ticketctl rekey's needs (store/rekey_priv.h); NULL: none. */
 	const struct ts_rekey_ops *rekey;
 };

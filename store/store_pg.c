@@ -286,11 +286,13 @@ ts_store_pg_open(const char *uri, enum ts_store_mode mode,
 	}
 	if ((rc = check_schema(ps, err, errlen)) < 0 ||
 	    (rc = ts_pg_tickets_init(ps)) < 0 ||
-	    (rc = ts_pg_pool_new(uri, PG_READERS, &ps->readers)) < 0)
+	    (rc = ts_pg_pool_new(uri, PG_READERS, &ps->readers)) < 0 ||
+	    (mode == TS_STORE_DAEMON && (rc = ts_pg_reccache_init(ps)) < 0))
 		goto out_close;
 	*out = &ps->base;
 	return 0;
 out_close:
+	ts_pg_pool_free(ps->readers);
 	ts_pg_tickets_free(ps);
 	ts_pg_close(ps->pg);
 out_free:
@@ -304,6 +306,7 @@ pg_close(struct ts_store *st)
 {
 	struct pg_store *ps = pg_of(st);
 
+	ts_pg_reccache_free(ps);
 	ts_pg_tickets_free(ps);
 	ts_pg_intake_free(ps);
 	pg_changes_free(ps);
@@ -544,6 +547,16 @@ pg_load(struct ts_store *st, ts_store_ticket_fn fn, void *arg)
 	return ts_pg_load(st, fn, arg);
 }
 
+/* Statements on the tickets' connections: the main one and the readers'
+ * (not the audit trail's, nor the change listener's). */
+static unsigned long long
+pg_statements(struct ts_store *st)
+{
+	struct pg_store *ps = pg_of(st);
+
+	return ts_pg_statements(ps->pg) + ts_pg_pool_statements(ps->readers);
+}
+
 static const struct ts_store_ops pg_ops = {
 	.close = pg_close,
 	.lock = pg_lock,
@@ -583,5 +596,6 @@ static const struct ts_store_ops pg_ops = {
 	.reachable = pg_reachable,
 	.stats = ts_pg_stats,
 	.held = ts_pg_held,
+	.statements = pg_statements,
 	.rekey = &ts_pg_rekey_ops,
 };

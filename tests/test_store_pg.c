@@ -941,6 +941,81 @@ START_TEST(read_boxes_one_statement)
 END_TEST
 
 /*
+ * A daemon's records kept (store/pg_reccache.c): the first read of a
+ * ticket's boxes is one statement (its row and key row), the reads after
+ * it none, read_box's too, with the same bytes; another host's write
+ * changes nothing here until this handle reloads the ticket, and then
+ * the next read is one statement again, of the new row; a ticket removed
+ * here is read from the database (-ENOENT), never from what was kept.
+ */
+START_TEST(records_kept)
+{
+	struct ts_store *a = create_open(), *rd;
+	struct ts_ticket *t, *t2;
+	struct ts_box bx[2];
+	uint8_t *bufs[2], *again;
+	unsigned long long s0;
+	struct built x;
+
+	build(&x, ID1);
+	ck_assert_int_eq(ts_store_write(a, &x.t, x.extra), 0);
+	built_clear_extra(&x);
+	ck_assert_uint_gt(ts_store_statements(a), 0);	/* counted */
+	ck_assert_int_eq(ts_store_open(uri, TS_STORE_DAEMON, &rd), 0);
+	ck_assert_int_eq(ts_store_set_key(rd, key), 0);
+	ck_assert_int_eq(ts_store_load_one(rd, ID1, &t), 0);
+	bx[0] = t->field[TS_F_SUBJECT];
+	bx[1] = ts_ticket_find_msg(t, "m1")->box;
+	for (int i = 0; i < 2; i++)
+		ck_assert_ptr_nonnull(bufs[i] = malloc(bx[i].len));
+	ck_assert_ptr_nonnull(again = malloc(bx[1].len));
+
+	s0 = ts_store_statements(rd);
+	ck_assert_int_eq(ts_store_read_boxes(rd, t, bx, 2, bufs), 0);
+	ck_assert_uint_eq(ts_store_statements(rd), s0 + 1);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ts_store_read_boxes(rd, t, bx, 2, bufs), 0);
+	ck_assert_int_eq(ts_store_read_box(rd, ID1, &bx[1], again), 0);
+	ck_assert_mem_eq(again, bufs[1], bx[1].len);
+	check_boxes(rd, t);
+	ck_assert_uint_eq(ts_store_statements(rd), s0 + 1);
+
+	/* Another host moves the status: the row's version goes up. */
+	x.t.status = TS_PROCESSING;
+	x.t.processing_ms = T0 + 1;
+	ck_assert_int_eq(ts_store_write(a, &x.t, NULL), 0);
+	ck_assert_int_eq(ts_store_read_boxes(rd, t, bx, 2, bufs), 0);
+	ck_assert_uint_eq(ts_store_statements(rd), s0 + 1);
+	/* Seen here (the change notice's reload): read afresh, once. */
+	ck_assert_int_eq(ts_store_load_one(rd, ID1, &t2), 0);
+	ck_assert_int_eq(t2->status, TS_PROCESSING);
+	s0 = ts_store_statements(rd);
+	bx[0] = t2->field[TS_F_SUBJECT];
+	bx[1] = ts_ticket_find_msg(t2, "m1")->box;
+	ck_assert_int_eq(ts_store_read_boxes(rd, t2, bx, 2, bufs), 0);
+	ck_assert_uint_eq(ts_store_statements(rd), s0 + 1);
+	check_boxes(rd, t2);
+	ck_assert_uint_eq(ts_store_statements(rd), s0 + 1);
+
+	/* Removed here: nothing kept is served. */
+	ck_assert_int_eq(ts_store_remove(rd, ID1), 0);
+	s0 = ts_store_statements(rd);
+	ck_assert_int_eq(ts_store_read_boxes(rd, t2, bx, 2, bufs), -ENOENT);
+	ck_assert_int_eq(ts_store_read_box(rd, ID1, &bx[1], again), -ENOENT);
+	ck_assert_uint_eq(ts_store_statements(rd), s0 + 2);
+
+	for (int i = 0; i < 2; i++)
+		free(bufs[i]);
+	free(again);
+	ts_ticket_free(t);
+	ts_ticket_free(t2);
+	built_release(&x);
+	ts_store_close(rd);
+	ts_store_close(a);
+}
+END_TEST
+
+/*
  * The readers' pool: a handle made at the first need, none before; a
  * second only while the first is held; one waiting for a held one gets
  * it when it is given back.
@@ -1212,6 +1287,7 @@ store_pg_suite(void)
 	tcase_add_test(tk, planted_row_refused);
 	tcase_add_test(tk, keys_round_trip);
 	tcase_add_test(tk, read_boxes_one_statement);
+	tcase_add_test(tk, records_kept);
 	tcase_add_test(tk, reader_pool);
 	tcase_add_test(tk, pg_dump_no_canary);
 	suite_add_tcase(s, tk);

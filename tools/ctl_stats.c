@@ -222,10 +222,11 @@ ts_ctl_cmd_stats(int argc, char **argv)
 	                 "checkpoint_seq", (json_int_t)ss.checkpoint_seq,
 	                 "checkpoint_age_s", cp_age,
 	        "mounted", mounted,
-	        "daemon", d ? json_pack("{s:O, s:O, s:O, s:o}",
+	        "daemon", d ? json_pack("{s:O, s:O, s:O, s:O?, s:o}",
 	                "requests", json_object_get(d, "requests"),
 	                "cache_hits", json_object_get(d, "cache_hits"),
 	                "cache_misses", json_object_get(d, "cache_misses"),
+	                "db_statements", json_object_get(d, "db_statements"),
 	                "cache_hit_rate",
 	                json_integer_value(json_object_get(d, "cache_hits")) +
 	                json_integer_value(json_object_get(d, "cache_misses")) > 0 ?
@@ -295,6 +296,11 @@ ts_ctl_cmd_stats(int argc, char **argv)
 				               json_object_get(dd, "cache_hits")) +
 				               json_integer_value(json_object_get(dd,
 				               "cache_misses"))));
+			if (ts_store_shared(st))
+				printf("daemon: %lld statements sent to the "
+				       "database\n", (long long)
+				       json_integer_value(json_object_get(dd,
+				               "db_statements")));
 		} else
 			printf("daemon: %s\n", mounted ? "running, no counters "
 			       "published" : "none (not mounted)");

@@ -129,15 +129,23 @@ count_ok(json_t *j, const char *key)
 	return json_is_integer(v) && json_integer_value(v) >= 0;
 }
 
+/* uid may have written the counters: root, the caller, or owner (the
+ * directory store's owner, whom its daemon runs as; -1: none). */
+static int
+trusted(uid_t uid, uid_t owner)
+{
+	return uid == 0 || uid == geteuid() || uid == owner;
+}
+
 /*
  * The daemon's published counters for st (fs/stats.h), or NULL: only a
- * regular file of at most COUNTERS_MAX bytes, in a directory and owned
- * by root or by this uid (what the daemon writes: a file of anyone else,
- * or a FIFO that would block the open, is none), whose counts are all
- * there.
+ * regular file of at most COUNTERS_MAX bytes, in a directory closed to
+ * others, both of a trusted() uid (what the daemon writes: a file of
+ * anyone else, or a FIFO that would block the open, is none), whose
+ * counts are all there.
  */
 static json_t *
-daemon_counters(struct ts_store *st, int64_t now)
+daemon_counters(struct ts_store *st, const char *store, int64_t now)
 {
 	char name[TS_STORE_RUN_NAME_MAX], path[sizeof(TS_STORE_RUN_DIR) +
 	                                       TS_STORE_RUN_NAME_MAX + 8];
@@ -145,21 +153,23 @@ daemon_counters(struct ts_store *st, int64_t now)
 	struct stat sb;
 	json_t *j;
 	json_int_t at;
+	uid_t owner = (uid_t)-1;
 	ssize_t n;
 	int fd;
 
 	if (ts_store_run_name(st, name) < 0)
 		return NULL;
+	if (stat(store, &sb) == 0 && S_ISDIR(sb.st_mode))
+		owner = sb.st_uid;
 	if (lstat(TS_STORE_RUN_DIR, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
-	    (sb.st_uid != 0 && sb.st_uid != geteuid()) || (sb.st_mode & 022))
+	    !trusted(sb.st_uid, owner) || (sb.st_mode & 022))
 		return NULL;
 	snprintf(path, sizeof(path), "%s/%s.stats", TS_STORE_RUN_DIR, name);
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	               O_CLOEXEC)) < 0)
 		return NULL;
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-	    (sb.st_uid != 0 && sb.st_uid != geteuid()) ||
-	    sb.st_size > COUNTERS_MAX ||
+	    !trusted(sb.st_uid, owner) || sb.st_size > COUNTERS_MAX ||
 	    (n = read(fd, buf, COUNTERS_MAX + 1)) < 0 || n > COUNTERS_MAX) {
 		close(fd);
 		return NULL;
@@ -229,7 +239,7 @@ ts_ctl_cmd_stats(int argc, char **argv)
 		ts_ctl_die("cannot tell whether a daemon serves the store: %s",
 		    strerror(-mounted));
 	if (mounted)
-		d = daemon_counters(st, c.now);
+		d = daemon_counters(st, argv[optind], c.now);
 
 	status = json_object();
 	for (int i = 0; i < TS_STATUS_COUNT; i++)

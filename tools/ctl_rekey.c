@@ -302,8 +302,9 @@ ts_ctl_cmd_rekey(int argc, char **argv)
 	store = argv[optind];
 	st = ts_ctl_open_store(store, TS_STORE_DAEMON);
 	if ((rc = ts_store_lock(st)) == -EBUSY)
-		ts_ctl_die("store %s is in use by a ticketfs daemon: unmount it "
-		    "first", ts_ctl_store_shown(store));
+		ts_ctl_die("store %s is in use by a ticketfs daemon or another "
+		    "ticketctl rekey: unmount it, or let that rekey end, first",
+		    ts_ctl_store_shown(store));
 	if (rc < 0)
 		ts_ctl_die("cannot lock store %s: %s", ts_ctl_store_shown(store),
 		    strerror(-rc));

@@ -55,6 +55,19 @@ rekey_bad 2 "in use by a ticketfs daemon" "refused while the daemon holds the st
 	"$STORE" --key "$KEY" --new-key "$WORK/new0.key"
 check "and no new key was made" test ! -e "$WORK/new0.key"
 umount_fs
+if [ "$TS_BACKEND" != pg ]; then
+	# Another process holding the store lock as a second rekey would find
+	# it (two run at once: the first's lock): not said to be a daemon.
+	(exec 9< "$STORE/lock"; flock -x 9; exec sleep 30) &
+	HOLDER=$!
+	EXTRA_CLEANUP="$EXTRA_CLEANUP; kill $HOLDER 2>/dev/null"
+	wait_for sh -c "grep -q ' FLOCK .* WRITE .*:$(stat -c %i "$STORE/lock") ' /proc/locks"
+	rekey_bad 2 "in use by a ticketfs daemon or another ticketctl rekey" \
+		"refused while another rekey holds the store, saying it may be one" \
+		"$STORE" --key "$KEY" --new-key "$WORK/new0.key"
+	kill $HOLDER; wait $HOLDER 2>/dev/null
+	check "and no new key was made" test ! -e "$WORK/new0.key"
+fi
 touch "$WORK/exists.key"
 rekey_bad 2 "exists: rekey makes the new key itself and never writes over a file" \
 	"refused over an existing file, exit 2" "$STORE" --key "$KEY" --new-key "$WORK/exists.key"

@@ -45,7 +45,7 @@ int
 ts_rekey_journal_encode(const struct ts_rekey_journal *j, char **text)
 {
 	char o[2 * TS_SEAL_PKBYTES + 1], n[2 * TS_SEAL_PKBYTES + 1];
-	char k[2 * TS_TKEY_BOXBYTES + 1], t[32];
+	char k[2 * TS_TKEY_BOXBYTES + 1], m[2 * TS_REKEY_MACBYTES + 1], t[32];
 	char *s = malloc(512);
 
 	if (s == NULL)
@@ -53,13 +53,14 @@ ts_rekey_journal_encode(const struct ts_rekey_journal *j, char **text)
 	hex(j->old_pk, TS_SEAL_PKBYTES, o);
 	hex(j->new_pk, TS_SEAL_PKBYTES, n);
 	hex(j->oldkey, TS_TKEY_BOXBYTES, k);
+	hex(j->mac, TS_REKEY_MACBYTES, m);
 	ts_time_format(j->ms, t);
 	if (j->done)
 		snprintf(s, 512, MAGIC "\nstate done\nold %s\nnew %s\ntime %s\n",
 		         o, n, t);
 	else
 		snprintf(s, 512, MAGIC "\nstate begun\nold %s\nnew %s\n"
-		         "oldkey %s\ntime %s\n", o, n, k, t);
+		         "oldkey %s\nmac %s\ntime %s\n", o, n, k, m, t);
 	*text = s;
 	return 0;
 }
@@ -105,7 +106,9 @@ ts_rekey_journal_decode(const char *text, size_t len,
 	    unhex(v, vl, j->new_pk, TS_SEAL_PKBYTES) < 0)
 		return -EBADMSG;
 	if (!j->done && ((v = field(&p, end, "oldkey", &vl)) == NULL ||
-	                 unhex(v, vl, j->oldkey, TS_TKEY_BOXBYTES) < 0))
+	                 unhex(v, vl, j->oldkey, TS_TKEY_BOXBYTES) < 0 ||
+	                 (v = field(&p, end, "mac", &vl)) == NULL ||
+	                 unhex(v, vl, j->mac, TS_REKEY_MACBYTES) < 0))
 		return -EBADMSG;
 	if ((v = field(&p, end, "time", &vl)) == NULL || vl >= sizeof(t))
 		return -EBADMSG;
@@ -152,6 +155,32 @@ journal_put(struct ts_store *st, const struct ts_rekey_journal *j)
 	return rc;
 }
 
+/* The mac of a begun journal: old, new and oldkey, keyed from key (the
+ * new secret key), which only the rekey's own process holds. */
+static int
+journal_mac(const struct ts_rekey_journal *j, const struct ts_seckey *key,
+            unsigned char out[TS_REKEY_MACBYTES])
+{
+	unsigned char *mk = sodium_malloc(32);
+	crypto_generichash_state h;
+	int rc;
+
+	if (mk == NULL)
+		return -ENOMEM;
+	if ((rc = ts_seal_derive(key, TS_REKEY_MAC_PURPOSE, mk, 32)) == 0) {
+		crypto_generichash_init(&h, mk, 32, TS_REKEY_MACBYTES);
+		crypto_generichash_update(&h, (const unsigned char *)MAGIC,
+		                          sizeof(MAGIC) - 1);
+		crypto_generichash_update(&h, j->old_pk, TS_SEAL_PKBYTES);
+		crypto_generichash_update(&h, j->new_pk, TS_SEAL_PKBYTES);
+		crypto_generichash_update(&h, j->oldkey, TS_TKEY_BOXBYTES);
+		crypto_generichash_final(&h, out, TS_REKEY_MACBYTES);
+		sodium_memzero(&h, sizeof(h));
+	}
+	sodium_free(mk);
+	return rc;
+}
+
 int
 ts_store_rekey_begin(struct ts_store *st, const struct ts_seckey *old,
                      const struct ts_seckey *key)
@@ -166,7 +195,8 @@ ts_store_rekey_begin(struct ts_store *st, const struct ts_seckey *old,
 	/* Sealed for the new key only: whoever holds the old one learns
 	 * nothing of the new from the journal. */
 	if ((rc = ts_seal_box(j.new_pk, OLDKEY_TICKET, OLDKEY_FIELD,
-	                      ts_seal_seckey_sk(old), SKB, j.oldkey)) < 0)
+	                      ts_seal_seckey_sk(old), SKB, j.oldkey)) < 0 ||
+	    (rc = journal_mac(&j, key, j.mac)) < 0)
 		return rc;
 	return journal_put(st, &j);
 }
@@ -175,10 +205,18 @@ int
 ts_store_rekey_old_key(const struct ts_rekey_journal *j,
                        const struct ts_seckey *key, struct ts_seckey **old)
 {
+	unsigned char mac[TS_REKEY_MACBYTES];
 	int rc;
 
+	*old = NULL;
 	if (j->done || sodium_memcmp(j->new_pk, ts_seal_seckey_pk(key),
 	                             TS_SEAL_PKBYTES) != 0)
+		return -EKEYREJECTED;
+	/* Anyone may seal a key of theirs for the public one: only a mac
+	 * made with key says its holder put this old key there. */
+	if ((rc = journal_mac(j, key, mac)) < 0)
+		return rc;
+	if (sodium_memcmp(mac, j->mac, TS_REKEY_MACBYTES) != 0)
 		return -EKEYREJECTED;
 	rc = ts_seal_open_seckey(key, OLDKEY_TICKET, OLDKEY_FIELD, j->oldkey,
 	                         TS_TKEY_BOXBYTES, old);
@@ -649,6 +687,7 @@ ts_store_rekey_finish(struct ts_store *st, const struct ts_seckey *old,
 	if (!j.done) {
 		j.done = 1;
 		sodium_memzero(j.oldkey, sizeof(j.oldkey));
+		sodium_memzero(j.mac, sizeof(j.mac));
 		rc = journal_put(st, &j);
 	}
 out:

@@ -24,8 +24,12 @@
  *     old <hex of the old public key>
  *     new <hex of the new public key>
  *     oldkey <hex: the old secret key sealed for the new public key>
+ *     mac <hex: keyed BLAKE2b of old, new and oldkey, keyed from the
+ *          new secret key (purpose TS_REKEY_MAC_PURPOSE)>
  *     time <when it began>
- * (oldkey only while begun).  The commit point is the public key's
+ * (oldkey and mac only while begun: anyone can seal a key for the public
+ * one, so only the mac tells that the old key is the one whose holder
+ * began the rekey, not one planted by a writer of the store).  The commit point is the public key's
  * replacement: before it the store is the old key's (it mounts with it;
  * nothing was changed but the trail's hand-over entry), after it the new
  * key's.  What lies between the commit and "done" is a mix (each ticket
@@ -52,11 +56,15 @@
 #include "store/store.h"
 #include "store/tkey.h"
 
+#define TS_REKEY_MAC_PURPOSE "rekey-journal"	/* for ts_seal_derive() */
+#define TS_REKEY_MACBYTES 32
+
 struct ts_rekey_journal {
 	int done;		/* state done: the rekey ended */
 	unsigned char old_pk[TS_SEAL_PKBYTES];
 	unsigned char new_pk[TS_SEAL_PKBYTES];
 	unsigned char oldkey[TS_TKEY_BOXBYTES];	/* begun only */
+	unsigned char mac[TS_REKEY_MACBYTES];	/* begun only */
 	int64_t ms;		/* when it began */
 };
 
@@ -73,7 +81,8 @@ int ts_store_rekey_journal(struct ts_store *st, struct ts_rekey_journal *j);
 int ts_store_rekey_begin(struct ts_store *st, const struct ts_seckey *old,
                          const struct ts_seckey *key);
 /* The old key out of a begun journal, opened with key (the new one):
- * *old sodium_malloc'd; -EKEYREJECTED if key is not the journal's new. */
+ * *old sodium_malloc'd; -EKEYREJECTED if key is not the journal's new or
+ * did not write the journal (its mac does not check). */
 int ts_store_rekey_old_key(const struct ts_rekey_journal *j,
                            const struct ts_seckey *key,
                            struct ts_seckey **old);

@@ -8,7 +8,8 @@
  * and opens everything (the username hash recomputed), the old one
  * nothing; finish again changes nothing; the daemon's resume finishes a
  * committed rekey from the journal alone; a record swap whose record
- * changed meanwhile is refused.
+ * changed meanwhile is refused; a journal planted by a writer of the
+ * store (its own key as the old one) is refused by the resume.
  */
 #include <check.h>
 
@@ -72,9 +73,10 @@ mark_new(struct ts_box *b)
 		b->off |= TS_BOX_NEW;
 }
 
-/* A keyed ticket from intake, taken in as fs/take.c does. */
+/* A keyed ticket from intake sealed for pk, taken in as fs/take.c
+ * does (with st's key, whose pk it must be). */
 static void
-new_ticket(void)
+new_ticket_for(const unsigned char *pk)
 {
 	struct ts_ticket t;
 	uint8_t *rec;
@@ -82,7 +84,7 @@ new_ticket(void)
 	char err[256];
 	int kind;
 
-	ck_assert_int_eq(ts_intake_ticket(ts_seal_seckey_pk(old), ID, TICKET,
+	ck_assert_int_eq(ts_intake_ticket(pk, ID, TICKET,
 	                                  strlen(TICKET), 1767225600000, &rec,
 	                                  &len, err, sizeof(err)), 0);
 	ck_assert_int_eq(ts_record_decode(rec, len, &kind, &t), 0);
@@ -91,6 +93,12 @@ new_ticket(void)
 	ck_assert_int_eq(ts_store_write(st, &t, rec), 0);
 	ts_ticket_release(&t);
 	free(rec);
+}
+
+static void
+new_ticket(void)
+{
+	new_ticket_for(ts_seal_seckey_pk(old));
 }
 
 /* A ticket of before: its boxes sealed for the store key. */
@@ -419,6 +427,45 @@ START_TEST(daemon_resumes_from_the_journal)
 }
 END_TEST
 
+/*
+ * A writer of the store (no key) plants a begun journal whose "old" key is
+ * its own, sealed for the store's public key (anyone can seal for it), and
+ * a record MAC'd with that key.  The daemon's resume must not take the
+ * planted key for the old one: it would re-MAC the forged record with the
+ * store's key (and re-sign marks the planted key signed).
+ */
+START_TEST(planted_journal_refused)
+{
+	const struct ts_rekey_ops *ops = st->ops->rekey;
+	struct ts_rekey_journal j = { .ms = 1767225600000 };
+	struct ts_rekey_counts c;
+	struct ts_seckey *evil;
+	struct ts_store *h;
+	struct seen s;
+	char *text;
+
+	ck_assert_int_eq(ts_seal_keypair(&evil), 0);
+	ck_assert_int_eq(ts_store_set_key(st, evil), 0);
+	/* MAC'd with evil's record key, its ticket key wrapped by evil's. */
+	new_ticket_for(ts_seal_seckey_pk(evil));
+	ck_assert_int_eq(ts_store_set_key(st, old), 0);
+	memcpy(j.old_pk, ts_seal_seckey_pk(evil), TS_SEAL_PKBYTES);
+	memcpy(j.new_pk, ts_seal_seckey_pk(old), TS_SEAL_PKBYTES);
+	ck_assert_int_eq(ts_seal_box(j.new_pk, "rekey", "old-key",
+	                             ts_seal_seckey_sk(evil),
+	                             crypto_box_SECRETKEYBYTES, j.oldkey), 0);
+	ck_assert_int_eq(ts_rekey_journal_encode(&j, &text), 0);
+	ck_assert_int_eq(ops->journal_put(st, text, strlen(text)), 0);
+	free(text);
+	ck_assert_int_eq(ts_store_rekey_resume(st, old, &c), -EKEYREJECTED);
+	h = load_with(old, &s);
+	ck_assert_int_eq(s.ok, 0);
+	ck_assert_int_eq(s.bad, 1);	/* still not the store's */
+	ts_store_close(h);
+	ts_seal_seckey_free(evil);
+}
+END_TEST
+
 START_TEST(swap_refused_if_changed)
 {
 	const struct ts_rekey_ops *ops = st->ops->rekey;
@@ -453,6 +500,7 @@ rekey_suite(void)
 	tcase_add_test(tc, rekey_whole_store);
 	tcase_add_test(tc, daemon_resumes_from_the_journal);
 	tcase_add_test(tc, swap_refused_if_changed);
+	tcase_add_test(tc, planted_journal_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

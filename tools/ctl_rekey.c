@@ -209,6 +209,36 @@ out:
 	free(to);
 }
 
+/*
+ * The same rekey run again after it ended without this program (a run
+ * killed at its commit, finished by the daemon, which knows neither key
+ * file's path): only the files beside the keys are left to carry over.
+ * Exits 0 if newpath is the key the rekey went to; returns if not.
+ */
+static void
+carry_over(struct ts_store *st, const char *store, const char *oldpath,
+           const char *newpath, struct ts_seckey *old,
+           const char *newpass, const unsigned char new_pk[TS_SEAL_PKBYTES])
+{
+	struct ts_seckey *key = load_key(newpath, newpass);
+
+	if (sodium_memcmp(ts_seal_seckey_pk(key), new_pk,
+	                  TS_SEAL_PKBYTES) != 0) {
+		ts_seal_seckey_free(key);
+		return;
+	}
+	move_fss(oldpath, newpath);
+	resign_copy(oldpath, newpath, old, key);
+	printf("store %s: the rekey to %s had ended already (the daemon "
+	       "finished it); %s.fss and %s.checkpoint, if there, carried "
+	       "over to %s\n", ts_ctl_store_shown(store), newpath, oldpath,
+	       oldpath, newpath);
+	ts_seal_seckey_free(key);
+	ts_seal_seckey_free(old);
+	ts_store_close(st);
+	exit(0);
+}
+
 /* The tests' kill -9 at a named point. */
 static void
 crash_at(const char *crash, const char *point)
@@ -270,7 +300,9 @@ ts_ctl_cmd_rekey(int argc, char **argv)
 		"opens with OLD.  Refused while a daemon holds the store or intake\n"
 		"waits.  Killed at any point, the store mounts with OLD (before\n"
 		"the commit) or NEW (after it; the daemon finishes the rekey\n"
-		"first); run it again with the same arguments to finish.  A\n"
+		"first); run it again with the same arguments to finish (also\n"
+		"after the daemon finished it: OLD.fss and OLD.checkpoint are\n"
+		"carried over then).  A\n"
 		"progress bar on stderr if it is a terminal.  Exit 1 if some\n"
 		"record or key file opened with neither key (left as it was).\n";
 	static const struct option lo[] = {
@@ -302,8 +334,9 @@ ts_ctl_cmd_rekey(int argc, char **argv)
 	store = argv[optind];
 	st = ts_ctl_open_store(store, TS_STORE_DAEMON);
 	if ((rc = ts_store_lock(st)) == -EBUSY)
-		ts_ctl_die("store %s is in use by a ticketfs daemon: unmount it "
-		    "first", ts_ctl_store_shown(store));
+		ts_ctl_die("store %s is in use by a ticketfs daemon or another "
+		    "ticketctl rekey: unmount it, or let that rekey end, first",
+		    ts_ctl_store_shown(store));
 	if (rc < 0)
 		ts_ctl_die("cannot lock store %s: %s", ts_ctl_store_shown(store),
 		    strerror(-rc));
@@ -325,9 +358,14 @@ ts_ctl_cmd_rekey(int argc, char **argv)
 	if (!committed && sodium_memcmp(pk, ts_seal_seckey_pk(old),
 	                                TS_SEAL_PKBYTES) != 0) {
 		if (rc == 0 && j.done && sodium_memcmp(j.old_pk,
-		    ts_seal_seckey_pk(old), TS_SEAL_PKBYTES) == 0)
+		    ts_seal_seckey_pk(old), TS_SEAL_PKBYTES) == 0) {
+			if (sodium_memcmp(pk, j.new_pk, TS_SEAL_PKBYTES) == 0 &&
+			    access(newpath, F_OK) == 0)
+				carry_over(st, store, oldpath, newpath, old,
+				           newpass, j.new_pk);
 			ts_ctl_die("key %s is the old key of store %s: a rekey "
 			    "replaced it", oldpath, ts_ctl_store_shown(store));
+		}
 		ts_ctl_die("key %s does not belong to store %s", oldpath,
 		    ts_ctl_store_shown(store));
 	}

@@ -6,7 +6,8 @@
  * metadata, as fs/due.c applies them), intake waiting and rejected, the
  * audit trail's size and its last checkpoint's age (store.h's
  * ts_store_stats), and, if a daemon serves the store, the counters it
- * publishes (fs/stats.h): requests served, the value cache's hit rate.
+ * publishes (fs/stats.h): requests served, the value cache's hit rate
+ * (a file that is not what the daemon writes is taken for none).
  * No key, no lock taken, nothing written, nothing decrypted.
  */
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -26,6 +28,7 @@
 #define HOUR_MS (3600 * 1000LL)
 #define DAY_MS (24 * HOUR_MS)
 #define STALE_MS 5000	/* published counters older than this: none */
+#define COUNTERS_MAX 4096	/* fs/stats.c writes a few hundred bytes */
 
 /* An item falls in a window: due at or before now + its length. */
 struct due {
@@ -117,25 +120,66 @@ count_ticket(void *arg, const char *id, struct ts_ticket *t, int err)
 	return 0;
 }
 
-/* The daemon's published counters for st (fs/stats.h), or NULL. */
+/* A published count: a non-negative integer. */
+static int
+count_ok(json_t *j, const char *key)
+{
+	json_t *v = json_object_get(j, key);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0;
+}
+
+/* uid may have written the counters: root, the caller, or owner (the
+ * directory store's owner, whom its daemon runs as; -1: none). */
+static int
+trusted(uid_t uid, uid_t owner)
+{
+	return uid == 0 || uid == geteuid() || uid == owner;
+}
+
+/*
+ * The daemon's published counters for st (fs/stats.h), or NULL: only a
+ * regular file of at most COUNTERS_MAX bytes, in a directory closed to
+ * others, both of a trusted() uid (what the daemon writes: a file of
+ * anyone else, or a FIFO that would block the open, is none), whose
+ * counts are all there.
+ */
 static json_t *
-daemon_counters(struct ts_store *st, int64_t now)
+daemon_counters(struct ts_store *st, const char *store, int64_t now)
 {
 	char name[TS_STORE_RUN_NAME_MAX], path[sizeof(TS_STORE_RUN_DIR) +
 	                                       TS_STORE_RUN_NAME_MAX + 8];
+	char buf[COUNTERS_MAX + 1];
+	struct stat sb;
 	json_t *j;
 	json_int_t at;
+	uid_t owner = (uid_t)-1;
+	ssize_t n;
 	int fd;
 
 	if (ts_store_run_name(st, name) < 0)
 		return NULL;
-	snprintf(path, sizeof(path), "%s/%s.stats", TS_STORE_RUN_DIR, name);
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	if (stat(store, &sb) == 0 && S_ISDIR(sb.st_mode))
+		owner = sb.st_uid;
+	if (lstat(TS_STORE_RUN_DIR, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
+	    !trusted(sb.st_uid, owner) || (sb.st_mode & 022))
 		return NULL;
-	j = json_loadfd(fd, 0, NULL);
+	snprintf(path, sizeof(path), "%s/%s.stats", TS_STORE_RUN_DIR, name);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	               O_CLOEXEC)) < 0)
+		return NULL;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    !trusted(sb.st_uid, owner) || sb.st_size > COUNTERS_MAX ||
+	    (n = read(fd, buf, COUNTERS_MAX + 1)) < 0 || n > COUNTERS_MAX) {
+		close(fd);
+		return NULL;
+	}
 	close(fd);
+	j = json_loadb(buf, (size_t)n, 0, NULL);
 	at = json_integer_value(json_object_get(j, "updated_ms"));
-	if (j == NULL || !json_is_integer(json_object_get(j, "requests")) ||
+	if (!json_is_object(j) || !json_is_integer(json_object_get(j,
+	    "updated_ms")) || !count_ok(j, "requests") ||
+	    !count_ok(j, "cache_hits") || !count_ok(j, "cache_misses") ||
 	    now - at > STALE_MS || at - now > STALE_MS) {
 		json_decref(j);
 		return NULL;
@@ -195,7 +239,7 @@ ts_ctl_cmd_stats(int argc, char **argv)
 		ts_ctl_die("cannot tell whether a daemon serves the store: %s",
 		    strerror(-mounted));
 	if (mounted)
-		d = daemon_counters(st, c.now);
+		d = daemon_counters(st, argv[optind], c.now);
 
 	status = json_object();
 	for (int i = 0; i < TS_STATUS_COUNT; i++)

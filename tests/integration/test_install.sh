@@ -200,6 +200,11 @@ mount --bind "$WORK/fuse.conf" /etc/fuse.conf
 if [ "$(stat -c %a /dev/fuse)" != 666 ]; then
 	mknod -m 666 "$WORK/fuse.dev" c 10 229 && mount --bind "$WORK/fuse.dev" /dev/fuse
 fi
+# The daemon's counters (ticketctl stats) go to /run/ticketfs only if it
+# is the service user's, mode 0700 (mount.example: RuntimeDirectory= or
+# tmpfiles.d): in this namespace, a tmpfs of the user's over the host's.
+mkdir -p /run/ticketfs
+mount -t tmpfs -o "mode=0700,uid=$(id -u $SVC),gid=$(id -g $SVC)" tmpfs /run/ticketfs
 echo "$SVCDIR/store  $SVCDIR/mnt  fuse.ticketfs  noauto,setuid=$SVC,key=$SVCDIR/etc/secret.key  0 0" > "$WORK/fstab.svc"
 if forked mount -T "$WORK/fstab.svc" "$SVCDIR/mnt"; then
 	pass "fstab with setuid=$SVC: mount MOUNT"
@@ -207,6 +212,8 @@ if forked mount -T "$WORK/fstab.svc" "$SVCDIR/mnt"; then
 	pid=$(pgrep -n -f "^ticketfs $SVCDIR/store ")
 	check "setuid=: the daemon runs as $SVC" test "$(ps -o user= -p "${pid:-0}")" = "$SVC"
 	check "setuid=: nosuid,nodev" has_opts "$SVCDIR/mnt" nosuid nodev
+	check "setuid=: ticketctl stats (as root) shows the service user's daemon's counters" wait_within 3 sh -c \
+		"'$TICKETCTL' stats '$SVCDIR/store' --json | jq -e '.mounted and .daemon.requests > 0' >/dev/null"
 	check "setuid=: umount MOUNT unmounts" umount "$SVCDIR/mnt"
 	daemon_exit "setuid="
 	check "setuid=: the store is free again" "$TICKETCTL" wait "$SVCDIR/store" --timeout 5

@@ -55,6 +55,19 @@ rekey_bad 2 "in use by a ticketfs daemon" "refused while the daemon holds the st
 	"$STORE" --key "$KEY" --new-key "$WORK/new0.key"
 check "and no new key was made" test ! -e "$WORK/new0.key"
 umount_fs
+if [ "$TS_BACKEND" != pg ]; then
+	# Another process holding the store lock as a second rekey would find
+	# it (two run at once: the first's lock): not said to be a daemon.
+	(exec 9< "$STORE/lock"; flock -x 9; exec sleep 30) &
+	HOLDER=$!
+	EXTRA_CLEANUP="$EXTRA_CLEANUP; kill $HOLDER 2>/dev/null"
+	wait_for sh -c "grep -q ' FLOCK .* WRITE .*:$(stat -c %i "$STORE/lock") ' /proc/locks"
+	rekey_bad 2 "in use by a ticketfs daemon or another ticketctl rekey" \
+		"refused while another rekey holds the store, saying it may be one" \
+		"$STORE" --key "$KEY" --new-key "$WORK/new0.key"
+	kill $HOLDER; wait $HOLDER 2>/dev/null
+	check "and no new key was made" test ! -e "$WORK/new0.key"
+fi
 touch "$WORK/exists.key"
 rekey_bad 2 "exists: rekey makes the new key itself and never writes over a file" \
 	"refused over an existing file, exit 2" "$STORE" --key "$KEY" --new-key "$WORK/exists.key"
@@ -140,6 +153,31 @@ for point in begun keyfile handover commit 1 100 250 301; do
 	OLDKEYS+=("$KEY")
 	KEY=$NEW
 done
+
+# Killed at the commit, finished by the daemon, which knows no key file's
+# path: KEY.fss and KEY.checkpoint stay beside the old key until the same
+# rekey, run again, carries them over.
+NEW=$WORK/key-daemon
+check "(the old key's sealing state is there)" test -e "$KEY.fss"
+"$TICKETCTL" rekey "$STORE" --key "$KEY" --new-key "$NEW" --crash-at commit >/dev/null 2>&1
+KEY0=$KEY KEY=$NEW
+: > "$LOG"
+mount_fg
+# (all 301 tickets converted before it mounts: on a loaded machine, more
+# than mount_fg's 3 s)
+check "killed at the commit: the daemon finishes the rekey and mounts" wait_within 60 sh -c \
+	"mountpoint -q '$MNT' && grep -q 'finished the interrupted rekey' '$LOG'"
+umount_fs
+KEY=$KEY0
+out=$("$TICKETCTL" rekey "$STORE" --key "$KEY" --new-key "$NEW" 2>&1); rc=$?
+check "then the same rekey run again exits 0 ($out)" test $rc -eq 0
+check "having carried the sealing state over" sh -c "test -e '$NEW.fss' && test ! -e '$KEY.fss'"
+out=$("$TICKETCTL" rekey "$STORE" --key "$KEY" --new-key "$WORK/other-new.key" 2>&1); rc=$?
+if [ $rc -eq 2 ] && [[ $out == *"is the old key of store"* ]] && [ ! -e "$WORK/other-new.key" ]; then
+	pass "another NEW after it: still refused as the old key"
+else fail "another NEW after it: still refused as the old key (exit $rc: $out)"; fi
+OLDKEYS+=("$KEY")
+KEY=$NEW
 
 # A real kill -9 at whatever moment, then resumed.
 NEW=$WORK/key-async

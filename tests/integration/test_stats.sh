@@ -58,6 +58,37 @@ check "the text form: the daemon's line" grep -q '^daemon: [0-9]* requests serve
 if [ "$TS_BACKEND" != pg ]; then
 	check "the counters file is root's alone, and holds no id" sh -c \
 		"test \$(stat -c %a /run/ticketfs) = 700 && ! grep -rqF '$id' /run/ticketfs"
+	# What ticketctl stats takes for the daemon's counters: only a file
+	# like the daemon's own.  The daemon is stopped meanwhile (it would
+	# put its own back within a second).
+	F=/run/ticketfs/d-$(stat -c %D-%i "$STORE").stats
+	PID=$(jq .pid "$F")
+	kill -STOP "$PID"
+	EXTRA_CLEANUP="$EXTRA_CLEANUP; kill -CONT $PID 2>/dev/null"
+	cp -p "$F" "$WORK/stats.bak"
+	fresh() { printf '{"pid":1,"updated_ms":%s,"requests":5%s}\n' "$(date +%s%3N)" "$1"; }
+	fresh "" > "$F"		# no cache counts
+	timeout 10 "$TICKETCTL" stats "$STORE" --json > "$WORK/s.json" 2> "$WORK/s.err"; rc=$?
+	check "a counters file without the cache counts: exit 0, no daemon counters (exit $rc: $(cat "$WORK/s.err"))" \
+		sh -c "test $rc -eq 0 && jq -e '.mounted and .daemon == null' '$WORK/s.json' >/dev/null"
+	fresh ',"cache_hits":1,"cache_misses":1' > "$F"
+	chown 65534 "$F"
+	check "one of another owner: not shown" sh -c "'$TICKETCTL' stats '$STORE' --json | jq -e '.mounted and .daemon == null' >/dev/null"
+	chown 65534 "$STORE"
+	check "one of the store's owner (the service user the daemon runs as): shown" sh -c "'$TICKETCTL' stats '$STORE' --json | jq -e '.daemon.requests == 5' >/dev/null"
+	chown 0 "$STORE"
+	chown 0 "$F"
+	check "(the same, root's, is shown)" sh -c "'$TICKETCTL' stats '$STORE' --json | jq -e '.daemon.requests == 5' >/dev/null"
+	rm -f "$F"; mkfifo -m 600 "$F"
+	timeout 10 "$TICKETCTL" stats "$STORE" --json > "$WORK/s.json" 2>&1; rc=$?
+	check "a FIFO in its place does not block stats (exit $rc)" \
+		sh -c "test $rc -eq 0 && jq -e '.daemon == null' '$WORK/s.json' >/dev/null"
+	rm -f "$F"; { printf '{"pid":1,"updated_ms":%s,"requests":5,"cache_hits":1,"cache_misses":1,"pad":"' "$(date +%s%3N)"
+		head -c 1000000 /dev/zero | tr '\0' x; echo '"}'; } > "$F"
+	check "(a valid JSON object)" jq -e '.requests == 5' "$F"
+	check "a huge one: not read" sh -c "'$TICKETCTL' stats '$STORE' --json | jq -e '.mounted and .daemon == null' >/dev/null"
+	mv -f "$WORK/stats.bak" "$F"
+	kill -CONT "$PID"
 fi
 umount_fs
 stats > "$WORK/s.json"

@@ -532,6 +532,8 @@ on_intake(void *arg, const char *name, int kind, struct ts_ticket *t,
 	struct pollset *ps = arg;
 	struct got *g;
 
+	if (kind == TS_INTAKE_FLUSH)	/* nothing staged here */
+		return 0;
 	if (kind == TS_INTAKE_DROPPED) {
 		ck_assert_ptr_null(t);
 		ps->dropped++;
@@ -748,6 +750,8 @@ on_tally(void *arg, const char *name, int kind, struct ts_ticket *t,
 
 	(void)buf;
 	(void)err;
+	if (kind == TS_INTAKE_FLUSH)	/* nothing staged here */
+		return 0;
 	if (kind == TS_INTAKE_DROPPED) {
 		if (y->dropped++ == 0)
 			snprintf(y->first_dropped, sizeof(y->first_dropped), "%s",

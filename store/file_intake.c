@@ -333,8 +333,10 @@ ts_file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 		fs->ipass++;
 		handled++;
 	}
-	/* Not made durable (rc < 0): all wait for the next pass. */
-	rc = flush_batch(fs, taken, ntaken, fn, arg);
+	/* Not made durable (fn logged why): none taken in, all wait for
+	 * the next pass. */
+	if ((rc = flush_batch(fs, taken, ntaken, fn, arg)) < 0)
+		rc = 0;
 	if (fs->ipass < fs->npass)
 		*more = 1;
 	else

@@ -291,9 +291,10 @@ typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
 #define TS_INTAKE_FLUSH (-4)
 #define TS_INTAKE_REJECTED_FILES 1000
 #define TS_INTAKE_REJECTED_BYTES (64ul << 20)
-/* What one poll handles at most: records, and bytes read. */
-#define TS_INTAKE_BATCH 256
-#define TS_INTAKE_BATCH_BYTES (16ul << 20)
+/* What one poll handles at most: records, and bytes read (a directory
+ * store's batch: what one flush makes durable). */
+#define TS_INTAKE_BATCH 1024
+#define TS_INTAKE_BATCH_BYTES (32ul << 20)
 /*
  * Runs fn over the waiting intake, at most TS_INTAKE_BATCH records (and
  * about TS_INTAKE_BATCH_BYTES read) a call; the next call goes on where

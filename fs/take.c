@@ -712,6 +712,12 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 	rc = take_record(arg, name, kind, t, buf, err);
 	for (size_t i = from; i < c->ch->n; i++)
 		memcpy(c->ch->v[i].client_ip, c->ip, sizeof(c->ip));
+	/* A store without staging deletes (or rejects) the record when this
+	 * returns: its trail entries go first. */
+	if (c->nostage && rc != -EAGAIN && c->idx->audit != NULL) {
+		ts_changes_label(c->ch, from, "intake");
+		c->idx->audit(c->idx->auditarg, c->ch, from);
+	}
 	return rc;
 }
 
@@ -721,6 +727,12 @@ ts_index_intake_round(struct ts_index *idx, struct ts_changes *ch, int *more)
 	struct intake_ctx c = { .idx = idx, .ch = ch, .from = ch->n };
 	int rc;
 
+	/* Whether the store stages (then it deletes intake only after the
+	 * batch's TS_INTAKE_FLUSH), or deletes each record at once. */
+	if ((rc = ts_store_stage_begin(idx->st)) == 0)
+		c.staged = 1;
+	else if (rc == -EOPNOTSUPP)
+		c.nostage = 1;
 	rc = ts_store_intake_poll(idx->st, take_one, &c, more);
 	/* A store that sent no TS_INTAKE_FLUSH stages nothing; never left
 	 * open. */

@@ -79,6 +79,18 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+# trail_wait IDS [exact]: trail_check, retried for up to 15 s while the
+# daemon runs (a shared store's trail reaches the database through the
+# host's spool, shipped within a few seconds).
+trail_wait() {
+	local i
+	for i in $(seq 30); do
+		out=$(trail_check "$@") && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
 # 1. submit --batch, then the first mount takes it all in.
 N=1200
 gen 1 $N > "$WORK/b1.jsonl"
@@ -108,9 +120,9 @@ if [ "$TS_BACKEND" != pg ]; then
 		test -z "$(ls -A "$STORE/tickets" "$STORE/keys" | grep '^\.tmp-')"
 	check "every ticket has its key file" test "$(ls "$STORE/keys" | wc -l)" -eq $N
 fi
-umount_fs
-out=$(trail_check "$WORK/ids1" exact)
+trail_wait "$WORK/ids1" exact
 check "the trail has exactly one intake entry per ticket, with its client ($out)" test -z "$out"
+umount_fs
 
 # 2. A batch submitted while the daemon runs shows in full.
 M=1500
@@ -124,9 +136,9 @@ check "a batch of $M submitted to the running daemon shows in full" \
 echo "# $M visible $(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms after submit returned"
 check "each holds its own line's username" users_match "$WORK/ids2" $((N + 1))
 check "intake drains" wait_for test "$(intake_waiting)" -eq 0
-umount_fs
-out=$(trail_check "$WORK/ids2" exact)
+trail_wait "$WORK/ids2" exact
 check "one intake entry per ticket of the second batch ($out)" test -z "$out"
+umount_fs
 
 # 3. An intake file back after its ticket was taken in (a crash after the
 # commit, before the delete): recognised, finished, not taken in twice.
@@ -195,10 +207,10 @@ if [ "$TS_BACKEND" != pg ]; then
 	check "every ticket has its key file after the kills" \
 		test "$(ls "$STORE/keys" | grep -vc '^\.')" -eq $((base + K))
 fi
-umount_fs
-out=$(trail_check "$WORK/ids4")
+trail_wait "$WORK/ids4"
 check "after the kills no ticket has two intake entries, and none none ($out)" test -z "$out"
-out=$(trail_check "$WORK/ids2" exact)
+trail_wait "$WORK/ids2" exact
 check "the earlier batches' entries are still one each ($out)" test -z "$out"
+umount_fs
 check "fsck passes" "$TICKETCTL" fsck "$STORE" --key "$KEY"
 finish

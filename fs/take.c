@@ -697,9 +697,11 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 
 	if (kind == TS_INTAKE_FLUSH)
 		return end_batch(c);
-	/* Anything else that writes reads the store: the stage goes first
-	 * (and the record waits if that fails). */
-	if (t != NULL && kind != TS_REC_TICKET && flush_stage(c) < 0) {
+	/* Anything else that writes reads the store, and a ticket without
+	 * its key box is written at once: the stage goes first (and the
+	 * record waits if that fails), before this record's changes. */
+	if (t != NULL && (kind != TS_REC_TICKET || !t->keyed ||
+	                  t->keybox.len == 0) && flush_stage(c) < 0) {
 		ts_ticket_release(t);
 		return -EAGAIN;
 	}

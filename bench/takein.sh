@@ -36,11 +36,15 @@ for BIN in "$@"; do
 	R=$W/r$i
 	mkdir -p "$R/mnt"
 	cp -a "$W/tmpl" "$R/store"
+	cp "$W/key" "$R/key"	# its own checkpoint (KEY.checkpoint) and trail
 	sync
 	t0=$(now)
-	"$BIN/ticketfs" "$R/store" "$R/mnt" -o key="$W/key" -f 2>/dev/null &
+	"$BIN/ticketfs" "$R/store" "$R/mnt" -o key="$R/key" -f 2>/dev/null &
 	pid=$!
-	while ! mountpoint -q "$R/mnt"; do sleep 0.01; done
+	while ! mountpoint -q "$R/mnt"; do
+		kill -0 $pid 2>/dev/null || { echo "$BIN/ticketfs failed" >&2; exit 1; }
+		sleep 0.01
+	done
 	t1=$(now)
 	cpu=$(awk '{ printf "%.2f", ($14 + $15) / 100 }' /proc/$pid/stat)
 	fusermount3 -u "$R/mnt"
@@ -53,7 +57,10 @@ for BIN in "$@"; do
 		echo "$U agent" >> "$L/store/whitelist"
 		"$BIN/ticketfs" "$L/store" "$L/mnt" -o key="$L/key" -f 2>/dev/null &
 		pid=$!
-		while ! mountpoint -q "$L/mnt"; do sleep 0.01; done
+		while ! mountpoint -q "$L/mnt"; do
+			kill -0 $pid 2>/dev/null || { echo "$BIN/ticketfs failed" >&2; exit 1; }
+			sleep 0.01
+		done
 		"$BIN/ticketctl" submit --batch "$L/store" "$W/batch" >/dev/null
 		t2=$(now)
 		while [ "$(setpriv --reuid=$U --regid=$U --clear-groups ls "$L/mnt/tickets" | wc -l)" -lt "$N" ]; do

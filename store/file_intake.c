@@ -1,8 +1,9 @@
 /*
  * file_intake: the file backend's intake/: the poll (a pass over intake/ a
  * batch a call, each record handed over, then moved to rejected/ or, once
- * the batch is flushed, deleted), rejected/ kept within its cap, ticketctl's durable put, and
- * whether a ticket is known.  What is no record goes to file_trash.c.
+ * its batch is flushed, deleted at the end of the pass), rejected/ kept
+ * within its cap, ticketctl's durable put, and whether a ticket is known.
+ * What is no record goes to file_trash.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -136,7 +137,7 @@ intake_read(struct file_store *fs, const char *name, const struct stat *sb,
 
 /*
  * Handles intake/name: hands it to fn, then rejects it or leaves it; one
- * taken in is deleted at the end of the batch (delete_taken).  Returns 1
+ * taken in is deleted at the end of the pass (delete_taken).  Returns 1
  * if taken in, 2 if moved to rejected/, else 0.
  */
 static int

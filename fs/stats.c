@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,15 +136,19 @@ struct slice_attr {
  * slice) for the calling thread, at its nice value and policy: its
  * virtual deadline comes sooner after a wake-up, so a request that wakes
  * it while both cores are busy is served after less waiting in the run
- * queue.  Its share of the CPU is unchanged.  Older kernels ignore the
- * runtime or refuse; either way nothing else changes.
+ * queue.  Its share of the CPU is unchanged.  Only under the default
+ * policy (one chosen by the operator, e.g. systemd's CPUSchedulingPolicy=,
+ * is left alone).  Older kernels ignore the runtime or refuse; either way
+ * nothing else changes.
  */
 static void
 short_slice(void)
 {
-	struct slice_attr a = { .size = sizeof(a), .policy = 0 /* OTHER */,
+	struct slice_attr a = { .size = sizeof(a), .policy = SCHED_OTHER,
 	                        .runtime = 100 * 1000 };
 
+	if (sched_getscheduler(0) != SCHED_OTHER)
+		return;
 	errno = 0;
 	a.nice = getpriority(PRIO_PROCESS, 0);
 	if (errno == 0)

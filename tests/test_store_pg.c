@@ -311,7 +311,7 @@ START_TEST(create_refuses_used_database)
 	sql_do("CREATE TABLE customers (id integer)");
 	ck_assert_int_eq(ts_store_create(uri, ts_seal_seckey_pk(key), POLICY),
 	                 0);
-	ck_assert_int_eq(sql_num("SELECT version FROM ts_schema_version"), 1);
+	ck_assert_int_eq(sql_num("SELECT version FROM ts_schema_version"), 2);
 	ck_assert_int_eq(sql_num("SELECT count(*) FROM ts_meta WHERE "
 	                         "name = 'policy' AND value = "
 	                         "'ticket processed+30d\n'"), 1);

@@ -210,8 +210,14 @@ migrate(struct ts_pg *pg, char *err, size_t errlen)
 			continue;	/* steps are in order: each from where the
 					   last left it */
 		if ((rc = run_script(pg, m->sql)) < 0) {
+			/* The script's error is the connection's (PQexec), not
+			 * a ts_pg_query's. */
+			PGconn *c = ts_pg_conn(pg);
+			const char *e = c ? PQerrorMessage(c) : "";
+			size_t n = strcspn(e, "\n");
+
 			say(err, errlen, "migrating the schema to version %d "
-			    "failed: %s", m->from + 1, ts_pg_error(pg));
+			    "failed: %.*s", m->from + 1, (int)n, e);
 			goto out_rollback;
 		}
 		from = m->from + 1;

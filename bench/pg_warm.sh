@@ -9,7 +9,8 @@
 # ratio measured in the same round, and for the PostgreSQL store the
 # statements its daemon sent during the timed grep and tar (ticketctl
 # stats's db_statements; "-" for a build that does not publish them) and
-# the database's CPU during the timed tar (from /proc).  Each build has a
+# the CPU of each daemon and of the database during the timed tar (from
+# /proc).  Each build has a
 # database of its own, made by its ticketctl.
 #
 # Usage (root): bench/pg_warm.sh N ROUNDS BIN_A [BIN_B]
@@ -60,6 +61,13 @@ dbcpu() {
 	done
 	echo $((t * 1000 / $(getconf CLK_TCK)))
 }
+# pcpu PID: its CPU (ms, user + system, all threads) so far.
+pcpu() {
+	local f
+	f=$(sed 's/^.*) //' "/proc/$1/stat")
+	set -- $f
+	echo $(( (${12} + ${13}) * 1000 / $(getconf CLK_TCK) ))
+}
 mnt() {	# mnt BIN dir|pg
 	URI="postgresql:///w$i?host=$W/pgc&user=postgres"
 	case $2 in
@@ -90,10 +98,12 @@ for r in $(seq 1 "$ROUNDS"); do
 			as sh -c "$d grep -r zzzznomatch . ; tar cf - . | cat" >/dev/null 2>&1 || true
 			[ $s = pg ] && q0=$(stmts "${BINS[$i]}")
 			g=$(secs as sh -c "$d grep -r zzzznomatch .")
-			c0=$(dbcpu)
+			dp=$(pgrep -f "ticketfs .* $W/$s( |\$)" | head -n 1)
+			c0=$(dbcpu) p0=$(pcpu "$dp")
 			t=$(secs as sh -c "$d tar cf - . | cat >/dev/null")
+			[ $s = pg ] && sleep 0.3	# the last batch shipped
+			R[$i,$s,dcpu]="${R[$i,$s,dcpu]:-} $(($(pcpu "$dp") - p0))"
 			if [ $s = pg ]; then
-				sleep 0.3	# the last batch shipped
 				R[$i,cpu]="${R[$i,cpu]:-} $(($(dbcpu) - c0))"
 				q1=$(stmts "${BINS[$i]}")
 				q="-"
@@ -125,6 +135,6 @@ for i in "${!BINS[@]}"; do
 		echo "  $s open+read+close p50 p99 mean (us), each round:${R[$i,$s,lat]}"
 	done
 	echo "  pg statements in the timed grep and tar, each round:${R[$i,stm]}"
-	echo "  database CPU (ms) in the timed tar, each round:${R[$i,cpu]}"
+	echo "  CPU (ms) in the timed tar, each round: dir daemon${R[$i,dir,dcpu]}; pg daemon${R[$i,pg,dcpu]}; database${R[$i,cpu]}"
 
 done

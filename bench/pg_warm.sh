@@ -8,7 +8,10 @@
 # 3 times).  Prints each build's medians and the PostgreSQL/directory
 # ratio measured in the same round, and for the PostgreSQL store the
 # statements its daemon sent during the timed grep and tar (ticketctl
-# stats's db_statements; "-" for a build that does not publish them).
+# stats's db_statements; "-" for a build that does not publish them) and
+# the CPU of each daemon and of the database during the timed tar (from
+# /proc).  Each build has a
+# database of its own, made by its ticketctl.
 #
 # Usage (root): bench/pg_warm.sh N ROUNDS BIN_A [BIN_B]
 #   BIN_*: a build's bin/ with ticketfs, ticketctl and ts-lat (-DTS_BENCH=ON)
@@ -37,15 +40,39 @@ python3 bench/gen.py "$N" > "$W/batch"
 echo "$U agent" >> "$W/store/whitelist"
 "$B/ticketctl" submit --batch "$W/store" "$W/batch" > /dev/null
 TS_PG_FSYNC=on sh tests/pg_fixture.sh start "$W/pgc" >/dev/null
-psql -X -q "postgresql:///postgres?host=$W/pgc&user=postgres" -c "CREATE DATABASE w"
-URI="postgresql:///w?host=$W/pgc&user=postgres"
-"$B/ticketctl" init "$URI" "$W/keypg" >/dev/null
 echo "$U agent" > "$W/wl"
-"$B/ticketctl" submit --batch "$URI" "$W/batch" > /dev/null
+# A database a build, made by its own ticketctl: builds of two schema
+# versions cannot share one (the older refuses the newer).
+for i in "${!BINS[@]}"; do
+	psql -X -q "postgresql:///postgres?host=$W/pgc&user=postgres" -c "CREATE DATABASE w$i"
+	"${BINS[$i]}/ticketctl" init "postgresql:///w$i?host=$W/pgc&user=postgres" "$W/keypg$i" >/dev/null
+	"${BINS[$i]}/ticketctl" submit --batch "postgresql:///w$i?host=$W/pgc&user=postgres" "$W/batch" > /dev/null
+done
+# dbcpu: CPU (ms, user + system) of the cluster's processes so far (the
+# postmaster's children: the daemon's connections' backends and the
+# background workers; a warm pass opens no new connection).
+dbcpu() {
+	local pm t=0 c f
+	pm=$(head -n 1 "$W/pgc/data/postmaster.pid")
+	for c in $(pgrep -P "$pm"); do
+		f=$(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null) || continue
+		set -- $f
+		t=$((t + ${12} + ${13}))
+	done
+	echo $((t * 1000 / $(getconf CLK_TCK)))
+}
+# pcpu PID: its CPU (ms, user + system, all threads) so far.
+pcpu() {
+	local f
+	f=$(sed 's/^.*) //' "/proc/$1/stat")
+	set -- $f
+	echo $(( (${12} + ${13}) * 1000 / $(getconf CLK_TCK) ))
+}
 mnt() {	# mnt BIN dir|pg
+	URI="postgresql:///w$i?host=$W/pgc&user=postgres"
 	case $2 in
 	dir) "$1/ticketfs" "$W/store" "$W/dir" -o key="$W/key" ;;
-	pg) "$1/ticketfs" "$URI" "$W/pg" -o key="$W/keypg",whitelist="$W/wl",hostname=warm ;;
+	pg) "$1/ticketfs" "$URI" "$W/pg" -o key="$W/keypg$i",whitelist="$W/wl",hostname=warm ;;
 	esac
 	until [ "$(as ls "$W/$2/tickets" 2>/dev/null | wc -l)" -ge "$N" ]; do sleep 0.05; done
 }
@@ -71,8 +98,13 @@ for r in $(seq 1 "$ROUNDS"); do
 			as sh -c "$d grep -r zzzznomatch . ; tar cf - . | cat" >/dev/null 2>&1 || true
 			[ $s = pg ] && q0=$(stmts "${BINS[$i]}")
 			g=$(secs as sh -c "$d grep -r zzzznomatch .")
+			dp=$(pgrep -f "ticketfs .* $W/$s( |\$)" | head -n 1)
+			c0=$(dbcpu) p0=$(pcpu "$dp")
 			t=$(secs as sh -c "$d tar cf - . | cat >/dev/null")
+			[ $s = pg ] && sleep 0.3	# the last batch shipped
+			R[$i,$s,dcpu]="${R[$i,$s,dcpu]:-} $(($(pcpu "$dp") - p0))"
 			if [ $s = pg ]; then
+				R[$i,cpu]="${R[$i,cpu]:-} $(($(dbcpu) - c0))"
 				q1=$(stmts "${BINS[$i]}")
 				q="-"
 				[ "$q0" != - ] && [ "$q1" != - ] && q=$((q1 - q0))
@@ -103,5 +135,6 @@ for i in "${!BINS[@]}"; do
 		echo "  $s open+read+close p50 p99 mean (us), each round:${R[$i,$s,lat]}"
 	done
 	echo "  pg statements in the timed grep and tar, each round:${R[$i,stm]}"
+	echo "  CPU (ms) in the timed tar, each round: dir daemon${R[$i,dir,dcpu]}; pg daemon${R[$i,pg,dcpu]}; database${R[$i,cpu]}"
 
 done

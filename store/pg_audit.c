@@ -11,10 +11,10 @@
  * Appends: with a spool (ts_audit_set_spool, the daemon's), a write(2) to
  * a local file, shipped in batches by a thread of pg_audit_ship.c, which
  * then holds the chain's lock on a connection of its own; without one
- * (the tools, the unit tests), each append is a round trip.  Either way
- * rows go in through ts_audit_append() of store/pg_schema.sql, each
- * statement its own transaction: pg_advisory_xact_lock on one key for
- * all hosts (so
+ * (the tools, the unit tests), each append is a round trip.  Rows go in
+ * through ts_audit_append() of store/pg_schema.sql (one entry) or
+ * ts_audit_append_batch() (a shipped batch), each statement its own
+ * transaction: pg_advisory_xact_lock on one key for all hosts (so
  * gseq order is commit order: a reader of audit.log never sees an entry
  * appear before one it has read), synchronous_commit off (like write(2)
  * without fsync: an error reaches the caller, who refuses the operation).

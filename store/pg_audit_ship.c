@@ -2,9 +2,10 @@
  * pg_audit_ship: a PostgreSQL store's audit appends through a local spool
  * (store/pg_audit_spool.h).  An append writes its line to the spool and
  * queues it, and returns: no round trip.  A shipper thread sends what is
- * queued to the database in batches, one statement each (every entry
- * through ts_audit_append(), so the order lock, the continuity check and
- * synchronous_commit off are as for one), its own transaction, at the
+ * queued to the database in batches, one call of ts_audit_append_batch()
+ * each (store/pg_schema.sql: the order lock, the continuity check and
+ * synchronous_commit off as ts_audit_append() has them for one entry, taken
+ * once a batch), its own transaction, at the
  * latest SHIP_MS after the oldest was queued, at once when SHIP_MANY are
  * queued or someone waits (ts_pg_ship_flush: a checkpoint, a prune, a
  * read of audit.log at its end, the unmount).  Once all of it is
@@ -128,11 +129,10 @@ ship_batch(struct ts_pg *pg, const char *host, uint64_t first,
 	int rc;
 
 	snprintf(fs, sizeof(fs), "%" PRIu64, first);
-	/* In the array's order: each call checks the one before is there. */
-	if ((rc = ts_pg_query(pg, "SELECT count(ts_audit_append($1, "
-	                      "$2::bigint + o - 1, l)) FROM unnest("
-	                      "string_to_array($3, E'\\n')) WITH ORDINALITY "
-	                      "AS u(l, o)", 3, v, lens, fmts, 0, &r)) < 0)
+	/* One call: the lock and the chain's tail once, then every row. */
+	if ((rc = ts_pg_query(pg, "SELECT ts_audit_append_batch($1, $2, "
+	                      "string_to_array($3, E'\\n'))", 3, v, lens, fmts,
+	                      0, &r)) < 0)
 		return rc;
 	rc = strtoull(PQgetvalue(r, 0, 0), NULL, 10) == n ? 0 : -EPROTO;
 	PQclear(r);

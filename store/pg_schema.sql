@@ -1,13 +1,14 @@
--- ticketfs's PostgreSQL schema, version 1 (store/store_pg.c creates it
+-- ticketfs's PostgreSQL schema, version 2 (store/store_pg.c creates it
 -- with `ticketctl init URI KEYFILE`, and migrates older versions: each
--- later version is a block of its own in store/pg_migrate.sql).  No column
+-- later version is a step of its own in store/store_pg.c's migrations[]:
+-- version 2 added ts_audit_append_batch()).  No column
 -- holds a plaintext sealed value: a ticket's record (store/record.h) is the
 -- same bytes as a directory store's tickets/ID file, boxes and MAC
 -- included; a ticket key is its wrapped key file (store/tkey.h).
 
 -- The schema's version: one row.
 CREATE TABLE ts_schema_version (version integer NOT NULL);
-INSERT INTO ts_schema_version VALUES (1);
+INSERT INTO ts_schema_version VALUES (2);
 -- The version for any role, a front end's too (which may read no table
 -- but ts_public_key): store_pg.c checks it at every open.
 CREATE FUNCTION ts_schema_version_get() RETURNS integer
@@ -91,7 +92,8 @@ REVOKE ALL ON FUNCTION ts_ticket_known(text) FROM PUBLIC;
 -- The audit trail: one hash chain a host (seq counts per host), gseq the
 -- order of all hosts' entries together (MOUNT/audit.log).  line is the
 -- entry as a directory store's segment file holds it, hash included, but
--- not its newline.  Rows are added by ts_audit_append() only (below), so
+-- not its newline.  Rows are added by ts_audit_append() and
+-- ts_audit_append_batch() only (below), so
 -- that gseq order is commit order.
 CREATE TABLE ts_audit (
 	gseq bigserial PRIMARY KEY,
@@ -143,6 +145,32 @@ BEGIN
 	INSERT INTO ts_audit (host, seq, line) VALUES (h, s, l)
 		RETURNING gseq INTO g;
 	RETURN g;
+END
+$$;
+-- Appends entries s, s + 1, ... of host h's chain, ls[1], ls[2], ... (a
+-- daemon's audit spool ships a batch so, store/pg_audit_ship.c): as that
+-- many calls of ts_audit_append() in one statement, but the lock taken and
+-- the chain's tail read once; gseq follows seq.  Returns how many rows.
+-- Since schema version 2 (the same text is its migration step in
+-- store/store_pg.c).
+CREATE FUNCTION ts_audit_append_batch(h text, s bigint, ls text[])
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
+	last bigint;
+BEGIN
+	PERFORM pg_advisory_xact_lock(hashtext('ticketfs-audit-order'), 0);
+	PERFORM set_config('synchronous_commit', 'off', true);
+	SELECT max(seq) INTO last FROM ts_audit WHERE host = h;
+	IF last IS DISTINCT FROM s - 1 AND NOT (last IS NULL AND s = 1) THEN
+		RAISE EXCEPTION 'audit chain of host % ends at entry %, not %',
+			h, last, s - 1 USING ERRCODE = 'data_corrupted';
+	END IF;
+	INSERT INTO ts_audit (host, seq, line)
+		SELECT h, s + u.o - 1, u.l
+		FROM unnest(ls) WITH ORDINALITY AS u(l, o) ORDER BY u.o;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
 END
 $$;
 

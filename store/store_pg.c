@@ -24,20 +24,46 @@
 #include "store/record_write.h"
 
 /* The schema version this code writes (store/pg_schema.sql's). */
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 
 /*
  * Migrations: the SQL that takes a store of schema version `from` to
  * from + 1, run in order in one transaction by the first daemon that
- * opens an older store.  Version 1 is the first: none yet.  A new version
- * adds its step here and its changes to pg_schema.sql (which makes a new
- * store at the latest version directly).
+ * opens an older store.  A new version adds its step here and its changes
+ * to pg_schema.sql (which makes a new store at the latest version
+ * directly; tests/test_store_pg.c checks that a migrated store's functions
+ * are a new one's).
+ *
+ * 1 -> 2: ts_audit_append_batch(), a shipped batch of audit entries in one
+ * call (store/pg_audit_ship.c).  A daemon of version 1 still running on
+ * the store keeps appending with ts_audit_append(), which is unchanged.
  */
 struct pg_migration {
 	int from;
 	const char *sql;
 };
 static const struct pg_migration migrations[] = {
+	{ 1,
+	  "CREATE FUNCTION ts_audit_append_batch(h text, s bigint, ls text[])\n"
+	  "RETURNS bigint LANGUAGE plpgsql AS $$\n"
+	  "DECLARE\n"
+	  "\tn bigint;\n"
+	  "\tlast bigint;\n"
+	  "BEGIN\n"
+	  "\tPERFORM pg_advisory_xact_lock(hashtext('ticketfs-audit-order'), 0);\n"
+	  "\tPERFORM set_config('synchronous_commit', 'off', true);\n"
+	  "\tSELECT max(seq) INTO last FROM ts_audit WHERE host = h;\n"
+	  "\tIF last IS DISTINCT FROM s - 1 AND NOT (last IS NULL AND s = 1) THEN\n"
+	  "\t\tRAISE EXCEPTION 'audit chain of host % ends at entry %, not %',\n"
+	  "\t\t\th, last, s - 1 USING ERRCODE = 'data_corrupted';\n"
+	  "\tEND IF;\n"
+	  "\tINSERT INTO ts_audit (host, seq, line)\n"
+	  "\t\tSELECT h, s + u.o - 1, u.l\n"
+	  "\t\tFROM unnest(ls) WITH ORDINALITY AS u(l, o) ORDER BY u.o;\n"
+	  "\tGET DIAGNOSTICS n = ROW_COUNT;\n"
+	  "\tRETURN n;\n"
+	  "END\n"
+	  "$$;\n" },
 	{ 0, NULL },	/* end */
 };
 
@@ -184,8 +210,14 @@ migrate(struct ts_pg *pg, char *err, size_t errlen)
 			continue;	/* steps are in order: each from where the
 					   last left it */
 		if ((rc = run_script(pg, m->sql)) < 0) {
+			/* The script's error is the connection's (PQexec), not
+			 * a ts_pg_query's. */
+			PGconn *c = ts_pg_conn(pg);
+			const char *e = c ? PQerrorMessage(c) : "";
+			size_t n = strcspn(e, "\n");
+
 			say(err, errlen, "migrating the schema to version %d "
-			    "failed: %s", m->from + 1, ts_pg_error(pg));
+			    "failed: %.*s", m->from + 1, (int)n, e);
 			goto out_rollback;
 		}
 		from = m->from + 1;

@@ -833,6 +833,87 @@ START_TEST(seals_per_host)
 }
 END_TEST
 
+/* ---- a spool's batch: one call ---- */
+
+/* N entries through a spool, shipped by one sync: one statement, one
+ * call of ts_audit_append_batch() and none of ts_audit_append(), rows in
+ * seq order by gseq, and the chain verifies; a batch that does not
+ * continue the chain is refused, nothing added. */
+START_TEST(spool_batch_one_call)
+{
+	enum { N = 1000 };
+	struct ts_audit *a;
+	char q[256], sp[128], msg[1024], *v;
+	int calls = -1, single = -1;
+
+	/* The shipper's session counts its function calls. */
+	snprintf(q, sizeof(q), "ALTER DATABASE %s SET track_functions = 'pl'",
+	         dbname);
+	sql(q);
+	a = open_host("h1");
+	snprintf(sp, sizeof(sp), "%s/h1.spool", tmp);
+	ck_assert_msg(ts_audit_set_spool(a, sp, msg, sizeof(msg)) >= 0, "%s",
+	              msg);
+	for (int i = 1; i <= N; i++)
+		append_one(a, "h1", i);
+	v = sql_value("SELECT count(*) FROM ts_audit");
+	ck_assert_str_eq(v, "0");	/* queued, none sent yet */
+	free(v);
+	ck_assert_int_eq(ts_audit_sync(a), 0);
+	/* One transaction (one statement: the shipper's are each their own). */
+	v = sql_value("SELECT count(*) || ' ' || count(DISTINCT xmin::text) || "
+	              "' ' || min(seq) || ' ' || max(seq) FROM ts_audit");
+	ck_assert_str_eq(v, "1000 1 1 1000");
+	free(v);
+	v = sql_value("SELECT count(*) FROM (SELECT seq, row_number() OVER "
+	              "(ORDER BY gseq) AS r FROM ts_audit) x WHERE seq <> r");
+	ck_assert_str_eq(v, "0");	/* gseq follows seq */
+	free(v);
+	/* The shipper's session gone, its counts are published. */
+	ts_audit_close(a);
+	for (int t = 0; t < 100 && calls < 1; t++) {
+		sql("SELECT pg_stat_clear_snapshot()");
+		v = sql_value("SELECT coalesce(sum(calls) FILTER (WHERE funcname "
+		              "= 'ts_audit_append_batch'), 0) || ' ' || "
+		              "coalesce(sum(calls) FILTER (WHERE funcname = "
+		              "'ts_audit_append'), 0) FROM pg_stat_user_functions");
+		ck_assert_int_eq(sscanf(v, "%d %d", &calls, &single), 2);
+		free(v);
+		if (calls < 1)
+			usleep(50000);
+	}
+	ck_assert_msg(calls == 1 && single == 0, "ts_audit_append_batch called "
+	              "%d times, ts_audit_append %d", calls, single);
+	expect_intact(N);
+}
+END_TEST
+
+START_TEST(batch_refuses_a_gap)
+{
+	PGresult *r;
+	char *v;
+
+	sql("SELECT ts_audit_append_batch('h1', 1, ARRAY['a', 'b'])");
+	/* Entry 4 after 2: refused as data_corrupted, nothing added. */
+	ck_assert_int_eq(ts_pg_query(db, "SELECT ts_audit_append_batch('h1', "
+	                             "4, ARRAY['c'])", 0, NULL, NULL, NULL, 0,
+	                             &r), -EBADMSG);
+	/* Entry 1 again: refused too. */
+	ck_assert_int_eq(ts_pg_query(db, "SELECT ts_audit_append_batch('h1', "
+	                             "1, ARRAY['c'])", 0, NULL, NULL, NULL, 0,
+	                             &r), -EBADMSG);
+	v = sql_value("SELECT string_agg(seq || line, ',' ORDER BY gseq) FROM "
+	              "ts_audit");
+	ck_assert_str_eq(v, "1a,2b");
+	free(v);
+	/* Another host's chain starts at 1, beside it. */
+	sql("SELECT ts_audit_append_batch('h2', 1, ARRAY['x'])");
+	v = sql_value("SELECT count(*) FROM ts_audit");
+	ck_assert_str_eq(v, "3");
+	free(v);
+}
+END_TEST
+
 static Suite *
 audit_pg_suite(void)
 {
@@ -848,6 +929,8 @@ audit_pg_suite(void)
 		suite_add_tcase(s, all[i]);
 	}
 	tcase_add_test(ch, two_hosts_interleaved);
+	tcase_add_test(ch, spool_batch_one_call);
+	tcase_add_test(ch, batch_refuses_a_gap);
 	tcase_add_test(ch, second_handle_of_a_host_refused);
 	tcase_add_test(ch, verify_key_in_meta);
 	tcase_add_test(ch, checkpoint_copy_per_host);

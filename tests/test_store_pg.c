@@ -311,7 +311,7 @@ START_TEST(create_refuses_used_database)
 	sql_do("CREATE TABLE customers (id integer)");
 	ck_assert_int_eq(ts_store_create(uri, ts_seal_seckey_pk(key), POLICY),
 	                 0);
-	ck_assert_int_eq(sql_num("SELECT version FROM ts_schema_version"), 1);
+	ck_assert_int_eq(sql_num("SELECT version FROM ts_schema_version"), 2);
 	ck_assert_int_eq(sql_num("SELECT count(*) FROM ts_meta WHERE "
 	                         "name = 'policy' AND value = "
 	                         "'ticket processed+30d\n'"), 1);
@@ -388,6 +388,44 @@ START_TEST(open_needs_schema)
 	              NULL, "said: %s", err);
 	ck_assert_int_eq(ts_store_open_err(uri, TS_STORE_INTAKE, &st, err,
 	                                   sizeof(err)), -EPROTO);
+}
+END_TEST
+
+/* A store of schema version 1 (before ts_audit_append_batch): a front
+ * end's open is refused, saying a daemon migrates it; a daemon's open
+ * migrates it to version 2, the function as a new store has it. */
+START_TEST(migrate_from_version_1)
+{
+	struct ts_store *st = NULL;
+	char err[256] = "";
+
+	ck_assert_int_eq(ts_store_create(uri, ts_seal_seckey_pk(key), POLICY),
+	                 0);
+	sql_do("CREATE TABLE fresh AS SELECT pg_get_functiondef("
+	       "'ts_audit_append_batch(text,bigint,text[])'::regprocedure) d");
+	/* What version 1 was: this schema without the function. */
+	sql_do("DROP FUNCTION ts_audit_append_batch(text, bigint, text[])");
+	sql_do("UPDATE ts_schema_version SET version = 1");
+	ck_assert_int_eq(ts_store_open_err(uri, TS_STORE_INTAKE, &st, err,
+	                                   sizeof(err)), -EPROTO);
+	ck_assert_ptr_null(st);
+	ck_assert_msg(strstr(err, "older than this ticketfs") != NULL &&
+	              strstr(err, "start a daemon") != NULL, "said: %s", err);
+	ck_assert_int_eq(sql_num("SELECT version FROM ts_schema_version"), 1);
+	ck_assert_int_eq(ts_store_open_err(uri, TS_STORE_DAEMON, &st, err,
+	                                   sizeof(err)), 0);
+	ts_store_close(st);
+	ck_assert_int_eq(sql_num("SELECT version FROM ts_schema_version"), 2);
+	ck_assert_int_eq(sql_num("SELECT count(*) FROM fresh WHERE d = "
+	                         "pg_get_functiondef('ts_audit_append_batch("
+	                         "text,bigint,text[])'::regprocedure)"), 1);
+	/* And it appends as a new store's does. */
+	ck_assert_int_eq(sql_num("SELECT ts_audit_append_batch('h1', 1, "
+	                         "ARRAY['a', 'b', 'c'])"), 3);
+	/* Opened again: nothing more to do. */
+	ck_assert_int_eq(ts_store_open_err(uri, TS_STORE_INTAKE, &st, err,
+	                                   sizeof(err)), 0);
+	ts_store_close(st);
 }
 END_TEST
 
@@ -1276,6 +1314,7 @@ store_pg_suite(void)
 	tcase_add_checked_fixture(cr, setup, teardown);
 	tcase_add_test(cr, create_refuses_used_database);
 	tcase_add_test(cr, open_needs_schema);
+	tcase_add_test(cr, migrate_from_version_1);
 	tcase_add_test(cr, host_lock);
 	tcase_add_test(cr, host_lock_after_reconnect);
 	suite_add_tcase(s, cr);

@@ -51,7 +51,7 @@ rows() { psql_do "$PGDB" "SELECT count(*) FROM ts_intake WHERE kind = $1 AND id 
 expect 0 out "created; secret key in $KEY" "init on an empty database" \
 	"$TICKETCTL" init "$PGURI" "$KEY"
 check "the key file is mode 0600" test "$(stat -c %a "$KEY")" = 600
-check "the schema is there, version 1" test "$(psql_do "$PGDB" 'SELECT version FROM ts_schema_version')" = 1
+check "the schema is there, version 2" test "$(psql_do "$PGDB" 'SELECT version FROM ts_schema_version')" = 2
 check "with the store's public key" test "$(psql_do "$PGDB" 'SELECT count(*) FROM ts_public_key')" = 1
 expect 2 err "already holds a ticketfs store" "init again on that database is refused" \
 	"$TICKETCTL" init "$PGURI" "$WORK/k2"

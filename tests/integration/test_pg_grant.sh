@@ -86,6 +86,37 @@ else
 fi
 check "the audit trail dm wrote verifies" "$TICKETCTL" audit verify "$SU"
 
+# A store of schema version 1 (before ts_audit_append_batch): a daemon as
+# dm cannot migrate it (it owns nothing) and says so, changing nothing;
+# one as the owner migrates it; dm's daemon then serves it, its audit
+# batches going through the new function.
+psql_do "$DB" "DROP FUNCTION ts_audit_append_batch(text, bigint, text[]); UPDATE ts_schema_version SET version = 1" >/dev/null
+MOPTS=(-o key="$KEY",whitelist="$WORK/whitelist",fss="$WORK/none.fss")
+if forked "$TICKETFS" "$DM" "$MNT" "${MOPTS[@]}" 2>"$WORK/mig.err"; then
+	fail "a daemon as dm refuses a version-1 store it cannot migrate"
+	umount_fs
+else
+	check "a daemon as dm refuses a version-1 store, saying why ($(head -c 300 "$WORK/mig.err"))" grep -q "migrating the schema to version 2 failed: .*permission denied" "$WORK/mig.err"
+fi
+check "the schema is still version 1" test "$(psql_do "$DB" 'SELECT version FROM ts_schema_version')" = 1
+if forked "$TICKETFS" "$SU" "$MNT" "${MOPTS[@]}"; then
+	pass "the owner's daemon mounts the version-1 store"
+	umount_fs
+else
+	fail "the owner's daemon mounts the version-1 store"
+fi
+check "and migrates it to version 2" test "$(psql_do "$DB" 'SELECT version FROM ts_schema_version')" = 2
+N0=$(psql_do "$DB" 'SELECT count(*) FROM ts_audit')
+if forked "$TICKETFS" "$DM" "$MNT" "${MOPTS[@]}"; then
+	pass "a daemon as dm mounts the migrated store"
+	check "an agent reads a ticket on it" as $AGENT cat "$MNT/tickets/$ID/email"
+	umount_fs
+else
+	fail "a daemon as dm mounts the migrated store"
+fi
+check "dm's entries reached the database" test "$(psql_do "$DB" 'SELECT count(*) FROM ts_audit')" -gt "$N0"
+check "and the trail verifies" "$TICKETCTL" audit verify "$SU"
+
 # Exactly: a daemon's role moved to frontend loses the rest.
 out=$("$TICKETCTL" grant "$SU" ${R}dm frontend); rc=$?
 check "grant dm frontend exits 0" test $rc -eq 0

@@ -419,6 +419,8 @@ ts_ctl_cmd_audit(int argc, char **argv)
 	bar = ts_progress_new("audit", TS_PROGRESS_COUNT);
 	ts_store_set_progress(st, on_audit_progress, bar);
 	rc = ts_store_audit_verify(st, vkp, copyp, msg, sizeof(msg), &n);
+	if (rc >= 0)	/* a trail shorter than the verifier's step drew none */
+		ts_progress_update(bar, n, n);
 	ts_progress_free(bar);
 	ts_store_set_progress(st, NULL, NULL);
 	if (rc < 0) {

@@ -43,6 +43,9 @@ check "fsck --json on the damaged store: exit 1, as the text form" test $rc -eq 
 check "it names both damaged records" \
 	jq -e --arg a "$A" --arg b "$B" '.ok == false and .problems == 2 and ([.findings[].id] | sort) == ([$a, $b] | sort) and all(.findings[]; .problem | length > 0)' "$WORK/f.json"
 fresh store_v1
+script -qec "'$TICKETCTL' audit verify '$STORE'" /dev/null > "$WORK/tty.out" 2>&1
+check "audit verify of a short trail in a terminal: a bar ending full" \
+	grep -aq 'audit  *\[#\{30\}\] \([0-9]*\)/\1  [0-9]*/s' "$WORK/tty.out"
 sed -i '2s/"uid":0/"uid":7/' "$STORE"/audit/000001.log
 "$TICKETCTL" audit verify "$STORE" --json > "$WORK/a.json"; rc=$?
 check "audit verify --json on an edited trail: exit 1" test $rc -eq 1

@@ -48,11 +48,96 @@ static int
 conn_of(const char *mountpoint, unsigned *conn)
 {
 	struct statx sx;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int rc = -ESTALE;
 
 	if (statx(AT_FDCWD, mountpoint, AT_STATX_DONT_SYNC |
 	          AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) < 0)
 		return -errno;
-	*conn = sx.stx_dev_major << 20 | sx.stx_dev_minor;
+	/* The path was looked up again after the mount: its device must be
+	 * a FUSE mount of ours at that very place, not one a writer of a
+	 * parent directory swapped in (mountinfo shows where each mount
+	 * really is). */
+	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return -errno;
+	while (getline(&line, &cap, f) > 0)
+		if (ts_watchdog_mount_ours(line, sx.stx_dev_major,
+		                           sx.stx_dev_minor, mountpoint,
+		                           geteuid())) {
+			rc = 0;
+			break;
+		}
+	free(line);
+	fclose(f);
+	if (rc == 0)
+		*conn = sx.stx_dev_major << 20 | sx.stx_dev_minor;
+	return rc;
+}
+
+/* mountinfo's escapes (\040 for a space, ...) undone in place. */
+static void
+unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s != '\0'; s++, o++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+			            (s[3] - '0'));
+			s += 3;
+		} else {
+			*o = *s;
+		}
+	}
+	*o = '\0';
+}
+
+int
+ts_watchdog_mount_ours(const char *line, unsigned major, unsigned minor,
+                       const char *mountpoint, unsigned uid)
+{
+	char buf[8192], *save = NULL, *tok, *mp = NULL, *fstype = NULL,
+	     *opts = NULL, want[32];
+	unsigned ma, mi;
+	int field = 0, dev_ok = 0, dash = 0, after = 0;
+
+	if (strlen(line) >= sizeof(buf))
+		return 0;
+	strcpy(buf, line);
+	buf[strcspn(buf, "\n")] = '\0';
+	for (tok = strtok_r(buf, " ", &save); tok != NULL;
+	     tok = strtok_r(NULL, " ", &save), field++) {
+		if (dash) {
+			if (after == 0)
+				fstype = tok;
+			else if (after == 2)
+				opts = tok;
+			after++;
+		} else if (field == 2) {
+			dev_ok = sscanf(tok, "%u:%u", &ma, &mi) == 2 &&
+			         ma == major && mi == minor;
+		} else if (field == 4) {
+			mp = tok;
+		} else if (field >= 6 && strcmp(tok, "-") == 0) {
+			dash = 1;
+		}
+	}
+	if (!dev_ok || mp == NULL || fstype == NULL || opts == NULL)
+		return 0;
+	if (strcmp(fstype, "fuse") != 0 && strncmp(fstype, "fuse.", 5) != 0)
+		return 0;
+	unescape(mp);
+	if (strcmp(mp, mountpoint) != 0)
+		return 0;
+	/* The connection's owner, as the kernel records it at mount. */
+	snprintf(want, sizeof(want), "user_id=%u", uid);
+	for (tok = strtok_r(opts, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save))
+		if (strcmp(tok, want) == 0)
+			return 1;
 	return 0;
 }
 
@@ -115,8 +200,13 @@ ts_watchdog_start(const char *mountpoint, struct ts_watchdog **out,
 
 	*out = NULL;
 	if ((rc = conn_of(mountpoint, &conn)) < 0) {
-		snprintf(err, errlen, "cannot stat %s: %s", mountpoint,
-		         strerror(-rc));
+		if (rc == -ESTALE)
+			snprintf(err, errlen, "%s is not this daemon's FUSE "
+			         "mount in /proc/self/mountinfo (a directory "
+			         "above it moved?)", mountpoint);
+		else
+			snprintf(err, errlen, "cannot stat %s: %s",
+			         mountpoint, strerror(-rc));
 		return rc;
 	}
 	if ((rc = open_abort(conn, &abort_fd, err, errlen)) < 0)

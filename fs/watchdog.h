@@ -50,6 +50,17 @@ int ts_watchdog_abort(struct ts_watchdog *wd);
 void ts_watchdog_stop(struct ts_watchdog *wd);
 
 /*
+ * 1 if line, one line of /proc/self/mountinfo, is a FUSE mount (fstype
+ * fuse or fuse.*) of device major:minor at mountpoint (compared after
+ * mountinfo's octal escapes are undone) whose connection belongs to uid
+ * (its user_id= option); else 0.  ts_watchdog_start holds a mount point
+ * looked up by path to this, so that a directory swapped in above it
+ * after the mount cannot point the watchdog at another connection.
+ */
+int ts_watchdog_mount_ours(const char *line, unsigned major, unsigned minor,
+                           const char *mountpoint, unsigned uid);
+
+/*
  * The watchdog process's main: argv is { ticketfs, TS_WATCHDOG_ARG, PID,
  * CONN }, its socket on fd 3 and the abort file on fd 4.  Watches PID
  * until the socket's other end closes (the daemon exited, or its clean

@@ -4,7 +4,7 @@
 
 set(TS_STORE_SUITES seal record intake store audit audit_spool tkey store_pg intake_pg audit_pg meta_pg)
 list(APPEND TS_STORE_SUITES pg_changes rekey)
-set(TS_FS_SUITES access cache faults fold heap inode policy index status)
+set(TS_FS_SUITES access cache faults fold heap inode policy index status watchdog)
 
 foreach(s ${TS_STORE_SUITES} ${TS_FS_SUITES})
   add_executable(test_${s} ${CMAKE_CURRENT_SOURCE_DIR}/test_${s}.c)

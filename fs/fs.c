@@ -68,7 +68,8 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int wr = (fi->flags & O_ACCMODE) != O_RDONLY;
 	char path[3 * TS_NAME_MAX + 64] = "?";
 	struct handle *h;
-	uint64_t slot = 0;
+	uint64_t slot = 0, next = 0;
+	int in_ticket = 0, has_next = 0;
 	struct node n;
 	int rc;
 
@@ -82,8 +83,16 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = ts_tree_resolve(fs, ino, &n);
 	if (rc == 0)
 		ts_tree_path(&n, path, sizeof(path));
-	if (rc == 0 && n.e != NULL)
+	if (rc == 0 && n.e != NULL) {
+		struct ts_entry *ne = ts_index_next(fs->idx, n.e);
+
 		slot = n.e->slot;	/* n.e is valid only under the lock */
+		in_ticket = 1;
+		if (ne != NULL) {
+			next = ne->slot;
+			has_next = 1;
+		}
+	}
 	/*
 	 * A reader of status reads the status of the moment it opened, however
 	 * many read(2)s it takes: never "open" torn into a later "processing".
@@ -166,9 +175,20 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			ts_audit_view_close(fs->audit);
 		ts_state_free_handle(h);
 	}
-	/* A reader of one sealed file of a ticket likely reads the rest. */
-	else if (ts_tree_is_sealed(n.kind))
-		ts_prefetch_ticket(fs->prefetch, slot, ino);
+	/*
+	 * A reader of one of a ticket's files likely reads the rest (grep -r,
+	 * tar and backups open status first): queued at its first open, so
+	 * the workers read the record while the loop answers the round trips
+	 * before the first sealed read.  Only for a caller who may open the
+	 * sealed values (ls, find and du open no file: nothing queued).  The
+	 * sealed file opened now is the loop thread's to read.
+	 */
+	else if (in_ticket && !wr && (roles & TS_RIGHT_SEALED)) {
+		ts_prefetch_ticket(fs->prefetch, slot,
+		                   ts_tree_is_sealed(n.kind) ? ino : 0);
+		if (has_next)
+			ts_prefetch_ticket(fs->prefetch, next, 0);
+	}
 }
 
 static void

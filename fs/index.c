@@ -207,6 +207,15 @@ ts_index_find(struct ts_index *idx, const char *id)
 }
 
 struct ts_entry *
+ts_index_next(struct ts_index *idx, const struct ts_entry *e)
+{
+	int found;
+	size_t i = search(idx, e->t.id, &found);
+
+	return found && i + 1 < idx->n ? idx->by_id[i + 1] : NULL;
+}
+
+struct ts_entry *
 ts_index_by_slot(struct ts_index *idx, uint64_t slot)
 {
 	return slot < idx->nslots ? idx->by_slot[slot] : NULL;

@@ -135,6 +135,8 @@ size_t ts_index_count(struct ts_index *idx);
 struct ts_entry *ts_index_at(struct ts_index *idx, size_t i);	/* by id */
 struct ts_entry *ts_index_find(struct ts_index *idx, const char *id);
 struct ts_entry *ts_index_by_slot(struct ts_index *idx, uint64_t slot);
+/* The ticket after e in id order (tickets/' listing order), or NULL. */
+struct ts_entry *ts_index_next(struct ts_index *idx, const struct ts_entry *e);
 
 /* Message / authorization of e by item slot; NULL if none. */
 struct ts_message *ts_entry_msg(struct ts_entry *e, uint32_t item);

@@ -4,7 +4,8 @@
  *
  * `grep -r`, `tar` and backup scripts open a ticket's files one after
  * another.  When a caller allowed to read sealed values opens the first
- * one, the rest of that ticket is queued here; while the FUSE loop thread
+ * one (any of its files: fs.c), that ticket and the next in tickets/'
+ * order are queued here; while the FUSE loop thread
  * answers round trips, the workers (one per core) open the boxes, so
  * X25519 runs on both cores and overlaps the round trips.  A worker
  * reads a ticket's boxes from the store in one go (one round trip to a

@@ -35,7 +35,8 @@ void ts_stats_free(struct ts_stats *s);
 
 /*
  * Serves se's requests until the session ends, as fuse_session_loop
- * does, counting each in s (NULL: not counted).  Returns its result: 0,
+ * does, counting each in s (NULL: not counted); the calling thread first
+ * asks for a short scheduler slice (stats.c: short_slice).  Returns its result: 0,
  * or -errno if receiving failed.
  */
 int ts_stats_session_loop(struct fuse_session *se, struct ts_stats *s);

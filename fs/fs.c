@@ -317,7 +317,6 @@ ts_fs_new(struct ts_store *st, const struct ts_seckey *key,
 		          "seal KEYFILE starts it)", cfg->fss_path);
 	}
 	ts_index_set_prune(fs->idx, ts_retain_request, fs);
-	ts_index_set_audit(fs->idx, ts_trail_audit_batch, fs);
 	if (fs->audit != NULL && (rc = ts_fold_new(fs->audit, &fs->fold)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto out_free;

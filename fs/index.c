@@ -53,13 +53,6 @@ ts_index_set_prune(struct ts_index *idx, ts_index_prune_fn fn, void *arg)
 	idx->prunearg = arg;
 }
 
-void
-ts_index_set_audit(struct ts_index *idx, ts_index_audit_fn fn, void *arg)
-{
-	idx->audit = fn;
-	idx->auditarg = arg;
-}
-
 /*
  * A free item number for a new item of ticket t (e's, or a copy of it):
  * the next one, or once those ran out, the lowest one that no item of t

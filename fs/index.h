@@ -45,7 +45,6 @@ struct ts_index_change {
 	char detail[128];	/* for the audit trail: more of why; "" */
 	char client_ip[TS_CLIENT_IP_MAX + 1];	/* for the audit trail: the
 				   address of the intake's client; "" */
-	int audited;		/* in the trail already (ts_index_set_audit) */
 };
 
 /* A list of changes, for the kernel's caches. */
@@ -91,17 +90,6 @@ void ts_index_set_busy(struct ts_index *idx, ts_index_busy_fn fn, void *arg);
 typedef int (*ts_index_prune_fn)(void *arg, const char *name,
                                  const uint8_t *rec, size_t len,
                                  int64_t before_ms, char *why, size_t whylen);
-/*
- * Where intake's trail entries go (fs/trail.c): at the end of each batch
- * taken in, once it is durable and before its intake is deleted, fn gets
- * the changes of ch from index from on (labelled), writes their entries
- * and sets their audited (the caller's own audit of ch skips those).
- * Unset, the caller audits them after the round.  Set once, before load.
- */
-typedef void (*ts_index_audit_fn)(void *arg, struct ts_changes *ch,
-                                  size_t from);
-void ts_index_set_audit(struct ts_index *idx, ts_index_audit_fn fn,
-                        void *arg);
 void ts_index_set_prune(struct ts_index *idx, ts_index_prune_fn fn,
                         void *arg);
 /*

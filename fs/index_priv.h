@@ -56,8 +56,6 @@ struct ts_index {
 	void *busyarg;
 	ts_index_prune_fn prune;	/* prune requests; set once */
 	void *prunearg;
-	ts_index_audit_fn audit;	/* intake's trail entries; set once */
-	void *auditarg;
 };
 
 /* index.c */

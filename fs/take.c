@@ -25,25 +25,12 @@ use_item(struct ts_ticket *t, uint32_t *slot_of_item, uint32_t item)
 		t->next_slot = item + 1;
 }
 
-/* A new ticket written in the open stage, in the index at its commit. */
-struct pending {
-	struct ts_ticket t;
-	char ip[TS_CLIENT_IP_MAX + 1];	/* its intake's client, for the trail */
-};
-
 struct intake_ctx {
 	struct ts_index *idx;
 	struct ts_changes *ch;	/* changes so far */
 	char why[128];		/* why the record at hand was refused, for
 				   the log and the audit trail; "" if no
 				   more than its errno says */
-	size_t from;		/* ch's first change of this round */
-	int staged;		/* a stage is open (ts_store_stage_begin) */
-	int nostage;		/* the store has none: each write durable */
-	int failed;		/* a commit failed: the batch's records stay */
-	struct pending *pend;	/* the open stage's new tickets */
-	size_t npend, cappend;
-	char ip[TS_CLIENT_IP_MAX + 1];	/* the record at hand's client */
 };
 
 static void
@@ -148,119 +135,6 @@ adopt_ticket(struct intake_ctx *c, const char *id)
 	return 0;
 }
 
-/* Notes new ticket e for the kernel and the trail (ip: its client's). */
-static void
-note_ticket(struct intake_ctx *c, const struct ts_entry *e, const char *ip)
-{
-	note(c, TS_INO_TICKETS, 0, NULL);
-	ts_changes_path(c->ch, "tickets/%s", e->t.id);
-	if (ip != NULL && c->ch != NULL && c->ch->n > 0)
-		snprintf(c->ch->v[c->ch->n - 1].client_ip,
-		         sizeof(c->ch->v[0].client_ip), "%s", ip);
-}
-
-/*
- * Ends the open stage: one commit makes every new ticket written in it
- * durable and in place (ts_store_stage_commit), and only then do they go
- * into the index, under one hold of the write lock.  0; -EAGAIN if the
- * commit failed: none goes in, c->failed keeps the batch's intake for the
- * next pass (which writes them again: a record in place already is
- * replaced whole).
- */
-static int
-flush_stage(struct intake_ctx *c)
-{
-	struct ts_index *idx = c->idx;
-	int rc;
-
-	if (!c->staged)
-		return c->failed ? -EAGAIN : 0;
-	c->staged = 0;
-	if ((rc = ts_store_stage_commit(idx->st)) < 0) {
-		idx->log(idx->logarg, "intake: cannot make %zu new ticket%s "
-		         "durable (%s); taken in again at the next pass",
-		         c->npend, c->npend == 1 ? "" : "s", strerror(-rc));
-		for (size_t i = 0; i < c->npend; i++)
-			ts_ticket_release(&c->pend[i].t);
-		c->npend = 0;
-		c->failed = 1;
-		return -EAGAIN;
-	}
-	pthread_rwlock_wrlock(&idx->lock);
-	for (size_t i = 0; i < c->npend; i++) {
-		struct pending *p = &c->pend[i];
-		struct ts_entry *e = ts_index_insert(idx, p->t.id, &p->t, 0);
-
-		if (e != NULL)
-			ts_index_schedule(idx, e);
-		else
-			e = ts_index_find(idx, p->t.id);
-		if (e != NULL)
-			note_ticket(c, e, p->ip);
-		else	/* out of memory: in the store, in at the next load */
-			idx->log(idx->logarg, "intake: ticket %s stored but not "
-			         "shown until the next mount: out of memory",
-			         p->t.id);
-		ts_ticket_release(&p->t);	/* what insert did not take */
-	}
-	pthread_rwlock_unlock(&idx->lock);
-	c->npend = 0;
-	return c->failed ? -EAGAIN : 0;
-}
-
-/* 1 if new ticket id waits in the open stage. */
-static int
-pending_has(const struct intake_ctx *c, const char *id)
-{
-	for (size_t i = 0; i < c->npend; i++)
-		if (strcmp(c->pend[i].t.id, id) == 0)
-			return 1;
-	return 0;
-}
-
-/*
- * Writes new ticket in into the open stage (opening one), *in moved into
- * the pending list: it enters the index at the stage's commit.  Only a
- * ticket of a current front end, with its key box, is staged (the store
- * writes its key file and record, nothing read back); -EOPNOTSUPP for the
- * rest, and for a store without staging, which take_ticket writes at
- * once.
- */
-static int
-stage_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
-{
-	struct ts_index *idx = c->idx;
-	int rc;
-
-	if (c->nostage || !in->keyed || in->keybox.len == 0)
-		return -EOPNOTSUPP;
-	if (c->failed)
-		return -EAGAIN;	/* this batch's commit failed: next pass */
-	if (c->npend == c->cappend) {
-		size_t cap = c->cappend ? 2 * c->cappend : 256;
-		struct pending *v = realloc(c->pend, cap * sizeof(*v));
-
-		if (v == NULL)
-			return -ENOMEM;
-		c->pend = v;
-		c->cappend = cap;
-	}
-	if (!c->staged) {
-		if ((rc = ts_store_stage_begin(idx->st)) == -EOPNOTSUPP)
-			c->nostage = 1;
-		if (rc < 0)
-			return rc;
-		c->staged = 1;
-	}
-	if ((rc = ts_store_write(idx->st, in, buf)) < 0)
-		return rc;
-	in->next_slot = 0;
-	c->pend[c->npend].t = *in;
-	memcpy(c->pend[c->npend++].ip, c->ip, sizeof(c->ip));
-	memset(in, 0, sizeof(*in));	/* the pending list's now */
-	return 0;
-}
-
 static int
 take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 {
@@ -271,9 +145,7 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 	pthread_rwlock_rdlock(&idx->lock);
 	e = ts_index_find(idx, in->id);
 	pthread_rwlock_unlock(&idx->lock);
-	/* Taken in before a crash (in the store, its intake not deleted
-	 * yet), or copied back: done, nothing written again. */
-	if (e != NULL || pending_has(c, in->id)) {
+	if (e != NULL) {	/* taken in before a crash, or copied back */
 		snprintf(c->why, sizeof(c->why), "already taken in");
 		return 1;
 	}
@@ -286,11 +158,6 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 	for (size_t i = 0; i < in->nauth; i++)
 		for (int f = 0; f < TS_A_COUNT; f++)
 			mark_new(&in->auth[i].box[f]);
-	if ((rc = stage_ticket(c, in, buf)) != -EOPNOTSUPP)
-		return rc;
-	/* Written at once, durably: the stage's tickets go first. */
-	if ((rc = flush_stage(c)) < 0)
-		return rc;
 	rc = ts_store_write(idx->st, in, buf);
 	if (rc == -EAGAIN && ts_store_shared(idx->st))
 		return adopt_ticket(c, in->id);
@@ -661,87 +528,34 @@ take_record(void *arg, const char *name, int kind, struct ts_ticket *t,
  * One intake record.  Its client's address goes into the trail entries of
  * what it changed, and nowhere else: cleared before anything is stored.
  */
-/*
- * The end of a batch (TS_INTAKE_FLUSH): the stage's tickets durable and in
- * the index, then the batch's trail entries written (ts_index_set_audit),
- * all before the store deletes the batch's intake.  A crash before the
- * commit loses nothing (the intake is still there); one after it leaves
- * intake found taken in at the next pass, which says so in the trail.
- */
-static int
-end_batch(struct intake_ctx *c)
-{
-	struct ts_index *idx = c->idx;
-	int rc = flush_stage(c);
-
-	if (rc < 0)
-		return rc;
-	ts_changes_label(c->ch, c->from, "intake");
-	if (idx->audit != NULL)
-		idx->audit(idx->auditarg, c->ch, c->from);
-	c->from = c->ch->n;
-	return 0;
-}
-
-/*
- * One intake record.  Its client's address goes into the trail entries of
- * what it changed, and nowhere else: cleared before anything is stored.
- */
 static int
 take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
          const uint8_t *buf, int err)
 {
 	struct intake_ctx *c = arg;
-	size_t from;
+	char ip[TS_CLIENT_IP_MAX + 1] = "";
+	size_t from = c->ch->n;
 	int rc;
 
-	if (kind == TS_INTAKE_FLUSH)
-		return end_batch(c);
-	/* Anything else that writes reads the store, and a ticket without
-	 * its key box is written at once: the stage goes first (and the
-	 * record waits if that fails), before this record's changes. */
-	if (t != NULL && (kind != TS_REC_TICKET || !t->keyed ||
-	                  t->keybox.len == 0) && flush_stage(c) < 0) {
-		ts_ticket_release(t);
-		return -EAGAIN;
-	}
-	from = c->ch->n;
-	c->ip[0] = '\0';
 	if (t != NULL) {
-		memcpy(c->ip, t->client_ip, sizeof(c->ip));
+		memcpy(ip, t->client_ip, sizeof(ip));
 		memset(t->client_ip, 0, sizeof(t->client_ip));
 	}
 	rc = take_record(arg, name, kind, t, buf, err);
 	for (size_t i = from; i < c->ch->n; i++)
-		memcpy(c->ch->v[i].client_ip, c->ip, sizeof(c->ip));
-	/* A store without staging deletes (or rejects) the record when this
-	 * returns: its trail entries go first. */
-	if (c->nostage && rc != -EAGAIN && c->idx->audit != NULL) {
-		ts_changes_label(c->ch, from, "intake");
-		c->idx->audit(c->idx->auditarg, c->ch, from);
-	}
+		memcpy(c->ch->v[i].client_ip, ip, sizeof(ip));
 	return rc;
 }
 
 int
 ts_index_intake_round(struct ts_index *idx, struct ts_changes *ch, int *more)
 {
-	struct intake_ctx c = { .idx = idx, .ch = ch, .from = ch->n };
+	struct intake_ctx c = { idx, ch, "" };
+	size_t from = ch->n;
 	int rc;
 
-	/* Whether the store stages (then it deletes intake only after the
-	 * batch's TS_INTAKE_FLUSH), or deletes each record at once. */
-	if ((rc = ts_store_stage_begin(idx->st)) == 0)
-		c.staged = 1;
-	else if (rc == -EOPNOTSUPP)
-		c.nostage = 1;
 	rc = ts_store_intake_poll(idx->st, take_one, &c, more);
-	/* A store that sent no TS_INTAKE_FLUSH stages nothing; never left
-	 * open. */
-	if (c.staged)
-		(void)flush_stage(&c);
-	free(c.pend);
-	ts_changes_label(ch, c.from, "intake");
+	ts_changes_label(ch, from, "intake");
 	return rc;
 }
 

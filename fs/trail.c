@@ -148,20 +148,8 @@ void
 ts_trail_audit_changes(struct ts_fs *fs, const struct ts_changes *ch)
 {
 	for (size_t i = 0; i < ch->n; i++)
-		if (ch->v[i].op[0] != '\0' && !ch->v[i].audited)
+		if (ch->v[i].op[0] != '\0')
 			audit_change(fs, &ch->v[i]);
-}
-
-void
-ts_trail_audit_batch(void *arg, struct ts_changes *ch, size_t from)
-{
-	struct ts_fs *fs = arg;
-
-	for (size_t i = from; i < ch->n; i++)
-		if (ch->v[i].op[0] != '\0' && !ch->v[i].audited) {
-			audit_change(fs, &ch->v[i]);
-			ch->v[i].audited = 1;
-		}
 }
 
 int

@@ -26,13 +26,8 @@ void ts_trail_tick(struct ts_fs *fs, int force);
 int ts_trail_audit_at(struct ts_fs *fs, fuse_req_t req, const char *op,
                    uint64_t ino, const char *name, int err,
                    const char *detail);
-/* Audits the labelled changes of ch (expiry, intake) as the daemon, but
- * those audited already. */
+/* Audits the labelled changes of ch (expiry, intake) as the daemon. */
 void ts_trail_audit_changes(struct ts_fs *fs, const struct ts_changes *ch);
-/* The index's audit hook (ts_index_set_audit; arg the ts_fs): audits the
- * labelled changes of ch from index from on and marks them audited, so
- * that a batch's entries are written before its intake is deleted. */
-void ts_trail_audit_batch(void *arg, struct ts_changes *ch, size_t from);
 /*
  * 0 if the uid making req has one of the roles in right (TS_RIGHT_*),
  * decided by the whitelist in force now; else records the refusal (op on

@@ -1,9 +1,8 @@
 /*
  * file_intake: the file backend's intake/: the poll (a pass over intake/ a
- * batch a call, each record handed over, then moved to rejected/ or, once
- * its batch is flushed, deleted at the end of the pass), rejected/ kept
- * within its cap, ticketctl's durable put, and whether a ticket is known.
- * What is no record goes to file_trash.c.
+ * batch a call, each record handed over, then deleted or moved to
+ * rejected/), rejected/ kept within its cap, ticketctl's durable put, and
+ * whether a ticket is known.  What is no record goes to file_trash.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -136,9 +135,8 @@ intake_read(struct file_store *fs, const char *name, const struct stat *sb,
 }
 
 /*
- * Handles intake/name: hands it to fn, then rejects it or leaves it; one
- * taken in is deleted at the end of the pass (delete_taken).  Returns 1
- * if taken in, 2 if moved to rejected/, else 0.
+ * Handles intake/name: hands it to fn, then deletes it, rejects it or
+ * leaves it.  Returns 1 if taken in, 2 if moved to rejected/, else 0.
  */
 static int
 intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
@@ -190,88 +188,20 @@ intake_one(struct file_store *fs, const char *name, ts_store_intake_fn fn,
 		return 0;
 	}
 	if (res == 0)
-		return 1;
+		return ts_sysio_remove_durable(fs->intakefd, name) == 0 ? 1 : 0;
 	if (ts_sysio_renameat(fs->intakefd, name, fs->rejectedfd, name, 0) < 0)
 		return 0;
 	ts_sysio_fsync(fs->intakefd);
 	return 2;
 }
 
-/*
- * The end of a batch: fn's TS_INTAKE_FLUSH makes what it took in durable;
- * only then do the batch's n records (indices into the pass) join those
- * the pass deletes at its end (delete_taken).  0, or fn's -errno: the
- * batch's records stay, offered again next pass.
- */
-static int
-flush_batch(struct file_store *fs, const size_t *taken, size_t n,
-            ts_store_intake_fn fn, void *arg)
-{
-	int rc;
-
-	if (n == 0)
-		return 0;
-	if ((rc = fn(arg, NULL, TS_INTAKE_FLUSH, NULL, NULL, 0)) < 0) {
-		fs->intake_polled = 0;	/* offered again next pass */
-		return rc;
-	}
-	if (fs->ntaken + n > fs->captaken) {
-		size_t cap = fs->captaken ? fs->captaken : 1024;
-		size_t *v;
-
-		while (cap < fs->ntaken + n)
-			cap *= 2;
-		if ((v = realloc(fs->taken, cap * sizeof(*v))) == NULL) {
-			fs->intake_polled = 0;	/* left: found taken in */
-			return (int)n;
-		}
-		fs->taken = v;
-		fs->captaken = cap;
-	}
-	memcpy(fs->taken + fs->ntaken, taken, n * sizeof(*taken));
-	fs->ntaken += n;
-	return (int)n;
-}
-
-/*
- * The end of a pass: deletes the records it took in, with one fsync of
- * intake/.  Not before: an inode freed on ext4 without a journal is
- * skipped by every allocation for a minute after (recently_deleted()), so
- * deleting as the pass goes made each new record and key file of the pass
- * slower than the one before.  A crash before the deletions leaves
- * records that are in the store already: the next pass offers them
- * again, and fn finds them taken in.
- */
-static void
-delete_taken(struct file_store *fs)
-{
-	int gone = 0;
-
-	for (size_t i = 0; i < fs->ntaken; i++)
-		gone += ts_sysio_unlinkat(fs->intakefd,
-		                          fs->pass[fs->taken[i]], 0) == 0;
-	if (gone > 0 && ts_sysio_fsync(fs->intakefd) < 0)
-		fs->intake_polled = 0;
-	fs->ntaken = 0;
-}
-
 static void
 end_pass(struct file_store *fs)
 {
-	delete_taken(fs);
 	if (fs->pass != NULL)
 		ts_file_free_names(fs->pass, fs->npass);
 	fs->pass = NULL;
 	fs->npass = fs->ipass = 0;
-}
-
-void
-ts_file_intake_close(struct file_store *fs)
-{
-	if (fs->pass != NULL)
-		end_pass(fs);
-	free(fs->taken);
-	fs->taken = NULL;
 }
 
 /*
@@ -286,9 +216,8 @@ ts_file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
                     int *more)
 {
 	struct file_store *fs = fs_of(st);
-	size_t handled = 0, bytes = 0, ntaken = 0;
-	size_t taken[TS_INTAKE_BATCH];	/* indices into the pass */
-	int rc, rejected = 0;
+	size_t handled = 0, bytes = 0;
+	int rc, taken = 0, rejected = 0;
 
 	*more = 0;
 	if (fs->pass == NULL) {
@@ -327,30 +256,20 @@ ts_file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 	}
 	while (fs->ipass < fs->npass && handled < TS_INTAKE_BATCH &&
 	       bytes < TS_INTAKE_BATCH_BYTES) {
-		rc = intake_one(fs, fs->pass[fs->ipass], fn, arg, &bytes);
-		if (rc == 1)
-			taken[ntaken++] = fs->ipass;
+		rc = intake_one(fs, fs->pass[fs->ipass++], fn, arg, &bytes);
+		taken += rc == 1;
 		rejected |= rc == 2;
-		fs->ipass++;
 		handled++;
 	}
-	/* Not made durable (fn logged why): none taken in, all wait for
-	 * the next pass. */
-	if ((rc = flush_batch(fs, taken, ntaken, fn, arg)) < 0)
-		rc = 0;
 	if (fs->ipass < fs->npass)
 		*more = 1;
 	else
 		end_pass(fs);
-	if (rejected || !fs->rejected_capped)
-		cap_rejected(fs, fn, arg);
-	ts_file_trash_drain(fs);
-	return rc;
 out_cap:
 	if (rejected || !fs->rejected_capped)
 		cap_rejected(fs, fn, arg);
 	ts_file_trash_drain(fs);
-	return 0;
+	return taken;
 }
 
 /*

@@ -57,8 +57,6 @@ ts_file_key_put(struct ts_store *st, const char *id, int next,
 		return -EACCES;
 	if ((rc = key_name(id, next, name)) < 0)
 		return rc;
-	if (fs->stage != NULL)	/* a new ticket's, in place at the commit */
-		return ts_file_stage_put(fs, fs->keysfd, name, buf, len, 0600);
 	return ts_sysio_write_atomic(fs->keysfd, name, buf, len, 0600, 0);
 }
 

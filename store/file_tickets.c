@@ -394,12 +394,7 @@ ts_file_write(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra)
 	free(old);
 	if (rc < 0)
 		return rc;
-	if (fs->stage != NULL)	/* a new ticket's, in place at the commit */
-		rc = ts_file_stage_put(fs, fs->ticketsfd, t->id, b.rec, b.len,
-		                       0600);
-	else
-		rc = ts_sysio_write_atomic(fs->ticketsfd, t->id, b.rec, b.len,
-		                           0600, 0);
+	rc = ts_sysio_write_atomic(fs->ticketsfd, t->id, b.rec, b.len, 0600, 0);
 	if (rc == 0)
 		ts_record_built_apply(&b, t);
 	ts_record_built_release(&b);

@@ -224,26 +224,6 @@ ts_store_ticket_known(struct ts_store *st, const char *id)
 }
 
 int
-ts_store_stage_begin(struct ts_store *st)
-{
-	return st->ops->stage_begin != NULL ? st->ops->stage_begin(st)
-	                                    : -EOPNOTSUPP;
-}
-
-int
-ts_store_stage_commit(struct ts_store *st)
-{
-	return st->ops->stage_commit != NULL ? st->ops->stage_commit(st) : 0;
-}
-
-void
-ts_store_stage_abort(struct ts_store *st)
-{
-	if (st->ops->stage_abort != NULL)
-		st->ops->stage_abort(st);
-}
-
-int
 ts_store_read_record(struct ts_store *st, const char *id, uint8_t **buf,
                      size_t *len)
 {

@@ -260,13 +260,7 @@ int ts_store_remove(struct ts_store *st, const char *id);
  * (t NULL) for a record that is damaged (-EBADMSG) or that the store may
  * not read (-EACCES).  fn returns 0 when the record is taken in (it is
  * then deleted), -EAGAIN to leave it for the next poll, anything else to
- * reject it (moved to intake/rejected/).  fn owns t's arrays.  A
- * directory store deletes the records taken in at the end of the call,
- * after fn(arg, NULL, TS_INTAKE_FLUSH, NULL, NULL, 0) returned 0 (what fn
- * staged is durable then): if it fails, every one is left for the next
- * poll, which offers it again (fn then finds it taken in already).  A
- * store without staging (ts_store_stage_begin) deletes each at once and
- * sends no TS_INTAKE_FLUSH.
+ * reject it (moved to intake/rejected/).  fn owns t's arrays.
  *
  * Notices (kind < 0, t and buf NULL, fn's return ignored):
  *   TS_INTAKE_REMOVED  name was no record the store will open: err says
@@ -283,9 +277,6 @@ int ts_store_remove(struct ts_store *st, const char *id);
  *       one link (moved to STORE/.trash).
  *   TS_INTAKE_DEFERRED  name could not be read for now (err: -EIO,
  *       -ENOMEM, ...): left in place, offered again next poll.
- *   TS_INTAKE_FLUSH  (name NULL) the batch handed over ends: fn makes
- *       what it took in durable (ts_store_stage_commit) and returns 0,
- *       or -errno to keep the batch's records; its return is not ignored.
  */
 typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
                                   struct ts_ticket *t, const uint8_t *buf,
@@ -293,13 +284,11 @@ typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
 #define TS_INTAKE_REMOVED (-1)
 #define TS_INTAKE_DROPPED (-2)
 #define TS_INTAKE_DEFERRED (-3)
-#define TS_INTAKE_FLUSH (-4)
 #define TS_INTAKE_REJECTED_FILES 1000
 #define TS_INTAKE_REJECTED_BYTES (64ul << 20)
-/* What one poll handles at most: records, and bytes read (a directory
- * store's batch: what one flush makes durable). */
-#define TS_INTAKE_BATCH 1024
-#define TS_INTAKE_BATCH_BYTES (32ul << 20)
+/* What one poll handles at most: records, and bytes read. */
+#define TS_INTAKE_BATCH 256
+#define TS_INTAKE_BATCH_BYTES (16ul << 20)
 /*
  * Runs fn over the waiting intake, at most TS_INTAKE_BATCH records (and
  * about TS_INTAKE_BATCH_BYTES read) a call; the next call goes on where
@@ -352,25 +341,6 @@ int ts_store_intake_commit(struct ts_intake_batch *b, size_t *done);
 void ts_store_intake_abort(struct ts_intake_batch *b);
 /* 1 if ticket id exists (taken in, or waiting in intake), 0 if not. */
 int ts_store_ticket_known(struct ts_store *st, const char *id);
-
-/*
- * Staged writes, what takes intake in a batch at a time with one flush
- * (fs/take.c).  After ts_store_stage_begin, ts_store_write of a NEW ticket
- * (one the store does not hold: nothing reads it before the commit) is
- * written, record and key file, but not in place: the ticket is not in
- * the store until ts_store_stage_commit, which makes every staged write
- * durable with one flush, then puts each in place (whole) in the order
- * written, durably, and ends the stage: 0, or -errno with some or none in
- * place (each whole; a retry writes them again).  ts_store_stage_abort
- * drops what is staged, none appearing, and ends it.  Only new tickets are
- * written while a stage is open (a write of a stored ticket would read
- * the record in place, not the staged one: commit first); one stage at a
- * time (-EBUSY), one thread.  -EOPNOTSUPP from _begin: the store has no
- * staging (PostgreSQL: a write is one transaction, durable on return).
- */
-int ts_store_stage_begin(struct ts_store *st);
-int ts_store_stage_commit(struct ts_store *st);
-void ts_store_stage_abort(struct ts_store *st);
 
 /*
  * Reads a whole ticket record (for fsck); *buf malloc'd.  Lists ticket ids

@@ -46,10 +46,6 @@ struct ts_store_ops {
 	int (*intake_commit)(struct ts_store *st, void *batch, size_t *done);
 	void (*intake_abort)(struct ts_store *st, void *batch);
 	int (*ticket_known)(struct ts_store *st, const char *id);
-	/* ts_store_stage_*; NULL: none (every write durable on return). */
-	int (*stage_begin)(struct ts_store *st);
-	int (*stage_commit)(struct ts_store *st);
-	void (*stage_abort)(struct ts_store *st);
 	int (*read_record)(struct ts_store *st, const char *id, uint8_t **buf,
 	                   size_t *len);
 	int (*list)(struct ts_store *st, int (*fn)(void *arg, const char *id),

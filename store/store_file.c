@@ -192,8 +192,6 @@ file_close(struct ts_store *st)
 {
 	struct file_store *fs = fs_of(st);
 
-	ts_file_stage_abort(st);	/* nothing staged appears */
-	ts_file_intake_close(fs);	/* what a pass took in, deleted */
 	if (fs->rejectedfd >= 0)
 		close(fs->rejectedfd);
 	if (fs->trashfd >= 0)
@@ -208,6 +206,8 @@ file_close(struct ts_store *st)
 		close(fs->dirfd);
 	/* fs->lockfd stays open: the lock is the process's until it exits,
 	 * after every write and every other teardown of the daemon. */
+	if (fs->pass != NULL)
+		ts_file_free_names(fs->pass, fs->npass);
 	free(fs);
 }
 
@@ -329,9 +329,6 @@ static const struct ts_store_ops file_ops = {
 	.intake_commit = ts_file_intake_commit,
 	.intake_abort = ts_file_intake_abort,
 	.ticket_known = ts_file_ticket_known,
-	.stage_begin = ts_file_stage_begin,
-	.stage_commit = ts_file_stage_commit,
-	.stage_abort = ts_file_stage_abort,
 	.read_record = ts_file_read_record,
 	.list = ts_file_list,
 	.audit_open = file_audit_open,

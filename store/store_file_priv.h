@@ -39,17 +39,12 @@ struct file_store {
 	char **pass;		/* the intake names of the pass under way,
 				   sorted; NULL between passes */
 	size_t npass, ipass;	/* names in pass; the next one to handle */
-	size_t *taken;		/* the pass's records taken in and flushed,
-				   deleted at its end (indices into pass) */
-	size_t ntaken, captaken;
 	int rejected_capped;	/* rejected/ was brought within its cap */
 	unsigned char *snapkey;	/* the snapshot's MAC key and */
 	unsigned char *reckey;	/* the records' MAC key, both derived from
 				   the secret key, in one sodium_malloc'd
 				   block; NULL: no key given (ticketctl) */
 	struct ts_store_snapinfo snapinfo;	/* of the last load */
-	struct file_stage *stage;	/* staged writes (file_stage.c);
-				   NULL when none is open */
 };
 
 static inline struct file_store *
@@ -132,21 +127,6 @@ int ts_file_intake_add(struct ts_store *st, void *batch,
 int ts_file_intake_commit(struct ts_store *st, void *batch, size_t *done);
 void ts_file_intake_abort(struct ts_store *st, void *batch);
 int ts_file_ticket_known(struct ts_store *st, const char *id);
-/* Ends the pass under way (its records taken in are deleted); before
- * the store's directories are closed. */
-void ts_file_intake_close(struct file_store *fs);
-
-/* file_stage.c: staged writes.  begin, commit and abort have the
- * contract of the ts_store_stage_* function of the same name (store.h). */
-
-int ts_file_stage_begin(struct ts_store *st);
-int ts_file_stage_commit(struct ts_store *st);
-void ts_file_stage_abort(struct ts_store *st);
-/* With a stage open (fs->stage): writes buf (len bytes, mode) to a
- * temporary in dirfd that _commit renames to name, durably; until then
- * name is as it was.  0 or -errno (nothing staged). */
-int ts_file_stage_put(struct file_store *fs, int dirfd, const char *name,
-                      const void *buf, size_t len, mode_t mode);
 
 /* file_meta.c: STORE/policy.  Each has the contract of the ts_store_*
  * function of the same name (store.h). */

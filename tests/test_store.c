@@ -532,8 +532,6 @@ on_intake(void *arg, const char *name, int kind, struct ts_ticket *t,
 	struct pollset *ps = arg;
 	struct got *g;
 
-	if (kind == TS_INTAKE_FLUSH)	/* nothing staged here */
-		return 0;
 	if (kind == TS_INTAKE_DROPPED) {
 		ck_assert_ptr_null(t);
 		ps->dropped++;
@@ -750,8 +748,6 @@ on_tally(void *arg, const char *name, int kind, struct ts_ticket *t,
 
 	(void)buf;
 	(void)err;
-	if (kind == TS_INTAKE_FLUSH)	/* nothing staged here */
-		return 0;
 	if (kind == TS_INTAKE_DROPPED) {
 		if (y->dropped++ == 0)
 			snprintf(y->first_dropped, sizeof(y->first_dropped), "%s",
@@ -907,7 +903,6 @@ START_TEST(intake_bounded_batch)
 {
 	struct ts_store *st = create_open();
 	struct tally y = { .ret = -EAGAIN };
-	char last[16];
 	int more = -1;
 
 	put_junk(0, TS_INTAKE_BATCH + 44, 16);
@@ -917,8 +912,7 @@ START_TEST(intake_bounded_batch)
 	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
 	ck_assert_uint_eq(y.records, TS_INTAKE_BATCH + 44);
 	ck_assert_int_eq(more, 0);
-	snprintf(last, sizeof(last), "-%06d-", TS_INTAKE_BATCH + 43);
-	ck_assert_msg(strstr(y.last, last) != NULL, "%s", y.last);
+	ck_assert_msg(strstr(y.last, "-000299-") != NULL, "%s", y.last);
 	/* Left (EAGAIN): all of them again in the next pass. */
 	y.records = 0;
 	y.ret = -EBADMSG;

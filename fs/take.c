@@ -31,6 +31,17 @@ struct intake_ctx {
 	char why[128];		/* why the record at hand was refused, for
 				   the log and the audit trail; "" if no
 				   more than its errno says */
+	/* New tickets of a directory store written without a flush, not
+	 * yet in the index: commit_pending flushes them once and shows
+	 * them.  Their intake is deleted only after (TS_INTAKE_COMMIT). */
+	struct pend {
+		struct ts_ticket t;
+		char ip[TS_CLIENT_IP_MAX + 1];	/* its client's, for the
+						   trail */
+	} *pend;
+	size_t npend, pendcap;
+	int flush_err;		/* a flush failed: the poll's commit fails */
+	const char *ip;		/* the record at hand's client's address */
 };
 
 static void
@@ -97,13 +108,97 @@ take_times(struct intake_ctx *c, int kind, struct ts_ticket *in)
 	return rc;
 }
 
+/* 1 if ticket id is written and waits for commit_pending. */
+static int
+pending(const struct intake_ctx *c, const char *id)
+{
+	for (size_t i = 0; i < c->npend; i++)
+		if (strcmp(c->pend[i].t.id, id) == 0)
+			return 1;
+	return 0;
+}
+
+/* Drops the pending tickets unshown (their intake stays, taken in again
+ * next poll: the write is then made again). */
+static void
+drop_pending(struct intake_ctx *c)
+{
+	for (size_t i = 0; i < c->npend; i++)
+		ts_ticket_release(&c->pend[i].t);
+	c->npend = 0;
+}
+
 /*
- * A new ticket is not in the index, so no request can reach its record:
- * it is written without the lock, and its entry, with the offsets of that
- * write, goes in after under the lock.  Only the intake thread adds
- * tickets, so nothing else can insert the same id meanwhile.  Returns 1
- * (c->why says so) if it is in already.
+ * Makes the pending tickets durable with one flush, then shows them: into
+ * the index under the write lock, one take of it for the lot.  Returns 0,
+ * or -errno with none shown (and their intake kept); once it failed, it
+ * fails for the rest of the round, so that TS_INTAKE_COMMIT keeps every
+ * record of the poll.
  */
+static int
+commit_pending(struct intake_ctx *c)
+{
+	struct ts_index *idx = c->idx;
+	int rc = 0;
+
+	/* Tickets dropped by a failed flush had their records reported
+	 * taken in: nothing of this poll may be deleted now. */
+	if (c->flush_err < 0)
+		return c->flush_err;
+	if (c->npend == 0)
+		return 0;
+	if ((rc = ts_store_flush(idx->st)) < 0) {
+		c->flush_err = rc;
+		idx->log(idx->logarg, "intake: cannot flush %zu new ticket%s: "
+		         "%s; left in intake for the next poll", c->npend,
+		         c->npend == 1 ? "" : "s", strerror(-rc));
+		drop_pending(c);
+		return rc;
+	}
+	pthread_rwlock_wrlock(&idx->lock);
+	for (size_t i = 0; i < c->npend; i++) {
+		struct ts_ticket *t = &c->pend[i].t;
+		struct ts_entry *e = ts_index_insert(idx, t->id, t, 0);
+		size_t from = c->ch->n;
+
+		if (e == NULL) {
+			rc = c->flush_err = -ENOMEM;	/* the rest waits in
+							   intake */
+			break;
+		}
+		ts_index_schedule(idx, e);
+		note(c, TS_INO_TICKETS, 0, NULL);
+		ts_changes_path(c->ch, "tickets/%s", e->t.id);
+		for (size_t j = from; j < c->ch->n; j++)
+			memcpy(c->ch->v[j].client_ip, c->pend[i].ip,
+			       sizeof(c->pend[i].ip));
+	}
+	pthread_rwlock_unlock(&idx->lock);
+	drop_pending(c);
+	return rc;
+}
+
+/* Sets new ticket *in aside for commit_pending (moved: *in is left
+ * empty). */
+static int
+add_pending(struct intake_ctx *c, struct ts_ticket *in)
+{
+	if (c->npend == c->pendcap) {
+		size_t cap = c->pendcap ? 2 * c->pendcap : 64;
+		struct pend *v = realloc(c->pend, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		c->pend = v;
+		c->pendcap = cap;
+	}
+	c->pend[c->npend].t = *in;
+	snprintf(c->pend[c->npend++].ip, sizeof(c->pend[0].ip), "%s",
+	         c->ip != NULL ? c->ip : "");
+	memset(in, 0, sizeof(*in));
+	return 0;
+}
+
 /*
  * A shared store already holds ticket id, which this host was taking in:
  * its own write whose commit was reported lost (-EIO) but went through,
@@ -135,17 +230,32 @@ adopt_ticket(struct intake_ctx *c, const char *id)
 	return 0;
 }
 
+/*
+ * A new ticket is not in the index, so no request can reach its record:
+ * it is written without the lock, and its entry, with the offsets of that
+ * write, goes in after under the lock.  Only the intake thread adds
+ * tickets, so nothing else can insert the same id meanwhile.  A directory
+ * store's new ticket is written without a flush and set aside: shown only
+ * once commit_pending flushed it with the rest.  Returns 1 (c->why says
+ * so) if it is in already.
+ */
 static int
 take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 {
 	struct ts_index *idx = c->idx;
 	struct ts_entry *e;
-	int rc;
+	int rc, shared = ts_store_shared(idx->st);
 
 	pthread_rwlock_rdlock(&idx->lock);
 	e = ts_index_find(idx, in->id);
+	rc = e != NULL && e->err != 0;
 	pthread_rwlock_unlock(&idx->lock);
-	if (e != NULL) {	/* taken in before a crash, or copied back */
+	/* Damaged (its write lost with the machine before the flush, or
+	 * harmed since): the intake stays, for after repair. */
+	if (rc)
+		return -EAGAIN;
+	if (e != NULL || pending(c, in->id)) {
+		/* taken in before a crash, copied back, or twice in intake */
 		snprintf(c->why, sizeof(c->why), "already taken in");
 		return 1;
 	}
@@ -158,12 +268,20 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 	for (size_t i = 0; i < in->nauth; i++)
 		for (int f = 0; f < TS_A_COUNT; f++)
 			mark_new(&in->auth[i].box[f]);
+	/* A directory store: written now, flushed and shown with the rest of
+	 * the poll's new tickets (commit_pending). */
+	if (!shared)
+		ts_store_defer(idx->st, 1);
 	rc = ts_store_write(idx->st, in, buf);
-	if (rc == -EAGAIN && ts_store_shared(idx->st))
+	if (!shared)
+		ts_store_defer(idx->st, 0);
+	if (rc == -EAGAIN && shared)
 		return adopt_ticket(c, in->id);
 	if (rc < 0)
 		return rc;
 	in->next_slot = 0;
+	if (!shared)
+		return add_pending(c, in);
 	pthread_rwlock_wrlock(&idx->lock);
 	if ((e = ts_index_insert(idx, in->id, in, 0)) != NULL) {
 		ts_index_schedule(idx, e);
@@ -534,14 +652,29 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 {
 	struct intake_ctx *c = arg;
 	char ip[TS_CLIENT_IP_MAX + 1] = "";
-	size_t from = c->ch->n;
+	size_t from;
 	int rc;
 
+	if (kind == TS_INTAKE_COMMIT)
+		return commit_pending(c);
+	/* Anything but a new ticket may need the tickets set aside so far
+	 * (a message to one, a forget of its user): shown first.  A failed
+	 * flush leaves this record too for the next poll. */
+	if (t != NULL && kind != TS_REC_TICKET &&
+	    (kind == TS_REC_MESSAGE || kind == TS_REC_AUTH ||
+	     kind == TS_REC_REVOKE ? pending(c, t->id) : c->npend > 0) &&
+	    commit_pending(c) < 0) {
+		ts_ticket_release(t);
+		return -EAGAIN;
+	}
+	from = c->ch->n;
 	if (t != NULL) {
 		memcpy(ip, t->client_ip, sizeof(ip));
 		memset(t->client_ip, 0, sizeof(t->client_ip));
 	}
+	c->ip = ip;
 	rc = take_record(arg, name, kind, t, buf, err);
+	c->ip = NULL;
 	for (size_t i = from; i < c->ch->n; i++)
 		memcpy(c->ch->v[i].client_ip, ip, sizeof(ip));
 	return rc;
@@ -550,11 +683,16 @@ take_one(void *arg, const char *name, int kind, struct ts_ticket *t,
 int
 ts_index_intake_round(struct ts_index *idx, struct ts_changes *ch, int *more)
 {
-	struct intake_ctx c = { idx, ch, "" };
+	struct intake_ctx c = { .idx = idx, .ch = ch };
 	size_t from = ch->n;
 	int rc;
 
 	rc = ts_store_intake_poll(idx->st, take_one, &c, more);
+	/* A backend that asked for no commit (each of its deletes waits for
+	 * nothing of ours): what is still set aside is shown now. */
+	if (commit_pending(&c) < 0)
+		*more = 1;
+	free(c.pend);
 	ts_changes_label(ch, from, "intake");
 	return rc;
 }

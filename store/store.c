@@ -5,6 +5,7 @@
  * and loads go through store/shred.c first (per-ticket keys).
  */
 #include "store/store_backend.h"
+#include "store/sysio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -141,6 +142,19 @@ ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
 	int dummy;
 
 	return st->ops->intake_poll(st, fn, arg, more ? more : &dummy);
+}
+
+void
+ts_store_defer(struct ts_store *st, int on)
+{
+	if (st->ops->flush != NULL)
+		ts_sysio_defer(on);
+}
+
+int
+ts_store_flush(struct ts_store *st)
+{
+	return st->ops->flush != NULL ? st->ops->flush(st) : 0;
 }
 
 int

@@ -260,7 +260,9 @@ int ts_store_remove(struct ts_store *st, const char *id);
  * (t NULL) for a record that is damaged (-EBADMSG) or that the store may
  * not read (-EACCES).  fn returns 0 when the record is taken in (it is
  * then deleted), -EAGAIN to leave it for the next poll, anything else to
- * reject it (moved to intake/rejected/).  fn owns t's arrays.
+ * reject it (moved to intake/rejected/).  fn owns t's arrays.  A directory
+ * store deletes what fn took in at the end of the poll, after
+ * TS_INTAKE_COMMIT, in one flush.
  *
  * Notices (kind < 0, t and buf NULL, fn's return ignored):
  *   TS_INTAKE_REMOVED  name was no record the store will open: err says
@@ -277,6 +279,10 @@ int ts_store_remove(struct ts_store *st, const char *id);
  *       one link (moved to STORE/.trash).
  *   TS_INTAKE_DEFERRED  name could not be read for now (err: -EIO,
  *       -ENOMEM, ...): left in place, offered again next poll.
+ *   TS_INTAKE_COMMIT  (name "") a directory store is about to delete the
+ *       records fn took in since the last: fn returns 0 once what they
+ *       changed is durable (ts_store_flush), or -errno to keep them all
+ *       in intake for the next poll.  Once a poll at most.
  */
 typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
                                   struct ts_ticket *t, const uint8_t *buf,
@@ -284,6 +290,7 @@ typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
 #define TS_INTAKE_REMOVED (-1)
 #define TS_INTAKE_DROPPED (-2)
 #define TS_INTAKE_DEFERRED (-3)
+#define TS_INTAKE_COMMIT (-4)
 #define TS_INTAKE_REJECTED_FILES 1000
 #define TS_INTAKE_REJECTED_BYTES (64ul << 20)
 /* What one poll handles at most: records, and bytes read. */
@@ -303,6 +310,19 @@ typedef int (*ts_store_intake_fn)(void *arg, const char *name, int kind,
  */
 int ts_store_intake_poll(struct ts_store *st, ts_store_intake_fn fn,
                          void *arg, int *more);
+
+/*
+ * Deferred durability for a run of new tickets (the daemon's take-in):
+ * after ts_store_defer(st, 1), the calling thread's ts_store_write calls
+ * on a directory store write as ever but flush nothing, until
+ * ts_store_defer(st, 0); ts_store_flush then makes everything written so
+ * far durable with one flush of the filesystem (syncfs).  Nothing written
+ * so may be shown, or its intake deleted, before ts_store_flush returned
+ * 0.  Other threads' writes stay durable one by one.  A shared store's
+ * writes are durable each: both do nothing there.
+ */
+void ts_store_defer(struct ts_store *st, int on);
+int ts_store_flush(struct ts_store *st);
 
 /* Writer side: drops an intake record for ticket id, durably. */
 int ts_store_intake_put(struct ts_store *st, int kind, const char *id,

@@ -45,6 +45,9 @@ struct ts_store_ops {
 	                  const struct ts_intake_item *v, size_t n);
 	int (*intake_commit)(struct ts_store *st, void *batch, size_t *done);
 	void (*intake_abort)(struct ts_store *st, void *batch);
+	/* ts_store_flush; NULL: a backend whose writes are durable each
+	 * (ts_store_defer then does nothing). */
+	int (*flush)(struct ts_store *st);
 	int (*ticket_known)(struct ts_store *st, const char *id);
 	int (*read_record)(struct ts_store *st, const char *id, uint8_t **buf,
 	                   size_t *len);

@@ -192,6 +192,7 @@ file_close(struct ts_store *st)
 {
 	struct file_store *fs = fs_of(st);
 
+	ts_file_intake_end(fs);	/* before intake/ is closed */
 	if (fs->rejectedfd >= 0)
 		close(fs->rejectedfd);
 	if (fs->trashfd >= 0)
@@ -206,8 +207,6 @@ file_close(struct ts_store *st)
 		close(fs->dirfd);
 	/* fs->lockfd stays open: the lock is the process's until it exits,
 	 * after every write and every other teardown of the daemon. */
-	if (fs->pass != NULL)
-		ts_file_free_names(fs->pass, fs->npass);
 	free(fs);
 }
 
@@ -310,6 +309,21 @@ file_audit_verify(struct ts_store *st, const unsigned char *vk,
 	                                entries, st->progress, st->progress_arg);
 }
 
+/* One flush of the filesystem holding tickets/ (and of keys/'s, if that
+ * is another). */
+static int
+file_flush(struct ts_store *st)
+{
+	struct file_store *fs = fs_of(st);
+	struct stat a, b;
+	int rc = ts_sysio_syncfs(fs->ticketsfd);
+
+	if (rc == 0 && fs->keysfd >= 0 && fstat(fs->ticketsfd, &a) == 0 &&
+	    fstat(fs->keysfd, &b) == 0 && a.st_dev != b.st_dev)
+		rc = ts_sysio_syncfs(fs->keysfd);
+	return rc;
+}
+
 static const struct ts_store_ops file_ops = {
 	.close = file_close,
 	.lock = file_lock,
@@ -328,6 +342,7 @@ static const struct ts_store_ops file_ops = {
 	.intake_add = ts_file_intake_add,
 	.intake_commit = ts_file_intake_commit,
 	.intake_abort = ts_file_intake_abort,
+	.flush = file_flush,
 	.ticket_known = ts_file_ticket_known,
 	.read_record = ts_file_read_record,
 	.list = ts_file_list,

@@ -39,6 +39,10 @@ struct file_store {
 	char **pass;		/* the intake names of the pass under way,
 				   sorted; NULL between passes */
 	size_t npass, ipass;	/* names in pass; the next one to handle */
+	/* Names of pass taken in and committed, deleted when the pass ends
+	 * (file_intake.c says why); NULL until the first. */
+	char **took;
+	size_t ntook;
 	int rejected_capped;	/* rejected/ was brought within its cap */
 	unsigned char *snapkey;	/* the snapshot's MAC key and */
 	unsigned char *reckey;	/* the records' MAC key, both derived from
@@ -121,6 +125,8 @@ int ts_file_key_list(struct ts_store *st,
 
 int ts_file_intake_poll(struct ts_store *st, ts_store_intake_fn fn, void *arg,
                         int *more);
+/* Deletes what the pass under way took in, and ends it: for close. */
+void ts_file_intake_end(struct file_store *fs);
 int ts_file_intake_begin(struct ts_store *st, void **batch);
 int ts_file_intake_add(struct ts_store *st, void *batch,
                        const struct ts_intake_item *v, size_t n);

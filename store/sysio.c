@@ -220,6 +220,21 @@ ts_sysio_mkdirat(int dirfd, const char *name, mode_t mode)
 	return 0;
 }
 
+/* On while this thread defers the fsyncs of ts_sysio_write_atomic. */
+static _Thread_local int defer_sync;
+
+void
+ts_sysio_defer(int on)
+{
+	defer_sync = on != 0;
+}
+
+int
+ts_sysio_deferred(void)
+{
+	return defer_sync;
+}
+
 int
 ts_sysio_write_atomic(int dirfd, const char *name, const void *buf,
                       size_t len, mode_t mode, int noreplace)
@@ -235,7 +250,7 @@ ts_sysio_write_atomic(int dirfd, const char *name, const void *buf,
 		return fd;
 	if ((rc = ts_sysio_write_all(fd, buf, len)) < 0)
 		goto out_unlink;
-	if ((rc = ts_sysio_fsync(fd)) < 0)
+	if (!defer_sync && (rc = ts_sysio_fsync(fd)) < 0)
 		goto out_unlink;
 	close(fd);
 	fd = -1;
@@ -243,8 +258,9 @@ ts_sysio_write_atomic(int dirfd, const char *name, const void *buf,
 	                       noreplace ? RENAME_NOREPLACE : 0);
 	if (rc < 0)
 		goto out_unlink;
-	/* The rename is what makes the data visible; make it durable too. */
-	return ts_sysio_fsync(dirfd);
+	/* The rename is what makes the data visible; make it durable too
+	 * (deferred: the caller's syncfs does). */
+	return defer_sync ? 0 : ts_sysio_fsync(dirfd);
 
 out_unlink:
 	if (fd >= 0)

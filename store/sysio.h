@@ -53,11 +53,24 @@ int ts_sysio_mkdirat(int dirfd, const char *name, mode_t mode);
 /*
  * Durably and atomically makes dirfd/name hold exactly buf: writes a
  * temporary file ".tmp-<name>-<random>" in dirfd with mode, fsyncs it,
- * renames it over name and fsyncs dirfd.  With noreplace, fails with -EEXIST
+ * renames it over name and fsyncs dirfd (no fsync while this thread
+ * defers them, ts_sysio_defer).  With noreplace, fails with -EEXIST
  * if name exists.  On failure name is unchanged and the temporary is gone.
  */
 int ts_sysio_write_atomic(int dirfd, const char *name, const void *buf,
                           size_t len, mode_t mode, int noreplace);
+
+/*
+ * Deferred durability, for the calling thread only (a thread-local flag):
+ * while on, ts_sysio_write_atomic leaves out its two fsyncs (the write,
+ * rename and all stay in order); the caller makes what it wrote durable
+ * with one ts_sysio_syncfs before anything depends on it.  Other threads'
+ * writes stay durable one by one.  ts_sysio_deferred() says whether it is
+ * on.  What uses it: a batch of new tickets from intake (store.h,
+ * ts_store_defer).
+ */
+void ts_sysio_defer(int on);
+int ts_sysio_deferred(void);
 
 /* Unlinks dirfd/name and fsyncs dirfd, so the removal is durable. */
 int ts_sysio_remove_durable(int dirfd, const char *name);

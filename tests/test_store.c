@@ -532,6 +532,8 @@ on_intake(void *arg, const char *name, int kind, struct ts_ticket *t,
 	struct pollset *ps = arg;
 	struct got *g;
 
+	if (kind == TS_INTAKE_COMMIT)
+		return 0;	/* nothing of ours to make durable */
 	if (kind == TS_INTAKE_DROPPED) {
 		ck_assert_ptr_null(t);
 		ps->dropped++;
@@ -735,7 +737,9 @@ END_TEST
 /* A counting callback for polls over many records. */
 struct tally {
 	size_t records, removed, dropped, taken;
+	size_t commits;		/* TS_INTAKE_COMMIT notices */
 	int ret;		/* what it returns for a record */
+	int commit_ret;		/* what it returns for TS_INTAKE_COMMIT */
 	char first_dropped[256];
 	char last[256];		/* the last record delivered */
 };
@@ -748,6 +752,12 @@ on_tally(void *arg, const char *name, int kind, struct ts_ticket *t,
 
 	(void)buf;
 	(void)err;
+	if (kind == TS_INTAKE_COMMIT) {
+		ck_assert_str_eq(name, "");
+		ck_assert_ptr_null(t);
+		y->commits++;
+		return y->commit_ret;
+	}
 	if (kind == TS_INTAKE_DROPPED) {
 		if (y->dropped++ == 0)
 			snprintf(y->first_dropped, sizeof(y->first_dropped), "%s",
@@ -918,6 +928,56 @@ START_TEST(intake_bounded_batch)
 	y.ret = -EBADMSG;
 	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
 	ck_assert_uint_eq(y.records, TS_INTAKE_BATCH);
+	ts_store_close(st);
+}
+END_TEST
+
+/* How many names intake/ of the test store holds (dotfiles and rejected/
+ * not counted). */
+static size_t
+intake_left(void)
+{
+	char p[4096];
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dir;
+
+	snprintf(p, sizeof(p), "%s/intake", path);
+	ck_assert_ptr_nonnull(dir = opendir(p));
+	while ((d = readdir(dir)) != NULL)
+		n += d->d_name[0] != '.' && strcmp(d->d_name, "rejected") != 0;
+	closedir(dir);
+	return n;
+}
+
+/*
+ * What a poll took in is deleted only after one TS_INTAKE_COMMIT notice
+ * says its changes are durable; a failed commit keeps every one of them
+ * for the next poll, and nothing is counted taken.
+ */
+START_TEST(intake_deleted_after_commit)
+{
+	struct ts_store *st = create_open();
+	struct tally y = { .ret = 0, .commit_ret = -EIO };
+	int more;
+
+	put_junk(0, 10, 16);
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
+	ck_assert_uint_eq(y.records, 10);
+	ck_assert_uint_eq(y.commits, 1);
+	ck_assert_uint_eq(intake_left(), 10);
+	/* Offered again, all of them, at the next poll. */
+	y.commit_ret = 0;
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 10);
+	ck_assert_uint_eq(y.records, 20);
+	ck_assert_uint_eq(y.commits, 2);
+	ck_assert_uint_eq(intake_left(), 0);
+	/* A poll that takes nothing in asks for no commit. */
+	put_junk(10, 3, 16);
+	y.ret = -EAGAIN;
+	ck_assert_int_eq(ts_store_intake_poll(st, on_tally, &y, &more), 0);
+	ck_assert_uint_eq(y.commits, 2);
+	ck_assert_uint_eq(intake_left(), 3);
 	ts_store_close(st);
 }
 END_TEST
@@ -2378,6 +2438,7 @@ store_suite(void)
 	tcase_add_test(in, intake_non_regular_removed);
 	tcase_add_test(in, load_fifo_ticket);
 	tcase_add_test(in, intake_bounded_batch);
+	tcase_add_test(in, intake_deleted_after_commit);
 	tcase_add_test(in, intake_rejected_cap_files);
 	tcase_add_test(in, intake_rejected_cap_bytes);
 	suite_add_tcase(s, in);

@@ -41,6 +41,9 @@ struct intake_ctx {
 	} *pend;
 	size_t npend, pendcap;
 	int flush_err;		/* a flush failed: the poll's commit fails */
+	int reflush;		/* a ticket found on disk already (a killed
+				   daemon's unflushed write): flush before its
+				   intake goes */
 	const char *ip;		/* the record at hand's client's address */
 };
 
@@ -145,16 +148,17 @@ commit_pending(struct intake_ctx *c)
 	 * taken in: nothing of this poll may be deleted now. */
 	if (c->flush_err < 0)
 		return c->flush_err;
-	if (c->npend == 0)
+	if (c->npend == 0 && !c->reflush)
 		return 0;
 	if ((rc = ts_store_flush(idx->st)) < 0) {
 		c->flush_err = rc;
-		idx->log(idx->logarg, "intake: cannot flush %zu new ticket%s: "
-		         "%s; left in intake for the next poll", c->npend,
-		         c->npend == 1 ? "" : "s", strerror(-rc));
+		idx->log(idx->logarg, "intake: cannot flush the round's new "
+		         "tickets (%zu): %s; left in intake for the next poll",
+		         c->npend, strerror(-rc));
 		drop_pending(c);
 		return rc;
 	}
+	c->reflush = 0;
 	pthread_rwlock_wrlock(&idx->lock);
 	for (size_t i = 0; i < c->npend; i++) {
 		struct ts_ticket *t = &c->pend[i].t;
@@ -257,6 +261,7 @@ take_ticket(struct intake_ctx *c, struct ts_ticket *in, const uint8_t *buf)
 	if (e != NULL || pending(c, in->id)) {
 		/* taken in before a crash, copied back, or twice in intake */
 		snprintf(c->why, sizeof(c->why), "already taken in");
+		c->reflush |= !shared;
 		return 1;
 	}
 	if ((rc = take_times(c, TS_REC_TICKET, in)) < 0)

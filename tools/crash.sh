@@ -90,6 +90,9 @@ crash_kill() {
 	# (fs/watchdog.h).  A hang is a failure: the run shows where, aborts
 	# the connection as an operator would, and goes on.  The probe runs in
 	# the background: a hung one may wait for a lock no signal interrupts.
+	# (The last kill's file goes first: the background shell truncates
+	# it only once it runs, and the wait below must not read the old one.)
+	rm -f "$C/probe"
 	sh -c "stat '$MNT/tickets/probe-$KILLS' 2>&1 >/dev/null; echo rc=\$?" > "$C/probe" &
 	local probe=$!
 	wait_long 20 grep -q '^rc=' "$C/probe" || bad="a stat hung"

@@ -53,6 +53,9 @@ exited() {
 # background: one that hangs may wait for a lock no signal interrupts.
 dead_mount() {
 	local what=$1 pid=$2 t0=${EPOCHREALTIME/./} out i bad= p0 p1
+	# The last kill's files go first: a background shell truncates its
+	# file only once it runs, and the wait must not read the old one.
+	rm -f "$WORK/probe.0" "$WORK/probe.1"
 	sh -c "stat '$MNT/tickets/nothing-$RANDOM' 2>&1 >/dev/null; echo rc=\$?" > "$WORK/probe.0" & p0=$!
 	sh -c "ls '$MNT/tickets' 2>&1 >/dev/null; echo rc=\$?" > "$WORK/probe.1" & p1=$!
 	for i in 0 1; do

@@ -50,6 +50,16 @@ int ts_seal_derive(const struct ts_seckey *key, const char *purpose,
 /* Wipes and frees a key pair; NULL is fine. */
 void ts_seal_seckey_free(struct ts_seckey *key);
 
+/*
+ * Locked scratch memory for plaintext (sodium_malloc'd: guarded, locked,
+ * wiped when freed) of at least len bytes, *cap set to its size; NULL if
+ * out of memory.  Free with ts_seal_scratch_free(p, *cap), which wipes it.
+ * Each thread keeps one freed key (ts_seal_seckey_free) and one scratch
+ * region, wiped, for its next use: take-in needs both for every ticket.
+ */
+unsigned char *ts_seal_scratch(size_t len, size_t *cap);
+void ts_seal_scratch_free(unsigned char *p, size_t cap);
+
 /* Public key file text (malloc'd, NUL-terminated) for pk. */
 int ts_seal_pubkey_encode(const unsigned char pk[TS_SEAL_PKBYTES], char **text);
 /* Parses a public key file.  -EINVAL if it is not one. */

@@ -520,11 +520,10 @@ open_into_scratch(struct reseal *r, const unsigned char *pk,
 	if (len < TS_SEAL_OVERHEAD)
 		return -EBADMSG;
 	if (r->scratchcap < len) {
-		sodium_free(r->scratch);
+		ts_seal_scratch_free(r->scratch, r->scratchcap);
 		r->scratchcap = 0;
-		if ((r->scratch = sodium_malloc(len)) == NULL)
+		if ((r->scratch = ts_seal_scratch(len, &r->scratchcap)) == NULL)
 			return -ENOMEM;
-		r->scratchcap = len;
 	}
 	return ts_seal_open_raw(pk, sk, r->t->id, path, src, len, r->scratch);
 }
@@ -737,7 +736,7 @@ write_new(struct ts_store *st, struct ts_ticket *t, const uint8_t *extra,
 		if (rc == 0)
 			rc = ts_store_uhash(st, (const char *)r.scratch,
 			                    u->len - TS_SEAL_OVERHEAD, t->uhash);
-		sodium_free(r.scratch);
+		ts_seal_scratch_free(r.scratch, r.scratchcap);
 		if (rc < 0) {
 			ts_tkey_free(tk);
 			return rc == -ENOMEM ? rc : -EBADMSG;
@@ -860,7 +859,7 @@ out:
 	if (held)
 		ent_put(st, &k);
 	ts_tkey_free(tk);
-	sodium_free(r.scratch);
+	ts_seal_scratch_free(r.scratch, r.scratchcap);
 	free(r.blob);
 	if (have_cur)
 		ts_ticket_release(&cur);

@@ -8,6 +8,7 @@
 #include "tests/check_main.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -747,6 +748,78 @@ START_TEST(seal_box_self_round_trip)
 	ts_seal_seckey_free(key);
 }
 END_TEST
+/* A freed key and a freed scratch region are kept for the thread's next
+ * use, wiped: what comes back holds nothing of what was there. */
+START_TEST(kept_memory_is_wiped)
+{
+	static const unsigned char zero[64];
+	struct ts_seckey *a = new_key(), *b;
+	unsigned char pk[TS_SEAL_PKBYTES], *p, *q;
+	size_t cap, cap2;
+
+	memcpy(pk, ts_seal_seckey_pk(a), sizeof(pk));
+	ts_seal_seckey_free(a);
+	b = new_key();		/* fresh, whatever memory it reuses */
+	ck_assert_mem_ne(ts_seal_seckey_pk(b), pk, sizeof(pk));
+	ts_seal_seckey_free(b);
+	ck_assert_ptr_nonnull(p = ts_seal_scratch(64, &cap));
+	ck_assert_uint_ge(cap, 64);
+	memset(p, 'x', cap);
+	ts_seal_scratch_free(p, cap);
+	ck_assert_ptr_nonnull(q = ts_seal_scratch(32, &cap2));
+	ck_assert_uint_ge(cap2, 32);
+	if (q == p)		/* the kept one: wiped */
+		ck_assert_mem_eq(q, zero, 32);
+	ts_seal_scratch_free(q, cap2);
+	ts_seal_scratch_free(NULL, 0);
+}
+END_TEST
+
+static void *
+use_and_exit(void *arg)
+{
+	size_t cap;
+	unsigned char *p = ts_seal_scratch(3000, &cap);
+
+	(void)arg;
+	ts_seal_scratch_free(p, cap);
+	ts_seal_seckey_free(new_key());
+	return NULL;
+}
+
+static long
+locked_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmLck: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* What a thread kept is freed when it exits: threads coming and going
+ * lock no more memory than one uses. */
+START_TEST(kept_memory_freed_with_its_thread)
+{
+	long before;
+
+	use_and_exit(NULL);	/* this thread's own, kept */
+	before = locked_kb();
+	for (int i = 0; i < 200; i++) {
+		pthread_t t;
+
+		ck_assert_int_eq(pthread_create(&t, NULL, use_and_exit, NULL),
+		                 0);
+		pthread_join(t, NULL);
+	}
+	ck_assert_int_le(locked_kb(), before + 64);
+}
+END_TEST
 
 static Suite *
 seal_suite(void)
@@ -756,6 +829,8 @@ seal_suite(void)
 	TCase *kf = tcase_create("keyfiles");
 
 	tcase_add_test(tc, keypair_is_usable);
+	tcase_add_test(tc, kept_memory_is_wiped);
+	tcase_add_test(tc, kept_memory_freed_with_its_thread);
 	tcase_add_test(tc, seal_open_round_trip);
 	tcase_add_test(tc, seal_empty_plaintext);
 	tcase_add_test(tc, box_size_is_len_plus_overhead);
